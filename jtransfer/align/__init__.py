@@ -1,0 +1,3 @@
+"""jtransfer.align (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jtransfer.data (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jtransfer.lopt (in progress)."""
+
+__all__: list[str] = []

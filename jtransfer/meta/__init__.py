@@ -1,0 +1,3 @@
+"""jtransfer.meta (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jtransfer.mtl (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jtransfer.select (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""jtransfer.weighting (in progress)."""
+
+__all__: list[str] = []

@@ -1,0 +1,31 @@
+"""Test-wide JAX settings: strict rank promotion so silent broadcasting surfaces as an error."""
+
+import os
+
+import jax
+import pytest
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+SHARED_DATA = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+
+
+def manual_dir_or_skip(subdir: str | None = None) -> str:
+    """Returns the manual-download folder (``JTRANSFER_MANUAL_DIR`` or ../shared/data).
+
+    Outside CI a missing folder skips the test with a reason; with ``CI=true`` it fails.
+    """
+    root = os.environ.get("JTRANSFER_MANUAL_DIR", SHARED_DATA)
+    path = os.path.join(root, subdir) if subdir else root
+    if not os.path.isdir(path):
+        msg = (f"benchmark files not found at {path}; set JTRANSFER_MANUAL_DIR to the "
+               "manual-download folder (see README, 'Real benchmark data')")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture
+def manual_dir():
+    return manual_dir_or_skip()

@@ -1,3 +1,41 @@
-"""jtransfer.select (in progress)."""
+"""jtransfer.select: knowing when transfer helps.
 
-__all__: list[str] = []
+* Transferability scores (higher = transfers better): :func:`logme`, :func:`leep`,
+  :func:`nce`, :func:`hscore`, :func:`transrate`.
+* Domain discrepancy (lower = closer): :func:`proxy_a_distance`,
+  :func:`domain_classifier_error`, :func:`mmd_distance` (via ``jtransfer.align.mmd2``).
+* Label-free model selection: :func:`iwv_risk` (importance-weighted validation),
+  :func:`dev_risk` (deep embedded validation with its control variate),
+  :func:`domain_classifier_weights` (density ratios via ``jtransfer.weighting``),
+  :func:`snd` (soft neighbourhood density), :func:`prediction_entropy`.
+* Negative transfer: :func:`negative_transfer_report` → :class:`NegativeTransferReport`.
+"""
+
+from jtransfer.select._discrepancy import domain_classifier_error, mmd_distance, proxy_a_distance
+from jtransfer.select._negative import NegativeTransferReport, negative_transfer_report
+from jtransfer.select._scores import hscore, leep, logme, nce, transrate
+from jtransfer.select._selection import (
+    dev_risk,
+    domain_classifier_weights,
+    iwv_risk,
+    prediction_entropy,
+    snd,
+)
+
+__all__ = [
+    "NegativeTransferReport",
+    "dev_risk",
+    "domain_classifier_error",
+    "domain_classifier_weights",
+    "hscore",
+    "iwv_risk",
+    "leep",
+    "logme",
+    "mmd_distance",
+    "nce",
+    "negative_transfer_report",
+    "prediction_entropy",
+    "proxy_a_distance",
+    "snd",
+    "transrate",
+]

@@ -1,0 +1,69 @@
+"""Entry point of the transferability studies: ``train_and_evaluate(config, workdir)``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import ml_collections
+import numpy as np
+
+EXPERIMENTS = ("negative_transfer", "correlation", "model_selection")
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    if config.experiment not in EXPERIMENTS:
+        raise ValueError(f"config.experiment must be one of {EXPERIMENTS}, "
+                         f"got {config.experiment!r}")
+    for name in ("num_folds", "steps"):
+        v = config[name]
+        if not isinstance(v, int) or v < 2:
+            raise ValueError(f"config.{name} must be an int >= 2, got {v!r}")
+    if not config.seeds:
+        raise ValueError("config.seeds must be non-empty")
+    for n in config.n_labelled:
+        if not isinstance(n, int) or n < 2 * config.num_folds:
+            raise ValueError(f"config.n_labelled entries must be ints >= 2*num_folds, got {n!r}")
+    if not config.l2 > 0:
+        raise ValueError(f"config.l2 must be > 0, got {config.l2!r}")
+    if not 0 < config.confidence < 1:
+        raise ValueError(f"config.confidence must be in (0, 1), got {config.confidence!r}")
+
+
+def _negative_transfer(config, workdir) -> dict:
+    from experiments.transferability import negative
+
+    out: dict = {}
+    all_rows = []
+    for n_l in config.n_labelled:
+        rows = [negative.run_case(case, seed, n_labelled=n_l, num_folds=config.num_folds,
+                                  l2=config.l2, steps=config.steps,
+                                  confidence=config.confidence)
+                for case in negative.CASES for seed in config.seeds]
+        all_rows += rows
+        for k, v in negative.summarise(rows).items():
+            out[f"n{n_l}/{k}"] = v
+        if config.plot:
+            negative.plot(rows, os.path.join(workdir, f"negative_transfer_n{n_l}.png"))
+    with open(os.path.join(workdir, "negative_transfer_cases.json"), "w") as f:
+        json.dump(all_rows, f, indent=1, default=float)
+    return out
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Runs ``config.experiment``; writes JSON (and PNG) results under ``workdir``."""
+    validate_config(config)
+    os.makedirs(workdir, exist_ok=True)
+    t0 = time.perf_counter()
+    if config.experiment == "negative_transfer":
+        metrics = _negative_transfer(config, workdir)
+    else:
+        from experiments.transferability import realdata
+
+        metrics = realdata.run(config, workdir)
+    metrics["seconds"] = time.perf_counter() - t0
+    with open(os.path.join(workdir, f"{config.experiment}_metrics.json"), "w") as f:
+        json.dump({k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
+                   for k, v in metrics.items()}, f, indent=1)
+    return metrics

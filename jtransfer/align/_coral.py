@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -66,6 +68,11 @@ def coral(xs: jax.Array, xt: jax.Array, *, eps: float = 1.0,
     """
     xs, xt = _checks.check_pair(xs, xt, "xs", "xt")
     _checks.check_positive(eps, "eps")
+    return _coral_jit(xs, xt, eps, match_mean=bool(match_mean))
+
+
+@functools.partial(jax.jit, static_argnames=("match_mean",))
+def _coral_jit(xs, xt, eps, *, match_mean):
     d = xs.shape[1]
     eye = jnp.eye(d, dtype=xs.dtype)
     cs = covariance(xs) + eps * eye
@@ -102,6 +109,11 @@ def coral_loss(fs: jax.Array, ft: jax.Array) -> jax.Array:
       https://arxiv.org/abs/1607.01719
     """
     fs, ft = _checks.check_pair(fs, ft, "fs", "ft")
+    return _coral_loss_jit(fs, ft)
+
+
+@jax.jit
+def _coral_loss_jit(fs, ft):
     d = fs.shape[1]
     diff = covariance(fs) - covariance(ft)
     return jnp.sum(diff * diff) / (4.0 * d * d)

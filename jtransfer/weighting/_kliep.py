@@ -86,6 +86,8 @@ def _kliep_fit(xs, xt, centers, sig, mask, *, num_iters):
     phi_s = kernel_from_sq_dists(pairwise_sq_dists(xs, centers), sig)   # (n_s, b)
     a = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig)       # (n_t, b)
     b = jnp.mean(phi_s, axis=0)
+    # A centre no source point reaches (tiny sigma) would give b_l = 0; floor it.
+    b = jnp.maximum(b, jnp.finfo(xs.dtype).eps * jnp.max(b))
     m = a / b[None, :]
     mw = mask / jnp.sum(mask)
     tiny = jnp.finfo(xs.dtype).tiny
@@ -112,7 +114,8 @@ def _kliep_cv(xs, xt, centers, sigs, folds, *, num_folds, num_iters):
         w_t = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig) @ alpha
         held = 1.0 - train
         logw = jnp.log(jnp.maximum(w_t, jnp.finfo(xs.dtype).tiny))
-        return jnp.sum(held * logw) / jnp.sum(held)
+        out = jnp.sum(held * logw) / jnp.sum(held)
+        return jnp.where(jnp.isnan(out), -jnp.inf, out)
 
     per_fold = jax.vmap(lambda s: jax.vmap(lambda k: score(s, k))(jnp.arange(num_folds)))(sigs)
     return jnp.mean(per_fold, axis=1)

@@ -211,6 +211,7 @@ def run(config, workdir: str) -> dict:
                 results[f"{sl}->{tl}"] = shift_selection(
                     cache[s], cache[t], num_classes=num_classes, config=config, key=key,
                     use_coral=dataset == "office_caltech10")
+            print(f"[{config.experiment}] {dataset} {sl}->{tl} done", flush=True)
         with open(os.path.join(workdir, f"{config.experiment}_{dataset}.json"), "w") as f:
             json.dump(results, f, indent=1)
         if config.experiment == "correlation":

@@ -58,6 +58,28 @@ def test_hard_sharing_traced_task_index():
         np.testing.assert_allclose(out[t], apply(params, x, t), rtol=1e-5, atol=1e-5)
 
 
+def test_hard_sharing_stacked_heads_match_sequence():
+    rng = np.random.default_rng(11)
+    params = _hard_params(rng, outs=(2, 2, 2))
+    x = jnp.asarray(rng.normal(size=(5, 4)), jnp.float32)
+    seq = mtl.hard_sharing(_linear, [_linear] * 3)
+    stk = mtl.hard_sharing(_linear, _linear, num_tasks=3)
+    sparams = {"trunk": params["trunk"],
+               "heads": jax.tree.map(lambda *a: jnp.stack(a), *params["heads"])}
+    outs = jax.jit(jax.vmap(stk, in_axes=(None, None, 0)))(sparams, x, jnp.arange(3))
+    for t in range(3):
+        np.testing.assert_allclose(stk(sparams, x, t), seq(params, x, t), rtol=1e-6)
+        np.testing.assert_allclose(outs[t], seq(params, x, t), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stk(sparams, x)[1], seq(params, x, 1), rtol=1e-6)
+    with pytest.raises(ValueError, match="out of range"):
+        stk(sparams, x, 3)
+    with pytest.raises(ValueError, match="leading axis 3"):
+        stk({"trunk": params["trunk"], "heads": jax.tree.map(lambda a: a[:2],
+                                                             sparams["heads"])}, x, 0)
+    with pytest.raises(ValueError, match="num_tasks"):
+        mtl.hard_sharing(_linear, _linear)
+
+
 def test_task_losses_rejects_empty_task():
     rng = np.random.default_rng(2)
     params = _hard_params(rng, outs=(1, 1))

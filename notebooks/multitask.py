@@ -26,6 +26,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from jtransfer import mtl
 
@@ -64,7 +65,9 @@ d, sizes = 3, (15, 12, 20)
 theta0_true = rng.normal(size=d)
 thetas_true = theta0_true + 0.5 * rng.normal(size=(3, d))
 n = max(sizes)
-x = np.zeros((3, n, d)); y = np.zeros((3, n)); mask = np.zeros((3, n))
+x = np.zeros((3, n, d))
+y = np.zeros((3, n))
+mask = np.zeros((3, n))
 for t, k in enumerate(sizes):
     x[t, :k] = rng.normal(size=(k, d))
     y[t, :k] = x[t, :k] @ thetas_true[t] + 0.3 * rng.normal(size=k)
@@ -105,7 +108,8 @@ for sigma in [1e3, 1.0, 0.3, 0.1, 1e-3]:
 # $$y_t \sim \mathcal N\big(X_t\theta_0,\ \sigma_t^2 X_t X_t^\top + s^2 I\big),$$
 #
 # $$-\log p(y_t) = \tfrac12 r_t^\top C_t^{-1} r_t + \tfrac12\log\det C_t + \text{const},
-#   \qquad \log\det C_t = n_t\log s^2 + \log\det\!\big(I + \tfrac{\sigma_t^2}{s^2}X_t^\top X_t\big).$$
+#   \qquad \log\det C_t = n_t\log s^2
+#   + \log\det\!\big(I + \tfrac{\sigma_t^2}{s^2}X_t^\top X_t\big).$$
 #
 # The determinant term is the normaliser $D\log\sigma_t^2$ plus the Occam factor
 # $\log\det(X_t^\top X_t/s^2 + \sigma_t^{-2} I)$; together they grow like
@@ -121,7 +125,7 @@ with_normaliser = [0.5 * delta @ delta * np.exp(-2 * ls) + d * ls for ls in log_
 marginal = [float(mtl.linear_marginal_nll(x[:1], y[:1], mask[:1], pooled, ls, np.log(0.3)))
             for ls in log_sigmas]
 print(" log σ   penalty only   + normaliser   marginal NLL")
-for row in zip(log_sigmas, penalty_only, with_normaliser, marginal):
+for row in zip(log_sigmas, penalty_only, with_normaliser, marginal, strict=True):
     print("{:6.1f} {:14.4f} {:14.4f} {:14.4f}".format(*row))
 
 # %% [markdown]
@@ -134,8 +138,6 @@ for row in zip(log_sigmas, penalty_only, with_normaliser, marginal):
 # $\sigma_t$ to the related tasks and a large one to the outlier.
 
 # %%
-import optax
-
 t_rel, dd = 6, 4
 c0 = rng.normal(size=dd)
 ths = np.vstack([c0 + 0.05 * rng.normal(size=(t_rel, dd)), 3 * rng.normal(size=(1, dd))])

@@ -105,7 +105,8 @@ def min_norm_weights(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7
     """Min-norm point of the convex hull of the task gradients, by Frank–Wolfe (MGDA).
 
     .. math::
-       \\alpha^\\star = \\arg\\min_{\\alpha \\in \\Delta^{T-1}} \\Big\\|\\sum_t \\alpha_t g_t\\Big\\|^2
+       \\alpha^\\star = \\arg\\min_{\\alpha \\in \\Delta^{T-1}}
+                    \\Big\\|\\sum_t \\alpha_t g_t\\Big\\|^2
                     = \\arg\\min_{\\alpha \\in \\Delta^{T-1}} \\alpha^\\top G \\alpha .
 
     Solved by Frank–Wolfe as in Sener & Koltun (2018, Alg. 2), in its *pairwise* form
@@ -294,7 +295,8 @@ def imtl_g_weights(gram: jax.Array) -> jax.Array:
     g^\\top u_T`. With :math:`D = [g_1 - g_t]_{t \\ge 2}` and :math:`U = [u_1 - u_t]_{t \\ge 2}`:
 
     .. math::
-       \\alpha_{2:T} = g_1^\\top U (D^\\top U)^{-1}, \\qquad \\alpha_1 = 1 - \\sum_{t \\ge 2} \\alpha_t .
+       \\alpha_{2:T} = g_1^\\top U (D^\\top U)^{-1}, \\qquad
+       \\alpha_1 = 1 - \\sum_{t \\ge 2} \\alpha_t .
 
     Everything is expressed through the Gram matrix (:math:`g_s^\\top u_t = G_{st}/\\sqrt{G_{tt}}`).
 
@@ -372,7 +374,8 @@ def mgda(*, max_iters: int = 250, tol: float = 1e-7) -> Aggregator:
     gradients of the trunk. The **MGDA-UB** variant (:func:`mgda_ub_weights`) instead takes the
     gradients of the task losses w.r.t. the shared *representation* :math:`z = f(\\theta; x)`;
     since :math:`\\nabla_\\theta L_t = J^\\top \\nabla_z L_t` with :math:`J = \\partial z /
-    \\partial\\theta`, :math:`\\|\\sum_t\\alpha_t\\nabla_\\theta L_t\\| \\le \\|J\\|\\,\\|\\sum_t\\alpha_t
+    \\partial\\theta`,
+    :math:`\\|\\sum_t\\alpha_t\\nabla_\\theta L_t\\| \\le \\|J\\|\\,\\|\\sum_t\\alpha_t
     \\nabla_z L_t\\|`, so MGDA-UB minimises an upper bound: one backward pass through the trunk
     instead of T, a Gram matrix over ``batch × features`` entries instead of trunk parameters,
     and the result is Pareto-stationary only when :math:`J` has full rank (Sener & Koltun
@@ -508,7 +511,8 @@ def mgda_ub_weights(task_losses_of_rep: Callable[[jax.Array], jax.Array], rep: j
     """MGDA-UB: min-norm task weights from gradients w.r.t. the shared representation.
 
     .. math::
-       \\alpha = \\arg\\min_{\\alpha\\in\\Delta}\\Big\\|\\sum_t \\alpha_t \\nabla_z L_t(z)\\Big\\|^2,
+       \\alpha = \\arg\\min_{\\alpha\\in\\Delta}
+                \\Big\\|\\sum_t \\alpha_t \\nabla_z L_t(z)\\Big\\|^2,
        \\qquad z = f_{\\text{trunk}}(\\theta; x).
 
     Use the (stop-gradient) weights in :math:`\\sum_t \\alpha_t L_t` and backpropagate once.

@@ -232,11 +232,14 @@ def soft_sharing_penalty(task_params, shared_params, strength) -> jax.Array:
 
 
 def hierarchical_prior_nll(task_params, shared_params, log_sigma) -> jax.Array:
-    """Negative log density of :math:`\\theta_t \\sim \\mathcal N(\\theta_0, \\sigma_t^2 I)`, normaliser included.
+    """Negative log density of the hierarchical prior, log-normaliser included.
+
+    The prior is :math:`\\theta_t \\sim \\mathcal N(\\theta_0, \\sigma_t^2 I)`:
 
     .. math::
        -\\log p(\\{\\theta_t\\} \\mid \\theta_0, \\sigma) = \\sum_t
-       \\frac{\\|\\theta_t - \\theta_0\\|^2}{2\\sigma_t^2} + D\\log\\sigma_t + \\frac D2 \\log 2\\pi .
+       \\frac{\\|\\theta_t - \\theta_0\\|^2}{2\\sigma_t^2} + D\\log\\sigma_t
+       + \\frac D2 \\log 2\\pi .
 
     The :math:`D\\log\\sigma_t` term is what stops learned :math:`\\sigma_t` from running to
     infinity. Do not minimise this jointly with :math:`\\theta_t` and :math:`\\sigma_t` by
@@ -450,7 +453,8 @@ def cross_stitch(alpha: jax.Array, features: jax.Array) -> jax.Array:
     """Cross-stitch unit: each task's activations become a learned mix of all tasks'.
 
     .. math:: \\tilde x_t = \\sum_s \\alpha_{ts}\\, x_s
-              \\quad(\\text{per channel } c: \\tilde x_{t,\\cdot,c} = \\sum_s \\alpha_{c,t,s}\\, x_{s,\\cdot,c}).
+              \\quad(\\text{per channel } c:
+              \\tilde x_{t,\\cdot,c} = \\sum_s \\alpha_{c,t,s}\\, x_{s,\\cdot,c}).
 
     Args:
       alpha: ``(T, T)`` or ``(C, T, T)`` (per-channel) mixing weights.

@@ -155,7 +155,8 @@ def gradnorm(num_tasks: int, *, alpha: float = 1.5, learning_rate: float = 0.025
     :math:`r_t = \\tilde L_t / \\operatorname{mean}_s \\tilde L_s`,
 
     .. math::
-       L_{\\text{grad}}(w) = \\sum_t \\big| G_t - [\\bar G\\, r_t^{\\alpha}]_{\\text{const}} \\big| ,
+       L_{\\text{grad}}(w) = \\sum_t
+       \\big| G_t - [\\bar G\\, r_t^{\\alpha}]_{\\text{const}} \\big| ,
 
     one gradient step on :math:`w` with ``learning_rate``, then :math:`w` is clipped positive
     and renormalised to :math:`\\sum_t w_t = T`.

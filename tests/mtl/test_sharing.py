@@ -202,10 +202,12 @@ def test_linear_marginal_matches_scipy(dtype):
         cov = np.exp(2 * log_sigma[t]) * xt @ xt.T + np.exp(2 * log_noise[t]) * np.eye(k)
         ref -= multivariate_normal(xt @ w0, cov).logpdf(y[t, :k])
     c = lambda a: jnp.asarray(a, dtype)
-    got = mtl.linear_marginal_nll(c(x), c(y), c(mask), c(w0), c(log_sigma), c(log_noise))
+    got = jax.jit(mtl.linear_marginal_nll)(c(x), c(y), c(mask), c(w0), c(log_sigma),
+                                           c(log_noise))
     np.testing.assert_allclose(got, ref, rtol=1e-5 if dtype == np.float32 else 1e-10)
     # posterior mean == ridge toward w0
-    post = mtl.linear_posterior_mean(c(x), c(y), c(mask), c(w0), c(log_sigma), c(log_noise))
+    post = jax.jit(mtl.linear_posterior_mean)(c(x), c(y), c(mask), c(w0), c(log_sigma),
+                                               c(log_noise))
     for t, k in enumerate(sizes):
         xt, s2, n2 = x[t, :k], np.exp(2 * log_sigma[t]), np.exp(2 * log_noise[t])
         a = xt.T @ xt / n2 + np.eye(d) / s2

@@ -357,8 +357,11 @@ def equal_aggregate() -> Aggregator:
         return optax.EmptyState()
 
     def update(task_grads, state, params=None):
-        _prepare(task_grads, params)
-        return jax.tree.map(lambda g: jnp.mean(g, axis=0), task_grads), state
+        t = _prepare(task_grads, params)
+        # a tensordot with 1/T (XLA:CPU reduces a leading axis much more slowly than it
+        # contracts it)
+        dtype = jnp.result_type(*jax.tree.leaves(task_grads))
+        return combine(task_grads, jnp.full((t,), 1.0 / t, dtype)), state
 
     return Aggregator(init, update)
 

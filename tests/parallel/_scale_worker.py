@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 
-from jtransfer import align, meta  # noqa: E402
+from jtransfer import align, meta, mtl  # noqa: E402
 
 
 def mlp(params, x):
@@ -92,6 +92,31 @@ def maml_grad(mesh, rng):
                      for a in jax.tree.leaves(grad[1])]}
 
 
+def mtl_update(mesh, rng):
+    """Task-parallel per-task gradients (tasks over ``task``) aggregated by MGDA and CAGrad."""
+    t = 8
+    params = jax.tree.map(jnp.asarray, init(rng, 3, 6, 1))
+    x = rng.normal(size=(t, 12, 3)).astype(np.float32)
+    y = (x @ rng.normal(size=(t, 3, 1)).astype(np.float32))
+
+    def loss_fn(p, batch):
+        bx, by = batch
+        return jnp.mean((mlp(p, bx)[1] - by) ** 2)
+
+    tasks = global_batch((x, y), mesh, "task")
+    out = {}
+    for name, agg in (("mgda", mtl.mgda()), ("cagrad", mtl.cagrad(c=0.4))):
+        def step(p, tasks, agg=agg):
+            g = mtl.per_task_grads(loss_fn, p, tasks)
+            update, _ = agg.update(g, agg.init(p), p)
+            return update
+        update = jax.jit(step, out_shardings=NamedSharding(mesh, P()))(
+            parallel.replicate(params, mesh), tasks)
+        out[name] = [np.asarray(jax.device_get(a)).ravel().tolist()
+                     for a in jax.tree.leaves(update)]
+    return out
+
+
 def checkpoints(mesh, write_dir, read_dir):
     """Saves a state sharded over the mesh; restores one (written elsewhere) onto the mesh."""
     from jtransfer.train import CheckpointManager
@@ -119,6 +144,7 @@ def main(out_path, write_dir=None, read_dir=None):
     task_mesh = parallel.mesh_from_shape((-1,), ("task",))
     results["dann"] = dann_step(data_mesh, np.random.default_rng(0))
     results["maml"] = maml_grad(task_mesh, np.random.default_rng(1))
+    results["mtl"] = mtl_update(task_mesh, np.random.default_rng(2))
     if jax.process_index() == 0:
         with open(out_path, "w") as f:
             json.dump(results, f)

@@ -40,6 +40,9 @@ def _assert_same(got, ref):
     np.testing.assert_allclose(got["maml"]["loss"], ref["maml"]["loss"], atol=1e-5, rtol=1e-6)
     for a, b in zip(got["maml"]["grad"], ref["maml"]["grad"]):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    for name in ("mgda", "cagrad"):
+        for a, b in zip(got["mtl"][name], ref["mtl"][name]):
+            np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_eight_simulated_devices_equal_one(tmp_path, reference):

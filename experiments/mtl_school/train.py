@@ -59,20 +59,11 @@ def load_tasks(config) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _load_school(manual_dir: str):
-    try:  # the data subpackage's loader, once it provides "school"
-        from jtransfer import data as jdata
-        d = jdata.load("school", manual_dir=manual_dir)
-        x, y, task = np.asarray(d["x"]), np.asarray(d["y"]), np.asarray(d["task"])
-        return [(x[task == t], y[task == t]) for t in np.unique(task)]
-    except (ImportError, AttributeError, KeyError, NotImplementedError, ValueError):
-        import scipy.io
+    from jtransfer import data as jdata
 
-        path = os.path.join(manual_dir, "school", "school.mat")
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"School data not found at {path}; set "
-                                    "JTRANSFER_MANUAL_DIR or config.manual_dir") from None
-        mat = scipy.io.loadmat(path)
-        return [(mat["X"][0, t], mat["Y"][0, t][:, 0]) for t in range(mat["X"].shape[1])]
+    d = jdata.load("school", manual_dir=manual_dir)
+    x, y, task = np.asarray(d["x"]), np.asarray(d["y"]), np.asarray(d["task"])
+    return [(x[task == t], y[task == t]) for t in np.unique(task)]
 
 
 def split_tasks(tasks, rng, train_fraction):

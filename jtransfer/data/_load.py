@@ -141,50 +141,54 @@ def load(name: str, *, domain: str | Sequence[str] | None = None,
     Returns:
       dict of NumPy arrays.
     """
+    parts = _plan(name, domain, split)
+    _builder(name, config, None)  # validates name and config before anything is built
     builder = build(name, config=config, data_dir=data_dir, manual_dir=manual_dir)
-    if name == "office_caltech10":
-        _no(split, "split", name)
-        return _concat(builder, [(d, {"domain": B.OFFICE_DOMAINS.index(d)})
-                                 for d in _pick(domain, B.OFFICE_DOMAINS, "domain", name)],
-                       dense=True)
-    if name == "amazon_reviews":
-        doms = _pick(domain, B.AMAZON_DOMAINS, "domain", name)
-        splits = _pick(split, ("train", "test"), "split", name)
-        parts = [(f"{d}_{s}", {"domain": B.AMAZON_DOMAINS.index(d),
-                               "split": ("train", "test").index(s)})
-                 for d in doms for s in splits]
-        return _concat(builder, parts, dense=False)
-    if name == "mnist_usps_jda":
-        _no(split, "split", name)
-        return _concat(builder, [(d, {"domain": B.JDA_DOMAINS.index(d)})
-                                 for d in _pick(domain, B.JDA_DOMAINS, "domain", name)],
-                       dense=True)
-    if name in ("usps", "mnist", "mnist_m"):
-        _no(domain, "domain", name)
-        names = ("train", "test") if name == "usps" else ("test",)
-        parts = [(s, {"split": names.index(s)} if name == "usps" else {})
-                 for s in _pick(split, names, "split", name)]
-        return _concat(builder, parts, dense=True)
     if name == "omniglot":
-        _no(domain, "domain", name)
-        splits = _pick(split, B.OMNIGLOT_SPLITS, "split", name) if split is not None \
-            else ["background", "evaluation"]
         xs, ys = [], []
-        for s in splits:
+        for s, _ in parts:
             rows = _read(builder, s)
-            images = _stack(rows, "images")  # (C, 20, S, S, 1)
+            size = builder.builder_config.size
+            bits = _stack(rows, "ink")  # (C, 20, ceil(S*S/8)) packed ink masks
+            ink = np.unpackbits(bits, axis=-1, count=size * size)
+            images = ink.reshape(bits.shape[:2] + (size, size, 1)) * np.uint8(255)
             xs.append(images.reshape((-1,) + images.shape[2:]))
             ys.append(np.repeat(_stack(rows, "character", np.int64), images.shape[1]))
         return {"x": np.concatenate(xs), "y": np.concatenate(ys)}
     if name == "school":
-        _no(domain, "domain", name)
-        _no(split, "split", name)
         rows = _read(builder, "train")
         return {"x": np.concatenate([r["x"] for r in rows]).astype(np.float32),
                 "y": np.concatenate([r["y"] for r in rows]).astype(np.float32),
                 "task": np.concatenate([np.full(len(r["y"]), r["task"], np.int64)
                                         for r in rows])}
-    raise AssertionError(name)  # unreachable: _builder rejected unknown names
+    return _concat(builder, parts, dense=name != "amazon_reviews")
+
+
+def _plan(name, domain, split) -> list[tuple[str, dict[str, int]]]:
+    """Validates ``domain``/``split`` and lists the TFDS splits to read with their ids."""
+    if name not in B.BUILDERS:
+        raise ValueError(f"unknown dataset {name!r}; known: {list(DATASETS)}")
+    if name in ("office_caltech10", "mnist_usps_jda"):
+        _no(split, "split", name)
+        doms = B.OFFICE_DOMAINS if name == "office_caltech10" else B.JDA_DOMAINS
+        return [(d, {"domain": doms.index(d)}) for d in _pick(domain, doms, "domain", name)]
+    if name == "amazon_reviews":
+        doms = _pick(domain, B.AMAZON_DOMAINS, "domain", name)
+        splits = _pick(split, ("train", "test"), "split", name)
+        return [(f"{d}_{s}", {"domain": B.AMAZON_DOMAINS.index(d),
+                              "split": ("train", "test").index(s)})
+                for d in doms for s in splits]
+    _no(domain, "domain", name)
+    if name == "usps":
+        return [(s, {"split": ("train", "test").index(s)})
+                for s in _pick(split, ("train", "test"), "split", name)]
+    if name in ("mnist", "mnist_m"):
+        return [(s, {}) for s in _pick(split, ("test",), "split", name)]
+    if name == "omniglot":
+        default = ["background", "evaluation"] if split is None else split
+        return [(s, {}) for s in _pick(default, B.OMNIGLOT_SPLITS, "split", name)]
+    _no(split, "split", name)  # school
+    return [("train", {})]
 
 
 def _concat(builder, parts, *, dense: bool) -> dict[str, np.ndarray]:
@@ -195,10 +199,12 @@ def _concat(builder, parts, *, dense: bool) -> dict[str, np.ndarray]:
             x = _stack(rows, "x")
         else:  # sparse indices/values -> dense float32
             x = np.zeros((len(rows), B.AmazonReviews.NUM_FEATURES), np.float32)
-            for i, r in enumerate(rows):
-                x[i, r["indices"]] = r["values"]
+            lengths = [len(r["indices"]) for r in rows]
+            x[np.repeat(np.arange(len(rows)), lengths),
+              np.concatenate([r["indices"] for r in rows])] = \
+                np.concatenate([r["values"] for r in rows])
         out.setdefault("x", []).append(x)
         out.setdefault("y", []).append(_stack(rows, "y", np.int64))
         for k, v in ids.items():
             out.setdefault(k, []).append(np.full(len(rows), v, np.int64))
-    return {k: np.concatenate(v) for k, v in out.items()}
+    return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in out.items()}

@@ -3,7 +3,7 @@
 Shapes, counts and label sets are checked against each folder's PROVENANCE.md, and three
 published/recorded numbers (1-NN accuracies of RESULTS_FROM_PAPERS.md section 4) check that
 rows, features and labels are the right ones in the right order. Everything is built once
-per session into a temporary TFDS data dir.
+per session into a temporary TFDS data dir (fixtures in tests/data/conftest.py).
 """
 
 import gzip
@@ -16,26 +16,6 @@ import pytest
 
 from jtransfer import data
 from tests.conftest import manual_dir_or_skip
-
-
-@pytest.fixture(scope="session")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
-@pytest.fixture(scope="session")
-def loaded(data_dir):
-    """load(...) memoised for the session: builds each dataset once."""
-    cache = {}
-
-    def get(name, **kwargs):
-        key = (name, tuple(sorted(kwargs.items())))
-        if key not in cache:
-            manual = manual_dir_or_skip(data.SOURCES[name].folder)
-            cache[key] = data.load(name, manual_dir=manual, data_dir=data_dir, **kwargs)
-        return cache[key]
-
-    return get
 
 
 def _counts(y, n):

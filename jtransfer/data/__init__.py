@@ -7,18 +7,21 @@ Few-shot episodes: :func:`sample_episodes`, :func:`episode_sampler`, and Omniglo
 MAML protocol, :func:`omniglot_few_shot`.
 """
 
-from jtransfer.data._builders import (
+from jtransfer.data._digits import DigitShift, apply_shift, digits
+from jtransfer.data._episodes import ClassIndex, class_index, episode_sampler, sample_episodes
+from jtransfer.data._load import DATASETS, build, default_data_dir, load
+from jtransfer.data._omniglot import omniglot_few_shot
+from jtransfer.data._sources import (
     AMAZON_DOMAINS,
     JDA_DOMAINS,
     OFFICE_CLASSES,
     OFFICE_DOMAINS,
     OMNIGLOT_SPLITS,
+    SOURCES,
+    DataFileError,
+    default_manual_dir,
+    resolve_files,
 )
-from jtransfer.data._digits import DigitShift, apply_shift, digits
-from jtransfer.data._episodes import ClassIndex, class_index, episode_sampler, sample_episodes
-from jtransfer.data._load import DATASETS, build, default_data_dir, load
-from jtransfer.data._omniglot import omniglot_few_shot
-from jtransfer.data._sources import SOURCES, DataFileError, default_manual_dir, resolve_files
 from jtransfer.data._synthetic import (
     SinusoidInfo,
     bias_regression_function,

@@ -20,19 +20,19 @@ import zipfile
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jtransfer.data._sources import SOURCES, resolve_files
+from jtransfer.data._sources import (
+    AMAZON_DOMAINS,
+    AMAZON_NUM_FEATURES,
+    NUM_OMNIGLOT_BACKGROUND,
+    OFFICE_CLASSES,
+    OFFICE_DOMAINS,
+    SOURCES,
+    resolve_files,
+)
 
-__all__ = ["AMAZON_DOMAINS", "BUILDERS", "JDA_DOMAINS", "OFFICE_CLASSES", "OFFICE_DOMAINS",
-           "OMNIGLOT_SPLITS"]
+__all__ = ["BUILDERS", "resize_like_maml"]
 
-OFFICE_DOMAINS = ("amazon", "caltech", "dslr", "webcam")
 _OFFICE_FILE = {"amazon": "amazon", "caltech": "Caltech10", "dslr": "dslr", "webcam": "webcam"}
-OFFICE_CLASSES = ("back_pack", "bike", "calculator", "headphones", "keyboard",
-                  "laptop_computer", "monitor", "mouse", "mug", "projector")
-AMAZON_DOMAINS = ("books", "dvd", "electronics", "kitchen")
-JDA_DOMAINS = ("mnist", "usps")
-OMNIGLOT_SPLITS = ("background", "evaluation", "small1", "small2")
-NUM_OMNIGLOT_BACKGROUND = 964
 _RAW = tfds.features.Encoding.BYTES  # raw bytes: ~20x faster to write than int64/float lists
 
 
@@ -115,7 +115,6 @@ class AmazonReviews(_Base):
     name = "jtransfer_amazon_reviews"
     DATASET = "amazon_reviews"
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
-    NUM_FEATURES = 5000
 
     def _info(self):
         return tfds.core.DatasetInfo(
@@ -138,7 +137,7 @@ class AmazonReviews(_Base):
     def _generate_examples(self, path):
         from sklearn.datasets import load_svmlight_file
 
-        x, y = load_svmlight_file(str(path), n_features=self.NUM_FEATURES, zero_based=True)
+        x, y = load_svmlight_file(str(path), n_features=AMAZON_NUM_FEATURES, zero_based=True)
         x = x.tocsr()
         for i in range(x.shape[0]):
             lo, hi = x.indptr[i], x.indptr[i + 1]

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jtransfer.data import _builders as B
+from jtransfer.data import _sources as S
 from jtransfer.data._sources import default_manual_dir, resolve_files
 
 __all__ = ["DATASETS", "build", "default_data_dir", "load"]
 
-DATASETS = tuple(B.BUILDERS)
+DATASETS = tuple(S.SOURCES)
 
 
 def default_data_dir(data_dir: str | os.PathLike | None = None) -> str | None:
@@ -25,9 +25,11 @@ def default_data_dir(data_dir: str | os.PathLike | None = None) -> str | None:
 
 
 def _builder(name: str, config: str | None, data_dir: str | None):
-    if name not in B.BUILDERS:
+    if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {list(DATASETS)}")
-    cls = B.BUILDERS[name]
+    from jtransfer.data._builders import BUILDERS  # imports TFDS: only when needed
+
+    cls = BUILDERS[name]
     if config is not None and not cls.BUILDER_CONFIGS:
         raise ValueError(f"dataset {name!r} has no configs; got config={config!r}")
     if config is not None and config not in cls.builder_configs:
@@ -166,16 +168,16 @@ def load(name: str, *, domain: str | Sequence[str] | None = None,
 
 def _plan(name, domain, split) -> list[tuple[str, dict[str, int]]]:
     """Validates ``domain``/``split`` and lists the TFDS splits to read with their ids."""
-    if name not in B.BUILDERS:
+    if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {list(DATASETS)}")
     if name in ("office_caltech10", "mnist_usps_jda"):
         _no(split, "split", name)
-        doms = B.OFFICE_DOMAINS if name == "office_caltech10" else B.JDA_DOMAINS
+        doms = S.OFFICE_DOMAINS if name == "office_caltech10" else S.JDA_DOMAINS
         return [(d, {"domain": doms.index(d)}) for d in _pick(domain, doms, "domain", name)]
     if name == "amazon_reviews":
-        doms = _pick(domain, B.AMAZON_DOMAINS, "domain", name)
+        doms = _pick(domain, S.AMAZON_DOMAINS, "domain", name)
         splits = _pick(split, ("train", "test"), "split", name)
-        return [(f"{d}_{s}", {"domain": B.AMAZON_DOMAINS.index(d),
+        return [(f"{d}_{s}", {"domain": S.AMAZON_DOMAINS.index(d),
                               "split": ("train", "test").index(s)})
                 for d in doms for s in splits]
     _no(domain, "domain", name)
@@ -186,7 +188,7 @@ def _plan(name, domain, split) -> list[tuple[str, dict[str, int]]]:
         return [(s, {}) for s in _pick(split, ("test",), "split", name)]
     if name == "omniglot":
         default = ["background", "evaluation"] if split is None else split
-        return [(s, {}) for s in _pick(default, B.OMNIGLOT_SPLITS, "split", name)]
+        return [(s, {}) for s in _pick(default, S.OMNIGLOT_SPLITS, "split", name)]
     _no(split, "split", name)  # school
     return [("train", {})]
 
@@ -198,7 +200,7 @@ def _concat(builder, parts, *, dense: bool) -> dict[str, np.ndarray]:
         if dense:
             x = _stack(rows, "x")
         else:  # sparse indices/values -> dense float32
-            x = np.zeros((len(rows), B.AmazonReviews.NUM_FEATURES), np.float32)
+            x = np.zeros((len(rows), S.AMAZON_NUM_FEATURES), np.float32)
             lengths = [len(r["indices"]) for r in rows]
             x[np.repeat(np.arange(len(rows)), lengths),
               np.concatenate([r["indices"] for r in rows])] = \

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from jtransfer.data._builders import NUM_OMNIGLOT_BACKGROUND
 from jtransfer.data._load import load
+from jtransfer.data._sources import NUM_OMNIGLOT_BACKGROUND
 
 __all__ = ["omniglot_few_shot"]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pathlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,14 +62,37 @@ def build(name: str, *, config: str | None = None, data_dir=None, manual_dir=Non
     """
     import tensorflow_datasets as tfds
 
-    builder = _builder(name, config, default_data_dir(data_dir))
-    if not builder.is_prepared():
-        root = default_manual_dir(manual_dir)
-        resolve_files(name, root)  # fail early, with our message, before TFDS runs
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            manual_dir=os.fspath(root), try_download_gcs=False,
-            download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
+    data_dir = default_data_dir(data_dir)
+    builder = _builder(name, config, data_dir)
+    if builder.is_prepared():
+        return builder
+    root = default_manual_dir(manual_dir)
+    resolve_files(name, root)  # fail early, with our message, before TFDS writes anything
+    with _build_lock(builder):  # another process may be building the same dataset
+        builder = _builder(name, config, data_dir)
+        if not builder.is_prepared():
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+                manual_dir=os.fspath(root), try_download_gcs=False,
+                download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
     return builder
+
+
+@contextlib.contextmanager
+def _build_lock(builder):
+    """An exclusive file lock per dataset under the data dir (POSIX; no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    root = pathlib.Path(os.fspath(builder.data_dir_root))
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{builder.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _read(builder, split: str) -> list[dict]:

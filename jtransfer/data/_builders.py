@@ -59,8 +59,11 @@ def _citation(name: str) -> str:
 class _Base(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Common pieces: manual-folder lookup with checksum verification."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Tensors stored as raw bytes; Omniglot ink masks bit-packed (`ink`).",
+    }
     DATASET: str = ""  # key of SOURCES
 
     def _files(self, dl_manager):

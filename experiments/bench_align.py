@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python experiments/bench_align.py            # issue sizes: MMD 4096x256, KMM 2000, CORAL 5000x800
-    python experiments/bench_align.py --small    # quick sizes for a smoke run
+    python experiments/bench_align.py          # MMD 4096x256, KMM 2000, CORAL 5000x800
+    python experiments/bench_align.py --small  # quick sizes for a smoke run
 
 Timings are the median of ``--repeats`` runs after one warm-up (compile excluded, reported
 separately), all in one process, float32, on whatever devices JAX sees (CPU here).

@@ -58,8 +58,8 @@ keys = jax.random.split(key, 200)
 for shift in (0.0, 0.5):
     out = {}
     for est in ("biased", "unbiased", "linear"):
-        f = jax.jit(jax.vmap(lambda k: align.mmd2(*draws(k, 40, shift), bandwidth=1.0,
-                                                  estimator=est)))
+        f = jax.jit(jax.vmap(lambda k, s=shift, e=est: align.mmd2(
+            *draws(k, 40, s), bandwidth=1.0, estimator=e)))
         v = np.asarray(f(keys))
         out[est] = (v.mean(), v.std())
     print(f"shift={shift}: " + ", ".join(f"{e}: mean {m:.4f} sd {s:.4f}"
@@ -148,7 +148,8 @@ g_plain = jax.grad(dloss)(theta, psi, -1.0)   # scale -1: the ordinary gradient
 g_rev = jax.grad(dloss)(theta, psi, 0.5)
 print("d/dtheta without reversal", np.asarray(g_plain), "with lambda=0.5", np.asarray(g_rev))
 print("ratio:", np.asarray(g_rev / g_plain))
-print("lambda_p at p = 0, 0.1, 0.5, 1:", np.round(np.asarray(align.dann_lambda(jnp.array([0, .1, .5, 1.]))), 3))
+lam_p = align.dann_lambda(jnp.array([0.0, 0.1, 0.5, 1.0]))
+print("lambda_p at p = 0, 0.1, 0.5, 1:", np.round(np.asarray(lam_p), 3))
 
 # %% [markdown]
 # (A scale of $-1$ turns reversal into the identity gradient, so the ratio is $-0.5$.)

@@ -1,0 +1,39 @@
+# jtransfer — the two entry points of README.md plus a few helpers.
+# `make reproduce` and `make test` work on a fresh clone with only python3 (>= 3.11) and make.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install reproduce reproduce-full test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jtransfer needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,notebooks]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: the quick reproduction suite on embedded data; writes runs/<time>-quick/REPORT.md
+reproduce: $(STAMP)
+	$(PY) -m experiments.reproduce --suite quick --out runs
+
+## Paper-scale suite (also reads the real benchmark files; see README "Real benchmark data")
+reproduce-full: $(STAMP)
+	$(PY) -m experiments.reproduce --suite full --out runs
+
+## The test suite (what CI runs)
+## pytest's exit 5 ("no tests collected") counts as a failure.
+test: $(STAMP)
+	@$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(PY) -m ruff check jtransfer experiments tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

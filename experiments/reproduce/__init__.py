@@ -1,0 +1,1 @@
+"""The reproduction runner: ``python -m experiments.reproduce --suite quick``."""

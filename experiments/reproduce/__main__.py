@@ -1,0 +1,5 @@
+from absl import app
+
+from experiments.reproduce.runner import main
+
+app.run(main)

@@ -1,0 +1,102 @@
+"""``python -m experiments.reproduce --suite quick|full``: run experiments, write REPORT.md."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+import traceback
+
+from absl import app, flags, logging
+
+from experiments.reproduce.registry import SUITES, Experiment, ResultRow, discover
+
+_SUITE = flags.DEFINE_enum("suite", "quick", list(SUITES), "Which suite to run.")
+_OUT = flags.DEFINE_string("out", "runs", "Folder under which runs/<timestamp>/ is created.")
+_ONLY = flags.DEFINE_list("only", [], "Run only these experiment names.")
+_LIST = flags.DEFINE_bool("list", False, "List the registered experiments and exit.")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def render_table(rows: list[tuple[str, ResultRow]], workdir: str) -> str:
+    lines = ["| experiment | benchmark | metric | ours | published | source of published | plots |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in rows:
+        plots = " ".join(f"[{os.path.basename(p)}]({p})" for p in r.plots)
+        ours = _fmt(r.ours) + (f" ({r.notes})" if r.notes else "")
+        lines.append(f"| {name} | {r.benchmark} | {r.metric} | {ours} | {_fmt(r.published)} | "
+                     f"{r.source or '–'} | {plots} |")
+    del workdir
+    return "\n".join(lines)
+
+
+def run_suite(suite: str, out: str, only: list[str] | None = None,
+              experiments: dict[str, Experiment] | None = None) -> tuple[str, bool]:
+    """Runs the suite; returns (path of REPORT.md, whether every experiment succeeded)."""
+    experiments = discover() if experiments is None else experiments
+    chosen = [e for e in experiments.values() if suite in e.suites]
+    if only:
+        unknown = set(only) - set(experiments)
+        if unknown:
+            raise ValueError(f"unknown experiments {sorted(unknown)}; known: {sorted(experiments)}")
+        chosen = [e for e in chosen if e.name in only]
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    workdir = os.path.abspath(os.path.join(out, f"{stamp}-{suite}"))
+    os.makedirs(workdir, exist_ok=True)
+    rows: list[tuple[str, ResultRow]] = []
+    timings: list[tuple[str, float, str]] = []
+    ok = True
+    t_all = time.perf_counter()
+    for exp in chosen:
+        print(f"[reproduce] {exp.name}: {exp.description}", flush=True)
+        t0 = time.perf_counter()
+        status = "ok"
+        try:
+            exp_rows = exp.run(os.path.join(workdir, exp.name), suite)
+            for r in exp_rows:
+                plots = tuple(os.path.join(exp.name, p) for p in r.plots)
+                rows.append((exp.name, ResultRow(**{**r.__dict__, "plots": plots})))
+        except Exception:  # report and keep going: one failure must not lose the others
+            ok = False
+            status = "FAILED"
+            tb = traceback.format_exc()
+            print(tb, file=sys.stderr, flush=True)
+            with open(os.path.join(workdir, f"{exp.name}.error.txt"), "w") as f:
+                f.write(tb)
+        timings.append((exp.name, time.perf_counter() - t0, status))
+    total = time.perf_counter() - t_all
+    table = render_table(rows, workdir)
+    report = [f"# jtransfer reproduction report — suite `{suite}`", "",
+              f"Run at {stamp}; {len(chosen)} experiments; total {total:.1f} s.", "",
+              "Published numbers and their sources: ../shared/data/RESULTS_FROM_PAPERS.md.", "",
+              table, "", "## Timing", "", "| experiment | seconds | status |", "|---|---|---|"]
+    report += [f"| {n} | {t:.1f} | {s} |" for n, t, s in timings]
+    path = os.path.join(workdir, "REPORT.md")
+    with open(path, "w") as f:
+        f.write("\n".join(report) + "\n")
+    print(table)
+    print(f"\n[reproduce] total {total:.1f} s; report: {path}")
+    return path, ok
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    if _LIST.value:
+        for e in discover().values():
+            print(f"{e.name:28s} {','.join(e.suites):12s} {e.description}")
+        return 0
+    _, ok = run_suite(_SUITE.value, _OUT.value, _ONLY.value)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    app.run(main)

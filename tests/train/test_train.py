@@ -1,0 +1,125 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jtransfer import train
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def _state(i):
+    return {"w": jnp.arange(4.0) + i, "nested": {"b": jnp.full((2, 2), i, jnp.int32)},
+            "key": jax.random.fold_in(jax.random.key(0), i)}
+
+
+def test_checkpoint_save_every_keep_and_resume(tmp_path):
+    mngr = train.CheckpointManager(tmp_path, save_every=3, keep=2)
+    state, step = mngr.restore_or(_state(0))
+    assert step == 0 and train.tree_equal(state, _state(0))
+    saved = [i for i in range(1, 11) if mngr.save(i, _state(i))]
+    assert saved == [3, 6, 9]
+    assert mngr.save(10, _state(10), force=True)
+    assert mngr.all_steps() == [9, 10]
+    mngr.close()
+    again = train.CheckpointManager(tmp_path, save_every=3, keep=2)
+    state, step = again.restore_or(_state(0))
+    assert step == 10 and train.tree_equal(state, _state(10))
+    assert jax.dtypes.issubdtype(state["key"].dtype, jax.dtypes.prng_key)
+    np.testing.assert_array_equal(jax.random.key_data(state["key"]),
+                                  jax.random.key_data(_state(10)["key"]))
+    assert train.tree_equal(again.restore(9, _state(0)), _state(9))
+    again.close()
+
+
+@pytest.mark.parametrize("kwargs", [dict(save_every=0), dict(keep=0), dict(save_every=1.5)])
+def test_checkpoint_bad_config(tmp_path, kwargs):
+    with pytest.raises(ValueError):
+        train.CheckpointManager(tmp_path, **kwargs)
+
+
+_SAVER = textwrap.dedent("""
+    import sys, jax.numpy as jnp
+    from jtransfer.train import CheckpointManager
+    m = CheckpointManager(sys.argv[1], save_every=1, keep=3)
+    step = m.latest_step() or 0
+    while True:
+        step += 1
+        big = jnp.full((4_000_000,), float(step))     # 16 MB per save: saves take a while
+        m.save(step, {"big": big, "step": jnp.int32(step)})
+        print(step, flush=True)
+""")
+
+
+def test_kill_during_save_never_breaks_the_latest_checkpoint(tmp_path):
+    """SIGKILL a process that saves continuously; the latest checkpoint must always restore."""
+    ckpt = tmp_path / "ckpt"
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+    for delay in (2.5, 3.1):
+        proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(ckpt)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        first = proc.stdout.readline()          # wait until at least one save completed
+        assert first.strip(), "saver produced no checkpoint"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        template = {"big": jnp.zeros((4_000_000,)), "step": jnp.int32(0)}
+        mngr = train.CheckpointManager(ckpt, save_every=1, keep=3)
+        state, step = mngr.restore_or(template)
+        mngr.close()
+        assert step >= 1
+        assert int(state["step"]) == step
+        np.testing.assert_array_equal(np.asarray(state["big"][:10]), float(step))
+
+
+def test_metric_writer_jsonl_and_tensorboard(tmp_path):
+    with train.MetricWriter(tmp_path) as w:
+        w.write(1, {"loss": 0.5, "acc": jnp.float32(0.25)})
+        w.write(2, {"loss": float("nan")})
+    rows = train.read_metrics(tmp_path)
+    assert rows == [{"step": 1, "loss": 0.5, "acc": 0.25}, {"step": 2, "loss": "nan"}]
+    json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[1])
+    events = [f for _, _, fs in os.walk(tmp_path / "tensorboard") for f in fs]
+    assert any(f.startswith("events.out.tfevents") for f in events)
+
+
+def test_metric_writer_rejects_non_scalars(tmp_path):
+    with train.MetricWriter(tmp_path, tensorboard=False) as w:
+        with pytest.raises(ValueError, match="metric 'v'"):
+            w.write(0, {"v": jnp.ones(3)})
+        with pytest.raises(ValueError, match="step"):
+            w.write(1.5, {"v": 1.0})
+
+
+def test_keys_are_deterministic_and_independent():
+    a1, b1 = train.keys(3, "a", "b")
+    a2, b2 = train.keys(3, "a", "b")
+    (a3,) = (train.keys(3, "a"),)
+    for x, y in [(a1, a2), (b1, b2), (a1, a3)]:
+        np.testing.assert_array_equal(jax.random.key_data(x), jax.random.key_data(y))
+    assert not np.array_equal(jax.random.key_data(a1), jax.random.key_data(b1))
+    assert not np.array_equal(jax.random.key_data(train.keys(4, "a")), jax.random.key_data(a1))
+    with pytest.raises(ValueError):
+        train.keys("0")
+    with pytest.raises(ValueError):
+        train.keys(0, "a", "a")
+
+
+def test_progress_is_silent_without_a_terminal(capsys):
+    assert list(train.progress(3)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+
+
+def test_plot_curves_writes_a_png(tmp_path):
+    path = train.plot_curves({"a": [3, 2, 1]}, tmp_path / "p.png", logy=True,
+                             band={"a": np.array([[2, 1, 0.5], [4, 3, 2]])})
+    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"

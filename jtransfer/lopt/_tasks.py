@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jtransfer.data import sample_quadratics
+
 
 @runtime_checkable
 class Task(Protocol):
@@ -60,16 +62,6 @@ jax.tree_util.register_dataclass(
     QuadraticTask, data_fields=["w", "y"], meta_fields=["init_scale"])
 
 
-def _sample_quadratics(key, *, num_functions, dim):
-    try:  # the shared sampler from jtransfer.data (branch `data`)
-        from jtransfer.data import sample_quadratics
-    except ImportError:  # pragma: no cover - until the data branch is merged
-        kw, ky = jax.random.split(key)
-        return (jax.random.normal(kw, (num_functions, dim, dim)),
-                jax.random.normal(ky, (num_functions, dim)))
-    return sample_quadratics(key, num_functions=num_functions, dim=dim)
-
-
 def quadratic_tasks(key: jax.Array, *, num_tasks: int, dim: int = 10,
                     init_scale: float = 1.0) -> QuadraticTask:
     """A batch of random quadratics (leading axis ``num_tasks``) as one vmappable task.
@@ -81,7 +73,7 @@ def quadratic_tasks(key: jax.Array, *, num_tasks: int, dim: int = 10,
     if int(num_tasks) != num_tasks or num_tasks < 1 or int(dim) != dim or dim < 1:
         raise ValueError(f"quadratic_tasks: num_tasks and dim must be positive integers, got "
                          f"{num_tasks} and {dim}")
-    w, y = _sample_quadratics(key, num_functions=num_tasks, dim=dim)
+    w, y = sample_quadratics(key, num_functions=num_tasks, dim=dim)
     return QuadraticTask(w=jnp.asarray(w), y=jnp.asarray(y), init_scale=init_scale)
 
 

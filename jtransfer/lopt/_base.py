@@ -58,6 +58,18 @@ def check_theta(theta: Theta, reference: Theta, name: str) -> None:
         raise ValueError(f"{name}: theta leaf shapes {shapes} do not match {want}")
 
 
+def check_hyperparameters(fn: str, *, integers: dict | None = None,
+                          positive: dict | None = None) -> None:
+    """Raises ``ValueError`` naming ``fn`` unless ``integers`` are positive integers and
+    ``positive`` are positive numbers."""
+    for name, value in (integers or {}).items():
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
+    for name, value in (positive or {}).items():
+        if not value > 0:
+            raise ValueError(f"{fn}: {name} must be positive, got {value!r}")
+
+
 def compute_dtype(x: jax.Array) -> jnp.dtype:
     """The floating dtype used for a parameter's optimizer maths (at least float32)."""
     return jnp.promote_types(jnp.result_type(x), jnp.float32)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jtransfer.lopt._base import LearnedOptimizer, make_learned_optimizer
+from jtransfer.lopt._base import LearnedOptimizer, check_hyperparameters, make_learned_optimizer
 
 
 class LearnedHyperparamsState(NamedTuple):
@@ -47,12 +47,9 @@ def learned_hyperparams(*, horizon: int, num_knots: int = 8, init_lr: float = 1e
       Kingma & Ba, 2014, https://arxiv.org/abs/1412.6980 (Adam); the learned-schedule
       baseline follows Metz et al., 2020, https://arxiv.org/abs/2009.11243
     """
-    if int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"learned_hyperparams: horizon must be a positive integer, got {horizon}")
-    if int(num_knots) != num_knots or num_knots < 1:
-        raise ValueError(f"learned_hyperparams: num_knots must be >= 1, got {num_knots}")
-    if not init_lr > 0:
-        raise ValueError(f"learned_hyperparams: init_lr must be positive, got {init_lr}")
+    check_hyperparameters("learned_hyperparams",
+                          integers={"horizon": horizon, "num_knots": num_knots},
+                          positive={"init_lr": init_lr})
 
     def init(key: jax.Array) -> dict:
         del key  # deterministic initialisation

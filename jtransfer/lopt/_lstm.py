@@ -8,7 +8,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jtransfer.lopt._base import LearnedOptimizer, compute_dtype, dense, make_learned_optimizer
+from jtransfer.lopt._base import (
+    LearnedOptimizer,
+    check_hyperparameters,
+    compute_dtype,
+    dense,
+    make_learned_optimizer,
+)
 
 
 class LSTMOptimizerState(NamedTuple):
@@ -94,12 +100,8 @@ def lstm_optimizer(*, hidden: int = 20, num_layers: int = 2, preprocess_k: float
     References:
       Andrychowicz et al., 2016, https://arxiv.org/abs/1606.04474
     """
-    for name, value in (("hidden", hidden), ("num_layers", num_layers)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"lstm_optimizer: {name} must be a positive integer, got {value}")
-    for name, value in (("preprocess_k", preprocess_k), ("output_scale", output_scale)):
-        if not value > 0:
-            raise ValueError(f"lstm_optimizer: {name} must be positive, got {value}")
+    check_hyperparameters("lstm_optimizer", integers={"hidden": hidden, "num_layers": num_layers},
+                          positive={"preprocess_k": preprocess_k, "output_scale": output_scale})
 
     def init(key: jax.Array) -> dict:
         keys = jax.random.split(key, 2 * num_layers + 1)

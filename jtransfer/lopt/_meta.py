@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jtransfer.lopt._base import LearnedOptimizer, Theta, check_theta
+from jtransfer.lopt._base import LearnedOptimizer, Theta, check_hyperparameters, check_theta
 from jtransfer.lopt._tasks import Task, sample_batch
 
 TaskFamily = Callable[[jax.Array], Task]
@@ -65,8 +65,7 @@ class PESState(NamedTuple):
 
 
 def _positive_int(value: Any, name: str, fn: str) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
+    check_hyperparameters(fn, integers={name: value})
     return int(value)
 
 
@@ -165,11 +164,17 @@ def _fresh_unroll(lopt: LearnedOptimizer, theta: Theta, task_family: TaskFamily,
     return UnrollState(task, params, opt_state, jnp.asarray(step, jnp.int32))
 
 
-def _initial_steps(key, n, num_steps, truncation_length, stagger):
-    if not stagger:
-        return jnp.zeros((n,), jnp.int32)
-    num_truncations = num_steps // truncation_length
-    return truncation_length * jax.random.randint(key, (n,), 0, num_truncations)
+def _init_unrolls(lopt, theta, task_family, key, n, num_steps, truncation_length, stagger):
+    """``n`` fresh unrolls; with ``stagger`` their step counters start at random truncation
+    boundaries (so the first episode of each is shorter and resets do not coincide)."""
+    kf, ks = jax.random.split(key)
+    if stagger:
+        steps = truncation_length * jax.random.randint(ks, (n,), 0,
+                                                       num_steps // truncation_length)
+    else:
+        steps = jnp.zeros((n,), jnp.int32)
+    return jax.vmap(lambda k, s: _fresh_unroll(lopt, theta, task_family, k, s))(
+        jax.random.split(kf, n), steps)
 
 
 def _select(mask: jax.Array, on_true: Any, on_false: Any) -> Any:
@@ -231,11 +236,8 @@ def tbptt(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
 
     def init(theta, key):
         _check_theta(lopt, theta)
-        kf, ks = jax.random.split(key)
-        steps = _initial_steps(ks, num_tasks, num_steps, truncation_length, stagger)
-        unroll = jax.vmap(lambda k, s: _fresh_unroll(lopt, theta, task_family, k, s))(
-            jax.random.split(kf, num_tasks), steps)
-        return TBPTTState(unroll)
+        return TBPTTState(_init_unrolls(lopt, theta, task_family, key, num_tasks, num_steps,
+                                        truncation_length, stagger))
 
     def grad(theta, state, key):
         _check_theta(lopt, theta)
@@ -375,10 +377,8 @@ def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
 
     def init(theta, key):
         _check_theta(lopt, theta)
-        kf, ks = jax.random.split(key)
-        steps = _initial_steps(ks, population, num_steps, truncation_length, stagger)
-        unroll = jax.vmap(lambda k, s: _fresh_unroll(lopt, theta, task_family, k, s))(
-            jax.random.split(kf, population), steps)
+        unroll = _init_unrolls(lopt, theta, task_family, key, population, num_steps,
+                               truncation_length, stagger)
         accum = jax.tree.map(lambda x: jnp.zeros((population, *jnp.shape(x)),
                                                  jnp.result_type(x)), theta)
         both = jax.tree.map(lambda x: jnp.stack([x, x]), unroll)

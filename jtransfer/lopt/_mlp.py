@@ -11,6 +11,7 @@ import optax
 
 from jtransfer.lopt._base import (
     LearnedOptimizer,
+    check_hyperparameters,
     compute_dtype,
     dense,
     dense_init,
@@ -73,12 +74,8 @@ def mlp_optimizer(*, hidden: int = 32, num_layers: int = 2,
     if not decays or not all(0.0 < b < 1.0 for b in (*decays, rms_decay)):
         raise ValueError(f"mlp_optimizer: decays {decays} and rms_decay {rms_decay} must be "
                          "non-empty and in (0, 1)")
-    for name, value in (("hidden", hidden), ("num_layers", num_layers)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"mlp_optimizer: {name} must be a positive integer, got {value}")
-    for name, value in (("step_mult", step_mult), ("exp_mult", exp_mult)):
-        if not value > 0:
-            raise ValueError(f"mlp_optimizer: {name} must be positive, got {value}")
+    check_hyperparameters("mlp_optimizer", integers={"hidden": hidden, "num_layers": num_layers},
+                          positive={"step_mult": step_mult, "exp_mult": exp_mult})
     num_features = 3 + 2 * len(decays) + len(_TIMESCALES)
 
     def init(key: jax.Array) -> dict:

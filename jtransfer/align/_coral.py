@@ -77,12 +77,14 @@ def _coral_jit(xs, xt, eps, *, match_mean):
     eye = jnp.eye(d, dtype=xs.dtype)
     cs = covariance(xs) + eps * eye
     ct = covariance(xt) + eps * eye
-    a = jnp.matmul(sym_matrix_power(cs, -0.5), sym_matrix_power(ct, 0.5), precision=_HIGHEST)
+    # The two products below are not cancellation-prone, so they use the default precision:
+    # on XLA:CPU, HIGHEST here made the whole jitted function ~7x slower (measured, 5000x800).
+    a = jnp.matmul(sym_matrix_power(cs, -0.5), sym_matrix_power(ct, 0.5))
     if match_mean:
         mu_s = jnp.mean(xs, axis=0, keepdims=True)
         mu_t = jnp.mean(xt, axis=0, keepdims=True)
-        return jnp.matmul(xs - mu_s, a, precision=_HIGHEST) + mu_t
-    return jnp.matmul(xs, a, precision=_HIGHEST)
+        return jnp.matmul(xs - mu_s, a) + mu_t
+    return jnp.matmul(xs, a)
 
 
 def coral_loss(fs: jax.Array, ft: jax.Array) -> jax.Array:

@@ -80,7 +80,7 @@ def mmd2(x: jax.Array, y: jax.Array, *, bandwidth: Bandwidth = "median",
       >>> from jtransfer import align
       >>> kx, ky = jax.random.split(jax.random.key(0))
       >>> x = jax.random.normal(kx, (64, 3)); y = jax.random.normal(ky, (64, 3)) + 1.0
-      >>> bool(align.mmd2(x, y, bandwidth=1.0) > 0.1)
+      >>> bool(align.mmd2(x, y, bandwidth=1.0) > 0.05)
       True
 
     References:
@@ -190,8 +190,8 @@ def mk_mmd_weights(x: jax.Array, y: jax.Array, bandwidths, *, ridge: float = 1e-
       tol: ADMM tolerance (default 1e-5 in float32, 1e-9 in float64).
 
     Returns:
-      ``(K,)`` non-negative weights summing to 1 (no gradient flows through them). Use them as
-      ``mmd2(x, y, bandwidth=...)``-style sum of ``beta_u * mmd2(x, y, bandwidth=sigma_u)``.
+      ``(K,)`` non-negative weights summing to 1 (no gradient flows through them). The
+      MK-MMD loss is then ``sum_u beta[u] * mmd2(x, y, bandwidth=bandwidths[u])``.
 
     References:
       Gretton et al., "Optimal kernel choice for large-scale two-sample tests", NeurIPS 2012;

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pathlib
 from collections.abc import Sequence
 
 import numpy as np
 
-from jtransfer.data import _builders as B
+from jtransfer.data import _sources as S
 from jtransfer.data._sources import default_manual_dir, resolve_files
 
 __all__ = ["DATASETS", "build", "default_data_dir", "load"]
 
-DATASETS = tuple(B.BUILDERS)
+DATASETS = tuple(S.SOURCES)
 
 
 def default_data_dir(data_dir: str | os.PathLike | None = None) -> str | None:
@@ -25,9 +27,11 @@ def default_data_dir(data_dir: str | os.PathLike | None = None) -> str | None:
 
 
 def _builder(name: str, config: str | None, data_dir: str | None):
-    if name not in B.BUILDERS:
+    if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {list(DATASETS)}")
-    cls = B.BUILDERS[name]
+    from jtransfer.data._builders import BUILDERS  # imports TFDS: only when needed
+
+    cls = BUILDERS[name]
     if config is not None and not cls.BUILDER_CONFIGS:
         raise ValueError(f"dataset {name!r} has no configs; got config={config!r}")
     if config is not None and config not in cls.builder_configs:
@@ -58,14 +62,37 @@ def build(name: str, *, config: str | None = None, data_dir=None, manual_dir=Non
     """
     import tensorflow_datasets as tfds
 
-    builder = _builder(name, config, default_data_dir(data_dir))
-    if not builder.is_prepared():
-        root = default_manual_dir(manual_dir)
-        resolve_files(name, root)  # fail early, with our message, before TFDS runs
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            manual_dir=os.fspath(root), try_download_gcs=False,
-            download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
+    data_dir = default_data_dir(data_dir)
+    builder = _builder(name, config, data_dir)
+    if builder.is_prepared():
+        return builder
+    root = default_manual_dir(manual_dir)
+    resolve_files(name, root)  # fail early, with our message, before TFDS writes anything
+    with _build_lock(builder):  # another process may be building the same dataset
+        builder = _builder(name, config, data_dir)
+        if not builder.is_prepared():
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+                manual_dir=os.fspath(root), try_download_gcs=False,
+                download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
     return builder
+
+
+@contextlib.contextmanager
+def _build_lock(builder):
+    """An exclusive file lock per dataset under the data dir (POSIX; no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    root = pathlib.Path(os.fspath(builder.data_dir_root))
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{builder.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _read(builder, split: str) -> list[dict]:
@@ -141,50 +168,54 @@ def load(name: str, *, domain: str | Sequence[str] | None = None,
     Returns:
       dict of NumPy arrays.
     """
+    parts = _plan(name, domain, split)
+    _builder(name, config, None)  # validates name and config before anything is built
     builder = build(name, config=config, data_dir=data_dir, manual_dir=manual_dir)
-    if name == "office_caltech10":
-        _no(split, "split", name)
-        return _concat(builder, [(d, {"domain": B.OFFICE_DOMAINS.index(d)})
-                                 for d in _pick(domain, B.OFFICE_DOMAINS, "domain", name)],
-                       dense=True)
-    if name == "amazon_reviews":
-        doms = _pick(domain, B.AMAZON_DOMAINS, "domain", name)
-        splits = _pick(split, ("train", "test"), "split", name)
-        parts = [(f"{d}_{s}", {"domain": B.AMAZON_DOMAINS.index(d),
-                               "split": ("train", "test").index(s)})
-                 for d in doms for s in splits]
-        return _concat(builder, parts, dense=False)
-    if name == "mnist_usps_jda":
-        _no(split, "split", name)
-        return _concat(builder, [(d, {"domain": B.JDA_DOMAINS.index(d)})
-                                 for d in _pick(domain, B.JDA_DOMAINS, "domain", name)],
-                       dense=True)
-    if name in ("usps", "mnist", "mnist_m"):
-        _no(domain, "domain", name)
-        names = ("train", "test") if name == "usps" else ("test",)
-        parts = [(s, {"split": names.index(s)} if name == "usps" else {})
-                 for s in _pick(split, names, "split", name)]
-        return _concat(builder, parts, dense=True)
     if name == "omniglot":
-        _no(domain, "domain", name)
-        splits = _pick(split, B.OMNIGLOT_SPLITS, "split", name) if split is not None \
-            else ["background", "evaluation"]
         xs, ys = [], []
-        for s in splits:
+        for s, _ in parts:
             rows = _read(builder, s)
-            images = _stack(rows, "images")  # (C, 20, S, S, 1)
+            size = builder.builder_config.size
+            bits = _stack(rows, "ink")  # (C, 20, ceil(S*S/8)) packed ink masks
+            ink = np.unpackbits(bits, axis=-1, count=size * size)
+            images = ink.reshape(bits.shape[:2] + (size, size, 1)) * np.uint8(255)
             xs.append(images.reshape((-1,) + images.shape[2:]))
             ys.append(np.repeat(_stack(rows, "character", np.int64), images.shape[1]))
         return {"x": np.concatenate(xs), "y": np.concatenate(ys)}
     if name == "school":
-        _no(domain, "domain", name)
-        _no(split, "split", name)
         rows = _read(builder, "train")
         return {"x": np.concatenate([r["x"] for r in rows]).astype(np.float32),
                 "y": np.concatenate([r["y"] for r in rows]).astype(np.float32),
                 "task": np.concatenate([np.full(len(r["y"]), r["task"], np.int64)
                                         for r in rows])}
-    raise AssertionError(name)  # unreachable: _builder rejected unknown names
+    return _concat(builder, parts, dense=name != "amazon_reviews")
+
+
+def _plan(name, domain, split) -> list[tuple[str, dict[str, int]]]:
+    """Validates ``domain``/``split`` and lists the TFDS splits to read with their ids."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {list(DATASETS)}")
+    if name in ("office_caltech10", "mnist_usps_jda"):
+        _no(split, "split", name)
+        doms = S.OFFICE_DOMAINS if name == "office_caltech10" else S.JDA_DOMAINS
+        return [(d, {"domain": doms.index(d)}) for d in _pick(domain, doms, "domain", name)]
+    if name == "amazon_reviews":
+        doms = _pick(domain, S.AMAZON_DOMAINS, "domain", name)
+        splits = _pick(split, ("train", "test"), "split", name)
+        return [(f"{d}_{s}", {"domain": S.AMAZON_DOMAINS.index(d),
+                              "split": ("train", "test").index(s)})
+                for d in doms for s in splits]
+    _no(domain, "domain", name)
+    if name == "usps":
+        return [(s, {"split": ("train", "test").index(s)})
+                for s in _pick(split, ("train", "test"), "split", name)]
+    if name in ("mnist", "mnist_m"):
+        return [(s, {}) for s in _pick(split, ("test",), "split", name)]
+    if name == "omniglot":
+        default = ["background", "evaluation"] if split is None else split
+        return [(s, {}) for s in _pick(default, S.OMNIGLOT_SPLITS, "split", name)]
+    _no(split, "split", name)  # school
+    return [("train", {})]
 
 
 def _concat(builder, parts, *, dense: bool) -> dict[str, np.ndarray]:
@@ -194,11 +225,13 @@ def _concat(builder, parts, *, dense: bool) -> dict[str, np.ndarray]:
         if dense:
             x = _stack(rows, "x")
         else:  # sparse indices/values -> dense float32
-            x = np.zeros((len(rows), B.AmazonReviews.NUM_FEATURES), np.float32)
-            for i, r in enumerate(rows):
-                x[i, r["indices"]] = r["values"]
+            x = np.zeros((len(rows), S.AMAZON_NUM_FEATURES), np.float32)
+            lengths = [len(r["indices"]) for r in rows]
+            x[np.repeat(np.arange(len(rows)), lengths),
+              np.concatenate([r["indices"] for r in rows])] = \
+                np.concatenate([r["values"] for r in rows])
         out.setdefault("x", []).append(x)
         out.setdefault("y", []).append(_stack(rows, "y", np.int64))
         for k, v in ids.items():
             out.setdefault(k, []).append(np.full(len(rows), v, np.int64))
-    return {k: np.concatenate(v) for k, v in out.items()}
+    return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in out.items()}

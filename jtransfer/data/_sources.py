@@ -13,8 +13,18 @@ import hashlib
 import os
 import pathlib
 
-__all__ = ["DataFileError", "Source", "SOURCES", "default_manual_dir", "resolve_files",
-           "sha256"]
+__all__ = ["AMAZON_DOMAINS", "AMAZON_NUM_FEATURES", "DataFileError", "JDA_DOMAINS",
+           "NUM_OMNIGLOT_BACKGROUND", "OFFICE_CLASSES", "OFFICE_DOMAINS", "OMNIGLOT_SPLITS",
+           "SOURCES", "Source", "default_manual_dir", "resolve_files", "sha256"]
+
+OFFICE_DOMAINS = ("amazon", "caltech", "dslr", "webcam")
+OFFICE_CLASSES = ("back_pack", "bike", "calculator", "headphones", "keyboard",
+                  "laptop_computer", "monitor", "mouse", "mug", "projector")
+AMAZON_DOMAINS = ("books", "dvd", "electronics", "kitchen")
+JDA_DOMAINS = ("mnist", "usps")
+OMNIGLOT_SPLITS = ("background", "evaluation", "small1", "small2")
+NUM_OMNIGLOT_BACKGROUND = 964
+AMAZON_NUM_FEATURES = 5000
 
 
 class DataFileError(ValueError):

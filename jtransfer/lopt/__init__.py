@@ -1,3 +1,68 @@
-"""jtransfer.lopt (in progress)."""
+"""jtransfer.lopt: learned optimizers as optax transforms, and their meta-training.
 
-__all__: list[str] = []
+A learned optimizer has ``init(key) -> theta`` and ``optimizer(theta)`` returning an
+``optax.GradientTransformationExtraArgs``. Meta-training is pure functions: the unrolled
+``meta_loss`` and the meta-gradient estimators ``tbptt``, ``es`` and ``pes`` over a
+``task_family(key) -> Task``.
+"""
+
+from jtransfer.lopt._base import LearnedOptimizer, check_theta
+from jtransfer.lopt._hyper import LearnedHyperparamsState, learned_hyperparams
+from jtransfer.lopt._io import load_optimizer, load_theta, save_theta
+from jtransfer.lopt._lstm import LSTMOptimizerState, lstm_optimizer, preprocess_gradient
+from jtransfer.lopt._meta import (
+    MetaGradientEstimator,
+    PESState,
+    TBPTTState,
+    UnrollState,
+    es,
+    inner_step,
+    meta_loss,
+    pes,
+    tbptt,
+    unroll_losses,
+)
+from jtransfer.lopt._mlp import MLPOptimizerState, mlp_optimizer
+from jtransfer.lopt._tasks import (
+    MLPTask,
+    QuadraticTask,
+    Task,
+    digits_mlp_task,
+    mlp_task,
+    quadratic_task,
+    quadratic_tasks,
+    sample_batch,
+)
+
+__all__ = [
+    "LSTMOptimizerState",
+    "LearnedHyperparamsState",
+    "LearnedOptimizer",
+    "MLPOptimizerState",
+    "MLPTask",
+    "MetaGradientEstimator",
+    "PESState",
+    "QuadraticTask",
+    "TBPTTState",
+    "Task",
+    "UnrollState",
+    "check_theta",
+    "digits_mlp_task",
+    "es",
+    "inner_step",
+    "learned_hyperparams",
+    "load_optimizer",
+    "load_theta",
+    "lstm_optimizer",
+    "meta_loss",
+    "mlp_optimizer",
+    "mlp_task",
+    "pes",
+    "preprocess_gradient",
+    "quadratic_task",
+    "quadratic_tasks",
+    "sample_batch",
+    "save_theta",
+    "tbptt",
+    "unroll_losses",
+]

@@ -1,3 +1,36 @@
-"""jtransfer.meta (in progress)."""
+"""jtransfer.meta: gradient-based meta-learning as pure functions of pytrees.
 
-__all__: list[str] = []
+MAML (second and first order), Meta-SGD, ANIL, Reptile and implicit MAML. Inner loops are
+``jax.lax.scan`` (optionally ``jax.checkpoint``-ed per step), tasks are ``jax.vmap``-ed.
+
+Conventions: ``loss_fn(params, batch) -> scalar``; a batch of tasks is ``(support, query)``
+with a leading task axis on every leaf. Batch norm inside ``loss_fn`` uses per-task batch
+statistics (transductive, as the original MAML).
+"""
+
+from jtransfer.meta._imaml import imaml, imaml_adapt
+from jtransfer.meta._maml import (
+    adapt,
+    anil,
+    check_tasks,
+    maml_loss,
+    metasgd,
+    metasgd_init,
+    task_losses,
+)
+from jtransfer.meta._reptile import ReptileState, reptile, reptile_adapted
+
+__all__ = [
+    "ReptileState",
+    "adapt",
+    "anil",
+    "check_tasks",
+    "imaml",
+    "imaml_adapt",
+    "maml_loss",
+    "metasgd",
+    "metasgd_init",
+    "reptile",
+    "reptile_adapted",
+    "task_losses",
+]

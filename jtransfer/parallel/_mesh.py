@@ -21,15 +21,18 @@ def make_mesh(num_devices: int | None = None, *, axis_name: str = "data",
               devices=None) -> jax.sharding.Mesh:
     """A 1-D mesh over ``num_devices`` devices (default: all) with one named axis.
 
-    Uses ``jax.make_mesh`` with explicit axis types (the current JAX default), so shardings
-    are part of array types and mismatches surface at trace time.
+    ``jax.make_mesh`` now defaults to *explicit* axis types, where every op on sharded values
+    must resolve its output sharding (a matmul contracting a sharded batch axis, as in any
+    gradient of a batch mean, raises unless annotated). jtransfer's algorithms are written
+    sharding-agnostic, so meshes here use ``AxisType.Auto``: inputs carry shardings and the
+    compiler propagates them through user code, inserting the collectives.
     """
     available = jax.devices() if devices is None else list(devices)
     n = len(available) if num_devices is None else num_devices
     if not isinstance(n, int) or n < 1 or n > len(available):
         raise ValueError(f"num_devices must be in [1, {len(available)}], got {num_devices!r}")
     return jax.make_mesh((n,), (axis_name,), devices=available[:n],
-                         axis_types=(jax.sharding.AxisType.Explicit,))
+                         axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def replicate(tree: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
@@ -77,3 +80,64 @@ def data_parallel_step(loss_fn: Callable[[PyTree, PyTree], jax.Array],
         return params, opt_state, loss
 
     return jax.jit(step, out_shardings=replicated)
+
+
+def mesh_from_shape(shape, axis_names, *, devices=None) -> jax.sharding.Mesh:
+    """A mesh of the given ``shape`` (one entry may be -1: all remaining devices).
+
+    This is what experiment configs pass (``config.mesh_shape = (-1,)``,
+    ``config.mesh_axes = ("task",)``): the same config runs on 1 device, on 8 simulated CPU
+    devices, on several processes, or on a GPU host, using every device it sees.
+    """
+    available = jax.devices() if devices is None else list(devices)
+    shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    axis_names = tuple(axis_names) if isinstance(axis_names, (tuple, list)) else (axis_names,)
+    if len(shape) != len(axis_names):
+        raise ValueError(f"mesh shape {shape} and axis names {axis_names} differ in length")
+    if shape.count(-1) > 1 or any(s == 0 or s < -1 for s in shape):
+        raise ValueError(f"mesh shape {shape}: entries must be positive, at most one -1")
+    known = 1
+    for s in shape:
+        known *= s if s > 0 else 1
+    if -1 in shape:
+        if len(available) % known:
+            raise ValueError(f"{len(available)} devices cannot fill mesh shape {shape}")
+        shape = tuple(len(available) // known if s == -1 else s for s in shape)
+    total = 1
+    for s in shape:
+        total *= s
+    if total > len(available):
+        raise ValueError(f"mesh shape {shape} needs {total} devices, {len(available)} available")
+    return jax.make_mesh(shape, axis_names, devices=available[:total],
+                         axis_types=(jax.sharding.AxisType.Auto,) * len(shape))
+
+
+def sharded_jit(fn: Callable, mesh: jax.sharding.Mesh, *, sharded_argnums: tuple[int, ...] = (1,),
+                axis_name: str = "data", out_sharding: str = "replicated") -> Callable:
+    """``jax.jit(fn)`` with the leading axis of the ``sharded_argnums`` arguments split over
+    ``axis_name`` and every other argument replicated.
+
+    This one helper covers jtransfer's parallel patterns: a data-parallel DA step (batch over
+    ``data``), task-parallel MAML (the meta-batch of tasks over ``task``), population-parallel
+    ES/PES (perturbations over ``pop``) and task-parallel per-task gradients for multi-task
+    learning. When ``fn`` reduces over the sharded axis (a mean over tasks or examples), XLA
+    inserts the all-reduce and the result is replicated; ``out_sharding="sharded"`` keeps
+    outputs split along their leading axis instead (per-task gradients).
+    """
+    if out_sharding not in ("replicated", "sharded"):
+        raise ValueError(f"out_sharding must be 'replicated' or 'sharded', got {out_sharding!r}")
+    if axis_name not in mesh.axis_names:
+        raise ValueError(f"axis {axis_name!r} is not in the mesh axes {mesh.axis_names}")
+
+    def wrapped(*args):
+        args = list(args)
+        for i in sharded_argnums:
+            if i >= len(args):
+                raise ValueError(f"sharded_argnums names argument {i}, got {len(args)} arguments")
+            args[i] = shard_batch(args[i], mesh, axis_name=axis_name)
+        return jitted(*args)
+
+    out = (NamedSharding(mesh, P()) if out_sharding == "replicated"
+           else NamedSharding(mesh, P(axis_name)))
+    jitted = jax.jit(fn, out_shardings=out)
+    return wrapped

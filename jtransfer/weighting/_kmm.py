@@ -8,8 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from jtransfer.align import _checks, _qp
-from jtransfer.align._kernels import Bandwidth, kernel_from_sq_dists, pairwise_sq_dists
-from jtransfer.align._kernels import resolve_bandwidth
+from jtransfer.align._kernels import (
+    Bandwidth,
+    kernel_from_sq_dists,
+    pairwise_sq_dists,
+    resolve_bandwidth,
+)
 from jtransfer.weighting._results import KMMResult
 
 

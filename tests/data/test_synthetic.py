@@ -108,3 +108,15 @@ def test_bias_regression():
     small = data.sample_bias_regression()
     assert small["xs"].shape == (100, 1) and small["xt"].shape == (100, 1)
     np.testing.assert_array_equal(small["ys"], data.sample_bias_regression()["ys"])
+
+
+def test_float64_when_x64_is_enabled():
+    with jax.enable_x64(True):
+        (xs, ys), _, info = data.sample_sinusoid_tasks(jax.random.key(0), num_tasks=3,
+                                                       num_support=4, num_query=1)
+        assert xs.dtype == ys.dtype == np.float64
+        np.testing.assert_allclose(
+            ys, np.asarray(info.amplitude)[:, None, None]
+            * np.sin(np.asarray(xs) - np.asarray(info.phase)[:, None, None]), rtol=1e-12)
+        w, y = data.sample_quadratics(jax.random.key(0), num_functions=2)
+        assert w.dtype == y.dtype == np.float64

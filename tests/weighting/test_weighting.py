@@ -98,8 +98,9 @@ def scipy_kmm(xs, xt, sigma, B, eps):
     n_s, n_t = len(xs), len(xt)
     K = np_gauss(xs, xs, sigma)
     kappa = n_s / n_t * np_gauss(xs, xt, sigma).sum(1)
-    cons = [{"type": "ineq", "fun": lambda b: b.sum() - n_s * (1 - eps), "jac": lambda b: np.ones(n_s)},
-            {"type": "ineq", "fun": lambda b: n_s * (1 + eps) - b.sum(), "jac": lambda b: -np.ones(n_s)}]
+    ones = np.ones(n_s)
+    cons = [{"type": "ineq", "fun": lambda b: b.sum() - n_s * (1 - eps), "jac": lambda b: ones},
+            {"type": "ineq", "fun": lambda b: n_s * (1 + eps) - b.sum(), "jac": lambda b: -ones}]
     res = scipy.optimize.minimize(lambda b: 0.5 * b @ K @ b - kappa @ b, np.ones(n_s),
                                   jac=lambda b: K @ b - kappa, bounds=[(0, B)] * n_s,
                                   constraints=cons, method="SLSQP",

@@ -1,0 +1,102 @@
+"""The learned-optimizer interface and shared helpers (validation, feature maths)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Theta = Any  # a pytree of meta-parameters
+
+
+class LearnedOptimizer(NamedTuple):
+    """A learned optimizer: meta-parameters plus a factory of optax transforms.
+
+    Attributes:
+        init: ``init(key) -> theta``, fresh meta-parameters (a pytree of arrays).
+        optimizer: ``optimizer(theta) -> optax.GradientTransformationExtraArgs``, the drop-in
+            optax transform that these meta-parameters define. Its state is a pytree of arrays,
+            it works under ``jax.jit`` and inside ``optax.chain``; ``theta`` may be traced, so the
+            transform can be differentiated with respect to it (meta-training).
+        name: a short name used in reports.
+    """
+
+    init: Callable[[jax.Array], Theta]
+    optimizer: Callable[[Theta], optax.GradientTransformationExtraArgs]
+    name: str = "learned_optimizer"
+
+
+def make_learned_optimizer(
+        name: str,
+        init: Callable[[jax.Array], Theta],
+        build: Callable[[Theta], optax.GradientTransformationExtraArgs],
+) -> LearnedOptimizer:
+    """Wraps ``init``/``build`` so that ``optimizer(theta)`` validates ``theta`` first."""
+    reference = jax.eval_shape(init, jax.random.key(0))
+
+    def optimizer(theta: Theta) -> optax.GradientTransformationExtraArgs:
+        check_theta(theta, reference, name)
+        return build(theta)
+
+    return LearnedOptimizer(init=init, optimizer=optimizer, name=name)
+
+
+def check_theta(theta: Theta, reference: Theta, name: str) -> None:
+    """Raises ``ValueError`` unless ``theta`` has the structure and leaf shapes of ``reference``."""
+    got, want = jax.tree.structure(theta), jax.tree.structure(reference)
+    if got != want:
+        raise ValueError(f"{name}: theta has tree structure {got}, expected {want} "
+                                          "(as returned by init(key))")
+    flat, _ = jax.tree_util.tree_flatten_with_path(theta)
+    shapes = {jax.tree_util.keystr(k): tuple(jnp.shape(x)) for k, x in flat}
+    want = {jax.tree_util.keystr(k): tuple(x.shape)
+                    for k, x in jax.tree_util.tree_flatten_with_path(reference)[0]}
+    if shapes != want:
+        raise ValueError(f"{name}: theta leaf shapes {shapes} do not match {want}")
+
+
+def check_hyperparameters(fn: str, *, integers: dict | None = None,
+                          positive: dict | None = None) -> None:
+    """Raises ``ValueError`` naming ``fn`` unless ``integers`` are positive integers and
+    ``positive`` are positive numbers."""
+    for name, value in (integers or {}).items():
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
+    for name, value in (positive or {}).items():
+        if not value > 0:
+            raise ValueError(f"{fn}: {name} must be positive, got {value!r}")
+
+
+def compute_dtype(x: jax.Array) -> jnp.dtype:
+    """The floating dtype used for a parameter's optimizer maths (at least float32)."""
+    return jnp.promote_types(jnp.result_type(x), jnp.float32)
+
+
+def second_moment_normalize(x: jax.Array, axis: int | tuple[int, ...] = 0,
+                                                        eps: float = 1e-5) -> jax.Array:
+    r"""Divides by the root mean square over ``axis``: :math:`x / \sqrt{\epsilon + \bar{x^2}}`.
+
+    The feature normalisation of Metz et al. (2020), https://arxiv.org/abs/2009.11243.
+    """
+    return x * jax.lax.rsqrt(eps + jnp.mean(jnp.square(x), axis=axis, keepdims=True))
+
+
+def dense_init(key: jax.Array, fan_in: int, fan_out: int, *, scale: float = 1.0) -> dict:
+    """LeCun-normal weight ``(fan_in, fan_out)`` and zero bias."""
+    w = jax.random.normal(key, (fan_in, fan_out), jnp.float32) * (scale / jnp.sqrt(fan_in))
+    return {"w": w, "b": jnp.zeros((fan_out,), jnp.float32)}
+
+
+def dense(layer: dict, x: jax.Array) -> jax.Array:
+    """``x @ w + b`` for rows ``x (n, fan_in)``, in ``x``'s dtype."""
+    return x @ layer["w"].astype(x.dtype) + layer["b"].astype(x.dtype)[None]
+
+
+def require_params(params: Any, name: str) -> None:
+    """optax convention: transforms that read parameter values need ``params``."""
+    if params is None:
+        raise ValueError(f"{name}: update(...) needs params (pass params=... as in "
+                                          "optax.add_decayed_weights)")

@@ -1,0 +1,70 @@
+"""End-to-end runs of the meta-learning experiments with their tiny configs."""
+
+import os
+
+import numpy as np
+import pytest
+
+from experiments.maml_omniglot import train as fewshot
+from experiments.maml_omniglot.configs import default as omniglot_default
+from experiments.maml_omniglot.configs import test as fewshot_test
+from experiments.maml_sinusoid import rows_from_metrics
+from experiments.maml_sinusoid import train as sinusoid
+from experiments.maml_sinusoid.configs import test as sinusoid_test
+from tests.conftest import manual_dir_or_skip
+
+
+def test_sinusoid_tiny_end_to_end(tmp_path):
+    c = sinusoid_test.get_config()
+    m = sinusoid.train_and_evaluate(c, str(tmp_path))
+    for label in ("maml", "pretrained"):
+        for n in (0, 1, 5, 10):
+            assert np.isfinite(m[f"{label}_k5_step{n}"])
+            assert m[f"{label}_k5_step{n}_ci95"] > 0
+    # Same test tasks for both models: before adaptation both are near-zero predictors, so
+    # the MSE is close to E[A^2]/2 = 4.2 for A ~ U[0.1, 5] (sampling error on 20 tasks).
+    assert 1.5 < m["maml_k5_step0"] < 8.0
+    assert os.path.exists(tmp_path / "fig2_adaptation.png")
+    rows = rows_from_metrics(m)
+    assert [r.published for r in rows] == [0.67, 0.38, 0.35, 2.41, 2.23, 2.19]
+    with pytest.raises(ValueError, match="chunk"):
+        c.chunk = 7
+        sinusoid.train_and_evaluate(c, str(tmp_path / "bad"))
+
+
+@pytest.mark.parametrize("method", ["maml", "reptile"])
+def test_fewshot_digits_tiny_end_to_end_and_resume(tmp_path, method):
+    c = fewshot_test.get_config()
+    c.method = method
+    m = fewshot.train_and_evaluate(c, str(tmp_path))
+    assert m["iterations_done"] == c.num_iterations
+    assert 0.0 <= m["test_accuracy"] <= 1.0 and m["test_accuracy_ci95"] > 0
+    assert os.path.exists(tmp_path / "curve.png")
+    # A second call finds the final checkpoint and only evaluates: same parameters, same result.
+    m2 = fewshot.train_and_evaluate(c, str(tmp_path))
+    assert m2["test_accuracy"] == m["test_accuracy"]
+
+
+def test_omniglot_configs_follow_the_paper():
+    for variant, (ways, shots, lr, steps, test_steps, mb) in {
+            "5w1s": (5, 1, 0.4, 1, 3, 32), "5w5s": (5, 5, 0.4, 1, 3, 32),
+            "20w1s": (20, 1, 0.1, 5, 5, 16), "20w5s": (20, 5, 0.1, 5, 5, 16)}.items():
+        c = omniglot_default.get_config(variant)
+        assert (c.num_ways, c.num_shots, c.inner_lr, c.train_steps, c.eval_steps,
+                c.meta_batch_size) == (ways, shots, lr, steps, test_steps, mb)
+        assert (c.num_iterations, c.eval_tasks, c.image_size) == (60_000, 600, 28)
+    with pytest.raises(ValueError, match="variant"):
+        omniglot_default.get_config("3w1s")
+
+
+@pytest.mark.data
+def test_omniglot_splits_have_the_paper_sizes():
+    root = manual_dir_or_skip("omniglot")
+    c = omniglot_default.get_config("5w1s")
+    c.manual_dir = os.path.dirname(root)
+    s = fewshot.load_splits(c)
+    assert s["x_train"].shape == (1200 * 4 * 20, 28, 28, 1)
+    assert s["x_test"].shape == (423 * 4 * 20, 28, 28, 1)
+    assert len(np.unique(s["y_train"])) == 4800 and len(np.unique(s["y_test"])) == 1692
+    ink = s["x_train"].mean()
+    assert 0.03 < ink < 0.3          # ink = 1 covers a small fraction of each character

@@ -1,0 +1,87 @@
+"""Sharded training equals single-device training: 8 simulated devices and 2 processes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jtransfer.parallel import launch as launch_mod
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+WORKER = os.path.join(os.path.dirname(__file__), "_scale_worker.py")
+
+
+def _env(**extra):
+    pp = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": ROOT + (os.pathsep + pp if pp else ""),
+            "JAX_PLATFORMS": "cpu", **extra}
+
+
+def _single(tmp_path, devices, *ckpt_dirs):
+    out = tmp_path / f"single{devices}.json"
+    env = _env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    subprocess.run([sys.executable, WORKER, str(out), *map(str, ckpt_dirs)], env=env,
+                   check=True, capture_output=True, timeout=600)
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return _single(tmp_path_factory.mktemp("ref"), 1)
+
+
+def _assert_same(got, ref):
+    np.testing.assert_allclose(got["dann"]["losses"], ref["dann"]["losses"], atol=1e-5)
+    for a, b in zip(got["dann"]["params"], ref["dann"]["params"]):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(got["maml"]["loss"], ref["maml"]["loss"], atol=1e-5, rtol=1e-6)
+    for a, b in zip(got["maml"]["grad"], ref["maml"]["grad"]):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    for name in ("mgda", "cagrad"):
+        for a, b in zip(got["mtl"][name], ref["mtl"][name]):
+            np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_eight_simulated_devices_equal_one(tmp_path, reference):
+    import jax
+    import jax.numpy as jnp
+
+    from jtransfer.train import CheckpointManager
+
+    # A 1-device checkpoint for the sharded run to restore.
+    with CheckpointManager(tmp_path / "from_one", save_every=1) as mngr:
+        mngr.save(3, {"w": -jnp.arange(64.0).reshape(16, 4), "b": jnp.full(3, 2.0)})
+    got = _single(tmp_path, 8, tmp_path / "from_eight", tmp_path / "from_one")
+    # The 8-device run restored the 1-device checkpoint, sharded over its mesh ...
+    assert got["ckpt"]["step"] == 3 and "data" in got["ckpt"]["w_sharding"]
+    np.testing.assert_array_equal(got["ckpt"]["w"], -np.arange(64.0).reshape(16, 4))
+    np.testing.assert_array_equal(got["ckpt"]["b"], 2.0)
+    # ... and its sharded checkpoint restores here, on one device.
+    with CheckpointManager(tmp_path / "from_eight", save_every=1) as mngr:
+        restored, step = mngr.restore_or({"w": jnp.zeros((16, 4)), "b": jnp.zeros(3)})
+    assert step == 7 and len(restored["w"].devices()) == 1 and jax.device_count() == 1
+    np.testing.assert_array_equal(restored["w"], np.arange(64.0).reshape(16, 4))
+    assert got["device_count"] == 8 and reference["device_count"] == 1
+    _assert_same(got, reference)
+
+
+def test_two_processes_equal_one(tmp_path, reference):
+    out = tmp_path / "mp.json"
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = _env()["PYTHONPATH"]
+    try:
+        results = launch_mod.launch([sys.executable, WORKER, str(out)], 2, local_devices=2,
+                                    timeout=600, capture=True)
+    finally:
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
+    for r in results:
+        assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(out.read_text())
+    assert got["process_count"] == 2 and got["device_count"] == 4
+    _assert_same(got, reference)

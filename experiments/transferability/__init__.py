@@ -24,12 +24,12 @@ def _run_negative(workdir: str, suite: str) -> list[ResultRow]:
                                 f"{n_l} labelled target examples",
                       source="protocol ours (no published number)",
                       plots=(f"negative_transfer_n{n_l}.png",))
-        rows.append(ResultRow(metric="hit rate (flagged | truly negative)",
+        rows.append(ResultRow(metric="hit rate (flagged, given truly negative)",
                               ours=m[p + "hit_rate"],
                               notes=f"{int(m[p + 'num_truly_negative'])}/"
                                     f"{int(m[p + 'num_cases'])} cases truly negative; "
                                     f"flag rate per case: {per_case}", **common))
-        rows.append(ResultRow(metric="false-alarm rate (flagged | truly positive)",
+        rows.append(ResultRow(metric="false-alarm rate (flagged, given truly positive)",
                               ours=m[p + "false_alarm_rate"],
                               notes=f"seeds {list(config.seeds)}; 95% paired normal CI",
                               **common))

@@ -45,3 +45,27 @@ def test_bad_config_raises(tmp_path, field, value):
     with pytest.raises(ValueError, match=field):
         train.train_and_evaluate(c, str(tmp_path))
     assert not os.listdir(tmp_path)
+
+
+def test_realdata_one_office_shift():
+    from tests.conftest import manual_dir_or_skip
+
+    root = manual_dir_or_skip("office_caltech10_surf")
+    from experiments.transferability import realdata
+
+    c = test_config.get_config()
+    c.candidate_l2 = (1e-3, 1e-1)
+    c.candidate_steps = (50,)
+    c.max_target = 200
+    c.coral_accuracy = True
+    src = realdata.load_domain("office_caltech10", "dslr", os.path.dirname(root))
+    tgt = realdata.load_domain("office_caltech10", "webcam", os.path.dirname(root))
+    import jax
+    s = realdata.shift_scores(src, tgt, num_classes=10, config=c, key=jax.random.key(0))
+    assert set(realdata.SCORES) <= set(s)
+    assert 0.5 < s["acc_source_only"] <= 1.0       # D->W is the easy shift
+    assert -2.0 <= s["neg_pad"] <= 0.0 and s["neg_mmd"] <= 0.0
+    sel = realdata.shift_selection(src, tgt, num_classes=10, config=c, key=None,
+                                   use_coral=True)
+    assert len(sel["candidates"]) == 4
+    assert all(sel[k] <= sel["oracle"] for k in realdata.CRITERIA)

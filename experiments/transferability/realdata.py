@@ -18,7 +18,8 @@ H-score and TransRate on its target logits (the last layer of a linear model is 
 discrepancies −PAD and −MMD between source and target inputs (≤ ``max_target`` points
 each; on Office-Caltech10 before the per-domain z-scoring, which equalises first moments
 and hides the shift from a linear domain classifier). Spearman and Kendall correlation with the measured transfer accuracy over the 12
-shifts.
+shifts; accuracies measured elsewhere (the ``da`` branch's experiments) can be added with
+``config.external_accuracies[dataset] = "<json>"`` (see :func:`add_external_accuracies`).
 
 **Experiment 2 (model selection, DomainBed style).** Candidates: L2 ∈ ``candidate_l2`` ×
 Adam steps ∈ ``candidate_steps`` × {source only, CORAL} (CORAL on Office-Caltech10 only:
@@ -215,6 +216,9 @@ def run(config, workdir: str) -> dict:
         with open(os.path.join(workdir, f"{config.experiment}_{dataset}.json"), "w") as f:
             json.dump(results, f, indent=1)
         if config.experiment == "correlation":
+            path = config.external_accuracies.get(dataset, "")
+            if path:
+                add_external_accuracies(results, path)
             metrics.update(_correlations(dataset, results, workdir, config.plot))
         else:
             for crit in CRITERIA:
@@ -226,10 +230,32 @@ def run(config, workdir: str) -> dict:
     return metrics
 
 
+def add_external_accuracies(results: dict, path: str) -> None:
+    """Adds accuracies measured elsewhere (e.g. the ``da`` branch's experiments) as extra
+    correlation targets.
+
+    ``path`` is a JSON object whose keys end in ``/<S>-><T>`` or ``/<S>→<T>`` (domain
+    letters as in :data:`DOMAINS`) with numeric values, e.g. ``{"all/CORAL/A→C": 45.1}``;
+    each prefix becomes a target ``acc_ext:<prefix with / as :>`` when it covers every shift.
+    """
+    with open(path) as f:
+        ext = json.load(f)
+    groups: dict[str, dict[str, float]] = {}
+    for key, value in ext.items():
+        prefix, _, shift = key.rpartition("/")
+        shift = shift.replace("→", "->")
+        if shift in results and isinstance(value, (int, float)):
+            groups.setdefault(prefix, {})[shift] = float(value)
+    for prefix, accs in groups.items():
+        if set(accs) == set(results):
+            for shift, v in accs.items():
+                results[shift][f"acc_ext:{prefix.replace('/', ':')}"] = v
+
+
 def _correlations(dataset, results, workdir, plot) -> dict:
     out = {}
-    targets = ["acc_source_only"] + (["acc_coral"] if "acc_coral" in
-                                     next(iter(results.values())) else [])
+    first = next(iter(results.values()))
+    targets = [k for k in first if k.startswith("acc_")]
     for target in targets:
         acc = np.array([r[target] for r in results.values()])
         out[f"{dataset}/{target}/mean"] = float(acc.mean())
@@ -283,8 +309,9 @@ def _run(workdir: str, experiment: str) -> dict:
 def correlation_rows(workdir: str) -> list[ResultRow]:
     m = _run(workdir, "correlation")
     rows = []
+    targets = sorted({k.split("/")[1] for k in m if k.endswith("/spearman")})
     for dataset in DOMAINS:
-        for target in ("acc_source_only", "acc_coral"):
+        for target in targets:
             keys = [f"{dataset}/{target}/{s}/spearman" for s in SCORES]
             if keys[0] not in m:
                 continue

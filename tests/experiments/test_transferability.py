@@ -69,3 +69,23 @@ def test_realdata_one_office_shift():
                                    use_coral=True)
     assert len(sel["candidates"]) == 4
     assert all(sel[k] <= sel["oracle"] for k in realdata.CRITERIA)
+
+
+def test_external_accuracies_become_correlation_targets(tmp_path):
+    import itertools
+
+    import numpy as np
+
+    from experiments.transferability import realdata
+
+    shifts = [f"{a}->{b}" for a, b in itertools.permutations("ACDW", 2)]
+    rng = np.random.default_rng(0)
+    results = {s: {"acc_source_only": float(rng.random()),
+                   **{k: float(rng.random()) for k in realdata.SCORES}} for s in shifts}
+    ext = {f"all/CORAL/{s.replace('->', '→')}": float(results[s]["leep"]) for s in shifts}
+    ext["partial/NA/A→C"] = 1.0                       # incomplete groups are ignored
+    (tmp_path / "ext.json").write_text(json.dumps(ext))
+    realdata.add_external_accuracies(results, str(tmp_path / "ext.json"))
+    m = realdata._correlations("office_caltech10", results, str(tmp_path), plot=False)
+    assert m["office_caltech10/acc_ext:all:CORAL/leep/spearman"] == 1.0
+    assert not any("partial" in k for k in m)

@@ -41,4 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.candidate_steps = (30, 300)
     c.max_target = 1000          # cap on points per domain for PAD, MMD, SND, domain classifier
     c.coral_accuracy = True      # set per dataset by realdata.run (Office-Caltech10 only)
+    # optional JSON of accuracies measured elsewhere, per dataset (realdata.add_external_accuracies)
+    c.external_accuracies = ml_collections.ConfigDict({"office_caltech10": "",
+                                                       "amazon_reviews": ""})
     return c

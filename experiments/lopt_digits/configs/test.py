@@ -20,6 +20,6 @@ def get_config():
     c.num_tune = 2
     c.lr_grid = (0.1, 0.01)
     c.baselines = ("Adam",)
-    c.variants = ("base", "relu")
+    c.variants = ("relu",)
     c.plot = False
     return c

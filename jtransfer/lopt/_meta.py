@@ -275,6 +275,32 @@ def _weighted_mean(weights: jax.Array, tree: Theta) -> Theta:
 _SIGNS = jnp.array([1.0, -1.0])
 
 
+def _shard_population(tree: Any, mesh, axis_name: str, axis: int = 0) -> Any:
+    """Constrains ``axis`` of every leaf to be split over ``mesh``'s ``axis_name`` (no-op
+    without a mesh). The population is drawn exactly as on one device, then laid out across
+    devices, so a sharded run computes the same estimate as an unsharded one."""
+    if mesh is None:
+        return tree
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    def constrain(x):
+        spec = [None] * jnp.ndim(x)
+        spec[axis] = axis_name
+        return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, PartitionSpec(*spec)))
+
+    return jax.tree.map(constrain, tree)
+
+
+def _check_mesh(mesh, axis_name, population, fn):
+    if mesh is None:
+        return
+    if axis_name not in mesh.axis_names:
+        raise ValueError(f"{fn}: axis {axis_name!r} is not in the mesh axes {mesh.axis_names}")
+    if population % mesh.shape[axis_name]:
+        raise ValueError(f"{fn}: population {population} is not divisible by the "
+                         f"{mesh.shape[axis_name]} devices of mesh axis {axis_name!r}")
+
+
 def _check_es(sigma, population, fn):
     if not sigma > 0:
         raise ValueError(f"{fn}: sigma must be positive, got {sigma}")
@@ -282,7 +308,7 @@ def _check_es(sigma, population, fn):
 
 
 def es(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int, sigma: float,
-       population: int = 8) -> MetaGradientEstimator:
+       population: int = 8, mesh=None, axis_name: str = "pop") -> MetaGradientEstimator:
     r"""Antithetic evolution strategies on the full-unroll meta-loss.
 
     With :math:`\epsilon_i \sim \mathcal N(0, \sigma^2 I)` and one task per antithetic pair
@@ -302,6 +328,10 @@ def es(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int, sigma
       num_steps: the unroll length :math:`T`.
       sigma: perturbation scale :math:`\sigma > 0`.
       population: number :math:`N` of antithetic pairs (each on its own task).
+      mesh: optional ``jax.sharding.Mesh``: the population (perturbations, tasks, keys) is
+        split over its ``axis_name`` axis (population-parallel ES under ``jax.jit``); the
+        estimate is the same as without a mesh.
+      axis_name: the mesh axis for the population.
 
     Returns:
       A :class:`MetaGradientEstimator`; ``meta_loss`` is the mean of the pair losses.
@@ -311,6 +341,7 @@ def es(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int, sigma
     """
     num_steps = _positive_int(num_steps, "num_steps", "es")
     population = _check_es(sigma, population, "es")
+    _check_mesh(mesh, axis_name, population, "es")
 
     def init(theta, key):
         del key
@@ -323,6 +354,7 @@ def es(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int, sigma
         eps = _tree_normal(keps, theta, population, sigma)
         tasks = jax.vmap(task_family)(jax.random.split(ktask, population))
         keys = jax.random.split(krun, population)
+        eps, tasks, keys = _shard_population((eps, tasks, keys), mesh, axis_name)
 
         def member(e, task, k, sign):
             th = jax.tree.map(lambda t, x: t + sign * x, theta, e)
@@ -339,7 +371,7 @@ def es(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int, sigma
 
 def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
         truncation_length: int, sigma: float, population: int = 8,
-        stagger: bool = False) -> MetaGradientEstimator:
+        stagger: bool = False, mesh=None, axis_name: str = "pop") -> MetaGradientEstimator:
     r"""Persistent evolution strategies: unbiased meta-gradients from truncated unrolls.
 
     Each antithetic particle pair :math:`i` keeps its own pair of inner states and the sum
@@ -365,6 +397,9 @@ def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
       sigma: perturbation scale :math:`\sigma > 0`.
       population: number :math:`N` of antithetic pairs.
       stagger: start particles at random truncation boundaries.
+      mesh: optional ``jax.sharding.Mesh`` over whose ``axis_name`` axis the particles (and
+        their persistent inner states) are split: population-parallel PES under ``jax.jit``.
+      axis_name: the mesh axis for the population.
 
     Returns:
       A :class:`MetaGradientEstimator` with :class:`PESState`.
@@ -374,6 +409,7 @@ def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
     """
     num_steps, truncation_length = _check_truncation(num_steps, truncation_length, "pes")
     population = _check_es(sigma, population, "pes")
+    _check_mesh(mesh, axis_name, population, "pes")
 
     def init(theta, key):
         _check_theta(lopt, theta)
@@ -395,6 +431,8 @@ def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
         eps = _tree_normal(keps, theta, population, sigma)
         accum = jax.tree.map(jnp.add, accum, eps)
         keys = jax.random.split(krun, population)
+        eps, accum, keys = _shard_population((eps, accum, keys), mesh, axis_name)
+        unroll = _shard_population(unroll, mesh, axis_name, axis=1)
 
         def particle(sign, e, s, k):
             th = jax.tree.map(lambda t, x: t + sign * x, theta, e)

@@ -40,7 +40,13 @@ def _assert_same(got, ref):
     np.testing.assert_allclose(got["maml"]["loss"], ref["maml"]["loss"], atol=1e-5, rtol=1e-6)
     for a, b in zip(got["maml"]["grad"], ref["maml"]["grad"]):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
-    for name in ("mgda", "cagrad"):
+    for name in ("es", "pes"):
+        np.testing.assert_allclose(got["es"][name]["loss"], ref["es"][name]["loss"], rtol=1e-5)
+        # ES/PES divide loss differences by 2σ²: compare at 1e-5 of the gradient's scale.
+        scale = max(np.abs(b).max() for b in ref["es"][name]["grad"])
+        for a, b in zip(got["es"][name]["grad"], ref["es"][name]["grad"]):
+            np.testing.assert_allclose(a, b, atol=1e-5 * scale, rtol=0)
+    for name in ("grads", "imtl_g", "cagrad"):
         for a, b in zip(got["mtl"][name], ref["mtl"][name]):
             np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
@@ -65,6 +71,7 @@ def test_eight_simulated_devices_equal_one(tmp_path, reference):
     assert step == 7 and len(restored["w"].devices()) == 1 and jax.device_count() == 1
     np.testing.assert_array_equal(restored["w"], np.arange(64.0).reshape(16, 4))
     assert got["device_count"] == 8 and reference["device_count"] == 1
+    assert "pop" in got["es"]["pes"]["accum_spec"]
     _assert_same(got, reference)
 
 

@@ -7,6 +7,8 @@
    value_and_grad + Adam) for Omniglot-shaped 5-way 1-shot meta-batch 32 (Conv4, 1 inner step,
    α = 0.4) and for the sinusoid (MLP 1-40-40-1, meta-batch 25, K = 10), against baselines
    timed in the same process:
+   * ``lax.map``: the same jitted step with ``task_batch_size=1`` (tasks one at a time inside
+     the program; on CPU vmapped per-task conv weights become slow grouped convolutions);
    * ``loop``: a Python loop over the tasks calling a jitted per-task meta-gradient and
      averaging the gradients on the host side (no vmap: what a per-task port does);
    * ``learn2learn``: its MAML on the same network, only when learn2learn and torch import
@@ -76,7 +78,7 @@ def peak_bytes(loss_fn, params, tasks, *, num_steps, remat, inner_lr=0.1):
     return ma.temp_size_in_bytes, total
 
 
-def bench_memory(num_steps: int = 20, meta_batch: int = 4):
+def bench_memory(num_steps: int = 20, meta_batch: int = 4, *, table: bool = True):
     loss_fn, params, tasks = omniglot_problem(meta_batch)
     print(f"\n== Peak memory: Conv4, {num_steps}-step second-order inner loop, 5-way 1-shot, "
           f"meta-batch {meta_batch} (compiled memory_analysis) ==")
@@ -87,10 +89,13 @@ def bench_memory(num_steps: int = 20, meta_batch: int = 4):
         print(f"  remat={remat!s:5}: temp {temp / 2**20:9.1f} MiB   temp+args+outputs "
               f"{total / 2**20:9.1f} MiB")
     print(f"  ratio remat / no remat: {out[True] / out[False]:.3f}   (goal <= 0.3)")
-    for steps in (5, 10, 20):
+    for steps in (5, 10) if table else ():
         t = [peak_bytes(loss_fn, params, tasks, num_steps=steps, remat=r)[1] / 2**20
              for r in (False, True)]
         print(f"  steps {steps:2d}: no remat {t[0]:8.1f} MiB   remat {t[1]:8.1f} MiB")
+    if table:
+        print(f"  steps {num_steps:2d}: no remat {out[False] / 2**20:8.1f} MiB   remat "
+              f"{out[True] / 2**20:8.1f} MiB")
     return out
 
 
@@ -104,7 +109,7 @@ def _time(fn, reps):
     return (time.perf_counter() - t0) / reps
 
 
-def bench_speed(name, loss_fn, params, tasks, *, inner_lr, num_steps, reps):
+def bench_speed(name, loss_fn, params, tasks, *, inner_lr, num_steps, reps, vmap=True):
     opt = optax.adam(1e-3)
     opt_state = opt.init(params)
     num_tasks = jax.tree.leaves(tasks)[0].shape[0]
@@ -116,12 +121,28 @@ def bench_speed(name, loss_fn, params, tasks, *, inner_lr, num_steps, reps):
         u, opt_state = opt.update(g, opt_state, params)
         return optax.apply_updates(params, u), opt_state, loss
 
-    t0 = time.perf_counter()
-    compiled = vmap_step.lower(params, opt_state, tasks).compile()
-    compile_s = time.perf_counter() - t0
+    compile_s = float("nan")
+    if vmap:
+        t0 = time.perf_counter()
+        compiled = vmap_step.lower(params, opt_state, tasks).compile()
+        compile_s = time.perf_counter() - t0
 
     def run_vmap():
         jax.block_until_ready(compiled(params, opt_state, tasks))
+
+    @jax.jit
+    def map_step(params, opt_state, tasks):
+        loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
+            loss_fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps, task_batch_size=1)
+        u, opt_state = opt.update(g, opt_state, params)
+        return optax.apply_updates(params, u), opt_state, loss
+
+    t0 = time.perf_counter()
+    compiled_map = map_step.lower(params, opt_state, tasks).compile()
+    map_compile_s = time.perf_counter() - t0
+
+    def run_map():
+        jax.block_until_ready(compiled_map(params, opt_state, tasks))
 
     def one_task_loss(p, s, q):
         phi = meta.adapt(loss_fn, p, s, inner_lr=inner_lr, num_steps=num_steps)
@@ -145,31 +166,40 @@ def bench_speed(name, loss_fn, params, tasks, *, inner_lr, num_steps, reps):
         g = jax.tree.map(lambda a: a / num_tasks, acc)
         jax.block_until_ready(apply(params, g, opt_state))
 
-    t_vmap, t_loop = _time(run_vmap, reps), _time(run_loop, max(1, reps // 2))
+    t_vmap = _time(run_vmap, reps) if vmap else float("nan")
+    t_loop = _time(run_loop, max(1, reps // 2))
+    t_map = _time(run_map, reps)
     print(f"\n== Throughput: {name} (meta-batch {num_tasks}, {num_steps} inner step(s), "
           "second order) ==")
     print(f"  jtransfer vmap+jit : {num_tasks / t_vmap:9.1f} tasks/s  ({1e3 * t_vmap:8.1f} ms/step)"
           f"  compile {compile_s:.2f} s")
+    print(f"  jtransfer lax.map  : {num_tasks / t_map:9.1f} tasks/s  ({1e3 * t_map:8.1f} ms/step)"
+          f"  compile {map_compile_s:.2f} s (task_batch_size=1)")
     print(f"  Python task loop   : {num_tasks / t_loop:9.1f} tasks/s  ({1e3 * t_loop:8.1f} ms/step)"
           f"  compile {loop_compile_s:.2f} s (per-task fn)")
-    print(f"  speed-up vmap / loop: {t_loop / t_vmap:.2f}x")
+    print(f"  speed-up vs loop: vmap {t_loop / t_vmap:.2f}x, lax.map {t_loop / t_map:.2f}x")
     if importlib.util.find_spec("learn2learn") and importlib.util.find_spec("torch"):
         print("  learn2learn is installed but not benchmarked by this script version.")
     else:
         print("  learn2learn: not installed (torch/learn2learn do not import) -> not compared")
     return {"tasks_per_s": num_tasks / t_vmap, "loop_tasks_per_s": num_tasks / t_loop,
-            "compile_s": compile_s, "speedup": t_loop / t_vmap}
+            "map_tasks_per_s": num_tasks / t_map, "compile_s": compile_s,
+            "speedup": t_loop / t_vmap}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-conv-vmap", action="store_true",
+                    help="do not time the vmapped Conv4 step (minutes per step on XLA:CPU)")
     args = ap.parse_args()
     reps = 3 if args.quick else 10
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
-    bench_memory()
+    if not args.skip_memory:
+        bench_memory(table=not args.quick)
     bench_speed("Omniglot-shaped Conv4 5-way 1-shot", *omniglot_problem(32), inner_lr=0.4,
-                num_steps=1, reps=reps)
+                num_steps=1, reps=reps, vmap=not args.skip_conv_vmap)
     bench_speed("sinusoid MLP 1-40-40-1, K=10", *sinusoid_problem(), inner_lr=0.01,
                 num_steps=1, reps=10 * reps)
 

@@ -199,7 +199,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
                 loss_fn, params, ((xs, ys), (xq, yq)), inner_lr=config.inner_lr,
                 num_steps=config.train_steps, first_order=config.method == "fomaml",
-                remat=config.remat)
+                remat=config.remat, task_batch_size=config.task_batch_size or None)
             upd, opt_state = tx.update(g, opt_state, params)
             return optax.apply_updates(params, upd), opt_state, loss
 

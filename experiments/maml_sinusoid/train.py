@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -58,6 +59,13 @@ def adapt_curve(loss_fn, params, support, query, *, inner_lr, steps):
     return jnp.stack(out)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _curves(loss_fn, params, support, query, inner_lr, steps):
+    """(tasks, 1 + len(steps)) query losses; one compilation per loss_fn, shapes and steps."""
+    return jax.vmap(lambda s, q: adapt_curve(loss_fn, params, s, q, inner_lr=inner_lr,
+                                             steps=steps))(support, query)
+
+
 DIVERGED = 1e3  # a task whose query MSE exceeds this (or is not finite) at any step diverged
 
 
@@ -71,9 +79,7 @@ def evaluate(loss_fn, params, key, *, num_tasks, num_shots, num_query, inner_lr,
     """
     s, q, _ = data.sample_sinusoid_tasks(key, num_tasks=num_tasks, num_support=num_shots,
                                          num_query=num_query)
-    curve = jax.jit(jax.vmap(lambda s, q: adapt_curve(loss_fn, params, s, q,
-                                                      inner_lr=inner_lr, steps=steps)))
-    losses = np.asarray(curve(s, q), np.float64)               # (tasks, 1 + len(steps))
+    losses = np.asarray(_curves(loss_fn, params, s, q, inner_lr, steps), np.float64)
     bad = ~np.all(np.isfinite(losses) & (losses < DIVERGED), axis=1)
     ok = losses[~bad]
     ci = 1.96 * ok.std(0, ddof=1) / np.sqrt(len(ok))

@@ -231,6 +231,7 @@ def maml_loss(
     first_order: bool = False,
     remat: bool = False,
     mask: Mask = None,
+    task_batch_size: int | None = None,
 ) -> jax.Array:
     r"""Mean query loss after adaptation over a batch of tasks; its gradient is MAML's.
 
@@ -250,6 +251,11 @@ def maml_loss(
       params: meta-parameters :math:`\theta`.
       tasks: ``(support, query)``; every leaf has a leading task axis of the same length ``T``.
       inner_lr, num_steps, first_order, remat, mask: as in :func:`adapt`.
+      task_batch_size: ``None`` (default) vmaps all ``T`` tasks at once; an int ``b`` runs
+        ``jax.lax.map(..., batch_size=b)``: ``b`` tasks vmapped at a time, sequentially, in
+        the same compiled program. Use ``1`` for convolutional models on CPU, where vmapping
+        per-task conv weights becomes a grouped convolution that XLA:CPU runs slowly; it also
+        bounds memory by ``b`` tasks.
 
     Returns:
       Scalar mean query loss over the ``T`` tasks.
@@ -261,13 +267,19 @@ def maml_loss(
       Finn, Abbeel, Levine 2017, https://arxiv.org/abs/1703.03400 .
     """
     return jnp.mean(task_losses(loss_fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps,
-                                first_order=first_order, remat=remat, mask=mask))
+                                first_order=first_order, remat=remat, mask=mask,
+                                task_batch_size=task_batch_size))
 
 
 def task_losses(loss_fn: LossFn, params: PyTree, tasks: PyTree, *, inner_lr, num_steps: int,
-                first_order: bool = False, remat: bool = False, mask: Mask = None) -> jax.Array:
+                first_order: bool = False, remat: bool = False, mask: Mask = None,
+                task_batch_size: int | None = None) -> jax.Array:
     """Per-task query losses after adaptation, shape ``(T,)`` (see :func:`maml_loss`)."""
     check_tasks(tasks)
+    if task_batch_size is not None and (
+            isinstance(task_batch_size, bool) or not isinstance(task_batch_size, int)
+            or task_batch_size < 1):
+        raise ValueError(f"task_batch_size must be None or an int >= 1, got {task_batch_size!r}")
     num_steps = _check_num_steps(num_steps)
     # Validate inner_lr / mask once outside vmap so errors name the user's shapes.
     _resolve_lr(inner_lr, params, num_steps)
@@ -279,7 +291,9 @@ def task_losses(loss_fn: LossFn, params: PyTree, tasks: PyTree, *, inner_lr, num
                     first_order=first_order, remat=remat, mask=mask)
         return loss_fn(phi, q)
 
-    return jax.vmap(one)(support, query)
+    if task_batch_size is None:
+        return jax.vmap(one)(support, query)
+    return jax.lax.map(lambda sq: one(*sq), (support, query), batch_size=task_batch_size)
 
 
 def anil(

@@ -136,11 +136,13 @@ def test_vmap_over_tasks_equals_python_loop_with_per_step_rates(dtype):
     assert_close(g, g_ref, 10 * TOL[dtype])
 
 
-def test_remat_gives_same_gradients(dtype):
+def test_remat_and_task_batching_give_same_gradients(dtype):
     params, tasks = make_params(dtype), make_tasks(dtype)
     g = [jgrad(lambda p: meta.maml_loss(mse, p, tasks, inner_lr=0.2, num_steps=4,
-                                        remat=r))(params) for r in (False, True)]
+                                        remat=r, task_batch_size=b))(params)
+         for r, b in ((False, None), (True, None), (False, 2))]
     assert_close(g[0], g[1], TOL[dtype])
+    assert_close(g[0], g[2], TOL[dtype])     # lax.map over tasks, 2 at a time (3 = 2 + 1)
     per_task = jax.jit(lambda p: meta.task_losses(mse, p, tasks, inner_lr=0.2, num_steps=4))
     assert per_task(params).shape == (3,)
 
@@ -296,6 +298,7 @@ def _bad_cases():
                                             **ok)),
         ("lam", lambda: meta.imaml(mse, params, tasks, lam=0.0, inner_lr=0.1, num_steps=1)),
         ("step_size", lambda: meta.reptile(0.0)),
+        ("task_batch_size", lambda: meta.maml_loss(mse, params, tasks, task_batch_size=0, **ok)),
     ]
 
 

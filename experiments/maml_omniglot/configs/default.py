@@ -60,6 +60,8 @@ def get_config(variant: str = "5w1s") -> ml_collections.ConfigDict:
     c.meta_lr = 1e-3
     c.reptile_step_size = 1.0
     c.remat = False
+    c.task_batch_size = 0         # 0: vmap all tasks (GPU); 1: lax.map one task at a time (CPU:
+                                  # vmapped per-task conv weights become slow grouped convs)
     c.num_iterations = 60_000
     c.eval_every = 5_000
     c.eval_tasks = 600

@@ -1,3 +1,59 @@
-"""jtransfer.data (in progress)."""
+"""jtransfer.data: embedded datasets, domain-shift generators, task samplers and TFDS builders.
 
-__all__: list[str] = []
+Generated data (no files): :func:`sample_sinusoid_tasks`, :func:`sample_quadratics`,
+:func:`two_moons`, :func:`sample_bias_regression`, :func:`digits` with :class:`DigitShift`.
+Benchmarks (TFDS builders over the manual-download folder): :func:`load`, :func:`build`.
+Few-shot episodes: :func:`sample_episodes`, :func:`episode_sampler`, and Omniglot with the
+MAML protocol, :func:`omniglot_few_shot`.
+"""
+
+from jtransfer.data._builders import (
+    AMAZON_DOMAINS,
+    JDA_DOMAINS,
+    OFFICE_CLASSES,
+    OFFICE_DOMAINS,
+    OMNIGLOT_SPLITS,
+)
+from jtransfer.data._digits import DigitShift, apply_shift, digits
+from jtransfer.data._episodes import ClassIndex, class_index, episode_sampler, sample_episodes
+from jtransfer.data._load import DATASETS, build, default_data_dir, load
+from jtransfer.data._omniglot import omniglot_few_shot
+from jtransfer.data._sources import SOURCES, DataFileError, default_manual_dir, resolve_files
+from jtransfer.data._synthetic import (
+    SinusoidInfo,
+    bias_regression_function,
+    sample_bias_regression,
+    sample_quadratics,
+    sample_sinusoid_tasks,
+    two_moons,
+)
+
+__all__ = [
+    "AMAZON_DOMAINS",
+    "DATASETS",
+    "JDA_DOMAINS",
+    "OFFICE_CLASSES",
+    "OFFICE_DOMAINS",
+    "OMNIGLOT_SPLITS",
+    "SOURCES",
+    "DataFileError",
+    "build",
+    "default_data_dir",
+    "default_manual_dir",
+    "load",
+    "omniglot_few_shot",
+    "resolve_files",
+    "ClassIndex",
+    "DigitShift",
+    "SinusoidInfo",
+    "apply_shift",
+    "bias_regression_function",
+    "class_index",
+    "digits",
+    "episode_sampler",
+    "sample_bias_regression",
+    "sample_episodes",
+    "sample_quadratics",
+    "sample_sinusoid_tasks",
+    "two_moons",
+]

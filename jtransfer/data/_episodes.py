@@ -1,0 +1,184 @@
+"""N-way K-shot Q-query episode sampling over a labelled array dataset.
+
+Sampling is vectorised with ``jax.random`` and has fixed shapes, so it runs inside
+``jax.jit``. Classes are chosen without replacement (Floyd's algorithm followed by a random
+permutation: a uniformly random ordered subset in O(N^2) work, independent of the number of
+classes), then ``K + Q`` distinct examples of each chosen class, the first ``K`` as support
+and the remaining ``Q`` as query, so support and query never share an example.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["ClassIndex", "class_index", "episode_sampler", "sample_episodes"]
+
+
+class ClassIndex(NamedTuple):
+    """Per-class example indices of a labelled dataset (built on the host, once)."""
+
+    classes: np.ndarray  # (C,) the distinct labels, sorted
+    table: np.ndarray  # (C, M) int32; row c lists the examples of class c, padded with 0
+    counts: np.ndarray  # (C,) int32; number of valid entries of each row
+
+
+def class_index(y) -> ClassIndex:
+    """Groups example indices by label.
+
+    Args:
+      y: integer labels of shape ``(n,)`` (NumPy or a concrete JAX array).
+
+    Returns:
+      a :class:`ClassIndex`.
+    """
+    if isinstance(y, jax.core.Tracer):
+        raise ValueError("class_index needs concrete labels, not a traced array; build the "
+                         "sampler outside jit with episode_sampler(x, y, ...)")
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must have shape (n,); got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y must hold integer labels; got dtype {y.dtype}")
+    order = np.argsort(y, kind="stable")
+    classes, starts, counts = np.unique(y[order], return_index=True, return_counts=True)
+    table = np.zeros((len(classes), int(counts.max()) if len(counts) else 0), np.int32)
+    for c, (s, n) in enumerate(zip(starts, counts, strict=True)):
+        table[c, :n] = order[s:s + n]
+    return ClassIndex(classes, table, counts.astype(np.int32))
+
+
+def _distinct(key: jax.Array, n: jax.Array, k: int) -> jax.Array:
+    """``k`` distinct integers from ``[0, n)`` as a uniformly random ordered tuple.
+
+    Floyd's algorithm draws a uniform ``k``-subset; a random permutation orders it.
+    Requires ``n >= k`` (checked by the caller).
+    """
+    k_draw, k_perm = jax.random.split(key)
+    maxval = n - k + 1 + jnp.arange(k, dtype=jnp.int32)  # step i draws from [0, n - k + i]
+    t = jax.random.randint(k_draw, (k,), 0, maxval, dtype=jnp.int32)
+    chosen = []
+    for i in range(k):
+        j = n - k + i
+        if chosen:
+            taken = jnp.any(jnp.stack(chosen) == t[i])
+            chosen.append(jnp.where(taken, j, t[i]))
+        else:
+            chosen.append(t[i])
+    subset = jnp.stack(chosen)
+    return subset[jax.random.permutation(k_perm, k)]
+
+
+def _episode_indices(key, table, counts, *, num_ways, per_class):
+    k_cls, k_ex = jax.random.split(key)
+    num_classes = table.shape[0]
+    cls = _distinct(k_cls, jnp.int32(num_classes), num_ways)  # (N,)
+    pos = jax.vmap(lambda k, n: _distinct(k, n, per_class))(
+        jax.random.split(k_ex, num_ways), counts[cls])  # (N, K+Q)
+    return table[cls[:, None], pos]  # (N, K+Q)
+
+
+@functools.partial(jax.jit, static_argnames=("num_ways", "num_shots", "num_queries",
+                                             "num_episodes"))
+def _sample(key, x, table, counts, *, num_ways, num_shots, num_queries, num_episodes):
+    per_class = num_shots + num_queries
+    idx = jax.vmap(functools.partial(_episode_indices, table=table, counts=counts,
+                                     num_ways=num_ways, per_class=per_class))(
+        jax.random.split(key, num_episodes))  # (E, N, K+Q)
+    feat = x.shape[1:]
+    xs = x[idx[:, :, :num_shots]].reshape((num_episodes, num_ways * num_shots) + feat)
+    xq = x[idx[:, :, num_shots:]].reshape((num_episodes, num_ways * num_queries) + feat)
+    labels = jnp.arange(num_ways, dtype=jnp.int32)[:, None]
+    ys = jnp.broadcast_to(labels, (num_ways, num_shots)).reshape(-1)
+    yq = jnp.broadcast_to(labels, (num_ways, num_queries)).reshape(-1)
+    ys = jnp.broadcast_to(ys, (num_episodes, num_ways * num_shots))
+    yq = jnp.broadcast_to(yq, (num_episodes, num_ways * num_queries))
+    return xs, ys, xq, yq
+
+
+def _check_counts(index: ClassIndex, num_ways, num_shots, num_queries):
+    for name, v, low in (("num_ways", num_ways, 1), ("num_shots", num_shots, 1),
+                         ("num_queries", num_queries, 0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {v!r}")
+    if num_ways > len(index.classes):
+        raise ValueError(f"num_ways={num_ways} exceeds the number of classes "
+                         f"{len(index.classes)}")
+    need = num_shots + num_queries
+    short = index.counts < need
+    if short.any():
+        c = int(np.argmax(short))
+        raise ValueError(f"class {index.classes[c]!r} has {int(index.counts[c])} examples; "
+                         f"num_shots + num_queries = {need} distinct examples are needed per "
+                         "class (drop small classes first)")
+
+
+def episode_sampler(x, y, *, num_ways: int, num_shots: int, num_queries: int):
+    """Builds a jitted episode sampler over a fixed dataset (device-resident, indexed once).
+
+    Use this in training loops; :func:`sample_episodes` is the one-call convenience.
+
+    Args:
+      x: examples ``(n, ...)``; any dtype (keep images ``uint8`` to save memory and
+        convert after sampling).
+      y: integer labels ``(n,)``.
+      num_ways: classes per episode ``N``.
+      num_shots: support examples per class ``K``.
+      num_queries: query examples per class ``Q``.
+
+    Returns:
+      ``sample(key, num_episodes) -> (xs, ys, xq, yq)``, see :func:`sample_episodes`.
+    """
+    if np.shape(x)[:1] != np.shape(y)[:1]:
+        raise ValueError(f"x and y must have the same length; got x {np.shape(x)}, "
+                         f"y {np.shape(y)}")
+    index = class_index(y)
+    _check_counts(index, num_ways, num_shots, num_queries)
+    x_dev = jnp.asarray(x)
+    table = jnp.asarray(index.table)
+    counts = jnp.asarray(index.counts)
+
+    def sample(key: jax.Array, num_episodes: int):
+        if isinstance(num_episodes, bool) or not isinstance(num_episodes, (int, np.integer)) \
+                or num_episodes < 1:
+            raise ValueError(f"num_episodes must be a positive integer; got {num_episodes!r}")
+        return _sample(key, x_dev, table, counts, num_ways=int(num_ways),
+                       num_shots=int(num_shots), num_queries=int(num_queries),
+                       num_episodes=int(num_episodes))
+
+    return sample
+
+
+def sample_episodes(key: jax.Array, x, y, *, num_ways: int, num_shots: int,
+                    num_queries: int, num_episodes: int):
+    """Samples N-way K-shot Q-query few-shot episodes from a labelled dataset.
+
+    For each episode: ``N`` distinct classes drawn uniformly without replacement and put in
+    random order (position ``i`` gets the new label ``i``); for each, ``K + Q`` distinct
+    examples drawn uniformly without replacement, the first ``K`` for the support set and
+    the rest for the query set. Deterministic per key; shapes are fixed.
+
+    Args:
+      key: a ``jax.random`` key.
+      x: examples ``(n, ...)``.
+      y: integer labels ``(n,)``; every class needs at least ``K + Q`` examples.
+      num_ways: ``N``.
+      num_shots: ``K``.
+      num_queries: ``Q``.
+      num_episodes: ``E``.
+
+    Returns:
+      ``(xs, ys, xq, yq)``: ``xs`` ``(E, N*K, ...)``, ``ys`` ``(E, N*K)`` int32,
+      ``xq`` ``(E, N*Q, ...)``, ``yq`` ``(E, N*Q)`` int32, with class-major order
+      (``ys[e] = [0]*K + [1]*K + ...``) and labels relabelled ``0..N-1``.
+
+    References:
+      Vinyals et al., "Matching Networks for One Shot Learning", NeurIPS 2016
+      (episodic protocol). https://arxiv.org/abs/1606.04080
+    """
+    return episode_sampler(x, y, num_ways=num_ways, num_shots=num_shots,
+                           num_queries=num_queries)(key, num_episodes)

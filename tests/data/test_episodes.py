@@ -1,0 +1,104 @@
+"""Few-shot episode sampler: shapes, labels, disjointness, balance, determinism."""
+
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+from jtransfer import data
+from jtransfer.data import _episodes
+
+
+def _dataset(num_classes=12, per_class=7, unbalanced=False):
+    rng = np.random.default_rng(0)
+    counts = rng.integers(per_class, 3 * per_class, num_classes) if unbalanced else \
+        np.full(num_classes, per_class)
+    y = np.repeat(np.arange(num_classes) * 3 + 5, counts)  # labels are not 0..C-1
+    perm = rng.permutation(len(y))
+    y = y[perm]
+    x = np.arange(len(y), dtype=np.int32)  # x = example index, so gathers are traceable
+    return x, y
+
+
+@pytest.mark.parametrize("ways, shots, queries, unbalanced",
+                         [(5, 1, 1, False), (5, 2, 3, True), (3, 1, 0, True)])
+def test_episode_structure(ways, shots, queries, unbalanced):
+    x, y = _dataset(unbalanced=unbalanced)
+    xs, ys, xq, yq = data.sample_episodes(jax.random.key(0), x, y, num_ways=ways,
+                                          num_shots=shots, num_queries=queries,
+                                          num_episodes=50)
+    assert xs.shape == (50, ways * shots) and xq.shape == (50, ways * queries)
+    assert ys.shape == xs.shape and yq.shape == xq.shape and ys.dtype == np.int32
+    np.testing.assert_array_equal(ys[0], np.repeat(np.arange(ways), shots))
+    np.testing.assert_array_equal(yq[7], np.repeat(np.arange(ways), queries))
+    xs, xq = np.asarray(xs), np.asarray(xq)
+    for e in range(50):
+        idx = np.concatenate([xs[e], xq[e]])
+        assert len(np.unique(idx)) == len(idx)  # support and query disjoint, no repeats
+        lab = np.concatenate([ys[e], yq[e]])
+        orig = y[idx]
+        # one original class per new label, and distinct classes per episode
+        new_to_orig = {int(a): set() for a in lab}
+        for a, o in zip(lab, orig, strict=True):
+            new_to_orig[int(a)].add(int(o))
+        assert all(len(s) == 1 for s in new_to_orig.values())
+        assert len({next(iter(s)) for s in new_to_orig.values()}) == ways
+
+
+def test_episode_determinism_and_no_recompile():
+    x, y = _dataset()
+    kw = dict(num_ways=4, num_shots=2, num_queries=2, num_episodes=8)
+    a = data.sample_episodes(jax.random.key(1), x, y, **kw)
+    b = data.sample_episodes(jax.random.key(1), x, y, **kw)
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+    c = data.sample_episodes(jax.random.key(2), x, y, **kw)
+    assert not np.array_equal(a[0], c[0])
+    sampler = data.episode_sampler(x, y, num_ways=4, num_shots=2, num_queries=2)
+    sampler(jax.random.key(3), 8)
+    size = _episodes._sample._cache_size()
+    for i in range(3):
+        sampler(jax.random.key(10 + i), 8)
+    assert _episodes._sample._cache_size() == size
+
+
+def test_class_and_example_choice_is_uniform():
+    # 10 classes x 6 examples; 5-way 1-shot 1-query over 4000 episodes.
+    x, y = _dataset(num_classes=10, per_class=6)
+    xs, ys, xq, yq = data.sample_episodes(jax.random.key(7), x, y, num_ways=5, num_shots=1,
+                                          num_queries=1, num_episodes=4000)
+    xs, xq = np.asarray(xs), np.asarray(xq)
+    cls = y[xs]  # (E, 5) original class per way
+    # each class appears in an episode with probability 1/2
+    counts = np.bincount(np.searchsorted(np.unique(y), cls.ravel()), minlength=10)
+    assert stats.chisquare(counts).pvalue > 1e-3
+    # the class in way 0 is uniform too (random label assignment)
+    counts0 = np.bincount(np.searchsorted(np.unique(y), cls[:, 0]), minlength=10)
+    assert stats.chisquare(counts0).pvalue > 1e-3
+    # every example is equally likely to be the support example, and the query one
+    for arr in (xs, xq):
+        assert stats.chisquare(np.bincount(arr.ravel(), minlength=60)).pvalue > 1e-3
+
+
+def test_episode_float_dtypes_and_images():
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.uint8):
+        x = (rng.random((40, 4, 4, 1)) * 200).astype(dtype)
+        y = np.repeat(np.arange(8), 5)
+        xs, _, xq, _ = data.sample_episodes(jax.random.key(0), x, y, num_ways=2, num_shots=2,
+                                            num_queries=3, num_episodes=3)
+        assert xs.shape == (3, 4, 4, 4, 1) and xq.shape == (3, 6, 4, 4, 1)
+        assert xs.dtype == jax.numpy.asarray(x).dtype
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(num_ways=13, num_shots=1, num_queries=1), "num_ways"),
+    (dict(num_ways=2, num_shots=4, num_queries=4), "examples"),
+    (dict(num_ways=2, num_shots=0, num_queries=1), "num_shots"),
+])
+def test_episode_validation(kwargs, match):
+    x, y = _dataset()
+    with pytest.raises(ValueError, match=match):
+        data.sample_episodes(jax.random.key(0), x, y, num_episodes=2, **kwargs)
+    with pytest.raises(ValueError, match="same length"):
+        data.sample_episodes(jax.random.key(0), x[:-1], y, num_ways=2, num_shots=1,
+                             num_queries=1, num_episodes=2)

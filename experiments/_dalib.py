@@ -15,9 +15,8 @@ end) to the next, so a run costs a handful of compilations and dispatches. Batch
 ``fold_in(key, epoch)`` permutations, so a killed and resumed run replays exactly the batches of
 an uninterrupted one (bit-identical parameters).
 
-The alignment losses are small local copies of the formulas of ``jtransfer.align`` (which was
-not merged when these experiments were written); they follow the same conventions
-(σ convention ``exp(-‖x-y‖²/(2σ²))``, centred 1/(n-1) covariances, DANN λ schedule).
+The alignment losses are ``jtransfer.align``'s (gradient reversal, DANN λ schedule and
+domain loss, Deep CORAL, MMD²).
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jtransfer import models, train
+from jtransfer import align, models, train
 
 METHODS = ("source_only", "dann", "coral", "mmd")
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -53,52 +52,16 @@ def data_dir(subdir: str, configured: str | None = None) -> str:
 
 
 # ----------------------------------------------------------------------------- losses
-@jax.custom_vjp
-def gradient_reversal(x, scale):
-    """Identity forward; the backward pass multiplies the cotangent by ``-scale``."""
-    return x
-
-
-def _grl_fwd(x, scale):
-    return x, scale
-
-
-def _grl_bwd(scale, g):
-    return jax.tree.map(lambda t: -scale * t, g), jnp.zeros_like(scale)
-
-
-gradient_reversal.defvjp(_grl_fwd, _grl_bwd)
-
-
-def dann_lambda(progress, gamma: float = 10.0):
-    """DANN's schedule 2/(1+exp(-γp)) - 1 for training progress p in [0, 1]."""
-    return 2.0 / (1.0 + jnp.exp(-gamma * progress)) - 1.0
-
-
-def _cov(f):
-    fc = f - jnp.mean(f, axis=0, keepdims=True)
-    return fc.T @ fc / (f.shape[0] - 1)
-
-
-def coral_loss(fs, ft):
-    """Deep CORAL: ‖C_s − C_t‖²_F / (4d²), centred covariances with 1/(n−1)."""
-    d = fs.shape[1]
-    return jnp.sum((_cov(fs) - _cov(ft)) ** 2) / (4.0 * d * d)
-
-
 def mmd2_multi(fs, ft, scales=(0.25, 0.5, 1.0, 2.0, 4.0)):
-    """Biased MMD² with a sum of Gaussian kernels, σ² = scale² × mean pairwise squared distance.
-
-    The base bandwidth is taken on the pooled batch without gradient (DAN's heuristic; the
-    mean is used instead of the median because a sort per step dominated the run time).
-    """
-    z = jnp.concatenate([fs, ft], axis=0)
+    """Biased MMD² (``align.mmd2``) with a sum of Gaussian kernels, σ = scale × σ₀ where σ₀² is
+    the mean pairwise squared distance of the pooled batch, taken without gradient (DAN's
+    heuristic; the mean instead of the median because a sort per step dominated run time)."""
+    z = jax.lax.stop_gradient(jnp.concatenate([fs, ft], axis=0))
     sq = jnp.sum(z * z, axis=1)
     d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * z @ z.T, 0.0)
-    med2 = jax.lax.stop_gradient(jnp.mean(d2)) + 1e-8
-    k = sum(jnp.exp(-d2 / (2.0 * s * s * med2)) for s in scales)
-    n = fs.shape[0]
-    return jnp.mean(k[:n, :n]) + jnp.mean(k[n:, n:]) - 2.0 * jnp.mean(k[:n, n:])
+    sigma0 = jnp.sqrt(jnp.mean(d2) + 1e-8)
+    return align.mmd2(fs, ft, bandwidth=sigma0 * jnp.asarray(scales, fs.dtype),
+                      estimator="biased")
 
 
 def task_loss(logits, labels, weights=None):
@@ -272,18 +235,16 @@ def _loss_fn(nets, hyper, p, consts, step):
     loss = task_loss(nets.head(p["head"], fs), ys[i_s], None if ws is None else ws[i_s])
     if hyper.method == "source_only":
         return loss
-    lam = lam0 * (dann_lambda(step / hyper.num_steps) if hyper.lam_schedule == "dann"
+    lam = lam0 * (align.dann_lambda(step / hyper.num_steps) if hyper.lam_schedule == "dann"
                   else 1.0)
     i_t = _batch_idx(t_key, step, nt, min(bs, nt))
     ft = nets.features(p["enc"], xt[i_t])
     if hyper.method == "dann":
-        d_s = nets.disc(p["disc"], gradient_reversal(fs, lam))
-        d_t = nets.disc(p["disc"], gradient_reversal(ft, lam))
-        dom = 0.5 * (jnp.mean(optax.sigmoid_binary_cross_entropy(d_s, jnp.zeros_like(d_s)))
-                     + jnp.mean(optax.sigmoid_binary_cross_entropy(d_t, jnp.ones_like(d_t))))
-        return loss + dom
+        d_s = nets.disc(p["disc"], align.gradient_reversal(fs, lam))
+        d_t = nets.disc(p["disc"], align.gradient_reversal(ft, lam))
+        return loss + align.domain_adversarial_loss(d_s, d_t)
     if hyper.method == "coral":
-        return loss + lam * coral_loss(fs, ft)
+        return loss + lam * align.coral_loss(fs, ft)
     return loss + lam * mmd2_multi(fs, ft)
 
 

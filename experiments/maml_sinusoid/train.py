@@ -13,7 +13,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jtransfer import data, meta, models, train
+from jtransfer import data, meta, models, parallel, train
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -30,6 +30,20 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
     if list(config.eval_steps) != sorted(set(config.eval_steps)) or min(config.eval_steps) < 1:
         raise ValueError(f"config.eval_steps must be increasing and >= 1: {config.eval_steps}")
+    mesh_shape = tuple(config.get("mesh_shape", (1,)))
+    if len(mesh_shape) != 1 or not (mesh_shape[0] == -1 or mesh_shape[0] >= 1):
+        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {mesh_shape}")
+
+
+def make_task_mesh(config: ml_collections.ConfigDict):
+    """The ``task`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1."""
+    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), ("task",))
+    if mesh.size == 1:
+        return None
+    if config.meta_batch_size % mesh.size:
+        raise ValueError(f"config.meta_batch_size={config.meta_batch_size} must be divisible "
+                         f"by the {mesh.size} devices of config.mesh_shape")
+    return mesh
 
 
 def paper_init(params, key, std):
@@ -100,11 +114,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     loss_fn = mse(apply_fn)
     opt = optax.adam(config.meta_lr)
     k, mb = config.num_shots, config.meta_batch_size
+    mesh = make_task_mesh(config)
+
+    def shard_tasks(tree):  # task-parallel MAML: the meta-batch is split over the mesh
+        if mesh is None:
+            return tree
+        spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("task"))
+        return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, spec), tree)
 
     def one_iteration(state, step):
         key = jax.random.fold_in(data_key, step)
         support, query, _ = data.sample_sinusoid_tasks(key, num_tasks=mb, num_support=k,
                                                        num_query=k)
+        support, query = shard_tasks((support, query))
         m_loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
             loss_fn, state["maml"], (support, query), inner_lr=config.inner_lr,
             num_steps=config.num_inner_steps, first_order=config.first_order)
@@ -129,6 +151,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ckpt = train.CheckpointManager(os.path.join(workdir, "checkpoints"),
                                    save_every=config.save_every, keep=2)
     state, start = ckpt.restore_or(state)
+    if mesh is not None:
+        state = parallel.replicate(state, mesh)
     writer = train.MetricWriter(workdir)
     t0 = time.perf_counter()
     compile_s = None

@@ -92,3 +92,41 @@ def test_two_processes_equal_one(tmp_path, reference):
     got = json.loads(out.read_text())
     assert got["process_count"] == 2 and got["device_count"] == 4
     _assert_same(got, reference)
+
+
+_SINUSOID = """
+import json, sys
+from experiments.maml_sinusoid import train
+from experiments.maml_sinusoid.configs import test
+c = test.get_config()
+c.plot = False
+c.mesh_shape = (-1,)
+m = train.train_and_evaluate(c, sys.argv[1])
+print(json.dumps(m))
+"""
+
+
+def test_experiment_config_mesh_shape_runs_task_parallel(tmp_path):
+    """maml_sinusoid with ``config.mesh_shape=(-1,)``: 4 devices give the 1-device metrics."""
+    def run(devices):
+        env = _env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+        out = subprocess.run([sys.executable, "-c", _SINUSOID, str(tmp_path / f"d{devices}")],
+                             env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+                             timeout=600).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    one, four = run(1), run(4)
+    keys = [k for k in one if k.startswith(("maml_k5", "pretrained_k5"))]
+    assert keys
+    for k in keys:
+        np.testing.assert_allclose(four[k], one[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_mesh_shape_must_divide_the_meta_batch():
+    from experiments.maml_sinusoid import train
+    from experiments.maml_sinusoid.configs import test
+
+    c = test.get_config()
+    c.mesh_shape = (0,)
+    with pytest.raises(ValueError, match="mesh_shape"):
+        train.validate_config(c)

@@ -37,4 +37,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.eval_query = 100
     c.pretrain = True             # also train and evaluate the pretrained baseline
     c.plot = True
+    # Task-parallel meta-training: the meta-batch is split over a ("task",) mesh of this
+    # shape; (-1,) uses every device (GPUs, TPU cores, simulated CPU devices), (1,) one.
+    c.mesh_shape = (1,)
     return c

@@ -115,7 +115,7 @@ def _modules(arch, key):
                                                rngs=nnx.Rngs(params=k_disc))}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _nets(arch) -> Nets:
     modules = _modules(arch, jax.random.key(0))
     act = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}[arch[1]]

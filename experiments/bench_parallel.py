@@ -27,7 +27,8 @@ def _worker(model: str, meta_batch: int, iters: int) -> dict:
     import jax.numpy as jnp
     import numpy as np
     from flax import nnx
-    from jax.sharding import NamedSharding, PartitionSpec as P
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
 
     from jtransfer import meta, models, parallel
 

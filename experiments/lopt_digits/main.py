@@ -1,21 +1,7 @@
 """Runs the digits experiment: ``python -m experiments.lopt_digits.main --workdir DIR``."""
 
-from absl import app, flags, logging
-from ml_collections import config_flags
-
 from experiments.lopt_digits import train
-
-_WORKDIR = flags.DEFINE_string("workdir", "runs/lopt_digits", "Where to write outputs.")
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "experiments/lopt_digits/configs/default.py", "Training configuration.")
-
-
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    for k, v in train.train_and_evaluate(_CONFIG.value, _WORKDIR.value).items():
-        print(f"{k}: {v:.4f}")
-
+from jtransfer.train import experiment_main
 
 if __name__ == "__main__":
-    app.run(main)
+    experiment_main("lopt_digits", train.train_and_evaluate)

@@ -1,22 +1,7 @@
 """Runs the multi-digits experiment: ``python -m experiments.mtl_digits.main --workdir DIR``."""
 
-from absl import app, flags, logging
-from ml_collections import config_flags
-
 from experiments.mtl_digits import train
-
-_WORKDIR = flags.DEFINE_string("workdir", "runs/mtl_digits", "Where to write outputs.")
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "experiments/mtl_digits/configs/default.py", "Training configuration.")
-
-
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)
-    metrics = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-    for k, v in sorted(metrics.items()):
-        print(f"{k}: {v:.4f}")
-
+from jtransfer.train import experiment_main
 
 if __name__ == "__main__":
-    app.run(main)
+    experiment_main("mtl_digits", train.train_and_evaluate)

@@ -25,7 +25,6 @@ import json
 import os
 import time
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np

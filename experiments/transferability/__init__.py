@@ -4,7 +4,6 @@ Amazon reviews (full). Registered with ``reproduce``."""
 
 from __future__ import annotations
 
-
 from experiments.reproduce.registry import Experiment, ResultRow
 
 

@@ -26,10 +26,10 @@ Hit rate = flagged / truly negative; false-alarm rate = flagged / truly positive
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.datasets import load_digits
 import jax
 import jax.numpy as jnp
+import numpy as np
+from sklearn.datasets import load_digits
 
 from experiments.transferability.common import fit_softmax, predict
 from jtransfer import select

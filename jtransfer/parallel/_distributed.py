@@ -18,7 +18,8 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 ENV_COORDINATOR = "JTRANSFER_COORDINATOR"
 ENV_NUM_PROCESSES = "JTRANSFER_NUM_PROCESSES"

@@ -18,8 +18,12 @@ import subprocess
 import sys
 import time
 
-from jtransfer.parallel._distributed import (ENV_COORDINATOR, ENV_LOCAL_DEVICES,
-                                             ENV_NUM_PROCESSES, ENV_PROCESS_ID)
+from jtransfer.parallel._distributed import (
+    ENV_COORDINATOR,
+    ENV_LOCAL_DEVICES,
+    ENV_NUM_PROCESSES,
+    ENV_PROCESS_ID,
+)
 
 
 def _free_port() -> int:

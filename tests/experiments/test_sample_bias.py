@@ -20,8 +20,8 @@ def test_end_to_end_tiny_config(tmp_path):
 def test_estimated_weights_track_the_true_ratio():
     # Independent reference: the analytic q/p of the toy (uniform over Gaussian); the
     # estimators must rank the source points like it (Spearman correlation).
-    from scipy.stats import spearmanr
     import jax
+    from scipy.stats import spearmanr
 
     d = jdata.sample_bias_regression(jax.random.key(3), n_source=100, n_target=100)
     xs, xt = d["xs"].astype(float), d["xt"].astype(float)

@@ -29,3 +29,20 @@ def manual_dir_or_skip(subdir: str | None = None) -> str:
 @pytest.fixture
 def manual_dir():
     return manual_dir_or_skip()
+
+
+def execute_notebook(name: str) -> str:
+    """Runs ``notebooks/<name>.py`` (jupytext percent format) in a fresh kernel; returns the
+    concatenated text output of its code cells. A failing cell fails the test."""
+    import jupytext
+    import nbclient
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    nb = jupytext.read(os.path.join(root, "notebooks", f"{name}.py"))
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": root}})
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    client.execute(env={**os.environ,
+                        "PYTHONPATH": root + (os.pathsep + pythonpath if pythonpath else "")})
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))

@@ -1,15 +1,8 @@
-"""Executes notebooks/meta_learning.py (jupytext percent format) end to end."""
+"""Executes notebooks/meta_learning.py (jupytext percent format) end to end; its cells assert
+the derivations numerically (HVP term, implicit gradient, memory with and without remat)."""
 
-import os
-
-import jupytext
-import nbclient
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from tests.conftest import execute_notebook
 
 
 def test_meta_learning_notebook_runs():
-    nb = jupytext.read(os.path.join(ROOT, "notebooks", "meta_learning.py"))
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": ROOT}})
-    client.execute(env={**os.environ, "PYTHONPATH": ROOT})
+    execute_notebook("meta_learning")

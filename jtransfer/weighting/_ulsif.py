@@ -99,11 +99,12 @@ def _loo_score(phi_s, phi_t, lam):
     h_vec = jnp.mean(knu, axis=1)
     bm = h_mat + lam * (n_s - 1) / n_s * jnp.eye(b, dtype=phi_s.dtype)
     xde, xnu = kde[:, :n], knu[:, :n]
-    binv_x = jnp.linalg.solve(bm, xde)                    # (b, n)
+    # One solve with all right-hand sides (one LAPACK call, not three).
+    sol = jnp.linalg.solve(bm, jnp.concatenate([xde, h_vec[:, None], xnu], axis=1))
+    binv_x, binv_h, binv_nu = sol[:, :n], sol[:, n], sol[:, n + 1:]   # (b, n), (b,), (b, n)
     denom = n_s - jnp.sum(xde * binv_x, axis=0)           # (n,)
-    binv_h = jnp.linalg.solve(bm, h_vec)
     b0 = binv_h[:, None] + binv_x * ((h_vec @ binv_x) / denom)[None, :]
-    b1 = jnp.linalg.solve(bm, xnu) + binv_x * (jnp.sum(xnu * binv_x, axis=0) / denom)[None, :]
+    b1 = binv_nu + binv_x * (jnp.sum(xnu * binv_x, axis=0) / denom)[None, :]
     b2 = jnp.maximum(0.0, (n_s - 1) * (n_t * b0 - b1) / (n_s * (n_t - 1)))
     r_de = jnp.sum(xde * b2, axis=0)
     r_nu = jnp.sum(xnu * b2, axis=0)
@@ -112,9 +113,12 @@ def _loo_score(phi_s, phi_t, lam):
 
 @jax.jit
 def _ulsif_loo_jit(xs, xt, centers, sigs, lams):
+    # lax.map, not vmap, over the grid: a vmapped solve becomes a *batched* LAPACK call, and
+    # jaxlib's CPU batched triangular solve (ParallelBatchMap on the intra-op pool) was seen to
+    # deadlock on a 2-core machine. Sequential unbatched solves cost the same here.
     def per_sigma(sig):
         phi_s, phi_t = _design(xs, xt, centers, sig)
-        return jax.vmap(lambda lam: _loo_score(phi_s, phi_t, lam))(lams)
+        return jax.lax.map(lambda lam: _loo_score(phi_s, phi_t, lam), lams)
 
     return jax.lax.map(per_sigma, sigs)
 

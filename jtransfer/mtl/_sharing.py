@@ -345,8 +345,14 @@ def _linear_posterior(x, y, shared_w, log_sigma, log_noise):
     xtx = jnp.einsum("tnd,tne->tde", x, x, precision=_HI)
     prec = jnp.eye(d, dtype=x.dtype)[None] / s2[:, None, None] + xtx / n2[:, None, None]
     xtr = jnp.einsum("tnd,tn->td", x, r, precision=_HI) / n2[:, None]
-    chol = jnp.linalg.cholesky(prec)
-    delta = jax.scipy.linalg.cho_solve((chol, True), xtr[..., None])[..., 0]
+    # Per task with lax.map rather than one batched call: jaxlib's CPU batched triangular
+    # solve (ParallelBatchMap) was seen to deadlock its thread pool on a 2-core machine.
+    def per_task(args):
+        p, b = args
+        c = jnp.linalg.cholesky(p)
+        return c, jax.scipy.linalg.cho_solve((c, True), b[:, None])[:, 0]
+
+    chol, delta = jax.lax.map(per_task, (prec, xtr))
     return r, xtr, chol, delta, s2, n2
 
 

@@ -69,6 +69,15 @@ class _Base(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _files(self, dl_manager):
         return resolve_files(self.DATASET, dl_manager.manual_dir)
 
+    def _dataset_info(self, features: dict) -> tfds.core.DatasetInfo:
+        """DatasetInfo with ``features`` plus the source-row ``index`` every builder stores."""
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict({**features, "index": _index()}),
+            citation=_citation(self.DATASET),
+        )
+
 
 class OfficeCaltech10(_Base):
     """Office-Caltech10 SURF features: 800-bin bag of words, 10 classes, 4 domains.
@@ -82,17 +91,11 @@ class OfficeCaltech10(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "x": tfds.features.Tensor(shape=(800,), dtype=np.float32, encoding=_RAW),
-                "y": tfds.features.ClassLabel(names=OFFICE_CLASSES),
-                "image_name": tfds.features.Text(),
-                "index": _index(),
-            }),
-            citation=_citation(self.DATASET),
-        )
+        return self._dataset_info({
+            "x": tfds.features.Tensor(shape=(800,), dtype=np.float32, encoding=_RAW),
+            "y": tfds.features.ClassLabel(names=OFFICE_CLASSES),
+            "image_name": tfds.features.Text(),
+        })
 
     def _split_generators(self, dl_manager):
         files = self._files(dl_manager)
@@ -120,17 +123,11 @@ class AmazonReviews(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "indices": tfds.features.Tensor(shape=(None,), dtype=np.int32, encoding=_RAW),
-                "values": tfds.features.Tensor(shape=(None,), dtype=np.float32, encoding=_RAW),
-                "y": tfds.features.ClassLabel(names=("negative", "positive")),
-                "index": _index(),
-            }),
-            citation=_citation(self.DATASET),
-        )
+        return self._dataset_info({
+            "indices": tfds.features.Tensor(shape=(None,), dtype=np.int32, encoding=_RAW),
+            "values": tfds.features.Tensor(shape=(None,), dtype=np.float32, encoding=_RAW),
+            "y": tfds.features.ClassLabel(names=("negative", "positive")),
+        })
 
     def _split_generators(self, dl_manager):
         files = self._files(dl_manager)
@@ -157,16 +154,10 @@ class Usps(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "x": tfds.features.Tensor(shape=(16, 16, 1), dtype=np.float32, encoding=_RAW),
-                "y": _label(10),
-                "index": _index(),
-            }),
-            citation=_citation(self.DATASET),
-        )
+        return self._dataset_info({
+            "x": tfds.features.Tensor(shape=(16, 16, 1), dtype=np.float32, encoding=_RAW),
+            "y": _label(10),
+        })
 
     def _split_generators(self, dl_manager):
         files = self._files(dl_manager)
@@ -195,16 +186,10 @@ class Mnist(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "x": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8, encoding=_RAW),
-                "y": _label(10),
-                "index": _index(),
-            }),
-            citation=_citation(self.DATASET),
-        )
+        return self._dataset_info({
+            "x": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8, encoding=_RAW),
+            "y": _label(10),
+        })
 
     def _split_generators(self, dl_manager):
         return {"test": self._generate_examples(self._files(dl_manager))}
@@ -227,16 +212,10 @@ class MnistM(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "x": tfds.features.Tensor(shape=(32, 32, 3), dtype=np.uint8, encoding=_RAW),
-                "y": _label(10),
-                "index": _index(),
-            }),
-            citation=_citation(self.DATASET),
-        )
+        return self._dataset_info({
+            "x": tfds.features.Tensor(shape=(32, 32, 3), dtype=np.uint8, encoding=_RAW),
+            "y": _label(10),
+        })
 
     def _split_generators(self, dl_manager):
         return {"test": self._generate_examples(self._files(dl_manager))}
@@ -266,16 +245,10 @@ class MnistUspsJda(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "x": tfds.features.Tensor(shape=(256,), dtype=np.float32, encoding=_RAW),
-                "y": _label(10),
-                "index": _index(),
-            }),
-            citation=_citation(self.DATASET),
-        )
+        return self._dataset_info({
+            "x": tfds.features.Tensor(shape=(256,), dtype=np.float32, encoding=_RAW),
+            "y": _label(10),
+        })
 
     def _split_generators(self, dl_manager):
         path = self._files(dl_manager)["MNIST_vs_USPS.mat"]
@@ -335,18 +308,12 @@ class Omniglot(_Base):
 
     def _info(self):
         s = self.builder_config.size
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "ink": tfds.features.Tensor(shape=(20, (s * s + 7) // 8), dtype=np.uint8,
-                                            encoding=_RAW),
-                "character": tfds.features.Scalar(dtype=np.int64),
-                "alphabet": tfds.features.Text(),
-                "index": _index(),
-            }),
-            citation=_citation(self.DATASET),
-        )
+        return self._dataset_info({
+            "ink": tfds.features.Tensor(shape=(20, (s * s + 7) // 8), dtype=np.uint8,
+                                        encoding=_RAW),
+            "character": tfds.features.Scalar(dtype=np.int64),
+            "alphabet": tfds.features.Text(),
+        })
 
     def _split_generators(self, dl_manager):
         files = self._files(dl_manager)

@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install reproduce reproduce-full test lint bench clean
+.PHONY: install reproduce reproduce-full test lint peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jtransfer needs Python >= 3.11"'
@@ -34,6 +34,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check jtransfer experiments tests
+
+## Optional peer libraries for the benchmarks (PyTorch peers + ADAPT; ~9 GB, never used by tests)
+peers:
+	bash scripts/setup_peers.sh
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

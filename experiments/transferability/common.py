@@ -39,6 +39,50 @@ def fit_softmax(x, y, sample_weight, *, num_classes: int, l2: float = 1e-3,
     return p
 
 
+def fit_many(x, y, weights, l2s, *, num_classes: int, steps: int, mesh=None):
+    """``fit_softmax`` for F (sample-weight, L2) pairs at once: ``weights (F, n)``, ``l2s (F,)``.
+
+    The F fits run as one ``vmap``. With a ``mesh`` (one axis, ``config.mesh_shape``), the fit
+    axis is sharded over its devices (x and y replicated): the fits are independent, so this
+    is embarrassingly parallel and gives the 1-device result. F is padded with copies of the
+    last fit to a multiple of the mesh size and the padding is dropped from the result.
+    Returns stacked ``(W (F, d, C), b (F, C))``.
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    weights = jnp.asarray(weights, x.dtype)
+    l2s = jnp.asarray(l2s, x.dtype)
+    if weights.ndim != 2 or weights.shape[1] != x.shape[0] or l2s.shape != weights.shape[:1]:
+        raise ValueError(f"weights must be (F, n={x.shape[0]}) and l2s (F,), got "
+                         f"{weights.shape} and {l2s.shape}")
+    num = weights.shape[0]
+    if mesh is not None and mesh.size > 1:
+        pad = -num % mesh.size
+        weights = jnp.concatenate([weights, jnp.repeat(weights[-1:], pad, 0)])
+        l2s = jnp.concatenate([l2s, jnp.repeat(l2s[-1:], pad, 0)])
+        spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(mesh.axis_names[0]))
+        rep = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        weights, l2s = jax.device_put(weights, spec), jax.device_put(l2s, spec)
+        x, y = jax.device_put(x, rep), jax.device_put(y, rep)
+    params = _fit_many(x, y, weights, l2s, num_classes=num_classes, steps=steps)
+    return jax.tree.map(lambda a: a[:num], params)
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "steps"))
+def _fit_many(x, y, weights, l2s, *, num_classes, steps):
+    return jax.vmap(lambda w, l2: fit_softmax(x, y, w, num_classes=num_classes, l2=l2,
+                                              steps=steps))(weights, l2s)
+
+
+def make_mesh(config):
+    """The ``("fit",)`` mesh of ``config.mesh_shape`` (default (1,); -1 = every device)."""
+    from jtransfer import parallel
+
+    shape = tuple(config.get("mesh_shape", (1,)))
+    if len(shape) != 1:
+        raise ValueError(f"config.mesh_shape must have one entry, got {shape}")
+    return parallel.mesh_from_shape(shape, ("fit",))
+
+
 def logits(params, x):
     w, b = params
     return x @ w + b[None, :]

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.datasets import load_digits
 
-from experiments.transferability.common import fit_softmax, predict
+from experiments.transferability.common import fit_many, predict
 from jtransfer import select
 
 HURT_CASES = ("label_permuted", "feature_permuted", "label_shift")
@@ -85,7 +85,7 @@ def make_case(case: str, seed: int, n_labelled: int):
 
 
 def run_case(case: str, seed: int, *, n_labelled: int, num_folds: int, l2: float,
-             steps: int, confidence: float = 0.95) -> dict:
+             steps: int, confidence: float = 0.95, mesh=None) -> dict:
     xs, ys, xl, yl, xtest, ytest = make_case(case, seed, n_labelled)
     folds = np.array_split(np.random.default_rng(seed + 1000).permutation(n_labelled),
                            num_folds)
@@ -101,7 +101,8 @@ def run_case(case: str, seed: int, *, n_labelled: int, num_folds: int, l2: float
         masks.append(np.concatenate([np.ones(ns), lab]))
         masks.append(np.concatenate([np.zeros(ns), lab]))
     masks = jnp.asarray(np.stack(masks), jnp.float32)
-    params = jax.vmap(lambda m: fit_softmax(x, y, m, num_classes=10, l2=l2, steps=steps))(masks)
+    params = fit_many(x, y, masks, jnp.full(masks.shape[0], l2, jnp.float32), num_classes=10,
+                      steps=steps, mesh=mesh)
     preds = jax.vmap(lambda p: jnp.argmax(p[0].T @ jnp.asarray(xl, jnp.float32).T
                                           + p[1][:, None], axis=0))(params)
     preds = np.asarray(preds)

@@ -45,7 +45,7 @@ import numpy as np
 from scipy import stats
 
 from experiments.reproduce.registry import ResultRow
-from experiments.transferability.common import fit_softmax, logits
+from experiments.transferability.common import fit_many, logits, make_mesh
 from jtransfer import select
 
 DOMAINS = {
@@ -89,12 +89,12 @@ def _subsample(rng, x, m):
     return x if len(x) <= m else x[rng.choice(len(x), m, replace=False)]
 
 
-def _fit_grid(x, y, l2s, steps, num_classes, mask=None):
-    """vmap over the L2 grid; returns stacked params."""
-    x, y = jnp.asarray(x), jnp.asarray(y)
+def _fit_grid(x, y, l2s, steps, num_classes, mask=None, mesh=None):
+    """One fit per L2 value (vmapped, sharded over ``mesh``); returns stacked params."""
+    x = jnp.asarray(x)
     m = jnp.ones(x.shape[0], x.dtype) if mask is None else jnp.asarray(mask, x.dtype)
-    return jax.vmap(lambda l2: fit_softmax(x, y, m, num_classes=num_classes, l2=l2,
-                                           steps=steps))(jnp.asarray(l2s, x.dtype))
+    return fit_many(x, y, jnp.broadcast_to(m, (len(l2s), x.shape[0])), l2s,
+                    num_classes=num_classes, steps=steps, mesh=mesh)
 
 
 def _acc(params, x, y) -> float:
@@ -121,12 +121,14 @@ def shift_scores(src, tgt, *, num_classes, config, key) -> dict:
     """Experiment 1 for one shift: transfer accuracies and every score."""
     rng = np.random.default_rng(config.seed)
     params = jax.tree.map(lambda a: a[0], _fit_grid(src["x_src"], src["y_src"], [config.l2],
-                                                    config.steps, num_classes))
+                                                    config.steps, num_classes,
+                                                    mesh=make_mesh(config)))
     out = {"acc_source_only": _acc(params, tgt["x_test"], tgt["y_test"])}
     if config.coral_accuracy:
         xs_c = _coral(src["x_src"], tgt["x_unlab"])
         pc = jax.tree.map(lambda a: a[0], _fit_grid(xs_c, src["y_src"], [config.l2],
-                                                    config.steps, num_classes))
+                                                    config.steps, num_classes,
+                                                    mesh=make_mesh(config)))
         out["acc_coral"] = _acc(pc, tgt["x_test"], tgt["y_test"])
     xl, yl = tgt["x_unlab"], tgt["y_unlab"]
     z = logits(params, jnp.asarray(xl))
@@ -166,7 +168,8 @@ def shift_selection(src, tgt, *, num_classes, config, key, use_coral) -> dict:
         for steps in config.candidate_steps:
             mask = np.zeros(n, np.float32)
             mask[tr] = 1.0
-            grid = _fit_grid(x, y, config.candidate_l2, steps, num_classes, mask=mask)
+            grid = _fit_grid(x, y, config.candidate_l2, steps, num_classes, mask=mask,
+                             mesh=make_mesh(config))
             for i, l2 in enumerate(config.candidate_l2):
                 p = jax.tree.map(lambda a, i=i: a[i], grid)
                 err_val = (np.asarray(jnp.argmax(logits(p, jnp.asarray(x[val])), 1))

@@ -29,17 +29,22 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.l2 must be > 0, got {config.l2!r}")
     if not 0 < config.confidence < 1:
         raise ValueError(f"config.confidence must be in (0, 1), got {config.confidence!r}")
+    shape = tuple(config.get("mesh_shape", (1,)))
+    if len(shape) != 1 or not (shape[0] == -1 or shape[0] >= 1):
+        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {shape}")
 
 
 def _negative_transfer(config, workdir) -> dict:
     from experiments.transferability import negative
+    from experiments.transferability.common import make_mesh
 
+    mesh = make_mesh(config)
     out: dict = {}
     all_rows = []
     for n_l in config.n_labelled:
         rows = [negative.run_case(case, seed, n_labelled=n_l, num_folds=config.num_folds,
                                   l2=config.l2, steps=config.steps,
-                                  confidence=config.confidence)
+                                  confidence=config.confidence, mesh=mesh)
                 for case in negative.CASES for seed in config.seeds]
         all_rows += rows
         for k, v in negative.summarise(rows).items():

@@ -89,3 +89,46 @@ def test_external_accuracies_become_correlation_targets(tmp_path):
     m = realdata._correlations("office_caltech10", results, str(tmp_path), plot=False)
     assert m["office_caltech10/acc_ext:all:CORAL/leep/spearman"] == 1.0
     assert not any("partial" in k for k in m)
+
+
+_MESH_RUN = """
+import json, sys
+from experiments.transferability import train
+from experiments.transferability.configs import test
+c = test.get_config()
+c.mesh_shape = (int(sys.argv[2]),)
+train.train_and_evaluate(c, sys.argv[1])
+print(json.dumps(json.load(open(sys.argv[1] + "/negative_transfer_cases.json"))))
+"""
+
+
+def test_mesh_shape_shards_the_fits_and_matches_one_device(tmp_path):
+    """config.mesh_shape=(-1,) on 3 simulated devices (10 fits padded to 12) == 1 device."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+    def run(devices, shape):
+        env = {**os.environ, "PYTHONPATH": root, "JAX_PLATFORMS": "cpu",
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        out = subprocess.run([sys.executable, "-c", _MESH_RUN, str(tmp_path / f"d{devices}"),
+                              str(shape)], env=env, cwd=root, check=True,
+                             capture_output=True, text=True, timeout=600).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    one, four = run(1, 1), run(3, -1)   # 3 devices: 10 fits are padded to 12
+    assert [r["case"] for r in one] == [r["case"] for r in four]
+    for a, b in zip(one, four):
+        assert a["verdict"] == b["verdict"]
+        for k in ("gain", "ci_low", "ci_high", "true_adapted_acc", "true_baseline_acc"):
+            np.testing.assert_allclose(b[k], a[k], atol=1e-6, err_msg=f"{a['case']} {k}")
+
+
+def test_bad_mesh_shape_raises(tmp_path):
+    c = test_config.get_config()
+    c.mesh_shape = (2, 2)
+    with pytest.raises(ValueError, match="mesh_shape"):
+        train.train_and_evaluate(c, str(tmp_path))

@@ -33,6 +33,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.steps = 300
     c.confidence = 0.95
     c.plot = True
+    # Scale-out: the independent fits of a case (CV folds x {adapted, baseline}; the L2 grid
+    # of the model-selection study) are sharded over a ("fit",) mesh of this shape; (-1,) =
+    # every device. Padding makes any device count work; results equal 1 device.
+    c.mesh_shape = (1,)
     # real data (correlation / model selection)
     c.datasets = ("office_caltech10", "amazon_reviews")
     c.manual_dir = ""            # "" = $JTRANSFER_MANUAL_DIR or ../shared/data

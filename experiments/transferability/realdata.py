@@ -17,8 +17,9 @@ H-score and TransRate on its target logits (the last layer of a linear model is 
 "feature"), LogME on a 64-dim source-PCA embedding of the target, and the negated
 discrepancies −PAD and −MMD between source and target inputs (≤ ``max_target`` points
 each; on Office-Caltech10 before the per-domain z-scoring, which equalises first moments
-and hides the shift from a linear domain classifier). Spearman and Kendall correlation with the measured transfer accuracy over the 12
-shifts; accuracies measured elsewhere (the ``da`` branch's experiments) can be added with
+and hides the shift from a linear domain classifier). Spearman and Kendall correlation
+with the measured transfer accuracy over the 12 shifts; accuracies measured elsewhere
+(the domain-adaptation experiments) can be added with
 ``config.external_accuracies[dataset] = "<json>"`` (see :func:`add_external_accuracies`).
 
 **Experiment 2 (model selection, DomainBed style).** Candidates: L2 ∈ ``candidate_l2`` ×

@@ -11,7 +11,7 @@ from experiments.reproduce.registry import Experiment, ResultRow
 SEEDS = (0, 1, 2)
 PUBLISHED = {"source_only": 0.248, "kmm": 0.162, "kliep": 0.108}
 LABELS = {"source_only": "source only", "kmm": "KMM (γ = 0.1)",
-          "kliep": "KLIEP (σ by likelihood CV)", "ulsif": "uLSIF ((σ, λ) by CV)",
+          "kliep": "KLIEP (σ by likelihood CV)", "ulsif": "uLSIF ((σ, λ) by analytic LOO)",
           "classifier": "domain-classifier ratio",
           "true_ratio": "IW-MLP with the true ratio q/p (oracle weights, reference)"}
 

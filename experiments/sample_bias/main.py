@@ -1,4 +1,4 @@
-"""Runs the sample-bias regression experiment: ``python -m experiments.sample_bias.main --workdir DIR``."""
+"""Runs the sample-bias experiment: ``python -m experiments.sample_bias.main --workdir DIR``."""
 
 from experiments.sample_bias import train
 from jtransfer.train import experiment_main

@@ -21,4 +21,5 @@ def get_config():
     c.kmm_gamma = 0.1           # ADAPT's KMM kernel exp(−γ‖x−y‖²), i.e. σ = √(1/(2γ))
     c.methods = METHODS
     c.plot = True
+    c.mesh_shape = (1,)         # the regression batch over a "data" axis; (-1,) = all devices
     return c

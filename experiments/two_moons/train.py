@@ -116,12 +116,13 @@ def boundary_grid(nets, params, data, size: int = 150) -> dict[str, np.ndarray]:
 
 
 def plot_boundaries(panels, data, path: str) -> str:
-    """One panel per method: P(y=1|x) contours, the 0.5 boundary, source (o) and target (x)."""
+    """One panel per method: P(y=1|x) contours (red = class 1, as the markers), the 0.5
+    boundary, source (o) and target (x) points coloured by their true class."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
     for ax, (method, (g, acc)) in zip(axes[0], panels.items()):
-        ax.contourf(g["gx"], g["gy"], g["prob"], levels=20, cmap="RdBu", alpha=0.5)
+        ax.contourf(g["gx"], g["gy"], g["prob"], levels=20, cmap="RdBu_r", alpha=0.5)
         ax.contour(g["gx"], g["gy"], g["prob"], levels=[0.5], colors="k")
         ax.scatter(*data["xs"].T, c=data["ys"], cmap="bwr", marker="o", edgecolor="k", s=18,
                    label="source")

@@ -35,7 +35,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jtransfer import align, models, train
+from jtransfer import align, models, parallel, train
 
 METHODS = ("source_only", "dann", "coral", "mmd")
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -91,26 +91,45 @@ class Nets(NamedTuple):
 
 
 def build_nets(config, in_dim: int, n_out: int, key) -> tuple[Nets, dict]:
-    """Encoder MLP (hidden[:-1] → hidden[-1], activation on the output), linear head, and a
-    DANN domain discriminator on the features. ``hidden=()`` gives a linear model on x.
+    """Encoder MLP (hidden[:-1] → hidden[-1], activation on the output), a task head (linear,
+    or an MLP with ``config.head_hidden`` ReLU layers), and a DANN domain discriminator on the
+    features. ``hidden=()`` gives a model on x itself.
+
+    ``config.init``: ``"lecun"`` keeps Flax's default kernels (LeCun normal); ``"glorot"``
+    redraws every kernel Glorot-uniform, U(±√(6/(fan_in+fan_out))), Keras' default (used to
+    reproduce ADAPT's Keras examples). Biases start at zero either way.
 
     The returned :class:`Nets` is cached per architecture, so jitted loops keyed on it are
     compiled once per architecture, not once per run.
     """
-    arch = (tuple(config.hidden), config.activation, tuple(config.disc_hidden), in_dim, n_out)
+    arch = (tuple(config.hidden), config.activation, tuple(config.disc_hidden), in_dim, n_out,
+            tuple(config.head_hidden))
     modules = _modules(arch, key)
     params = {k: (models.functional(m)[1] if m is not None else {}) for k, m in modules.items()}
+    if config.init == "glorot":
+        params = _glorot_kernels(params, jax.random.fold_in(key, 1))
     return _nets(arch), params
 
 
+def _glorot_kernels(params, key):
+    """Redraws every 2-D ``kernel`` leaf Glorot-uniform (one folded key per leaf)."""
+    init = jax.nn.initializers.glorot_uniform()
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    new = {jax.tree_util.keystr(path): init(jax.random.fold_in(key, i), leaf.shape, leaf.dtype)
+           for i, (path, leaf) in enumerate(leaves)
+           if "kernel" in jax.tree_util.keystr(path) and leaf.ndim == 2}
+    return jax.tree_util.tree_map_with_path(
+        lambda path, leaf: new.get(jax.tree_util.keystr(path), leaf), params)
+
+
 def _modules(arch, key):
-    hidden, activation, disc_hidden, in_dim, n_out = arch
+    hidden, activation, disc_hidden, in_dim, n_out, head_hidden = arch
     k_enc, k_head, k_disc = jax.random.split(key, 3)
     feat_dim = hidden[-1] if hidden else in_dim
     enc = (models.MLP(in_dim, hidden[:-1], hidden[-1], activation=activation,
                       rngs=nnx.Rngs(params=k_enc)) if hidden else None)
     return {"enc": enc,
-            "head": models.MLP(feat_dim, (), n_out, rngs=nnx.Rngs(params=k_head)),
+            "head": models.MLP(feat_dim, head_hidden, n_out, rngs=nnx.Rngs(params=k_head)),
             "disc": models.DomainDiscriminator(feat_dim, disc_hidden,
                                                rngs=nnx.Rngs(params=k_disc))}
 
@@ -141,6 +160,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.hidden = (10, 10)
     c.activation = "relu"
     c.disc_hidden = (10, 10)
+    c.head_hidden = ()             # hidden ReLU layers of the task head on the features
+    c.init = "lecun"               # "lecun" (Flax default) or "glorot" (Keras default)
     c.lam = 1.0                    # weight of the alignment / adversarial term
     c.lam_schedule = "constant"    # "constant" or "dann" (λ·(2/(1+e^{-10p}) − 1))
     c.optimizer = "adam"           # "adam" or "sgd" (momentum 0.9)
@@ -155,6 +176,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 2
     c.plot = False
     c.debug_kill_at_step = -1      # debug only: SIGKILL the process after this step
+    c.mesh_shape = (1,)            # "data" mesh for the source/target batches; (-1,) = all
     return c
 
 
@@ -177,6 +199,11 @@ def validate_config(config, methods=METHODS) -> None:
     if config.lr_schedule not in ("constant", "dann"):
         raise ValueError(f"config.lr_schedule must be 'constant' or 'dann', "
                          f"got {config.lr_schedule!r}")
+    shape = tuple(config.get("mesh_shape", (1,)))
+    if len(shape) != 1 or not (shape[0] == -1 or (isinstance(shape[0], int) and shape[0] >= 1)):
+        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {shape}")
+    if config.init not in ("lecun", "glorot"):
+        raise ValueError(f"config.init must be 'lecun' or 'glorot', got {config.init!r}")
     if config.optimizer not in ("adam", "sgd"):
         raise ValueError(f"config.optimizer must be 'adam' or 'sgd', got {config.optimizer!r}")
 
@@ -193,6 +220,27 @@ def make_optimizer(config) -> optax.GradientTransformation:
 
 
 # ----------------------------------------------------------------------------- training
+def make_data_mesh(config, batch_sizes) -> jax.sharding.Mesh | None:
+    """The ``data`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for one
+    device. Raises ``ValueError`` when a batch size is not a multiple of the mesh size."""
+    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), ("data",))
+    if mesh.size == 1:
+        return None
+    for b in batch_sizes:
+        if b % mesh.size:
+            raise ValueError(f"config.mesh_shape={tuple(config.mesh_shape)} gives {mesh.size} "
+                             f"devices, which do not divide the batch size {b}")
+    return mesh
+
+
+def _shard(mesh, x):
+    """Splits ``x``'s leading (batch) axis over the ``data`` mesh axis (no-op without mesh)."""
+    if mesh is None or x is None:
+        return x
+    spec = jax.sharding.PartitionSpec("data", *([None] * (x.ndim - 1)))
+    return jax.lax.with_sharding_constraint(x, jax.sharding.NamedSharding(mesh, spec))
+
+
 def _batch_idx(key, step, n, batch):
     """Indices of batch ``step`` from per-epoch permutations of ``n`` points."""
     per_epoch = -(-n // batch)
@@ -225,20 +273,22 @@ class _Hyper(NamedTuple):
     lr_schedule: str
     b1: float
     weight_decay: float
+    mesh: jax.sharding.Mesh | None = None
 
 
 def _loss_fn(nets, hyper, p, consts, step):
     xs, ys, xt, ws, s_key, t_key, lam0 = consts
     ns, nt, bs = xs.shape[0], xt.shape[0], hyper.batch_size
     i_s = _batch_idx(s_key, step, ns, min(bs, ns))
-    fs = nets.features(p["enc"], xs[i_s])
-    loss = task_loss(nets.head(p["head"], fs), ys[i_s], None if ws is None else ws[i_s])
+    fs = nets.features(p["enc"], _shard(hyper.mesh, xs[i_s]))
+    loss = task_loss(nets.head(p["head"], fs), _shard(hyper.mesh, ys[i_s]),
+                     None if ws is None else _shard(hyper.mesh, ws[i_s]))
     if hyper.method == "source_only":
         return loss
     lam = lam0 * (align.dann_lambda(step / hyper.num_steps) if hyper.lam_schedule == "dann"
                   else 1.0)
     i_t = _batch_idx(t_key, step, nt, min(bs, nt))
-    ft = nets.features(p["enc"], xt[i_t])
+    ft = nets.features(p["enc"], _shard(hyper.mesh, xt[i_t]))
     if hyper.method == "dann":
         d_s = nets.disc(p["disc"], align.gradient_reversal(fs, lam))
         d_t = nets.disc(p["disc"], align.gradient_reversal(ft, lam))
@@ -251,7 +301,8 @@ def _loss_fn(nets, hyper, p, consts, step):
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _run(nets, hyper, params, opt_state, consts, start, stop):
     """Steps ``start .. stop-1`` in one ``fori_loop``; compiled once per (nets, hyper)."""
-    optimizer = make_optimizer(ml_collections.ConfigDict(hyper._asdict()))
+    optimizer = make_optimizer(ml_collections.ConfigDict(
+        {k: v for k, v in hyper._asdict().items() if k != "mesh"}))
 
     def body(step, carry):
         params, opt_state, _ = carry
@@ -281,6 +332,8 @@ def train_da(config, workdir: str, data: Mapping[str, np.ndarray], *, n_out: int
       ``(metrics, nets, params)``; metrics has ``<eval>_accuracy``, ``train_seconds``,
       ``num_steps``.
     """
+    mesh = make_data_mesh(config, {min(config.batch_size, len(data["xs"])),
+                                   min(config.batch_size, len(data["xt"]))})
     os.makedirs(workdir, exist_ok=True)
     evals = dict(evals)
     init_key, s_key, t_key = train.keys(config.seed, "init", "source", "target")
@@ -291,13 +344,15 @@ def train_da(config, workdir: str, data: Mapping[str, np.ndarray], *, n_out: int
     nets, params = build_nets(config, xs.shape[1], n_out, init_key)
     hyper = _Hyper(config.method, int(config.batch_size), int(config.num_steps),
                    config.lam_schedule, config.optimizer, float(config.learning_rate),
-                   config.lr_schedule, float(config.b1), float(config.weight_decay))
+                   config.lr_schedule, float(config.b1), float(config.weight_decay), mesh)
     optimizer = make_optimizer(config)
     consts = (xs, ys, xt, ws, s_key, t_key, jnp.float32(config.lam))
     ckpt = train.CheckpointManager(os.path.join(workdir, "checkpoints"),
                                    save_every=config.save_every, keep=config.keep_checkpoints)
     state, step = ckpt.restore_or({"params": params, "opt_state": optimizer.init(params)})
     params, opt_state = state["params"], state["opt_state"]
+    if mesh is not None:  # data parallel: parameters and data replicated, batches sharded
+        params, opt_state, consts = parallel.replicate((params, opt_state, consts), mesh)
     writer = train.MetricWriter(workdir, tensorboard=False)
     kill, num_steps = config.debug_kill_at_step, config.num_steps
     t0 = time.perf_counter()
@@ -343,6 +398,27 @@ def domain_classifier_weights(xs, xt, *, clip: float = 20.0, C: float = 1.0) -> 
     p = np.clip(clf.predict_proba(xs)[:, 1], 1e-6, 1 - 1e-6)
     w = np.clip(len(xs) / len(xt) * p / (1 - p), 0.0, clip)
     return (w / w.mean()).astype(np.float32)
+
+
+def reverse_validation(config, workdir: str, data: Mapping[str, np.ndarray], nets: Nets, params,
+                       *, n_out: int) -> tuple[float, float]:
+    """Reverse validation (Zhong et al. 2010; the DANN paper's model-selection protocol,
+    Ganin et al. 2016 §5.1.2, https://arxiv.org/abs/1505.07818): label the target with the
+    trained model η, train a *reverse* model η_r with the same method and config on the
+    pseudo-labelled target as source and the (unlabelled) source as target, and score η_r on
+    the true source labels. Uses no target label; a high score says η's target labelling is
+    one the method can carry back to the source.
+
+    Returns:
+      ``(accuracy, log_loss)`` of η_r on the source (the loss breaks accuracy ties).
+    """
+    pseudo = np.asarray(_predict_jit(nets, params, jnp.asarray(data["xt"], jnp.float32)))
+    rdata = {"xs": data["xt"], "ys": pseudo.astype(np.float32 if n_out == 1 else np.int32),
+             "xt": data["xs"]}
+    m, rnets, rparams = train_da(config, workdir, rdata, n_out=n_out,
+                                 evals={"reverse": (data["xs"], data["ys"])})
+    logits = rnets.logits(rparams, jnp.asarray(data["xs"], jnp.float32))
+    return m["reverse_accuracy"], float(task_loss(logits, jnp.asarray(data["ys"])))
 
 
 def iw_accuracy(nets: Nets, params, x, y, w) -> float:

@@ -1,4 +1,5 @@
-"""Runs the Amazon reviews experiment: ``python -m experiments.amazon_reviews.main --workdir DIR``."""
+"""Runs the Amazon reviews experiment:
+``python -m experiments.amazon_reviews.main --workdir DIR``."""
 
 from experiments.amazon_reviews import train
 from jtransfer.train import experiment_main

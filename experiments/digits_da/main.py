@@ -1,4 +1,5 @@
-"""Runs the digits domain-shift experiment: ``python -m experiments.digits_da.main --workdir DIR``."""
+"""Runs the digits domain-shift experiment:
+``python -m experiments.digits_da.main --workdir DIR``."""
 
 from experiments.digits_da import train
 from jtransfer.train import experiment_main

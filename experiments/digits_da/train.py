@@ -1,12 +1,24 @@
-"""scikit-learn digits → rotated and noisy digits (quick-suite domain shift).
+"""Digit domain shifts: a quick synthetic one and the full-suite benchmark pairs.
 
-Source: the 8×8 digits of one random half of the 1797 images; target: the other half,
-rotated by ``rotation`` degrees with Gaussian pixel noise (``jtransfer.data.digits``), used
-unlabelled in training and labelled only for the reported accuracy. An MLP on the 64 pixels
-is trained with ``source_only``, ``dann``, ``coral`` or ``mmd`` by the shared loop of
-:mod:`experiments._dalib`. λ is chosen from ``lam_grid`` by importance-weighted accuracy on a
-held-out 20 % of the source (domain-classifier weights); the target-selected λ's accuracy is
-reported separately as the oracle.
+``config.dataset``:
+
+* ``"sklearn"`` (quick suite): source = one random half of scikit-learn's 1797 8×8 digits;
+  target = the other half, rotated by ``rotation`` degrees with Gaussian pixel noise
+  (``jtransfer.data.digits``).
+* ``"jda"``: the MNIST+USPS pair of JDA (Long et al., ICCV 2013): 2000 MNIST and 1800 USPS
+  digits at 16×16; ``direction`` ``"M→U"`` or ``"U→M"``; transductive, as JDA: the whole
+  target set is the unlabelled training target and the test set.
+* ``"usps_full"``: MNIST test (10 000, resized 28→16 bilinearly) and the full USPS
+  (7291 train / 2007 test). ``"M→U"``: unlabelled target = USPS train, test = USPS test;
+  ``"U→M"``: source = USPS train, unlabelled target = MNIST test[:5000], test = [5000:].
+* ``"mnist_m"``: source = MNIST test[:4500] (padded to 32×32, grey → RGB); target = MNIST-M
+  test[4500:9001] (disjoint halves: MNIST-M image i is built from MNIST test image i),
+  transductive. The published DANN numbers use the 60k train sets, which are not here.
+
+An MLP on the flattened pixels is trained with ``source_only``, ``dann``, ``coral`` or
+``mmd`` by the shared loop of :mod:`experiments._dalib`. λ is chosen from ``lam_grid`` by
+importance-weighted accuracy on a held-out 20 % of the source (domain-classifier weights);
+the target-selected λ's accuracy is reported separately as the oracle.
 """
 
 from __future__ import annotations
@@ -14,6 +26,8 @@ from __future__ import annotations
 import os
 import time
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -24,24 +38,75 @@ from jtransfer import train
 METHODS = _dalib.METHODS
 
 
+DATASETS = ("sklearn", "jda", "usps_full", "mnist_m")
+DIRECTIONS = ("M→U", "U→M")
+
+
 def make_data(config) -> dict[str, np.ndarray]:
-    """Disjoint source / target halves, flattened to 64 features; source val split."""
-    key = train.keys(config.seed, "shift")
-    src = jdata.digits()
-    tgt = jdata.digits(rotation=config.rotation, noise=config.noise, key=key)
+    """Source train/val (``xs ys xv yv``), unlabelled target (``xt``) and labelled target
+    test set (``xe ye``), all flattened to float32 feature rows."""
     rng = np.random.default_rng(config.seed)
-    perm = rng.permutation(len(src["y"]))
-    s_idx, t_idx = perm[: len(perm) // 2], perm[len(perm) // 2:]
-    val = np.zeros(len(s_idx), bool)
-    val[rng.choice(len(s_idx), len(s_idx) // 5, replace=False)] = True
     flat = lambda a: a.reshape(len(a), -1).astype(np.float32)  # noqa: E731
-    xs, ys = flat(src["x"][s_idx]), src["y"][s_idx]
+    if config.dataset == "sklearn":
+        key = train.keys(config.seed, "shift")
+        src = jdata.digits()
+        tgt = jdata.digits(rotation=config.rotation, noise=config.noise, key=key)
+        perm = rng.permutation(len(src["y"]))
+        s_idx, t_idx = perm[: len(perm) // 2], perm[len(perm) // 2:]
+        xs, ys = flat(src["x"][s_idx]), src["y"][s_idx]
+        xt, yt = flat(tgt["x"][t_idx]), tgt["y"][t_idx]
+        xe, ye = xt, yt
+    else:
+        xs, ys, xt, xe, ye = _benchmark(config)
+    if config.normalize == "l2":  # unit-norm rows (JDA's preprocessing of these features)
+        xs, xt, xe = (a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-8)
+                      for a in (xs, xt, xe))
+    val = np.zeros(len(xs), bool)
+    val[rng.choice(len(xs), len(xs) // 5, replace=False)] = True
+    ys, ye = np.asarray(ys, np.int32), np.asarray(ye, np.int32)
     return {"xs": xs[~val], "ys": ys[~val], "xv": xs[val], "yv": ys[val],
-            "xt": flat(tgt["x"][t_idx]), "yt": tgt["y"][t_idx]}
+            "xt": xt, "xe": xe, "ye": ye}
+
+
+def _benchmark(config):
+    """The MNIST / USPS / MNIST-M pairs (files from the manual-download folder)."""
+    kw = {"manual_dir": config.data_dir or None}
+    flat = lambda a: a.reshape(len(a), -1).astype(np.float32)  # noqa: E731
+    if config.dataset == "jda":
+        d = jdata.load("mnist_usps_jda", **kw)
+        m, u = d["domain"] == 0, d["domain"] == 1
+        (xs, ys), (xt, yt) = (((d["x"][m], d["y"][m]), (d["x"][u], d["y"][u]))
+                              if config.direction == "M→U" else
+                              ((d["x"][u], d["y"][u]), (d["x"][m], d["y"][m])))
+        return flat(xs), ys, flat(xt), flat(xt), yt
+    if config.dataset == "usps_full":
+        u = jdata.load("usps", **kw)
+        m = jdata.load("mnist", split="test", **kw)
+        mx = np.asarray(jax.image.resize(jnp.asarray(m["x"], jnp.float32) / 255.0,
+                                         (len(m["x"]), 16, 16, 1), "linear"))
+        u_tr, u_te = u["split"] == 0, u["split"] == 1
+        if config.direction == "M→U":
+            return flat(mx), m["y"], flat(u["x"][u_tr]), flat(u["x"][u_te]), u["y"][u_te]
+        return (flat(u["x"][u_tr]), u["y"][u_tr], flat(mx[:5000]), flat(mx[5000:]),
+                m["y"][5000:])
+    m = jdata.load("mnist", split="test", **kw)
+    mm = jdata.load("mnist_m", split="test", **kw)
+    grey = np.pad(m["x"][:4500], ((0, 0), (2, 2), (2, 2), (0, 0)))
+    xs = np.repeat(grey, 3, axis=-1).astype(np.float32) / 255.0
+    xt = mm["x"][4500:].astype(np.float32) / 255.0
+    return flat(xs), m["y"][:4500], flat(xt), flat(xt), mm["y"][4500:]
 
 
 def validate_config(config) -> None:
     _dalib.validate_config(config, METHODS)
+    if config.normalize not in ("none", "l2"):
+        raise ValueError(f"config.normalize must be 'none' or 'l2', got {config.normalize!r}")
+    if config.dataset not in DATASETS:
+        raise ValueError(f"config.dataset must be one of {DATASETS}, got {config.dataset!r}")
+    if config.dataset != "sklearn" and config.dataset != "mnist_m" and \
+            config.direction not in DIRECTIONS:
+        raise ValueError(f"config.direction must be one of {DIRECTIONS}, got "
+                         f"{config.direction!r}")
     if not config.lam_grid or min(config.lam_grid) < 0:
         raise ValueError(f"config.lam_grid must be non-empty and >= 0, got {config.lam_grid}")
     if config.noise < 0:
@@ -62,7 +127,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         c.lam = lam
         m, nets, params = _dalib.train_da(
             c, os.path.join(workdir, f"lam{lam}"), data, n_out=10,
-            evals={"source_val": (data["xv"], data["yv"]), "target": (data["xt"], data["yt"])})
+            evals={"source_val": (data["xv"], data["yv"]), "target": (data["xe"], data["ye"])})
         res.append((_dalib.iw_accuracy(nets, params, data["xv"], data["yv"], w_val),
                     m["target_accuracy"], lam, m["source_val_accuracy"]))
         if lam == grid[0]:

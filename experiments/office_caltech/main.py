@@ -1,4 +1,5 @@
-"""Runs the Office-Caltech10 experiment: ``python -m experiments.office_caltech.main --workdir DIR``."""
+"""Runs the Office-Caltech10 experiment:
+``python -m experiments.office_caltech.main --workdir DIR``."""
 
 from experiments.office_caltech import train
 from jtransfer.train import experiment_main

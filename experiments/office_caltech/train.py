@@ -10,8 +10,9 @@ Protocols (Sun, Feng & Saenko, AAAI 2016, https://arxiv.org/abs/1511.05547):
 
 Classifier: linear SVM (libsvm through sklearn, precomputed linear kernel) trained on the
 (CORAL-aligned) source and applied to the target, C chosen by 2-fold cross-validation on the
-source over {1e-3, …, 1e4} as in the CORAL authors' ``SVM_Accuracy`` routine. CORAL: ``jtransfer.align.coral`` with
-ε = 1 (``cov + eye`` on z-scored features, as the paper's Algorithm 1).
+source over {1e-3, …, 1e4} as in the CORAL authors' ``SVM_Accuracy`` routine. CORAL:
+``jtransfer.align.coral`` with ε = 1 (``cov + eye`` on z-scored features, as the paper's
+Algorithm 1).
 
 The MLP methods use the all-source protocol; λ is chosen per shift from ``lam_grid`` by
 importance-weighted accuracy on a held-out 20 % of the source (weights from a logistic

@@ -1,3 +1,6 @@
+import os
+
+import numpy as np
 import pytest
 
 from experiments.digits_da import train
@@ -25,3 +28,24 @@ def test_bad_config_raises(tmp_path, field, value):
     c[field] = value
     with pytest.raises(ValueError, match=field):
         train.train_and_evaluate(c, str(tmp_path))
+
+
+def test_benchmark_pairs_have_the_documented_splits():
+    """The full-suite pairs: JDA is transductive (target = test set), the full-USPS pair
+    tests on the USPS test split, and MNIST → MNIST-M uses disjoint halves."""
+    from experiments.digits_da.configs import full
+    from tests.conftest import manual_dir_or_skip
+
+    root = manual_dir_or_skip("mnist_usps_jda")
+    sizes = {"jda_mu": (2000, 1800, 1800, 256), "jda_um": (1800, 2000, 2000, 256),
+             "usps_mu": (10000, 7291, 2007, 256), "mnist_m": (4500, 4501, 4501, 3072)}
+    for shift, (n_s, n_t, n_e, d) in sizes.items():
+        c = full.get_config(shift)
+        c.data_dir = os.path.dirname(root)
+        data = train.make_data(c)
+        assert len(data["xs"]) + len(data["xv"]) == n_s and len(data["xv"]) == n_s // 5
+        assert data["xt"].shape == (n_t, d) and data["xe"].shape == (n_e, d), shift
+        np.testing.assert_allclose(np.linalg.norm(data["xs"], axis=1), 1.0, rtol=1e-5)
+        assert sorted(np.unique(data["ye"])) == list(range(10))
+        if shift.startswith("jda"):
+            np.testing.assert_array_equal(data["xt"], data["xe"])

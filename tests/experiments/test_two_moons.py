@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -27,7 +28,7 @@ def test_end_to_end_tiny_config_is_deterministic(tmp_path):
         assert m1[k] == m2[k]
     for a, b in zip(_final(tmp_path / "a"), _final(tmp_path / "b")):
         np.testing.assert_array_equal(a, b)
-    rows = [l for l in open(tmp_path / "a" / "metrics.jsonl")]
+    rows = [l for l in open(tmp_path / "a" / "restart0" / "metrics.jsonl")]
     assert len(rows) == 3
     c.seed = 1
     m3 = train.train_and_evaluate(c, str(tmp_path / "c"))
@@ -50,7 +51,7 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, method):
                             env=env, cwd=ROOT, capture_output=True)
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "run" / "final_params.npz").exists()
-    assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["30", "60"]
+    assert sorted(os.listdir(tmp_path / "run" / "restart0" / "checkpoints")) == ["30", "60"]
     # Resume to completion.
     subprocess.run(base + ["--workdir", str(tmp_path / "run")], env=env, cwd=ROOT, check=True,
                    capture_output=True)
@@ -59,16 +60,40 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, method):
 
 
 def test_adaptation_beats_source_only_on_seed_2(tmp_path):
-    # Seed 2 of the ADAPT protocol (full 2400 steps): DANN aligns the rotated moons
-    # (target 1.00) where the source-only boundary cuts through them (0.84).
+    # Seed 2 of the ADAPT protocol (full 2400 steps, one restart): DANN aligns the rotated
+    # moons (target 0.96) where the source-only boundary cuts through them (0.80).
     from experiments.two_moons.configs import quick
 
     accs = {}
     for method in ("source_only", "dann"):
         c = quick.get_config()
-        c.method, c.seed, c.plot = method, 2, False
+        c.method, c.seed, c.plot, c.num_restarts = method, 2, False, 1
         accs[method] = train.train_and_evaluate(c, str(tmp_path / method))["target_accuracy"]
     assert accs["dann"] >= accs["source_only"] + 0.1, accs
+
+
+def test_reverse_validation_separates_a_good_from_a_constant_labelling(tmp_path):
+    """A source-fitted model's target labels carry back to the source (reverse accuracy high);
+    a model that labels every target point 0 gives a one-class reverse problem, whose reverse
+    model can only be at chance (0.5) on the balanced source."""
+    import jax
+
+    from experiments import _dalib
+
+    c = train._with_steps(test_config.get_config())
+    data = train.make_data(c)
+    _, nets, params = _dalib.train_da(c, str(tmp_path / "fit"), data, n_out=1)
+    good_acc, good_loss = _dalib.reverse_validation(c, str(tmp_path / "good"), data, nets,
+                                                    params, n_out=1)
+    # Every weight 0 and the head's output bias -5: logit -5 (class 0) for every input.
+    last = len(c.head_hidden)
+    const = jax.tree_util.tree_map_with_path(
+        lambda path, a: a * 0 - 5.0 * (jax.tree_util.keystr(path).startswith(
+            f"['head']['layers'][{last}]['bias']")), params)
+    bad_acc, bad_loss = _dalib.reverse_validation(c, str(tmp_path / "bad"), data, nets, const,
+                                                  n_out=1)
+    assert good_acc > 0.65 and bad_acc == 0.5, (good_acc, bad_acc)   # 0.72 vs 0.5
+    assert good_loss < bad_loss
 
 
 @pytest.mark.parametrize("method", train.METHODS)
@@ -89,3 +114,49 @@ def test_bad_config_raises_before_training(tmp_path, field, value):
     with pytest.raises(ValueError, match=field):
         train.train_and_evaluate(c, str(tmp_path))
     assert not (tmp_path / "checkpoints").exists()
+
+
+_MESH_RUN = """
+import json, os, sys
+import jax
+import numpy as np
+from experiments.two_moons import train
+from experiments.two_moons.configs import test
+c = test.get_config()
+c.method, c.batch_size, c.num_epochs, c.eval_every, c.save_every = "dann", 20, 10, 50, 50
+c.mesh_shape = (-1,)
+m = train.train_and_evaluate(c, sys.argv[1])
+with np.load(os.path.join(sys.argv[1], "final_params.npz")) as f:
+    m["params"] = [f[k].ravel().tolist() for k in sorted(f.files, key=lambda s: int(s[4:]))]
+m["devices"] = jax.device_count()
+print(json.dumps(m))
+"""
+
+
+def test_config_mesh_shape_runs_data_parallel(tmp_path):
+    """The shared DA loop with ``config.mesh_shape=(-1,)``: the source and target batches are
+    sharded over 4 simulated devices (parameters replicated) and give the 1-device run."""
+    def run(devices):
+        env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        out = subprocess.run([sys.executable, "-c", _MESH_RUN, str(tmp_path / f"d{devices}")],
+                             env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+                             timeout=300).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    one, four = run(1), run(4)
+    assert one["devices"] == 1 and four["devices"] == 4
+    for k in ("source_accuracy", "target_accuracy"):
+        assert four[k] == one[k], k
+    for a, b in zip(one["params"], four["params"]):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_mesh_shape_must_divide_the_batch(tmp_path):
+    c = test_config.get_config()
+    c.mesh_shape = (0,)
+    with pytest.raises(ValueError, match="mesh_shape"):
+        train.train_and_evaluate(c, str(tmp_path))
+    c.mesh_shape = (3,)   # 34 is not a multiple of 3 (needs 3 devices: checked first)
+    with pytest.raises(ValueError, match="mesh_shape|devices"):
+        train.train_and_evaluate(c, str(tmp_path))

@@ -9,4 +9,5 @@ def get_config():
     c.eval_every = 40
     c.save_every = 30
     c.plot = False
+    c.num_restarts = 1
     return c

@@ -131,21 +131,49 @@ def _pairwise_frank_wolfe(gram, w, *, max_iters, tol):
     return w
 
 
+def _spd_solve(a, b):
+    """Solves ``a x = b`` for symmetric positive-definite ``a`` by a Cholesky factorisation
+    written in jnp (column by column, ``O(n³)``), so that no LAPACK custom call runs: a LAPACK
+    call inside a program that several simulated CPU devices run side by side can stall one
+    device while the others wait in a collective."""
+    n = a.shape[0]
+    idx = jnp.arange(n)
+
+    def column(j, chol):
+        row = chol[j]  # entries < j are final, the rest are zero
+        d = jnp.sqrt(jnp.maximum(a[j, j] - jnp.dot(row, row, precision=_HI), 0.0))
+        col = (a[:, j] - jnp.dot(chol, row, precision=_HI)) / d
+        return chol.at[:, j].set(jnp.where(idx > j, col, jnp.where(idx == j, d, 0.0)))
+
+    chol = jax.lax.fori_loop(0, n, column, jnp.zeros_like(a))
+
+    def forward(i, y):
+        return y.at[i].set((b[i] - jnp.dot(chol[i], y, precision=_HI)) / chol[i, i])
+
+    def backward(k, x):
+        i = n - 1 - k
+        return x.at[i].set((y[i] - jnp.dot(chol[:, i], x, precision=_HI)) / chol[i, i])
+
+    y = jax.lax.fori_loop(0, n, forward, jnp.zeros_like(b))
+    return jax.lax.fori_loop(0, n, backward, jnp.zeros_like(b))
+
+
 def _active_set_min_norm(gram, w, *, max_steps):
     """Primal active-set method (Nocedal & Wright, Alg. 16.3) for the simplex QP from ``w``.
 
     The working set is the bounds ``w_i = 0`` that are held; on the free set ``F`` the
     equality-constrained problem :math:`\\min a^\\top G a` s.t. :math:`\\sum_F a = 1` is solved
-    exactly from its KKT system
-
-    .. math:: G_{FF} a_F = \\lambda \\mathbf 1, \\qquad \\mathbf 1^\\top a_F = 1 .
-
+    exactly from its KKT conditions :math:`G_{FF} a_F = \\lambda \\mathbf 1`,
+    :math:`\\mathbf 1^\\top a_F = 1`, i.e. :math:`x = G_{FF}^{-1}\\mathbf 1`,
+    :math:`a_F = x / \\mathbf 1^\\top x`, :math:`\\lambda = 1 / \\mathbf 1^\\top x`.
     If ``a`` leaves the simplex the step is cut at the first bound it hits (that index joins the
     working set); otherwise the multipliers :math:`\\mu_i = (Ga)_i - \\lambda` of the held
     bounds are checked and the most negative one (below a rounding tolerance) is released.
     When every multiplier is non-negative, ``a`` satisfies the KKT conditions of the QP, i.e.
-    it is the minimiser up to rounding. A ridge of ``T·eps·max G_rr`` keeps the KKT matrix
-    regular when the gradients are affinely dependent (then only ``Gα``, not ``α``, is unique).
+    it is the minimiser up to rounding. A ridge of ``T·eps·max G_rr`` keeps :math:`G_{FF}`
+    positive definite when the gradients are linearly dependent (then only ``Gα``, not ``α``,
+    is unique; if the origin is in the hull, ``x`` follows the null vector and ``a`` is a
+    zero-norm point).
     """
     t = gram.shape[0]
     dtype = gram.dtype
@@ -154,14 +182,14 @@ def _active_set_min_norm(gram, w, *, max_steps):
     ridge = t * eps * scale + jnp.finfo(dtype).tiny
     mu_tol = 16 * t * eps * scale
     eye = jnp.eye(t, dtype=dtype)
-    rhs = jnp.concatenate([jnp.zeros((t,), dtype), jnp.ones((1,), dtype)])
 
     def solve_eqp(free):
         f = free.astype(dtype)
-        top = (f[:, None] * gram * f[None, :] + jnp.diag(1.0 - f + ridge * f))
-        kkt = jnp.block([[top, -f[:, None]], [f[None, :], jnp.zeros((1, 1), dtype)]])
-        sol = jnp.linalg.solve(kkt, rhs)
-        return sol[:t], sol[t]
+        # held rows become identity rows with right-hand side 0, so x_i = 0 there
+        spd = f[:, None] * gram * f[None, :] + jnp.diag(1.0 - f + ridge * f)
+        x = _spd_solve(spd, f)
+        total = jnp.sum(x)
+        return x / total, 1.0 / total
 
     def cond(carry):
         k, _, _, done = carry
@@ -170,7 +198,7 @@ def _active_set_min_norm(gram, w, *, max_steps):
     def body(carry):
         k, w, free, _ = carry
         a, lam = solve_eqp(free)
-        ok = jnp.all(jnp.isfinite(a))
+        ok = jnp.all(jnp.isfinite(a)) & (lam > 0)
         a = jnp.where(free, a, 0.0)
         blocking = free & (a < 0)
         ratios = jnp.where(blocking, w / jnp.where(blocking, w - a, 1.0), jnp.inf)

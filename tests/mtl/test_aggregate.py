@@ -148,6 +148,16 @@ def test_mgda_weights_are_continuous_in_the_gram_matrix():
     np.testing.assert_allclose(w, _exact_min_norm(np.asarray(gram, np.float64)), atol=1e-5)
 
 
+def test_mgda_weights_at_a_pareto_stationary_point(dtype):
+    """Origin inside the hull (6 gradients in 3 dimensions): α is not unique, ‖Σ α_t g_t‖ = 0."""
+    f = np.random.default_rng(0).normal(size=(6, 3))
+    f[1] = -f[0]  # two opposed gradients put the origin on the hull
+    gram = mtl.task_gram({"w": jnp.asarray(f, dtype)})
+    w = np.asarray(jax.jit(mtl.min_norm_weights)(gram), np.float64)
+    assert np.all(w >= 0) and abs(w.sum() - 1) < 1e-6
+    assert np.linalg.norm(w @ f) < (1e-3 if dtype == np.float32 else 1e-7)
+
+
 def test_mgda_aggregate_is_common_descent_direction():
     g = _grads(1, 4, shapes=((9,),), shift=0.4)
     agg = mtl.mgda()

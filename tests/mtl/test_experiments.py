@@ -54,3 +54,72 @@ def test_digits_tiny(tmp_path):
     config.methods = ("nope",)
     with pytest.raises(ValueError, match="unknown"):
         train.train_and_evaluate(config, str(tmp_path))
+
+
+_SCALE_OUT = """
+import json, sys
+from experiments.mtl_digits import train as digits
+from experiments.mtl_digits.configs import test as digits_test
+from experiments.mtl_school import train as school
+from experiments.mtl_school.configs import test as school_test
+out = {}
+for name, mod, cfg in (("digits", digits, digits_test), ("school", school, school_test)):
+    c = cfg.get_config()
+    c.plot = False
+    c.mesh_shape = (-1,)
+    if name == "digits":  # the exact MGDA solver; one evaluation, no intermediate checkpoints
+        c.methods = ("mgda",)
+        c.eval_every = c.save_every = c.num_steps
+    else:
+        c.save_every = c.hard_steps
+    m = mod.train_and_evaluate(c, sys.argv[1] + "/" + name)
+    out.update({name + ":" + k: v for k, v in m.items() if k != "seconds"})
+print(json.dumps(out))
+"""
+
+
+def test_config_mesh_shape_shards_batch_and_tasks(tmp_path):
+    """``config.mesh_shape=(-1,)`` on 4 simulated devices (digits: batch over ``data``; School:
+    tasks over ``task``) gives the 1-device metrics; a mesh that does not divide -> ValueError."""
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from experiments.mtl_digits import train as digits
+    from experiments.mtl_digits.configs import test as digits_test
+    from experiments.mtl_school import train as school
+    from experiments.mtl_school.configs import test as school_test
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+    def start(devices):
+        # Single-threaded BLAS/LAPACK and Eigen: the EB fit's per-task Cholesky is a LAPACK
+        # call (scipy's OpenBLAS) that 4 simulated devices make side by side; with OpenBLAS's
+        # own thread pool one device stalled and the others hit XLA's 40 s collective
+        # timeout (seen twice on this loaded 2-core machine).
+        env = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
+               "OMP_NUM_THREADS": "1",
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices} "
+                            "--xla_cpu_multi_thread_eigen=false",
+               "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        return subprocess.Popen([sys.executable, "-c", _SCALE_OUT, str(tmp_path / f"d{devices}")],
+                                env=env, cwd=root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def result(proc):
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+        return json.loads(out.strip().splitlines()[-1])
+
+    procs = start(1), start(4)  # side by side: the run is compile-bound, one core each
+    one, four = map(result, procs)
+    assert one.keys() == four.keys() and any(k.startswith("school:") for k in one)
+    for k in one:
+        np.testing.assert_allclose(four[k], one[k], rtol=1e-4, atol=1e-4, err_msg=k)
+    for mod, cfg in ((digits, digits_test), (school, school_test)):
+        c = cfg.get_config()
+        c.mesh_shape = (0,)
+        with pytest.raises(ValueError, match="mesh_shape"):
+            mod.validate_config(c)

@@ -219,7 +219,7 @@ def _head(p, z):
     return z @ p["w"] + p["b"]
 
 
-def fit_hard_sharing(x, y, m, config, key, ckpt_dir, mesh=None):
+def fit_hard_sharing(x, y, m, config, key, ckpt_dir):
     """Shared linear trunk (D → hard_rank) + stacked per-task linear heads, L2, Adam."""
     t, _, d = x.shape
     k_trunk, k_heads = jax.random.split(key)
@@ -227,7 +227,7 @@ def fit_hard_sharing(x, y, m, config, key, ckpt_dir, mesh=None):
               "heads": {"w": 0.1 * jax.random.normal(k_heads, (t, config.hard_rank)),
                         "b": jnp.zeros((t,))}}
     apply = mtl.hard_sharing(_trunk, _head, num_tasks=t)
-    data = _to_device((x, y, m), mesh)
+    data = _to_device((x, y, m), None)
     sizes = m.sum(1)
     weights = jnp.asarray(sizes / sizes.sum(), jnp.float32)  # Σ_t (n_t/N) L_t = pooled MSE
     opt = optax.adam(config.hard_learning_rate)
@@ -248,7 +248,6 @@ def fit_hard_sharing(x, y, m, config, key, ckpt_dir, mesh=None):
     state = {"params": params, "opt_state": opt.init(params)}
     ckpt = train.CheckpointManager(ckpt_dir, save_every=config.save_every, keep=1)
     state, start = ckpt.restore_or(state)
-    state = _replicated(state, mesh)
     params, opt_state = state["params"], state["opt_state"]
     loss = jnp.nan
     for i in range(start, config.hard_steps):
@@ -300,10 +299,12 @@ def validate_config(config) -> None:
 def make_task_mesh(config, num_tasks: int):
     """The ``task`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1.
 
-    The tasks are split over the devices in the two gradient-trained methods (learned soft
-    sharing's marginal likelihood and hard sharing); parameters are replicated. The number of
-    tasks must be divisible by the mesh size (School's 139 tasks: ``max_tasks`` = a multiple,
-    or one device).
+    The tasks are split over the devices in learned soft sharing (the per-task marginal
+    likelihood and its gradient; parameters replicated). The number of tasks must be divisible
+    by the mesh size (School's 139 tasks: ``max_tasks`` = a multiple, or one device). Hard
+    sharing stays on one device: its task-sharded step (stacked heads indexed by a sharded task
+    index) deadlocked deterministically in an XLA:CPU all-reduce with 2 and 4 simulated devices
+    inside this experiment (one device never reached the collective), while running fine alone.
     """
     mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), ("task",))
     if mesh.size == 1:
@@ -353,8 +354,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         results["soft_learned_shared_sigma"].append(evaluate(theta_eb1, te, y_stats))
         key = train.keys(config.seed * 1000 + split, "init")
         theta_h, bias_h, _ = fit_hard_sharing(x, y, m, config, key,
-                                              os.path.join(workdir, f"split{split}", "hard"),
-                                              mesh)
+                                              os.path.join(workdir, f"split{split}", "hard"))
         results["hard_sharing"].append(evaluate(theta_h, te, y_stats, bias_h))
         row = {f"{k}/{n}": v[-1][n] for k, v in results.items() for n in METRICS}
         row.update({"lambda/single_task": lam, "lambda/pooled": lam_p, "lambda/soft": lam_s,

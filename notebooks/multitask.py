@@ -202,13 +202,19 @@ print("g2' =", proj[1], " g2'.g1 =", round(float(proj[1] @ g1), 12))
 # $\alpha^\star$: $-d^\star$ decreases every task, or $d^\star = 0$ and the point is
 # Pareto-stationary. For two tasks the solution is closed form,
 # $\alpha_1 = \mathrm{clip}\big((g_2 - g_1)^\top g_2 / \|g_1 - g_2\|^2, 0, 1\big)$.
-# `mtl.min_norm_weights` solves the general case with (pairwise) Frank–Wolfe on $G$.
+# `mtl.min_norm_weights` solves the general case on $G$ in two stages: (pairwise) Frank–Wolfe,
+# as in the paper, finds the support $S$ (its drop steps set weights to exactly zero); then the
+# KKT system on the support, $G_{SS}\alpha_S = \lambda\mathbf 1$, $\mathbf 1^\top\alpha_S = 1$,
+# is solved exactly, with active-set corrections until $(G\alpha)_r \ge \lambda$ for all $r$.
+# Frank–Wolfe alone stops at its duality-gap tolerance, which on an ill-conditioned $G$ can be
+# ~1% away in $\alpha$ and moves with the last bits of $G$; the polished answer is exact to
+# rounding.
 
 # %%
 gram = mtl.task_gram(g)
 alpha = np.asarray(mtl.min_norm_weights(gram))
 a1 = np.clip((g2 - g1) @ g2 / np.sum((g1 - g2) ** 2), 0, 1)
-print("Frank-Wolfe:", alpha, "  closed form:", np.array([a1, 1 - a1]))
+print("min-norm solver:", alpha, "  closed form:", np.array([a1, 1 - a1]))
 d_star = alpha @ np.asarray(g["w"])
 print("g_t . d* =", np.asarray(g["w"]) @ d_star, " >= |d*|^2 =", d_star @ d_star)
 

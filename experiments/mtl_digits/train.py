@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jtransfer import mtl, train
+from jtransfer import mtl, parallel, train
 
 NUM_TASKS = 2
 WEIGHTINGS = ("single_task", "equal", "uncertainty", "dwa", "gradnorm")
@@ -88,7 +88,24 @@ def _aggregator(method, config):
             "cagrad": lambda: mtl.cagrad(config.cagrad_c), "imtl_g": mtl.imtl_g}[method]()
 
 
-def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, n_train):
+def make_data_mesh(config):
+    """The ``data`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1.
+
+    Each minibatch is split over the devices (the two tasks share every example, so the batch,
+    not the 2-long task axis, is the parallel axis); parameters and optimiser state are
+    replicated, and the per-task gradients are all-reduced before aggregation.
+    """
+    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), ("data",))
+    if mesh.size == 1:
+        return None
+    if config.batch_size % mesh.size:
+        raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the "
+                         f"{mesh.size} devices of config.mesh_shape {tuple(config.mesh_shape)}")
+    return mesh
+
+
+def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, n_train,
+                     mesh=None):
     """Returns jit(chunk)(state, data, start, num) running ``num`` steps from ``start``."""
     agg = _aggregator(method, config) if method in AGGREGATORS else None
     dwa = mtl.dwa(NUM_TASKS, temperature=config.dwa_temperature)
@@ -100,6 +117,9 @@ def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, 
         idx = jax.random.randint(jax.random.fold_in(data_key, i), (config.batch_size,), 0,
                                  n_train)
         x, y = data["x_train"][idx], data["y_train"][idx]
+        if mesh is not None:  # data-parallel: the minibatch is split over the devices
+            spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+            x, y = jax.lax.with_sharding_constraint((x, y), spec)
         params = state["params"]
         new = dict(state)
         if method == "uncertainty":
@@ -171,12 +191,15 @@ def run_method(method, config, data, seed, workdir, fixed_weights=None):
     n_train = data["x_train"].shape[0]
     steps_per_epoch = max(n_train // config.batch_size, 1)
     weights = jnp.ones((NUM_TASKS,)) if fixed_weights is None else jnp.asarray(fixed_weights)
+    mesh = make_data_mesh(config)
     chunk, init_state = make_train_chunk(method, config, optimizer, weights, steps_per_epoch,
-                                         n_train)
+                                         n_train, mesh)
     dev = {k: jnp.asarray(v) for k, v in data.items() if k.endswith("train")}
     ckpt = train.CheckpointManager(os.path.join(workdir, "checkpoints"),
                                    save_every=config.save_every, keep=1)
     state, start = ckpt.restore_or(init_state(params))
+    if mesh is not None:
+        state, dev = parallel.replicate(state, mesh), parallel.replicate(dev, mesh)
     writer = train.MetricWriter(workdir)
     step = start
     while step < config.num_steps:
@@ -204,12 +227,16 @@ def validate_config(config) -> None:
             raise ValueError(f"config.{name} must be a positive int, got {config[name]!r}")
     if not 0 <= config.overlap < 8:
         raise ValueError(f"config.overlap must be in [0, 8), got {config.overlap}")
+    mesh_shape = tuple(config.get("mesh_shape", (1,)))
+    if len(mesh_shape) != 1 or not (mesh_shape[0] == -1 or mesh_shape[0] >= 1):
+        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {mesh_shape}")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Trains every method for every seed; returns ``<method>/acc_{left,right,mean}`` (mean
     over seeds) and ``_std`` entries, plus ``seconds``."""
     validate_config(config)
+    make_data_mesh(config)  # fails early when the mesh does not divide the batch
     os.makedirs(workdir, exist_ok=True)
     t0 = time.perf_counter()
     accs = {m: [] for m in config.methods}

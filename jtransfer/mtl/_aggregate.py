@@ -101,29 +101,168 @@ def _check_gram(gram) -> int:
     return shape[0]
 
 
-def min_norm_weights(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7) -> jax.Array:
-    """Min-norm point of the convex hull of the task gradients, by Frank–Wolfe (MGDA).
+def _pairwise_frank_wolfe(gram, w, *, max_iters, tol):
+    """Pairwise Frank–Wolfe on ``min_{w in simplex} w'Gw`` from ``w`` (exact line search)."""
+    t = gram.shape[0]
+    eye = jnp.eye(t, dtype=gram.dtype)
+    scale = jnp.max(jnp.diagonal(gram))
+
+    def gap_of(w):
+        gw = jnp.dot(gram, w, precision=_HI)
+        return jnp.dot(w, gw, precision=_HI) - jnp.min(gw)
+
+    def cond(carry):
+        i, w = carry
+        return (i < max_iters) & (gap_of(w) > tol * scale)
+
+    def body(carry):
+        i, w = carry
+        gw = jnp.dot(gram, w, precision=_HI)
+        tau = jnp.argmin(gw)
+        away = jnp.argmax(jnp.where(w > 0, gw, -jnp.inf))
+        num = gw[away] - gw[tau]
+        den = gram[tau, tau] - 2.0 * gram[tau, away] + gram[away, away]
+        gamma = jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), w[away])
+        gamma = jnp.clip(gamma, 0.0, w[away])
+        w_new = w + gamma * (eye[tau] - eye[away])  # a drop step leaves w[away] exactly 0
+        return i + 1, jnp.maximum(w_new, 0.0)
+
+    _, w = jax.lax.while_loop(cond, body, (0, w))
+    return w
+
+
+def _spd_solve(a, b):
+    """Solves ``a x = b`` for symmetric positive-definite ``a`` by a Cholesky factorisation
+    written in jnp (column by column, ``O(n³)``), so that no LAPACK custom call runs: a LAPACK
+    call inside a program that several simulated CPU devices run side by side can stall one
+    device while the others wait in a collective."""
+    n = a.shape[0]
+    idx = jnp.arange(n)
+
+    def column(j, chol):
+        row = chol[j]  # entries < j are final, the rest are zero
+        d = jnp.sqrt(jnp.maximum(a[j, j] - jnp.dot(row, row, precision=_HI), 0.0))
+        col = (a[:, j] - jnp.dot(chol, row, precision=_HI)) / d
+        return chol.at[:, j].set(jnp.where(idx > j, col, jnp.where(idx == j, d, 0.0)))
+
+    chol = jax.lax.fori_loop(0, n, column, jnp.zeros_like(a))
+
+    def forward(i, y):
+        return y.at[i].set((b[i] - jnp.dot(chol[i], y, precision=_HI)) / chol[i, i])
+
+    def backward(k, x):
+        i = n - 1 - k
+        return x.at[i].set((y[i] - jnp.dot(chol[:, i], x, precision=_HI)) / chol[i, i])
+
+    y = jax.lax.fori_loop(0, n, forward, jnp.zeros_like(b))
+    return jax.lax.fori_loop(0, n, backward, jnp.zeros_like(b))
+
+
+def _active_set_min_norm(gram, w, *, max_steps):
+    """Primal active-set method (Nocedal & Wright, Alg. 16.3) for the simplex QP from ``w``.
+
+    The working set is the bounds ``w_i = 0`` that are held; on the free set ``F`` the
+    equality-constrained problem :math:`\\min a^\\top G a` s.t. :math:`\\sum_F a = 1` is solved
+    exactly from its KKT conditions :math:`G_{FF} a_F = \\lambda \\mathbf 1`,
+    :math:`\\mathbf 1^\\top a_F = 1`, i.e. :math:`x = G_{FF}^{-1}\\mathbf 1`,
+    :math:`a_F = x / \\mathbf 1^\\top x`, :math:`\\lambda = 1 / \\mathbf 1^\\top x`.
+    If ``a`` leaves the simplex the step is cut at the first bound it hits (that index joins the
+    working set); otherwise the multipliers :math:`\\mu_i = (Ga)_i - \\lambda` of the held
+    bounds are checked and the most negative one (below a rounding tolerance) is released.
+    When every multiplier is non-negative, ``a`` satisfies the KKT conditions of the QP, i.e.
+    it is the minimiser up to rounding. A ridge of ``T·eps·max G_rr`` keeps :math:`G_{FF}`
+    positive definite when the gradients are linearly dependent (then only ``Gα``, not ``α``,
+    is unique; if the origin is in the hull, ``x`` follows the null vector and ``a`` is a
+    zero-norm point).
+    """
+    t = gram.shape[0]
+    dtype = gram.dtype
+    eps = jnp.finfo(dtype).eps
+    scale = jnp.max(jnp.abs(jnp.diagonal(gram)))
+    ridge = t * eps * scale + jnp.finfo(dtype).tiny
+    mu_tol = 16 * t * eps * scale
+    eye = jnp.eye(t, dtype=dtype)
+
+    def solve_eqp(free):
+        f = free.astype(dtype)
+        # held rows become identity rows with right-hand side 0, so x_i = 0 there
+        spd = f[:, None] * gram * f[None, :] + jnp.diag(1.0 - f + ridge * f)
+        x = _spd_solve(spd, f)
+        total = jnp.sum(x)
+        return x / total, 1.0 / total
+
+    def cond(carry):
+        k, _, _, done = carry
+        return (k < max_steps) & jnp.logical_not(done)
+
+    def body(carry):
+        k, w, free, _ = carry
+        a, lam = solve_eqp(free)
+        ok = jnp.all(jnp.isfinite(a)) & (lam > 0)
+        a = jnp.where(free, a, 0.0)
+        blocking = free & (a < 0)
+        ratios = jnp.where(blocking, w / jnp.where(blocking, w - a, 1.0), jnp.inf)
+        j_block = jnp.argmin(ratios)
+        step = jnp.minimum(ratios[j_block], 1.0)
+        # (1) a step cut by a bound: move to it and hold that bound
+        w_cut = jnp.maximum(w + step * (a - w), 0.0) * (1.0 - eye[j_block])
+        w_cut = w_cut / jnp.sum(w_cut)
+        free_cut = free & (jnp.arange(t) != j_block)
+        # (2) a is feasible: release the most negative multiplier of the held bounds
+        mu = jnp.where(free, jnp.inf, jnp.dot(gram, a, precision=_HI) - lam)
+        j_rel = jnp.argmin(mu)
+        release = mu[j_rel] < -mu_tol
+        free_rel = free | (release & (jnp.arange(t) == j_rel))
+        cut = jnp.any(blocking)
+        w_new = jnp.where(cut, w_cut, jnp.maximum(a, 0.0))
+        free_new = jnp.where(cut, free_cut, free_rel)
+        done = jnp.logical_not(ok) | (jnp.logical_not(cut) & jnp.logical_not(release))
+        # a non-finite solve (degenerate KKT system) keeps the last feasible iterate
+        return (k + 1, jnp.where(ok, w_new, w), jnp.where(ok, free_new, free), done)
+
+    _, w, _, _ = jax.lax.while_loop(cond, body, (0, w, w > 0, jnp.asarray(False)))
+    return w
+
+
+def min_norm_weights(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7,
+                     max_active_set_steps: int | None = None) -> jax.Array:
+    """Min-norm point of the convex hull of the task gradients (MGDA), solved exactly.
 
     .. math::
        \\alpha^\\star = \\arg\\min_{\\alpha \\in \\Delta^{T-1}}
                     \\Big\\|\\sum_t \\alpha_t g_t\\Big\\|^2
                     = \\arg\\min_{\\alpha \\in \\Delta^{T-1}} \\alpha^\\top G \\alpha .
 
-    Solved by Frank–Wolfe as in Sener & Koltun (2018, Alg. 2), in its *pairwise* form
-    (Lacoste-Julien & Jaggi 2015), which converges linearly on the simplex where plain FW
-    zig-zags: at each step take :math:`\\tau = \\arg\\min_r (G\\alpha)_r` (the FW vertex) and
-    :math:`a = \\arg\\max_{r:\\alpha_r>0} (G\\alpha)_r` (the away vertex), move weight from
-    :math:`a` to :math:`\\tau` with the exact line search
-    :math:`\\gamma = \\mathrm{clip}\\big(((G\\alpha)_a - (G\\alpha)_\\tau) /
-    (G_{\\tau\\tau} - 2G_{\\tau a} + G_{aa}),\\, 0,\\, \\alpha_a\\big)`. Stops after ``max_iters``
-    steps or when the FW duality gap :math:`\\alpha^\\top G\\alpha - (G\\alpha)_\\tau` is at most
-    ``tol`` times :math:`\\max_r G_{rr}`. For T = 2 the first step is the closed form. If
-    :math:`\\alpha^{\\star\\top} G \\alpha^\\star = 0` the point is Pareto-stationary.
+    Two stages, both on the ``T × T`` Gram matrix:
+
+    1. **Frank–Wolfe** as in Sener & Koltun (2018, Alg. 2), in its *pairwise* form
+       (Lacoste-Julien & Jaggi 2015): at each step take :math:`\\tau = \\arg\\min_r
+       (G\\alpha)_r` (the FW vertex) and :math:`a = \\arg\\max_{r:\\alpha_r>0} (G\\alpha)_r`
+       (the away vertex) and move weight from :math:`a` to :math:`\\tau` with the exact line
+       search :math:`\\gamma = \\mathrm{clip}\\big(((G\\alpha)_a - (G\\alpha)_\\tau) /
+       (G_{\\tau\\tau} - 2G_{\\tau a} + G_{aa}),\\, 0,\\, \\alpha_a\\big)`, until the FW
+       duality gap :math:`\\alpha^\\top G\\alpha - \\min_r (G\\alpha)_r` is at most ``tol``
+       times :math:`\\max_r G_{rr}` or after ``max_iters`` steps. This finds the support
+       (drop steps set weights to exactly zero), but FW alone converges only to the tolerance and
+       its stopping iterate moves with the last bits of ``G``.
+    2. **Active-set polish** from that point: the KKT system of the QP restricted to the
+       support, :math:`G_{SS}\\alpha_S = \\lambda\\mathbf 1,\\ \\mathbf 1^\\top\\alpha_S = 1`,
+       is solved exactly, with primal active-set steps (drop an index that goes negative,
+       release a held zero whose multiplier :math:`(G\\alpha)_i - \\lambda` is negative)
+       until the KKT conditions :math:`(G\\alpha)_r \\ge \\alpha^\\top G\\alpha` hold for all
+       :math:`r` with equality on the support. The result is the minimiser to rounding error
+       (for T = 2 it is the closed form :math:`\\alpha_1 = \\mathrm{clip}((G_{22} - G_{12}) /
+       (G_{11} - 2G_{12} + G_{22}), 0, 1)`), a continuous function of ``G`` wherever the
+       minimiser is unique.
+
+    If :math:`\\alpha^{\\star\\top} G \\alpha^\\star = 0` the point is Pareto-stationary.
 
     Args:
       gram: ``(T, T)`` Gram matrix (``task_gram``).
-      max_iters: Frank–Wolfe iterations (the paper's code uses 250).
-      tol: relative stopping tolerance on the duality gap.
+      max_iters: Frank–Wolfe iterations of stage 1 (the paper's code uses 250).
+      tol: relative duality-gap tolerance of stage 1.
+      max_active_set_steps: cap on stage-2 steps (default ``2 T + 8``; each costs one
+        ``(T+1)``-square solve, and the support found by stage 1 usually needs one or two).
 
     Returns:
       ``(T,)`` weights on the simplex.
@@ -132,38 +271,21 @@ def min_norm_weights(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7
       Sener & Koltun, "Multi-Task Learning as Multi-Objective Optimization", NeurIPS 2018,
       https://arxiv.org/abs/1810.04650 ; Lacoste-Julien & Jaggi, "On the Global Linear
       Convergence of Frank-Wolfe Optimization Variants", NeurIPS 2015,
-      https://arxiv.org/abs/1511.05932
+      https://arxiv.org/abs/1511.05932 ; Nocedal & Wright, "Numerical Optimization" (2006),
+      Sec. 16.5 (active-set methods for convex QP).
     """
     t = _check_gram(gram)
     if max_iters < 1:
         raise ValueError(f"max_iters must be >= 1, got {max_iters}")
+    steps = 2 * t + 8 if max_active_set_steps is None else max_active_set_steps
+    if steps < 0:
+        raise ValueError(f"max_active_set_steps must be >= 0, got {max_active_set_steps}")
     gram = jnp.asarray(gram)
-    eye = jnp.eye(t, dtype=gram.dtype)
-    scale = jnp.max(jnp.diagonal(gram))
-
-    def gap_of(w):
-        gw = gram @ w
-        return w @ gw - jnp.min(gw)
-
-    def cond(carry):
-        i, w = carry
-        return (i < max_iters) & (gap_of(w) > tol * scale)
-
-    def body(carry):
-        i, w = carry
-        gw = gram @ w
-        tau = jnp.argmin(gw)
-        away = jnp.argmax(jnp.where(w > 0, gw, -jnp.inf))
-        num = gw[away] - gw[tau]
-        den = gram[tau, tau] - 2.0 * gram[tau, away] + gram[away, away]
-        gamma = jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), w[away])
-        gamma = jnp.clip(gamma, 0.0, w[away])
-        w_new = w + gamma * (eye[tau] - eye[away])
-        return i + 1, jnp.maximum(w_new, 0.0)
-
-    w0 = jnp.full((t,), 1.0 / t, gram.dtype)
-    _, w = jax.lax.while_loop(cond, body, (0, w0))
-    return w
+    w = _pairwise_frank_wolfe(gram, jnp.full((t,), 1.0 / t, gram.dtype), max_iters=max_iters,
+                              tol=tol)
+    if steps == 0 or t == 1:
+        return w
+    return _active_set_min_norm(gram, w, max_steps=steps)
 
 
 def pcgrad_coefficients(gram: jax.Array, key: jax.Array) -> jax.Array:

@@ -94,7 +94,7 @@ def maml_grad(mesh, rng):
 
 
 def mtl_update(mesh, rng):
-    """Task-parallel per-task gradients (tasks over ``task``) aggregated by IMTL-G and CAGrad."""
+    """Task-parallel per-task gradients (tasks over ``task``) aggregated by IMTL-G, CAGrad, MGDA."""
     t = 8
     params = jax.tree.map(jnp.asarray, init(rng, 3, 6, 1))
     x = rng.normal(size=(t, 12, 3)).astype(np.float32)
@@ -112,10 +112,8 @@ def mtl_update(mesh, rng):
 
     grads = multihost_utils.process_allgather(grads, tiled=True)  # sharded over processes
     out = {"grads": [np.asarray(a).ravel().tolist() for a in jax.tree.leaves(grads)]}
-    # MGDA is left out: its Frank–Wolfe stops ~1 % from the (unique) min-norm point and the
-    # stopping iterate moves with last-bit changes of the Gram matrix, so it cannot be compared
-    # at 1e-5 between layouts.
-    for name, agg in (("imtl_g", mtl.imtl_g()), ("cagrad", mtl.cagrad(c=0.4))):
+    for name, agg in (("imtl_g", mtl.imtl_g()), ("cagrad", mtl.cagrad(c=0.4)),
+                      ("mgda", mtl.mgda())):
         def step(p, tasks, agg=agg):
             g = mtl.per_task_grads(loss_fn, p, tasks)
             update, _ = agg.update(g, agg.init(p), p)

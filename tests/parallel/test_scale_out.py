@@ -46,7 +46,7 @@ def _assert_same(got, ref):
         scale = max(np.abs(b).max() for b in ref["es"][name]["grad"])
         for a, b in zip(got["es"][name]["grad"], ref["es"][name]["grad"]):
             np.testing.assert_allclose(a, b, atol=1e-5 * scale, rtol=0)
-    for name in ("grads", "imtl_g", "cagrad"):
+    for name in ("grads", "imtl_g", "cagrad", "mgda"):
         for a, b in zip(got["mtl"][name], ref["mtl"][name]):
             np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 

@@ -34,4 +34,6 @@ def get_config() -> ml_collections.ConfigDict:
     c.gradnorm_lr = 0.025
     c.dwa_temperature = 2.0
     c.plot = True
+    # devices: each minibatch split over a ("data",) mesh of this shape; (-1,) = all devices
+    c.mesh_shape = (1,)
     return c

@@ -38,6 +38,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.eb_steps = 1500
     c.eb_learning_rate = 0.05
     c.plot = True
+    # devices: tasks split over a ("task",) mesh of this shape; (-1,) = all devices; the mesh
+    # size must divide the number of tasks (School has 139)
+    c.mesh_shape = (1,)
     # synthetic data (dataset="synthetic")
     c.synthetic_tasks = 20
     c.synthetic_dim = 6

@@ -99,6 +99,13 @@ def lstm_optimizer(*, hidden: int = 20, num_layers: int = 2, preprocess_k: float
     :math:`\alpha` is ``output_scale`` (0.1 in the paper). The update is returned in optax's
     convention (added to the parameters by ``optax.apply_updates``).
 
+    Implementation: all coordinates of all parameter leaves are flattened into one axis of
+    length ``N``, so a step is one ``(4H, in + H) @ (in + H, N)`` matmul per layer followed by
+    fused elementwise gate maths along ``N`` (no per-leaf or per-coordinate small ops). The
+    arithmetic is about ``2 N (4H (2 + H) + 4H (2H) + H)`` flops, roughly 10k per coordinate
+    for the paper's sizes: on a ~100k-parameter MLP at batch 128 that is ~20x the flops of the
+    training step itself, which bounds the wall-time ratio to ``optax.adam`` from below.
+
     Args:
       hidden: LSTM units per layer (20 in the paper).
       num_layers: stacked LSTM layers (2 in the paper).

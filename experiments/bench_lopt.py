@@ -1,8 +1,11 @@
 """Benchmark: learned optimizers as optax transforms, and meta-training throughput.
 
-1. Per-step wall time of a full training step (forward, backward, update) of a ~100k-parameter
-   MLP (784-128-10, batch 128) with each learned optimizer vs ``optax.adam``, timed in the same
-   process (goal: learned / adam <= 2).
+1. Per-step wall time of a ~100k-parameter MLP (784-128-10, batch 128) with each learned
+   optimizer vs ``optax.adam``, timed in the same process (goal: learned / adam <= 2), both
+   for the full training step (forward, backward, update, apply) and for the optimizer update
+   alone (fixed gradients). Next to the times, XLA's own FLOP count of each compiled step
+   (``compiled.cost_analysis()``): the arithmetic the optimizer needs, which bounds the
+   ratio from below on a compute-bound machine.
 2. Meta-training throughput in inner steps per second (every particle's step counts) for
    truncated BPTT (8 tasks) and PES (population 8 antithetic pairs = 16 particles), LSTM
    optimizer on the digits MLP (64-20-10 sigmoid, batch 128), truncations of 20 steps.
@@ -41,23 +44,54 @@ def _mlp_problem(key):
     return params, loss
 
 
+def _best_time(fn, args, steps, carry):
+    """Best of seven repeats of ``steps`` calls of ``fn``, feeding ``carry(out, args)`` back."""
+    args = carry(jax.block_until_ready(fn(*args)), args)  # compile
+    best = float("inf")
+    for _ in range(7):  # best of seven repeats (the machine may be shared)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out = fn(*args)
+            args = carry(out, args)
+        jax.block_until_ready(out)
+        best = min(best, (time.perf_counter() - t0) / steps)
+    return best
+
+
+def _flops(jitted, *args):
+    try:
+        cost = jitted.lower(*args).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        return float(cost.get("flops", float("nan")))
+    except Exception:  # noqa: BLE001 - cost analysis is best effort
+        return float("nan")
+
+
 def time_train_step(opt, params, loss, steps):
+    """(seconds per full training step, its XLA flop count)."""
     @jax.jit
     def step(p, s):
         g = jax.grad(loss)(p)
         u, s = opt.update(g, s, p)
         return optax.apply_updates(p, u), s
 
-    p, s = params, opt.init(params)
-    p, s = jax.block_until_ready(step(p, s))  # compile
-    best = float("inf")
-    for _ in range(3):  # best of three repeats (the machine may be shared)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            p, s = step(p, s)
-        jax.block_until_ready(p)
-        best = min(best, (time.perf_counter() - t0) / steps)
-    return best
+    state = opt.init(params)
+    return (_best_time(step, (params, state), steps, lambda out, args: out),
+            _flops(step, params, state))
+
+
+def time_update_only(opt, params, loss, steps):
+    """(seconds per optimizer update on fixed gradients, its XLA flop count)."""
+    grads = jax.jit(jax.grad(loss))(params)
+
+    @jax.jit
+    def update(g, s, p):
+        return opt.update(g, s, p)
+
+    state = opt.init(params)
+    return (_best_time(update, (grads, state, params), steps,
+                       lambda out, args: (args[0], out[1], args[2])),
+            _flops(update, grads, state, params))
 
 
 def meta_throughput(estimator, theta, calls, particles, truncation):
@@ -78,23 +112,34 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--meta-calls", type=int, default=20)
+    parser.add_argument("--skip-meta", action="store_true", help="only part 1")
     args = parser.parse_args()
     print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind})")
     params, loss = _mlp_problem(jax.random.key(0))
     n = sum(x.size for x in jax.tree.leaves(params))
-    print(f"\n1) train step of a {n:,}-parameter MLP, batch 128")
-    adam = time_train_step(optax.adam(1e-3), params, loss, args.steps)
-    print(f"  {'optax.adam':34s} {adam * 1e3:8.3f} ms/step   1.00x")
+    print(f"\n1) {n:,}-parameter MLP, batch 128: full train step (fwd+bwd+update) and "
+          "update only")
+    print(f"  {'':36s} {'train step':>12s} {'ratio':>7s} {'GFLOP':>7s} | "
+          f"{'update only':>12s} {'ratio':>7s} {'GFLOP':>7s}")
     candidates = {
+        "optax.adam": None,
         "lstm_optimizer (20 units, 2 layers)": lopt.lstm_optimizer(),
         "mlp_optimizer (hidden 32)": lopt.mlp_optimizer(),
         "mlp_optimizer (hidden 8)": lopt.mlp_optimizer(hidden=8),
         "learned_hyperparams (Adam schedule)": lopt.learned_hyperparams(horizon=100),
     }
+    ref = None
     for name, lo in candidates.items():
-        t = time_train_step(lo.optimizer(lo.init(jax.random.key(0))), params, loss, args.steps)
-        print(f"  {name:34s} {t * 1e3:8.3f} ms/step {t / adam:6.2f}x")
+        opt = optax.adam(1e-3) if lo is None else lo.optimizer(lo.init(jax.random.key(0)))
+        steps = args.steps if lo is None or "hyper" in name else max(args.steps // 10, 5)
+        (t, ft), (u, fu) = (time_train_step(opt, params, loss, steps),
+                            time_update_only(opt, params, loss, steps))
+        ref = ref or (t, u)
+        print(f"  {name:36s} {t * 1e3:9.3f} ms {t / ref[0]:6.1f}x {ft / 1e9:7.3f} | "
+              f"{u * 1e3:9.3f} ms {u / ref[1]:6.1f}x {fu / 1e9:7.3f}")
 
+    if args.skip_meta:
+        return
     print("\n2) meta-training throughput, LSTM optimizer on the digits MLP (64-20-10), "
           "truncation 20, horizon 100")
     lo = lopt.lstm_optimizer()

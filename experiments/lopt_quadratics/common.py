@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jtransfer import lopt, train
+from jtransfer import lopt, parallel, train
 
 BASELINES: dict[str, Callable[[jax.Array], optax.GradientTransformation]] = {
     "SGD": optax.sgd,
@@ -33,19 +33,40 @@ def make_lopt(config: ml_collections.ConfigDict) -> lopt.LearnedOptimizer:
     raise ValueError(f"config.lopt must be lstm, mlp or learned_hyperparams, got {config.lopt!r}")
 
 
-def make_estimator(config, lo, family) -> lopt.MetaGradientEstimator:
+def mesh_axis(config: ml_collections.ConfigDict) -> str:
+    """The parallel axis of meta-training: the tasks of TBPTT, the population of ES/PES."""
+    return "task" if config.estimator == "tbptt" else "pop"
+
+
+def make_mesh(config: ml_collections.ConfigDict):
+    """The 1-d mesh of ``config.mesh_shape`` (``(-1,)`` = every device) over which the
+    meta-batch of tasks (TBPTT, axis ``task``) or the population (ES/PES, axis ``pop``) is
+    split, or None for a single device. Raises ``ValueError`` unless its size divides
+    ``config.num_tasks``."""
+    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), (mesh_axis(config),))
+    if mesh.size == 1:
+        return None
+    if config.num_tasks % mesh.size:
+        raise ValueError(f"config.num_tasks={config.num_tasks} (tasks or population pairs) must "
+                         f"be divisible by the {mesh.size} devices of config.mesh_shape")
+    return mesh
+
+
+def make_estimator(config, lo, family, mesh=None) -> lopt.MetaGradientEstimator:
+    axis = mesh_axis(config)
     if config.estimator == "tbptt":
         return lopt.tbptt(lo, family, num_steps=config.horizon,
                           truncation_length=config.truncation_length,
                           num_tasks=config.num_tasks, second_order=config.second_order,
-                          stagger=config.stagger)
+                          stagger=config.stagger, mesh=mesh, axis_name=axis)
     if config.estimator == "pes":
         return lopt.pes(lo, family, num_steps=config.horizon,
                         truncation_length=config.truncation_length, sigma=config.sigma,
-                        population=config.num_tasks, stagger=config.stagger)
+                        population=config.num_tasks, stagger=config.stagger, mesh=mesh,
+                        axis_name=axis)
     if config.estimator == "es":
         return lopt.es(lo, family, num_steps=config.horizon, sigma=config.sigma,
-                       population=config.num_tasks)
+                       population=config.num_tasks, mesh=mesh, axis_name=axis)
     raise ValueError(f"config.estimator must be tbptt, pes or es, got {config.estimator!r}")
 
 
@@ -60,6 +81,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{name} must be a positive int, got {v!r}")
     if not config.meta_lr > 0:
         raise ValueError(f"config.meta_lr must be > 0, got {config.meta_lr!r}")
+    mesh_shape = tuple(config.get("mesh_shape", (1,)))
+    if len(mesh_shape) != 1 or not (mesh_shape[0] == -1 or mesh_shape[0] >= 1):
+        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {mesh_shape}")
 
 
 def curves(make_opt, family, keys, args, *, num_steps: int) -> np.ndarray:
@@ -111,7 +135,8 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
     (the logged meta-losses of the whole run, including before a resume).
     """
     init_key, est_key, run_key = train.keys(config.seed, "theta", "estimator", "meta")
-    estimator = make_estimator(config, lo, family)
+    mesh = make_mesh(config)
+    estimator = make_estimator(config, lo, family, mesh)
     outer = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.meta_lr))
     theta = lo.init(init_key)
     state = {"theta": theta, "outer": outer.init(theta),
@@ -132,6 +157,8 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
                                    save_every=config.save_every, keep=2)
     restored, start = ckpt.restore_or({"leaves": jax.tree.leaves(state)})
     leaves = restored["leaves"]
+    if mesh is not None:  # theta and the outer state replicated; the estimator shards inside
+        leaves = parallel.replicate(leaves, mesh)
     writer = train.MetricWriter(workdir)
     t0, recent = time.perf_counter(), []
     for step in train.progress(range(start, config.meta_steps), desc="meta-train",

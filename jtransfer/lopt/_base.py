@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 Theta = Any  # a pytree of meta-parameters
@@ -70,9 +71,42 @@ def check_hyperparameters(fn: str, *, integers: dict | None = None,
             raise ValueError(f"{fn}: {name} must be positive, got {value!r}")
 
 
-def compute_dtype(x: jax.Array) -> jnp.dtype:
-    """The floating dtype used for a parameter's optimizer maths (at least float32)."""
-    return jnp.promote_types(jnp.result_type(x), jnp.float32)
+def tree_compute_dtype(tree: Any) -> jnp.dtype:
+    """The common floating dtype of a pytree's leaves for optimizer maths (at least float32)."""
+    dt = jnp.dtype(jnp.float32)
+    for x in jax.tree.leaves(tree):
+        dt = jnp.promote_types(dt, jnp.result_type(x))
+    return dt
+
+
+def tree_size(tree: Any) -> int:
+    """Total number of coordinates in a pytree (static)."""
+    return sum(int(np.size(x)) for x in jax.tree.leaves(tree))
+
+
+def flatten_tree(tree: Any, dtype: jnp.dtype) -> jax.Array:
+    """All coordinates of ``tree`` as one vector ``(N,)`` of ``dtype`` (leaves in tree order).
+
+    Coordinate-wise learned optimizers run on this vector, so each step is a few large dense
+    ops instead of one small op per leaf.
+    """
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.zeros((0,), dtype)
+    return jnp.concatenate([jnp.ravel(x).astype(dtype) for x in leaves])
+
+
+def unflatten_like(flat: jax.Array, tree: Any) -> Any:
+    """Inverse of :func:`flatten_tree` along the last axis of ``flat``: leaves get ``tree``'s
+    shapes (after any leading axes of ``flat``) and dtypes."""
+    leaves, treedef = jax.tree.flatten(tree)
+    lead, out, start = flat.shape[:-1], [], 0
+    for x in leaves:
+        size = int(np.size(x))
+        out.append(flat[..., start:start + size].reshape(*lead, *jnp.shape(x))
+                   .astype(jnp.result_type(x)))
+        start += size
+    return jax.tree.unflatten(treedef, out)
 
 
 def second_moment_normalize(x: jax.Array, axis: int | tuple[int, ...] = 0,
@@ -88,11 +122,6 @@ def dense_init(key: jax.Array, fan_in: int, fan_out: int, *, scale: float = 1.0)
     """LeCun-normal weight ``(fan_in, fan_out)`` and zero bias."""
     w = jax.random.normal(key, (fan_in, fan_out), jnp.float32) * (scale / jnp.sqrt(fan_in))
     return {"w": w, "b": jnp.zeros((fan_out,), jnp.float32)}
-
-
-def dense(layer: dict, x: jax.Array) -> jax.Array:
-    """``x @ w + b`` for rows ``x (n, fan_in)``, in ``x``'s dtype."""
-    return x @ layer["w"].astype(x.dtype) + layer["b"].astype(x.dtype)[None]
 
 
 def require_params(params: Any, name: str) -> None:

@@ -11,23 +11,31 @@ import optax
 from jtransfer.lopt._base import (
     LearnedOptimizer,
     check_hyperparameters,
-    compute_dtype,
-    dense,
+    flatten_tree,
     make_learned_optimizer,
+    tree_compute_dtype,
+    tree_size,
+    unflatten_like,
 )
 
 
 class LSTMOptimizerState(NamedTuple):
     """State of :func:`lstm_optimizer`.
 
+    All coordinates of all parameters are laid out along one axis (``N``, the total number of
+    parameter coordinates, leaves in ``jax.tree.leaves`` order), so that one update is a few
+    dense matmuls and fused elementwise ops over ``(features, N)`` arrays.
+
     Attributes:
-      h: pytree like params; each leaf ``(num_layers, *param.shape, hidden)``, hidden states
-        in the compute dtype (``promote_types(param.dtype, float32)``).
-      c: pytree like params; the LSTM cell states, same shapes and dtypes as ``h``.
+      h: tuple of ``num_layers`` arrays ``(hidden, N)``, the hidden states, in the compute
+        dtype (the promotion of the parameters' dtypes with float32). One array per layer
+        (not one stacked array) so XLA writes each layer's new state straight from the fused
+        gate computation instead of recomputing it into a stack.
+      c: tuple of ``num_layers`` arrays ``(hidden, N)``, the LSTM cell states, same dtype.
     """
 
-    h: Any
-    c: Any
+    h: tuple[jax.Array, ...]
+    c: tuple[jax.Array, ...]
 
 
 def preprocess_gradient(g: jax.Array, k: float = 10.0) -> jax.Array:
@@ -48,17 +56,29 @@ def preprocess_gradient(g: jax.Array, k: float = 10.0) -> jax.Array:
     """
     if k <= 0:
         raise ValueError(f"preprocess_gradient: k must be positive, got {k}")
+    g = jnp.asarray(g)
+    return jnp.moveaxis(_preprocess_rows(g.reshape(-1), k), 0, -1).reshape(*g.shape, 2)
+
+
+def _preprocess_rows(g: jax.Array, k: float) -> jax.Array:
+    """:func:`preprocess_gradient` of a vector ``g (N,)`` as rows ``(2, N)``."""
     big = jnp.abs(g) >= jnp.exp(-k)
     safe = jnp.where(big, jnp.abs(g), 1.0)
     first = jnp.where(big, jnp.log(safe) / k, -1.0)
     second = jnp.where(big, jnp.sign(g), jnp.exp(k) * g)
-    return jnp.stack([first, second], axis=-1).astype(g.dtype)
+    return jnp.stack([first, second]).astype(g.dtype)
 
 
 def _lstm_cell(layer: dict, x: jax.Array, h: jax.Array, c: jax.Array):
-    """One LSTM cell on rows: ``x (n, in)``, ``h, c (n, H)`` -> ``(h, c)``."""
-    z = dense(layer["x"], x) + h @ layer["h"].astype(x.dtype)
-    i, f, o, u = jnp.split(z, 4, axis=-1)
+    """One LSTM cell on columns: ``x (in, N)``, ``h, c (H, N)`` -> ``(h, c)``.
+
+    One matmul ``[W_x; W_h]^T [x; h]`` gives the four gate pre-activations ``(4H, N)``
+    (gate order i, f, o, u along rows); every elementwise op then runs along ``N``.
+    """
+    dt = x.dtype
+    w = jnp.concatenate([layer["x"]["w"], layer["h"]], axis=0).astype(dt)  # (in + H, 4H)
+    z = w.T @ jnp.concatenate([x, h], axis=0) + layer["x"]["b"].astype(dt)[:, None]
+    i, f, o, u = jnp.split(z, 4, axis=0)
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(u)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return h, c
@@ -78,6 +98,13 @@ def lstm_optimizer(*, hidden: int = 20, num_layers: int = 2, preprocess_k: float
     where :math:`\mathrm{pre}` is :func:`preprocess_gradient` with cut-off :math:`k` and
     :math:`\alpha` is ``output_scale`` (0.1 in the paper). The update is returned in optax's
     convention (added to the parameters by ``optax.apply_updates``).
+
+    Implementation: all coordinates of all parameter leaves are flattened into one axis of
+    length ``N``, so a step is one ``(4H, in + H) @ (in + H, N)`` matmul per layer followed by
+    fused elementwise gate maths along ``N`` (no per-leaf or per-coordinate small ops). The
+    arithmetic is about ``2 N (4H (2 + H) + 4H (2H) + H)`` flops, roughly 10k per coordinate
+    for the paper's sizes: on a ~100k-parameter MLP at batch 128 that is ~20x the flops of the
+    training step itself, which bounds the wall-time ratio to ``optax.adam`` from below.
 
     Args:
       hidden: LSTM units per layer (20 in the paper).
@@ -119,31 +146,21 @@ def lstm_optimizer(*, hidden: int = 20, num_layers: int = 2, preprocess_k: float
 
     def build(theta: dict) -> optax.GradientTransformationExtraArgs:
         def init_fn(params):
-            def zeros(p):
-                return jnp.zeros((num_layers, *jnp.shape(p), hidden), compute_dtype(p))
-            h = jax.tree.map(zeros, params)
-            return LSTMOptimizerState(h=h, c=jax.tree.map(zeros, params))
-
-        def leaf_update(g, h, c):
-            dt = h.dtype
-            x = preprocess_gradient(g.reshape(-1).astype(dt), preprocess_k)
-            hs, cs = [], []
-            for l, layer in enumerate(theta["layers"]):
-                hl, cl = _lstm_cell(layer, x, h[l].reshape(-1, hidden),
-                                    c[l].reshape(-1, hidden))
-                hs.append(hl.reshape(h.shape[1:]))
-                cs.append(cl.reshape(h.shape[1:]))
-                x = hl
-            u = output_scale * dense(theta["out"], x)[:, 0]
-            return u.reshape(jnp.shape(g)).astype(jnp.result_type(g)), jnp.stack(hs), jnp.stack(cs)
+            zeros = jnp.zeros((hidden, tree_size(params)), tree_compute_dtype(params))
+            return LSTMOptimizerState(h=(zeros,) * num_layers, c=(zeros,) * num_layers)
 
         def update_fn(updates, state, params=None, **extra_args):
             del params, extra_args
-            out = jax.tree.map(leaf_update, updates, state.h, state.c)
-            treedef = jax.tree.structure(updates)
-            u, h, c = (jax.tree.unflatten(treedef, [t[i] for t in treedef.flatten_up_to(out)])
-                       for i in range(3))
-            return u, LSTMOptimizerState(h=h, c=c)
+            dt = state.h[0].dtype
+            x = _preprocess_rows(flatten_tree(updates, dt), preprocess_k)  # (2, N)
+            hs, cs = [], []
+            for l, layer in enumerate(theta["layers"]):
+                x, c = _lstm_cell(layer, x, state.h[l], state.c[l])
+                hs.append(x)
+                cs.append(c)
+            out = theta["out"]["w"].astype(dt).T @ x + theta["out"]["b"].astype(dt)[:, None]
+            u = output_scale * out[0]
+            return unflatten_like(u, updates), LSTMOptimizerState(h=tuple(hs), c=tuple(cs))
 
         return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

@@ -3,39 +3,53 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jtransfer.lopt._base import (
     LearnedOptimizer,
     check_hyperparameters,
-    compute_dtype,
-    dense,
     dense_init,
+    flatten_tree,
     make_learned_optimizer,
     require_params,
     second_moment_normalize,
+    tree_compute_dtype,
+    tree_size,
+    unflatten_like,
 )
 
 
 class MLPOptimizerState(NamedTuple):
     """State of :func:`mlp_optimizer`.
 
+    All coordinates of all parameters lie along one axis ``N`` (leaves in ``jax.tree.leaves``
+    order), so an update is a few dense ``(features, N)`` ops.
+
     Attributes:
-      momenta: pytree like params; leaves ``(len(decays), *param.shape)``, EMAs of the gradient.
-      rms: pytree like params; leaves ``param.shape``, EMA of the squared gradient.
+      momenta: ``(len(decays), N)``, EMAs of the gradient at each decay.
+      rms: ``(N,)``, EMA of the squared gradient.
       count: int32 scalar, number of updates so far.
     """
 
-    momenta: Any
-    rms: Any
+    momenta: jax.Array
+    rms: jax.Array
     count: jax.Array
 
 
 _TIMESCALES = (1.0, 10.0, 100.0, 1000.0)
+
+
+def _normalize_per_leaf(feats: jax.Array, sizes: list[int]) -> jax.Array:
+    """:func:`second_moment_normalize` of each row of ``feats (F, N)`` over each parameter
+    tensor's coordinates separately (``sizes`` are the leaves' sizes, in order)."""
+    bounds = np.cumsum([0, *sizes])
+    return jnp.concatenate([second_moment_normalize(feats[:, a:b], axis=1)
+                            for a, b in zip(bounds[:-1], bounds[1:], strict=True)], axis=1)
 
 
 def mlp_optimizer(*, hidden: int = 32, num_layers: int = 2,
@@ -87,48 +101,34 @@ def mlp_optimizer(*, hidden: int = 32, num_layers: int = 2,
         return {"layers": layers, "out": dense_init(keys[-1], fan_in, 2, scale=0.1)}
 
     def build(theta: dict) -> optax.GradientTransformationExtraArgs:
-        b = jnp.asarray(decays)
-
         def init_fn(params):
-            def zeros(p, lead=()):
-                return jnp.zeros((*lead, *jnp.shape(p)), compute_dtype(p))
-            return MLPOptimizerState(
-                momenta=jax.tree.map(lambda p: zeros(p, (len(decays),)), params),
-                rms=jax.tree.map(zeros, params),
-                count=jnp.zeros([], jnp.int32))
-
-        def leaf_update(g, p, m, v, t):
-            dt = v.dtype
-            gf = g.astype(dt).reshape(-1)
-            bd = b.astype(dt)[:, None]
-            m = bd * m.reshape(len(decays), -1) + (1 - bd) * gf[None]
-            v = rms_decay * v.reshape(-1) + (1 - rms_decay) * jnp.square(gf)
-            rsqrt = jax.lax.rsqrt(v + 1e-8)
-            feats = jnp.concatenate([
-                jnp.asarray(p, dt).reshape(1, -1), gf[None], jnp.sqrt(v)[None], m, m * rsqrt[None],
-            ], axis=0)
-            feats = second_moment_normalize(feats, axis=1)
-            tfeat = jnp.tanh(t.astype(dt) / jnp.asarray(_TIMESCALES, dt))
-            x = jnp.concatenate(
-                [feats.T, jnp.broadcast_to(tfeat, (gf.shape[0], len(_TIMESCALES)))], axis=1)
-            for layer in theta["layers"]:
-                x = jax.nn.relu(dense(layer, x))
-            out = dense(theta["out"], x)
-            step = -step_mult * out[:, 0] * jnp.exp(exp_mult * out[:, 1])
-            shape = jnp.shape(g)
-            return (step.reshape(shape).astype(jnp.result_type(g)),
-                    m.reshape((len(decays), *shape)), v.reshape(shape))
+            dt, n = tree_compute_dtype(params), tree_size(params)
+            return MLPOptimizerState(momenta=jnp.zeros((len(decays), n), dt),
+                                     rms=jnp.zeros((n,), dt), count=jnp.zeros([], jnp.int32))
 
         def update_fn(updates, state, params=None, **extra_args):
             del extra_args
             require_params(params, "mlp_optimizer")
+            dt = state.rms.dtype
             t = state.count + 1
-            out = jax.tree.map(lambda g, p, m, v: leaf_update(g, p, m, v, t),
-                               updates, params, state.momenta, state.rms)
-            treedef = jax.tree.structure(updates)
-            u, m, v = (jax.tree.unflatten(treedef, [o[i] for o in treedef.flatten_up_to(out)])
-                       for i in range(3))
-            return u, MLPOptimizerState(momenta=m, rms=v, count=t)
+            g, p = flatten_tree(updates, dt), flatten_tree(params, dt)
+            bd = jnp.asarray(decays, dt)[:, None]
+            m = bd * state.momenta + (1 - bd) * g[None]
+            v = rms_decay * state.rms + (1 - rms_decay) * jnp.square(g)
+            rsqrt = jax.lax.rsqrt(v + 1e-8)
+            feats = jnp.concatenate([p[None], g[None], jnp.sqrt(v)[None], m, m * rsqrt[None]])
+            feats = _normalize_per_leaf(feats, [int(np.size(x)) for x in jax.tree.leaves(params)])
+            # The time features are the same for every coordinate: fold them into the bias.
+            first, *rest = theta["layers"]
+            w = first["w"].astype(dt)
+            tfeat = jnp.tanh(t.astype(dt) / jnp.asarray(_TIMESCALES, dt))
+            bias = first["b"].astype(dt) + tfeat @ w[feats.shape[0]:]
+            x = jax.nn.relu(w[:feats.shape[0]].T @ feats + bias[:, None])
+            for layer in rest:
+                x = jax.nn.relu(layer["w"].astype(dt).T @ x + layer["b"].astype(dt)[:, None])
+            out = theta["out"]["w"].astype(dt).T @ x + theta["out"]["b"].astype(dt)[:, None]
+            step = -step_mult * out[0] * jnp.exp(exp_mult * out[1])
+            return unflatten_like(step, updates), MLPOptimizerState(momenta=m, rms=v, count=t)
 
         return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

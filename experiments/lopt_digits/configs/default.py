@@ -42,4 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.baselines = ("SGD", "RMSprop", "Adam", "NAG")
     c.variants = ("base", "2x_horizon", "wider", "relu")
     c.plot = True
+    # Meta-training split over a 1-d mesh of this shape ((-1,) = every device): the tasks of
+    # TBPTT (axis "task") or the population of ES/PES (axis "pop"); must divide num_tasks.
+    c.mesh_shape = (1,)
     return c

@@ -25,9 +25,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.stagger = True
     c.horizon = 100
     c.truncation_length = 20
-    c.num_tasks = 64
+    c.num_tasks = 128  # functions per meta-step (the paper's batch of 128)
     c.sigma = 0.01
-    c.meta_steps = 3000
+    c.meta_steps = 5000
+    # Chosen by meta-validation (final log10 loss on 128 separately drawn functions after 1000
+    # meta-steps): 1e-3 -> -1.34, 3e-3 -> -1.56, 1e-2 -> -0.38.
     c.meta_lr = 3e-3
     c.clip = 1.0
     c.log_every = 50
@@ -38,4 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.lr_grid = tuple(round(10.0 ** (-e / 4), 6) for e in range(17))  # 1 .. 1e-4
     c.baselines = ("SGD", "RMSprop", "Adam", "NAG")
     c.plot = True
+    # Meta-training split over a 1-d mesh of this shape ((-1,) = every device): the tasks of
+    # TBPTT (axis "task") or the population of ES/PES (axis "pop"); must divide num_tasks.
+    c.mesh_shape = (1,)
     return c

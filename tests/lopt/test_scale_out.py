@@ -1,0 +1,61 @@
+"""``config.mesh_shape`` of the learned-optimizer experiments: 4 simulated devices give the
+1-device meta-training (meta-loss history and theta) (TBPTT tasks over axis ``task``, PES population over axis ``pop``)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+_SCRIPT = """
+import json, sys
+import functools
+import jax
+import numpy as np
+from experiments.lopt_quadratics import common
+from experiments.lopt_quadratics.configs import test
+from jtransfer import lopt
+
+out = {"devices": jax.device_count()}
+family = functools.partial(lopt.quadratic_task, dim=3)
+for estimator in ("tbptt", "pes"):  # tasks over axis "task", the population over axis "pop"
+    c = test.get_config()
+    c.estimator, c.num_tasks, c.mesh_shape = estimator, 4, (-1,)
+    theta, _, history = common.meta_train(c, sys.argv[1] + "/" + estimator,
+                                          common.make_lopt(c), family)
+    out[estimator] = {"history": history, "theta": [np.asarray(x).ravel().tolist()
+                                                    for x in jax.tree.leaves(theta)]}
+c.num_tasks = 3
+try:
+    common.make_mesh(c)
+    out["bad"] = "ran"
+except ValueError as err:
+    out["bad"] = str(err)
+print(json.dumps(out))
+"""
+
+
+def _run(tmp_path, devices):
+    pp = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": ROOT + (os.pathsep + pp if pp else ""),
+           "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    out = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path / f"d{devices}")],
+                         env=env, cwd=ROOT, check=True, capture_output=True, text=True,
+                         timeout=600).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_experiment_config_mesh_shape_runs_meta_batch_parallel(tmp_path):
+    one, four = _run(tmp_path, 1), _run(tmp_path, 4)
+    assert (one["devices"], four["devices"]) == (1, 4)
+    for estimator in ("tbptt", "pes"):
+        np.testing.assert_allclose(four[estimator]["history"], one[estimator]["history"],
+                                   rtol=1e-4, err_msg=estimator)
+        for a, b in zip(four[estimator]["theta"], one[estimator]["theta"], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=estimator)
+    assert one["bad"] == "ran"  # one device: mesh_shape (-1,) is a 1-device mesh
+    assert "num_tasks=3" in four["bad"] and "4 devices" in four["bad"], four["bad"]

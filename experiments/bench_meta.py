@@ -3,16 +3,22 @@
 1. Peak memory of a 20-step second-order MAML inner loop on Conv4 (Omniglot 28×28, 5-way
    1-shot, meta-batch 4), read from the compiled executable's ``memory_analysis()``, with and
    without ``remat`` (goal: remat ≤ 0.3× no remat).
-2. Meta-training throughput (tasks/s) and compile time of one jitted meta-step (second order,
-   value_and_grad + Adam) for Omniglot-shaped 5-way 1-shot meta-batch 32 (Conv4, 1 inner step,
-   α = 0.4) and for the sinusoid (MLP 1-40-40-1, meta-batch 25, K = 10), against baselines
-   timed in the same process:
-   * ``lax.map``: the same jitted step with ``task_batch_size=1`` (tasks one at a time inside
-     the program; on CPU vmapped per-task conv weights become slow grouped convolutions);
-   * ``loop``: a Python loop over the tasks calling a jitted per-task meta-gradient and
-     averaging the gradients on the host side (no vmap: what a per-task port does);
-   * ``learn2learn``: its MAML on the same network, only when learn2learn and torch import
-     (not installed in this environment: reported as such).
+2. Meta-training step time and compile time of one jitted meta-step (second order,
+   value_and_grad + Adam) for Omniglot-shaped 5-way 1-shot meta-batch 32 (Conv4 with
+   max-pool and transductive batch norm, 1 inner step, α = 0.4, 1 query per class) and for
+   the sinusoid (MLP 1-40-40-1, meta-batch 25, K = 10, α = 0.01). Rows, all timed in this
+   process on the same data:
+   * ``jtransfer vmap``: ``maml_loss`` as is (native ``conv_general_dilated`` /
+     ``reduce_window``; on XLA:CPU the vmapped second-order Conv4 step takes tens of seconds,
+     so it is timed only with ``--native-conv``);
+   * ``jtransfer vmap + matmul_ops``: the loss wrapped in :func:`jtransfer.meta.matmul_ops`
+     (convolutions as patch matmuls, pools as reshape-max), tasks vmapped;
+   * ``... lax.map``: the same with ``task_batch_size=1`` (tasks one at a time);
+   * ``learn2learn`` ``MAML`` and ``higher`` ``innerloop_ctx`` (Python loop over tasks, the
+     peers' documented usage) on the same torch network (``ConvBase(max_pool=True)`` + linear
+     head, batch norm in training mode; MLP for the sinusoid), Adam, only when torch and the
+     peer import (run with the peers venv: ``PYTHONPATH=. /work/peers_venv/bin/python
+     experiments/bench_meta.py``).
 
 Run: ``python experiments/bench_meta.py`` (``--quick`` for fewer repetitions).
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import os
 import time
 
 import jax
@@ -101,107 +108,163 @@ def bench_memory(num_steps: int = 20, meta_batch: int = 4, *, table: bool = True
 
 # ----------------------------------------------------------------------------- speed
 
-def _time(fn, reps):
+def _median_time(fn, reps):
+    """(median wall seconds, median process CPU seconds) per call, after one warm-up call.
+
+    On a shared machine the CPU time (all threads of this process) is the fairer comparison:
+    wall time also counts the time other processes hold the cores."""
     fn()  # warm
-    t0 = time.perf_counter()
+    wall, cpu = [], []
     for _ in range(reps):
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-    return (time.perf_counter() - t0) / reps
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
-def bench_speed(name, loss_fn, params, tasks, *, inner_lr, num_steps, reps, vmap=True):
+def jax_step_time(loss_fn, params, tasks, *, inner_lr, num_steps, reps, task_batch_size=None):
+    """((median wall s, median CPU s) per jitted meta-step, compile seconds) of MAML + Adam."""
     opt = optax.adam(1e-3)
     opt_state = opt.init(params)
-    num_tasks = jax.tree.leaves(tasks)[0].shape[0]
 
     @jax.jit
-    def vmap_step(params, opt_state, tasks):
+    def step(params, opt_state, tasks):
         loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
-            loss_fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps)
-        u, opt_state = opt.update(g, opt_state, params)
-        return optax.apply_updates(params, u), opt_state, loss
-
-    compile_s = float("nan")
-    if vmap:
-        t0 = time.perf_counter()
-        compiled = vmap_step.lower(params, opt_state, tasks).compile()
-        compile_s = time.perf_counter() - t0
-
-    def run_vmap():
-        jax.block_until_ready(compiled(params, opt_state, tasks))
-
-    @jax.jit
-    def map_step(params, opt_state, tasks):
-        loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
-            loss_fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps, task_batch_size=1)
+            loss_fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps,
+            task_batch_size=task_batch_size)
         u, opt_state = opt.update(g, opt_state, params)
         return optax.apply_updates(params, u), opt_state, loss
 
     t0 = time.perf_counter()
-    compiled_map = map_step.lower(params, opt_state, tasks).compile()
-    map_compile_s = time.perf_counter() - t0
+    compiled = step.lower(params, opt_state, tasks).compile()
+    compile_s = time.perf_counter() - t0
+    return _median_time(lambda: jax.block_until_ready(compiled(params, opt_state, tasks)),
+                        reps), compile_s
 
-    def run_map():
-        jax.block_until_ready(compiled_map(params, opt_state, tasks))
 
-    def one_task_loss(p, s, q):
-        phi = meta.adapt(loss_fn, p, s, inner_lr=inner_lr, num_steps=num_steps)
-        return loss_fn(phi, q)
+def torch_step_times(kind, tasks, *, inner_lr, reps):
+    """Seconds per MAML meta-step of learn2learn and higher on the same network and data."""
+    have = {n: importlib.util.find_spec(n) is not None for n in ("torch", "learn2learn", "higher")}
+    out = {}
+    if not have["torch"]:
+        return {"learn2learn": "skipped: torch not installed",
+                "higher": "skipped: torch not installed"}
+    import torch
+    import torch.nn.functional as F
 
-    task_grad = jax.jit(jax.value_and_grad(one_task_loss))
-    apply = jax.jit(lambda p, g, s: (lambda u, s2: (optax.apply_updates(p, u), s2))(
-        *opt.update(g, s, p)))
-    support, query = tasks
-    per_task = [(jax.tree.map(lambda a: a[i], support), jax.tree.map(lambda a: a[i], query))
-                for i in range(num_tasks)]
-    t0 = time.perf_counter()
-    jax.block_until_ready(task_grad(params, *per_task[0]))
-    loop_compile_s = time.perf_counter() - t0
-
-    def run_loop():
-        acc = None
-        for s, q in per_task:
-            _, g = task_grad(params, s, q)
-            acc = g if acc is None else jax.tree.map(jnp.add, acc, g)
-        g = jax.tree.map(lambda a: a / num_tasks, acc)
-        jax.block_until_ready(apply(params, g, opt_state))
-
-    t_vmap = _time(run_vmap, reps) if vmap else float("nan")
-    t_loop = _time(run_loop, max(1, reps // 2))
-    t_map = _time(run_map, reps)
-    print(f"\n== Throughput: {name} (meta-batch {num_tasks}, {num_steps} inner step(s), "
-          "second order) ==")
-    print(f"  jtransfer vmap+jit : {num_tasks / t_vmap:9.1f} tasks/s  ({1e3 * t_vmap:8.1f} ms/step)"
-          f"  compile {compile_s:.2f} s")
-    print(f"  jtransfer lax.map  : {num_tasks / t_map:9.1f} tasks/s  ({1e3 * t_map:8.1f} ms/step)"
-          f"  compile {map_compile_s:.2f} s (task_batch_size=1)")
-    print(f"  Python task loop   : {num_tasks / t_loop:9.1f} tasks/s  ({1e3 * t_loop:8.1f} ms/step)"
-          f"  compile {loop_compile_s:.2f} s (per-task fn)")
-    print(f"  speed-up vs loop: vmap {t_loop / t_vmap:.2f}x, lax.map {t_loop / t_map:.2f}x")
-    if importlib.util.find_spec("learn2learn") and importlib.util.find_spec("torch"):
-        print("  learn2learn is installed but not benchmarked by this script version.")
+    torch.manual_seed(0)
+    (xs, ys), (xq, yq) = jax.tree.map(lambda a: np.array(a), tasks)
+    if kind == "conv4":
+        xs, xq = (torch.from_numpy(np.ascontiguousarray(a.transpose(0, 1, 4, 2, 3)))
+                  for a in (xs, xq))
+        ys, yq = (torch.from_numpy(a.astype(np.int64)) for a in (ys, yq))
+        loss = F.cross_entropy
     else:
-        print("  learn2learn: not installed (torch/learn2learn do not import) -> not compared")
-    return {"tasks_per_s": num_tasks / t_vmap, "loop_tasks_per_s": num_tasks / t_loop,
-            "map_tasks_per_s": num_tasks / t_map, "compile_s": compile_s,
-            "speedup": t_loop / t_vmap}
+        xs, ys, xq, yq = (torch.from_numpy(a) for a in (xs, ys, xq, yq))
+        loss = F.mse_loss
+
+    def make_net():
+        if kind == "conv4":
+            from torch import nn
+            blocks = []
+            for cin in (1, 64, 64, 64):   # conv3x3 → BN (batch stats) → ReLU → max-pool 2
+                blocks += [nn.Conv2d(cin, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                           nn.MaxPool2d(2)]
+            return nn.Sequential(*blocks, nn.Flatten(), nn.Linear(64, 5))
+        from torch import nn
+        return nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(),
+                             nn.Linear(40, 1))
+
+    num_tasks = xs.shape[0]
+    if have["learn2learn"]:
+        import learn2learn as l2l
+        maml = l2l.algorithms.MAML(make_net(), lr=inner_lr, first_order=False)
+        opt = torch.optim.Adam(maml.parameters(), 1e-3)
+
+        def l2l_step():
+            opt.zero_grad()
+            for i in range(num_tasks):
+                learner = maml.clone()
+                learner.adapt(loss(learner(xs[i]), ys[i]))
+                (loss(learner(xq[i]), yq[i]) / num_tasks).backward()
+            opt.step()
+
+        out["learn2learn"] = _median_time(l2l_step, reps)
+    else:
+        out["learn2learn"] = "skipped: not installed"
+    if have["higher"]:
+        import higher
+        net = make_net()
+        opt = torch.optim.Adam(net.parameters(), 1e-3)
+        inner = torch.optim.SGD(net.parameters(), lr=inner_lr)
+
+        def higher_step():
+            opt.zero_grad()
+            for i in range(num_tasks):
+                with higher.innerloop_ctx(net, inner, copy_initial_weights=False) as (f, d):
+                    d.step(loss(f(xs[i]), ys[i]))
+                    (loss(f(xq[i]), yq[i]) / num_tasks).backward()
+            opt.step()
+
+        out["higher"] = _median_time(higher_step, reps)
+    else:
+        out["higher"] = "skipped: not installed"
+    return out
+
+
+def bench_speed(name, kind, loss_fn, params, tasks, *, inner_lr, num_steps, reps, rows):
+    num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+    print(f"\n== Meta-step time: {name} (meta-batch {num_tasks}, {num_steps} inner step(s), "
+          "second order, + Adam) ==", flush=True)
+    ours = {}
+    for label, fn, tbs in rows:
+        (t, c), comp = jax_step_time(fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps,
+                                     reps=reps, task_batch_size=tbs)
+        ours[label] = (t, c)
+        print(f"  {label:32s} wall {1e3 * t:9.1f} ms/step  CPU {1e3 * c:9.1f} ms/step  "
+              f"{num_tasks / t:7.1f} tasks/s  compile {comp:5.1f} s", flush=True)
+    peers = torch_step_times(kind, tasks, inner_lr=inner_lr, reps=reps)
+    best_label = min(ours, key=lambda k: ours[k][0])
+    best = ours[best_label]
+    for peer, t in peers.items():
+        if isinstance(t, str):
+            print(f"  {peer:32s} {t}")
+            continue
+        print(f"  {peer:32s} wall {1e3 * t[0]:9.1f} ms/step  CPU {1e3 * t[1]:9.1f} ms/step  "
+              f"{num_tasks / t[0]:7.1f} tasks/s  (Python loop over tasks)", flush=True)
+        print(f"    ratio {peer} / jtransfer ({best_label}): wall {t[0] / best[0]:.2f}x, "
+              f"CPU {t[1] / best[1]:.2f}x  (goal >= 5x)")
+    return ours, peers
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
-    ap.add_argument("--skip-conv-vmap", action="store_true",
-                    help="do not time the vmapped Conv4 step (minutes per step on XLA:CPU)")
+    ap.add_argument("--native-conv", action="store_true",
+                    help="also time vmapped Conv4 with native conv ops (tens of s per step on "
+                         "XLA:CPU)")
     args = ap.parse_args()
-    reps = 3 if args.quick else 10
-    print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+    reps = 3 if args.quick else 7
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     if not args.skip_memory:
         bench_memory(table=not args.quick)
-    bench_speed("Omniglot-shaped Conv4 5-way 1-shot", *omniglot_problem(32), inner_lr=0.4,
-                num_steps=1, reps=reps, vmap=not args.skip_conv_vmap)
-    bench_speed("sinusoid MLP 1-40-40-1, K=10", *sinusoid_problem(), inner_lr=0.01,
-                num_steps=1, reps=10 * reps)
+    loss_fn, params, tasks = omniglot_problem(32)
+    fast = meta.matmul_ops(loss_fn)
+    rows = [("jtransfer vmap + matmul_ops", fast, None),
+            ("jtransfer lax.map + matmul_ops", fast, 1)]
+    if args.native_conv:
+        rows.append(("jtransfer vmap (native conv)", loss_fn, None))
+    bench_speed("Omniglot-shaped Conv4 5-way 1-shot", "conv4", loss_fn, params, tasks,
+                inner_lr=0.4, num_steps=1, reps=reps, rows=rows)
+    loss_fn, params, tasks = sinusoid_problem()
+    bench_speed("sinusoid MLP 1-40-40-1, K=10", "mlp", loss_fn, params, tasks, inner_lr=0.01,
+                num_steps=1, reps=10 * reps,
+                rows=[("jtransfer vmap", loss_fn, None), ("jtransfer lax.map", loss_fn, 1)])
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f} (2 shared cores: absolute times "
+          "vary with load; compare ratios)")
 
 
 if __name__ == "__main__":

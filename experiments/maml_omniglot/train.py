@@ -6,6 +6,7 @@ quick-suite stand-in that needs no files).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -16,9 +17,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jtransfer import data, meta, models, train
+from experiments.maml_sinusoid.train import check_mesh_shape, make_task_mesh, shard_over_tasks
+from jtransfer import data, meta, models, parallel, train
 
 METHODS = ("maml", "fomaml", "reptile")
+OPS = ("auto", "matmul", "native")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -32,6 +35,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         v = config[name]
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"config.{name} must be a positive int, got {v!r}")
+    if config.get("ops", "auto") not in OPS:
+        raise ValueError(f"config.ops must be one of {OPS}, got {config.ops!r}")
+    check_mesh_shape(config)
     for name in ("inner_lr", "meta_lr", "reptile_step_size"):
         if not config[name] > 0:
             raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
@@ -121,7 +127,15 @@ def make_model(config, key):
     raise ValueError(f"config.model must be 'conv4' or 'mlp', got {config.model!r}")
 
 
-def make_losses(apply_fn):
+def use_matmul_ops(config) -> bool:
+    """``config.ops``: "matmul" = convs/pools as matmuls (fast on CPU), "native" = XLA's ops,
+    "auto" = matmul on CPU, native elsewhere."""
+    ops = config.get("ops", "auto")
+    return ops == "matmul" or (ops == "auto" and jax.default_backend() == "cpu")
+
+
+def make_losses(apply_fn, *, matmul: bool = False):
+    """Cross-entropy loss and accuracy; ``matmul`` wraps both in :func:`meta.matmul_ops`."""
     def loss_fn(params, batch):
         x, y = batch
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(apply_fn(params, x), y))
@@ -130,6 +144,8 @@ def make_losses(apply_fn):
         x, y = batch
         return jnp.mean(jnp.argmax(apply_fn(params, x), -1) == y)
 
+    if matmul:
+        return meta.matmul_ops(loss_fn), meta.matmul_ops(accuracy)
     return loss_fn, accuracy
 
 
@@ -174,7 +190,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                         num_ways=config.num_ways, num_shots=config.num_shots,
                                         num_queries=config.eval_queries)
     apply_fn, params = make_model(config, init_key)
-    loss_fn, accuracy = make_losses(apply_fn)
+    loss_fn, accuracy = make_losses(apply_fn, matmul=use_matmul_ops(config))
+    mesh = make_task_mesh(config)       # task-parallel: the meta-batch is split over "task"
+    shard = functools.partial(shard_over_tasks, mesh)
     evaluate = make_evaluator(test_sampler, loss_fn=loss_fn, accuracy=accuracy, config=config)
 
     if config.method == "reptile":
@@ -183,6 +201,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
         @jax.jit
         def step_fn(params, opt_state, xs, ys, xq, yq):
+            xs, ys, xq, yq = shard((xs, ys, xq, yq))
             batch = (jnp.concatenate([xs, xq], 1), jnp.concatenate([ys, yq], 1))
             phi = meta.reptile_adapted(loss_fn, params, batch, inner_lr=config.inner_lr,
                                        num_steps=config.train_steps)
@@ -196,6 +215,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
         @jax.jit
         def step_fn(params, opt_state, xs, ys, xq, yq):
+            xs, ys, xq, yq = shard((xs, ys, xq, yq))
             loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
                 loss_fn, params, ((xs, ys), (xq, yq)), inner_lr=config.inner_lr,
                 num_steps=config.train_steps, first_order=config.method == "fomaml",
@@ -207,10 +227,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ckpt = train.CheckpointManager(os.path.join(workdir, "checkpoints"),
                                    save_every=config.save_every, keep=2)
     state, start = ckpt.restore_or(state)
+    if mesh is not None:
+        state = parallel.replicate(state, mesh)
     params, opt_state = state["params"], state["opt_state"]
     writer = train.MetricWriter(workdir)
     t0 = time.perf_counter()
-    compile_s, done, losses = None, start, []
+    compile_s, done, losses, last_loss = None, start, [], float("nan")
     curve_steps, curve_acc = [], []
     for step in train.progress(range(start, config.num_iterations), desc="maml_omniglot",
                                total=config.num_iterations, initial=start):
@@ -226,9 +248,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         if done % config.eval_every == 0 or done == config.num_iterations or out_of_time:
             acc, _ = evaluate(params, jax.random.fold_in(eval_key, done),
                               config.eval_tasks_during)
+            last_loss = float(np.mean(losses))
             curve_steps.append(done)
             curve_acc.append(acc)
-            writer.write(done, {"meta_train_query_loss": float(np.mean(losses)),
+            writer.write(done, {"meta_train_query_loss": last_loss,
                                 "test_accuracy_quick": acc,
                                 "elapsed_seconds": time.perf_counter() - t0})
             losses = []
@@ -240,6 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     train_s = time.perf_counter() - t0
     acc, ci = evaluate(params, eval_key, config.eval_tasks)
     metrics = {"test_accuracy": acc, "test_accuracy_ci95": ci, "iterations_done": float(done),
+               "meta_train_query_loss": last_loss,
                "train_seconds": train_s, "first_step_seconds": compile_s or 0.0,
                "seconds_per_iteration": (train_s - (compile_s or 0.0)) / max(1, done - start - 1)}
     writer.write(done, {"final_test_accuracy": acc})

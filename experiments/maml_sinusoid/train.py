@@ -30,6 +30,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
     if list(config.eval_steps) != sorted(set(config.eval_steps)) or min(config.eval_steps) < 1:
         raise ValueError(f"config.eval_steps must be increasing and >= 1: {config.eval_steps}")
+    check_mesh_shape(config)
+
+
+def check_mesh_shape(config: ml_collections.ConfigDict) -> None:
+    """``config.mesh_shape`` must be ``(n,)`` with ``n >= 1`` or ``n == -1`` (every device)."""
     mesh_shape = tuple(config.get("mesh_shape", (1,)))
     if len(mesh_shape) != 1 or not (mesh_shape[0] == -1 or mesh_shape[0] >= 1):
         raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {mesh_shape}")
@@ -44,6 +49,14 @@ def make_task_mesh(config: ml_collections.ConfigDict):
         raise ValueError(f"config.meta_batch_size={config.meta_batch_size} must be divisible "
                          f"by the {mesh.size} devices of config.mesh_shape")
     return mesh
+
+
+def shard_over_tasks(mesh, tree):
+    """Constrains the leading (task) axis of every leaf to be split over ``mesh``'s "task"."""
+    if mesh is None:
+        return tree
+    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("task"))
+    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, spec), tree)
 
 
 def paper_init(params, key, std):
@@ -115,12 +128,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     opt = optax.adam(config.meta_lr)
     k, mb = config.num_shots, config.meta_batch_size
     mesh = make_task_mesh(config)
-
-    def shard_tasks(tree):  # task-parallel MAML: the meta-batch is split over the mesh
-        if mesh is None:
-            return tree
-        spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("task"))
-        return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, spec), tree)
+    shard_tasks = functools.partial(shard_over_tasks, mesh)
 
     def one_iteration(state, step):
         key = jax.random.fold_in(data_key, step)

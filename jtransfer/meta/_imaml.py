@@ -39,7 +39,8 @@ def imaml_adapt(
 
     Backward: at the optimum, :math:`\nabla\mathcal{L}(\phi^\star) + \lambda(\phi^\star-\theta)=0`,
     so by the implicit function theorem
-    :math:`d\phi^\star/d\theta = (I + H/\lambda)^{-1}` with :math:`H=\nabla^2\mathcal{L}(\phi^\star)`
+    :math:`d\phi^\star/d\theta = (I + H/\lambda)^{-1}` with
+    :math:`H=\nabla^2\mathcal{L}(\phi^\star)`
     (symmetric). The VJP of a cotangent :math:`g` is therefore the solution :math:`v` of
     :math:`(I + H/\lambda)\,v = g`, found by ``jax.scipy.sparse.linalg.cg`` with Hessian-vector
     products. Memory is independent of ``num_steps``: nothing of the inner path is stored.

@@ -1,6 +1,9 @@
 """End-to-end runs of the meta-learning experiments with their tiny configs."""
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -68,3 +71,46 @@ def test_omniglot_splits_have_the_paper_sizes():
     assert len(np.unique(s["y_train"])) == 4800 and len(np.unique(s["y_test"])) == 1692
     ink = s["x_train"].mean()
     assert 0.03 < ink < 0.3          # ink = 1 covers a small fraction of each character
+
+
+_FEWSHOT_MESH = """
+import json, sys
+from experiments.maml_omniglot import train
+from experiments.maml_omniglot.configs import test
+c = test.get_config()
+c.mesh_shape = (-1,)
+m = train.train_and_evaluate(c, sys.argv[1])
+print(json.dumps(m))
+"""
+
+
+def test_fewshot_config_mesh_shape_runs_task_parallel(tmp_path):
+    """maml_fewshot_digits with ``config.mesh_shape=(-1,)``: the meta-batch of 4 split over 4
+    simulated devices gives the 1-device training loss and test accuracy."""
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+    def run(devices):
+        pp = os.environ.get("PYTHONPATH", "")
+        env = {**os.environ, "PYTHONPATH": root + (os.pathsep + pp if pp else ""),
+               "JAX_PLATFORMS": "cpu",
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        out = subprocess.run([sys.executable, "-c", _FEWSHOT_MESH, str(tmp_path / f"d{devices}")],
+                             env=env, cwd=root, check=True, capture_output=True, text=True,
+                             timeout=300).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    one, four = run(1), run(4)
+    assert one["iterations_done"] == four["iterations_done"] == fewshot_test.get_config(
+        ).num_iterations
+    for k in ("meta_train_query_loss", "test_accuracy"):
+        np.testing.assert_allclose(four[k], one[k], rtol=1e-4, atol=1e-5, err_msg=k)
+
+
+def test_fewshot_mesh_shape_is_validated():
+    c = fewshot_test.get_config()
+    c.mesh_shape = (0,)
+    with pytest.raises(ValueError, match="mesh_shape"):
+        fewshot.validate_config(c)
+    c.mesh_shape = (3,)       # does not divide meta_batch_size = 4
+    with pytest.raises(ValueError, match="mesh"):
+        fewshot.train_and_evaluate(c, "/nonexistent/unused")

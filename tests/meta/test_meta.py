@@ -147,6 +147,70 @@ def test_remat_and_task_batching_give_same_gradients(dtype):
     assert per_task(params).shape == (3,)
 
 
+def _np_conv_nchw(x, w, strides, pads, dil):
+    """Direct-loop NumPy convolution (NCHW input, OIHW kernel): the independent reference."""
+    x = np.pad(x, [(0, 0), (0, 0), *pads])
+    n, _, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    oh = (h - (kh - 1) * dil[0] - 1) // strides[0] + 1
+    ow = (wd - (kw - 1) * dil[1] - 1) // strides[1] + 1
+    out = np.zeros((n, o, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            for a in range(kh):
+                for b in range(kw):
+                    patch = x[:, :, i * strides[0] + a * dil[0], j * strides[1] + b * dil[1]]
+                    out[:, :, i, j] += patch @ w[:, :, a, b].T
+    return out
+
+
+def _cnn(params, x):
+    """conv (stride 2, dilated, NCHW) → ReLU → 2×2 max-pool → conv (NHWC) → mean → linear."""
+    h = jax.lax.conv_general_dilated(x, params["k1"], (2, 1), ((1, 2), (1, 1)),
+                                     rhs_dilation=(1, 2), dimension_numbers=("NCHW", "OIHW",
+                                                                             "NHWC"))
+    h = jax.nn.relu(h + params["b1"][None, None, None])
+    h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    h = jax.lax.conv_general_dilated(h, params["k2"], (1, 1), "SAME",
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jnp.tanh(h).mean((1, 2)) @ params["w"]
+
+
+def test_matmul_ops_matches_native_ops_to_second_order(dtype):
+    r = np.random.default_rng(0)
+    x = r.normal(size=(2, 3, 9, 8))
+    k1 = r.normal(size=(4, 3, 3, 2)) / 3
+    np.testing.assert_allclose(
+        meta.matmul_ops(jax.lax.conv_general_dilated)(
+            jnp.asarray(x, dtype), jnp.asarray(k1, dtype), window_strides=(2, 1),
+            padding=((1, 2), (1, 1)), rhs_dilation=(1, 2)),
+        _np_conv_nchw(x, k1, (2, 1), ((1, 2), (1, 1)), (1, 2)), rtol=50 * TOL[dtype],
+        atol=50 * TOL[dtype])
+    params = {"k1": jnp.asarray(k1, dtype), "b1": jnp.asarray(r.normal(size=4), dtype),
+              "k2": jnp.asarray(r.normal(size=(3, 3, 4, 5)) / 6, dtype),
+              "w": jnp.asarray(r.normal(size=(5, 2)), dtype)}
+    xs = jnp.asarray(r.normal(size=(3, 2, 3, 9, 8)), dtype)      # 3 tasks
+    ys = jnp.asarray(r.normal(size=(3, 2, 2)), dtype)
+
+    def loss(p, batch):
+        return jnp.mean((_cnn(p, batch[0]) - batch[1]) ** 2)
+
+    tasks = ((xs, ys), (xs[::-1], ys))
+    # Per-task weights vmapped (batched matmuls) in float32, mapped one task at a time in f64.
+    tbs = None if dtype == jnp.float32 else 1
+    f = lambda p, fn: meta.maml_loss(fn, p, tasks, inner_lr=0.3, num_steps=2,
+                                     task_batch_size=tbs)
+    v, g = jax.jit(jax.value_and_grad(f), static_argnums=1)(params, loss)
+    v2, g2 = jax.jit(jax.value_and_grad(f), static_argnums=1)(params, meta.matmul_ops(loss))
+    np.testing.assert_allclose(v2, v, rtol=10 * TOL[dtype])
+    assert_close(g2, g, 20 * TOL[dtype])
+    jaxpr = jax.make_jaxpr(meta.matmul_ops(loss))(params, (xs[0], ys[0]))
+    names = {e.primitive.name for e in jaxpr.jaxpr.eqns}
+    assert not names & {"conv_general_dilated", "reduce_window_max"}
+    with pytest.raises(ValueError, match="callable"):
+        meta.matmul_ops(3)
+
+
 def test_metasgd_with_equal_rates_equals_maml(dtype):
     params, tasks = make_params(dtype), make_tasks(dtype)
     lrs = meta.metasgd_init(params, 0.25)

@@ -24,7 +24,7 @@ Published (MAML Table 1): 98.7 ± 0.4, 99.9 ± 0.1, 95.8 ± 0.3, 98.9 ± 0.2 (5w
 20w5s).
 
 Needs the Omniglot npz files (``$JTRANSFER_MANUAL_DIR/omniglot`` or ../shared/data/omniglot).
-Run (GPU recommended; ~0.1–0.3 s per second-order iteration on 2 CPU cores):
+Run (GPU recommended):
 ``python -m experiments.maml_omniglot.main --config experiments/maml_omniglot/configs/default.py:5w1s --workdir runs/omniglot_5w1s``
 """
 
@@ -60,8 +60,13 @@ def get_config(variant: str = "5w1s") -> ml_collections.ConfigDict:
     c.meta_lr = 1e-3
     c.reptile_step_size = 1.0
     c.remat = False
-    c.task_batch_size = 0         # 0: vmap all tasks (GPU); 1: lax.map one task at a time (CPU:
-                                  # vmapped per-task conv weights become slow grouped convs)
+    c.ops = "auto"                # convs / max-pools: "matmul" (jtransfer.meta.matmul_ops, fast
+                                  # second-order derivatives on XLA:CPU), "native", "auto" = matmul
+                                  # on CPU, native on GPU/TPU
+    c.task_batch_size = 0         # 0: vmap all tasks; b > 0: lax.map over chunks of b tasks
+    # Task-parallel meta-training: the meta-batch is split over a ("task",) mesh of this shape
+    # ((-1,) = every device; it must divide meta_batch_size), parameters replicated.
+    c.mesh_shape = (1,)
     c.num_iterations = 60_000
     c.eval_every = 5_000
     c.eval_tasks = 600

@@ -1,0 +1,163 @@
+"""Re-expresses convolutions and non-overlapping max-pools as matmuls and reshapes.
+
+Second-order MAML on a CNN differentiates the convolution twice. On XLA:CPU the weight
+gradient of a convolution (and everything built on it: per-task weights under ``vmap`` become
+grouped convolutions) is emitted as a slow generic loop, and the second derivative of a
+``reduce_window`` max-pool becomes a variadic ``reduce_window`` over index arrays. Written as
+patch extraction (strided slices) + ``dot_general`` and as reshape + ``max``, every derivative
+of any order is again a matmul, a pad or an elementwise op, which XLA:CPU runs at full speed;
+under ``vmap`` with per-task weights the matmul becomes a batched matmul.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.extend as jex
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+
+def _conv_supported(params, lhs, rhs) -> bool:
+    return (params["feature_group_count"] == 1 and params["batch_group_count"] == 1
+            and all(d == 1 for d in params["lhs_dilation"])
+            and params.get("preferred_element_type") is None
+            and jnp.issubdtype(lhs.dtype, jnp.floating) and lhs.dtype == rhs.dtype)
+
+
+def _matmul_conv(lhs, rhs, *, window_strides, padding, rhs_dilation, dimension_numbers,
+                 precision, **_):
+    """``lax.conv_general_dilated`` (no lhs dilation, no groups) as patches @ kernel."""
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    x = jnp.transpose(lhs, (lhs_spec[0], *lhs_spec[2:], lhs_spec[1]))          # N, S..., C
+    w = jnp.transpose(rhs, (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))          # K..., I, O
+    nsp = x.ndim - 2
+    x = jnp.pad(x, [(0, 0), *padding, (0, 0)])
+    ksz = w.shape[:nsp]
+    out_sz = [(x.shape[1 + d] - (ksz[d] - 1) * rhs_dilation[d] - 1) // window_strides[d] + 1
+              for d in range(nsp)]
+    cols = []
+    for offs in np.ndindex(*ksz):
+        start = [0] + [o * r for o, r in zip(offs, rhs_dilation, strict=True)] + [0]
+        limit = [x.shape[0]] + [s + (n - 1) * st + 1 for s, n, st in
+                                zip(start[1:-1], out_sz, window_strides, strict=True)] + [
+            x.shape[-1]]
+        cols.append(lax.slice(x, start, limit, (1, *window_strides, 1)))
+    patches = jnp.concatenate(cols, axis=-1)                    # N, S'..., prod(K) * C
+    out = lax.dot_general(patches, w.reshape(-1, w.shape[-1]),
+                          (((patches.ndim - 1,), (0,)), ((), ())), precision=precision)
+    # out is (N, S'..., O); out_spec[i] is the output axis of logical dim i (N, C, S...).
+    logical = (0, out.ndim - 1, *range(1, out.ndim - 1))
+    perm = [0] * out.ndim
+    for i, ax in enumerate(out_spec):
+        perm[ax] = logical[i]
+    return jnp.transpose(out, perm)
+
+
+def _pool_supported(params, x) -> bool:
+    return (tuple(params["window_dimensions"]) == tuple(params["window_strides"])
+            and all(p == (0, 0) for p in params["padding"])
+            and all(d == 1 for d in params["base_dilation"])
+            and all(d == 1 for d in params["window_dilation"])
+            and jnp.issubdtype(x.dtype, jnp.floating))
+
+
+def _reshape_max_pool(x, *, window_dimensions, **_):
+    """Non-overlapping max-pool (window == stride, VALID) as reshape + max."""
+    keep = tuple(slice(0, n - n % w) for n, w in zip(x.shape, window_dimensions, strict=True))
+    x = x[keep]
+    shape, axes = [], []
+    for d, (n, w) in enumerate(zip(x.shape, window_dimensions, strict=True)):
+        shape += [n // w, w]
+        axes.append(2 * d + 1)
+    return jnp.max(x.reshape(shape), axis=tuple(axes))
+
+
+_CALLS = ("pjit", "jit", "closed_call")
+
+
+def _eval(jaxpr, consts, args):
+    env = {}
+
+    def read(v):
+        return v.val if isinstance(v, jex.core.Literal) else env[v]
+
+    for v, x in zip(jaxpr.constvars, consts, strict=True):
+        env[v] = x
+    for v, x in zip(jaxpr.invars, args, strict=True):
+        env[v] = x
+    for eqn in jaxpr.eqns:
+        invals = [read(v) for v in eqn.invars]
+        name, params = eqn.primitive.name, eqn.params
+        if name == "conv_general_dilated" and _conv_supported(params, *invals):
+            outs = [_matmul_conv(*invals, **params)]
+        elif name == "reduce_window_max" and _pool_supported(params, *invals):
+            outs = [_reshape_max_pool(*invals, **params)]
+        elif name in _CALLS and isinstance(params.get("jaxpr", params.get("call_jaxpr")),
+                                           jex.core.ClosedJaxpr):
+            inner = params.get("jaxpr", params.get("call_jaxpr"))
+            outs = _eval(inner.jaxpr, inner.consts, invals)
+        else:
+            with eqn.ctx.manager:
+                outs = eqn.primitive.bind(*invals, **eqn.primitive.get_bind_params(params))
+            if not eqn.primitive.multiple_results:
+                outs = [outs]
+        for v, o in zip(eqn.outvars, outs, strict=True):
+            env[v] = o
+    return [read(v) for v in jaxpr.outvars]
+
+
+def matmul_ops(fn: Callable) -> Callable:
+    r"""Returns ``fn`` with its convolutions and max-pools evaluated as matmuls and reshapes.
+
+    The returned function computes the same values as ``fn`` (up to float rounding) but
+    evaluates every ``lax.conv_general_dilated`` without input dilation or feature groups as
+
+    .. math::
+        y[n, s, o] = \sum_{k, c} x_{\text{pad}}[n, s \cdot \sigma + k \cdot \delta, c]\,
+        w[k, c, o] \quad (\text{patches by strided slices, then one } \texttt{dot\_general})
+
+    and every max ``reduce_window`` with window = stride and no padding as a reshape followed by
+    ``max``. Their derivatives of every order are then matmuls, pads and elementwise ops.
+    Use it on CPU for second-order MAML with CNNs (``maml_loss(matmul_ops(loss_fn), ...)``),
+    where XLA:CPU runs convolution weight-gradients, the grouped convolutions that ``vmap``
+    makes of per-task weights, and the second derivative of ``reduce_window`` slowly. On GPU
+    the native ops are usually faster: leave ``fn`` as it is.
+
+    Semantics: values are those of ``fn``. Derivatives are those of ``fn`` except at ties of a
+    max-pool window, where ``jnp.max`` splits the gradient equally among the tied inputs and
+    ``reduce_window`` gives it to one of them (with ReLU before the pool the usual tie is all
+    zeros, where both are zero). Convolutions inside ``custom_jvp``/``custom_vjp``, ``scan``,
+    ``cond``, ``while`` or ``checkpoint`` bodies are left as they are; those inside ``jit``
+    calls are rewritten. Float dtypes only (others are left as they are).
+
+    Args:
+      fn: a function of arrays / pytrees of arrays returning a pytree of arrays, e.g.
+        ``loss_fn(params, batch)``.
+
+    Returns:
+      A function with the signature of ``fn``: positional arguments are traced (pytrees of
+      arrays), keyword arguments are passed to ``fn`` as they are (static). It re-traces
+      ``fn`` on every call (cheap under ``jit``, where it runs once per compilation).
+
+    References:
+      Chellapilla, Puri, Simard 2006 (convolution as im2col + matrix multiply),
+      https://inria.hal.science/inria-00112631 ; Finn, Abbeel, Levine 2017,
+      https://arxiv.org/abs/1703.03400 .
+    """
+    if not callable(fn):
+        raise ValueError(f"matmul_ops expects a callable, got {type(fn).__name__}")
+
+    @functools.wraps(fn)
+    def wrapped(*args, **static_kwargs):
+        flat, in_tree = jax.tree.flatten(args)
+        closed, out_shape = jax.make_jaxpr(
+            lambda *f: fn(*jax.tree.unflatten(in_tree, f), **static_kwargs),
+            return_shape=True)(*flat)
+        outs = _eval(closed.jaxpr, closed.consts, flat)
+        return jax.tree.unflatten(jax.tree.structure(out_shape), outs)
+
+    return wrapped

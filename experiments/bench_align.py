@@ -10,10 +10,10 @@ separately), all in one process, float32, on whatever devices JAX sees (CPU here
 Peers run only if they import; otherwise they are reported as skipped. Run the torch peers
 (PyTorch with TLlib's formula, pytorch-adapt, skada) in the same process from their venv::
 
-    PYTHONPATH=. /work/peers_venv/bin/python experiments/bench_align.py
+    PYTHONPATH=. .peers/torch/bin/python experiments/bench_align.py
 
 ADAPT (TensorFlow, numpy<2) cannot share a process with JAX: its KMM and CORAL run in a
-subprocess of ``$ADAPT_PYTHON`` (default /work/peers_adapt_venv/bin/python), timed inside it.
+subprocess of ``$ADAPT_PYTHON`` (default .peers/adapt/bin/python), timed inside it.
 """
 
 from __future__ import annotations
@@ -175,7 +175,8 @@ np.savez(sys.argv[2], kmm_w=np.asarray(w), coral=np.asarray(emb, np.float32))
 print(json.dumps(out))
 """
 
-ADAPT_PYTHON = os.environ.get("ADAPT_PYTHON", "/work/peers_adapt_venv/bin/python")
+ADAPT_PYTHON = os.environ.get("ADAPT_PYTHON", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", ".peers", "adapt", "bin", "python"))
 
 
 def run_adapt(kmm_xs, kmm_xt, sigma, cor_xs, cor_xt, repeats):

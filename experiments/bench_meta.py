@@ -17,7 +17,7 @@
    * ``learn2learn`` ``MAML`` and ``higher`` ``innerloop_ctx`` (Python loop over tasks, the
      peers' documented usage) on the same torch network (``ConvBase(max_pool=True)`` + linear
      head, batch norm in training mode; MLP for the sinusoid), Adam, only when torch and the
-     peer import (run with the peers venv: ``PYTHONPATH=. /work/peers_venv/bin/python
+     peer import (run with the peers venv: ``PYTHONPATH=. .peers/torch/bin/python
      experiments/bench_meta.py``).
 
 Run: ``python experiments/bench_meta.py`` (``--quick`` for fewer repetitions).

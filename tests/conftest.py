@@ -46,3 +46,26 @@ def execute_notebook(name: str) -> str:
                         "PYTHONPATH": root + (os.pathsep + pythonpath if pythonpath else "")})
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []))
+
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def run_on_devices(script: str, devices: int, *args: str, timeout: float = 600) -> dict:
+    """Runs ``python -c script *args`` in a fresh process that sees ``devices`` simulated CPU
+    devices (``--xla_force_host_platform_device_count``) and returns the JSON object printed on
+    its last line of stdout. A failing run fails the test with the tail of its stderr."""
+    import json
+    import subprocess
+    import sys
+
+    pp = os.environ.get("PYTHONPATH", "")
+    env = {**os.environ, "PYTHONPATH": ROOT + (os.pathsep + pp if pp else ""),
+           "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    proc = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode:
+        pytest.fail(f"subprocess on {devices} devices exited {proc.returncode}:\n"
+                    f"{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -42,13 +42,8 @@ def check_mesh_shape(config: ml_collections.ConfigDict) -> None:
 
 def make_task_mesh(config: ml_collections.ConfigDict):
     """The ``task`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1."""
-    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), ("task",))
-    if mesh.size == 1:
-        return None
-    if config.meta_batch_size % mesh.size:
-        raise ValueError(f"config.meta_batch_size={config.meta_batch_size} must be divisible "
-                         f"by the {mesh.size} devices of config.mesh_shape")
-    return mesh
+    return parallel.mesh_from_config(config, "task",
+                                     divides={"meta_batch_size": config.meta_batch_size})
 
 
 def shard_over_tasks(mesh, tree):

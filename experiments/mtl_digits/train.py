@@ -95,13 +95,7 @@ def make_data_mesh(config):
     not the 2-long task axis, is the parallel axis); parameters and optimiser state are
     replicated, and the per-task gradients are all-reduced before aggregation.
     """
-    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), ("data",))
-    if mesh.size == 1:
-        return None
-    if config.batch_size % mesh.size:
-        raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the "
-                         f"{mesh.size} devices of config.mesh_shape {tuple(config.mesh_shape)}")
-    return mesh
+    return parallel.mesh_from_config(config, "data", divides={"batch_size": config.batch_size})
 
 
 def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, n_train,

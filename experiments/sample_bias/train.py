@@ -51,13 +51,7 @@ def validate_config(config) -> None:
 
 def make_data_mesh(config):
     """The ``data`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1."""
-    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), ("data",))
-    if mesh.size == 1:
-        return None
-    if config.n_source % mesh.size:
-        raise ValueError(f"config.n_source={config.n_source} must be divisible by the "
-                         f"{mesh.size} devices of config.mesh_shape")
-    return mesh
+    return parallel.mesh_from_config(config, "data", divides={"n_source": config.n_source})
 
 
 def true_ratio(x, *, source_std=0.5, target_range=(-1.5, 1.5)):

@@ -9,6 +9,7 @@ from jtransfer.parallel._distributed import host_local_to_global, initialize, pr
 from jtransfer.parallel._mesh import (
                                       data_parallel_step,
                                       make_mesh,
+                                      mesh_from_config,
                                       mesh_from_shape,
                                       replicate,
                                       shard_batch,
@@ -16,4 +17,5 @@ from jtransfer.parallel._mesh import (
 )
 
 __all__ = ["data_parallel_step", "host_local_to_global", "initialize", "make_mesh",
-           "mesh_from_shape", "process_slice", "replicate", "shard_batch", "sharded_jit"]
+           "mesh_from_config", "mesh_from_shape", "process_slice", "replicate", "shard_batch",
+           "sharded_jit"]

@@ -113,6 +113,27 @@ def mesh_from_shape(shape, axis_names, *, devices=None) -> jax.sharding.Mesh:
                          axis_types=(jax.sharding.AxisType.Auto,) * len(shape))
 
 
+def mesh_from_config(config, axis_name: str, *, divides: dict[str, int] | None = None):
+    """The 1-d mesh an experiment config asks for, or ``None`` when it is one device.
+
+    ``config.mesh_shape`` (default ``(1,)``) must be ``(n,)`` with ``n >= 1`` or ``n == -1``
+    (every device); the mesh's one axis is ``axis_name``. ``divides`` maps config field names
+    to the lengths that are split over that axis (``{"batch_size": 64}``); each must be a
+    multiple of the device count, else ``ValueError`` naming the field and ``mesh_shape``.
+    """
+    shape = tuple(config.get("mesh_shape", (1,)))
+    if len(shape) != 1 or not (shape[0] == -1 or shape[0] >= 1):
+        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {shape}")
+    mesh = mesh_from_shape(shape, (axis_name,))
+    if mesh.size == 1:
+        return None
+    for name, length in (divides or {}).items():
+        if length % mesh.size:
+            raise ValueError(f"config.{name}={length} must be divisible by the {mesh.size} "
+                             f"devices of config.mesh_shape {shape}")
+    return mesh
+
+
 def sharded_jit(fn: Callable, mesh: jax.sharding.Mesh, *, sharded_argnums: tuple[int, ...] = (1,),
                 axis_name: str = "data", out_sharding: str = "replicated") -> Callable:
     """``jax.jit(fn)`` with the leading axis of the ``sharded_argnums`` arguments split over

@@ -1,7 +1,3 @@
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -9,8 +5,7 @@ import pytest
 from experiments.sample_bias import train
 from experiments.sample_bias.configs import test as test_config
 from jtransfer import data as jdata
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from tests.conftest import run_on_devices
 
 
 def _toy(seed=3):
@@ -89,14 +84,7 @@ def test_config_mesh_shape_runs_data_parallel(tmp_path):
     """``config.mesh_shape=(-1,)``: the weighted regression's batch over 4 simulated devices
     gives the 1-device metrics."""
     def run(devices):
-        pp = os.environ.get("PYTHONPATH", "")
-        env = {**os.environ, "PYTHONPATH": ROOT + (os.pathsep + pp if pp else ""),
-               "JAX_PLATFORMS": "cpu",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-        out = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path / f"d{devices}")],
-                             env=env, cwd=ROOT, check=True, capture_output=True, text=True,
-                             timeout=600).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return run_on_devices(_SCRIPT, devices, tmp_path / f"d{devices}")
 
     one, four = run(1), run(4)
     keys = [k for k in one if k.endswith("_mae")]

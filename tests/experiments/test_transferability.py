@@ -104,20 +104,12 @@ print(json.dumps(json.load(open(sys.argv[1] + "/negative_transfer_cases.json")))
 
 def test_mesh_shape_shards_the_fits_and_matches_one_device(tmp_path):
     """config.mesh_shape=(-1,) on 3 simulated devices (10 fits padded to 12) == 1 device."""
-    import subprocess
-    import sys
-
     import numpy as np
 
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    from tests.conftest import run_on_devices
 
     def run(devices, shape):
-        env = {**os.environ, "PYTHONPATH": root, "JAX_PLATFORMS": "cpu",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-        out = subprocess.run([sys.executable, "-c", _MESH_RUN, str(tmp_path / f"d{devices}"),
-                              str(shape)], env=env, cwd=root, check=True,
-                             capture_output=True, text=True, timeout=600).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return run_on_devices(_MESH_RUN, devices, tmp_path / f"d{devices}", shape)
 
     one, four = run(1, 1), run(3, -1)   # 3 devices: 10 fits are padded to 12
     assert [r["case"] for r in one] == [r["case"] for r in four]

@@ -1,4 +1,3 @@
-import json
 import os
 import signal
 import subprocess
@@ -9,6 +8,7 @@ import pytest
 
 from experiments.two_moons import train
 from experiments.two_moons.configs import test as test_config
+from tests.conftest import run_on_devices
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -137,12 +137,7 @@ def test_config_mesh_shape_runs_data_parallel(tmp_path):
     """The shared DA loop with ``config.mesh_shape=(-1,)``: the source and target batches are
     sharded over 4 simulated devices (parameters replicated) and give the 1-device run."""
     def run(devices):
-        env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-        out = subprocess.run([sys.executable, "-c", _MESH_RUN, str(tmp_path / f"d{devices}")],
-                             env=env, cwd=ROOT, check=True, capture_output=True, text=True,
-                             timeout=300).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return run_on_devices(_MESH_RUN, devices, tmp_path / f"d{devices}", timeout=300)
 
     one, four = run(1), run(4)
     assert one["devices"] == 1 and four["devices"] == 4

@@ -1,14 +1,10 @@
 """``config.mesh_shape`` of the learned-optimizer experiments: 4 simulated devices give the
-1-device meta-training (meta-loss history and theta) (TBPTT tasks over axis ``task``, PES population over axis ``pop``)."""
-
-import json
-import os
-import subprocess
-import sys
+1-device meta-training (meta-loss history and theta), with TBPTT tasks over axis ``task``
+and the PES population over axis ``pop``."""
 
 import numpy as np
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from tests.conftest import run_on_devices
 
 _SCRIPT = """
 import json, sys
@@ -39,14 +35,7 @@ print(json.dumps(out))
 
 
 def _run(tmp_path, devices):
-    pp = os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, "PYTHONPATH": ROOT + (os.pathsep + pp if pp else ""),
-           "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-    out = subprocess.run([sys.executable, "-c", _SCRIPT, str(tmp_path / f"d{devices}")],
-                         env=env, cwd=ROOT, check=True, capture_output=True, text=True,
-                         timeout=600).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_on_devices(_SCRIPT, devices, tmp_path / f"d{devices}")
 
 
 def test_experiment_config_mesh_shape_runs_meta_batch_parallel(tmp_path):

@@ -1,9 +1,6 @@
 """End-to-end runs of the meta-learning experiments with their tiny configs."""
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ from experiments.maml_omniglot.configs import test as fewshot_test
 from experiments.maml_sinusoid import rows_from_metrics
 from experiments.maml_sinusoid import train as sinusoid
 from experiments.maml_sinusoid.configs import test as sinusoid_test
-from tests.conftest import manual_dir_or_skip
+from tests.conftest import manual_dir_or_skip, run_on_devices
 
 
 def test_sinusoid_tiny_end_to_end(tmp_path):
@@ -87,17 +84,8 @@ print(json.dumps(m))
 def test_fewshot_config_mesh_shape_runs_task_parallel(tmp_path):
     """maml_fewshot_digits with ``config.mesh_shape=(-1,)``: the meta-batch of 4 split over 4
     simulated devices gives the 1-device training loss and test accuracy."""
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
     def run(devices):
-        pp = os.environ.get("PYTHONPATH", "")
-        env = {**os.environ, "PYTHONPATH": root + (os.pathsep + pp if pp else ""),
-               "JAX_PLATFORMS": "cpu",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-        out = subprocess.run([sys.executable, "-c", _FEWSHOT_MESH, str(tmp_path / f"d{devices}")],
-                             env=env, cwd=root, check=True, capture_output=True, text=True,
-                             timeout=300).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return run_on_devices(_FEWSHOT_MESH, devices, tmp_path / f"d{devices}", timeout=300)
 
     one, four = run(1), run(4)
     assert one["iterations_done"] == four["iterations_done"] == fewshot_test.get_config(

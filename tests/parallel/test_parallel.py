@@ -63,3 +63,17 @@ def test_shard_batch_rejects_indivisible_batches():
     parallel.shard_batch(jnp.ones((3, 2)), mesh)  # any size splits over one device
     with pytest.raises(ValueError, match="leading dimension"):
         parallel.shard_batch(jnp.float32(1.0), mesh)
+
+
+def test_mesh_from_config_validates_the_shape_and_is_none_for_one_device():
+    import ml_collections
+
+    from jtransfer import parallel
+
+    c = ml_collections.ConfigDict({"mesh_shape": (1,), "batch_size": 7})
+    assert parallel.mesh_from_config(c, "data", divides={"batch_size": 7}) is None
+    for bad in [(2, 2), (0,), (-2,)]:
+        c.mesh_shape = bad
+        with pytest.raises(ValueError, match="mesh_shape"):
+            parallel.mesh_from_config(c, "data")
+    assert parallel.mesh_from_config(ml_collections.ConfigDict(), "data") is None

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jtransfer.parallel import launch as launch_mod
+from tests.conftest import run_on_devices
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WORKER = os.path.join(os.path.dirname(__file__), "_scale_worker.py")
@@ -109,11 +110,7 @@ print(json.dumps(m))
 def test_experiment_config_mesh_shape_runs_task_parallel(tmp_path):
     """maml_sinusoid with ``config.mesh_shape=(-1,)``: 4 devices give the 1-device metrics."""
     def run(devices):
-        env = _env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-        out = subprocess.run([sys.executable, "-c", _SINUSOID, str(tmp_path / f"d{devices}")],
-                             env=env, cwd=ROOT, check=True, capture_output=True, text=True,
-                             timeout=600).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return run_on_devices(_SINUSOID, devices, tmp_path / f"d{devices}")
 
     one, four = run(1), run(4)
     keys = [k for k in one if k.startswith(("maml_k5", "pretrained_k5"))]

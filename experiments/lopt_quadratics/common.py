@@ -43,13 +43,8 @@ def make_mesh(config: ml_collections.ConfigDict):
     meta-batch of tasks (TBPTT, axis ``task``) or the population (ES/PES, axis ``pop``) is
     split, or None for a single device. Raises ``ValueError`` unless its size divides
     ``config.num_tasks``."""
-    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), (mesh_axis(config),))
-    if mesh.size == 1:
-        return None
-    if config.num_tasks % mesh.size:
-        raise ValueError(f"config.num_tasks={config.num_tasks} (tasks or population pairs) must "
-                         f"be divisible by the {mesh.size} devices of config.mesh_shape")
-    return mesh
+    return parallel.mesh_from_config(config, mesh_axis(config),
+                                     divides={"num_tasks": config.num_tasks})
 
 
 def make_estimator(config, lo, family, mesh=None) -> lopt.MetaGradientEstimator:

@@ -53,11 +53,14 @@ def mmd2(x: jax.Array, y: jax.Array, *, bandwidth: Bandwidth = "median",
       :math:`\\sum (w_{2i-1}k(x_{2i-1},y_{2i}) + w_{2i}k(x_{2i},y_{2i-1}))/\\sum(w_{2i-1}+w_{2i})`),
       which is the plain estimator for equal weights. An odd last row is dropped.
 
-    The Gram sums are formed in row strips of 512: each strip is one matrix product whose
+    The Gram sums are formed in row strips of 128: each strip is one matrix product whose
     kernel values are exponentiated and summed while in cache, and for the ``x``–``x`` and
     ``y``–``y`` sums only the upper block triangle is computed (off-diagonal blocks count
     twice), so the quadratic estimators cost about half of the pooled
-    :math:`(n+m)\times d\times(n+m)` product.
+    :math:`(n+m)\\times d\\times(n+m)` product. For concrete multi-kernel bandwidths a power of
+    two apart in :math:`1/\\sigma^2` (e.g. :math:`\\sigma\\cdot 2^k`), the narrower kernels
+    are squarings of wider ones (:math:`e^{-4t} = (e^{-t})^4`) instead of fresh ``exp`` calls
+    (see :func:`exp_plan`; rounding amplified at most 16×).
 
     Equal weights give exactly the unweighted estimators. ``x``–``x`` distances on the diagonal
     are exactly 0, so :math:`\\mathrm{MMD}^2_b(X, X) = 0` up to rounding of the sums.
@@ -110,15 +113,87 @@ def mmd2(x: jax.Array, y: jax.Array, *, bandwidth: Bandwidth = "median",
         sig = None
     else:
         sig = resolve_bandwidth(bandwidth, x, y)
-    return _mmd2_jit(x, y, sig, w, estimator=estimator)
+    return _mmd2_jit(x, y, sig, w, estimator=estimator, plan=exp_plan(bandwidth))
 
 
 # Row-block size of the tiled Gram sums: a (block x n) strip of kernel values is formed by one
 # matrix product and reduced at once by a fused exp/sum loop while it is still in cache.
-_BLOCK = 512
+_BLOCK = 128
 
 
-def _strip_sum(a, b, aa, bb, gammas, wa, wb, diag_offset):
+# Largest error amplification allowed when a kernel is derived from another by squaring:
+# exp(-2^p t) = exp(-t)^(2^p) multiplies the relative rounding error of exp(-t) by 2^p.
+_MAX_AMPLIFICATION = 16
+
+
+def exp_plan(bandwidth) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]] | None:
+    """How to get the kernels of a multi-bandwidth sum with few ``exp`` calls (static).
+
+    For bandwidths whose inverse squares differ by powers of two (the usual geometric
+    ``σ·2^k`` families), :math:`e^{-2^p t} = (e^{-t})^{2^p}`: the kernel for
+    :math:`\\gamma' = 2^p\\gamma` is ``p`` squarings of the kernel for :math:`\\gamma`, which
+    costs ``p`` multiplies instead of one ``exp`` per entry. Each squaring doubles the relative
+    rounding error, so a chain is cut (a fresh ``exp``) once it would amplify it by more than
+    ``_MAX_AMPLIFICATION`` (16×, i.e. about 1e-6 relative in float32).
+
+    Returns ``(steps, order)``: ``steps[u] = (source, squarings)`` for bandwidth ``u`` in the
+    given order (``source == -1``: compute ``exp`` directly, otherwise square kernel ``source``
+    ``squarings`` times), and ``order``, the kernels by increasing :math:`\\gamma` (sources
+    first). ``None`` (every kernel by ``exp``) for a single, traced or non-numeric bandwidth,
+    or when no pair of bandwidths is a power-of-two apart.
+    """
+    if isinstance(bandwidth, str) or np.ndim(bandwidth) == 0:
+        return None
+    try:
+        sig = np.asarray(bandwidth, dtype=np.float64).reshape(-1)
+    except (TypeError, jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+    if sig.size < 2 or not np.all(np.isfinite(sig)) or np.any(sig <= 0):
+        return None
+    gam = 1.0 / sig**2
+    order = np.argsort(gam)
+    plan: dict[int, tuple[int, int]] = {}
+    amp: dict[int, int] = {}
+    for k in order:
+        best = (-1, 0)
+        for j, a in amp.items():
+            p = np.log2(gam[k] / gam[j])
+            q = int(round(p))
+            if 1 <= q and abs(p - q) < 1e-9 and a * 2**q <= _MAX_AMPLIFICATION:
+                if best[0] < 0 or q < best[1]:
+                    best = (j, q)
+        plan[int(k)] = (int(best[0]), best[1])
+        amp[int(k)] = 1 if best[0] < 0 else amp[best[0]] * 2**best[1]
+    if all(src < 0 for src, _ in plan.values()):
+        return None
+    return tuple(plan[k] for k in range(sig.size)), tuple(int(k) for k in order)
+
+
+def _kernel_sum(d2, gammas, plan):
+    """``sum_u exp(-gammas[u] d2)``, with the squaring ``plan`` of :func:`exp_plan`."""
+    if plan is None:
+        k = jnp.exp(-d2 * gammas[0])
+        for g in range(1, gammas.shape[0]):
+            k = k + jnp.exp(-d2 * gammas[g])
+        return k
+    steps, order = plan
+    vals: dict[int, jax.Array] = {}
+    for u in order:
+        src, sq = steps[u]
+        if src < 0:
+            v = jnp.exp(-d2 * gammas[u])
+        else:
+            v = vals[src]
+            for _ in range(sq):
+                v = v * v
+        vals[u] = v
+    total = vals[order[0]]
+    for u in order[1:]:
+        total = total + vals[u]
+    return total
+
+
+def _strip_sum(a, b, aa, bb, gammas, wa, wb, diag_offset, plan=None):
     """``sum_ij wa_i wb_j sum_u exp(-gamma_u d2_ij)`` for one strip; ``d2_ij`` is set to 0 where
     ``j == i + diag_offset`` (self-pairs of a symmetric block; ``None``: no self-pairs)."""
     # (-2 a) b^T is exact scaling, so d2 = |a|^2 + |b|^2 + (-2a) b^T needs no extra multiply.
@@ -128,9 +203,7 @@ def _strip_sum(a, b, aa, bb, gammas, wa, wb, diag_offset):
         rows = jax.lax.broadcasted_iota(jnp.int32, d2.shape, 0)
         cols = jax.lax.broadcasted_iota(jnp.int32, d2.shape, 1)
         d2 = jnp.where(cols == rows + diag_offset, jnp.zeros((), d2.dtype), d2)
-    k = jnp.exp(-d2 * gammas[0])
-    for g in range(1, gammas.shape[0]):
-        k = k + jnp.exp(-d2 * gammas[g])
+    k = _kernel_sum(d2, gammas, plan)
     if wa is not None:
         k = k * wa[:, None]
     if wb is not None:
@@ -138,7 +211,7 @@ def _strip_sum(a, b, aa, bb, gammas, wa, wb, diag_offset):
     return jnp.sum(k)
 
 
-def _sym_gram_sum(x, gammas, w, block):
+def _sym_gram_sum(x, gammas, w, block, plan=None):
     """``sum_ij w_i w_j k(x_i, x_j)`` (diagonal included, k(x_i, x_i) = K exactly) from the
     upper block triangle only: strip ``I`` covers rows of block ``I`` and columns from the start
     of block ``I`` on; the columns after the diagonal block count twice (symmetry)."""
@@ -148,36 +221,38 @@ def _sym_gram_sum(x, gammas, w, block):
     for r0 in range(0, n, block):
         r1 = min(r0 + block, n)
         wr = None if w is None else w[r0:r1]
-        total = total + _strip_sum(x[r0:r1], x[r0:r1], xx[r0:r1], xx[r0:r1], gammas, wr, wr, 0)
+        total = total + _strip_sum(x[r0:r1], x[r0:r1], xx[r0:r1], xx[r0:r1], gammas, wr, wr, 0,
+                                   plan)
         if r1 < n:
             wc = None if w is None else w[r1:]
             total = total + 2.0 * _strip_sum(x[r0:r1], x[r1:], xx[r0:r1], xx[r1:], gammas, wr,
-                                             wc, None)
+                                             wc, None, plan)
     return total
 
 
-def _cross_sum(x, y, gammas, w, block):
+def _cross_sum(x, y, gammas, w, block, plan=None):
     """``sum_ij w_i k(x_i, y_j)`` over row blocks of ``x``."""
     xx, yy = jnp.sum(x * x, axis=-1), jnp.sum(y * y, axis=-1)
     total = jnp.zeros((), x.dtype)
     for r0 in range(0, x.shape[0], block):
         r1 = min(r0 + block, x.shape[0])
         wr = None if w is None else w[r0:r1]
-        total = total + _strip_sum(x[r0:r1], y, xx[r0:r1], yy, gammas, wr, None, None)
+        total = total + _strip_sum(x[r0:r1], y, xx[r0:r1], yy, gammas, wr, None, None, plan)
     return total
 
 
-def _mmd2_core(x, y, sig, w, *, estimator, block=_BLOCK):
+def _mmd2_core(x, y, sig, w, *, estimator, block=_BLOCK, plan=None):
     if sig is None:
         sig = resolve_bandwidth("median", x, y)
     if estimator == "linear":
         return _linear_mmd2(x, y, sig, w)
     n, m = x.shape[0], y.shape[0]
+    block = max(block, -(-max(n, m) // 64))  # at most 64 strips per sum: bounded compile time
     num_k = sig.shape[0]  # k(x, x) = 1 per kernel, so the diagonal sums to num_k each
     gammas = 1.0 / (2.0 * sig * sig)
-    sxx = _sym_gram_sum(x, gammas, w, block)
-    syy = _sym_gram_sum(y, gammas, None, block)
-    sxy = _cross_sum(x, y, gammas, w, block)
+    sxx = _sym_gram_sum(x, gammas, w, block, plan)
+    syy = _sym_gram_sum(y, gammas, None, block, plan)
+    sxy = _cross_sum(x, y, gammas, w, block, plan)
     if w is None:
         w1, w2 = float(n), float(n)
     else:
@@ -191,7 +266,7 @@ def _mmd2_core(x, y, sig, w, *, estimator, block=_BLOCK):
     return txx + tyy - 2.0 * sxy / m
 
 
-_mmd2_jit = jax.jit(_mmd2_core, static_argnames=("estimator", "block"))
+_mmd2_jit = jax.jit(_mmd2_core, static_argnames=("estimator", "block", "plan"))
 
 
 def _pair_k(a: jax.Array, b: jax.Array, sig: jax.Array) -> jax.Array:

@@ -145,6 +145,41 @@ def test_gaussian_kernel_convention_and_median():
     np.testing.assert_allclose(km, [[np_k(a, b, [s]) for b in y] for a in x], rtol=1e-5)
 
 
+def test_exp_plan_squares_power_of_two_bandwidths():
+    from jtransfer.align._mmd import exp_plan
+    # sigma * 2^k: gammas 256, 64, 16, 4, 1 (relative). exp for gamma 1 and 64 (a chain would
+    # amplify rounding by > 16x), the others are two squarings of the next wider kernel.
+    steps, order = exp_plan([0.25, 0.5, 1.0, 2.0, 4.0])
+    assert order == (4, 3, 2, 1, 0)
+    assert steps == ((1, 2), (-1, 0), (3, 2), (4, 2), (-1, 0))
+    assert exp_plan([1.0, 3.0]) is None and exp_plan(2.0) is None and exp_plan("median") is None
+    assert exp_plan([2.0, 1.0]) == (((-1, 0), (0, 2)), (0, 1))
+
+
+@pytest.mark.parametrize("dtype_name,estimator", list(itertools.product(
+    DTYPES, ("biased", "unbiased"))))
+def test_mmd2_geometric_bandwidths_match_numpy(dtype_name, estimator):
+    """The squaring plan (kernels derived from wider ones) against plain exps in NumPy, with
+    strips (n > block) and weights."""
+    rng = np.random.default_rng(3)
+    sig = [0.4, 0.8, 1.6, 3.2, 6.4]
+    with dtype_context(dtype_name) as dt:
+        x = rng.normal(size=(40, 3)).astype(dt)
+        y = (rng.normal(size=(30, 3)) * 1.5 + 0.4).astype(dt)
+        w = rng.uniform(0.2, 3.0, size=40).astype(dt)
+        from jtransfer.align._mmd import _mmd2_jit
+        got = _mmd2_jit(x, y, np.asarray(sig, dt), w, estimator=estimator, block=16,
+                        plan=align._mmd.exp_plan(sig))
+        np.testing.assert_allclose(float(got), np_mmd2(x, y, sig, estimator, w), **tol(dt))
+        np.testing.assert_allclose(
+            float(align.mmd2(x, y, bandwidth=sig, estimator=estimator, weights_x=w)),
+            np_mmd2(x, y, sig, estimator, w), **tol(dt))
+    with jax.enable_x64(True):
+        xs, ys = rng.normal(size=(8, 3)), rng.normal(size=(8, 3)) + 0.3
+        check_fd_grad(lambda a, b: align.mmd2(a, b, bandwidth=sig, estimator=estimator),
+                      (xs, ys), 0)
+
+
 @pytest.mark.parametrize("estimator", ["biased", "unbiased", "linear"])
 def test_fd_gradients_float64(estimator):
     with jax.enable_x64(True):

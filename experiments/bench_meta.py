@@ -20,6 +20,15 @@
      peer import (run with the peers venv: ``PYTHONPATH=. .peers/torch/bin/python
      experiments/bench_meta.py``).
 
+Each row also prints the step's FLOPs (XLA ``cost_analysis``) and, per peer, the compute
+bound: those FLOPs at this machine's best float32 GEMM rate (a 8192×256×8192 product) is the
+fastest any implementation of the same maths can run, so it caps the possible speed-up.
+
+Last run (2 idle CPU cores): Conv4 meta-step 803 ms (38.35 GFLOP, 48 GFLOP/s), learn2learn
+871 ms (1.08x), higher 1016 ms (1.27x); GEMM rate 175 GFLOP/s, so even a step at the full
+GEMM rate (220 ms) would be only 3.97x learn2learn: the 5x goal is beyond this CPU's compute
+bound for this network. Sinusoid: 0.7 ms vs learn2learn 26.6 ms (36x), higher 49 ms (66x).
+
 Run: ``python experiments/bench_meta.py`` (``--quick`` for fewer repetitions).
 """
 
@@ -139,8 +148,30 @@ def jax_step_time(loss_fn, params, tasks, *, inner_lr, num_steps, reps, task_bat
     t0 = time.perf_counter()
     compiled = step.lower(params, opt_state, tasks).compile()
     compile_s = time.perf_counter() - t0
-    return _median_time(lambda: jax.block_until_ready(compiled(params, opt_state, tasks)),
-                        reps), compile_s
+    times = _median_time(lambda: jax.block_until_ready(compiled(params, opt_state, tasks)), reps)
+    return times, compile_s, _flops(compiled)
+
+
+def _flops(compiled) -> float:
+    ca = compiled.cost_analysis()
+    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    return float((ca or {}).get("flops", float("nan")))
+
+
+def matmul_rate(reps: int = 5, n: int = 4096, d: int = 256) -> float:
+    """Best float32 GEMM rate (FLOP/s) of this machine under XLA: a (2n, d) x (d, 2n) product,
+    the shape bench_align uses for its matmul bound."""
+    z = jnp.asarray(np.random.default_rng(0).normal(size=(2 * n, d)).astype(np.float32))
+    f = jax.jit(lambda z: z @ z.T)
+    jax.block_until_ready(f(z))
+    best = min(_timed(lambda: jax.block_until_ready(f(z))) for _ in range(reps))
+    return 2.0 * (2 * n) ** 2 * d / best
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def torch_step_times(kind, tasks, *, inner_lr, reps):
@@ -215,15 +246,20 @@ def torch_step_times(kind, tasks, *, inner_lr, reps):
 
 def bench_speed(name, kind, loss_fn, params, tasks, *, inner_lr, num_steps, reps, rows):
     num_tasks = jax.tree.leaves(tasks)[0].shape[0]
+    rate = matmul_rate()
     print(f"\n== Meta-step time: {name} (meta-batch {num_tasks}, {num_steps} inner step(s), "
           "second order, + Adam) ==", flush=True)
-    ours = {}
+    ours, flops = {}, {}
     for label, fn, tbs in rows:
-        (t, c), comp = jax_step_time(fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps,
-                                     reps=reps, task_batch_size=tbs)
+        (t, c), comp, flops[label] = jax_step_time(fn, params, tasks, inner_lr=inner_lr,
+                                                   num_steps=num_steps, reps=reps,
+                                                   task_batch_size=tbs)
         ours[label] = (t, c)
         print(f"  {label:32s} wall {1e3 * t:9.1f} ms/step  CPU {1e3 * c:9.1f} ms/step  "
-              f"{num_tasks / t:7.1f} tasks/s  compile {comp:5.1f} s", flush=True)
+              f"{num_tasks / t:7.1f} tasks/s  compile {comp:5.1f} s  " + (
+                  f"{flops[label] / 1e9:.2f} GFLOP/step = {flops[label] / t / 1e9:.0f} GFLOP/s"
+                  if tbs is None else "(FLOPs: XLA counts the lax.map body once)"),
+              flush=True)
     peers = torch_step_times(kind, tasks, inner_lr=inner_lr, reps=reps)
     best_label = min(ours, key=lambda k: ours[k][0])
     best = ours[best_label]
@@ -235,6 +271,14 @@ def bench_speed(name, kind, loss_fn, params, tasks, *, inner_lr, num_steps, reps
               f"{num_tasks / t[0]:7.1f} tasks/s  (Python loop over tasks)", flush=True)
         print(f"    ratio {peer} / jtransfer ({best_label}): wall {t[0] / best[0]:.2f}x, "
               f"CPU {t[1] / best[1]:.2f}x  (goal >= 5x)")
+        # Roofline: the step's XLA-counted FLOPs at this machine's best GEMM rate is the
+        # fastest any implementation of the same maths could run here.
+        step_flops = max(f for lbl, f in flops.items() if dict((r[0], r[2]) for r in rows)[lbl]
+                         is None)
+        floor = step_flops / rate
+        print(f"    compute bound: {step_flops / 1e9:.2f} GFLOP at the best GEMM rate "
+              f"({rate / 1e9:.0f} GFLOP/s) takes >= {1e3 * floor:.1f} ms, so no implementation "
+              f"can be more than {t[0] / floor:.2f}x {peer} here")
     return ours, peers
 
 

@@ -1,4 +1,7 @@
-"""Runs MAML / FOMAML / Reptile few-shot classification: ``python -m experiments.maml_omniglot.main``."""
+"""Runs MAML / FOMAML / Reptile few-shot classification.
+
+``python -m experiments.maml_omniglot.main``
+"""
 
 from experiments.maml_omniglot import train
 from jtransfer.train import experiment_main

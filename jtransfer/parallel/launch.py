@@ -33,7 +33,8 @@ def _free_port() -> int:
 
 
 def launch(command: list[str], num_processes: int, *, local_devices: int | None = None,
-           timeout: float | None = None, capture: bool = False) -> list[subprocess.CompletedProcess]:
+           timeout: float | None = None,
+           capture: bool = False) -> list[subprocess.CompletedProcess]:
     """Runs ``command`` as ``num_processes`` cooperating processes; returns their results."""
     if num_processes < 1:
         raise ValueError(f"num_processes must be >= 1, got {num_processes}")

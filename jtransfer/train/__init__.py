@@ -6,5 +6,5 @@ from jtransfer.train._keys import keys
 from jtransfer.train._metrics import MetricWriter, progress, read_metrics
 from jtransfer.train._plots import plot_curves, save_figure
 
-__all__ = ["CheckpointManager", "MetricWriter", "experiment_main", "keys", "plot_curves", "progress",
-           "read_metrics", "save_figure", "tree_equal"]
+__all__ = ["CheckpointManager", "MetricWriter", "experiment_main", "keys", "plot_curves",
+           "progress", "read_metrics", "save_figure", "tree_equal"]

@@ -66,7 +66,7 @@ def manual_adapt(params, support, rates):
     """Reference inner loop: a Python loop of explicit gradient steps (no scan)."""
     for lr in rates:
         g = jax.grad(mse)(params, support)
-        params = jax.tree.map(lambda p, gi: p - lr * gi, params, g)
+        params = jax.tree.map(lambda p, gi, lr=lr: p - lr * gi, params, g)
     return params
 
 
@@ -138,8 +138,8 @@ def test_vmap_over_tasks_equals_python_loop_with_per_step_rates(dtype):
 
 def test_remat_and_task_batching_give_same_gradients(dtype):
     params, tasks = make_params(dtype), make_tasks(dtype)
-    g = [jgrad(lambda p: meta.maml_loss(mse, p, tasks, inner_lr=0.2, num_steps=4,
-                                        remat=r, task_batch_size=b))(params)
+    g = [jgrad(lambda p, r=r, b=b: meta.maml_loss(mse, p, tasks, inner_lr=0.2, num_steps=4,
+                                                  remat=r, task_batch_size=b))(params)
          for r, b in ((False, None), (True, None), (False, 2))]
     assert_close(g[0], g[1], TOL[dtype])
     assert_close(g[0], g[2], TOL[dtype])     # lax.map over tasks, 2 at a time (3 = 2 + 1)
@@ -275,7 +275,7 @@ def test_reptile_update_equals_formula(dtype):
         new = optax.apply_updates(theta, upd)
         eps = 0.5 - 0.1 * t
         # optax schedules evaluate in float32, hence the 1e-7 floor.
-        assert_close(new, jax.tree.map(lambda th, ph: th + eps * (ph - th), theta, phi_bar),
+        assert_close(new, jax.tree.map(lambda th, ph, e=eps: th + e * (ph - th), theta, phi_bar),
                      max(TOL[dtype], 1e-7))
         theta = new
 

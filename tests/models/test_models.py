@@ -109,8 +109,8 @@ def test_batchnorm_functional_form_uses_batch_statistics_and_never_updates_them(
     conv = m.blocks[0].conv(x)
     mean, var = conv.mean((0, 1, 2), keepdims=True), conv.var((0, 1, 2), keepdims=True)
     bn = m.blocks[0].norm
-    ref = jax.nn.relu((conv - mean) / jnp.sqrt(var + bn.epsilon) * bn.scale[...].reshape(1, 1, 1, -1)
-                      + bn.bias[...].reshape(1, 1, 1, -1))
+    scale, bias = bn.scale[...].reshape(1, 1, 1, -1), bn.bias[...].reshape(1, 1, 1, -1)
+    ref = jax.nn.relu((conv - mean) / jnp.sqrt(var + bn.epsilon) * scale + bias)
     ref = nnx.max_pool(ref, window_shape=(2, 2), strides=(2, 2), padding="VALID")
     np.testing.assert_allclose(block(nnx.state(m.blocks[0], nnx.Param), x), ref, atol=1e-4)
 

@@ -1,6 +1,7 @@
 """Gradient aggregators against independent references (NumPy loops, SciPy QPs, definitions)."""
 
 import itertools
+
 import chex
 import jax
 import jax.numpy as jnp

@@ -25,7 +25,8 @@ Published (MAML Table 1): 98.7 ± 0.4, 99.9 ± 0.1, 95.8 ± 0.3, 98.9 ± 0.2 (5w
 
 Needs the Omniglot npz files (``$JTRANSFER_MANUAL_DIR/omniglot`` or ../shared/data/omniglot).
 Run (GPU recommended):
-``python -m experiments.maml_omniglot.main --config experiments/maml_omniglot/configs/default.py:5w1s --workdir runs/omniglot_5w1s``
+``python -m experiments.maml_omniglot.main --workdir runs/omniglot_5w1s
+--config experiments/maml_omniglot/configs/default.py:5w1s``
 """
 
 import ml_collections

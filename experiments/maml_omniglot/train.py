@@ -31,7 +31,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.dataset must be 'omniglot' or 'digits', got {config.dataset!r}")
     for name in ("num_ways", "num_shots", "train_steps", "eval_steps", "meta_batch_size",
                  "num_iterations", "eval_every", "save_every", "eval_tasks", "eval_batch",
-                 "eval_queries", "eval_tasks_during"):
+                 "eval_queries", "eval_tasks_during", "reptile_inner_steps"):
         v = config[name]
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"config.{name} must be a positive int, got {v!r}")
@@ -204,7 +204,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             xs, ys, xq, yq = shard((xs, ys, xq, yq))
             batch = (jnp.concatenate([xs, xq], 1), jnp.concatenate([ys, yq], 1))
             phi = meta.reptile_adapted(loss_fn, params, batch, inner_lr=config.inner_lr,
-                                       num_steps=config.train_steps)
+                                       num_steps=config.reptile_inner_steps)
             upd, opt_state = tx.update(phi, opt_state, params)
             loss = meta.maml_loss(loss_fn, params, ((xs, ys), (xq, yq)),
                                   inner_lr=config.inner_lr, num_steps=config.train_steps,

@@ -10,16 +10,34 @@ import optax
 from jtransfer.lopt._base import LearnedOptimizer, Theta
 
 
-def save_theta(directory: str, theta: Theta) -> str:
-    """Saves meta-parameters with orbax (``StandardCheckpointer``) into ``directory``.
+def _checkpointer():
+    """A synchronous orbax checkpointer: a failed save raises in the caller and leaves no
+    background thread behind (``StandardCheckpointer`` is asynchronous; after a failed save its
+    thread kept the interpreter alive for about 300 s at exit)."""
+    import orbax.checkpoint as ocp
 
-    ``directory`` must not exist yet. Returns its absolute path.
+    return ocp.Checkpointer(ocp.StandardCheckpointHandler())
+
+
+def save_theta(directory: str, theta: Theta) -> str:
+    """Saves meta-parameters with orbax into ``directory`` (synchronously).
+
+    ``directory`` must not exist yet; its parent folders are created. Raises ``ValueError``
+    before anything is written when ``directory`` exists or lies under a regular file.
+    Returns its absolute path.
     """
     import orbax.checkpoint as ocp
 
     path = os.path.abspath(directory)
-    with ocp.StandardCheckpointer() as ckpt:
-        ckpt.save(path, theta)
+    if os.path.exists(path):
+        raise ValueError(f"save_theta: {path} already exists; choose a new directory")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ValueError(f"save_theta: cannot create {path}: {parent} is a file, not a folder")
+    with _checkpointer() as ckpt:
+        ckpt.save(path, args=ocp.args.StandardSave(theta))
     return path
 
 
@@ -28,10 +46,13 @@ def load_theta(directory: str, lopt: LearnedOptimizer) -> Theta:
     ``lopt.init``; raises ``ValueError`` if the saved tree does not match."""
     import orbax.checkpoint as ocp
 
+    path = os.path.abspath(directory)
+    if not os.path.isdir(path):
+        raise ValueError(f"load_theta: no checkpoint folder at {path}")
     target = jax.eval_shape(lopt.init, jax.random.key(0))
-    with ocp.StandardCheckpointer() as ckpt:
+    with _checkpointer() as ckpt:
         try:
-            return ckpt.restore(os.path.abspath(directory), target)
+            return ckpt.restore(path, args=ocp.args.StandardRestore(target))
         except (ValueError, KeyError) as err:
             raise ValueError(f"load_theta: checkpoint at {directory} does not match "
                              f"{lopt.name}'s theta: {err}") from err

@@ -94,3 +94,30 @@ def test_orbax_save_and_reload_in_fresh_process(tmp_path):
     np.testing.assert_allclose(got, want["w"], rtol=1e-6)
     with pytest.raises(ValueError, match="theta"):
         lopt.load_theta(path, lopt.lstm_optimizer(hidden=6))
+
+
+_SAVE_UNDER_FILE = """
+import sys, jax.numpy as jnp
+from jtransfer import lopt
+try:
+    lopt.save_theta(sys.argv[1], {"a": jnp.zeros(3)})
+except ValueError as err:
+    print("ValueError:", err)
+"""
+
+
+def test_failed_save_raises_at_once_and_the_process_exits(tmp_path):
+    # issue #17: saving under a regular file raised, then the interpreter hung ~300 s at exit
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", _SAVE_UNDER_FILE, str(blocker / "theta")],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+                         check=True)
+    assert "is a file, not a folder" in out.stdout
+    existing = tmp_path / "exists"
+    existing.mkdir()
+    with pytest.raises(ValueError, match="already exists"):
+        lopt.save_theta(str(existing), {"a": jnp.zeros(3)})
+    with pytest.raises(ValueError, match="no checkpoint folder"):
+        lopt.load_theta(str(tmp_path / "missing"), lopt.lstm_optimizer(hidden=5))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import warnings
 from typing import Any
 
 import jax
@@ -11,6 +13,15 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 PyTree = Any
+
+
+class CheckpointCorruptError(RuntimeError):
+    """A checkpoint folder exists but its files cannot be read (truncated or corrupted)."""
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _is_key(x) -> bool:
@@ -83,16 +94,61 @@ class CheckpointManager:
         return True
 
     def restore(self, step: int, template: PyTree) -> PyTree:
+        """Restores the checkpoint at ``step`` with ``template``'s structure, shapes and dtypes.
+
+        Raises ``ValueError`` with one line per differing leaf when the checkpoint is intact but
+        holds a different tree (another model or config), and ``CheckpointCorruptError`` when
+        its files cannot be read.
+        """
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_saveable(template))
-        restored = self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+        try:
+            restored = self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+        except Exception as err:  # orbax/tensorstore raise many types; classify below
+            self._raise_mismatch_or_corrupt(step, abstract, err)
         return _from_saveable(restored, template)
 
+    def _raise_mismatch_or_corrupt(self, step: int, abstract: PyTree, err: Exception):
+        path = os.path.join(self.directory, str(step))
+        try:  # restore as saved: if this works, the files are fine and the template differs
+            saved = self._mngr.restore(step, args=ocp.args.StandardRestore())
+        except Exception as err2:
+            raise CheckpointCorruptError(
+                f"checkpoint {path} cannot be read: {_first_line(err2)}") from err
+        want = {jax.tree_util.keystr(k): (tuple(v.shape), str(v.dtype))
+                for k, v in jax.tree_util.tree_leaves_with_path(abstract)}
+        got = {jax.tree_util.keystr(k): (tuple(np.shape(v)), str(np.asarray(v).dtype))
+               for k, v in jax.tree_util.tree_leaves_with_path(saved)}
+        diffs = [f"{k}: saved {got.get(k, 'absent')}, expected {want.get(k, 'absent')}"
+                 for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k)]
+        if not diffs:  # same leaves, yet the restore failed: report orbax's reason
+            diffs = [_first_line(err)]
+        shown = "; ".join(diffs[:5]) + (f"; ... ({len(diffs)} differences)"
+                                          if len(diffs) > 5 else "")
+        raise ValueError(
+            f"checkpoint {path} holds a different state than this run expects ({shown}); "
+            "it belongs to another model or config: use a new workdir or delete this one")
+
     def restore_or(self, init_state: PyTree) -> tuple[PyTree, int]:
-        """Returns ``(state, step)`` of the latest checkpoint, or ``(init_state, 0)``."""
-        step = self._mngr.latest_step()
-        if step is None:
-            return init_state, 0
-        return self.restore(step, init_state), int(step)
+        """Returns ``(state, step)`` of the latest readable checkpoint, or ``(init_state, 0)``.
+
+        A latest checkpoint whose files cannot be read (truncated or corrupted on disk) is
+        reported with a warning naming its path and the reason, moved aside to
+        ``<directory>.corrupt/<step>`` (so the resumed run can save that step again), and the
+        previous intact one is used instead; a checkpoint that is intact but holds a different
+        tree raises ``ValueError`` (see :meth:`restore`) rather than being skipped.
+        """
+        for step in sorted(self._mngr.all_steps(), reverse=True):
+            try:
+                return self.restore(step, init_state), int(step)
+            except CheckpointCorruptError as err:
+                aside = os.path.join(self.directory + ".corrupt", str(step))
+                os.makedirs(os.path.dirname(aside), exist_ok=True)
+                shutil.rmtree(aside, ignore_errors=True)
+                os.replace(os.path.join(self.directory, str(step)), aside)
+                self._mngr.reload()
+                warnings.warn(f"{err}; moved to {aside}, falling back to the previous "
+                              "checkpoint", RuntimeWarning, stacklevel=2)
+        return init_state, 0
 
     def close(self) -> None:
         self._mngr.wait_until_finished()

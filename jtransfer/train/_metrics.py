@@ -7,6 +7,7 @@ import math
 import numbers
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -77,12 +78,27 @@ class MetricWriter:
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """Reads a ``metrics.jsonl`` file (or the workdir that holds one) into a list of dicts."""
+    """Reads a ``metrics.jsonl`` file (or the workdir that holds one) into a list of dicts.
+
+    A last line cut short (a process killed while writing it) is skipped with a warning; a
+    malformed line anywhere else raises ``ValueError`` naming the file and line number.
+    """
     path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, "metrics.jsonl")
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
+    rows = []
+    for j, (number, line) in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if j == len(lines) - 1 and not line.endswith("\n"):
+                warnings.warn(f"{path}:{number}: ignoring a truncated last line ({err.msg})",
+                              RuntimeWarning, stacklevel=2)
+                break
+            raise ValueError(f"{path}:{number}: not a JSON line ({err.msg})") from err
+    return rows
 
 
 def progress(iterable: Iterable | int, *, desc: str | None = None, total: int | None = None,

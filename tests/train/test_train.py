@@ -123,3 +123,42 @@ def test_plot_curves_writes_a_png(tmp_path):
     path = train.plot_curves({"a": [3, 2, 1]}, tmp_path / "p.png", logy=True,
                              band={"a": np.array([[2, 1, 0.5], [4, 3, 2]])})
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    # issue #17: a truncated file in the latest checkpoint gave a 259-line tensorstore error
+    mngr = train.CheckpointManager(tmp_path / "ck", save_every=10, keep=3)
+    mngr.save(10, {"w": jnp.ones(64)})
+    mngr.save(20, {"w": 2 * jnp.ones(64)})
+    mngr.close()
+    for root, _, files in os.walk(tmp_path / "ck" / "20"):
+        for name in files:
+            if os.sep + "d" + os.sep in os.path.join(root, name) + os.sep:
+                with open(os.path.join(root, name), "r+b") as f:
+                    f.truncate(5)
+    mngr = train.CheckpointManager(tmp_path / "ck", save_every=10, keep=3)
+    with pytest.warns(RuntimeWarning, match=r"ck/20 cannot be read.*falling back"):
+        state, step = mngr.restore_or({"w": jnp.zeros(64)})
+    assert step == 10 and float(state["w"][0]) == 1.0
+    assert (tmp_path / "ck.corrupt" / "20").is_dir()
+    assert mngr.save(20, {"w": 3 * jnp.ones(64)})  # the resumed run can save step 20 again
+    state, step = mngr.restore_or({"w": jnp.zeros(64)})
+    assert step == 20 and float(state["w"][0]) == 3.0
+
+
+def test_checkpoint_of_another_model_is_a_one_line_error(tmp_path):
+    mngr = train.CheckpointManager(tmp_path / "ck", save_every=10, keep=2)
+    mngr.save(10, {"w": jnp.ones(8)})
+    with pytest.raises(ValueError, match=r"\['w'\]: saved \(\(8,\), 'float32'\), expected "
+                                         r"\(\(4,\), 'float32'\).*new workdir"):
+        mngr.restore_or({"w": jnp.zeros(4)})
+
+
+def test_read_metrics_skips_a_truncated_last_line_and_rejects_bad_lines(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 0.5}\n{"step": 2, "lo')
+    with pytest.warns(RuntimeWarning, match="truncated last line"):
+        assert train.read_metrics(path) == [{"step": 1, "loss": 0.5}]
+    path.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
+    with pytest.raises(ValueError, match=r"metrics.jsonl:2: not a JSON line"):
+        train.read_metrics(path)

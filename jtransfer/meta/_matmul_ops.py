@@ -66,14 +66,29 @@ def _pool_supported(params, x) -> bool:
 
 
 def _reshape_max_pool(x, *, window_dimensions, **_):
-    """Non-overlapping max-pool (window == stride, VALID) as reshape + max."""
+    """Non-overlapping max-pool (window == stride, VALID) as reshape + one-hot selection.
+
+    Each window's maximum is picked by ``argmax`` (the first maximal element, as XLA's
+    ``select_and_scatter`` gradient of ``reduce_window`` does) and read out as
+    ``sum(window * one_hot)`` with the one-hot held constant, so every derivative is an
+    elementwise product with that mask. An equality test ``window == max(window)`` (the JVP of
+    ``jnp.max``) breaks under ``jit`` when XLA recomputes the window's producer in two fusions
+    with different rounding: no element equals the maximum, and the gradient is lost (seen in
+    float64 on Conv4 blocks: BatchNorm -> ReLU -> pool).
+    """
     keep = tuple(slice(0, n - n % w) for n, w in zip(x.shape, window_dimensions, strict=True))
     x = x[keep]
-    shape, axes = [], []
+    shape, inner = [], []
     for d, (n, w) in enumerate(zip(x.shape, window_dimensions, strict=True)):
         shape += [n // w, w]
-        axes.append(2 * d + 1)
-    return jnp.max(x.reshape(shape), axis=tuple(axes))
+        inner.append(2 * d + 1)
+    outer = [2 * d for d in range(x.ndim)]
+    size = int(np.prod(window_dimensions))
+    windows = jnp.transpose(x.reshape(shape), (*outer, *inner)).reshape(
+        *(n // w for n, w in zip(x.shape, window_dimensions, strict=True)), size)
+    hot = jax.nn.one_hot(jnp.argmax(lax.stop_gradient(windows), axis=-1), size,
+                         dtype=windows.dtype)
+    return jnp.sum(windows * lax.stop_gradient(hot), axis=-1)
 
 
 _CALLS = ("pjit", "jit", "closed_call")
@@ -121,16 +136,16 @@ def matmul_ops(fn: Callable) -> Callable:
         w[k, c, o] \quad (\text{patches by strided slices, then one } \texttt{dot\_general})
 
     and every max ``reduce_window`` with window = stride and no padding as a reshape followed by
-    ``max``. Their derivatives of every order are then matmuls, pads and elementwise ops.
+    a one-hot selection of each window's first maximum. Their derivatives of every order are
+    then matmuls, pads and elementwise ops.
     Use it on CPU for second-order MAML with CNNs (``maml_loss(matmul_ops(loss_fn), ...)``),
     where XLA:CPU runs convolution weight-gradients, the grouped convolutions that ``vmap``
     makes of per-task weights, and the second derivative of ``reduce_window`` slowly. On GPU
     the native ops are usually faster: leave ``fn`` as it is.
 
-    Semantics: values are those of ``fn``. Derivatives are those of ``fn`` except at ties of a
-    max-pool window, where ``jnp.max`` splits the gradient equally among the tied inputs and
-    ``reduce_window`` gives it to one of them (with ReLU before the pool the usual tie is all
-    zeros, where both are zero). Convolutions inside ``custom_jvp``/``custom_vjp``, ``scan``,
+    Semantics: values and derivatives are those of ``fn``; at ties of a max-pool window the
+    gradient goes to the first maximal element, as XLA's ``reduce_window`` gradient does.
+    Convolutions inside ``custom_jvp``/``custom_vjp``, ``scan``,
     ``cond``, ``while`` or ``checkpoint`` bodies are left as they are; those inside ``jit``
     calls are rewritten. Float dtypes only (others are left as they are).
 

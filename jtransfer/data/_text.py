@@ -36,7 +36,7 @@ FDU_MTL_SPLITS = ("train", "validation", "test", "unlabelled", "train_full")
 FDU_MTL_VALIDATION_SIZE = 200  # held out of each train file (ASP-MTL's dev set)
 BLITZER_FILES = ("negative", "positive")  # label 0, label 1
 
-_REVIEW = re.compile(r"<review>(.*?)</review>", re.S)
+_REVIEW = re.compile(rb"<review>(.*?)</review>", re.S)
 
 
 def decode_text(raw: bytes) -> str:
@@ -67,15 +67,17 @@ def parse_blitzer_reviews(raw: bytes) -> list[tuple[str, str]]:
     text lose surrounding whitespace; the text keeps its inner newlines.
 
     Args:
-      raw: the file's bytes (decoded by :func:`decode_text`, so latin-1 bytes are fine).
+      raw: the file's bytes; each line is decoded on its own by :func:`decode_text`, so a
+        latin-1 line does not spoil the UTF-8 ones.
 
     Returns:
       ``[(title, text), ...]`` in file order. An element with a single line gives
       ``("", line)``: the title may be empty, the text is what the line holds.
     """
     out = []
-    for body in _REVIEW.findall(decode_text(raw)):
-        body = body.strip()
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    for chunk in _REVIEW.findall(raw):
+        body = "\n".join(decode_text(line) for line in chunk.split(b"\n")).strip()
         head, sep, rest = body.partition("\n")
         if sep:
             out.append((head.strip(), rest.strip()))

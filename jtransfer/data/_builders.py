@@ -462,7 +462,7 @@ class FduMtl(_Base):
     ``np.random.default_rng(0)``: ASP-MTL's dev set), ``test`` (the 400-line test file),
     ``unlabelled`` (the unlabel file, 2000 lines; software 475). The whole train file is
     ``train`` + ``validation`` (``load(..., split="train_full")`` joins them in line order).
-    The unlabelled texts are raw (not lower-cased or tokenised).
+    The unlabelled texts of the 14 Amazon domains are raw (not lower-cased or tokenised).
     """
 
     name = "jtransfer_fdu_mtl"

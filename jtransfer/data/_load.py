@@ -160,7 +160,19 @@ def load(name: str, *, domain: str | Sequence[str] | None = None,
                         small1 small2 (None: background +    y global character 0..1622;
                         evaluation); config 28x28 / 105x105  20 rows per character
     school              -                                    x (15362, 28) float32, y, task
+    amazon_text         domain: books dvd electronics        text, title, id: object arrays
+                        kitchen; split: train validation     of str; y 0/1, domain, split
+                        test all (None: train + validation
+                        + test)
+    fdu_mtl             domain: FDU_MTL_DOMAINS; split:      text, id: object arrays of str;
+                        train validation test unlabelled     y 0/1 (-1 unlabelled), domain,
+                        train_full (None: all but            split
+                        train_full)
     ==================  ===================================  ==============================
+
+    Text datasets keep the rows of each split in id order (see docs/data.md); ``text`` is a
+    NumPy ``object`` array of Python ``str`` (a fixed-width ``<U`` array would take
+    4 bytes x the longest review per row), so ``d["text"].tolist()`` is a list of ``str``.
 
     Args:
       name: dataset name (see :data:`DATASETS`).
@@ -174,6 +186,11 @@ def load(name: str, *, domain: str | Sequence[str] | None = None,
 
     Returns:
       dict of NumPy arrays.
+
+    Example:
+      >>> d = load("amazon_text", domain="books", split="train")  # doctest: +SKIP
+      >>> d["text"][0][:22], d["y"][0], d["id"][0]  # doctest: +SKIP
+      ('THis book was horrible', 0, 'books/negative/0000')
     """
     parts = _plan(name, domain, split)
     _builder(name, config, None)  # validates name and config before anything is built

@@ -164,6 +164,11 @@ def stratified_split(labels: Sequence[int] | np.ndarray, sizes: Mapping[str, int
       >>> parts = stratified_split([0, 0, 0, 0, 1, 1, 1, 1], {"train": 6, "test": 2})
       >>> [len(parts["train"]), len(parts["test"])]
       [6, 2]
+
+    References:
+      The ASP-MTL protocol (200 dev examples per FDU-MTL train file): P. Liu, X. Qiu,
+      X. Huang, "Adversarial Multi-task Learning for Text Classification", ACL 2017
+      (https://arxiv.org/abs/1704.05742).
     """
     labels = np.asarray(labels)
     if labels.ndim != 1:
@@ -223,7 +228,7 @@ def fdu_mtl_split(labels: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
                                      "validation": FDU_MTL_VALIDATION_SIZE})
 
 
-_NOT_ALNUM = re.compile(r"[\W_]+")
+_NOT_ALNUM = re.compile(r"[\W_]+")  # anything but letters and digits
 
 
 def normalize_text(text: str, mode: str = "whitespace") -> str:
@@ -271,11 +276,19 @@ class TextOverlap(NamedTuple):
 
 def text_overlap(a: Sequence[str] | np.ndarray, b: Sequence[str] | np.ndarray, *,
                  mode: str = "whitespace") -> TextOverlap:
-    """Which texts of ``a`` occur in ``b`` and vice versa, exactly after normalisation.
+    r"""Which texts of ``a`` occur in ``b`` and vice versa, exactly after normalisation.
 
-    Two texts match when :func:`normalize_text` gives them the same key
-    (``mode="whitespace"``: case and whitespace ignored; ``"alphanumeric"``: also
-    punctuation and tokenisation spaces ignored). Empty keys never match.
+    With :math:`k` = :func:`normalize_text` (``mode="whitespace"``: case and whitespace
+    ignored; ``"alphanumeric"``: also punctuation and tokenisation spaces ignored) and
+    :math:`S = \{k(a_i)\} \cap \{k(b_j)\} \setminus \{\text{""}\}`,
+
+    .. math::
+
+       \mathrm{a\_in\_b}_i = [k(a_i) \in S], \qquad
+       \mathrm{b\_in\_a}_j = [k(b_j) \in S], \qquad \mathrm{num\_shared} = |S|.
+
+    Empty texts never match. Use it to prove that an unlabelled target pool is disjoint from
+    the test reviews, or to drop the shared lines: ``pool[~text_overlap(test, pool).b_in_a]``.
 
     Args:
       a: texts (a list or a NumPy array of ``str``).
@@ -290,6 +303,11 @@ def text_overlap(a: Sequence[str] | np.ndarray, b: Sequence[str] | np.ndarray, *
       >>> r = text_overlap(["Good  book.", "Bad"], ["good book.", "fine"])
       >>> r.a_in_b.tolist(), r.num_shared, r.disjoint
       ([True, False], 1, False)
+
+    References:
+      Exact-duplicate checks between pretraining/unlabelled text and test sets follow the
+      contamination analyses of e.g. T. Brown et al., "Language Models are Few-Shot
+      Learners", NeurIPS 2020 (https://arxiv.org/abs/2005.14165), appendix C.
     """
     ka = [normalize_text(str(t), mode) for t in a]
     kb = [normalize_text(str(t), mode) for t in b]

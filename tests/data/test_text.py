@@ -281,3 +281,10 @@ def test_tampered_copy_names_the_file(tmp_path):
     assert data.SOURCES["amazon_text"].files["kitchen/positive.parsed"] in msg
     assert "PBLM" in msg and not (tmp_path / "tfds").exists()
 
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(T)
+    assert result.failed == 0 and result.attempted >= 6

@@ -412,6 +412,8 @@ class AmazonText(_Base):
     ``all`` (the 2000 reviews: the cross-domain protocol's target test set).
     """
 
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
     name = "jtransfer_amazon_text"
     DATASET = "amazon_text"
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
@@ -465,6 +467,8 @@ class FduMtl(_Base):
     The unlabelled texts of the 14 Amazon domains are raw (not lower-cased or tokenised).
     """
 
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
     name = "jtransfer_fdu_mtl"
     DATASET = "fdu_mtl"
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)

@@ -15,6 +15,7 @@ run them on small synthetic files.
 from __future__ import annotations
 
 import re
+import types
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -31,7 +32,9 @@ __all__ = ["AMAZON_TEXT_SPLITS", "AMAZON_TEXT_SPLIT_SIZES", "FDU_MTL_SPLITS",
 
 TEXT_SPLIT_SEED = 0  # the seed of np.random.default_rng for every fixed text split
 AMAZON_TEXT_SPLITS = ("train", "validation", "test", "all")
-AMAZON_TEXT_SPLIT_SIZES = {"train": 1400, "validation": 200, "test": 400}  # of 1000 + 1000
+# of each domain's 1000 + 1000 reviews; read-only, so that nobody changes the split by accident
+AMAZON_TEXT_SPLIT_SIZES = types.MappingProxyType({"train": 1400, "validation": 200,
+                                                  "test": 400})
 FDU_MTL_SPLITS = ("train", "validation", "test", "unlabelled", "train_full")
 FDU_MTL_VALIDATION_SIZE = 200  # held out of each train file (ASP-MTL's dev set)
 BLITZER_FILES = ("negative", "positive")  # label 0, label 1

@@ -2,7 +2,9 @@
 
 Generated data (no files): :func:`sample_sinusoid_tasks`, :func:`sample_quadratics`,
 :func:`two_moons`, :func:`sample_bias_regression`, :func:`digits` with :class:`DigitShift`.
-Benchmarks (TFDS builders over the manual-download folder): :func:`load`, :func:`build`.
+Benchmarks (TFDS builders over the manual-download folder): :func:`load`, :func:`build`,
+including the text benchmarks ``amazon_text`` (Blitzer reviews) and ``fdu_mtl``;
+:func:`text_overlap` measures exact duplicates between text collections.
 Few-shot episodes: :func:`sample_episodes`, :func:`episode_sampler`, and Omniglot with the
 MAML protocol, :func:`omniglot_few_shot`.
 """
@@ -13,6 +15,8 @@ from jtransfer.data._load import DATASETS, build, default_data_dir, load
 from jtransfer.data._omniglot import omniglot_few_shot
 from jtransfer.data._sources import (
     AMAZON_DOMAINS,
+    AMAZON_TEXT_DOMAINS,
+    FDU_MTL_DOMAINS,
     JDA_DOMAINS,
     OFFICE_CLASSES,
     OFFICE_DOMAINS,
@@ -30,9 +34,29 @@ from jtransfer.data._synthetic import (
     sample_sinusoid_tasks,
     two_moons,
 )
+from jtransfer.data._text import (
+    AMAZON_TEXT_SPLIT_SIZES,
+    AMAZON_TEXT_SPLITS,
+    FDU_MTL_SPLITS,
+    FDU_MTL_VALIDATION_SIZE,
+    TEXT_SPLIT_SEED,
+    TextOverlap,
+    normalize_text,
+    text_overlap,
+)
 
 __all__ = [
     "AMAZON_DOMAINS",
+    "AMAZON_TEXT_DOMAINS",
+    "AMAZON_TEXT_SPLITS",
+    "AMAZON_TEXT_SPLIT_SIZES",
+    "FDU_MTL_DOMAINS",
+    "FDU_MTL_SPLITS",
+    "FDU_MTL_VALIDATION_SIZE",
+    "TEXT_SPLIT_SEED",
+    "TextOverlap",
+    "normalize_text",
+    "text_overlap",
     "DATASETS",
     "JDA_DOMAINS",
     "OFFICE_CLASSES",

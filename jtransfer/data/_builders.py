@@ -20,9 +20,12 @@ import zipfile
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jtransfer.data import _text as T
 from jtransfer.data._sources import (
     AMAZON_DOMAINS,
     AMAZON_NUM_FEATURES,
+    AMAZON_TEXT_DOMAINS,
+    FDU_MTL_DOMAINS,
     NUM_OMNIGLOT_BACKGROUND,
     OFFICE_CLASSES,
     OFFICE_DOMAINS,
@@ -389,6 +392,124 @@ class School(_Base):
                       "y": m["Y"][0, t][:, 0].astype(np.float32), "task": t}
 
 
+def _text_features(label) -> dict:
+    return {
+        "text": tfds.features.Text(),
+        "label": label,
+        "id": tfds.features.Text(doc="stable id: <domain>/<file>/<0-based row in the file>"),
+    }
+
+
+class AmazonText(_Base):
+    """Amazon reviews as raw text (Blitzer et al. 2007): 4 domains x 2000 labelled reviews.
+
+    Features: ``text``, ``title`` (the review title, may be empty), ``label`` (0 negative,
+    1 positive), ``id`` (``<domain>/<negative|positive>/<row in file:04d>``, unique) and
+    ``index`` (the row in the domain's id order: negative.parsed rows 0..999, then
+    positive.parsed rows 1000..1999). Splits ``<domain>_<split>``: ``train`` (1400),
+    ``validation`` (200), ``test`` (400), a stratified partition drawn with
+    ``np.random.default_rng(0)`` over the rows in id order (``jtransfer.data._text``), and
+    ``all`` (the 2000 reviews: the cross-domain protocol's target test set).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    name = "jtransfer_amazon_text"
+    DATASET = "amazon_text"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict({
+                **_text_features(tfds.features.ClassLabel(names=T.BLITZER_FILES)),
+                "title": tfds.features.Text(),
+                "index": tfds.features.Scalar(dtype=np.int64,
+                                              doc="row in the domain's id order, 0..1999"),
+            }),
+            citation=_citation(self.DATASET),
+        )
+
+    def _split_generators(self, dl_manager):
+        files = self._files(dl_manager)
+        out = {}
+        for d in AMAZON_TEXT_DOMAINS:
+            rows = []
+            for label, stem in enumerate(T.BLITZER_FILES):
+                reviews = T.parse_blitzer_reviews(files[f"{d}/{stem}.parsed"].read_bytes())
+                rows += [{"title": title, "text": text, "label": label,
+                          "id": T.amazon_text_id(d, stem, i)}
+                         for i, (title, text) in enumerate(reviews)]
+            rows.sort(key=lambda r: r["id"])
+            rows = [{**r, "index": i} for i, r in enumerate(rows)]
+            parts = T.amazon_text_split([r["label"] for r in rows])
+            for split, idx in parts.items():
+                out[f"{d}_{split}"] = self._generate_examples([rows[i] for i in idx])
+            out[f"{d}_all"] = self._generate_examples(rows)
+        return out
+
+    def _generate_examples(self, rows):
+        for r in rows:
+            yield r["id"], r
+
+
+class FduMtl(_Base):
+    """FDU-MTL (Liu, Qiu, Huang 2017): 16 sentiment domains, lower-cased tokenised text.
+
+    Features: ``text``, ``label`` (0 negative, 1 positive, -1 for the unlabelled split),
+    ``id`` (``<domain>/<train|test|unlabel>/<line:04d>``, 0-based line of the file) and
+    ``index`` (the line). Splits ``<domain>_<split>``: ``train`` (the train file minus
+    ``validation``), ``validation`` (200 lines of the train file, stratified, drawn with
+    ``np.random.default_rng(0)``: ASP-MTL's dev set), ``test`` (the 400-line test file),
+    ``unlabelled`` (the unlabel file, 2000 lines; software 475). The whole train file is
+    ``train`` + ``validation`` (``load(..., split="train_full")`` joins them in line order).
+    The unlabelled texts of the 14 Amazon domains are raw (not lower-cased or tokenised).
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    name = "jtransfer_fdu_mtl"
+    DATASET = "fdu_mtl"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict({
+                **_text_features(tfds.features.Scalar(
+                    dtype=np.int64, doc="0 negative, 1 positive, -1 unlabelled")),
+                "index": tfds.features.Scalar(dtype=np.int64, doc="0-based line in its file"),
+            }),
+            citation=_citation(self.DATASET),
+        )
+
+    def _split_generators(self, dl_manager):
+        files = self._files(dl_manager)
+        out = {}
+        for d in FDU_MTL_DOMAINS:
+            rows = {}
+            for part in ("train", "test", "unlabel"):
+                labels, texts = T.parse_fdu_mtl(files[T.fdu_mtl_file(d, part)].read_bytes(),
+                                                labelled=part != "unlabel")
+                rows[part] = [{"text": t, "label": y, "id": T.fdu_mtl_id(d, part, i),
+                               "index": i}
+                              for i, (y, t) in enumerate(zip(labels, texts, strict=True))]
+            parts = T.fdu_mtl_split([r["label"] for r in rows["train"]])
+            out[f"{d}_train"] = self._generate_examples([rows["train"][i]
+                                                         for i in parts["train"]])
+            out[f"{d}_validation"] = self._generate_examples([rows["train"][i]
+                                                              for i in parts["validation"]])
+            out[f"{d}_test"] = self._generate_examples(rows["test"])
+            out[f"{d}_unlabelled"] = self._generate_examples(rows["unlabel"])
+        return out
+
+    def _generate_examples(self, rows):
+        for r in rows:
+            yield r["id"], r
+
+
 BUILDERS: dict[str, type[_Base]] = {
     "office_caltech10": OfficeCaltech10,
     "amazon_reviews": AmazonReviews,
@@ -398,4 +519,6 @@ BUILDERS: dict[str, type[_Base]] = {
     "mnist_usps_jda": MnistUspsJda,
     "omniglot": Omniglot,
     "school": School,
+    "amazon_text": AmazonText,
+    "fdu_mtl": FduMtl,
 }

@@ -10,11 +10,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from jtransfer.data import _sources as S
+from jtransfer.data import _text as T
 from jtransfer.data._sources import default_manual_dir, resolve_files
 
 __all__ = ["DATASETS", "build", "default_data_dir", "load"]
 
 DATASETS = tuple(S.SOURCES)
+# text datasets: domains, splits (their ids are positions here), splits read when split=None
+_TEXT = {
+    "amazon_text": (S.AMAZON_TEXT_DOMAINS, T.AMAZON_TEXT_SPLITS, ["train", "validation", "test"]),
+    "fdu_mtl": (S.FDU_MTL_DOMAINS, T.FDU_MTL_SPLITS,
+                ["train", "validation", "test", "unlabelled"]),
+}
 
 
 def default_data_dir(data_dir: str | os.PathLike | None = None) -> str | None:
@@ -153,7 +160,19 @@ def load(name: str, *, domain: str | Sequence[str] | None = None,
                         small1 small2 (None: background +    y global character 0..1622;
                         evaluation); config 28x28 / 105x105  20 rows per character
     school              -                                    x (15362, 28) float32, y, task
+    amazon_text         domain: books dvd electronics        text, title, id: object arrays
+                        kitchen; split: train validation     of str; y 0/1, domain, split
+                        test all (None: train + validation
+                        + test)
+    fdu_mtl             domain: FDU_MTL_DOMAINS; split:      text, id: object arrays of str;
+                        train validation test unlabelled     y 0/1 (-1 unlabelled), domain,
+                        train_full (None: all but            split
+                        train_full)
     ==================  ===================================  ==============================
+
+    Text datasets keep the rows of each split in id order (see docs/data.md); ``text`` is a
+    NumPy ``object`` array of Python ``str`` (a fixed-width ``<U`` array would take
+    4 bytes x the longest review per row), so ``d["text"].tolist()`` is a list of ``str``.
 
     Args:
       name: dataset name (see :data:`DATASETS`).
@@ -167,6 +186,11 @@ def load(name: str, *, domain: str | Sequence[str] | None = None,
 
     Returns:
       dict of NumPy arrays.
+
+    Example:
+      >>> d = load("amazon_text", domain="books", split="train")  # doctest: +SKIP
+      >>> d["text"][0][:22], d["y"][0], d["id"][0]  # doctest: +SKIP
+      ('THis book was horrible', 0, 'books/negative/0000')
     """
     parts = _plan(name, domain, split)
     _builder(name, config, None)  # validates name and config before anything is built
@@ -188,6 +212,8 @@ def load(name: str, *, domain: str | Sequence[str] | None = None,
                 "y": np.concatenate([r["y"] for r in rows]).astype(np.float32),
                 "task": np.concatenate([np.full(len(r["y"]), r["task"], np.int64)
                                         for r in rows])}
+    if name in _TEXT:
+        return _concat_text(builder, parts)
     return _concat(builder, parts, dense=name != "amazon_reviews")
 
 
@@ -205,6 +231,11 @@ def _plan(name, domain, split) -> list[tuple[str, dict[str, int]]]:
         return [(f"{d}_{s}", {"domain": S.AMAZON_DOMAINS.index(d),
                               "split": ("train", "test").index(s)})
                 for d in doms for s in splits]
+    if name in _TEXT:
+        doms, splits, default = _TEXT[name]
+        chosen = _pick(default if split is None else split, splits, "split", name)
+        return [(f"{d}_{s}", {"domain": doms.index(d), "split": splits.index(s)})
+                for d in _pick(domain, doms, "domain", name) for s in chosen]
     _no(domain, "domain", name)
     if name == "usps":
         return [(s, {"split": ("train", "test").index(s)})
@@ -216,6 +247,32 @@ def _plan(name, domain, split) -> list[tuple[str, dict[str, int]]]:
         return [(s, {}) for s in _pick(default, S.OMNIGLOT_SPLITS, "split", name)]
     _no(split, "split", name)  # school
     return [("train", {})]
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _concat_text(builder, parts) -> dict[str, np.ndarray]:
+    """Text splits as NumPy arrays: ``text`` (and ``title``, ``id``) object arrays of
+    ``str``, ``y`` int64, and the ``domain``/``split`` ids."""
+    out: dict[str, list[np.ndarray]] = {}
+    for split, ids in parts:
+        if split.endswith("_train_full"):  # fdu_mtl: the whole train file, in line order
+            dom = split[: -len("_train_full")]
+            rows = sorted(_read(builder, f"{dom}_train") + _read(builder, f"{dom}_validation"),
+                          key=lambda r: int(r["index"]))
+        else:
+            rows = _read(builder, split)
+        for key in ("text", "title", "id"):
+            if key in rows[0]:
+                col = np.empty(len(rows), object)
+                col[:] = [_text(r[key]) for r in rows]
+                out.setdefault(key, []).append(col)
+        out.setdefault("y", []).append(np.array([int(r["label"]) for r in rows], np.int64))
+        for k, v in ids.items():
+            out.setdefault(k, []).append(np.full(len(rows), v, np.int64))
+    return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in out.items()}
 
 
 def _concat(builder, parts, *, dense: bool) -> dict[str, np.ndarray]:

@@ -13,7 +13,8 @@ import hashlib
 import os
 import pathlib
 
-__all__ = ["AMAZON_DOMAINS", "AMAZON_NUM_FEATURES", "DataFileError", "JDA_DOMAINS",
+__all__ = ["AMAZON_DOMAINS", "AMAZON_NUM_FEATURES", "AMAZON_TEXT_DOMAINS", "DataFileError",
+           "FDU_MTL_DOMAINS", "JDA_DOMAINS",
            "NUM_OMNIGLOT_BACKGROUND", "OFFICE_CLASSES", "OFFICE_DOMAINS", "OMNIGLOT_SPLITS",
            "SOURCES", "Source", "default_manual_dir", "resolve_files", "sha256"]
 
@@ -21,6 +22,11 @@ OFFICE_DOMAINS = ("amazon", "caltech", "dslr", "webcam")
 OFFICE_CLASSES = ("back_pack", "bike", "calculator", "headphones", "keyboard",
                   "laptop_computer", "monitor", "mouse", "mug", "projector")
 AMAZON_DOMAINS = ("books", "dvd", "electronics", "kitchen")
+AMAZON_TEXT_DOMAINS = AMAZON_DOMAINS  # the same four Blitzer domains, as raw text
+# FDU-MTL's 16 domains in the column order of Liu et al. (2017), Table 2; "mr" is MR.task.*
+FDU_MTL_DOMAINS = ("books", "electronics", "dvd", "kitchen_housewares", "apparel",
+                   "camera_photo", "health_personal_care", "music", "toys_games", "video",
+                   "baby", "magazines", "software", "sports_outdoors", "imdb", "mr")
 JDA_DOMAINS = ("mnist", "usps")
 OMNIGLOT_SPLITS = ("background", "evaluation", "small1", "small2")
 NUM_OMNIGLOT_BACKGROUND = 964
@@ -168,7 +174,139 @@ SOURCES: dict[str, Source] = {
                   "JMLR 4, 2003; T. Evgeniou, C. A. Micchelli, M. Pontil, 'Learning Multiple "
                   "Tasks with Kernel Methods', JMLR 6, 2005"),
     ),
+    "amazon_text": Source(
+        folder="amazon_text_blitzer",
+        files={
+            "books/negative.parsed":
+                "c212e6f8601db51807baefc7db44e0c96c900fb53da16e57beaa7b96074a9c58",
+            "books/positive.parsed":
+                "b740263ec09f4e8b070ba82dd160306d0bd870eb394bc8d6e191d76986c30b98",
+            "dvd/negative.parsed":
+                "58c9e62eb5e97de4dbc7817d4549c6cd23fb947d6403eaddae1cebc7a8459b17",
+            "dvd/positive.parsed":
+                "3258e0b744068d5cf493b585edba40bd9f29ff457f7ff01be8b94c3af792047c",
+            "electronics/negative.parsed":
+                "f09930ad7cbf8e6e3be6add636c932c197ec7d55f351907d6c3cadc22bf4eeb0",
+            "electronics/positive.parsed":
+                "f4eee889891058bee5c0773f7c6862f8dc9ea59ef182d170ee42de2ff2c4844e",
+            "kitchen/negative.parsed":
+                "a73bb3dcbe165d18983aa37fa8afc1b745a643582b422b78d1d95ee4e0576318",
+            "kitchen/positive.parsed":
+                "bf12d5495293d490c61665111f55e33243cfa7281b96e62e467bc84d3b7e7a58",
+        },
+        source=("GitHub yftah89/PBLM-Domain-Adaptation (Ziser and Reichart, NAACL 2018), "
+                "commit 2eef645, path data/<domain>/{positive,negative}.parsed"),
+        citation=("J. Blitzer, M. Dredze, F. Pereira, 'Biographies, Bollywood, Boom-boxes and "
+                  "Blenders: Domain Adaptation for Sentiment Classification', ACL 2007"),
+    ),
+    "fdu_mtl": Source(
+        folder="fdu_mtl",
+        files={
+            "MR.task.test":
+                "82ec2a6d570978d173240dfd655c25e151761d7d0ace365725745a361e6fabea",
+            "MR.task.train":
+                "a6f222085a50061dd560c3beafc968679abae74683e3d18a66b619c5e2d178dc",
+            "MR.task.unlabel":
+                "fa9dee0e94afe5a6d58f1670ac7db53c450e0f806f158dea78fb766f1ee053bb",
+            "apparel.task.test":
+                "8e591ec14fa0e3d26837b9a40c99d3a93b49f47e7a3fbe4d0afe1b4e1dd45439",
+            "apparel.task.train":
+                "589702d71eded8ca23907acf6e434f203c8c6feb09737106f77f03707641ffc3",
+            "apparel.task.unlabel":
+                "7dc0cf126e07552b41d2574627a3a6d0d9c3f958a368fe5e41d8cd353b0f4a3f",
+            "baby.task.test":
+                "8763bb4b8bbf83b93b6aab03706719fc742fb7d89830a6bd95ea1c2490ea58f7",
+            "baby.task.train":
+                "0d884186f3aef0e12dafac0a875887fe631de0df992b15158ab177763882bf57",
+            "baby.task.unlabel":
+                "f4f2be61dddc8165ba40d9fc90d51a21c0c9d1f4b6eaa20c93fd3f9d9a8c95e2",
+            "books.task.test":
+                "b451ac03e48b599bf35dd1a450158389e1ac9018950e95c631053ac14a5b10ad",
+            "books.task.train":
+                "40c4c5971165b9e0a509a60472c3bf06c8e1430d4944833141eb3c34d986b65e",
+            "books.task.unlabel":
+                "5121a335a736523b5bd0dc47e05da2b085bf6f42aec2ca20ba7142d620241563",
+            "camera_photo.task.test":
+                "3fdea0837d6c41f04720dce8d2e690bbdeb5019ecac749f8f38472ac1dcfa439",
+            "camera_photo.task.train":
+                "425bf93c303b2f38d2f53649508ea9e55d0114679ecb00fda5c2c15ebbe9e708",
+            "camera_photo.task.unlabel":
+                "d94c682441e8b8a57ff992e244ef0137e07528cd9f3631874f89e2d40aefca04",
+            "dvd.task.test":
+                "762e6e030892375eda4f211be58624a3bb6a07c966901c79b803837d21fca4b5",
+            "dvd.task.train":
+                "47334240d9cef76ac5f15a10f9082c3d2c6e7f9a9bb0478a3800ede2a0300771",
+            "dvd.task.unlabel":
+                "5673c05efcefbf5d38a1ca7e1110cbf58a95e1b02a7a0c729c46f2ba21f223bf",
+            "electronics.task.test":
+                "a4d2e7d2a5b8b501a6611e45e1b241aa0d601388b79265cfc94c203cb52f8b8c",
+            "electronics.task.train":
+                "bb2f28c4a20e3d075dd71ff049970bd445f4d47bcc8404a68eb03850413a8da7",
+            "electronics.task.unlabel":
+                "da24efbec0053b8b8383e530dab3e4a358e75ae2e65d09624c6843bad30f69a8",
+            "health_personal_care.task.test":
+                "07f289177da7ebe71f1ac2ee3d5a25f190913e2a11116f0fb55862e01b60a331",
+            "health_personal_care.task.train":
+                "384f1ec3d76a2f755844cac4bd7725b86bc79910dae60fc33f133e380f827b4a",
+            "health_personal_care.task.unlabel":
+                "70bd1a5b004f2d0edc6bcf0ec6ff5c464f232a351bdcf4b88d4a655d97110355",
+            "imdb.task.test":
+                "dc708b7338157a6be56a1ded26abd97f82284d0e736876a6b833ad59e8a2cd53",
+            "imdb.task.train":
+                "16dd91ee7aebde130cfeb4d1c58bfe221ad87f1862fdb8ae694693eec3432caa",
+            "imdb.task.unlabel":
+                "ea4e02252cf95661af402ef7b7b6b9addc0a0666a03d8d7b81eefb08af0b413d",
+            "kitchen_housewares.task.test":
+                "86bcc015f7cfa773880951830ac6161dc2b8717e8a69773ca11a5bd6529b2020",
+            "kitchen_housewares.task.train":
+                "df5c9e8473b084a6b252dfbb5e074adcaacb9638a882fee3f20d62d747f45d6f",
+            "kitchen_housewares.task.unlabel":
+                "6255b3597385952d45920ce4451291a246ecd997ef75d964ff56fff9e31ad9e7",
+            "magazines.task.test":
+                "620ecd0ccd7b7f73483b8cdcef5ca07dff92e2d57c9cf4b6e9f7d669a681f6c3",
+            "magazines.task.train":
+                "d4805a9f094c1c7befa64bc42ea846261b1290a2fd120c46f45c9e89faf782ae",
+            "magazines.task.unlabel":
+                "87de41f73d65b525d2918833a944427196cd4a0346d9d083086b4814333fd9bd",
+            "music.task.test":
+                "54a157c56930b9e587b6b955fe4b2e3258d2f70d0d58ccbbf40a4bfd846ee204",
+            "music.task.train":
+                "f0b41243475c16391a02e91d87710ed87d68927d4d77f526a3d2369a98ac572e",
+            "music.task.unlabel":
+                "3f2ee8a5becb232368d2bc599ab131778558e05009f8f6957ce2a10106a6ea9a",
+            "software.task.test":
+                "3b92617a5b3ad618b7aaab98546d49c2a69f46dedbceb4ec14dee1cbb4ff02d3",
+            "software.task.train":
+                "a050cb3ea22b94b21ce70acff3a23eabd1f39307bd862d6c0cc23170eb4830f4",
+            "software.task.unlabel":
+                "a34c6f844ba0ac1a8d3325b396451c6b6f8928f219f22408192c417357497b80",
+            "sports_outdoors.task.test":
+                "77394d7c91fbc69cc16bfaf79f1f945999fe2d8e0fc536f1f79d17089e611f49",
+            "sports_outdoors.task.train":
+                "062ac0e2fb04a81c1f06f15b219634810a323a2ee187750e2f479030ebad0326",
+            "sports_outdoors.task.unlabel":
+                "7742f40a8b02cd5701a647d6ccaf3746bb863af28cdd6fa0404b507b131b9ca4",
+            "toys_games.task.test":
+                "6ee304a53f25697ee96bcb60fe07cc36d282ef343c3e0f8ae09df669ec39b116",
+            "toys_games.task.train":
+                "bb8404d3b48ab02bca2a75bb1e245297aac36b8143a81549f6485b4c2d24dd10",
+            "toys_games.task.unlabel":
+                "8808944481c5478a94f231f2fb9541036c5f882de225e2cb8357ab42fd59696d",
+            "video.task.test":
+                "8de7a49ee3001409c9049b1f52949d78c7875cb92e031b43f5cef681dfd341e4",
+            "video.task.train":
+                "2867b3e5fffc44132aa61ff49dd608eeacc503b2c9c2133680f0cb4a7a258f3e",
+            "video.task.unlabel":
+                "0178424fe97c0203c0f3cabcb31e1370bf656895b76a189ecf1ecfd151abe3f2",
+        },
+        source=("GitHub m1ci/of-demo, commit 4561cdc2, path data/mtl-dataset/ (a copy of the "
+                "FDU-MTL files; canonical archive: fudan-mtl-dataset.tar.gz in "
+                "FrankWork/fudan_mtl_reviews, not compared byte for byte)"),
+        citation=("P. Liu, X. Qiu, X. Huang, 'Adversarial Multi-task Learning for Text "
+                  "Classification', ACL 2017"),
+    ),
 }
+
 
 _REPO_SHARED = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -21,6 +21,7 @@ def test_missing_and_altered_files_name_file_checksum_and_source(tmp_path, name)
     folder = tmp_path / src.folder
     folder.mkdir()
     for f in src.files:
+        (folder / f).parent.mkdir(parents=True, exist_ok=True)  # amazon_text: <domain>/...
         (folder / f).write_bytes(b"not the real file")
     with pytest.raises(data.DataFileError, match="not the expected checksum") as err:
         data.load(name, manual_dir=tmp_path, data_dir=str(tmp_path / "tfds"))

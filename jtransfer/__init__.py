@@ -3,8 +3,8 @@
 Subpackages (see docs in each): ``align`` (MMD, CORAL, gradient reversal, DANN),
 ``weighting`` (density ratios for covariate shift), ``meta`` (MAML and relatives),
 ``lopt`` (learned optimizers as optax transforms), ``mtl`` (multi-task learning),
-``select`` (transferability and model selection), ``models`` (Flax NNX models and the
-functional adapter), ``data`` (TFDS builders, embedded datasets, samplers), ``train``
+``select`` (transferability and model selection), ``adapters`` (LoRA on params
+pytrees), ``models`` (Flax NNX models and the functional adapter), ``data`` (TFDS builders, embedded datasets, samplers), ``train``
 (checkpoints, metrics, progress, plots) and ``parallel`` (meshes and sharded steps).
 """
 
@@ -13,7 +13,7 @@ import importlib as _importlib
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "align", "weighting", "meta", "lopt", "mtl", "select",
+    "align", "weighting", "meta", "lopt", "mtl", "select", "adapters",
     "models", "data", "train", "parallel",
 )
 

@@ -13,10 +13,19 @@ initialisation, ``r (d_in + d_out)`` trainable numbers instead of ``d_in d_out``
 * Freezing the body: differentiate the adapter alone (recommended), or
   :func:`lora_optimizer` / :func:`lora_labels` (``optax.multi_transform`` with
   ``set_to_zero`` on frozen leaves).
+* Fine-tuning an encoder with a linear head on its pooled features:
+  :func:`lora_classifier` (``init``/``step``/``logits``/``loss``), :func:`linear_head_init`,
+  :class:`LoraTrainState`.
 
 See :mod:`jtransfer.adapters._lora` for the layout, path and freezing conventions.
 """
 
+from jtransfer.adapters._classifier import (
+    LoraClassifier,
+    LoraTrainState,
+    linear_head_init,
+    lora_classifier,
+)
 from jtransfer.adapters._lora import (
     DEFAULT_TARGETS,
     LoraFactors,
@@ -36,9 +45,13 @@ from jtransfer.adapters._lora import (
 
 __all__ = [
     "DEFAULT_TARGETS",
+    "LoraClassifier",
     "LoraFactors",
     "LoraParams",
+    "LoraTrainState",
+    "linear_head_init",
     "lora_apply",
+    "lora_classifier",
     "lora_delta",
     "lora_init",
     "lora_labels",

@@ -20,10 +20,11 @@ class Out(NamedTuple):
 
 
 def _params():
-    k = jax.random.split(jax.random.key(0), 3)
-    return {"embeddings": {"word": jax.random.normal(k[0], (V, H))},
-            "layer": {"0": {"query": {"kernel": jax.random.normal(k[1], (H, H)) / H ** 0.5},
-                            "value": {"kernel": jax.random.normal(k[2], (H, H)) / H ** 0.5}}}}
+    rng = np.random.default_rng(0)
+    w = lambda *shape, s=1.0: jnp.asarray(s * rng.standard_normal(shape), jnp.float32)
+    return {"embeddings": {"word": w(V, H)},
+            "layer": {"0": {"query": {"kernel": w(H, H, s=H ** -0.5)},
+                            "value": {"kernel": w(H, H, s=H ** -0.5)}}}}
 
 
 def _apply(params, batch):

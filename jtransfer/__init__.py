@@ -4,8 +4,9 @@ Subpackages (see docs in each): ``align`` (MMD, CORAL, gradient reversal, DANN),
 ``weighting`` (density ratios for covariate shift), ``meta`` (MAML and relatives),
 ``lopt`` (learned optimizers as optax transforms), ``mtl`` (multi-task learning),
 ``select`` (transferability and model selection), ``adapters`` (LoRA on params
-pytrees), ``models`` (Flax NNX models and the functional adapter), ``data`` (TFDS builders, embedded datasets, samplers), ``train``
-(checkpoints, metrics, progress, plots) and ``parallel`` (meshes and sharded steps).
+pytrees), ``models`` (Flax NNX models, the functional adapter, feature extraction),
+``data`` (TFDS builders, embedded datasets, samplers), ``train`` (checkpoints, metrics,
+progress, plots) and ``parallel`` (meshes and sharded steps).
 """
 
 import importlib as _importlib

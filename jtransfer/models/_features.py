@@ -20,6 +20,7 @@ or goes into ``cache_key_extra``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -79,6 +80,7 @@ def _masked_mean(h: jax.Array, mask: jax.Array) -> jax.Array:
     return (h * m).sum(axis=1) / jnp.maximum(m.sum(axis=1), 1.0)
 
 
+@functools.lru_cache(maxsize=16)   # one compilation per (encoder, layers) and batch shape
 def _pooled_fn(apply_fn: Callable, layers: tuple[int, ...]) -> Callable:
     def pooled(params, batch):
         out = apply_fn(params, batch)
@@ -92,7 +94,7 @@ def _pooled_fn(apply_fn: Callable, layers: tuple[int, ...]) -> Callable:
             raise ValueError(f"layers {bad} out of range for {n} hidden states "
                              f"(0 = embeddings .. {n - 1} = last layer, negatives count back)")
         mask = batch["attention_mask"]
-        return jnp.stack([_masked_mean(hidden[l], mask).astype(jnp.float32) for l in layers],
+        return jnp.stack([_masked_mean(hidden[l].astype(jnp.float32), mask) for l in layers],
                          axis=1)
 
     return jax.jit(pooled)

@@ -116,3 +116,15 @@ def test_docstring_examples_run():
     import jtransfer.adapters._classifier as mod
 
     assert doctest.testmod(mod).failed == 0
+
+
+def test_train_state_round_trips_through_the_checkpoint_manager(tmp_path):
+    from jtransfer.train import CheckpointManager, tree_equal
+
+    params = _params()
+    clf = lora_classifier(_apply, optax.adam(1e-3))
+    state = clf.init(lora_init(params, rank=2, num_adapters=3), linear_head_init(H, C))
+    with CheckpointManager(tmp_path, save_every=1) as mngr:
+        mngr.save(1, state)
+        restored = mngr.restore(1, state)
+    assert isinstance(restored.trainable["lora"], LoraParams) and tree_equal(restored, state)

@@ -257,3 +257,23 @@ def test_docstring_examples_run():
     import jtransfer.adapters._lora as mod
 
     assert doctest.testmod(mod).failed == 0
+
+
+def test_vmapped_adapters_do_not_copy_unadapted_weights():
+    """Compiled temp memory: T copies of the adapted kernel only, never of the frozen one."""
+    params = {"big": {"kernel": jnp.ones((512, 512))}, "query": {"kernel": jnp.ones((512, 8))}}
+    T = 8
+    fn = lora_apply(lambda p, x: (x @ p["big"]["kernel"]) @ p["query"]["kernel"])
+
+    def temp_bytes(targets):
+        lora = lora_init(params, rank=2, targets=targets, num_adapters=T)
+        compiled = jax.jit(jax.vmap(fn, in_axes=(None, 0, 0))).lower(
+            params, lora, jnp.ones((T, 4, 512))).compile()
+        stats = compiled.memory_analysis()
+        if stats is None:
+            pytest.skip("this backend reports no memory analysis")
+        return stats.temp_size_in_bytes
+
+    big = 512 * 512 * 4
+    assert temp_bytes(["query/kernel"]) < big          # the 1 MiB body is shared by all T
+    assert temp_bytes(["big/kernel"]) >= T * big       # an adapted kernel is merged T times

@@ -39,7 +39,8 @@ One adapter per domain or task
 axis. ``jax.vmap(f, in_axes=(None, 0, 0))(params, lora, batches)`` with
 ``f(params, lora, batch) = apply_fn(lora_merge(params, lora), batch)`` runs all domains in one
 call; the frozen body is not batched (``in_axes=None``), only the adapted matrices are
-materialised once per adapter.
+materialised once per adapter (for BERT-base with W_q and W_v adapted in its 12 layers,
+24 x 768 x 768 float32, about 57 MB per adapter; the other ~110M parameters are shared).
 
 References:
   Hu, Shen, Wallis, Allen-Zhu, Li, Wang, Wang and Chen. LoRA: Low-Rank Adaptation of Large

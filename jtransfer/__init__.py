@@ -3,9 +3,10 @@
 Subpackages (see docs in each): ``align`` (MMD, CORAL, gradient reversal, DANN),
 ``weighting`` (density ratios for covariate shift), ``meta`` (MAML and relatives),
 ``lopt`` (learned optimizers as optax transforms), ``mtl`` (multi-task learning),
-``select`` (transferability and model selection), ``models`` (Flax NNX models and the
-functional adapter), ``data`` (TFDS builders, embedded datasets, samplers), ``train``
-(checkpoints, metrics, progress, plots) and ``parallel`` (meshes and sharded steps).
+``select`` (transferability and model selection), ``adapters`` (LoRA on params
+pytrees), ``models`` (Flax NNX models, the functional adapter, feature extraction),
+``data`` (TFDS builders, embedded datasets, samplers), ``train`` (checkpoints, metrics,
+progress, plots) and ``parallel`` (meshes and sharded steps).
 """
 
 import importlib as _importlib
@@ -13,7 +14,7 @@ import importlib as _importlib
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "align", "weighting", "meta", "lopt", "mtl", "select",
+    "align", "weighting", "meta", "lopt", "mtl", "select", "adapters",
     "models", "data", "train", "parallel",
 )
 

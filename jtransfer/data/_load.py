@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import shutil
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -102,14 +104,25 @@ def _build_lock(builder):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+class CorruptBuildError(RuntimeError):
+    """A prepared TFDS dataset whose files cannot be read (truncated or corrupted on disk)."""
+
+
 def _read(builder, split: str) -> list[dict]:
     import tensorflow_datasets as tfds
 
     full = builder.name if builder.builder_config is None else \
         f"{builder.name}/{builder.builder_config.name}"
-    source = tfds.data_source(full, split=split, data_dir=os.fspath(builder.data_dir_root),
-                              download=False, try_gcs=False)
-    items = source.__getitems__(list(range(len(source))))
+    try:
+        source = tfds.data_source(full, split=split, data_dir=os.fspath(builder.data_dir_root),
+                                  download=False, try_gcs=False)
+        items = source.__getitems__(list(range(len(source))))
+    except Exception as err:  # Riegeli/array_record/TFDS raise many types, none with a path
+        reason = (str(err).strip().splitlines() or [""])[0][:200]
+        raise CorruptBuildError(
+            f"the built dataset {full} (split {split!r}) in {builder.data_dir} cannot be read "
+            f"({type(err).__name__}: {reason}); delete that folder and load again to rebuild "
+            "it") from err
     key = "task" if "task" in items[0] else "index"
     return sorted(items, key=lambda e: int(e[key]))
 
@@ -118,6 +131,9 @@ def _pick(value, allowed: Sequence[str], what: str, name: str) -> list[str]:
     if value is None:
         return list(allowed)
     values = [value] if isinstance(value, str) else list(value)
+    if not values:
+        raise ValueError(f"{what} must name at least one of {list(allowed)} (or be None for "
+                         f"all) for {name!r}; got an empty list")
     for v in values:
         if v not in allowed:
             raise ValueError(f"{what} must be one of {list(allowed)} (or None for all) for "
@@ -195,6 +211,16 @@ def load(name: str, *, domain: str | Sequence[str] | None = None,
     parts = _plan(name, domain, split)
     _builder(name, config, None)  # validates name and config before anything is built
     builder = build(name, config=config, data_dir=data_dir, manual_dir=manual_dir)
+    try:
+        return _arrays(name, builder, parts)
+    except CorruptBuildError as err:  # rebuild once from the manual files, then read again
+        warnings.warn(f"{err}; rebuilding it now", RuntimeWarning, stacklevel=2)
+        shutil.rmtree(builder.data_dir, ignore_errors=True)
+        builder = build(name, config=config, data_dir=data_dir, manual_dir=manual_dir)
+        return _arrays(name, builder, parts)
+
+
+def _arrays(name: str, builder, parts) -> dict[str, np.ndarray]:
     if name == "omniglot":
         xs, ys = [], []
         for s, _ in parts:

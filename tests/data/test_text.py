@@ -288,3 +288,25 @@ def test_docstring_examples():
 
     result = doctest.testmod(T)
     assert result.failed == 0 and result.attempted >= 6
+
+
+def test_corrupted_build_is_rebuilt_with_a_warning(tmp_path):
+    # issue #17: a corrupted built TFDS cache gave a Riegeli error with no path, no rebuild hint
+    manual = manual_dir_or_skip()
+    tfds_dir = tmp_path / "tfds"
+    want = data.load("amazon_text", domain="kitchen", split="test", manual_dir=manual,
+                     data_dir=str(tfds_dir))
+    records = [p for p in tfds_dir.rglob("*array_record*") if "kitchen_test" in p.name]
+    assert records, sorted(str(p) for p in tfds_dir.rglob("*"))
+    for p in records:
+        with open(p, "r+b") as f:
+            f.truncate(64)
+    with pytest.warns(RuntimeWarning, match=r"jtransfer_amazon_text.*cannot be read.*rebuild"):
+        got = data.load("amazon_text", domain="kitchen", split="test", manual_dir=manual,
+                        data_dir=str(tfds_dir))
+    assert list(got["id"]) == list(want["id"]) and (got["y"] == want["y"]).all()
+
+
+def test_an_empty_domain_list_is_rejected():
+    with pytest.raises(ValueError, match="domain must name at least one"):
+        data.load("amazon_text", domain=[])

@@ -261,6 +261,29 @@ def leading_dims(tree: Any, name: str) -> set[int]:
     return dims
 
 
+def check_tasks(tasks: Any) -> int:
+    """Validates a batch of tasks ``(support, query)``; returns the number of tasks ``T``.
+
+    Raises:
+      ValueError: if ``tasks`` is not a pair, a leaf has no leading axis, or the leading (task)
+        dimensions of the support and query leaves differ.
+    """
+    if not isinstance(tasks, tuple | list) or len(tasks) != 2:
+        raise ValueError("tasks must be a pair (support, query) of batch pytrees with a "
+                         f"leading task axis, got {type(tasks).__name__}")
+    support, query = tasks
+    s_dims, q_dims = leading_dims(support, "support"), leading_dims(query, "query")
+    if not s_dims or not q_dims:
+        raise ValueError("support and query must each contain at least one array")
+    if len(s_dims | q_dims) != 1:
+        raise ValueError(
+            "support and query leaves must share one leading task dimension; got support "
+            f"leading dims {sorted(s_dims)} and query leading dims {sorted(q_dims)} "
+            f"(support shapes {jax.tree.map(np.shape, support)}, "
+            f"query shapes {jax.tree.map(np.shape, query)})")
+    return s_dims.pop()
+
+
 def num_tasks_of(task_grads: Any, name: str = "task_grads", *, minimum: int = 1) -> int:
     """Returns T, the common leading axis of every leaf of a stacked per-task tree."""
     leaves = jax.tree.leaves(task_grads)

@@ -143,7 +143,7 @@ def test_remat_and_task_batching_give_same_gradients(dtype):
          for r, b in ((False, None), (True, None), (False, 2))]
     assert_close(g[0], g[1], TOL[dtype])
     assert_close(g[0], g[2], TOL[dtype])     # lax.map over tasks, 2 at a time (3 = 2 + 1)
-    per_task = jax.jit(lambda p: meta.task_losses(mse, p, tasks, inner_lr=0.2, num_steps=4))
+    per_task = jax.jit(lambda p: meta.query_losses(mse, p, tasks, inner_lr=0.2, num_steps=4))
     assert per_task(params).shape == (3,)
 
 

@@ -173,7 +173,7 @@ def test_kliep_cv_does_not_collapse_to_the_smallest_bandwidth(seed):
     # held-out log w alone (the paper's CV) picks sigma = 0.05, the smallest value, on these
     # draws (fits correlating ~0.7 with q/p); the normalised held-out likelihood does not.
     from jtransfer import data as jdata
-    d = jdata.sample_bias_regression(jax.random.key(seed), n_source=100, n_target=100)
+    d = jdata.sample_bias_regression(key=jax.random.key(seed), n_source=100, n_target=100)
     xs, xt = d["xs"], d["xt"]
     grid = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
     fit = weighting.kliep(xs, xt, bandwidth_grid=grid, key=jax.random.key(seed), num_iters=500)

@@ -10,6 +10,7 @@ and the remaining ``Q`` as query, so support and query never share an example.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -30,7 +31,7 @@ class ClassIndex(NamedTuple):
     counts: np.ndarray  # (C,) int32; number of valid entries of each row
 
 
-def class_index(y) -> ClassIndex:
+def class_index(y: Any) -> ClassIndex:
     """Groups example indices by label.
 
     Args:
@@ -121,7 +122,8 @@ def _check_counts(index: ClassIndex, num_ways, num_shots, num_queries):
                          "class (drop small classes first)")
 
 
-def episode_sampler(x, y, *, num_ways: int, num_shots: int, num_queries: int):
+def episode_sampler(x: Any, y: Any, *, num_ways: int, num_shots: int, num_queries: int
+                    ) -> Callable[[jax.Array, int], tuple[jax.Array, ...]]:
     """Builds a jitted episode sampler over a fixed dataset (device-resident, indexed once).
 
     Use this in training loops; :func:`sample_episodes` is the one-call convenience.

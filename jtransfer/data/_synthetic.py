@@ -190,7 +190,7 @@ def two_moons(
     }
 
 
-def bias_regression_function(x):
+def bias_regression_function(x: jax.Array | np.ndarray) -> jax.Array | np.ndarray:
     r"""The true function of the sample-bias toy: :math:`x^4 e^{-x^2} + x^2 (1 - e^{-x^2})`."""
     xp = jnp if isinstance(x, jax.Array) else np
     e = xp.exp(-(x**2))

@@ -56,6 +56,17 @@ def coral(source: jax.Array, target: jax.Array, *, eps: float = 1.0,
     Returns:
       ``(n_s, d)`` aligned source features.
 
+    Example:
+      >>> import jax
+      >>> from jtransfer import align
+      >>> ks, kt = jax.random.split(jax.random.key(0))
+      >>> source = jax.random.normal(ks, (500, 2))
+      >>> target = jax.random.normal(kt, (500, 2)) * jax.numpy.array([3.0, 0.5])
+      >>> aligned = align.coral(source, target, eps=1e-6)
+      >>> bool(jax.numpy.allclose(align.covariance(aligned), align.covariance(target),
+      ...                         atol=1e-3))
+      True
+
     References:
       Sun, Feng, Saenko, "Return of Frustratingly Easy Domain Adaptation", AAAI 2016,
       https://arxiv.org/abs/1511.05547
@@ -99,6 +110,13 @@ def coral_loss(source: jax.Array, target: jax.Array) -> jax.Array:
 
     Returns:
       Scalar loss.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jtransfer import align
+      >>> source = jnp.array([[0.0], [2.0]]); target = jnp.array([[0.0], [4.0]])
+      >>> float(align.coral_loss(source, target))  # (2 - 8)^2 / (4 * 1^2)
+      9.0
 
     References:
       Sun, Saenko, "Deep CORAL: Correlation Alignment for Deep Domain Adaptation", ECCV-W 2016,

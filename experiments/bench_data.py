@@ -84,7 +84,7 @@ def main():
 
     if have_omniglot:
         try:
-            d = data.omniglot_few_shot(jax.random.key(0), dtype=np.uint8,
+            d = data.omniglot_few_shot(key=jax.random.key(0), dtype=np.uint8,
                                        manual_dir=args.manual_dir, data_dir=data_dir)["train"]
             label = "Omniglot MAML train (4800 classes, 28x28 uint8)"
         except data.DataFileError:

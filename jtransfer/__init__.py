@@ -7,6 +7,19 @@ Subpackages (see docs in each): ``align`` (MMD, CORAL, gradient reversal, DANN),
 pytrees), ``models`` (Flax NNX models, the functional adapter, feature extraction),
 ``data`` (TFDS builders, embedded datasets, samplers), ``train`` (checkpoints, metrics,
 progress, plots) and ``parallel`` (meshes and sharded steps).
+
+Conventions shared by every subpackage (helpers in the private ``jtransfer._core``):
+
+* **Random keys**: a function that draws randomness takes a keyword-only
+  ``key: jax.Array | None = None``; ``None`` means the fixed ``jax.random.key(0)`` (as
+  ott-jax's ``rng``), so calls are reproducible by default. Protocol callables whose only
+  input is randomness keep a positional key (``init(key)``, ``task_family(key)``, a sampler's
+  ``sample(key, n)``), as in optax/flax/learned_optimization.
+* **Domains**: the two domains are ``source`` and ``target`` (``mmd2(source, target)``,
+  ``coral(source, target)``); arrays of one domain take the suffix ``_source`` / ``_target``
+  (``weights_source``, ``logits_target``).
+* **Errors**: shape checks raise ``ValueError`` at trace time naming the argument and its
+  shape; value checks (NaN/Inf, signs) run on concrete inputs and are skipped under ``jit``.
 """
 
 import importlib as _importlib

@@ -68,7 +68,7 @@ for shift in (0.0, 0.5):
 # %% [markdown]
 # Under $P = Q$ (shift 0) the unbiased and linear means are ≈ 0 and the biased mean is
 # visibly positive; the linear estimator's standard deviation is several times larger.
-# With importance weights $w$ on the $x$ sample, `mmd2(..., weights_x=w)` uses the weighted
+# With importance weights $w$ on the $x$ sample, `mmd2(..., weights_source=w)` uses the weighted
 # embedding $\sum_i a_i\phi(x_i)$, $a = w / \sum w$ (the unbiased version normalises the
 # off-diagonal $x$–$x$ sum by $\sum_{i\ne j} w_iw_j$).
 #
@@ -91,7 +91,7 @@ print("beta =", np.round(np.asarray(beta), 3))
 # ($\operatorname{cov}(X_s(C_s+\epsilon I)^{-1/2}) \approx I$) and then re-colours it:
 # $\operatorname{cov}(X_sA) = A^\top C_sA \to C_t$ as $\epsilon\to0$ for full-rank $C_s$
 # (the symmetric square roots commute with the matrices they come from). Powers are taken by
-# eigendecomposition, $C^p = V\Lambda^pV^\top$. The **seed document's variant** uses the
+# eigendecomposition, $C^p = V\Lambda^pV^\top$. A **common uncentred variant** uses the
 # uncentred $X^\top X/n$ and regularises only the target; when the features have a
 # non-zero mean, $X^\top X/n = C + \bar x\bar x^\top$ mixes the mean into the "covariance",
 # so the output covariance no longer matches $C_t$.
@@ -107,7 +107,7 @@ xs32, xt32 = xs.astype(np.float32), xt.astype(np.float32)
 aligned = np.asarray(align.coral(xs32, xt32, eps=1e-4))
 
 
-def seed_variant(xs, xt, eps):
+def uncentred_variant(xs, xt, eps):
     def mpow(c, p):
         e, v = np.linalg.eigh(c)
         return (v * np.maximum(e, 1e-12) ** p) @ v.T
@@ -116,8 +116,8 @@ def seed_variant(xs, xt, eps):
 
 
 err = lambda z: np.abs(np.cov(z.T) - np.cov(xt.T)).max()
-print(f"max |cov(aligned) - C_t|: paper {err(aligned):.2e}, seed variant "
-      f"{err(seed_variant(xs, xt, 1e-4)):.2e}")
+print(f"max |cov(aligned) - C_t|: paper {err(aligned):.2e}, uncentred variant "
+      f"{err(uncentred_variant(xs, xt, 1e-4)):.2e}")
 print("coral_loss before/after:", float(align.coral_loss(xs32, xt32)),
       float(align.coral_loss(aligned, xt32)))
 

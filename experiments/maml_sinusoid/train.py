@@ -99,7 +99,7 @@ def evaluate(loss_fn, params, key, *, num_tasks, num_shots, num_query, inner_lr,
       adaptation stayed bounded (see ``DIVERGED``), median over all tasks, and the number of
       diverged tasks (with α = 0.01 and K = 5 a rare task with clustered inputs blows up).
     """
-    s, q, _ = data.sample_sinusoid_tasks(key, num_tasks=num_tasks, num_support=num_shots,
+    s, q, _ = data.sample_sinusoid_tasks(key=key, num_tasks=num_tasks, num_support=num_shots,
                                          num_query=num_query)
     losses = np.asarray(_curves(loss_fn, params, s, q, inner_lr, steps), np.float64)
     bad = ~np.all(np.isfinite(losses) & (losses < DIVERGED), axis=1)
@@ -127,7 +127,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     def one_iteration(state, step):
         key = jax.random.fold_in(data_key, step)
-        support, query, _ = data.sample_sinusoid_tasks(key, num_tasks=mb, num_support=k,
+        support, query, _ = data.sample_sinusoid_tasks(key=key, num_tasks=mb, num_support=k,
                                                        num_query=k)
         support, query = shard_tasks((support, query))
         m_loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
@@ -199,7 +199,7 @@ def plot_adaptation(loss_fn, apply_fn, state, key, config, path: str) -> str:
     """Paper Fig. 2 style: one task, K = 5 points, before / after 1 and 10 steps."""
     import matplotlib.pyplot as plt
 
-    s, _, info = data.sample_sinusoid_tasks(key, num_tasks=1, num_support=5, num_query=1)
+    s, _, info = data.sample_sinusoid_tasks(key=key, num_tasks=1, num_support=5, num_query=1)
     s = jax.tree.map(lambda a: a[0], s)
     xg = jnp.linspace(-5.0, 5.0, 200)[:, None]
     truth = float(info.amplitude[0]) * np.sin(np.asarray(xg[:, 0]) - float(info.phase[0]))

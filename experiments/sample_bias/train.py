@@ -114,7 +114,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
     data_key, init_key = train.keys(config.seed, "data", "init")
-    data = jdata.sample_bias_regression(data_key, n_source=config.n_source,
+    data = jdata.sample_bias_regression(key=data_key, n_source=config.n_source,
                                         n_target=config.n_target)
     t0 = time.perf_counter()
     ws, chosen = estimate_weights(config, data)

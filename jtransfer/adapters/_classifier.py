@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jtransfer.adapters._lora import LoraParams, _default_key, lora_merge
+from jtransfer._core.keys import default_key
+from jtransfer.adapters._lora import LoraParams, lora_merge
 
 PyTree = Any
 
@@ -47,7 +48,7 @@ def linear_head_init(hidden_size: int, num_classes: int, *, std: float = 0.02,
     for name, v in (("hidden_size", hidden_size), ("num_classes", num_classes)):
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
-    kernel = std * jax.random.normal(_default_key(key), (hidden_size, num_classes))
+    kernel = std * jax.random.normal(default_key(key), (hidden_size, num_classes))
     return {"kernel": kernel, "bias": jnp.zeros((num_classes,))}
 
 

@@ -60,6 +60,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jtransfer._core.keys import default_key
+
 PyTree = Any
 Pattern = str | re.Pattern
 
@@ -68,12 +70,6 @@ DEFAULT_TARGETS: tuple[str, ...] = ("*query/kernel", "*value/kernel")
 
 TRAINABLE = "trainable"
 FROZEN = "frozen"
-
-
-def _default_key(key: jax.Array | None) -> jax.Array:
-    # The project-wide helper is jtransfer._core.keys.default_key (branch `core`); same
-    # semantics: a fixed jax.random.key(0) when no key is given.
-    return jax.random.key(0) if key is None else key
 
 
 class LoraFactors(NamedTuple):
@@ -278,7 +274,7 @@ def lora_init(params: PyTree, *, rank: int, alpha: float | None = None,
               for p, x in jax.tree_util.tree_flatten_with_path(params)[0]
               if path_str(p) in selected}
     lead = () if num_adapters is None else (num_adapters,)
-    keys = jax.random.split(_default_key(key), len(selected))
+    keys = jax.random.split(default_key(key), len(selected))
     flat = {}
     for k, path in zip(keys, sorted(selected)):
         d_in, d_out = selected[path]

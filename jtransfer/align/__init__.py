@@ -3,7 +3,9 @@
 Pure functions of arrays, ``jit``/``vmap``/``grad``-safe, float32 and float64.
 
 * Kernels: :func:`gaussian_kernel` (one :math:`\\sigma` convention,
-  :math:`k = \\exp(-\\lVert x-y\\rVert^2 / 2\\sigma^2)`), :func:`median_bandwidth`.
+  :math:`k = \\exp(-\\lVert x-y\\rVert^2 / 2\\sigma^2)`), :func:`median_bandwidth`,
+  :func:`resolve_bandwidth` (a bandwidth spec to sigmas), :func:`pairwise_sq_dists`,
+  :func:`covariance` (used by ``weighting`` and ``select`` too).
 * Discrepancies: :func:`mmd2` (biased / unbiased / linear, importance-weighted),
   :func:`mk_mmd_weights` (DAN's optimal multi-kernel weights), :func:`coral_loss`.
 * Closed-form alignment: :func:`coral`.
@@ -21,13 +23,19 @@ from jtransfer.align._adversarial import (
     domain_adversarial_loss,
     gradient_reversal,
 )
-from jtransfer.align._coral import coral, coral_loss
-from jtransfer.align._kernels import gaussian_kernel, median_bandwidth
+from jtransfer.align._coral import coral, coral_loss, covariance
+from jtransfer.align._kernels import (
+    gaussian_kernel,
+    median_bandwidth,
+    pairwise_sq_dists,
+    resolve_bandwidth,
+)
 from jtransfer.align._mmd import mk_mmd_weights, mmd2
 
 __all__ = [
     "coral",
     "coral_loss",
+    "covariance",
     "dann_lambda",
     "dann_lambda_schedule",
     "dann_lr_schedule",
@@ -36,5 +44,7 @@ __all__ = [
     "median_bandwidth",
     "mk_mmd_weights",
     "mmd2",
+    "pairwise_sq_dists",
+    "resolve_bandwidth",
     "gradient_reversal",
 ]

@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jtransfer.align import _checks
+from jtransfer._core import checks as _checks
+from jtransfer._core.types import PyTree, Scalar
 
 
 @jax.custom_vjp
@@ -26,7 +27,7 @@ def _grl_bwd(scale, g):
 _grl.defvjp(_grl_fwd, _grl_bwd)
 
 
-def gradient_reversal(x, scale=1.0):
+def gradient_reversal(x: PyTree, scale: Scalar = 1.0) -> PyTree:
     """Gradient reversal layer: identity forward, gradient times ``-scale`` backward.
 
     .. math::
@@ -58,7 +59,7 @@ def gradient_reversal(x, scale=1.0):
     return _grl(x, scale)
 
 
-def dann_lambda(progress, *, gamma: float = 10.0):
+def dann_lambda(progress: Scalar, *, gamma: float = 10.0) -> jax.Array:
     """DANN adaptation factor :math:`\\lambda_p = 2 / (1 + e^{-\\gamma p}) - 1`.
 
     Rises from 0 at :math:`p = 0` to about 1 at :math:`p = 1`, suppressing the noisy
@@ -82,18 +83,13 @@ def dann_lambda(progress, *, gamma: float = 10.0):
     return 2.0 / (1.0 + jnp.exp(-gamma * p)) - 1.0
 
 
-def _check_total_steps(total_steps):
-    if not isinstance(total_steps, int) or total_steps <= 0:
-        raise ValueError(f"total_steps must be a positive int, got {total_steps!r}")
-
-
 def dann_lambda_schedule(total_steps: int, *, gamma: float = 10.0,
                          scale: float = 1.0) -> optax.Schedule:
     """``step -> scale * dann_lambda(step / total_steps, gamma=gamma)`` as an optax schedule.
 
     Progress is clipped to ``[0, 1]``. See :func:`dann_lambda`.
     """
-    _check_total_steps(total_steps)
+    _checks.check_positive_int(total_steps, "total_steps")
     _checks.check_positive(gamma, "gamma")
 
     def schedule(count):
@@ -124,7 +120,7 @@ def dann_lr_schedule(init_value: float, *, total_steps: int, alpha: float = 10.0
       Ganin et al., JMLR 2016, https://arxiv.org/abs/1505.07818 (Sec. 5.2.2)
     """
     _checks.check_positive(init_value, "init_value")
-    _check_total_steps(total_steps)
+    _checks.check_positive_int(total_steps, "total_steps")
     if alpha < 0 or beta < 0:
         raise ValueError(f"alpha and beta must be non-negative, got alpha={alpha}, beta={beta}")
 
@@ -146,7 +142,8 @@ def _flat_logits(logits, name):
     return z
 
 
-def domain_adversarial_loss(logits_source, logits_target, *, weights_source=None):
+def domain_adversarial_loss(logits_source: jax.Array, logits_target: jax.Array, *,
+                            weights_source: jax.Array | None = None) -> jax.Array:
     """Binary cross-entropy of a domain classifier, source labelled 0 and target 1.
 
     .. math::

@@ -7,15 +7,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jtransfer.align import _checks
-
-_HIGHEST = jax.lax.Precision.HIGHEST
-
-
-def covariance(x: jax.Array) -> jax.Array:
-    """Centred sample covariance with the unbiased 1/(n-1) normalisation, ``(d, d)``."""
-    xc = x - jnp.mean(x, axis=0, keepdims=True)
-    return jnp.matmul(xc.T, xc, precision=_HIGHEST) / (x.shape[0] - 1)
+from jtransfer._core import checks as _checks
+from jtransfer._core.distances import HIGHEST as _HIGHEST
+from jtransfer._core.distances import covariance
 
 
 def sym_matrix_power(c: jax.Array, power: float) -> jax.Array:
@@ -30,7 +24,7 @@ def sym_matrix_power(c: jax.Array, power: float) -> jax.Array:
     return jnp.matmul(evecs * evals[None, :] ** power, evecs.T, precision=_HIGHEST)
 
 
-def coral(xs: jax.Array, xt: jax.Array, *, eps: float = 1.0,
+def coral(source: jax.Array, target: jax.Array, *, eps: float = 1.0,
           match_mean: bool = False) -> jax.Array:
     """CORAL: re-colour source features with the target covariance (Sun et al. 2016).
 
@@ -44,15 +38,15 @@ def coral(xs: jax.Array, xt: jax.Array, *, eps: float = 1.0,
     eigenvalues). With :math:`\\epsilon \\to 0` and full-rank covariances the covariance of the
     output equals :math:`C_t`.
 
-    **Difference from the seed document.** The seed writes the covariance as
-    :math:`X^\\top X / n` without removing the mean and adds :math:`\\epsilon I` only to the
-    target covariance (whitening with :math:`C_s^{-1/2}`, which fails for rank-deficient
-    source features). We follow the paper: centred covariances with :math:`1/(n-1)`, both
+    **A common simplification we do not use.** Writing the covariance as
+    :math:`X^\\top X / n` without removing the mean and adding :math:`\\epsilon I` only to the
+    target covariance whitens with :math:`C_s^{-1/2}`, which fails for rank-deficient source
+    features. We follow the paper: centred covariances with :math:`1/(n-1)`, both
     regularised.
 
     Args:
-      xs: ``(n_s, d)`` source features.
-      xt: ``(n_t, d)`` target features.
+      source: ``(n_s, d)`` source features :math:`X_s`.
+      target: ``(n_t, d)`` target features :math:`X_t`.
       eps: ridge :math:`\\epsilon > 0` added to both covariances (the paper uses 1 on
         standardised features).
       match_mean: the paper maps :math:`X_s` as is (the mean is transformed along). With
@@ -62,11 +56,22 @@ def coral(xs: jax.Array, xt: jax.Array, *, eps: float = 1.0,
     Returns:
       ``(n_s, d)`` aligned source features.
 
+    Example:
+      >>> import jax
+      >>> from jtransfer import align
+      >>> ks, kt = jax.random.split(jax.random.key(0))
+      >>> source = jax.random.normal(ks, (500, 2))
+      >>> target = jax.random.normal(kt, (500, 2)) * jax.numpy.array([3.0, 0.5])
+      >>> aligned = align.coral(source, target, eps=1e-6)
+      >>> bool(jax.numpy.allclose(align.covariance(aligned), align.covariance(target),
+      ...                         atol=1e-3))
+      True
+
     References:
       Sun, Feng, Saenko, "Return of Frustratingly Easy Domain Adaptation", AAAI 2016,
       https://arxiv.org/abs/1511.05547
     """
-    xs, xt = _checks.check_pair(xs, xt, "xs", "xt")
+    xs, xt = _checks.check_pair(source, target, "source", "target")
     _checks.check_positive(eps, "eps")
     return _coral_jit(xs, xt, eps, match_mean=bool(match_mean))
 
@@ -87,7 +92,7 @@ def _coral_jit(xs, xt, eps, *, match_mean):
     return jnp.matmul(xs, a)
 
 
-def coral_loss(fs: jax.Array, ft: jax.Array) -> jax.Array:
+def coral_loss(source: jax.Array, target: jax.Array) -> jax.Array:
     """Deep CORAL loss: squared Frobenius distance of the feature covariances.
 
     .. math::
@@ -100,17 +105,24 @@ def coral_loss(fs: jax.Array, ft: jax.Array) -> jax.Array:
     constant factor or an extra term.
 
     Args:
-      fs: ``(n_s, d)`` source features, ``n_s >= 2``.
-      ft: ``(n_t, d)`` target features, ``n_t >= 2``.
+      source: ``(n_s, d)`` source features, ``n_s >= 2``.
+      target: ``(n_t, d)`` target features, ``n_t >= 2``.
 
     Returns:
       Scalar loss.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jtransfer import align
+      >>> source = jnp.array([[0.0], [2.0]]); target = jnp.array([[0.0], [4.0]])
+      >>> float(align.coral_loss(source, target))  # (2 - 8)^2 / (4 * 1^2)
+      9.0
 
     References:
       Sun, Saenko, "Deep CORAL: Correlation Alignment for Deep Domain Adaptation", ECCV-W 2016,
       https://arxiv.org/abs/1607.01719
     """
-    fs, ft = _checks.check_pair(fs, ft, "fs", "ft")
+    fs, ft = _checks.check_pair(source, target, "source", "target")
     return _coral_loss_jit(fs, ft)
 
 

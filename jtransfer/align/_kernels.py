@@ -14,32 +14,15 @@ with :math:`\\sigma` the ``bandwidth``. A sequence of bandwidths gives the multi
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jtransfer.align import _checks
+from jtransfer._core import checks as _checks
+from jtransfer._core.distances import pairwise_sq_dists
+from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists, median_sigma, resolve_bandwidth
 
-Bandwidth = float | Sequence[float] | jax.Array | str
-
-_HIGHEST = jax.lax.Precision.HIGHEST  # no TF32/bf16 passes: the expansion below cancels
-
-
-def pairwise_sq_dists(x: jax.Array, y: jax.Array, *, same: bool = False) -> jax.Array:
-    """Squared Euclidean distances ``(n, m)`` by ``|x|^2 + |y|^2 - 2 x.y``, clipped at 0.
-
-    With ``same=True`` (``y is x``) the diagonal is set to exactly 0.
-    """
-    xx = jnp.sum(x * x, axis=-1)
-    yy = jnp.sum(y * y, axis=-1)
-    d2 = xx[:, None] + yy[None, :] - 2.0 * jnp.matmul(x, y.T, precision=_HIGHEST)
-    d2 = jnp.maximum(d2, 0.0)
-    if same:
-        n = x.shape[0]
-        d2 = jnp.where(jnp.eye(n, dtype=bool), jnp.zeros((), d2.dtype), d2)
-    return d2
+__all__ = ["gaussian_kernel", "median_bandwidth", "pairwise_sq_dists", "resolve_bandwidth"]
 
 
 def median_bandwidth(x: jax.Array, y: jax.Array | None = None) -> jax.Array:
@@ -67,48 +50,7 @@ def median_bandwidth(x: jax.Array, y: jax.Array | None = None) -> jax.Array:
     else:
         x, y = _checks.check_pair(x, y, "x", "y")
         z = jnp.concatenate([x, y], axis=0)
-    return _median_sigma(z)
-
-
-def _median_sigma(z: jax.Array) -> jax.Array:
-    z = jax.lax.stop_gradient(z)
-    n = z.shape[0]
-    iu, ju = np.triu_indices(n, k=1)
-    d = jnp.sqrt(pairwise_sq_dists(z, z, same=True)[iu, ju])
-    med = jnp.median(d)
-    return jax.lax.stop_gradient(jnp.where(med > 0, med, jnp.ones((), med.dtype)))
-
-
-def resolve_bandwidth(bandwidth: Bandwidth, x: jax.Array, y: jax.Array | None = None,
-                      *, name: str = "bandwidth") -> jax.Array:
-    """Turns a bandwidth spec into a 1-D array of sigmas ``(K,)`` in ``x.dtype``."""
-    if isinstance(bandwidth, str):
-        if bandwidth != "median":
-            raise ValueError(f"{name} must be a positive number, a sequence of positive "
-                             f"numbers or 'median', got {bandwidth!r}")
-        z = x if y is None else jnp.concatenate([x, y], axis=0)
-        return _median_sigma(z).reshape(1).astype(x.dtype)
-    if bandwidth is None:
-        raise ValueError(f"{name} must be a positive number, a sequence or 'median', got None")
-    try:
-        sig = jnp.asarray(bandwidth, dtype=x.dtype)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be a positive number, a sequence of positive numbers "
-                         f"or 'median', got {bandwidth!r}") from e
-    if sig.ndim > 1 or sig.size == 0:
-        raise ValueError(f"{name} must be a scalar or a non-empty 1-D sequence, got shape "
-                         f"{tuple(sig.shape)}")
-    _checks.check_positive(bandwidth if _checks.is_concrete(bandwidth) else sig, name)
-    return sig.reshape(-1)
-
-
-def kernel_from_sq_dists(d2: jax.Array, sigmas: jax.Array) -> jax.Array:
-    """``sum_u exp(-d2 / (2 sigma_u^2))`` for a 1-D array of sigmas (static length)."""
-    gammas = 1.0 / (2.0 * sigmas * sigmas)
-    out = jnp.exp(-d2 * gammas[0])
-    for u in range(1, sigmas.shape[0]):
-        out = out + jnp.exp(-d2 * gammas[u])
-    return out
+    return median_sigma(z)
 
 
 def gaussian_kernel(x: jax.Array, y: jax.Array, bandwidth: Bandwidth) -> jax.Array:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jtransfer.align import _checks, _qp
-from jtransfer.align._kernels import (
-    Bandwidth,
-    kernel_from_sq_dists,
-    resolve_bandwidth,
-)
+from jtransfer._core import checks as _checks
+from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists, resolve_bandwidth
+from jtransfer.align import _qp
 
 ESTIMATORS = ("biased", "unbiased", "linear")
 
@@ -26,15 +24,16 @@ def _check_unbiased_weights(w: jax.Array, name: str) -> None:
                              f"estimator (shape {tuple(w.shape)})")
 
 
-def mmd2(x: jax.Array, y: jax.Array, *, bandwidth: Bandwidth = "median",
-         estimator: str = "unbiased", weights_x: jax.Array | None = None) -> jax.Array:
+def mmd2(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median",
+         estimator: str = "unbiased", weights_source: jax.Array | None = None) -> jax.Array:
     """Squared maximum mean discrepancy between two samples with a Gaussian (multi-)kernel.
 
     .. math::
         \\mathrm{MMD}^2(P, Q) = \\lVert \\mu_P - \\mu_Q \\rVert_{\\mathcal H}^2
         = \\mathbb E\\,k(x, x') + \\mathbb E\\,k(y, y') - 2\\,\\mathbb E\\,k(x, y).
 
-    Estimators (``x`` has ``n`` rows, ``y`` has ``m``; :math:`a_i = w_i / \\sum_k w_k`, or
+    Estimators (the rows :math:`x_i` of ``source`` are ``n``, the rows :math:`y_j` of
+    ``target`` are ``m``; :math:`a_i = w_i / \\sum_k w_k`, or
     :math:`1/n` without weights):
 
     * ``"biased"`` (V-statistic, :math:`\\ge 0`): the squared RKHS distance between the
@@ -66,14 +65,14 @@ def mmd2(x: jax.Array, y: jax.Array, *, bandwidth: Bandwidth = "median",
     are exactly 0, so :math:`\\mathrm{MMD}^2_b(X, X) = 0` up to rounding of the sums.
 
     Args:
-      x: ``(n, d)`` sample from P (e.g. source features).
-      y: ``(m, d)`` sample from Q (e.g. target features).
+      source: ``(n, d)`` sample from P (e.g. source features), rows :math:`x_i`.
+      target: ``(m, d)`` sample from Q (e.g. target features), rows :math:`y_j`.
       bandwidth: kernel bandwidth :math:`\\sigma` (see :func:`gaussian_kernel`): a positive
         number, a sequence (sum of kernels), or ``"median"`` (median pairwise distance of the
         pooled sample, no gradient through it).
       estimator: ``"biased"``, ``"unbiased"`` (default) or ``"linear"``.
-      weights_x: optional ``(n,)`` non-negative importance weights for ``x`` (any positive
-        scale; they are normalised).
+      weights_source: optional ``(n,)`` non-negative importance weights for ``source`` (any
+        positive scale; they are normalised).
 
     Returns:
       Scalar estimate of :math:`\\mathrm{MMD}^2` in the dtype of the inputs.
@@ -97,17 +96,19 @@ def mmd2(x: jax.Array, y: jax.Array, *, bandwidth: Bandwidth = "median",
       linear time: Lemma 14).
     """
     _checks.check_choice(estimator, "estimator", ESTIMATORS)
-    x, y = _checks.check_pair(x, y, "x", "y")
+    x, y = _checks.check_pair(source, target, "source", "target")
     n, m = x.shape[0], y.shape[0]
     w = None
-    if weights_x is not None:
-        w = _checks.check_weights(weights_x, "weights_x", n, f"x of shape {tuple(x.shape)}")
+    if weights_source is not None:
+        w = _checks.check_weights(weights_source, "weights_source", n,
+                                  f"source of shape {tuple(x.shape)}")
         w = w.astype(x.dtype)
     if estimator == "linear" and n != m:
-        raise ValueError("estimator='linear' needs x and y with the same number of rows, "
-                         f"got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError("estimator='linear' needs source and target with the same number "
+                         "of rows, got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
     if estimator == "unbiased" and w is not None:
-        _check_unbiased_weights(w, "weights_x")
+        _check_unbiased_weights(w, "weights_source")
     if isinstance(bandwidth, str):
         _checks.check_choice(bandwidth, "bandwidth", ("median",))
         sig = None
@@ -292,7 +293,8 @@ def _linear_mmd2(x, y, sig, w):
     return txx + jnp.mean(kyy) - 2.0 * txy
 
 
-def mk_mmd_weights(x: jax.Array, y: jax.Array, bandwidths, *, ridge: float = 1e-4,
+def mk_mmd_weights(source: jax.Array, target: jax.Array, bandwidths: Sequence[float] | jax.Array,
+                   *, ridge: float = 1e-4,
                    tol: float | None = None) -> jax.Array:
     """Optimal multi-kernel weights :math:`\\beta` for MK-MMD (DAN), by a small QP in JAX.
 
@@ -315,7 +317,8 @@ def mk_mmd_weights(x: jax.Array, y: jax.Array, bandwidths, *, ridge: float = 1e-
     :math:`\\eta_u > 0` the problem is infeasible and uniform weights :math:`1/K` are returned.
 
     Args:
-      x: ``(n, d)`` source sample; ``y``: ``(n, d)`` target sample (same size, ``n >= 4``).
+      source: ``(n, d)`` source sample.
+      target: ``(n, d)`` target sample (same size as ``source``, ``n >= 4``).
       bandwidths: sequence of :math:`K` positive bandwidths (the :math:`\\sigma` convention of
         :func:`gaussian_kernel`).
       ridge: relative ridge :math:`> 0` added to :math:`Q`.
@@ -323,17 +326,18 @@ def mk_mmd_weights(x: jax.Array, y: jax.Array, bandwidths, *, ridge: float = 1e-
 
     Returns:
       ``(K,)`` non-negative weights summing to 1 (no gradient flows through them). The
-      MK-MMD loss is then ``sum_u beta[u] * mmd2(x, y, bandwidth=bandwidths[u])``.
+      MK-MMD loss is then ``sum_u beta[u] * mmd2(source, target, bandwidth=bandwidths[u])``.
 
     References:
       Gretton et al., "Optimal kernel choice for large-scale two-sample tests", NeurIPS 2012;
       Long, Cao, Wang, Jordan, "Learning Transferable Features with Deep Adaptation Networks",
       ICML 2015, https://arxiv.org/abs/1502.02791
     """
-    x, y = _checks.check_pair(x, y, "x", "y", min_samples=4)
+    x, y = _checks.check_pair(source, target, "source", "target", min_samples=4)
     if x.shape[0] != y.shape[0]:
-        raise ValueError("mk_mmd_weights needs x and y with the same number of rows (linear-"
-                         f"time statistic), got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError("mk_mmd_weights needs source and target with the same number of rows "
+                         f"(linear-time statistic), got shapes {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
     if isinstance(bandwidths, str):
         raise ValueError(f"bandwidths must be a sequence of positive numbers, got {bandwidths!r}")
     sig = resolve_bandwidth(bandwidths, x, y, name="bandwidths")

@@ -11,6 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import ndimage as jndimage
 
+from jtransfer._core.keys import default_key
+
 __all__ = ["DigitShift", "apply_shift", "digits"]
 
 
@@ -95,7 +97,7 @@ def _gaussian_blur(images: jax.Array, sigma: float) -> jax.Array:
     return jnp.einsum("ij,...jk,lk->...il", bh, images, bw)
 
 
-def apply_shift(images, shift: DigitShift, *, key: jax.Array | None = None) -> jax.Array:
+def apply_shift(images: jax.Array, shift: DigitShift, *, key: jax.Array | None = None) -> jax.Array:
     r"""Applies a :class:`DigitShift` to a batch of single-channel images.
 
     With ``T_s`` the scaling, ``R_\alpha`` the rotation, ``G_\sigma`` the blur:
@@ -107,7 +109,7 @@ def apply_shift(images, shift: DigitShift, *, key: jax.Array | None = None) -> j
     Args:
       images: array ``(..., H, W)`` with values in [0, 1].
       shift: the shift configuration.
-      key: a ``jax.random`` key; required when ``shift.noise > 0``.
+      key: a ``jax.random`` key for the noise (``None``: ``jax.random.key(0)``).
 
     Returns:
       float32 array with the shape of ``images``.
@@ -125,9 +127,8 @@ def apply_shift(images, shift: DigitShift, *, key: jax.Array | None = None) -> j
     if shift.invert:
         images = 1.0 - images
     if shift.noise > 0.0:
-        if key is None:
-            raise ValueError("apply_shift: shift.noise > 0 needs a key")
-        images = images + shift.noise * jax.random.normal(key, images.shape, images.dtype)
+        noise = jax.random.normal(default_key(key), images.shape, images.dtype)
+        images = images + shift.noise * noise
     return images
 
 
@@ -162,6 +163,5 @@ def digits(shift: DigitShift | None = None, *, key: jax.Array | None = None,
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)
     if shift != DigitShift():
-        key = jax.random.key(0) if key is None else key
         x = np.asarray(apply_shift(x, shift, key=key))
     return {"x": x, "y": bunch.target.astype(np.int32)}

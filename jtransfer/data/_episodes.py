@@ -10,11 +10,15 @@ and the remaining ``Q`` as query, so support and query never share an example.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jtransfer._core.checks import is_tracer
+from jtransfer._core.keys import default_key
 
 __all__ = ["ClassIndex", "class_index", "episode_sampler", "sample_episodes"]
 
@@ -27,7 +31,7 @@ class ClassIndex(NamedTuple):
     counts: np.ndarray  # (C,) int32; number of valid entries of each row
 
 
-def class_index(y) -> ClassIndex:
+def class_index(y: Any) -> ClassIndex:
     """Groups example indices by label.
 
     Args:
@@ -36,7 +40,7 @@ def class_index(y) -> ClassIndex:
     Returns:
       a :class:`ClassIndex`.
     """
-    if isinstance(y, jax.core.Tracer):
+    if is_tracer(y):
         raise ValueError("class_index needs concrete labels, not a traced array; build the "
                          "sampler outside jit with episode_sampler(x, y, ...)")
     y = np.asarray(y)
@@ -118,7 +122,8 @@ def _check_counts(index: ClassIndex, num_ways, num_shots, num_queries):
                          "class (drop small classes first)")
 
 
-def episode_sampler(x, y, *, num_ways: int, num_shots: int, num_queries: int):
+def episode_sampler(x: Any, y: Any, *, num_ways: int, num_shots: int, num_queries: int
+                    ) -> Callable[[jax.Array, int], tuple[jax.Array, ...]]:
     """Builds a jitted episode sampler over a fixed dataset (device-resident, indexed once).
 
     Use this in training loops; :func:`sample_episodes` is the one-call convenience.
@@ -154,8 +159,9 @@ def episode_sampler(x, y, *, num_ways: int, num_shots: int, num_queries: int):
     return sample
 
 
-def sample_episodes(key: jax.Array, x, y, *, num_ways: int, num_shots: int,
-                    num_queries: int, num_episodes: int):
+def sample_episodes(x: Any, y: Any, *, num_ways: int, num_shots: int, num_queries: int,
+                    num_episodes: int, key: jax.Array | None = None
+                    ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Samples N-way K-shot Q-query few-shot episodes from a labelled dataset.
 
     For each episode: ``N`` distinct classes drawn uniformly without replacement and put in
@@ -164,13 +170,13 @@ def sample_episodes(key: jax.Array, x, y, *, num_ways: int, num_shots: int,
     the rest for the query set. Deterministic per key; shapes are fixed.
 
     Args:
-      key: a ``jax.random`` key.
       x: examples ``(n, ...)``.
       y: integer labels ``(n,)``; every class needs at least ``K + Q`` examples.
       num_ways: ``N``.
       num_shots: ``K``.
       num_queries: ``Q``.
       num_episodes: ``E``.
+      key: a ``jax.random`` key (``None``: ``jax.random.key(0)``).
 
     Returns:
       ``(xs, ys, xq, yq)``: ``xs`` ``(E, N*K, ...)``, ``ys`` ``(E, N*K)`` int32,
@@ -182,4 +188,4 @@ def sample_episodes(key: jax.Array, x, y, *, num_ways: int, num_shots: int,
       (episodic protocol). https://arxiv.org/abs/1606.04080
     """
     return episode_sampler(x, y, num_ways=num_ways, num_shots=num_shots,
-                           num_queries=num_queries)(key, num_episodes)
+                           num_queries=num_queries)(default_key(key), num_episodes)

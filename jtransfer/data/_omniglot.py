@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from jtransfer._core.keys import default_key
 from jtransfer.data._load import load
 from jtransfer.data._sources import NUM_OMNIGLOT_BACKGROUND
 
@@ -14,15 +15,15 @@ NUM_OMNIGLOT_CHARACTERS = 1623
 
 
 def omniglot_few_shot(
-    key: jax.Array | None = None,
     *,
     split: str = "maml",
     num_train: int = 1200,
     rotations: bool = True,
     image_size: int = 28,
-    dtype=np.float32,
-    manual_dir=None,
-    data_dir=None,
+    dtype: np.dtype | type = np.float32,
+    manual_dir: str | None = None,
+    data_dir: str | None = None,
+    key: jax.Array | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Omniglot meta-train / meta-test sets for N-way K-shot episodes.
 
@@ -72,8 +73,7 @@ def omniglot_few_shot(
     d = load("omniglot", config=f"{image_size}x{image_size}", manual_dir=manual_dir,
              data_dir=data_dir)  # background + evaluation, y = global character 0..1622
     if split == "maml":
-        key = jax.random.key(0) if key is None else key
-        perm = np.asarray(jax.random.permutation(key, NUM_OMNIGLOT_CHARACTERS))
+        perm = np.asarray(jax.random.permutation(default_key(key), NUM_OMNIGLOT_CHARACTERS))
         train_chars, test_chars = perm[:num_train], perm[num_train:]
     else:
         train_chars = np.arange(NUM_OMNIGLOT_BACKGROUND)

@@ -16,6 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jtransfer._core.checks import check_positive_int
+from jtransfer._core.keys import default_key
+
 __all__ = [
     "SinusoidInfo",
     "sample_sinusoid_tasks",
@@ -25,14 +28,6 @@ __all__ = [
     "bias_regression_function",
 ]
 
-_DEFAULT_KEY_SEED = 0
-
-
-def _default_key(key):
-    """Resolves ``key=None`` to a fixed key: reproducible by default, controllable when given."""
-    return jax.random.key(_DEFAULT_KEY_SEED) if key is None else key
-
-
 def _check_range(name: str, value) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value)
@@ -41,12 +36,6 @@ def _check_range(name: str, value) -> tuple[float, float]:
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
         raise ValueError(f"{name} must be finite with low <= high; got {value!r}")
     return lo, hi
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
 
 
 def _seed_from_key(key) -> int:
@@ -62,7 +51,6 @@ class SinusoidInfo(NamedTuple):
 
 
 def sample_sinusoid_tasks(
-    key: jax.Array,
     *,
     num_tasks: int,
     num_support: int,
@@ -70,7 +58,8 @@ def sample_sinusoid_tasks(
     amplitude: tuple[float, float] = (0.1, 5.0),
     phase: tuple[float, float] = (0.0, math.pi),
     x_range: tuple[float, float] = (-5.0, 5.0),
-):
+    key: jax.Array | None = None,
+) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array], SinusoidInfo]:
     r"""Samples regression tasks from the MAML sinusoid family.
 
     Each task ``t`` draws an amplitude and a phase, then support and query inputs
@@ -84,13 +73,13 @@ def sample_sinusoid_tasks(
     are static Python ints).
 
     Args:
-      key: a ``jax.random`` key.
       num_tasks: number of tasks ``T``.
       num_support: support points per task ``K``.
       num_query: query points per task ``Q``.
       amplitude: ``(low, high)`` of the uniform amplitude distribution.
       phase: ``(low, high)`` of the uniform phase distribution.
       x_range: ``(low, high)`` of the uniform input distribution.
+      key: a ``jax.random`` key (``None``: ``jax.random.key(0)``).
 
     Returns:
       ``(support, query, info)``: ``support = (x, y)`` with shapes ``(T, K, 1)``,
@@ -101,13 +90,13 @@ def sample_sinusoid_tasks(
       Finn, Abbeel, Levine, "Model-Agnostic Meta-Learning for Fast Adaptation of Deep
       Networks", ICML 2017, Sec. 5.1. https://arxiv.org/abs/1703.03400
     """
-    num_tasks = _check_positive_int("num_tasks", num_tasks)
-    num_support = _check_positive_int("num_support", num_support)
-    num_query = _check_positive_int("num_query", num_query)
+    num_tasks = check_positive_int(num_tasks, "num_tasks")
+    num_support = check_positive_int(num_support, "num_support")
+    num_query = check_positive_int(num_query, "num_query")
     a0, a1 = _check_range("amplitude", amplitude)
     p0, p1 = _check_range("phase", phase)
     x0, x1 = _check_range("x_range", x_range)
-    k_amp, k_phase, k_x = jax.random.split(key, 3)
+    k_amp, k_phase, k_x = jax.random.split(default_key(key), 3)
     amp = jax.random.uniform(k_amp, (num_tasks,), minval=a0, maxval=a1)
     ph = jax.random.uniform(k_phase, (num_tasks,), minval=p0, maxval=p1)
     x = jax.random.uniform(k_x, (num_tasks, num_support + num_query, 1), minval=x0, maxval=x1)
@@ -117,7 +106,8 @@ def sample_sinusoid_tasks(
     return support, query, SinusoidInfo(amp, ph)
 
 
-def sample_quadratics(key: jax.Array, *, num_functions: int, dim: int = 10):
+def sample_quadratics(*, num_functions: int, dim: int = 10,
+                      key: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     r"""Samples random quadratic objectives for learned-optimizer training.
 
     .. math::
@@ -125,9 +115,9 @@ def sample_quadratics(key: jax.Array, *, num_functions: int, dim: int = 10):
         (W_i)_{jk} \sim \mathcal N(0, 1),\ (y_i)_j \sim \mathcal N(0, 1)\ \text{i.i.d.}
 
     Args:
-      key: a ``jax.random`` key.
       num_functions: number of functions ``F``.
       dim: dimension ``d`` of ``theta`` (10 in the paper).
+      key: a ``jax.random`` key (``None``: ``jax.random.key(0)``).
 
     Returns:
       ``(W, y)`` with shapes ``(F, d, d)`` and ``(F, d)``, float32.
@@ -136,9 +126,9 @@ def sample_quadratics(key: jax.Array, *, num_functions: int, dim: int = 10):
       Andrychowicz et al., "Learning to learn by gradient descent by gradient descent",
       NeurIPS 2016, Sec. 3.1. https://arxiv.org/abs/1606.04474
     """
-    num_functions = _check_positive_int("num_functions", num_functions)
-    dim = _check_positive_int("dim", dim)
-    k_w, k_y = jax.random.split(key)
+    num_functions = check_positive_int(num_functions, "num_functions")
+    dim = check_positive_int(dim, "dim")
+    k_w, k_y = jax.random.split(default_key(key))
     w = jax.random.normal(k_w, (num_functions, dim, dim))
     y = jax.random.normal(k_y, (num_functions, dim))
     return w, y
@@ -150,12 +140,12 @@ def _rotation_matrix(angle_degrees: float) -> np.ndarray:
 
 
 def two_moons(
-    key: jax.Array | None = None,
     *,
     angle: float = 30.0,
     n_samples: int = 100,
     noise: float = 0.05,
     shift: float = -0.5,
+    key: jax.Array | None = None,
 ) -> dict[str, np.ndarray]:
     r"""Two moons with a rotated target domain (the ADAPT "Two moons" protocol).
 
@@ -184,10 +174,10 @@ def two_moons(
     """
     from sklearn.datasets import make_moons
 
-    n_samples = _check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int(n_samples, "n_samples")
     if not (math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be finite and >= 0; got {noise!r}")
-    seed = _seed_from_key(_default_key(key))
+    seed = _seed_from_key(default_key(key))
     xs, ys = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
     xs = xs.copy()
     xs[:, 0] += shift
@@ -200,7 +190,7 @@ def two_moons(
     }
 
 
-def bias_regression_function(x):
+def bias_regression_function(x: jax.Array | np.ndarray) -> jax.Array | np.ndarray:
     r"""The true function of the sample-bias toy: :math:`x^4 e^{-x^2} + x^2 (1 - e^{-x^2})`."""
     xp = jnp if isinstance(x, jax.Array) else np
     e = xp.exp(-(x**2))
@@ -208,13 +198,13 @@ def bias_regression_function(x):
 
 
 def sample_bias_regression(
-    key: jax.Array | None = None,
     *,
     n_source: int = 100,
     n_target: int = 100,
     noise: float = 0.1,
     source_std: float = 0.5,
     target_range: tuple[float, float] = (-1.5, 1.5),
+    key: jax.Array | None = None,
 ) -> dict[str, np.ndarray | Callable]:
     r"""1-D covariate-shift regression toy (the ADAPT "Sample bias" protocol).
 
@@ -243,14 +233,14 @@ def sample_bias_regression(
       ADAPT documentation, example "Sample bias" (de Mathelin et al. 2021).
       https://arxiv.org/abs/2107.03049
     """
-    n_source = _check_positive_int("n_source", n_source)
-    n_target = _check_positive_int("n_target", n_target)
+    n_source = check_positive_int(n_source, "n_source")
+    n_target = check_positive_int(n_target, "n_target")
     lo, hi = _check_range("target_range", target_range)
     if not (math.isfinite(source_std) and source_std > 0):
         raise ValueError(f"source_std must be positive; got {source_std!r}")
     if not (math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be finite and >= 0; got {noise!r}")
-    k_xs, k_xt, k_es, k_et = jax.random.split(_default_key(key), 4)
+    k_xs, k_xt, k_es, k_et = jax.random.split(default_key(key), 4)
     xs = source_std * jax.random.normal(k_xs, (n_source, 1))
     xt = jax.random.uniform(k_xt, (n_target, 1), minval=lo, maxval=hi)
     ys = bias_regression_function(xs[:, 0]) + noise * jax.random.normal(k_es, (n_source,))

@@ -6,7 +6,7 @@ A learned optimizer has ``init(key) -> theta`` and ``optimizer(theta)`` returnin
 ``task_family(key) -> Task``.
 """
 
-from jtransfer.lopt._base import LearnedOptimizer, check_theta
+from jtransfer.lopt._base import LearnedOptimizer
 from jtransfer.lopt._hyper import LearnedHyperparamsState, learned_hyperparams
 from jtransfer.lopt._io import load_optimizer, load_theta, save_theta
 from jtransfer.lopt._lstm import LSTMOptimizerState, lstm_optimizer, preprocess_gradient
@@ -16,7 +16,6 @@ from jtransfer.lopt._meta import (
     TBPTTState,
     UnrollState,
     es,
-    inner_step,
     meta_loss,
     pes,
     tbptt,
@@ -46,10 +45,8 @@ __all__ = [
     "TBPTTState",
     "Task",
     "UnrollState",
-    "check_theta",
     "digits_mlp_task",
     "es",
-    "inner_step",
     "learned_hyperparams",
     "load_optimizer",
     "load_theta",

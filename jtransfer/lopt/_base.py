@@ -10,6 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jtransfer._core import checks as _checks
+from jtransfer._core.keys import default_key
+
 Theta = Any  # a pytree of meta-parameters
 
 
@@ -36,7 +39,7 @@ def make_learned_optimizer(
         build: Callable[[Theta], optax.GradientTransformationExtraArgs],
 ) -> LearnedOptimizer:
     """Wraps ``init``/``build`` so that ``optimizer(theta)`` validates ``theta`` first."""
-    reference = jax.eval_shape(init, jax.random.key(0))
+    reference = jax.eval_shape(init, default_key(None))
 
     def optimizer(theta: Theta) -> optax.GradientTransformationExtraArgs:
         check_theta(theta, reference, name)
@@ -47,28 +50,18 @@ def make_learned_optimizer(
 
 def check_theta(theta: Theta, reference: Theta, name: str) -> None:
     """Raises ``ValueError`` unless ``theta`` has the structure and leaf shapes of ``reference``."""
-    got, want = jax.tree.structure(theta), jax.tree.structure(reference)
-    if got != want:
-        raise ValueError(f"{name}: theta has tree structure {got}, expected {want} "
-                                          "(as returned by init(key))")
-    flat, _ = jax.tree_util.tree_flatten_with_path(theta)
-    shapes = {jax.tree_util.keystr(k): tuple(jnp.shape(x)) for k, x in flat}
-    want = {jax.tree_util.keystr(k): tuple(x.shape)
-                    for k, x in jax.tree_util.tree_flatten_with_path(reference)[0]}
-    if shapes != want:
-        raise ValueError(f"{name}: theta leaf shapes {shapes} do not match {want}")
+    _checks.check_same_structure(theta, reference, "theta", owner=name,
+                                 hint=" (as returned by init(key))")
 
 
 def check_hyperparameters(fn: str, *, integers: dict | None = None,
                           positive: dict | None = None) -> None:
     """Raises ``ValueError`` naming ``fn`` unless ``integers`` are positive integers and
-    ``positive`` are positive numbers."""
+    ``positive`` are positive finite numbers."""
     for name, value in (integers or {}).items():
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{fn}: {name} must be a positive integer, got {value!r}")
+        _checks.check_positive_int(value, f"{fn}: {name}")
     for name, value in (positive or {}).items():
-        if not value > 0:
-            raise ValueError(f"{fn}: {name} must be positive, got {value!r}")
+        _checks.check_positive(value, f"{fn}: {name}")
 
 
 def tree_compute_dtype(tree: Any) -> jnp.dtype:

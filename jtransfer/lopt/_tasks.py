@@ -62,25 +62,29 @@ jax.tree_util.register_dataclass(
     QuadraticTask, data_fields=["w", "y"], meta_fields=["init_scale"])
 
 
-def quadratic_tasks(key: jax.Array, *, num_tasks: int, dim: int = 10,
-                    init_scale: float = 1.0) -> QuadraticTask:
+def quadratic_tasks(*, num_tasks: int, dim: int = 10, init_scale: float = 1.0,
+                    key: jax.Array | None = None) -> QuadraticTask:
     """A batch of random quadratics (leading axis ``num_tasks``) as one vmappable task.
 
     ``W`` and ``y`` are i.i.d. standard normal, as in Andrychowicz et al. (2016),
     https://arxiv.org/abs/1606.04474 (section 3.1); sampled by
-    ``jtransfer.data.sample_quadratics``.
+    ``jtransfer.data.sample_quadratics`` with ``key`` (``None``: ``jax.random.key(0)``).
     """
     if int(num_tasks) != num_tasks or num_tasks < 1 or int(dim) != dim or dim < 1:
         raise ValueError(f"quadratic_tasks: num_tasks and dim must be positive integers, got "
                          f"{num_tasks} and {dim}")
-    w, y = sample_quadratics(key, num_functions=num_tasks, dim=dim)
+    w, y = sample_quadratics(num_functions=num_tasks, dim=dim, key=key)
     return QuadraticTask(w=jnp.asarray(w), y=jnp.asarray(y), init_scale=init_scale)
 
 
 def quadratic_task(key: jax.Array, *, dim: int = 10, init_scale: float = 1.0) -> QuadraticTask:
-    """One random quadratic (a task family: ``functools.partial(quadratic_task, dim=10)``)."""
+    """One random quadratic (a task family: ``functools.partial(quadratic_task, dim=10)``).
+
+    The key is positional here because this *is* a task family, called as
+    ``task_family(key)`` by the meta-gradient estimators (the ``Task``/``init(key)`` protocol).
+    """
     return jax.tree.map(lambda a: a[0],
-                        quadratic_tasks(key, num_tasks=1, dim=dim, init_scale=init_scale))
+                        quadratic_tasks(num_tasks=1, dim=dim, init_scale=init_scale, key=key))
 
 
 _ACTIVATIONS = {"sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu, "tanh": jnp.tanh}

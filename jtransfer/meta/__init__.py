@@ -13,11 +13,10 @@ from jtransfer.meta._imaml import imaml, imaml_adapt
 from jtransfer.meta._maml import (
     adapt,
     anil,
-    check_tasks,
     maml_loss,
     metasgd,
     metasgd_init,
-    task_losses,
+    query_losses,
 )
 from jtransfer.meta._matmul_ops import matmul_ops
 from jtransfer.meta._reptile import ReptileState, reptile, reptile_adapted
@@ -26,14 +25,13 @@ __all__ = [
     "ReptileState",
     "adapt",
     "anil",
-    "check_tasks",
     "imaml",
     "imaml_adapt",
     "maml_loss",
     "matmul_ops",
     "metasgd",
     "metasgd_init",
+    "query_losses",
     "reptile",
     "reptile_adapted",
-    "task_losses",
 ]

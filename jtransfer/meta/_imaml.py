@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jtransfer.meta._maml import LossFn, PyTree, _check_num_steps, check_tasks
+from jtransfer._core import checks as _checks
+from jtransfer.meta._maml import LossFn, PyTree, _check_num_steps, _check_tasks
 
 
 def _float0_zeros(tree: PyTree) -> PyTree:
@@ -64,10 +65,8 @@ def imaml_adapt(
     """
     num_steps = _check_num_steps(num_steps)
     for name, v in (("lam", lam), ("inner_lr", inner_lr)):
-        if isinstance(v, jax.core.Tracer) or not np.ndim(v) == 0:
-            raise ValueError(f"{name} must be a static scalar, got {v!r}")
-        if not float(v) > 0:
-            raise ValueError(f"{name} must be > 0, got {v}")
+        _checks.check_static_scalar(v, name)
+        _checks.check_positive(v, name)
     if cg_maxiter < 1:
         raise ValueError(f"cg_maxiter must be >= 1, got {cg_maxiter}")
     lam, inner_lr = float(lam), float(inner_lr)
@@ -134,7 +133,7 @@ def imaml(
     References:
       Rajeswaran, Finn, Kakade, Levine 2019, https://arxiv.org/abs/1909.04630 .
     """
-    check_tasks(tasks)
+    _check_tasks(tasks)
     support, query = tasks
 
     def one(s, q):

@@ -21,58 +21,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-PyTree = Any
+from jtransfer._core import checks as _checks
+from jtransfer._core.checks import check_tasks as _check_tasks
+from jtransfer._core.types import PyTree
+
 LossFn = Callable[[PyTree, PyTree], jax.Array]
 Mask = PyTree | Callable[[Any, jax.Array], bool] | None
+InnerLR = float | jax.Array | PyTree  # scalar, per-step (num_steps,), or a params-shaped tree
 
 
 # ----------------------------------------------------------------------------- validation
 
-def _check_num_steps(num_steps) -> int:
-    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)):
-        raise ValueError(f"num_steps must be a Python int >= 1, got {num_steps!r}")
-    if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-    return int(num_steps)
-
-
-def _is_concrete(x) -> bool:
-    return not isinstance(x, jax.core.Tracer)
-
-
-def _leading_dims(tree: PyTree, name: str) -> set[int]:
-    dims = set()
-    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        shape = np.shape(leaf)
-        if len(shape) < 1:
-            raise ValueError(
-                f"{name}{jax.tree_util.keystr(path)} has shape {shape}; every leaf of a batch "
-                "of tasks needs a leading task axis")
-        dims.add(shape[0])
-    return dims
-
-
-def check_tasks(tasks: PyTree) -> int:
-    """Validates a batch of tasks ``(support, query)`` and returns the number of tasks ``T``.
-
-    Raises:
-      ValueError: if ``tasks`` is not a pair, a leaf has no leading axis, or the leading (task)
-        dimensions of the support and query leaves differ.
-    """
-    if not isinstance(tasks, (tuple, list)) or len(tasks) != 2:
-        raise ValueError("tasks must be a pair (support, query) of batch pytrees with a "
-                         f"leading task axis, got {type(tasks).__name__}")
-    support, query = tasks
-    s_dims, q_dims = _leading_dims(support, "support"), _leading_dims(query, "query")
-    if not s_dims or not q_dims:
-        raise ValueError("support and query must each contain at least one array")
-    if len(s_dims | q_dims) != 1:
-        raise ValueError(
-            "support and query leaves must share one leading task dimension; got support "
-            f"leading dims {sorted(s_dims)} and query leading dims {sorted(q_dims)} "
-            f"(support shapes {jax.tree.map(np.shape, support)}, "
-            f"query shapes {jax.tree.map(np.shape, query)})")
-    return s_dims.pop()
+def _check_num_steps(num_steps: int) -> int:
+    return _checks.check_positive_int(num_steps, "num_steps")
 
 
 def _resolve_mask(mask: Mask, params: PyTree) -> list[bool]:
@@ -89,7 +50,7 @@ def _resolve_mask(mask: Mask, params: PyTree) -> list[bool]:
             raise ValueError(f"mask structure {m_def} does not match params structure {treedef}")
         flags = []
         for m in m_leaves:
-            if not _is_concrete(m) or np.ndim(m) != 0:
+            if not _checks.is_concrete(m) or np.ndim(m) != 0:
                 raise ValueError("mask leaves must be static Python bools (one per parameter "
                                  f"array), got {m!r}")
             flags.append(bool(m))
@@ -109,11 +70,9 @@ def _resolve_lr(inner_lr, params: PyTree, num_steps: int):
     if isinstance(inner_lr, (int, float, np.ndarray, np.generic, jax.Array)) and not isinstance(
             inner_lr, bool):
         lr = jnp.asarray(inner_lr)
-        if _is_concrete(inner_lr) and not np.all(np.isfinite(np.asarray(inner_lr))):
-            raise ValueError(f"inner_lr must be finite, got {inner_lr}")
+        _checks.check_finite(inner_lr, "inner_lr")
         if lr.ndim == 0 or (lr.ndim == 1 and lr.shape[0] == num_steps):
-            if _is_concrete(inner_lr) and np.any(np.asarray(inner_lr) <= 0):
-                raise ValueError(f"inner_lr must be > 0, got {inner_lr}")
+            _checks.check_positive(inner_lr, "inner_lr")
             return jnp.broadcast_to(lr, (num_steps,)), None
         if len(p_leaves) == 1 and np.shape(p_leaves[0]) == lr.shape:
             return jnp.ones((num_steps,), lr.dtype), [lr]
@@ -140,7 +99,7 @@ def adapt(
     params: PyTree,
     support: PyTree,
     *,
-    inner_lr,
+    inner_lr: InnerLR,
     num_steps: int,
     first_order: bool = False,
     remat: bool = False,
@@ -226,7 +185,7 @@ def maml_loss(
     params: PyTree,
     tasks: PyTree,
     *,
-    inner_lr,
+    inner_lr: InnerLR,
     num_steps: int,
     first_order: bool = False,
     remat: bool = False,
@@ -261,21 +220,50 @@ def maml_loss(
       Scalar mean query loss over the ``T`` tasks.
 
     Raises:
-      ValueError: on malformed ``tasks`` (see :func:`check_tasks`) or bad inner-loop arguments.
+      ValueError: on malformed ``tasks`` (not a ``(support, query)`` pair whose leaves share one
+        leading task axis) or bad inner-loop arguments.
 
     References:
       Finn, Abbeel, Levine 2017, https://arxiv.org/abs/1703.03400 .
     """
-    return jnp.mean(task_losses(loss_fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps,
-                                first_order=first_order, remat=remat, mask=mask,
-                                task_batch_size=task_batch_size))
+    return jnp.mean(query_losses(loss_fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps,
+                                 first_order=first_order, remat=remat, mask=mask,
+                                 task_batch_size=task_batch_size))
 
 
-def task_losses(loss_fn: LossFn, params: PyTree, tasks: PyTree, *, inner_lr, num_steps: int,
-                first_order: bool = False, remat: bool = False, mask: Mask = None,
-                task_batch_size: int | None = None) -> jax.Array:
-    """Per-task query losses after adaptation, shape ``(T,)`` (see :func:`maml_loss`)."""
-    check_tasks(tasks)
+def query_losses(loss_fn: LossFn, params: PyTree, tasks: PyTree, *, inner_lr: InnerLR,
+                 num_steps: int, first_order: bool = False, remat: bool = False,
+                 mask: Mask = None, task_batch_size: int | None = None) -> jax.Array:
+    r"""Per-task query losses after adaptation, shape ``(T,)``; :func:`maml_loss` is their mean.
+
+    .. math::
+        \ell_i(\theta) = \mathcal{L}\big(\text{adapt}(\theta, \mathcal{D}^{s}_i);
+        \mathcal{D}^{q}_i\big), \qquad i = 1, \dots, T
+
+    (Not :func:`jtransfer.mtl.task_losses`, which evaluates one shared model on several tasks
+    without adaptation.)
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar``, used for support and query.
+      params: meta-parameters :math:`\theta`.
+      tasks: ``(support, query)``; every leaf has a leading task axis of the same length ``T``.
+      inner_lr, num_steps, first_order, remat, mask, task_batch_size: as in :func:`maml_loss`.
+
+    Returns:
+      ``(T,)`` query losses after each task's inner loop.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jtransfer import meta
+      >>> loss = lambda p, b: jnp.mean((b * p - 1.0) ** 2)
+      >>> tasks = (jnp.ones((2, 3)), jnp.ones((2, 3)))
+      >>> meta.query_losses(loss, jnp.array(0.0), tasks, inner_lr=0.25, num_steps=1).tolist()
+      [0.25, 0.25]
+
+    References:
+      Finn, Abbeel, Levine 2017, https://arxiv.org/abs/1703.03400 .
+    """
+    _check_tasks(tasks)
     if task_batch_size is not None and (
             isinstance(task_batch_size, bool) or not isinstance(task_batch_size, int)
             or task_batch_size < 1):
@@ -302,7 +290,7 @@ def anil(
     tasks: PyTree,
     *,
     inner_mask: Mask,
-    inner_lr,
+    inner_lr: InnerLR,
     num_steps: int,
     first_order: bool = False,
     remat: bool = False,

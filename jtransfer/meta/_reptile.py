@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jtransfer.meta._maml import LossFn, Mask, PyTree, adapt, check_tasks
+from jtransfer.meta._maml import InnerLR, LossFn, Mask, PyTree, _check_tasks, adapt
 
 
 def reptile_adapted(
@@ -16,7 +16,7 @@ def reptile_adapted(
     params: PyTree,
     support: PyTree,
     *,
-    inner_lr,
+    inner_lr: InnerLR,
     num_steps: int,
     mask: Mask = None,
 ) -> PyTree:
@@ -39,7 +39,7 @@ def reptile_adapted(
     References:
       Nichol, Achiam, Schulman 2018, https://arxiv.org/abs/1803.02999 .
     """
-    check_tasks((support, support))
+    _check_tasks((support, support))
     params = jax.lax.stop_gradient(params)
 
     def one(s):

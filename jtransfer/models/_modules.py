@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jtransfer._core.checks import check_positive_int
+
 _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "relu": jax.nn.relu,
     "tanh": jnp.tanh,
@@ -22,11 +24,6 @@ def _activation(name: str) -> Callable[[jax.Array], jax.Array]:
     if name not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
     return _ACTIVATIONS[name]
-
-
-def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _check_input(module_name: str, x: jax.Array, expected_tail: tuple[int | None, ...]) -> None:
@@ -48,10 +45,10 @@ class MLP(nnx.Module):
 
     def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, *,
                  activation: str = "relu", rngs: nnx.Rngs):
-        _check_positive_int("in_features", in_features)
-        _check_positive_int("out_features", out_features)
+        check_positive_int(in_features, "in_features")
+        check_positive_int(out_features, "out_features")
         for i, h in enumerate(hidden):
-            _check_positive_int(f"hidden[{i}]", h)
+            check_positive_int(h, f"hidden[{i}]")
         self.in_features = in_features
         self.activation = activation
         self._act = _activation(activation)
@@ -94,10 +91,10 @@ class Conv4(nnx.Module):
 
     def __init__(self, in_channels: int, num_classes: int, *, hidden: int = 64,
                  image_size: int = 28, rngs: nnx.Rngs):
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("hidden", hidden)
-        _check_positive_int("image_size", image_size)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(num_classes, "num_classes")
+        check_positive_int(hidden, "hidden")
+        check_positive_int(image_size, "image_size")
         self.in_channels = in_channels
         self.image_size = image_size
         chans = [in_channels, hidden, hidden, hidden, hidden]
@@ -128,8 +125,8 @@ class LeNet(nnx.Module):
 
     def __init__(self, in_channels: int, num_classes: int, *, image_size: int = 28,
                  rngs: nnx.Rngs):
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("num_classes", num_classes)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(num_classes, "num_classes")
         if image_size < 12:
             raise ValueError(f"image_size must be >= 12 for LeNet, got {image_size}")
         self.in_channels = in_channels

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
 
-from jtransfer.select._checks import check_vector
+from jtransfer._core.checks import check_vector
+from jtransfer._core.keys import default_key
 
 VERDICTS = ("negative transfer", "positive transfer", "inconclusive")
 
@@ -49,7 +50,7 @@ def negative_transfer_report(adapted: jax.Array, baseline: jax.Array, *,
 
     * ``"normal"``: :math:`\bar d \pm z_{(1+c)/2}\,s_d/\sqrt n` (paired CLT interval),
     * ``"bootstrap"``: percentile interval of :math:`\bar d` over ``num_bootstrap``
-      resamples of the pairs (needs ``key``).
+      resamples of the pairs drawn with ``key``.
 
     Decision rule: **negative transfer** if the whole interval lies below ``-margin``
     (:math:`\mathrm{ci}_{high} < -\text{margin}`), **positive transfer** if it lies above
@@ -64,7 +65,7 @@ def negative_transfer_report(adapted: jax.Array, baseline: jax.Array, *,
       confidence: interval level in (0, 1).
       margin: practical-significance margin ≥ 0 (in score units).
       method: ``"normal"`` or ``"bootstrap"``.
-      key: ``jax.random`` key (bootstrap only).
+      key: ``jax.random`` key of the bootstrap resamples (``None``: ``jax.random.key(0)``).
       num_bootstrap: bootstrap resamples.
 
     Returns:
@@ -100,9 +101,7 @@ def negative_transfer_report(adapted: jax.Array, baseline: jax.Array, *,
         half = float(ndtri((1.0 + confidence) / 2.0)) * sd / np.sqrt(n)
         lo, hi = gain - half, gain + half
     else:
-        if key is None:
-            raise ValueError("method='bootstrap' needs a key")
-        idx = jax.random.randint(key, (int(num_bootstrap), n), 0, n)
+        idx = jax.random.randint(default_key(key), (int(num_bootstrap), n), 0, n)
         means = jnp.mean(d[idx], axis=1)
         alpha = (1.0 - confidence) / 2.0
         lo, hi = (float(q) for q in jnp.quantile(means, jnp.array([alpha, 1.0 - alpha])))

@@ -8,7 +8,12 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jtransfer.select._checks import check_labels, check_matrix, check_positive, is_concrete
+from jtransfer._core.checks import (
+    check_labels,
+    check_matrix,
+    check_positive,
+    check_probabilities,
+)
 
 
 def logme(features: jax.Array, labels: jax.Array, *, num_classes: int | None = None,
@@ -130,10 +135,7 @@ def leep(source_probs: jax.Array, target_labels: jax.Array, *,
     p = check_matrix(source_probs, "source_probs")
     y, c = check_labels(target_labels, "target_labels", p.shape[0], "source_probs",
                         num_classes=num_classes)
-    if is_concrete(p) and (bool(jnp.any(p < 0)) or
-                           not bool(jnp.allclose(p.sum(1), 1.0, atol=1e-3))):
-        raise ValueError(f"source_probs (shape {p.shape}) must be non-negative rows summing "
-                         "to 1")
+    check_probabilities(p, "source_probs", rows_sum_to_one=True, atol=1e-3)
     return _leep(p, y, num_classes=c)
 
 

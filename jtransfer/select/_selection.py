@@ -6,8 +6,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jtransfer.select._checks import check_matrix, check_positive, check_vector, is_concrete
-from jtransfer.select._discrepancy import _check_pair
+from jtransfer import weighting
+from jtransfer._core.checks import (
+    check_matrix,
+    check_nonnegative_entries,
+    check_pair,
+    check_positive,
+    check_vector,
+)
 from jtransfer.select._logistic import fit_logistic
 
 
@@ -16,25 +22,25 @@ def _check_losses_weights(losses, weights):
     weights = check_vector(weights, "weights", losses.shape[0], "losses")
     if losses.shape[0] < 2:
         raise ValueError(f"losses needs at least 2 entries, got shape {losses.shape}")
-    if is_concrete(weights) and bool(jnp.any(weights < 0)):
-        raise ValueError(f"weights (shape {weights.shape}) must be non-negative")
+    check_nonnegative_entries(weights, "weights")
     dtype = jnp.result_type(losses.dtype, weights.dtype)
     return losses.astype(dtype), weights.astype(dtype)
 
 
-def domain_classifier_weights(xs: jax.Array, xt: jax.Array, *, x_eval: jax.Array | None = None,
+def domain_classifier_weights(source: jax.Array, target: jax.Array, *,
+                              x_eval: jax.Array | None = None,
                               l2: float = 1e-3, steps: int = 300) -> jax.Array:
     r"""Density-ratio weights :math:`w(x)\approx q(x)/p(x)` from a logistic domain classifier.
 
-    Fits an L2-regularised logistic regression separating ``xs`` (label 0) from ``xt``
-    (label 1) and converts its target probability :math:`\pi(x)` with
+    Fits an L2-regularised logistic regression separating ``source`` (label 0) from
+    ``target`` (label 1) and converts its target probability :math:`\pi(x)` with
     :func:`jtransfer.weighting.from_domain_classifier` (``form="ratio"``):
     :math:`w = \frac{n_s}{n_t}\frac{\pi}{1-\pi}` (clipped there).
 
     Args:
-      xs: (n_s, d) source (training) features.
-      xt: (n_t, d) target features.
-      x_eval: (m, d) points to weight (default ``xs``), e.g. a held-out source
+      source: (n_s, d) source (training) features.
+      target: (n_t, d) target features.
+      x_eval: (m, d) points to weight (default ``source``), e.g. a held-out source
         validation set as in DEV.
       l2: L2 penalty (> 0).
       steps: Adam steps.
@@ -42,15 +48,13 @@ def domain_classifier_weights(xs: jax.Array, xt: jax.Array, *, x_eval: jax.Array
     Returns:
       (m,) non-negative weights.
     """
-    from jtransfer import weighting
-
-    xs, xt = _check_pair(xs, xt)
+    xs, xt = check_pair(source, target, "source", "target")
     check_positive(l2, "l2")
     if x_eval is None:
         x_eval = xs
     x_eval = check_matrix(x_eval, "x_eval", min_rows=1)
     if x_eval.shape[1] != xs.shape[1]:
-        raise ValueError(f"x_eval has shape {x_eval.shape} but xs has shape {xs.shape}")
+        raise ValueError(f"x_eval has shape {x_eval.shape} but source has shape {xs.shape}")
     ns, nt = xs.shape[0], xt.shape[0]
     x = jnp.concatenate([xs, xt])
     t = jnp.concatenate([jnp.zeros(ns, x.dtype), jnp.ones(nt, x.dtype)])
@@ -90,8 +94,6 @@ def iwv_risk(losses: jax.Array, weights: jax.Array, *,
     """
     losses, weights = _check_losses_weights(losses, weights)
     if self_normalize:
-        from jtransfer import weighting
-
         return weighting.weighted_mean(losses, weights)
     return jnp.mean(weights * losses)
 
@@ -181,7 +183,6 @@ def prediction_entropy(probs: jax.Array) -> jax.Array:
       Scalar mean entropy (nats).
     """
     p = check_matrix(probs, "probs", min_rows=1)
-    if is_concrete(p) and bool(jnp.any(p < 0)):
-        raise ValueError(f"probs (shape {p.shape}) must be non-negative")
+    check_nonnegative_entries(p, "probs")
     return -jnp.mean(jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0),
                              axis=1))

@@ -6,15 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jtransfer.align import _checks
-from jtransfer.align._kernels import resolve_bandwidth
-
-DEFAULT_KEY_SEED = 0
-
-
-def resolve_key(key) -> jax.Array:
-    """``None`` -> a fixed key (reproducible by default); new-style or raw keys pass through."""
-    return jax.random.key(DEFAULT_KEY_SEED) if key is None else key
+from jtransfer._core import checks as _checks
+from jtransfer._core.kernels import resolve_bandwidth
 
 
 def choose_centers(key, xt: jax.Array, num_centers: int) -> jax.Array:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
-from jtransfer.align import _checks
-from jtransfer.align._kernels import Bandwidth, kernel_from_sq_dists, pairwise_sq_dists
+from jtransfer._core import checks as _checks
+from jtransfer._core.distances import pairwise_sq_dists
+from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists
+from jtransfer._core.keys import default_key
 from jtransfer.weighting import _common
 from jtransfer.weighting._results import DensityRatio
 
 
-def kliep(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth | None = None,
+def kliep(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth | None = None,
           num_centers: int = 100, key: jax.Array | None = None,
-          bandwidth_grid=None, num_folds: int = 5, num_iters: int = 2000) -> DensityRatio:
+          bandwidth_grid: Sequence[float] | None = None, num_folds: int = 5,
+          num_iters: int = 2000) -> DensityRatio:
     """KLIEP density-ratio estimate :math:`\\hat w(x) = \\sum_l \\alpha_l k(x, c_l)`.
 
     Maximises the target log-likelihood of :math:`\\hat q = \\hat w\\, p` under the
@@ -51,8 +55,8 @@ def kliep(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth | None = None,
     returned in ``cv_scores`` ``(G,)``.
 
     Args:
-      xs: ``(n_s, d)`` source sample (density p).
-      xt: ``(n_t, d)`` target sample (density q).
+      source: ``(n_s, d)`` source sample (density p).
+      target: ``(n_t, d)`` target sample (density q).
       bandwidth: σ (number, sequence = sum of kernels, ``"median"``); default (``None``) is
         ``"median"``. Do not combine with ``bandwidth_grid``.
       num_centers: number of kernel centres (at most ``n_t``).
@@ -70,11 +74,11 @@ def kliep(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth | None = None,
       Model Selection and Its Application to Covariate Shift Adaptation", NeurIPS 2007 /
       AISM 2008, https://papers.nips.cc/paper/3248
     """
-    xs, xt = _checks.check_pair(xs, xt, "xs", "xt")
+    xs, xt = _checks.check_pair(source, target, "source", "target")
     sigs, use_grid = _common.bandwidth_spec(bandwidth, bandwidth_grid, xs, xt)
     if not isinstance(num_iters, int) or num_iters < 1:
         raise ValueError(f"num_iters must be a positive int, got {num_iters!r}")
-    k_centers, k_folds = jax.random.split(_common.resolve_key(key))
+    k_centers, k_folds = jax.random.split(default_key(key))
     centers = _common.choose_centers(k_centers, xt, num_centers)
     n_t = xt.shape[0]
     scores = None

@@ -7,18 +7,15 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jtransfer.align import _checks, _qp
-from jtransfer.align._kernels import (
-    Bandwidth,
-    kernel_from_sq_dists,
-    pairwise_sq_dists,
-    resolve_bandwidth,
-)
+from jtransfer._core import checks as _checks
+from jtransfer._core.distances import pairwise_sq_dists
+from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists, resolve_bandwidth
+from jtransfer.align import _qp  # moves to jtransfer._core.solvers on the state branch
 from jtransfer.weighting._results import KMMResult
 
 
-def kmm(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth = "median", B: float = 1000.0,
-        eps: float | None = None, tol: float | None = None,
+def kmm(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median",
+        B: float = 1000.0, eps: float | None = None, tol: float | None = None,
         max_iters: int = 20000) -> KMMResult:
     """Kernel mean matching: source weights whose weighted mean embedding matches the target.
 
@@ -40,8 +37,8 @@ def kmm(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth = "median", B: flo
     KMM gives weights for the source sample only (no function for new points).
 
     Args:
-      xs: ``(n_s, d)`` source sample.
-      xt: ``(n_t, d)`` target sample.
+      source: ``(n_s, d)`` source sample.
+      target: ``(n_t, d)`` target sample.
       bandwidth: σ (number, sequence = sum of kernels, or ``"median"`` of the pooled sample).
       B: upper bound :math:`B > 0` on each weight.
       eps: :math:`\\epsilon \\ge 0`, tolerance on the mean weight (default as above).
@@ -56,13 +53,13 @@ def kmm(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth = "median", B: flo
       Unlabeled Data", NeurIPS 2006,
       https://papers.nips.cc/paper/3075-correcting-sample-selection-bias-by-unlabeled-data
     """
-    xs, xt = _checks.check_pair(xs, xt, "xs", "xt")
+    xs, xt = _checks.check_pair(source, target, "source", "target")
     _checks.check_positive(B, "B")
     n_s = xs.shape[0]
     if eps is None:
         eps = (n_s**0.5 - 1.0) / n_s**0.5
-    elif not eps >= 0:
-        raise ValueError(f"eps must be non-negative, got {eps!r}")
+    else:
+        _checks.check_nonnegative(eps, "eps")
     sig = resolve_bandwidth(bandwidth, xs, xt)
     return _kmm_jit(xs, xt, sig, float(B), float(eps), tol=tol, max_iters=int(max_iters))
 

@@ -7,8 +7,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jtransfer.align import _checks
-from jtransfer.align._kernels import kernel_from_sq_dists, pairwise_sq_dists
+from jtransfer._core import checks as _checks
+from jtransfer._core.distances import pairwise_sq_dists
+from jtransfer._core.kernels import kernel_from_sq_dists
 
 
 def _new_points(x, d, name="x"):

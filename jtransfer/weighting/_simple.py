@@ -6,15 +6,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jtransfer.align import _checks
-from jtransfer.align._kernels import Bandwidth, resolve_bandwidth
+from jtransfer._core import checks as _checks
+from jtransfer._core.kernels import Bandwidth, resolve_bandwidth
 from jtransfer.weighting._results import KDERatio, kde_ratio_at
 
-FORMS = ("ratio", "seed")
+FORMS = ("ratio", "probability")
 
 
-def from_domain_classifier(prob_target, *, n_source: int, n_target: int, form: str = "ratio",
-                           clip: float = 1e-3) -> jax.Array:
+def from_domain_classifier(prob_target: jax.Array, *, n_source: int, n_target: int,
+                           form: str = "ratio", clip: float = 1e-3) -> jax.Array:
     """Importance weights from a probabilistic domain classifier.
 
     A classifier trained to tell target (label 1) from source (label 0) on
@@ -24,12 +24,13 @@ def from_domain_classifier(prob_target, *, n_source: int, n_target: int, form: s
     .. math::
         \\text{``ratio''}:\\quad w(x) = \\frac{n_s}{n_t}\\,\\frac{p(x)}{1 - p(x)}
         \\approx \\frac{q(x)}{p(x)} \\qquad
-        \\text{``seed''}:\\quad w(x) = \\frac{r}{1 + r} = \\frac{Q}{P + Q},
+        \\text{``probability''}:\\quad w(x) = \\frac{r}{1 + r} = \\frac{Q}{P + Q},
         \\ r = \\frac{n_s}{n_t}\\frac{p}{1-p}.
 
     ``"ratio"`` is the importance weight of covariate shift (Bickel et al. 2009);
-    ``"seed"`` is the seed document's :math:`Q/(P+Q)`, bounded in (0, 1) and equal to
-    ``prob_target`` when :math:`n_s = n_t`; it is *not* an unbiased importance weight.
+    ``"probability"`` is :math:`w = Q/(P+Q)`, the domain classifier's probability that
+    :math:`x` is a target point once the class priors are balanced; it is bounded in (0, 1),
+    equal to ``prob_target`` when :math:`n_s = n_t`, and *not* an unbiased importance weight.
 
     **Clipping.** ``prob_target`` is clipped to ``[clip, 1 - clip]`` before use, so the
     ratio weights lie in :math:`\\frac{n_s}{n_t}[\\frac{c}{1-c}, \\frac{1-c}{c}]` (with the
@@ -40,7 +41,7 @@ def from_domain_classifier(prob_target, *, n_source: int, n_target: int, form: s
       prob_target: ``(n,)`` or ``(n, 1)`` classifier probabilities of "target", in [0, 1].
       n_source: number of source examples the classifier was trained on (positive int).
       n_target: number of target examples it was trained on (positive int).
-      form: ``"ratio"`` (default) or ``"seed"``.
+      form: ``"ratio"`` (default, :math:`q/p`) or ``"probability"`` (:math:`Q/(P+Q)`).
       clip: probability clip :math:`c \\in (0, 0.5)`.
 
     Returns:
@@ -72,7 +73,8 @@ def from_domain_classifier(prob_target, *, n_source: int, n_target: int, form: s
     return r if form == "ratio" else r / (1.0 + r)
 
 
-def kde_ratio(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth = "median") -> KDERatio:
+def kde_ratio(source: jax.Array, target: jax.Array, *,
+              bandwidth: Bandwidth = "median") -> KDERatio:
     """Density ratio as a ratio of Gaussian kernel density estimates.
 
     .. math::
@@ -84,8 +86,8 @@ def kde_ratio(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth = "median") 
     includes the point itself (no leave-one-out). Simple but poor in high dimension.
 
     Args:
-      xs: ``(n_s, d)`` source sample (density p).
-      xt: ``(n_t, d)`` target sample (density q).
+      source: ``(n_s, d)`` source sample (density p).
+      target: ``(n_t, d)`` target sample (density q).
       bandwidth: σ (number, sequence = sum of kernels, or ``"median"`` of the pooled sample).
 
     Returns:
@@ -95,7 +97,7 @@ def kde_ratio(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth = "median") 
       Sugiyama, Suzuki, Kanamori, "Density Ratio Estimation in Machine Learning", CUP 2012
       (Ch. 2, the naive KDE approach).
     """
-    xs, xt = _checks.check_pair(xs, xt, "xs", "xt")
+    xs, xt = _checks.check_pair(source, target, "source", "target")
     sig = resolve_bandwidth(bandwidth, xs, xt)
     return KDERatio(_kde_jit(xs, xt, sig), xs, xt, sig)
 

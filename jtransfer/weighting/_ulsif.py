@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 
-from jtransfer.align import _checks
-from jtransfer.align._kernels import Bandwidth, kernel_from_sq_dists, pairwise_sq_dists
+from jtransfer._core import checks as _checks
+from jtransfer._core.distances import pairwise_sq_dists
+from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists
+from jtransfer._core.keys import default_key
 from jtransfer.weighting import _common
 from jtransfer.weighting._results import DensityRatio
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
-def ulsif(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth | None = None,
+def ulsif(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth | None = None,
           lam: float = 0.1, num_centers: int = 100, key: jax.Array | None = None,
-          bandwidth_grid=None, lam_grid=None) -> DensityRatio:
+          bandwidth_grid: Sequence[float] | None = None,
+          lam_grid: Sequence[float] | None = None) -> DensityRatio:
     """uLSIF density-ratio estimate in closed form.
 
     Fits :math:`\\hat w(x) = \\sum_l \\alpha_l k(x, c_l)` by least squares on
@@ -38,8 +43,8 @@ def ulsif(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth | None = None,
     ``(G_σ, G_λ)``. A missing grid uses the single ``bandwidth``/``lam`` value.
 
     Args:
-      xs: ``(n_s, d)`` source sample (density p).
-      xt: ``(n_t, d)`` target sample (density q).
+      source: ``(n_s, d)`` source sample (density p).
+      target: ``(n_t, d)`` target sample (density q).
       bandwidth: σ (number, sequence = sum of kernels, ``"median"``); default ``"median"``.
       lam: ridge :math:`\\lambda > 0`.
       num_centers: number of kernel centres (at most ``n_t``).
@@ -55,14 +60,14 @@ def ulsif(xs: jax.Array, xt: jax.Array, *, bandwidth: Bandwidth | None = None,
       Kanamori, Hido, Sugiyama, "A Least-squares Approach to Direct Importance Estimation",
       JMLR 2009, https://jmlr.org/papers/v10/kanamori09a.html
     """
-    xs, xt = _checks.check_pair(xs, xt, "xs", "xt")
+    xs, xt = _checks.check_pair(source, target, "source", "target")
     sigs, bw_grid = _common.bandwidth_spec(bandwidth, bandwidth_grid, xs, xt)
     if lam_grid is None:
         _checks.check_positive(lam, "lam")
         lams = jnp.asarray([lam], xs.dtype)
     else:
         lams = _common.grid_values(lam_grid, "lam_grid", xs.dtype)
-    centers = _common.choose_centers(_common.resolve_key(key), xt, num_centers)
+    centers = _common.choose_centers(default_key(key), xt, num_centers)
     scores = None
     sig, lam_used = sigs[0], lams[0]
     if bw_grid or lam_grid is not None:

@@ -68,7 +68,7 @@ def test_mmd2_matches_numpy_double_loop(dtype_name, estimator, weighted, bandwid
         x = rng.normal(size=(n, 3)).astype(dt)
         y = (rng.normal(size=(m, 3)) + 0.5).astype(dt)
         w = rng.uniform(0.2, 3.0, size=n).astype(dt) if weighted else None
-        got = align.mmd2(x, y, bandwidth=bandwidth, estimator=estimator, weights_x=w)
+        got = align.mmd2(x, y, bandwidth=bandwidth, estimator=estimator, weights_source=w)
         assert got.dtype == dt
         sig = [np_median(x, y)] if bandwidth == "median" else np.atleast_1d(bandwidth)
         want = np_mmd2(x, y, sig, estimator, w)
@@ -96,7 +96,7 @@ def test_equal_weights_give_unweighted(estimator):
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(10, 2)), rng.normal(size=(10, 2)) + 1
     a = align.mmd2(x, y, bandwidth=1.0, estimator=estimator)
-    b = align.mmd2(x, y, bandwidth=1.0, estimator=estimator, weights_x=np.full(10, 3.7))
+    b = align.mmd2(x, y, bandwidth=1.0, estimator=estimator, weights_source=np.full(10, 3.7))
     np.testing.assert_allclose(a, b, rtol=1e-5)
 
 
@@ -172,7 +172,7 @@ def test_mmd2_geometric_bandwidths_match_numpy(dtype_name, estimator):
                         plan=align._mmd.exp_plan(sig))
         np.testing.assert_allclose(float(got), np_mmd2(x, y, sig, estimator, w), **tol(dt))
         np.testing.assert_allclose(
-            float(align.mmd2(x, y, bandwidth=sig, estimator=estimator, weights_x=w)),
+            float(align.mmd2(x, y, bandwidth=sig, estimator=estimator, weights_source=w)),
             np_mmd2(x, y, sig, estimator, w), **tol(dt))
     with jax.enable_x64(True):
         xs, ys = rng.normal(size=(8, 3)), rng.normal(size=(8, 3)) + 0.3
@@ -187,7 +187,7 @@ def test_fd_gradients_float64(estimator):
         x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 3)) + 0.3
         w = rng.uniform(0.5, 2.0, size=8)
         f = lambda x, y, w: align.mmd2(x, y, bandwidth=(0.8, 2.0), estimator=estimator,
-                                       weights_x=w)
+                                       weights_source=w)
         for argnum in (0, 1, 2):
             check_fd_grad(f, (x, y, w), argnum)
         # gradient w.r.t. the bandwidth itself

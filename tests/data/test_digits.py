@@ -70,8 +70,10 @@ def test_invert_and_noise(images):
     np.testing.assert_array_equal(noisy, apply_shift(images, DigitShift(noise=0.3), key=k))
     resid = noisy - images
     assert abs(resid.std() - 0.3) < 0.03 and abs(resid.mean()) < 0.03
-    with pytest.raises(ValueError, match="key"):
-        apply_shift(images, DigitShift(noise=0.3))
+    default = apply_shift(images, DigitShift(noise=0.3))  # key=None: jax.random.key(0)
+    np.testing.assert_array_equal(default,
+                                  apply_shift(images, DigitShift(noise=0.3),
+                                              key=jax.random.key(0)))
 
 
 def test_digits_keywords_and_validation():

@@ -24,7 +24,7 @@ def _dataset(num_classes=12, per_class=7, unbalanced=False):
                          [(5, 1, 1, False), (5, 2, 3, True), (3, 1, 0, True)])
 def test_episode_structure(ways, shots, queries, unbalanced):
     x, y = _dataset(unbalanced=unbalanced)
-    xs, ys, xq, yq = data.sample_episodes(jax.random.key(0), x, y, num_ways=ways,
+    xs, ys, xq, yq = data.sample_episodes(x, y, key=jax.random.key(0), num_ways=ways,
                                           num_shots=shots, num_queries=queries,
                                           num_episodes=50)
     assert xs.shape == (50, ways * shots) and xq.shape == (50, ways * queries)
@@ -48,10 +48,10 @@ def test_episode_structure(ways, shots, queries, unbalanced):
 def test_episode_determinism_and_no_recompile():
     x, y = _dataset()
     kw = dict(num_ways=4, num_shots=2, num_queries=2, num_episodes=8)
-    a = data.sample_episodes(jax.random.key(1), x, y, **kw)
-    b = data.sample_episodes(jax.random.key(1), x, y, **kw)
+    a = data.sample_episodes(x, y, key=jax.random.key(1), **kw)
+    b = data.sample_episodes(x, y, key=jax.random.key(1), **kw)
     jax.tree.map(np.testing.assert_array_equal, a, b)
-    c = data.sample_episodes(jax.random.key(2), x, y, **kw)
+    c = data.sample_episodes(x, y, key=jax.random.key(2), **kw)
     assert not np.array_equal(a[0], c[0])
     sampler = data.episode_sampler(x, y, num_ways=4, num_shots=2, num_queries=2)
     sampler(jax.random.key(3), 8)
@@ -64,7 +64,7 @@ def test_episode_determinism_and_no_recompile():
 def test_class_and_example_choice_is_uniform():
     # 10 classes x 6 examples; 5-way 1-shot 1-query over 4000 episodes.
     x, y = _dataset(num_classes=10, per_class=6)
-    xs, ys, xq, yq = data.sample_episodes(jax.random.key(7), x, y, num_ways=5, num_shots=1,
+    xs, ys, xq, yq = data.sample_episodes(x, y, key=jax.random.key(7), num_ways=5, num_shots=1,
                                           num_queries=1, num_episodes=4000)
     xs, xq = np.asarray(xs), np.asarray(xq)
     cls = y[xs]  # (E, 5) original class per way
@@ -84,7 +84,7 @@ def test_episode_float_dtypes_and_images():
     for dtype in (np.float32, np.uint8):
         x = (rng.random((40, 4, 4, 1)) * 200).astype(dtype)
         y = np.repeat(np.arange(8), 5)
-        xs, _, xq, _ = data.sample_episodes(jax.random.key(0), x, y, num_ways=2, num_shots=2,
+        xs, _, xq, _ = data.sample_episodes(x, y, key=jax.random.key(0), num_ways=2, num_shots=2,
                                             num_queries=3, num_episodes=3)
         assert xs.shape == (3, 4, 4, 4, 1) and xq.shape == (3, 6, 4, 4, 1)
         assert xs.dtype == jax.numpy.asarray(x).dtype
@@ -98,7 +98,7 @@ def test_episode_float_dtypes_and_images():
 def test_episode_validation(kwargs, match):
     x, y = _dataset()
     with pytest.raises(ValueError, match=match):
-        data.sample_episodes(jax.random.key(0), x, y, num_episodes=2, **kwargs)
+        data.sample_episodes(x, y, key=jax.random.key(0), num_episodes=2, **kwargs)
     with pytest.raises(ValueError, match="same length"):
-        data.sample_episodes(jax.random.key(0), x[:-1], y, num_ways=2, num_shots=1,
+        data.sample_episodes(x[:-1], y, key=jax.random.key(0), num_ways=2, num_shots=1,
                              num_queries=1, num_episodes=2)

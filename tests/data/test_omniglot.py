@@ -11,7 +11,7 @@ from tests.conftest import manual_dir_or_skip
 @pytest.fixture(scope="module")
 def maml(data_dir):
     manual = manual_dir_or_skip("omniglot")
-    return data.omniglot_few_shot(jax.random.key(0), dtype=np.uint8, manual_dir=manual,
+    return data.omniglot_few_shot(key=jax.random.key(0), dtype=np.uint8, manual_dir=manual,
                                   data_dir=data_dir)
 
 
@@ -35,11 +35,11 @@ def test_rotations_are_new_classes(maml):
 
 def test_split_depends_on_key_only(maml, data_dir):
     manual = manual_dir_or_skip("omniglot")
-    again = data.omniglot_few_shot(jax.random.key(0), dtype=np.uint8, rotations=False,
+    again = data.omniglot_few_shot(key=jax.random.key(0), dtype=np.uint8, rotations=False,
                                    manual_dir=manual, data_dir=data_dir)
     np.testing.assert_array_equal(np.unique(again["train"]["y"]),
                                   np.unique(maml["train"]["y"] // 4))
-    other = data.omniglot_few_shot(jax.random.key(1), rotations=False, manual_dir=manual,
+    other = data.omniglot_few_shot(key=jax.random.key(1), rotations=False, manual_dir=manual,
                                    data_dir=data_dir)
     assert not np.array_equal(np.unique(other["train"]["y"]), np.unique(again["train"]["y"]))
     x = other["train"]["x"]

@@ -10,7 +10,7 @@ from tests.conftest import run_on_devices
 
 def _toy(seed=3):
     import jax
-    return jdata.sample_bias_regression(jax.random.key(seed), n_source=100, n_target=100)
+    return jdata.sample_bias_regression(key=jax.random.key(seed), n_source=100, n_target=100)
 
 
 def np_gauss(a, b, sigma):

@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_quadratic_tasks_loss_and_vmap():
-    tasks = lopt.quadratic_tasks(jax.random.key(0), num_tasks=4, dim=10)
+    tasks = lopt.quadratic_tasks(num_tasks=4, dim=10, key=jax.random.key(0))
     assert tasks.w.shape == (4, 10, 10) and tasks.y.shape == (4, 10)
     theta = np.linspace(-1, 1, 10)
     got = jax.vmap(lambda t: t.loss(jnp.asarray(theta, jnp.float32), None))(tasks)

@@ -143,7 +143,7 @@ def test_remat_and_task_batching_give_same_gradients(dtype):
          for r, b in ((False, None), (True, None), (False, 2))]
     assert_close(g[0], g[1], TOL[dtype])
     assert_close(g[0], g[2], TOL[dtype])     # lax.map over tasks, 2 at a time (3 = 2 + 1)
-    per_task = jax.jit(lambda p: meta.task_losses(mse, p, tasks, inner_lr=0.2, num_steps=4))
+    per_task = jax.jit(lambda p: meta.query_losses(mse, p, tasks, inner_lr=0.2, num_steps=4))
     assert per_task(params).shape == (3,)
 
 
@@ -357,7 +357,8 @@ def _bad_cases():
                                           "w1": jnp.ones((3,))}, num_steps=1)),
         ("per-step", lambda: meta.maml_loss(mse, params, tasks, inner_lr=jnp.ones(3) * 0.1,
                                             num_steps=2)),
-        ("> 0", lambda: meta.maml_loss(mse, params, tasks, inner_lr=-0.1, num_steps=1)),
+        ("inner_lr must be positive",
+         lambda: meta.maml_loss(mse, params, tasks, inner_lr=-0.1, num_steps=1)),
         ("no parameters", lambda: meta.anil(mse, params, tasks, inner_mask=lambda p, x: False,
                                             **ok)),
         ("lam", lambda: meta.imaml(mse, params, tasks, lam=0.0, inner_lr=0.1, num_steps=1)),

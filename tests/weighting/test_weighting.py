@@ -173,7 +173,7 @@ def test_kliep_cv_does_not_collapse_to_the_smallest_bandwidth(seed):
     # held-out log w alone (the paper's CV) picks sigma = 0.05, the smallest value, on these
     # draws (fits correlating ~0.7 with q/p); the normalised held-out likelihood does not.
     from jtransfer import data as jdata
-    d = jdata.sample_bias_regression(jax.random.key(seed), n_source=100, n_target=100)
+    d = jdata.sample_bias_regression(key=jax.random.key(seed), n_source=100, n_target=100)
     xs, xt = d["xs"], d["xt"]
     grid = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
     fit = weighting.kliep(xs, xt, bandwidth_grid=grid, key=jax.random.key(seed), num_iters=500)
@@ -200,9 +200,11 @@ def test_from_domain_classifier_forms_and_clipping():
     r = np.asarray(weighting.from_domain_classifier(p, n_source=300, n_target=100))
     pc = np.clip(p, 1e-3, 1 - 1e-3)
     np.testing.assert_allclose(r, 3.0 * pc / (1 - pc), rtol=1e-4)  # float32 1 - p near 1
-    seed = weighting.from_domain_classifier(p[:, None], n_source=100, n_target=100, form="seed")
-    np.testing.assert_allclose(seed, pc, rtol=1e-5)  # Q/(P+Q) = p when n_s = n_t
-    s2 = weighting.from_domain_classifier(p, n_source=300, n_target=100, form="seed", clip=0.1)
+    prob = weighting.from_domain_classifier(p[:, None], n_source=100, n_target=100,
+                                            form="probability")
+    np.testing.assert_allclose(prob, pc, rtol=1e-5)  # Q/(P+Q) = p when n_s = n_t
+    s2 = weighting.from_domain_classifier(p, n_source=300, n_target=100, form="probability",
+                                          clip=0.1)
     rr = 3.0 * np.clip(p, 0.1, 0.9) / (1 - np.clip(p, 0.1, 0.9))
     np.testing.assert_allclose(s2, rr / (1 + rr), rtol=1e-5)
 
@@ -243,12 +245,13 @@ def test_fd_gradients_float64():
 
 X = np.zeros((5, 2))
 BAD = [
-    ("xs and xt must have the same feature dimension", lambda: weighting.kmm(X, np.zeros((5, 3)))),
+    ("source and target must have the same feature dimension",
+     lambda: weighting.kmm(X, np.zeros((5, 3)))),
     ("B must be positive", lambda: weighting.kmm(X, X + 1, B=0.0)),
     ("eps must be non-negative", lambda: weighting.kmm(X, X + 1, eps=-0.1)),
     ("bandwidth must be positive", lambda: weighting.kmm(X, X + 1, bandwidth=-1.0)),
-    ("xs needs at least 2 samples", lambda: weighting.kliep(X[:1], X)),
-    ("xt contains NaN", lambda: weighting.ulsif(X, np.full((5, 2), np.nan))),
+    ("source needs at least 2 samples", lambda: weighting.kliep(X[:1], X)),
+    ("target contains NaN", lambda: weighting.ulsif(X, np.full((5, 2), np.nan))),
     ("lam must be positive", lambda: weighting.ulsif(X, X + 1, lam=0.0)),
     ("either bandwidth or bandwidth_grid",
      lambda: weighting.ulsif(X, X + 1, bandwidth=1.0, bandwidth_grid=[1.0])),

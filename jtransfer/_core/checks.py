@@ -1,0 +1,326 @@
+"""Argument checks shared by every subpackage (private).
+
+Behaviour, the same for every check:
+
+* **Shape and rank checks** read static shapes, so they run at trace time (under ``jax.jit``,
+  ``vmap`` and ``grad``) and always raise ``ValueError`` naming the argument and its shape.
+* **Value checks** (NaN/Inf, signs, sums, probabilities) need concrete values: they run when the
+  argument is a concrete array or Python number and are skipped when it is a tracer. Calling a
+  library function inside ``jax.jit`` therefore costs nothing extra; that is the opt-out for hot
+  loops. :func:`is_tracer` is the one place that tells the two apart.
+* **NaN is never a valid value**: every value check rejects NaN, and :func:`check_positive` /
+  :func:`check_nonnegative` also reject ``±Inf`` (a hyperparameter must be a finite number).
+* Checks that need a static Python value (``check_positive_int``, ``check_static_scalar``)
+  raise on tracers, because the value decides shapes or control flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# ----------------------------------------------------------------------------- tracers
+
+
+def is_tracer(x: Any) -> bool:
+    """True when ``x`` is a JAX tracer (its values are unknown at trace time)."""
+    return isinstance(x, jax.core.Tracer)
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds values we can read now (not a tracer)."""
+    return not is_tracer(x)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(np.shape(x))
+
+
+# ----------------------------------------------------------------------------- arrays
+
+
+def as_float(x: Any, name: str) -> jax.Array:
+    """Converts to a floating JAX array (ints promote to the default float dtype)."""
+    try:
+        arr = jnp.asarray(x)
+    except TypeError as e:
+        raise ValueError(f"{name} must be an array, got {type(x).__name__}") from e
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.result_type(float))
+    return arr
+
+
+def check_finite(x: Any, name: str) -> None:
+    """Raises if a concrete array holds NaN or Inf."""
+    if is_concrete(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
+        raise ValueError(f"{name} contains NaN or Inf (shape {_shape(x)})")
+
+
+def check_matrix(x: Any, name: str, *, min_rows: int = 2, noun: str = "rows") -> jax.Array:
+    """Validates a finite ``(n, d)`` matrix with ``n >= min_rows`` and ``d >= 1``.
+
+    Returns it as a floating array. ``noun`` words the row count in the error message.
+    """
+    arr = as_float(x, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d), got shape {tuple(arr.shape)}")
+    if arr.shape[0] < min_rows:
+        raise ValueError(
+            f"{name} needs at least {min_rows} {noun}, got shape {tuple(arr.shape)}")
+    if arr.shape[1] < 1:
+        raise ValueError(f"{name} needs at least one feature, got shape {tuple(arr.shape)}")
+    check_finite(arr, name)
+    return arr
+
+
+def check_samples(x: Any, name: str, *, min_samples: int = 2) -> jax.Array:
+    """A sample matrix ``(n, d)``: :func:`check_matrix` worded in samples."""
+    return check_matrix(x, name, min_rows=min_samples, noun="samples")
+
+
+def check_pair(x: Any, y: Any, xname: str, yname: str, *,
+               min_samples: int = 2) -> tuple[jax.Array, jax.Array]:
+    """Validates two samples with the same feature dimension; returns them in a common dtype."""
+    x = check_samples(x, xname, min_samples=min_samples)
+    y = check_samples(y, yname, min_samples=min_samples)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"{xname} and {yname} must have the same feature dimension, got shapes "
+            f"{tuple(x.shape)} and {tuple(y.shape)}")
+    dtype = jnp.result_type(x.dtype, y.dtype)
+    return x.astype(dtype), y.astype(dtype)
+
+
+def check_vector(x: Any, name: str, n: int | None = None, other: str = "") -> jax.Array:
+    """Validates a finite vector ``(n,)`` (of length ``n`` to match ``other`` when given)."""
+    arr = as_float(x, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must have shape (n,), got shape {tuple(arr.shape)}")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name} has shape {tuple(arr.shape)} but {other} has {n} rows")
+    check_finite(arr, name)
+    return arr
+
+
+def check_weights(weights: Any, name: str, n: int, other: str) -> jax.Array:
+    """Validates weights of shape ``(n,)``: finite, non-negative, positive sum (when concrete)."""
+    w = as_float(weights, name)
+    if w.shape != (n,):
+        raise ValueError(
+            f"{name} must have shape ({n},) to match {other}, got shape {tuple(w.shape)}")
+    if is_concrete(w):
+        wn = np.asarray(w)
+        if not np.all(np.isfinite(wn)):
+            raise ValueError(f"{name} contains NaN or Inf (shape {tuple(w.shape)})")
+        if np.any(wn < 0):
+            raise ValueError(f"{name} must be non-negative (shape {tuple(w.shape)})")
+        if not wn.sum() > 0:
+            raise ValueError(
+                f"{name} must have a positive sum, got {float(wn.sum())} "
+                f"(shape {tuple(w.shape)})")
+    return w
+
+
+def check_nonnegative_entries(x: jax.Array, name: str) -> None:
+    """Raises if a concrete array has a negative entry (NaN is caught by the finite checks)."""
+    if is_concrete(x) and bool(np.any(np.asarray(x) < 0)):
+        raise ValueError(f"{name} (shape {_shape(x)}) must be non-negative")
+
+
+def check_probabilities(p: jax.Array, name: str, *, rows_sum_to_one: bool = False,
+                        atol: float = 1e-3) -> None:
+    """Raises unless a concrete array holds finite probabilities in ``[0, 1]``.
+
+    With ``rows_sum_to_one`` the rows of a matrix must also sum to 1 (within ``atol``).
+    """
+    if not is_concrete(p):
+        return
+    pn = np.asarray(p)
+    if not np.all(np.isfinite(pn)) or np.any(pn < 0) or np.any(pn > 1):
+        raise ValueError(f"{name} must be finite probabilities in [0, 1] (shape {_shape(p)})")
+    if rows_sum_to_one and not np.allclose(pn.sum(-1), 1.0, atol=atol):
+        raise ValueError(f"{name} (shape {_shape(p)}) must be non-negative rows summing to 1")
+
+
+def check_labels(labels: Any, name: str, n: int, other: str, *,
+                 num_classes: int | None = None, min_classes: int = 2) -> tuple[jax.Array, int]:
+    """Integer labels of shape ``(n,)`` in ``0..C-1``; returns ``(labels, C)``.
+
+    ``C`` is inferred from concrete labels; traced labels need ``num_classes``.
+    """
+    labels = jnp.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must have shape (n,), got shape {labels.shape}")
+    if labels.shape[0] != n:
+        raise ValueError(f"{name} has shape {labels.shape} but {other} has {n} rows "
+                         "(label count mismatch)")
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        if is_concrete(labels) and not np.all(np.mod(np.asarray(labels), 1) == 0):
+            raise ValueError(f"{name} must hold integer class ids, got dtype {labels.dtype}")
+        labels = labels.astype(jnp.int32)
+    if is_concrete(labels):
+        lab = np.asarray(labels)
+        if lab.min() < 0:
+            raise ValueError(f"{name} must be non-negative class ids, got min {lab.min()}")
+        present = np.unique(lab).size
+        if present < min_classes:
+            raise ValueError(f"{name} must contain at least {min_classes} classes, got "
+                             f"{present} (shape {labels.shape})")
+        inferred = int(lab.max()) + 1
+        if num_classes is None:
+            num_classes = inferred
+        elif inferred > num_classes:
+            raise ValueError(f"{name} has class id {inferred - 1} >= num_classes={num_classes}")
+    elif num_classes is None:
+        raise ValueError(f"{name} is traced: pass num_classes explicitly")
+    return labels, int(num_classes)
+
+
+# ----------------------------------------------------------------------------- scalars
+
+
+def check_positive(value: Any, name: str) -> None:
+    """Raises unless a concrete scalar/array is strictly positive and finite (NaN raises).
+
+    Skipped for tracers (see the module docstring).
+    """
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+
+
+def check_nonnegative(value: Any, name: str) -> None:
+    """Raises unless a concrete scalar/array is ``>= 0`` and finite (NaN raises)."""
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative and finite, got {value!r}")
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Returns ``value`` as an ``int`` if it is a static integer ``>= minimum`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be a positive int (>= {minimum}), got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be a positive int (>= {minimum}), got {value}")
+    return int(value)
+
+
+def check_static_scalar(value: Any, name: str) -> float:
+    """Returns a static (non-traced) 0-d number as a ``float``; raises otherwise."""
+    if is_tracer(value) or np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a static scalar, got {value!r}")
+    return float(value)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> None:
+    """Raises unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- pytrees
+
+
+def check_same_structure(tree: Any, reference: Any, name: str, *, owner: str = "",
+                         hint: str = "") -> None:
+    """Raises unless ``tree`` has the structure and leaf shapes of ``reference``.
+
+    ``owner`` prefixes the message (e.g. the optimizer's name); ``hint`` is appended to the
+    structure error (e.g. where a valid tree comes from).
+    """
+    prefix = f"{owner}: " if owner else ""
+    got, want = jax.tree.structure(tree), jax.tree.structure(reference)
+    if got != want:
+        raise ValueError(f"{prefix}{name} has tree structure {got}, expected {want}{hint}")
+    shapes = {jax.tree_util.keystr(k): _shape(x)
+              for k, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    wanted = {jax.tree_util.keystr(k): _shape(x)
+              for k, x in jax.tree_util.tree_flatten_with_path(reference)[0]}
+    if shapes != wanted:
+        raise ValueError(f"{prefix}{name} leaf shapes {shapes} do not match {wanted}")
+
+
+def leading_dims(tree: Any, name: str) -> set[int]:
+    """The set of leading-axis sizes of a pytree's leaves; raises for a 0-d leaf."""
+    dims = set()
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        shape = _shape(leaf)
+        if len(shape) < 1:
+            raise ValueError(
+                f"{name}{jax.tree_util.keystr(path)} has shape {shape}; every leaf of a batch "
+                "of tasks needs a leading task axis")
+        dims.add(shape[0])
+    return dims
+
+
+def check_tasks(tasks: Any) -> int:
+    """Validates a batch of tasks ``(support, query)``; returns the number of tasks ``T``.
+
+    Raises:
+      ValueError: if ``tasks`` is not a pair, a leaf has no leading axis, or the leading (task)
+        dimensions of the support and query leaves differ.
+    """
+    if not isinstance(tasks, tuple | list) or len(tasks) != 2:
+        raise ValueError("tasks must be a pair (support, query) of batch pytrees with a "
+                         f"leading task axis, got {type(tasks).__name__}")
+    support, query = tasks
+    s_dims, q_dims = leading_dims(support, "support"), leading_dims(query, "query")
+    if not s_dims or not q_dims:
+        raise ValueError("support and query must each contain at least one array")
+    if len(s_dims | q_dims) != 1:
+        raise ValueError(
+            "support and query leaves must share one leading task dimension; got support "
+            f"leading dims {sorted(s_dims)} and query leading dims {sorted(q_dims)} "
+            f"(support shapes {jax.tree.map(np.shape, support)}, "
+            f"query shapes {jax.tree.map(np.shape, query)})")
+    return s_dims.pop()
+
+
+def num_tasks_of(task_grads: Any, name: str = "task_grads", *, minimum: int = 1) -> int:
+    """Returns T, the common leading axis of every leaf of a stacked per-task tree."""
+    leaves = jax.tree.leaves(task_grads)
+    if not leaves:
+        raise ValueError(f"{name} has no array leaves")
+    shapes = [jnp.shape(leaf) for leaf in leaves]
+    if any(len(s) == 0 for s in shapes):
+        raise ValueError(f"{name}: every leaf needs a leading task axis; got leaf shapes {shapes}")
+    ts = {s[0] for s in shapes}
+    if len(ts) != 1:
+        raise ValueError(f"{name}: leaves disagree on the number of tasks (leading axis); "
+                         f"got leaf shapes {shapes}")
+    t = ts.pop()
+    if t < minimum:
+        raise ValueError(f"{name}: need at least {minimum} task(s), got leading axis {t} "
+                         f"(leaf shapes {shapes})")
+    return t
+
+
+def check_matches_params(task_grads: Any, params: Any, name: str = "task_grads") -> None:
+    """Checks that ``task_grads`` is ``params`` with one extra leading axis on every leaf."""
+    if params is None:
+        return
+    gs, ps = jax.tree.structure(task_grads), jax.tree.structure(params)
+    if gs != ps:
+        raise ValueError(f"{name} tree structure {gs} does not match params structure {ps}")
+    for g, p in zip(jax.tree.leaves(task_grads), jax.tree.leaves(params), strict=True):
+        if jnp.shape(g)[1:] != jnp.shape(p):
+            raise ValueError(f"{name} leaf shape {jnp.shape(g)} is not (T,) + params leaf shape "
+                             f"{jnp.shape(p)}")
+
+
+def check_losses(losses: Any, name: str = "losses", *, num_tasks: int | None = None) -> int:
+    """Validates a non-empty vector of per-task losses; returns its length."""
+    shape = jnp.shape(losses)
+    if len(shape) != 1 or shape[0] < 1:
+        raise ValueError(f"{name} must be a non-empty vector of per-task losses, got shape {shape}")
+    if num_tasks is not None and shape[0] != num_tasks:
+        raise ValueError(f"{name} has {shape[0]} tasks, expected {num_tasks} (shape {shape})")
+    return shape[0]

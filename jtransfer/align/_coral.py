@@ -61,7 +61,7 @@ def coral(source: jax.Array, target: jax.Array, *, eps: float = 1.0,
       >>> from jtransfer import align
       >>> ks, kt = jax.random.split(jax.random.key(0))
       >>> source = jax.random.normal(ks, (500, 2))
-      >>> target = jax.random.normal(kt, (500, 2)) * jax.numpy.array([3.0, 0.5])
+      >>> target = jax.random.normal(kt, (500, 2)) * jax.numpy.array([[3.0, 0.5]])
       >>> aligned = align.coral(source, target, eps=1e-6)
       >>> bool(jax.numpy.allclose(align.covariance(aligned), align.covariance(target),
       ...                         atol=1e-3))

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jtransfer.train._checkpoint import CheckpointManager
@@ -267,6 +268,33 @@ def train_loop(run: Run, init_state: PyTree, *, num_steps: int,
         bar.close()
     return LoopResult(state, step, start, time.perf_counter() - t0, first_s or 0.0, last_row,
                       stopped)
+
+
+def fori_chunk(step_fn: Callable[[PyTree, jax.Array], tuple[PyTree, Metrics]]
+               ) -> Callable[[PyTree, int, int], tuple[PyTree, Metrics]]:
+    """A jitted ``run_chunk(state, start, stop)`` for :func:`train_loop` from a step function.
+
+    ``step_fn(state, step) -> (state, metrics)`` must be traceable (``step`` is an int32
+    scalar); steps ``start .. stop-1`` run in one ``lax.fori_loop`` (one compilation for all
+    chunk lengths) and the chunk's metrics are those of its last step.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> run_chunk = fori_chunk(lambda s, i: (s + i, {"s": s}))
+      >>> state, metrics = run_chunk(jnp.int32(0), 0, 4)
+      >>> int(state), int(metrics["s"])
+      (6, 3)
+    """
+    @jax.jit
+    def run(state, start, stop):
+        _, shapes = jax.eval_shape(step_fn, state, start)
+        zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+        return jax.lax.fori_loop(start, stop, lambda i, c: step_fn(c[0], i), (state, zeros))
+
+    def run_chunk(state, start, stop):
+        return run(state, jnp.int32(start), jnp.int32(stop))
+
+    return run_chunk
 
 
 def _fmt(v) -> str:

@@ -132,6 +132,18 @@ def test_resume_after_kill_is_bit_exact(tmp_path, capsys):
     assert all(r == by_step[r["step"]] for r in rows_a)
 
 
+def test_fori_chunk_runs_a_step_function():
+    chunk = train.fori_chunk(one_step)
+    state, metrics = chunk(INIT, 0, 3)
+    state, metrics = chunk(state, 3, 13)
+    ref, loss = INIT, None
+    for i in range(13):
+        ref, loss = jax.jit(one_step)(ref, jnp.int32(i))
+    np.testing.assert_allclose(state["w"], ref["w"], rtol=1e-6)
+    np.testing.assert_allclose(metrics, loss, rtol=1e-6)
+    assert int(state["n"]) == 13
+
+
 def test_finished_run_only_restores(tmp_path):
     calls = []
     with train.Run(tmp_path, save_every=5, tensorboard=False) as run:

@@ -1,10 +1,17 @@
 """Flax NNX models and the functional adapter used at the model boundary.
 
-See :mod:`jtransfer.models._functional` for how batch norm behaves in the pure form.
+See :mod:`jtransfer.models._functional` for how batch norm behaves in the pure form, and
+:mod:`jtransfer.models._bert` / :mod:`jtransfer.models._pretrained` for the BERT-family text
+encoder and how Hugging Face checkpoint folders are loaded.
 """
 
+from jtransfer.models._bert import BertConfig, BertEncoder, EncoderOutput, l2_normalize, mean_pool
 from jtransfer.models._functional import functional, with_params
 from jtransfer.models._modules import MLP, Conv4, ConvBlock, DomainDiscriminator, LeNet
+from jtransfer.models._pretrained import checkpoint_dir, load_pretrained, verify_checkpoint_files
+from jtransfer.models._tokenizer import TextTokenizer, load_tokenizer
 
-__all__ = ["MLP", "Conv4", "ConvBlock", "LeNet", "DomainDiscriminator", "functional",
-           "with_params"]
+__all__ = ["MLP", "BertConfig", "BertEncoder", "Conv4", "ConvBlock", "DomainDiscriminator",
+           "EncoderOutput", "LeNet", "TextTokenizer", "checkpoint_dir", "functional",
+           "l2_normalize", "load_pretrained", "load_tokenizer", "mean_pool",
+           "verify_checkpoint_files", "with_params"]

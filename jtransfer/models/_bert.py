@@ -219,6 +219,7 @@ class _Embeddings(nnx.Module):
         self.position_embeddings = nnx.Embed(cfg.max_position_embeddings, cfg.hidden_size, **kw)
         self.token_type_embeddings = nnx.Embed(cfg.type_vocab_size, cfg.hidden_size, **kw)
         self.layer_norm = nnx.LayerNorm(cfg.hidden_size, epsilon=cfg.layer_norm_eps,
+                                        use_fast_variance=False,
                                         dtype=dtype, param_dtype=dtype, rngs=rngs)
 
     def __call__(self, input_ids, token_type_ids):
@@ -236,7 +237,8 @@ class _Layer(nnx.Module):
         h, i = cfg.hidden_size, cfg.intermediate_size
         lin = dict(kernel_init=nnx.initializers.normal(0.02), dtype=dtype, param_dtype=dtype,
                    rngs=rngs)
-        ln = dict(epsilon=cfg.layer_norm_eps, dtype=dtype, param_dtype=dtype, rngs=rngs)
+        ln = dict(epsilon=cfg.layer_norm_eps, use_fast_variance=False, dtype=dtype,
+                  param_dtype=dtype, rngs=rngs)
         self.num_heads = cfg.num_attention_heads
         self.act = cfg.hidden_act
         self.hidden_dropout = cfg.hidden_dropout_prob
@@ -255,7 +257,7 @@ class _Layer(nnx.Module):
         w = jnp.concatenate([self.query.kernel[...], self.key.kernel[...],
                              self.value.kernel[...]], axis=1)
         b = jnp.concatenate([self.query.bias[...], self.key.bias[...], self.value.bias[...]])
-        qkv = jnp.einsum("blh,hk->blk", x, w.astype(x.dtype)) + b.astype(x.dtype)
+        qkv = jnp.einsum("blh,hk->blk", x, w.astype(x.dtype)) + b.astype(x.dtype)[None, None]
         return jnp.split(qkv, 3, axis=-1)
 
     def __call__(self, x, valid, key=None):

@@ -342,3 +342,23 @@ def test_golden_vs_pytorch(minilm_dir):
     # jtransfer by 1.9e-4 (both ~2e-6 on attended tokens), so they get a looser bound.
     assert d_hidden < 1e-4 and d_pooled < 1e-4
     assert float(diff.max()) < 1e-3
+
+
+def test_manual_dir_lookup_and_dtype(tmp_path, monkeypatch):
+    """``path=None`` finds ``<JTRANSFER_MANUAL_DIR>/<name>``; ``dtype`` sets the params dtype
+    while attention and pooling stay float32."""
+    write_ckpt(str(tmp_path / "tiny_ck"), tiny_state_dict(TINY), TINY)
+    monkeypatch.setenv("JTRANSFER_MANUAL_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="minilm_l6_v2"):
+        models.load_pretrained()
+    enc = models.load_pretrained(name="tiny_ck", dtype=jnp.bfloat16)
+    apply_fn, params = models.functional(enc, train=False)
+    assert {x.dtype for x in jax.tree.leaves(params)} == {jnp.dtype(jnp.bfloat16)}
+    b = tiny_batch()
+    out = jax.jit(apply_fn)(params, b)
+    assert out.hidden_states[-1].dtype == jnp.bfloat16 and out.pooled.dtype == jnp.float32
+    ref = np_bert(tiny_state_dict(TINY), TINY, b["input_ids"], b["attention_mask"],
+                  b["token_type_ids"])[-1]
+    m = b["attention_mask"][..., None] > 0
+    err = np.abs(np.where(m, np.asarray(out.hidden_states[-1], np.float32) - ref, 0)).max()
+    assert err < 0.25, err  # bf16 has ~3 significant digits; values are O(1)

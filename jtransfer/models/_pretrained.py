@@ -9,6 +9,7 @@ checkpoint saved the same way loads the same way with ``path=``. Nothing is down
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pathlib
@@ -131,6 +132,15 @@ def _read_tensors(file: pathlib.Path) -> dict[str, np.ndarray]:
             for k, v in tensors.items()}
 
 
+@functools.lru_cache(maxsize=8)
+def _abstract_encoder(config: BertConfig, dtype):
+    """(graphdef, flat abstract params, rest) of an encoder; cached: tracing the NNX
+    constructor costs ~1 s, which would otherwise dominate repeated loads."""
+    abstract = nnx.eval_shape(lambda: BertEncoder(config, dtype=dtype, rngs=nnx.Rngs(0)))
+    graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
+    return graphdef, nnx.to_flat_state(params), rest
+
+
 def load_pretrained(path: str | os.PathLike | None = None, *, name: str = "minilm_l6_v2",
                     dtype=jnp.float32, verify: bool = True) -> BertEncoder:
     """Builds a :class:`BertEncoder` from a Hugging Face checkpoint folder.
@@ -177,9 +187,7 @@ def load_pretrained(path: str | os.PathLike | None = None, *, name: str = "minil
     config = BertConfig.from_json(folder / "config.json")
     tensors = _read_tensors(folder / "model.safetensors")
 
-    abstract = nnx.eval_shape(lambda: BertEncoder(config, dtype=dtype, rngs=nnx.Rngs(0)))
-    graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
-    flat = nnx.to_flat_state(params)
+    graphdef, flat, rest = _abstract_encoder(config, jnp.dtype(dtype))
     used = set()
     new = []
     for p, var in flat:

@@ -6,12 +6,12 @@ encoder and how Hugging Face checkpoint folders are loaded.
 """
 
 from jtransfer.models._bert import BertConfig, BertEncoder, EncoderOutput, l2_normalize, mean_pool
-from jtransfer.models._functional import functional, with_params
+from jtransfer.models._functional import chunked, functional, with_params
 from jtransfer.models._modules import MLP, Conv4, ConvBlock, DomainDiscriminator, LeNet
 from jtransfer.models._pretrained import checkpoint_dir, load_pretrained, verify_checkpoint_files
 from jtransfer.models._tokenizer import TextTokenizer, load_tokenizer
 
 __all__ = ["MLP", "BertConfig", "BertEncoder", "Conv4", "ConvBlock", "DomainDiscriminator",
-           "EncoderOutput", "LeNet", "TextTokenizer", "checkpoint_dir", "functional",
+           "EncoderOutput", "LeNet", "TextTokenizer", "checkpoint_dir", "chunked", "functional",
            "l2_normalize", "load_pretrained", "load_tokenizer", "mean_pool",
            "verify_checkpoint_files", "with_params"]

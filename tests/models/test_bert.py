@@ -362,3 +362,20 @@ def test_manual_dir_lookup_and_dtype(tmp_path, monkeypatch):
     m = b["attention_mask"][..., None] > 0
     err = np.abs(np.where(m, np.asarray(out.hidden_states[-1], np.float32) - ref, 0)).max()
     assert err < 0.25, err  # bf16 has ~3 significant digits; values are O(1)
+
+
+def test_chunked_equals_whole_batch(tiny):
+    apply_fn, params = tiny
+    b = tiny_batch()
+    b4 = {k: np.concatenate([v, v[1:2]]) for k, v in b.items()}  # 4 rows
+    whole = apply_fn(params, b4)
+    parts = jax.jit(models.chunked(apply_fn, 2))(params, b4)
+    m = b4["attention_mask"][..., None] > 0
+    for h1, h2 in zip(whole.hidden_states, parts.hidden_states):
+        assert h2.shape == h1.shape
+        np.testing.assert_allclose(np.where(m, h1, 0), np.where(m, h2, 0), atol=1e-5)
+    np.testing.assert_allclose(whole.pooled, parts.pooled, atol=1e-5)
+    with pytest.raises(ValueError, match="chunk_size"):
+        models.chunked(apply_fn, 0)
+    with pytest.raises(ValueError, match="leading"):
+        models.chunked(apply_fn, 2)(params, {**b4, "input_ids": b4["input_ids"][:3]})

@@ -24,6 +24,7 @@ from jtransfer.align._adversarial import (
 from jtransfer.align._coral import coral, coral_loss
 from jtransfer.align._kernels import gaussian_kernel, median_bandwidth
 from jtransfer.align._mmd import mk_mmd_weights, mmd2
+from jtransfer.align._multi import mmd2_multi
 
 __all__ = [
     "coral",
@@ -36,5 +37,6 @@ __all__ = [
     "median_bandwidth",
     "mk_mmd_weights",
     "mmd2",
+    "mmd2_multi",
     "gradient_reversal",
 ]

@@ -26,14 +26,15 @@ import json
 import os
 import time
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from sklearn.svm import SVC
 
-from experiments import _dalib
 from experiments.office_caltech import data as ocd
-from jtransfer import align
+from jtransfer import align, recipes, select
+from jtransfer import data as jdata
 
 PROTOCOLS = ("sampled", "all")
 
@@ -49,7 +50,7 @@ def validate_config(config) -> None:
     bad = set(config.protocols) - set(PROTOCOLS)
     if bad:
         raise ValueError(f"config.protocols has unknown entries {sorted(bad)}")
-    bad = set(config.deep_methods) - set(_dalib.METHODS)
+    bad = set(config.deep_methods) - set(recipes.METHODS)
     if bad:
         raise ValueError(f"config.deep_methods has unknown entries {sorted(bad)}")
 
@@ -82,7 +83,10 @@ def closed_form(xs, ys, xt, yt, cs, eps) -> dict[str, float]:
 
 
 def load(config):
-    root = _dalib.data_dir("office_caltech10_surf", config.data_dir or None)
+    root = os.path.join(jdata.default_manual_dir(config.data_dir or None), config.data_subdir)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"benchmark folder {root} not found; set config.data_dir or "
+                                "JTRANSFER_MANUAL_DIR")
     return {d: (ocd.preprocess(x), y) for d, (x, y) in
             ((d, ocd.load_domain(root, d)) for d in ocd.DOMAINS)}
 
@@ -135,18 +139,16 @@ def deep(config, method, src, tgt, workdir) -> dict[str, float]:
     rng = np.random.default_rng(config.seed)
     val = np.zeros(len(xs), bool)
     val[rng.choice(len(xs), len(xs) // 5, replace=False)] = True
-    w_val = _dalib.domain_classifier_weights(xs, xt, C=0.01)[val]
+    w_val = recipes.importance_weights(xs, xt, C=0.01)[val]
     grid = (0.0,) if method == "source_only" else tuple(config.lam_grid)
     results, t0 = [], time.perf_counter()
     for lam in grid:
-        c = ml_collections.ConfigDict(config.mlp.to_dict())
-        c.method, c.lam, c.seed = method, lam, config.seed
-        m, nets, params = _dalib.train_da(
-            c, os.path.join(workdir, f"lam{lam}"),
-            {"xs": xs[~val], "ys": ys[~val], "xt": xt}, n_out=10,
-            evals={"target": (xt, yt)})
-        results.append((_dalib.iw_accuracy(nets, params, xs[val], ys[val], w_val),
-                        100 * m["target_accuracy"], lam))
+        fit = recipes.fit_domain_adaptation(
+            xs[~val], ys[~val], xt, method=method, config=config.mlp, lam=lam,
+            key=jax.random.key(config.seed), workdir=os.path.join(workdir, f"lam{lam}"),
+            n_out=10, evals={"target": (xt, yt)})
+        iw = float(select.iw_accuracy(recipes.predict(fit, xs[val]), ys[val], w_val))
+        results.append((iw, 100 * fit.metrics["target_accuracy"], lam))
     best = max(results, key=lambda r: r[0])
     return {"selected": best[1], "lam": best[2], "oracle": max(r[1] for r in results),
             "seconds": time.perf_counter() - t0}

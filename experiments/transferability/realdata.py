@@ -45,7 +45,6 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from experiments.reproduce.registry import ResultRow
 from experiments.transferability.common import fit_many, logits, make_mesh
 from jtransfer import select
 
@@ -299,51 +298,3 @@ def _selection_table(dataset, results, workdir) -> None:
         f"**{100 * np.mean([r[c] for r in results.values()]):.1f}**" for c in CRITERIA) + " |")
     with open(os.path.join(workdir, f"model_selection_{dataset}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
-
-
-def _run(workdir: str, experiment: str) -> dict:
-    from experiments.transferability import train
-    from experiments.transferability.configs import default
-
-    config = default.get_config()
-    config.experiment = experiment
-    return train.train_and_evaluate(config, workdir)
-
-
-def correlation_rows(workdir: str) -> list[ResultRow]:
-    m = _run(workdir, "correlation")
-    rows = []
-    targets = sorted({k.split("/")[1] for k in m if k.endswith("/spearman")})
-    for dataset in DOMAINS:
-        for target in targets:
-            keys = [f"{dataset}/{target}/{s}/spearman" for s in SCORES]
-            if keys[0] not in m:
-                continue
-            best = max(SCORES, key=lambda s: m[f"{dataset}/{target}/{s}/spearman"])
-            allv = ", ".join(f"{s} {m[f'{dataset}/{target}/{s}/spearman']:+.2f}/"
-                             f"{m[f'{dataset}/{target}/{s}/kendall']:+.2f}" for s in SCORES)
-            rows.append(ResultRow(
-                benchmark=f"{dataset}, 12 shifts, vs {target.removeprefix('acc_')} accuracy "
-                          f"(mean {m[f'{dataset}/{target}/mean']:.3f})",
-                metric=f"best Spearman ({best})",
-                ours=m[f"{dataset}/{target}/{best}/spearman"], published="goal ≥ 0.6",
-                source="issue 9 goal",
-                plots=(f"correlation_{dataset}.png",),
-                notes=f"Spearman/Kendall per score: {allv}"))
-    return rows
-
-
-def selection_rows(workdir: str) -> list[ResultRow]:
-    m = _run(workdir, "model_selection")
-    rows = []
-    for dataset in DOMAINS:
-        for crit in CRITERIA:
-            k = f"{dataset}/{crit}/mean_acc"
-            if k in m:
-                rows.append(ResultRow(
-                    benchmark=f"{dataset}, 12 shifts, model selection",
-                    metric=f"mean target acc of the model chosen by {crit}"
-                           + (" (ORACLE, uses target labels)" if crit == "oracle" else ""),
-                    ours=m[k], source="protocol ours",
-                    notes=f"table: model_selection_{dataset}.md"))
-    return rows

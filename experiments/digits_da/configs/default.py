@@ -4,11 +4,12 @@ quick-suite sanity check that alignment helps under a controlled shift).
 Run: ``python -m experiments.digits_da.main --workdir runs/digits_da --config.method=dann``
 """
 
-from experiments import _dalib
+from jtransfer import recipes
 
 
 def get_config():
-    c = _dalib.base_config()
+    c = recipes.default_config()   # the library recipe's fields, overridden below
+    c.seed = 0
     c.method = "source_only"
     c.dataset = "sklearn"          # see experiments/digits_da/train.py; full.py for the rest
     c.direction = "M→U"

@@ -5,7 +5,8 @@ Subpackages (see docs in each): ``align`` (MMD, CORAL, gradient reversal, DANN),
 ``lopt`` (learned optimizers as optax transforms), ``mtl`` (multi-task learning),
 ``select`` (transferability and model selection), ``models`` (Flax NNX models and the
 functional adapter), ``data`` (TFDS builders, embedded datasets, samplers), ``train``
-(checkpoints, metrics, progress, plots) and ``parallel`` (meshes and sharded steps).
+(checkpoints, metrics, progress, plots), ``parallel`` (meshes and sharded steps) and
+``recipes`` (ready-made recipes on arrays above the rest: domain adaptation).
 """
 
 import importlib as _importlib
@@ -14,7 +15,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "align", "weighting", "meta", "lopt", "mtl", "select",
-    "models", "data", "train", "parallel",
+    "models", "data", "train", "parallel", "recipes",
 )
 
 __all__ = list(_SUBPACKAGES)

@@ -6,7 +6,7 @@ with their pure ``apply_fn``.
 
 Domain adaptation (an MLP classifier, labelled source + unlabelled target):
 
-* :func:`fit_domain_adaptation` → :class:`DAResult` ``(model, params, metrics, n_out)`` for
+* :func:`fit_domain_adaptation` → :class:`DAResult` (``model``, ``params``, ``metrics``, ...) for
   the :data:`METHODS` ``source_only``, ``dann`` (gradient reversal), ``coral`` (Deep CORAL)
   and ``mmd`` (multi-bandwidth MMD²); :func:`predict`, :func:`accuracy`.
 * Configuration: :func:`default_config`, :func:`check_config`, :func:`make_optimizer`.

@@ -301,6 +301,8 @@ class DAResult(NamedTuple):
     params: dict             # trained parameters {"enc", "head", "disc"}
     metrics: dict            # "<eval>_accuracy", "train_seconds", "num_steps"
     n_out: int               # logit columns (1: binary sigmoid)
+    config: ml_collections.ConfigDict  # the resolved config (method and overrides applied)
+    key: jax.Array           # the key it was trained with
 
     @property
     def apply_fn(self) -> Callable:
@@ -349,8 +351,9 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
       **overrides: config fields to override, e.g. ``lam=0.5, num_steps=2000``.
 
     Returns:
-      :class:`DAResult` ``(model, params, metrics, n_out)``; ``result.apply_fn(params, x)``
-      gives logits, :func:`predict` and :func:`accuracy` evaluate it.
+      :class:`DAResult` ``(model, params, metrics, n_out, config, key)``;
+      ``result.apply_fn(params, x)`` gives logits, :func:`predict` and :func:`accuracy`
+      evaluate it.
 
     Example:
       >>> from jtransfer import data, recipes
@@ -412,7 +415,7 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
         place=(lambda s: s) if mesh is None else (lambda s: parallel.replicate(s, mesh)))
     metrics = dict(evaluate(state))
     metrics.update(train_seconds=secs, num_steps=float(config.num_steps))
-    return DAResult(model, state["params"], metrics, n_out)
+    return DAResult(model, state["params"], metrics, n_out, config, key)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -455,14 +458,19 @@ def reverse_validation(result: DAResult, x_source, y_source, x_target, *,
                        key: jax.Array | None = None, workdir: str | None = None,
                        params=None, **overrides) -> select.ReverseValidation:
     """Reverse validation (``jtransfer.select.reverse_validation``) of a fitted recipe: the
-    target is labelled by ``result``, a reverse model is fitted by the same ``config`` and
-    ``key`` from the pseudo-labelled target to the source, and scored on the source labels.
+    target is labelled by ``result`` (or by ``params``), a reverse model is fitted from the
+    pseudo-labelled target to the source with ``result.config`` and ``result.key`` (unless
+    ``config``/``key``/``**overrides`` say otherwise; ``workdir`` for its checkpoints) and
+    scored on the source labels.
 
     Returns:
       ``select.ReverseValidation(accuracy, loss)`` (higher accuracy, then lower loss, wins).
     """
     pseudo = predict(result, x_target, params=params)
     pseudo = pseudo.astype(np.float32 if result.n_out == 1 else np.int32)
+
+    config = result.config if config is None else config
+    key = result.key if key is None else key
 
     def fit(xs, ys, xt):
         r = fit_domain_adaptation(xs, ys, xt, config=config, key=key, workdir=workdir,

@@ -10,7 +10,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from experiments.lopt_quadratics import common
+from experiments import _lopt as common
 from jtransfer import lopt, train
 
 

@@ -17,7 +17,6 @@ import numpy as np
 import optax
 from flax import nnx
 
-from experiments.maml_sinusoid.train import check_mesh_shape, make_task_mesh, shard_over_tasks
 from jtransfer import data, meta, models, parallel, train
 
 METHODS = ("maml", "fomaml", "reptile")
@@ -25,33 +24,17 @@ OPS = ("auto", "matmul", "native")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    if config.method not in METHODS:
-        raise ValueError(f"config.method must be one of {METHODS}, got {config.method!r}")
-    if config.dataset not in ("omniglot", "digits"):
-        raise ValueError(f"config.dataset must be 'omniglot' or 'digits', got {config.dataset!r}")
-    for name in ("num_ways", "num_shots", "train_steps", "eval_steps", "meta_batch_size",
-                 "num_iterations", "eval_every", "save_every", "eval_tasks", "eval_batch",
-                 "eval_queries", "eval_tasks_during", "reptile_inner_steps"):
-        v = config[name]
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"config.{name} must be a positive int, got {v!r}")
+    train.validate_config(
+        config, choices={"method": METHODS, "dataset": ("omniglot", "digits")},
+        positive_ints=("num_ways", "num_shots", "train_steps", "eval_steps", "meta_batch_size",
+                       "num_iterations", "eval_every", "save_every", "eval_tasks", "eval_batch",
+                       "eval_queries", "eval_tasks_during", "reptile_inner_steps"),
+        positive=("inner_lr", "meta_lr", "reptile_step_size"))
     if config.get("ops", "auto") not in OPS:
         raise ValueError(f"config.ops must be one of {OPS}, got {config.ops!r}")
-    check_mesh_shape(config)
-    for name in ("inner_lr", "meta_lr", "reptile_step_size"):
-        if not config[name] > 0:
-            raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
 
 
 # ----------------------------------------------------------------------------- data
-
-def _manual_dir(config) -> str:
-    if config.manual_dir:
-        return config.manual_dir
-    root = os.environ.get("JTRANSFER_MANUAL_DIR", os.path.join(
-        os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
-    return os.path.abspath(root)
-
 
 def _with_rotations(x: np.ndarray, y: np.ndarray, num_classes: int):
     """Adds 90°, 180°, 270° rotations of every class as new classes (Santoro et al. 2016)."""
@@ -70,7 +53,7 @@ def load_splits(config) -> dict[str, np.ndarray]:
         splits = {"x_train": x[tr], "y_train": y[tr], "x_test": x[te], "y_test": y[te] - 5}
         n_train, n_test = 5, 5
     else:
-        folder = os.path.join(_manual_dir(config), "omniglot")
+        folder = str(train.manual_dir(config, "omniglot", must_exist=False))
         cache = os.path.join(folder, f"_resized_{config.image_size}.npz")
         imgs = []
         for name in ("images_background.npz", "images_evaluation.npz"):
@@ -191,8 +174,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                         num_queries=config.eval_queries)
     apply_fn, params = make_model(config, init_key)
     loss_fn, accuracy = make_losses(apply_fn, matmul=use_matmul_ops(config))
-    mesh = make_task_mesh(config)       # task-parallel: the meta-batch is split over "task"
-    shard = functools.partial(shard_over_tasks, mesh)
+    # task-parallel: the meta-batch is split over "task"
+    mesh = parallel.mesh_from_config(config, "task",
+                                     divides={"meta_batch_size": config.meta_batch_size})
+    shard = functools.partial(parallel.constrain, mesh=mesh, axis_name="task")
     evaluate = make_evaluator(test_sampler, loss_fn=loss_fn, accuracy=accuracy, config=config)
 
     if config.method == "reptile":
@@ -223,51 +208,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             upd, opt_state = tx.update(g, opt_state, params)
             return optax.apply_updates(params, upd), opt_state, loss
 
-    state = {"params": params, "opt_state": tx.init(params)}
-    ckpt = train.CheckpointManager(os.path.join(workdir, "checkpoints"),
-                                   save_every=config.save_every, keep=2)
-    state, start = ckpt.restore_or(state)
-    if mesh is not None:
-        state = parallel.replicate(state, mesh)
-    params, opt_state = state["params"], state["opt_state"]
-    writer = train.MetricWriter(workdir)
-    t0 = time.perf_counter()
-    compile_s, done, losses, last_loss = None, start, [], float("nan")
-    curve_steps, curve_acc = [], []
-    for step in train.progress(range(start, config.num_iterations), desc="maml_omniglot",
-                               total=config.num_iterations, initial=start):
+    def one_step(state, step):
         episodes = train_sampler(jax.random.fold_in(data_key, step), config.meta_batch_size)
-        tc = time.perf_counter()
-        params, opt_state, loss = step_fn(params, opt_state, *episodes)
-        if compile_s is None:
-            jax.block_until_ready(params)
-            compile_s = time.perf_counter() - tc
-        losses.append(loss)
-        done = step + 1
-        out_of_time = 0 < config.max_train_seconds < time.perf_counter() - t0
-        if done % config.eval_every == 0 or done == config.num_iterations or out_of_time:
-            acc, _ = evaluate(params, jax.random.fold_in(eval_key, done),
-                              config.eval_tasks_during)
-            last_loss = float(np.mean(losses))
-            curve_steps.append(done)
-            curve_acc.append(acc)
-            writer.write(done, {"meta_train_query_loss": last_loss,
-                                "test_accuracy_quick": acc,
-                                "elapsed_seconds": time.perf_counter() - t0})
-            losses = []
-        ckpt.save(done, {"params": params, "opt_state": opt_state},
-                  force=done == config.num_iterations or out_of_time)
-        if out_of_time:
-            break
-    ckpt.close()
-    train_s = time.perf_counter() - t0
+        params, opt_state, loss = step_fn(state["params"], state["opt_state"], *episodes)
+        return {"params": params, "opt_state": opt_state}, {"meta_train_query_loss": loss}
+
+    curve_steps, curve_acc = [], []
+    t0 = time.perf_counter()
+
+    def evaluate_during(state, step):
+        acc, _ = evaluate(state["params"], jax.random.fold_in(eval_key, step),
+                          config.eval_tasks_during)
+        curve_steps.append(step)
+        curve_acc.append(acc)
+        return {"test_accuracy_quick": acc, "elapsed_seconds": time.perf_counter() - t0}
+
+    run = train.Run(workdir, save_every=config.save_every, keep=2)
+    out = train.train_loop(run, {"params": params, "opt_state": tx.init(params)},
+                           num_steps=config.num_iterations, step_fn=one_step,
+                           eval_every=config.eval_every, evaluate=evaluate_during, mesh=mesh,
+                           max_seconds=config.max_train_seconds, desc="maml_omniglot")
+    params, done, start = out.state["params"], out.step, out.start_step
+    last_loss = out.last_row.get("meta_train_query_loss", float("nan"))
+    train_s, compile_s = out.train_seconds, out.first_chunk_seconds
     acc, ci = evaluate(params, eval_key, config.eval_tasks)
     metrics = {"test_accuracy": acc, "test_accuracy_ci95": ci, "iterations_done": float(done),
                "meta_train_query_loss": last_loss,
-               "train_seconds": train_s, "first_step_seconds": compile_s or 0.0,
-               "seconds_per_iteration": (train_s - (compile_s or 0.0)) / max(1, done - start - 1)}
-    writer.write(done, {"final_test_accuracy": acc})
-    writer.close()
+               "train_seconds": train_s, "first_step_seconds": compile_s,
+               "seconds_per_iteration": (train_s - compile_s) / max(1, done - start - 1)}
+    run.write(done, {"final_test_accuracy": acc})
+    run.close()
     if curve_steps:
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(5, 3.5))

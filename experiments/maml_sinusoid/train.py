@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -17,41 +16,14 @@ from jtransfer import data, meta, models, parallel, train
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    for name in ("num_shots", "meta_batch_size", "num_iterations", "chunk", "save_every",
-                 "eval_tasks", "eval_query", "num_inner_steps"):
-        v = config[name]
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"config.{name} must be a positive int, got {v!r}")
+    train.validate_config(config, positive_ints=(
+        "num_shots", "meta_batch_size", "num_iterations", "chunk", "save_every", "eval_tasks",
+        "eval_query", "num_inner_steps"), positive=("inner_lr", "meta_lr"))
     if config.num_iterations % config.chunk or config.save_every % config.chunk:
         raise ValueError(f"config.chunk={config.chunk} must divide num_iterations="
                          f"{config.num_iterations} and save_every={config.save_every}")
-    for name in ("inner_lr", "meta_lr"):
-        if not config[name] > 0:
-            raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
     if list(config.eval_steps) != sorted(set(config.eval_steps)) or min(config.eval_steps) < 1:
         raise ValueError(f"config.eval_steps must be increasing and >= 1: {config.eval_steps}")
-    check_mesh_shape(config)
-
-
-def check_mesh_shape(config: ml_collections.ConfigDict) -> None:
-    """``config.mesh_shape`` must be ``(n,)`` with ``n >= 1`` or ``n == -1`` (every device)."""
-    mesh_shape = tuple(config.get("mesh_shape", (1,)))
-    if len(mesh_shape) != 1 or not (mesh_shape[0] == -1 or mesh_shape[0] >= 1):
-        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {mesh_shape}")
-
-
-def make_task_mesh(config: ml_collections.ConfigDict):
-    """The ``task`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1."""
-    return parallel.mesh_from_config(config, "task",
-                                     divides={"meta_batch_size": config.meta_batch_size})
-
-
-def shard_over_tasks(mesh, tree):
-    """Constrains the leading (task) axis of every leaf to be split over ``mesh``'s "task"."""
-    if mesh is None:
-        return tree
-    spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("task"))
-    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, spec), tree)
 
 
 def paper_init(params, key, std):
@@ -122,14 +94,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     loss_fn = mse(apply_fn)
     opt = optax.adam(config.meta_lr)
     k, mb = config.num_shots, config.meta_batch_size
-    mesh = make_task_mesh(config)
-    shard_tasks = functools.partial(shard_over_tasks, mesh)
+    mesh = parallel.mesh_from_config(config, "task",
+                                     divides={"meta_batch_size": config.meta_batch_size})
 
     def one_iteration(state, step):
         key = jax.random.fold_in(data_key, step)
         support, query, _ = data.sample_sinusoid_tasks(key, num_tasks=mb, num_support=k,
                                                        num_query=k)
-        support, query = shard_tasks((support, query))
+        support, query = parallel.constrain((support, query), mesh, "task")
         m_loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
             loss_fn, state["maml"], (support, query), inner_lr=config.inner_lr,
             num_steps=config.num_inner_steps, first_order=config.first_order)
@@ -144,35 +116,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         return new, (m_loss, p_loss)
 
     @jax.jit
-    def run_chunk(state, start):
+    def scan_chunk(state, start):
         state, (m, p) = jax.lax.scan(one_iteration, state,
                                      start + jnp.arange(config.chunk, dtype=jnp.int32))
         return state, jnp.mean(m), jnp.mean(p)
 
+    def run_chunk(state, start, stop):
+        del stop  # chunks are config.chunk long (validated to divide every event)
+        state, m_loss, p_loss = scan_chunk(state, jnp.int32(start))
+        return state, {"meta_train_query_mse": m_loss, "pretrain_mse": p_loss}
+
     state = {"maml": params, "maml_opt": opt.init(params), "pre": params,
              "pre_opt": opt.init(params)}
-    ckpt = train.CheckpointManager(os.path.join(workdir, "checkpoints"),
-                                   save_every=config.save_every, keep=2)
-    state, start = ckpt.restore_or(state)
-    if mesh is not None:
-        state = parallel.replicate(state, mesh)
-    writer = train.MetricWriter(workdir)
-    t0 = time.perf_counter()
-    compile_s = None
-    for done in train.progress(range(start + config.chunk, config.num_iterations + 1,
-                                     config.chunk), desc="maml_sinusoid"):
-        tc = time.perf_counter()
-        state, m_loss, p_loss = run_chunk(state, jnp.int32(done - config.chunk))
-        if compile_s is None:
-            jax.block_until_ready(state)
-            compile_s = time.perf_counter() - tc
-        writer.write(done, {"meta_train_query_mse": m_loss, "pretrain_mse": p_loss})
-        ckpt.save(done, state, force=done == config.num_iterations)
-    ckpt.close()
-    train_s = time.perf_counter() - t0
+    run = train.Run(workdir, save_every=config.save_every, keep=2)
+    out = train.train_loop(run, state, num_steps=config.num_iterations, run_chunk=run_chunk,
+                           eval_every=config.chunk, chunk_size=config.chunk, mesh=mesh,
+                           desc="maml_sinusoid")
+    state, train_s = out.state, out.train_seconds
+    compile_s = out.first_chunk_seconds
 
     metrics: dict[str, float] = {"train_seconds": train_s,
-                                 "first_chunk_seconds": compile_s or 0.0,
+                                 "first_chunk_seconds": compile_s,
                                  "num_iterations": float(config.num_iterations)}
     steps = tuple(config.eval_steps)
     for shots in config.eval_shots:
@@ -187,8 +151,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 metrics[f"{label}_k{shots}_step{n}"] = float(m)
                 metrics[f"{label}_k{shots}_step{n}_ci95"] = float(c)
                 metrics[f"{label}_k{shots}_step{n}_median"] = float(md)
-    writer.write(config.num_iterations, {k: v for k, v in metrics.items() if "_k" in k})
-    writer.close()
+    run.write(config.num_iterations, {k: v for k, v in metrics.items() if "_k" in k})
+    run.close()
     if config.plot:
         plot_adaptation(loss_fn, apply_fn, state, plot_key, config,
                         os.path.join(workdir, "fig2_adaptation.png"))

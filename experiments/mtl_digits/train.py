@@ -88,16 +88,6 @@ def _aggregator(method, config):
             "cagrad": lambda: mtl.cagrad(config.cagrad_c), "imtl_g": mtl.imtl_g}[method]()
 
 
-def make_data_mesh(config):
-    """The ``data`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1.
-
-    Each minibatch is split over the devices (the two tasks share every example, so the batch,
-    not the 2-long task axis, is the parallel axis); parameters and optimiser state are
-    replicated, and the per-task gradients are all-reduced before aggregation.
-    """
-    return parallel.mesh_from_config(config, "data", divides={"batch_size": config.batch_size})
-
-
 def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, n_train,
                      mesh=None):
     """Returns jit(chunk)(state, data, start, num) running ``num`` steps from ``start``."""
@@ -111,9 +101,8 @@ def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, 
         idx = jax.random.randint(jax.random.fold_in(data_key, i), (config.batch_size,), 0,
                                  n_train)
         x, y = data["x_train"][idx], data["y_train"][idx]
-        if mesh is not None:  # data-parallel: the minibatch is split over the devices
-            spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-            x, y = jax.lax.with_sharding_constraint((x, y), spec)
+        # data-parallel: the minibatch is split over the devices (no-op without a mesh)
+        x, y = parallel.constrain((x, y), mesh, "data")
         params = state["params"]
         new = dict(state)
         if method == "uncertainty":
@@ -189,41 +178,39 @@ def run_method(method, config, data, seed, workdir, fixed_weights=None):
     chunk, init_state = make_train_chunk(method, config, optimizer, weights, steps_per_epoch,
                                          n_train, mesh)
     dev = {k: jnp.asarray(v) for k, v in data.items() if k.endswith("train")}
-    ckpt = train.CheckpointManager(os.path.join(workdir, "checkpoints"),
-                                   save_every=config.save_every, keep=1)
-    state, start = ckpt.restore_or(init_state(params))
     if mesh is not None:
-        state, dev = parallel.replicate(state, mesh), parallel.replicate(dev, mesh)
-    writer = train.MetricWriter(workdir)
-    step = start
-    while step < config.num_steps:
-        num = min(config.eval_every, config.num_steps - step)
-        state = chunk(state, dev, data_key, step, num)
-        step += num
+        dev = parallel.replicate(dev, mesh)
+
+    def run_chunk(state, start, stop):
+        return chunk(state, dev, data_key, start, stop - start), {}
+
+    def evaluate(state, step):
         acc = accuracies(state["params"], data["x_test"], data["y_test"])
-        row = {"test_acc_left": acc[0], "test_acc_right": acc[1],
-               "train_loss_left": state["last_losses"][0],
-               "train_loss_right": state["last_losses"][1]}
-        writer.write(step, row)
-        ckpt.save(step, state, force=step == config.num_steps)
-    ckpt.close()
-    writer.close()
-    return accuracies(state["params"], data["x_test"], data["y_test"])
+        return {"test_acc_left": acc[0], "test_acc_right": acc[1],
+                "train_loss_left": state["last_losses"][0],
+                "train_loss_right": state["last_losses"][1]}
+
+    with train.Run(workdir, save_every=config.save_every, keep=1) as run:
+        out = train.train_loop(run, init_state(params), num_steps=config.num_steps,
+                               run_chunk=run_chunk, eval_every=config.eval_every,
+                               evaluate=evaluate, mesh=mesh, desc=f"mtl_digits {method}")
+    return accuracies(out.state["params"], data["x_test"], data["y_test"])
+
+
+def make_data_mesh(config):
+    """The ``data`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1.
+
+    Each minibatch is split over the devices (the two tasks share every example, so the batch,
+    not the 2-long task axis, is the parallel axis); parameters and optimiser state are
+    replicated, and the per-task gradients are all-reduced before aggregation.
+    """
+    return parallel.mesh_from_config(config, "data", divides={"batch_size": config.batch_size})
 
 
 def validate_config(config) -> None:
-    bad = [m for m in config.methods if m not in METHODS]
-    if bad:
-        raise ValueError(f"config.methods has unknown entries {bad}; choose from {METHODS}")
-    for name in ("num_train_pairs", "num_test_pairs", "hidden", "batch_size", "num_steps",
-                 "eval_every", "save_every"):
-        if not isinstance(config[name], int) or config[name] < 1:
-            raise ValueError(f"config.{name} must be a positive int, got {config[name]!r}")
-    if not 0 <= config.overlap < 8:
-        raise ValueError(f"config.overlap must be in [0, 8), got {config.overlap}")
-    mesh_shape = tuple(config.get("mesh_shape", (1,)))
-    if len(mesh_shape) != 1 or not (mesh_shape[0] == -1 or mesh_shape[0] >= 1):
-        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {mesh_shape}")
+    train.validate_config(config, subsets={"methods": METHODS}, positive_ints=(
+        "num_train_pairs", "num_test_pairs", "hidden", "batch_size", "num_steps", "eval_every",
+        "save_every"), intervals={"overlap": (0, 8, "[)")})
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:

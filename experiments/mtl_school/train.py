@@ -28,14 +28,6 @@ METHODS = ("single_task_ridge", "pooled_ridge", "hard_sharing", "soft_fixed",
 # data
 
 
-def _manual_dir(config) -> str:
-    if config.manual_dir:
-        return config.manual_dir
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.environ.get("JTRANSFER_MANUAL_DIR",
-                          os.path.join(here, "..", "..", "..", "shared", "data"))
-
-
 def load_tasks(config) -> list[tuple[np.ndarray, np.ndarray]]:
     """Returns a list of ``(x_t (n_t, D), y_t (n_t,))``; the last column of x is the bias."""
     if config.dataset == "synthetic":
@@ -49,7 +41,7 @@ def load_tasks(config) -> list[tuple[np.ndarray, np.ndarray]]:
             x = np.concatenate([rng.normal(size=(n, d - 1)), np.ones((n, 1))], axis=1)
             tasks.append((x, x @ theta + 0.5 * rng.normal(size=n)))
     elif config.dataset == "school":
-        tasks = _load_school(_manual_dir(config))
+        tasks = _load_school(str(train.manual_dir(config, must_exist=False)))
     else:
         raise ValueError(f"config.dataset must be 'school' or 'synthetic', got "
                          f"{config.dataset!r}")
@@ -245,16 +237,16 @@ def fit_hard_sharing(x, y, m, config, key, ckpt_dir):
         u, opt_state = opt.update(g, opt_state, params)
         return optax.apply_updates(params, u), opt_state, v
 
-    state = {"params": params, "opt_state": opt.init(params)}
-    ckpt = train.CheckpointManager(ckpt_dir, save_every=config.save_every, keep=1)
-    state, start = ckpt.restore_or(state)
-    params, opt_state = state["params"], state["opt_state"]
-    loss = jnp.nan
-    for i in range(start, config.hard_steps):
-        params, opt_state, loss = step(params, opt_state, data)
-        ckpt.save(i + 1, {"params": params, "opt_state": opt_state},
-                  force=i + 1 == config.hard_steps)
-    ckpt.close()
+    def step_fn(state, i):
+        del i
+        params, opt_state, v = step(state["params"], state["opt_state"], data)
+        return {"params": params, "opt_state": opt_state}, {"loss": v}
+
+    with train.Run(ckpt_dir, save_every=config.save_every, keep=1, metrics=False) as run:
+        out = train.train_loop(run, {"params": params, "opt_state": opt.init(params)},
+                               num_steps=config.hard_steps, step_fn=step_fn, reduce="last",
+                               desc=f"hard sharing {os.path.basename(os.path.dirname(ckpt_dir))}")
+    params, loss = out.state["params"], out.last_row.get("loss", jnp.nan)
     theta = np.asarray(params["heads"]["w"] @ params["trunk"]["w"].T, np.float64)
     return theta, np.asarray(params["heads"]["b"], np.float64), float(loss)
 
@@ -286,14 +278,9 @@ def evaluate(theta, test_tasks, y_stats, bias=None):
 
 
 def validate_config(config) -> None:
-    for name in ("num_splits", "cv_folds", "hard_rank", "hard_steps", "eb_steps", "save_every"):
-        if not isinstance(config[name], int) or config[name] < 1:
-            raise ValueError(f"config.{name} must be a positive int, got {config[name]!r}")
-    if not 0 < config.train_fraction < 1:
-        raise ValueError(f"config.train_fraction must be in (0, 1), got {config.train_fraction}")
-    mesh_shape = tuple(config.get("mesh_shape", (1,)))
-    if len(mesh_shape) != 1 or not (mesh_shape[0] == -1 or mesh_shape[0] >= 1):
-        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {mesh_shape}")
+    train.validate_config(config, positive_ints=(
+        "num_splits", "cv_folds", "hard_rank", "hard_steps", "eb_steps", "save_every"),
+        intervals={"train_fraction": (0, 1, "()")})
 
 
 def make_task_mesh(config, num_tasks: int):
@@ -306,13 +293,8 @@ def make_task_mesh(config, num_tasks: int):
     index) deadlocked deterministically in an XLA:CPU all-reduce with 2 and 4 simulated devices
     inside this experiment (one device never reached the collective), while running fine alone.
     """
-    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), ("task",))
-    if mesh.size == 1:
-        return None
-    if num_tasks % mesh.size:
-        raise ValueError(f"config.mesh_shape {tuple(config.mesh_shape)} gives {mesh.size} "
-                         f"devices, which must divide the {num_tasks} tasks")
-    return mesh
+    return parallel.mesh_from_config(config, "task",
+                                     divides={"max_tasks (the number of tasks)": num_tasks})
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:

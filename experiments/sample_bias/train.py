@@ -34,19 +34,9 @@ LAM_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 
 
 def validate_config(config) -> None:
-    for name in ("n_source", "n_target", "num_steps"):
-        v = config[name]
-        if not isinstance(v, int) or v < 2:
-            raise ValueError(f"config.{name} must be an int >= 2, got {v!r}")
-    for name in ("learning_rate", "kmm_gamma"):
-        if not config[name] > 0:
-            raise ValueError(f"config.{name} must be > 0, got {config[name]!r}")
-    bad = set(config.methods) - set(METHODS)
-    if bad:
-        raise ValueError(f"config.methods has unknown entries {sorted(bad)}; known {METHODS}")
-    mesh_shape = tuple(config.get("mesh_shape", (1,)))
-    if len(mesh_shape) != 1 or not (mesh_shape[0] == -1 or mesh_shape[0] >= 1):
-        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {mesh_shape}")
+    train.validate_config(config, min_ints={"n_source": 2, "n_target": 2, "num_steps": 2},
+                          positive=("learning_rate", "kmm_gamma"),
+                          subsets={"methods": METHODS})
 
 
 def make_data_mesh(config):

@@ -74,13 +74,11 @@ def _fit_many(x, y, weights, l2s, *, num_classes, steps):
 
 
 def make_mesh(config):
-    """The ``("fit",)`` mesh of ``config.mesh_shape`` (default (1,); -1 = every device)."""
+    """The ``("fit",)`` mesh of ``config.mesh_shape`` (default (1,); -1 = every device), or
+    None for one device."""
     from jtransfer import parallel
 
-    shape = tuple(config.get("mesh_shape", (1,)))
-    if len(shape) != 1:
-        raise ValueError(f"config.mesh_shape must have one entry, got {shape}")
-    return parallel.mesh_from_shape(shape, ("fit",))
+    return parallel.mesh_from_config(config, "fit")
 
 
 def logits(params, x):

@@ -46,7 +46,7 @@ import numpy as np
 from scipy import stats
 
 from experiments.transferability.common import fit_many, logits, make_mesh
-from jtransfer import select
+from jtransfer import select, train
 
 DOMAINS = {
     "office_caltech10": (("amazon", "A"), ("caltech", "C"), ("dslr", "D"), ("webcam", "W")),
@@ -54,10 +54,6 @@ DOMAINS = {
 }
 SCORES = ("logme", "leep", "nce", "hscore", "transrate", "logme_pca", "neg_pad", "neg_mmd")
 CRITERIA = ("source_val", "iwv", "dev", "snd", "entropy", "oracle")
-
-
-def _manual_dir(config):
-    return config.manual_dir or os.environ.get("JTRANSFER_MANUAL_DIR") or None
 
 
 def load_domain(dataset: str, domain: str, manual_dir=None) -> dict[str, np.ndarray]:
@@ -196,7 +192,7 @@ def shift_selection(src, tgt, *, num_classes, config, key, use_coral) -> dict:
 
 def run(config, workdir: str) -> dict:
     """Runs experiment 1 (``config.experiment == "correlation"``) or 2."""
-    md = _manual_dir(config)
+    md = str(train.manual_dir(config, must_exist=False))
     metrics: dict = {}
     for dataset in config.datasets:
         doms = DOMAINS[dataset]

@@ -41,7 +41,7 @@ def _run_selection(workdir: str, suite: str) -> list[ResultRow]:
     return selection_rows(workdir)
 
 
-def _run_real(workdir: str, experiment: str) -> dict:
+def _run_study(workdir: str, experiment: str) -> dict:
     from experiments.transferability import train
     from experiments.transferability.configs import default
 
@@ -53,7 +53,7 @@ def _run_real(workdir: str, experiment: str) -> dict:
 def correlation_rows(workdir: str) -> list[ResultRow]:
     from experiments.transferability.realdata import DOMAINS, SCORES
 
-    m = _run_real(workdir, "correlation")
+    m = _run_study(workdir, "correlation")
     rows = []
     targets = sorted({k.split("/")[1] for k in m if k.endswith("/spearman")})
     for dataset in DOMAINS:
@@ -78,7 +78,7 @@ def correlation_rows(workdir: str) -> list[ResultRow]:
 def selection_rows(workdir: str) -> list[ResultRow]:
     from experiments.transferability.realdata import CRITERIA, DOMAINS
 
-    m = _run_real(workdir, "model_selection")
+    m = _run_study(workdir, "model_selection")
     rows = []
     for dataset in DOMAINS:
         for crit in CRITERIA:

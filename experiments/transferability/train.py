@@ -9,29 +9,20 @@ import time
 import ml_collections
 import numpy as np
 
+from jtransfer import train
+
 EXPERIMENTS = ("negative_transfer", "correlation", "model_selection")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    if config.experiment not in EXPERIMENTS:
-        raise ValueError(f"config.experiment must be one of {EXPERIMENTS}, "
-                         f"got {config.experiment!r}")
-    for name in ("num_folds", "steps"):
-        v = config[name]
-        if not isinstance(v, int) or v < 2:
-            raise ValueError(f"config.{name} must be an int >= 2, got {v!r}")
+    train.validate_config(config, choices={"experiment": EXPERIMENTS},
+                          min_ints={"num_folds": 2, "steps": 2}, positive=("l2",),
+                          intervals={"confidence": (0, 1, "()")})
     if not config.seeds:
         raise ValueError("config.seeds must be non-empty")
     for n in config.n_labelled:
         if not isinstance(n, int) or n < 2 * config.num_folds:
             raise ValueError(f"config.n_labelled entries must be ints >= 2*num_folds, got {n!r}")
-    if not config.l2 > 0:
-        raise ValueError(f"config.l2 must be > 0, got {config.l2!r}")
-    if not 0 < config.confidence < 1:
-        raise ValueError(f"config.confidence must be in (0, 1), got {config.confidence!r}")
-    shape = tuple(config.get("mesh_shape", (1,)))
-    if len(shape) != 1 or not (shape[0] == -1 or shape[0] >= 1):
-        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {shape}")
 
 
 def _negative_transfer(config, workdir) -> dict:

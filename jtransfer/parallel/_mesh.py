@@ -113,6 +113,67 @@ def mesh_from_shape(shape, axis_names, *, devices=None) -> jax.sharding.Mesh:
                          axis_types=(jax.sharding.AxisType.Auto,) * len(shape))
 
 
+def check_mesh_shape(config) -> tuple[int]:
+    """Checks ``config.mesh_shape`` (default ``(1,)``) and returns it as a tuple.
+
+    It must be ``(n,)`` with an int ``n >= 1``, or ``(-1,)`` for every device. This is the one
+    mesh-shape check of the experiments (``train.validate_config`` calls it); it looks at the
+    config only, not at the devices (:func:`mesh_from_config` does that).
+
+    Raises:
+      ValueError: ``config.mesh_shape must be (n,) with n >= 1 or -1, got ...``.
+
+    Example:
+      >>> check_mesh_shape({"mesh_shape": (-1,)})
+      (-1,)
+    """
+    shape = config.get("mesh_shape", (1,))
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if len(shape) != 1 or isinstance(shape[0], bool) or not isinstance(shape[0], int) or not (
+            shape[0] == -1 or shape[0] >= 1):
+        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {shape}")
+    return shape
+
+
+def constrain(tree: PyTree, mesh: jax.sharding.Mesh | None, axis_name: str, *,
+              axis: int = 0) -> PyTree:
+    """Inside ``jit``: splits ``axis`` of every leaf of ``tree`` over ``mesh``'s ``axis_name``.
+
+    ``jax.lax.with_sharding_constraint`` with the spec ``(None, ..., axis_name, ...)``; a no-op
+    when ``mesh`` is ``None`` (one device). Use it on batches sliced or drawn inside a jitted
+    step (the meta-batch of tasks, a minibatch indexed from replicated data), so that the
+    step's work is laid out over the devices while its numbers stay those of one device.
+
+    Args:
+      tree: a pytree of arrays, each with at least ``axis + 1`` dimensions.
+      mesh: the mesh (or ``None``).
+      axis_name: the mesh axis to split over.
+      axis: the array axis that is split (default the leading one).
+
+    Returns:
+      ``tree`` with the sharding constraint applied.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> constrain({"x": jnp.ones((4, 2))}, None, "data")["x"].shape
+      (4, 2)
+    """
+    if mesh is None:
+        return tree
+    if axis_name not in mesh.axis_names:
+        raise ValueError(f"axis_name {axis_name!r} is not in the mesh axes {mesh.axis_names}")
+
+    def put(x):
+        if jax.numpy.ndim(x) <= axis:
+            raise ValueError(f"tree leaf with shape {jax.numpy.shape(x)} has no axis {axis} "
+                             f"to split over {axis_name!r}")
+        spec = [None] * jax.numpy.ndim(x)
+        spec[axis] = axis_name
+        return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P(*spec)))
+
+    return jax.tree.map(put, tree)
+
+
 def mesh_from_config(config, axis_name: str, *, divides: dict[str, int] | None = None):
     """The 1-d mesh an experiment config asks for, or ``None`` when it is one device.
 
@@ -121,9 +182,7 @@ def mesh_from_config(config, axis_name: str, *, divides: dict[str, int] | None =
     to the lengths that are split over that axis (``{"batch_size": 64}``); each must be a
     multiple of the device count, else ``ValueError`` naming the field and ``mesh_shape``.
     """
-    shape = tuple(config.get("mesh_shape", (1,)))
-    if len(shape) != 1 or not (shape[0] == -1 or shape[0] >= 1):
-        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {shape}")
+    shape = check_mesh_shape(config)
     mesh = mesh_from_shape(shape, (axis_name,))
     if mesh.size == 1:
         return None

@@ -1,10 +1,14 @@
-"""Training-loop plumbing shared by all experiments: checkpoints, metrics, progress, plots."""
+"""Training-loop plumbing shared by all experiments: one loop, checkpoints, metrics, progress,
+config checks, the data-folder resolver, plots."""
 
 from jtransfer.train._checkpoint import CheckpointManager, tree_equal
 from jtransfer.train._cli import experiment_main
+from jtransfer.train._config import RENAMED_FIELDS, manual_dir, validate_config
 from jtransfer.train._keys import keys
+from jtransfer.train._loop import LoopResult, Run, fori_chunk, train_loop
 from jtransfer.train._metrics import MetricWriter, progress, read_metrics
 from jtransfer.train._plots import plot_curves, save_figure
 
-__all__ = ["CheckpointManager", "MetricWriter", "experiment_main", "keys", "plot_curves",
-           "progress", "read_metrics", "save_figure", "tree_equal"]
+__all__ = ["RENAMED_FIELDS", "CheckpointManager", "LoopResult", "MetricWriter", "Run",
+           "experiment_main", "fori_chunk", "keys", "manual_dir", "plot_curves", "progress",
+           "read_metrics", "save_figure", "train_loop", "tree_equal", "validate_config"]

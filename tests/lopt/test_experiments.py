@@ -7,9 +7,9 @@ import os
 import jax
 import numpy as np
 
+from experiments import _lopt as common
 from experiments.lopt_digits import train as digits_train
 from experiments.lopt_digits.configs import test as digits_test
-from experiments.lopt_quadratics import common
 from experiments.lopt_quadratics import train as quad_train
 from experiments.lopt_quadratics.configs import test as quad_test
 from jtransfer import lopt

@@ -11,7 +11,7 @@ import json, sys
 import functools
 import jax
 import numpy as np
-from experiments.lopt_quadratics import common
+from experiments import _lopt as common
 from experiments.lopt_quadratics.configs import test
 from jtransfer import lopt
 

@@ -1,10 +1,9 @@
-"""Shared pieces of the learned-optimizer experiments: baselines with tuned learning rates,
-meta-training with checkpoints and metrics, loss curves and plots."""
+"""Shared pieces of the learned-optimizer experiments (``lopt_quadratics``, ``lopt_digits``):
+baselines with tuned learning rates, meta-training on ``jtransfer.train``'s loop, loss curves
+and plots. Experiments import this module instead of each other."""
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 
 import jax
@@ -66,19 +65,9 @@ def make_estimator(config, lo, family, mesh=None) -> lopt.MetaGradientEstimator:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-    unknown = set(config.baselines) - set(BASELINES)
-    if unknown:
-        raise ValueError(f"config.baselines: unknown {sorted(unknown)}; known {list(BASELINES)}")
-    for name in ("horizon", "truncation_length", "num_tasks", "meta_steps", "eval_steps",
-                 "num_eval", "num_tune", "log_every", "save_every"):
-        v = config[name]
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"config.{name} must be a positive int, got {v!r}")
-    if not config.meta_lr > 0:
-        raise ValueError(f"config.meta_lr must be > 0, got {config.meta_lr!r}")
-    mesh_shape = tuple(config.get("mesh_shape", (1,)))
-    if len(mesh_shape) != 1 or not (mesh_shape[0] == -1 or mesh_shape[0] >= 1):
-        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {mesh_shape}")
+    train.validate_config(config, subsets={"baselines": tuple(BASELINES)}, positive_ints=(
+        "horizon", "truncation_length", "num_tasks", "meta_steps", "eval_steps", "num_eval",
+        "num_tune", "log_every", "save_every"), positive=("meta_lr",))
 
 
 def curves(make_opt, family, keys, args, *, num_steps: int) -> np.ndarray:
@@ -148,28 +137,19 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
                "est": est}
         return jax.tree.leaves(new), loss
 
-    ckpt = train.CheckpointManager(os.path.join(workdir, "checkpoints"),
-                                   save_every=config.save_every, keep=2)
-    restored, start = ckpt.restore_or({"leaves": jax.tree.leaves(state)})
-    leaves = restored["leaves"]
-    if mesh is not None:  # theta and the outer state replicated; the estimator shards inside
-        leaves = parallel.replicate(leaves, mesh)
-    writer = train.MetricWriter(workdir)
-    t0, recent = time.perf_counter(), []
-    for step in train.progress(range(start, config.meta_steps), desc="meta-train",
-                               total=config.meta_steps, initial=start):
-        leaves, loss = step_fn(leaves, jnp.int32(step))
-        done = step + 1
-        recent.append(loss)
-        if done % config.log_every == 0 or done == config.meta_steps:
-            writer.write(done, {"meta_loss": float(np.mean(np.asarray(recent)))})
-            recent = []
-        ckpt.save(done, {"leaves": leaves}, force=done == config.meta_steps)
-    ckpt.close()
-    writer.close()
+    def one_step(state, step):
+        leaves, loss = step_fn(state["leaves"], jnp.int32(step))
+        return {"leaves": leaves}, {"meta_loss": loss}
+
+    # theta and the outer state replicated over the mesh; the estimator shards inside
+    with train.Run(workdir, save_every=config.save_every, keep=2) as run:
+        out = train.train_loop(run, {"leaves": jax.tree.leaves(state)},
+                               num_steps=config.meta_steps, step_fn=one_step,
+                               eval_every=config.log_every, mesh=mesh, desc="meta-train")
+    leaves = out.state["leaves"]
     theta = jax.tree.unflatten(treedef, leaves)["theta"]
     history = [r["meta_loss"] for r in train.read_metrics(workdir) if "meta_loss" in r]
-    return theta, time.perf_counter() - t0, history
+    return theta, out.train_seconds, history
 
 
 def summary(losses: np.ndarray) -> dict[str, float]:

@@ -23,8 +23,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from jtransfer import data as jdata
 from jtransfer import recipes, select
+from jtransfer import train as jtrain
 
 DOMAINS = {"B": "books", "D": "dvd", "E": "electronics", "K": "kitchen"}
 SHIFTS = tuple(f"{s}→{t}" for s in "BDEK" for t in "BDEK" if s != t)
@@ -43,12 +43,7 @@ def load_split(root: str, domain: str, split: str, *,
 
 
 def validate_config(config) -> None:
-    for s in config.shifts:
-        if s not in SHIFTS:
-            raise ValueError(f"config.shifts has unknown shift {s!r}; known {SHIFTS}")
-    bad = set(config.methods) - set(METHODS)
-    if bad:
-        raise ValueError(f"config.methods has unknown entries {sorted(bad)}; known {METHODS}")
+    jtrain.validate_config(config, subsets={"shifts": SHIFTS, "methods": METHODS})
     if not config.lam_grid or min(config.lam_grid) < 0:
         raise ValueError(f"config.lam_grid must be non-empty and >= 0, got {config.lam_grid}")
     recipes.check_config(config.mlp)
@@ -103,10 +98,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ``/seconds``, and ``<method>/avg``; writes ``results.json``."""
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
-    root = os.path.join(jdata.default_manual_dir(config.data_dir or None), config.data_subdir)
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"benchmark folder {root} not found; set config.data_dir or "
-                                "JTRANSFER_MANUAL_DIR")
+    root = str(jtrain.manual_dir(config, config.data_subdir))
     out: dict[str, float] = {}
     for shift in config.shifts:
         for k, v in run_shift(config, shift, root, os.path.join(workdir, shift)).items():

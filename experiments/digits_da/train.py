@@ -70,7 +70,7 @@ def make_data(config) -> dict[str, np.ndarray]:
 
 def _benchmark(config):
     """The MNIST / USPS / MNIST-M pairs (files from the manual-download folder)."""
-    kw = {"manual_dir": config.data_dir or None}
+    kw = {"manual_dir": str(train.manual_dir(config, must_exist=False))}
     flat = lambda a: a.reshape(len(a), -1).astype(np.float32)  # noqa: E731
     if config.dataset == "jda":
         d = jdata.load("mnist_usps_jda", **kw)
@@ -99,18 +99,13 @@ def _benchmark(config):
 
 def validate_config(config) -> None:
     recipes.check_config(config, METHODS)
-    if config.normalize not in ("none", "l2"):
-        raise ValueError(f"config.normalize must be 'none' or 'l2', got {config.normalize!r}")
-    if config.dataset not in DATASETS:
-        raise ValueError(f"config.dataset must be one of {DATASETS}, got {config.dataset!r}")
-    if config.dataset != "sklearn" and config.dataset != "mnist_m" and \
-            config.direction not in DIRECTIONS:
+    train.validate_config(config, nonnegative=("noise",),
+                          choices={"normalize": ("none", "l2"), "dataset": DATASETS})
+    if config.dataset not in ("sklearn", "mnist_m") and config.direction not in DIRECTIONS:
         raise ValueError(f"config.direction must be one of {DIRECTIONS}, got "
                          f"{config.direction!r}")
     if not config.lam_grid or min(config.lam_grid) < 0:
         raise ValueError(f"config.lam_grid must be non-empty and >= 0, got {config.lam_grid}")
-    if config.noise < 0:
-        raise ValueError(f"config.noise must be >= 0, got {config.noise}")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:

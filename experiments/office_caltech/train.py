@@ -34,25 +34,18 @@ from sklearn.svm import SVC
 
 from experiments.office_caltech import data as ocd
 from jtransfer import align, recipes, select
-from jtransfer import data as jdata
+from jtransfer import train as jtrain
 
 PROTOCOLS = ("sampled", "all")
 
 
 def validate_config(config) -> None:
-    for s in config.shifts:
-        if s not in ocd.SHIFTS:
-            raise ValueError(f"config.shifts has unknown shift {s!r}; known {ocd.SHIFTS}")
+    jtrain.validate_config(config, positive_ints=("num_trials",),
+                           subsets={"shifts": ocd.SHIFTS, "protocols": PROTOCOLS,
+                                    "deep_methods": recipes.METHODS})
     if not config.svm_cs or min(config.svm_cs) <= 0:
         raise ValueError(f"config.svm_cs must be non-empty and > 0, got {config.svm_cs!r}")
-    if not isinstance(config.num_trials, int) or config.num_trials < 1:
-        raise ValueError(f"config.num_trials must be a positive int, got {config.num_trials!r}")
-    bad = set(config.protocols) - set(PROTOCOLS)
-    if bad:
-        raise ValueError(f"config.protocols has unknown entries {sorted(bad)}")
-    bad = set(config.deep_methods) - set(recipes.METHODS)
-    if bad:
-        raise ValueError(f"config.deep_methods has unknown entries {sorted(bad)}")
+    recipes.check_config(config.mlp)
 
 
 def _svm_acc(xs, ys, xt, yt, cs) -> float:
@@ -83,10 +76,7 @@ def closed_form(xs, ys, xt, yt, cs, eps) -> dict[str, float]:
 
 
 def load(config):
-    root = os.path.join(jdata.default_manual_dir(config.data_dir or None), config.data_subdir)
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"benchmark folder {root} not found; set config.data_dir or "
-                                "JTRANSFER_MANUAL_DIR")
+    root = str(jtrain.manual_dir(config, config.data_subdir))
     return {d: (ocd.preprocess(x), y) for d, (x, y) in
             ((d, ocd.load_domain(root, d)) for d in ocd.DOMAINS)}
 

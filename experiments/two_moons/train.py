@@ -37,13 +37,7 @@ def make_data(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    for name in ("n_samples", "num_epochs"):
-        v = config[name]
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"config.{name} must be a positive int, got {v!r}")
-    if not isinstance(config.num_restarts, int) or config.num_restarts < 1:
-        raise ValueError(f"config.num_restarts must be a positive int, got "
-                         f"{config.num_restarts!r}")
+    train.validate_config(config, positive_ints=("n_samples", "num_epochs", "num_restarts"))
     if isinstance(config.batch_size, int) and config.batch_size > config.n_samples:
         raise ValueError(f"config.batch_size={config.batch_size} exceeds "
                          f"config.n_samples={config.n_samples}")

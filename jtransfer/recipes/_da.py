@@ -4,6 +4,7 @@ arrays, plus label-free selection (private module; public names in ``jtransfer.r
 from __future__ import annotations
 
 import functools
+import time
 import zlib
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
@@ -15,8 +16,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jtransfer import align, models, parallel, select, weighting
-from jtransfer.recipes._loop import run_chunks
+from jtransfer import align, models, parallel, select, train, weighting
 
 METHODS = ("source_only", "dann", "coral", "mmd")
 
@@ -64,27 +64,12 @@ def default_config() -> ml_collections.ConfigDict:
 def check_config(config: ml_collections.ConfigDict, methods=METHODS) -> None:
     """Raises ``ValueError`` naming the offending field of a :func:`default_config`-style
     config (call it before anything is written)."""
-    if config.method not in methods:
-        raise ValueError(f"config.method must be one of {methods}, got {config.method!r}")
-    for name in ("batch_size", "num_steps", "eval_every", "save_every"):
-        v = config[name]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"config.{name} must be a positive int, got {v!r}")
-    if not config.learning_rate > 0:
-        raise ValueError(f"config.learning_rate must be > 0, got {config.learning_rate!r}")
-    if not config.lam >= 0:
-        raise ValueError(f"config.lam must be >= 0, got {config.lam!r}")
-    for name in ("lam_schedule", "lr_schedule"):
-        if config[name] not in ("constant", "dann"):
-            raise ValueError(f"config.{name} must be 'constant' or 'dann', "
-                             f"got {config[name]!r}")
-    shape = tuple(config.get("mesh_shape", (1,)))
-    if len(shape) != 1 or not (shape[0] == -1 or (isinstance(shape[0], int) and shape[0] >= 1)):
-        raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {shape}")
-    if config.init not in ("lecun", "glorot"):
-        raise ValueError(f"config.init must be 'lecun' or 'glorot', got {config.init!r}")
-    if config.optimizer not in ("adam", "sgd"):
-        raise ValueError(f"config.optimizer must be 'adam' or 'sgd', got {config.optimizer!r}")
+    train.validate_config(
+        config, positive_ints=("batch_size", "num_steps", "eval_every", "save_every"),
+        positive=("learning_rate",), nonnegative=("lam",),
+        choices={"method": methods, "lam_schedule": ("constant", "dann"),
+                 "lr_schedule": ("constant", "dann"), "init": ("lecun", "glorot"),
+                 "optimizer": ("adam", "sgd")})
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
@@ -216,14 +201,6 @@ def da_loss(model: DAModel, params, x_source, y_source, x_target, *, method: str
 
 
 # ----------------------------------------------------------------------------- training
-def _shard(mesh, x):
-    """Splits ``x``'s leading (batch) axis over the ``data`` mesh axis (no-op without mesh)."""
-    if mesh is None or x is None:
-        return x
-    spec = jax.sharding.PartitionSpec("data", *([None] * (x.ndim - 1)))
-    return jax.lax.with_sharding_constraint(x, jax.sharding.NamedSharding(mesh, spec))
-
-
 def _batch_idx(key, step, n, batch):
     """Indices of batch ``step`` from per-epoch permutations of ``n`` points."""
     per_epoch = -(-n // batch)
@@ -254,7 +231,7 @@ def _loss_fn(model, hyper, p, consts, step):
     x_t = None if hyper.method == "source_only" else xt[_batch_idx(t_key, step, nt, min(bs, nt))]
     return da_loss(model, p, xs[i_s], ys[i_s], x_t, method=hyper.method, lam=lam,
                    weights_source=None if ws is None else ws[i_s],
-                   shard=functools.partial(_shard, hyper.mesh))
+                   shard=lambda x: parallel.constrain(x, hyper.mesh, "data"))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -271,17 +248,6 @@ def _run(model, hyper, params, opt_state, consts, start, stop):
         return optax.apply_updates(params, updates), opt_state, loss
 
     return jax.lax.fori_loop(start, stop, body, (params, opt_state, jnp.float32(0.0)))
-
-
-def _data_mesh(config, batch_sizes) -> jax.sharding.Mesh | None:
-    mesh = parallel.mesh_from_shape(tuple(config.get("mesh_shape", (1,))), ("data",))
-    if mesh.size == 1:
-        return None
-    for b in batch_sizes:
-        if b % mesh.size:
-            raise ValueError(f"config.mesh_shape={tuple(config.mesh_shape)} gives {mesh.size} "
-                             f"devices, which do not divide the batch size {b}")
-    return mesh
 
 
 def _named_key(key: jax.Array, name: str) -> jax.Array:
@@ -387,7 +353,10 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
         raise ValueError(f"weights_source must have shape {tuple(ys.shape)}, got "
                          f"{tuple(ws.shape)}")
     n_out = _n_out(y_source) if n_out is None else int(n_out)
-    mesh = _data_mesh(config, {min(config.batch_size, len(xs)), min(config.batch_size, len(xt))})
+    b_s, b_t = min(config.batch_size, len(xs)), min(config.batch_size, len(xt))
+    mesh = parallel.mesh_from_config(config, "data", divides={
+        "batch_size": b_s, **({"batch_size (capped at the target size)": b_t}
+                              if b_t != b_s else {})})
     evals = dict(evals or {})
     key = _default_key(key)
     init_key, s_key, t_key = (_named_key(key, n) for n in ("init", "source", "target"))
@@ -399,20 +368,30 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
     if mesh is not None:  # data parallel: parameters and data replicated, batches sharded
         consts = parallel.replicate(consts, mesh)
 
-    def run(state, start, stop):
+    def run_chunk(state, start, stop):
         p, o, loss = _run(model, hyper, state["params"], state["opt_state"], consts,
                           jnp.int32(start), jnp.int32(stop))
-        return {"params": p, "opt_state": o}, loss
+        return {"params": p, "opt_state": o}, {"train_loss": loss}
 
-    def evaluate(state):
+    def evaluate(state, step=None):
+        del step
         return {f"{k}_accuracy": _accuracy(model, state["params"], *v) for k, v in evals.items()}
 
     state = {"params": params, "opt_state": make_optimizer(config).init(params)}
-    state, secs = run_chunks(
-        run, state, num_steps=config.num_steps, eval_every=config.eval_every,
-        save_every=config.save_every, evaluate=evaluate, workdir=workdir,
-        keep=config.keep_checkpoints, kill_at_step=config.debug_kill_at_step,
-        place=(lambda s: s) if mesh is None else (lambda s: parallel.replicate(s, mesh)))
+    if workdir is None:  # nothing to resume or write: one chunk
+        if mesh is not None:
+            state = parallel.replicate(state, mesh)
+        t0 = time.perf_counter()
+        state = jax.block_until_ready(run_chunk(state, 0, config.num_steps)[0])
+        secs = time.perf_counter() - t0
+    else:  # jtransfer.train's loop: restore, chunks between events, metrics, save, resume
+        with train.Run(workdir, save_every=config.save_every, keep=config.keep_checkpoints,
+                       tensorboard=False) as run:
+            out = train.train_loop(
+                run, state, num_steps=config.num_steps, run_chunk=run_chunk,
+                eval_every=config.eval_every, evaluate=evaluate, reduce="last", mesh=mesh,
+                debug_kill_at_step=config.debug_kill_at_step)
+        state, secs = out.state, out.train_seconds
     metrics = dict(evaluate(state))
     metrics.update(train_seconds=secs, num_steps=float(config.num_steps))
     return DAResult(model, state["params"], metrics, n_out, config, key)

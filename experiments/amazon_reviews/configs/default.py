@@ -13,7 +13,7 @@ from jtransfer import recipes
 
 def get_config():
     c = ml_collections.ConfigDict()
-    c.data_dir = ""                   # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
+    c.manual_dir = ""                 # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
     c.data_subdir = "amazon_reviews_dann"
     c.file_pattern = "{domain}_{split}.svmlight"   # domain: books/dvd/electronics/kitchen
     c.seed = 0

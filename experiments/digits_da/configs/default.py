@@ -14,7 +14,7 @@ def get_config():
     c.dataset = "sklearn"          # see experiments/digits_da/train.py; full.py for the rest
     c.direction = "M→U"
     c.normalize = "none"           # "l2": unit-norm feature rows
-    c.data_dir = ""                # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
+    c.manual_dir = ""              # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
     c.rotation = 30.0
     c.noise = 0.1
     c.hidden = (128, 64)

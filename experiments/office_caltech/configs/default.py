@@ -15,8 +15,8 @@ from jtransfer import recipes
 
 def get_config():
     c = ml_collections.ConfigDict()
-    c.data_dir = ""               # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
-    c.data_subdir = "office_caltech10_surf"   # <domain>_SURF_L10.mat files in data_dir
+    c.manual_dir = ""             # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
+    c.data_subdir = "office_caltech10_surf"   # <domain>_SURF_L10.mat files in manual_dir
     c.seed = 0
     c.shifts = SHIFTS
     c.protocols = ("sampled", "all")

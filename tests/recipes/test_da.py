@@ -26,15 +26,16 @@ def _adapt_config():
     """ADAPT's network and optimiser (experiments/two_moons/configs/default.py)."""
     c = recipes.default_config()
     c.hidden, c.head_hidden, c.disc_hidden, c.init = (10,), (10, 10), (10, 10), "glorot"
-    c.b1, c.batch_size, c.num_steps, c.lam = 0.5, 34, 2400, 2.0
-    c.eval_every = c.save_every = 2400
+    c.b1, c.batch_size, c.num_steps, c.lam = 0.5, 34, 1200, 2.0   # ADAPT: 2400 steps
+    c.eval_every = c.save_every = 1200
     return c
 
 
 def test_dann_beats_the_same_run_with_the_gradient_reversal_sign_flipped(monkeypatch):
     """With reversal the encoder confuses the discriminator and the rotated moons align
-    (seed 2: target 0.96); with the sign flipped the encoder *helps* the discriminator,
-    the domains separate and the target accuracy falls clearly below."""
+    (seed 2, 1200 steps: target 1.00); with the sign flipped the encoder *helps* the
+    discriminator, the domains separate and the target accuracy falls below source-only's
+    (0.79 vs 0.81)."""
     xs, ys, xt = _moons(2)
     key = jax.random.key(2)
     good = recipes.fit_domain_adaptation(xs, ys, xt, method="dann", config=_adapt_config(),

@@ -5,8 +5,7 @@ Subpackages (see docs in each): ``align`` (MMD, CORAL, gradient reversal, DANN),
 ``lopt`` (learned optimizers as optax transforms), ``mtl`` (multi-task learning),
 ``select`` (transferability and model selection), ``models`` (Flax NNX models and the
 functional adapter), ``data`` (TFDS builders, embedded datasets, samplers), ``train``
-(checkpoints, metrics, progress, plots), ``parallel`` (meshes and sharded steps) and
-``recipes`` (ready-made recipes on arrays above the rest: domain adaptation).
+(checkpoints, metrics, progress, plots) and ``parallel`` (meshes and sharded steps).
 """
 
 import importlib as _importlib

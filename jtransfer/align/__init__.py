@@ -37,6 +37,6 @@ __all__ = [
     "median_bandwidth",
     "mk_mmd_weights",
     "mmd2",
-    "mmd2_multi",
     "gradient_reversal",
+    "mmd2_multi",
 ]

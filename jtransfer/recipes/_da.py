@@ -257,6 +257,8 @@ def _named_key(key: jax.Array, name: str) -> jax.Array:
 
 
 def _default_key(key: jax.Array | None) -> jax.Array:
+    # The lead's convention (``jtransfer._core.keys.default_key`` on the core branch):
+    # ``None`` is the fixed ``jax.random.key(0)``. Switch to that helper once core is merged.
     return jax.random.key(0) if key is None else key
 
 

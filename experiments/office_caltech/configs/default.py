@@ -16,7 +16,8 @@ from jtransfer import recipes
 def get_config():
     c = ml_collections.ConfigDict()
     c.manual_dir = ""             # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
-    c.data_subdir = "office_caltech10_surf"   # <domain>_SURF_L10.mat files in manual_dir
+    c.data_subdir = "office_caltech10_surf"   # the folder in manual_dir
+    c.file_pattern = "{domain}_SURF_L10.mat"  # domain: amazon, Caltech10, dslr, webcam
     c.seed = 0
     c.shifts = SHIFTS
     c.protocols = ("sampled", "all")

@@ -55,7 +55,7 @@ def _iw_logreg(xs, ys, xv, yv, wv, w_train, xt, yt, cs):
     res = []
     for c in cs:
         clf = LogisticRegression(C=c, max_iter=2000).fit(xs, ys, sample_weight=w_train)
-        iw = float(np.sum(wv * (clf.predict(xv) == yv)) / np.sum(wv))
+        iw = float(select.iw_accuracy(clf.predict(xv), yv, wv))
         res.append((iw, 100 * float(np.mean(clf.predict(xt) == yt)), c))
     return res
 

@@ -1,4 +1,9 @@
-"""``python -m experiments.reproduce --suite quick|full``: run experiments, write REPORT.md."""
+"""``python -m experiments.reproduce --suite quick|full``: run experiments, write REPORT.md.
+
+``python -m experiments.reproduce tables [--check]`` regenerates the README results blocks from
+the committed artefacts (``experiments/reproduce/results.py``); ``--check`` writes nothing and
+exits 1 when a README differs.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ _SUITE = flags.DEFINE_enum("suite", "quick", list(SUITES), "Which suite to run."
 _OUT = flags.DEFINE_string("out", "runs", "Folder under which runs/<timestamp>/ is created.")
 _ONLY = flags.DEFINE_list("only", [], "Run only these experiment names.")
 _LIST = flags.DEFINE_bool("list", False, "List the registered experiments and exit.")
+_CHECK = flags.DEFINE_bool("check", False, "With `tables`: only check, exit 1 on a difference.")
 
 
 def _fmt(value) -> str:
@@ -87,9 +93,24 @@ def run_suite(suite: str, out: str, only: list[str] | None = None,
     return path, ok
 
 
+def tables(check: bool) -> int:
+    """``tables`` subcommand: regenerate (or ``check``) every README results block."""
+    from experiments.reproduce.results import update_tables
+
+    changed = update_tables(check=check)
+    for path in changed:
+        print(f"[reproduce] {'differs from its artefacts' if check else 'rewrote'}: {path}")
+    if not changed:
+        print("[reproduce] every README results block matches its artefacts")
+    return 1 if (check and changed) else 0
+
+
 def main(argv):
-    del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    if argv[1:] == ["tables"]:
+        return tables(_CHECK.value)
+    if argv[1:]:
+        raise app.UsageError(f"unknown arguments {argv[1:]}; the only subcommand is `tables`")
     if _LIST.value:
         for e in discover().values():
             print(f"{e.name:28s} {','.join(e.suites):12s} {e.description}")

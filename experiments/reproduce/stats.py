@@ -104,9 +104,9 @@ def paired_gain(method: Sequence[float], baseline: Sequence[float], *,
       An :class:`Effect`.
 
     Example:
-      >>> e = paired_gain([0.9, 0.8, 0.7], [0.8, 0.8, 0.8])
-      >>> round(e.mean, 12), e.n
-      (0.0, 3)
+      >>> e = paired_gain([3.0, 4.0, 8.0], [1.0, 2.0, 3.0])  # d = [2, 2, 5], s = sqrt(3)
+      >>> round(e.mean, 3), round(e.low, 2), round(e.high, 2), e.n  # 3 -/+ 4.303 s / sqrt(3)
+      (3.0, -1.3, 7.3, 3)
 
     References:
       Student (1908), "The probable error of a mean"; the paired t interval.

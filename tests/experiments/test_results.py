@@ -146,3 +146,10 @@ def test_readme_tables_match_committed_artefacts():
     """Every README results block equals what its committed artefact generates (rerun
     `python -m experiments.reproduce tables` after writing an artefact)."""
     assert results.update_tables(check=True) == []
+
+
+@pytest.mark.parametrize("module", [results, stats], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    import doctest
+
+    assert doctest.testmod(module, raise_on_error=False).failed == 0

@@ -58,7 +58,7 @@ from typing import Any
 from experiments.reproduce import stats
 
 __all__ = ["SCHEMA", "EXPERIMENTS_ROOT", "write_results", "read_results", "list_results",
-           "effect_rows", "render_table", "render_readme", "update_tables"]
+           "effect_rows", "render_table", "render_effects", "render_readme", "update_tables"]
 
 SCHEMA = 1
 EXPERIMENTS_ROOT = Path(__file__).resolve().parents[1]
@@ -278,6 +278,37 @@ def _wall(w: Any) -> str:
     return f"{total(w):.0f} s"
 
 
+_COLUMNS = ("paper's baseline", "paper's method", "our baseline", "our method",
+            "published gain", "our paired gain [95% CI]", "n seeds", "verdict")
+
+
+def _cells(r: Mapping[str, Any], d: int) -> list[str]:
+    e = r["effect"]
+    if e is None:
+        gain = "–"
+    elif math.isnan(e.low):
+        gain = _num(e.mean, d, signed=True)
+    else:
+        gain = f"{_num(e.mean, d, True)} [{_num(e.low, d, True)}, {_num(e.high, d, True)}]"
+    return [r["method"], _num(r["paper_baseline"], d), _num(r["paper_method"], d),
+            _ms(r["ours_baseline"], d), _ms(r["ours_method"], d),
+            _num(r["published_gain"], d, True), gain, str(r["n"]), r["verdict"] or "–"]
+
+
+def render_effects(records: Sequence[Mapping[str, Any]]) -> str:
+    """One Markdown table over several artefacts (the reproduce report's effects table):
+    experiment, artefact, metric, then the columns of :func:`render_table`."""
+    lines = ["| experiment | result | metric | method | " + " | ".join(_COLUMNS) + " |",
+             "|---" * (4 + len(_COLUMNS)) + "|"]
+    for rec in records:
+        d = int(rec.get("digits", 3))
+        metric = rec["metric"] + ("" if rec.get("higher_is_better", True) else " (lower better)")
+        for r in effect_rows(rec):
+            lines.append(f"| {rec['experiment']} | {rec['name']} | {metric} | "
+                         + " | ".join(_cells(r, d)) + " |")
+    return "\n".join(lines)
+
+
 def render_table(record: Mapping[str, Any]) -> str:
     """The Markdown block for one artefact: header line, effect table, notes, provenance.
 
@@ -291,22 +322,8 @@ def render_table(record: Mapping[str, Any]) -> str:
     head = f"*{record['metric']}* ({orient}"
     head += f"; baseline: {labels.get(base, base)})" if base else ")"
     head += f", seeds {_seeds(record['seeds'])}."
-    lines = [head, "",
-             "| method | paper's baseline | paper's method | our baseline | our method | "
-             "published gain | our paired gain [95% CI] | n seeds | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in effect_rows(record):
-        e = r["effect"]
-        if e is None:
-            gain = "–"
-        elif math.isnan(e.low):
-            gain = _num(e.mean, d, signed=True)
-        else:
-            gain = f"{_num(e.mean, d, True)} [{_num(e.low, d, True)}, {_num(e.high, d, True)}]"
-        lines.append(
-            f"| {r['method']} | {_num(r['paper_baseline'], d)} | {_num(r['paper_method'], d)} "
-            f"| {_ms(r['ours_baseline'], d)} | {_ms(r['ours_method'], d)} "
-            f"| {_num(r['published_gain'], d, True)} | {gain} | {r['n']} | {r['verdict'] or '–'} |")
+    lines = [head, "", "| method | " + " | ".join(_COLUMNS) + " |", "|---" * 9 + "|"]
+    lines += ["| " + " | ".join(_cells(r, d)) + " |" for r in effect_rows(record)]
     lines.append("")
     if record.get("source"):
         lines.append(f"Published: {record['source']}.")

@@ -21,6 +21,9 @@ _SUITE = flags.DEFINE_enum("suite", "quick", list(SUITES), "Which suite to run."
 _OUT = flags.DEFINE_string("out", "runs", "Folder under which runs/<timestamp>/ is created.")
 _ONLY = flags.DEFINE_list("only", [], "Run only these experiment names.")
 _LIST = flags.DEFINE_bool("list", False, "List the registered experiments and exit.")
+_SAVE = flags.DEFINE_bool(
+    "save_results", False, "Copy the results artefacts the run wrote (<run>/<exp>/results/*.json)"
+    " into experiments/<exp>/results/ (then run `tables`).")
 _CHECK = flags.DEFINE_bool("check", False, "With `tables`: only check, exit 1 on a difference.")
 
 
@@ -44,9 +47,38 @@ def render_table(rows: list[tuple[str, ResultRow]], workdir: str) -> str:
     return "\n".join(lines)
 
 
+def collect_results(workdir: str, save: bool = False) -> list[dict]:
+    """The artefacts a run wrote under ``<workdir>/*/results/`` (an experiment's report writes
+    them with ``write_results(..., root=os.path.dirname(its workdir))``); with ``save``, copies
+    each to ``experiments/<experiment>/results/``."""
+    import glob
+    import shutil
+
+    from experiments.reproduce import results
+
+    records = []
+    for path in sorted(glob.glob(os.path.join(workdir, "*", "results", "*.json"))):
+        exp = os.path.basename(os.path.dirname(os.path.dirname(path)))
+        record = results.read_results(exp, os.path.splitext(os.path.basename(path))[0],
+                                      root=workdir)
+        records.append(record)
+        if save:
+            dest = results.EXPERIMENTS_ROOT / record["experiment"] / "results"
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest / os.path.basename(path))
+            print(f"[reproduce] saved {dest / os.path.basename(path)}", flush=True)
+    return records
+
+
 def run_suite(suite: str, out: str, only: list[str] | None = None,
-              experiments: dict[str, Experiment] | None = None) -> tuple[str, bool]:
-    """Runs the suite; returns (path of REPORT.md, whether every experiment succeeded)."""
+              experiments: dict[str, Experiment] | None = None,
+              save_results: bool = False) -> tuple[str, bool]:
+    """Runs the suite; returns (path of REPORT.md, whether every experiment succeeded).
+
+    REPORT.md holds the rows each experiment returns, then the effects table (paper's baseline
+    and method, ours, published gain, our paired gain [95% CI], n seeds, verdict) of every
+    results artefact the run wrote; ``save_results`` copies those into the experiments.
+    """
     experiments = discover() if experiments is None else experiments
     chosen = [e for e in experiments.values() if suite in e.suites]
     if only:
@@ -80,10 +112,16 @@ def run_suite(suite: str, out: str, only: list[str] | None = None,
         timings.append((exp.name, time.perf_counter() - t0, status))
     total = time.perf_counter() - t_all
     table = render_table(rows, workdir)
+    from experiments.reproduce.results import render_effects
+
+    records = collect_results(workdir, save=save_results)
     report = [f"# jtransfer reproduction report — suite `{suite}`", "",
               f"Run at {stamp}; {len(chosen)} experiments; total {total:.1f} s.", "",
               "Published numbers and their sources: ../shared/data/RESULTS_FROM_PAPERS.md.", "",
-              table, "", "## Timing", "", "| experiment | seconds | status |", "|---|---|---|"]
+              table, "", "## Effects (paired over seeds; mean ± std with ddof = 1; verdicts as "
+              "in experiments/reproduce/stats.py)", "",
+              render_effects(records) if records else "No results artefact was written.", "",
+              "## Timing", "", "| experiment | seconds | status |", "|---|---|---|"]
     report += [f"| {n} | {t:.1f} | {s} |" for n, t, s in timings]
     path = os.path.join(workdir, "REPORT.md")
     with open(path, "w") as f:
@@ -115,7 +153,7 @@ def main(argv):
         for e in discover().values():
             print(f"{e.name:28s} {','.join(e.suites):12s} {e.description}")
         return 0
-    _, ok = run_suite(_SUITE.value, _OUT.value, _ONLY.value)
+    _, ok = run_suite(_SUITE.value, _OUT.value, _ONLY.value, save_results=_SAVE.value)
     return 0 if ok else 1
 
 

@@ -43,7 +43,7 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
                      if arg is None else f"{FULL[name]} (MLP, {NAMES[method]})")
             rows.append(ResultRow(
                 benchmark=bench, metric="target accuracy",
-                ours=f"{np.mean(acc):.3f} ± {np.std(acc):.3f}",
+                ours=f"{np.mean(acc):.3f} ± {np.std(acc, ddof=1):.3f}",
                 notes=(f"reference: {REFERENCE[name]}; " if name in REFERENCE else "")
                 + f"seeds {list(SEEDS)}, per-seed {[round(a, 3) for a in acc]}; λ by IW "
                   f"source validation {[r['lam'] for r in runs]}; oracle (target-selected "

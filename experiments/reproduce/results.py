@@ -58,7 +58,8 @@ from typing import Any
 from experiments.reproduce import stats
 
 __all__ = ["SCHEMA", "EXPERIMENTS_ROOT", "write_results", "read_results", "list_results",
-           "effect_rows", "render_table", "render_effects", "render_readme", "update_tables"]
+           "effect_rows", "render_table", "render_effects", "render_readme", "update_tables",
+           "reproduce_command"]
 
 SCHEMA = 1
 EXPERIMENTS_ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +200,19 @@ def write_results(experiment: str, name: str, values: Mapping[str, Sequence[floa
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def reproduce_command(experiment: str, suite: str, seeds: Sequence[int] | None = None) -> str:
+    """The command that regenerates an experiment's artefacts through the reproduce runner.
+
+    Example:
+      >>> reproduce_command("two_moons", "full", [0, 1]).split(" && ")
+      ['python -m experiments.reproduce --suite full --only two_moons --seeds 0,1 \
+--save_results', 'python -m experiments.reproduce tables']
+    """
+    s = f" --seeds {','.join(map(str, seeds))}" if seeds else ""
+    return (f"python -m experiments.reproduce --suite {suite} --only {experiment}{s} "
+            "--save_results && python -m experiments.reproduce tables")
 
 
 def read_results(experiment: str, name: str, *,

@@ -24,6 +24,9 @@ _LIST = flags.DEFINE_bool("list", False, "List the registered experiments and ex
 _SAVE = flags.DEFINE_bool(
     "save_results", False, "Copy the results artefacts the run wrote (<run>/<exp>/results/*.json)"
     " into experiments/<exp>/results/ (then run `tables`).")
+_SEEDS = flags.DEFINE_list(
+    "seeds", [], "Override the experiments' seeds (e.g. 0,1,2,3,4); passed as run(..., seeds=)"
+    " to experiments that take it.")
 _CHECK = flags.DEFINE_bool("check", False, "With `tables`: only check, exit 1 on a difference.")
 
 
@@ -72,7 +75,8 @@ def collect_results(workdir: str, save: bool = False) -> list[dict]:
 
 def run_suite(suite: str, out: str, only: list[str] | None = None,
               experiments: dict[str, Experiment] | None = None,
-              save_results: bool = False) -> tuple[str, bool]:
+              save_results: bool = False,
+              seeds: list[int] | None = None) -> tuple[str, bool]:
     """Runs the suite; returns (path of REPORT.md, whether every experiment succeeded).
 
     REPORT.md holds the rows each experiment returns, then the effects table (paper's baseline
@@ -98,7 +102,9 @@ def run_suite(suite: str, out: str, only: list[str] | None = None,
         t0 = time.perf_counter()
         status = "ok"
         try:
-            exp_rows = exp.run(os.path.join(workdir, exp.name), suite)
+            exp_dir = os.path.join(workdir, exp.name)
+            exp_rows = (exp.run(exp_dir, suite, seeds=tuple(seeds)) if seeds
+                        else exp.run(exp_dir, suite))
             for r in exp_rows:
                 plots = tuple(os.path.join(exp.name, p) for p in r.plots)
                 rows.append((exp.name, ResultRow(**{**r.__dict__, "plots": plots})))
@@ -153,7 +159,8 @@ def main(argv):
         for e in discover().values():
             print(f"{e.name:28s} {','.join(e.suites):12s} {e.description}")
         return 0
-    _, ok = run_suite(_SUITE.value, _OUT.value, _ONLY.value, save_results=_SAVE.value)
+    _, ok = run_suite(_SUITE.value, _OUT.value, _ONLY.value, save_results=_SAVE.value,
+                      seeds=[int(s) for s in _SEEDS.value])
     return 0 if ok else 1
 
 

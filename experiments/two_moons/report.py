@@ -2,9 +2,8 @@
 
 Writes the results artefacts ``results/target_accuracy.json`` (the restart kept by reverse
 validation) and ``results/target_accuracy_restart_mean.json`` (no selection: the mean over the
-restarts), per seed and method (``_quick`` suffix for the quick suite). Regenerate:
-``python -m experiments.reproduce --suite full --only two_moons --save_results`` then
-``python -m experiments.reproduce tables``.
+restarts), per seed and method (``_quick`` suffix for the quick suite). Each artefact
+records the command that regenerates it (:func:`experiments.reproduce.results.reproduce_command`).
 """
 
 from __future__ import annotations
@@ -15,15 +14,13 @@ import time
 import numpy as np
 
 from experiments.reproduce.registry import Experiment, ResultRow
-from experiments.reproduce.results import write_results
+from experiments.reproduce.results import reproduce_command, write_results
 
 SEEDS = {"quick": (0, 1, 2), "full": tuple(range(10))}
 PUBLISHED = {"source_only": 0.84, "dann": 0.94, "coral": 0.94, "mmd": None}
 NAMES = {"source_only": "source only", "dann": "DANN", "coral": "Deep CORAL", "mmd": "MMD"}
 SOURCE = ("ADAPT docs 'Two moons' example, one run per method "
           "(shared/data/RESULTS_FROM_PAPERS.md §5)")
-COMMAND = ("python -m experiments.reproduce --suite full --only two_moons --save_results && "
-           "python -m experiments.reproduce tables")
 
 
 def write_artefacts(accs, plain, secs, seeds, suite, root=None):
@@ -35,7 +32,8 @@ def write_artefacts(accs, plain, secs, seeds, suite, root=None):
     config.method = ",".join(train.METHODS)
     suffix = "" if suite == "full" else "_quick"
     common = dict(seeds=seeds, config=config, wall_seconds=secs,
-                  baseline="source_only", labels=NAMES, source=SOURCE, command=COMMAND,
+                  baseline="source_only", labels=NAMES, source=SOURCE,
+                  command=reproduce_command("two_moons", suite, seeds),
                   root=root)
     write_results(
         "two_moons", "target_accuracy" + suffix, accs, metric="target accuracy", **common,
@@ -53,7 +51,8 @@ def write_artefacts(accs, plain, secs, seeds, suite, root=None):
               "restarts of each seed.")
 
 
-def _run(workdir: str, suite: str) -> list[ResultRow]:
+def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
+    seeds = tuple(seeds or SEEDS[suite])
     from experiments.two_moons import train
     from experiments.two_moons.configs import default, quick
 
@@ -61,7 +60,7 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
     accs, plain, secs = {}, {}, {}
     for method in train.METHODS:
         accs[method], plain[method], secs[method] = [], [], []
-        for seed in SEEDS[suite]:
+        for seed in seeds:
             config = (quick if suite == "quick" else default).get_config()
             config.method, config.seed, config.plot = method, seed, False
             out = os.path.join(workdir, f"{method}_seed{seed}")
@@ -70,7 +69,7 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
             secs[method].append(time.perf_counter() - t)
             accs[method].append(m["target_accuracy"])
             plain[method].append(m["mean_restart_target_accuracy"])
-            if seed == SEEDS[suite][0]:
+            if seed == seeds[0]:
                 data = train.make_data(config)
                 with np.load(os.path.join(out, "boundary.npz")) as g:
                     panels[NAMES[method]] = (dict(g), accs[method][0])
@@ -81,10 +80,10 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
             ours=f"{np.mean(a):.3f} ± {np.std(a, ddof=1):.3f}",
             published=PUBLISHED[method],
             source=SOURCE if PUBLISHED[method] is not None else "",
-            notes=f"seeds {list(SEEDS[suite])}, per-seed {[round(x, 3) for x in a]}; restart "
+            notes=f"seeds {list(seeds)}, per-seed {[round(x, 3) for x in a]}; restart "
                   f"kept by reverse validation; without selection {np.mean(p):.3f} ± "
                   f"{np.std(p, ddof=1):.3f}; {np.mean(secs[method]):.1f} s per seed"))
-    write_artefacts(accs, plain, secs, SEEDS[suite], suite, os.path.dirname(workdir))
+    write_artefacts(accs, plain, secs, seeds, suite, os.path.dirname(workdir))
     plot = train.plot_boundaries(panels, data, os.path.join(workdir, "boundaries.png"))
     rows[0] = ResultRow(**{**rows[0].__dict__, "plots": (os.path.relpath(plot, workdir),)})
     return rows

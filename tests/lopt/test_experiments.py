@@ -18,10 +18,11 @@ from jtransfer import lopt
 def test_quadratics_end_to_end_and_resume(tmp_path):
     config = quad_test.get_config()
     m = quad_train.train_and_evaluate(config, str(tmp_path))
-    for name in ("SGD", "Adam", "LSTM (tbptt)"):
-        assert math.isfinite(m[f"{name}/final_log10_loss"]), name
     for name in ("SGD", "Adam"):
         assert m[f"{name}/lr"] in config.lr_grid
+        # a tuned optimizer makes progress: the last step's loss is below the curve's average
+        assert m[f"{name}/final_log10_loss"] < m[f"{name}/avg_log10_loss"], name
+    assert math.isfinite(m["LSTM (tbptt)/final_log10_loss"])  # few meta-steps: no claim
     lo = common.make_lopt(config)
     theta = lopt.load_theta(str(tmp_path / "theta"), lo)
     assert theta["out"]["w"].shape == (config.lstm_hidden, 1)

@@ -30,7 +30,7 @@ def write_artefacts(per_seed: dict[str, list[float]], seeds, wall_seconds, confi
     write_results(
         "mtl_digits", "test_accuracy" + ("" if suite == "full" else "_quick"), per_seed,
         seeds=seeds, config=cfg, wall_seconds=wall_seconds,
-        metric="test accuracy, mean of the two tasks", baseline="equal", labels=NAMES,
+        metric="test accuracy, mean of the two tasks", baseline="equal", labels=NAMES, digits=4,
         command=reproduce_command("mtl_digits", suite, seeds),
         notes=f"{SOURCE}. Seed = pairs drawn, initialisation and batches; {config.num_steps} "
               f"Adam steps, {config.num_train_pairs} train / {config.num_test_pairs} test pairs. "

@@ -265,7 +265,7 @@ def effect_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _num(x: float | None, digits: int, signed: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
-    x = 0.0 if round(x, digits) == 0 else x  # no "-0.000"
+    x = 0.0 if abs(x) < 1e-12 else x  # no "-0.000" from rounding noise; a real sign stays
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 

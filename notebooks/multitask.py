@@ -176,7 +176,7 @@ print("learned noise s:", round(float(np.exp(p["log_noise"])), 3), "(true 0.3)")
 
 # %%
 g = {"w": jnp.array([[1.0, 1.0], [-1.0, 0.3]])}
-proj = np.asarray(mtl.pcgrad_project(g, jax.random.key(0))["w"])
+proj = np.asarray(mtl.pcgrad_project(g, key=jax.random.key(0))["w"])
 g1, g2 = np.asarray(g["w"])
 print("g1.g2 =", g1 @ g2)
 print("g1' =", proj[0], " g1'.g2 =", round(float(proj[0] @ g2), 12))

@@ -3,7 +3,8 @@
 Subpackages (see docs in each): ``align`` (MMD, CORAL, gradient reversal, DANN),
 ``weighting`` (density ratios for covariate shift), ``meta`` (MAML and relatives),
 ``lopt`` (learned optimizers as optax transforms), ``mtl`` (multi-task learning),
-``select`` (transferability and model selection), ``models`` (Flax NNX models and the
+``select`` (transferability and model selection), ``ops`` (compute rewrites such as
+convolutions as matmuls), ``models`` (Flax NNX models and the
 functional adapter), ``data`` (TFDS builders, embedded datasets, samplers), ``train``
 (checkpoints, metrics, progress, plots) and ``parallel`` (meshes and sharded steps).
 """
@@ -14,7 +15,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "align", "weighting", "meta", "lopt", "mtl", "select",
-    "models", "data", "train", "parallel",
+    "ops", "models", "data", "train", "parallel",
 )
 
 __all__ = list(_SUBPACKAGES)

@@ -230,8 +230,8 @@ def pcgrad(*, key: jax.Array | None = None,
       >>> params = {"w": jnp.zeros(2)}
       >>> task_grads = {"w": jnp.array([[1.0, 1.0], [-1.0, 0.0]])}  # conflicting
       >>> updates, _ = opt.update(task_grads, opt.init(params), params)
-      >>> updates["w"].tolist()  # mean of (0, 1) and (-0.5, -0.5), negated by sgd
-      [0.25, -0.25]
+      >>> updates["w"].tolist()  # mean of (0, 1) and (-0.5, 0.5), negated by sgd
+      [0.25, -0.75]
 
     References:
       Yu et al., NeurIPS 2020, https://arxiv.org/abs/2001.06782

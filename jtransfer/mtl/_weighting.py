@@ -214,7 +214,7 @@ def dwa(num_tasks: int, *, temperature: float = 2.0) -> optax.GradientTransforma
       >>> for losses in ([1.0, 1.0], [0.5, 1.0]):  # task 0 halves, task 1 stalls
       ...     _, state = w.update(None, state, losses=jnp.array(losses))
       >>> [round(v, 4) for v in state.weights.tolist()]  # 2 softmax(0.5, 1.0)
-      [0.7549, 1.2451]
+      [0.7551, 1.2449]
 
     References:
       Liu, Johns & Davison, "End-to-End Multi-Task Learning with Attention", CVPR 2019,
@@ -283,8 +283,8 @@ def gradnorm(num_tasks: int, *, alpha: float = 1.5,
       >>> w = mtl.gradnorm(2, alpha=1.0, learning_rate=0.1)
       >>> _, state = w.update(None, w.init(None), losses=jnp.array([1.0, 1.0]),
       ...                     grad_norms=jnp.array([1.0, 3.0]))
-      >>> [round(v, 4) for v in state.weights.tolist()]  # the larger gradient is damped
-      [1.1, 0.9]
+      >>> [round(v, 4) for v in state.weights.tolist()]  # (1.1, 0.7), rescaled to sum 2
+      [1.2222, 0.7778]
 
     References:
       Chen, Badrinarayanan, Lee & Rabinovich, "GradNorm: Gradient Normalization for Adaptive

@@ -64,7 +64,7 @@ def get_config(variant: str = "5w1s") -> ml_collections.ConfigDict:
     c.reptile_step_size = 1.0
     c.reptile_inner_steps = 5     # k of Reptile (Nichol et al. 2018: 5 for Omniglot)
     c.remat = False
-    c.ops = "auto"                # convs / max-pools: "matmul" (jtransfer.meta.matmul_ops, fast
+    c.ops = "auto"                # convs / max-pools: "matmul" (jtransfer.ops.matmul_ops, fast
                                   # second-order derivatives on XLA:CPU), "native", "auto" = matmul
                                   # on CPU, native on GPU/TPU
     c.task_batch_size = 0         # 0: vmap all tasks; b > 0: lax.map over chunks of b tasks

@@ -74,7 +74,19 @@ def es(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int, sigma
       axis_name: the mesh axis for the population.
 
     Returns:
-      A :class:`MetaGradientEstimator`; ``meta_loss`` is the mean of the pair losses.
+      A :class:`MetaGradientEstimator` (empty state ``()``); ``meta_loss`` is the mean of the
+      pair losses.
+
+    Example:
+      >>> import functools, jax
+      >>> from jtransfer import lopt
+      >>> lo = lopt.learned_hyperparams(horizon=3)
+      >>> theta = lo.init(jax.random.key(0))
+      >>> est = lopt.es(lo, functools.partial(lopt.quadratic_task, dim=3), num_steps=3,
+      ...               sigma=0.01, population=2)
+      >>> loss, g, state = est.update(theta, est.init(theta), key=jax.random.key(1))
+      >>> jax.tree.structure(g) == jax.tree.structure(theta)
+      True
 
     References:
       Salimans et al., 2017, https://arxiv.org/abs/1703.03864
@@ -144,6 +156,18 @@ def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
 
     Returns:
       A :class:`MetaGradientEstimator` with :class:`PESState`.
+
+    Example:
+      >>> import functools, jax
+      >>> from jtransfer import lopt
+      >>> lo = lopt.learned_hyperparams(horizon=4)
+      >>> theta = lo.init(jax.random.key(0))
+      >>> est = lopt.pes(lo, functools.partial(lopt.quadratic_task, dim=3), num_steps=4,
+      ...                truncation_length=2, sigma=0.01, population=2)
+      >>> state = est.init(theta, key=jax.random.key(1))
+      >>> loss, g, state = est.update(theta, state, key=jax.random.key(2))
+      >>> state.unroll.step.shape  # (+/- particle, population)
+      (2, 2)
 
     References:
       Vicol, Metz & Sohl-Dickstein, 2021, https://arxiv.org/abs/2112.13835

@@ -56,7 +56,23 @@ def tbptt(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
       axis_name: the mesh axis for the tasks.
 
     Returns:
-      A :class:`MetaGradientEstimator`.
+      A :class:`MetaGradientEstimator`: ``init(theta, *, key=None)``,
+      ``update(theta, state, *, key) -> (meta_loss, meta_grad, state)``.
+
+    Example:
+      >>> import functools, jax, optax
+      >>> from jtransfer import lopt
+      >>> lo = lopt.learned_hyperparams(horizon=4)
+      >>> theta = lo.init(jax.random.key(0))
+      >>> est = lopt.tbptt(lo, functools.partial(lopt.quadratic_task, dim=3), num_steps=4,
+      ...                  truncation_length=2, num_tasks=2)
+      >>> outer = optax.adam(1e-2)
+      >>> state, outer_state = est.init(theta, key=jax.random.key(1)), outer.init(theta)
+      >>> loss, g, state = jax.jit(est.update)(theta, state, key=jax.random.key(2))
+      >>> updates, outer_state = outer.update(g, outer_state, theta)
+      >>> theta = optax.apply_updates(theta, updates)
+      >>> int(state.unroll.step[0])  # two of the four inner steps done
+      2
 
     References:
       Andrychowicz et al., 2016, https://arxiv.org/abs/1606.04474 ;

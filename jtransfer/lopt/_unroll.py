@@ -47,7 +47,7 @@ def _check_theta(lopt: LearnedOptimizer, theta: Theta) -> None:
 
 
 def inner_step(opt: optax.GradientTransformation, task: Task, params: Any, opt_state: Any,
-               key: jax.Array, *, second_order: bool = True):
+               key: jax.Array, *, second_order: bool = True) -> tuple[Any, Any, jax.Array]:
     """One step of ``opt`` on ``task``; returns ``(params, opt_state, loss_after)``.
 
     The gradient is taken on a batch drawn with ``key``; the recorded loss

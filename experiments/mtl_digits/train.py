@@ -139,13 +139,11 @@ def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, 
         else:
             losses = task_losses(params, x, y)
             jac = jax.jacrev(task_losses)(params, x, y)  # leaves (T, ...)
-            if method == "gradnorm":
-                w = state["gradnorm"].weights
+            if method == "gradnorm":  # sum_t w_t g_t with the current weights, then new w
                 last = jac["trunk"]["l2"]["w"].reshape(NUM_TASKS, -1)
                 norms = jnp.sqrt(jnp.sum(last**2, axis=1))
-                grads = mtl.combine(jac, w.astype(losses.dtype))
-                _, new["gradnorm"] = gradnorm.update(None, state["gradnorm"], losses=losses,
-                                                     grad_norms=norms)
+                grads, new["gradnorm"] = gradnorm.update(jac, state["gradnorm"], params,
+                                                         losses=losses, grad_norms=norms)
             else:
                 g_trunk, new["agg"] = agg.update(jac["trunk"], state["agg"], params["trunk"])
                 grads = {"trunk": jax.tree.map(lambda g: NUM_TASKS * g, g_trunk),

@@ -225,6 +225,19 @@ print("T=5 weights", np.round(alpha5, 4), " min_t g_t.d - |d|^2 =",
       float(np.min(gs @ d5) - d5 @ d5))
 
 # %% [markdown]
+# **As an optimizer.** Every aggregator is an `optax.GradientTransformationExtraArgs` whose
+# `update` takes the stacked per-task gradients (leaves with a leading task axis) and returns
+# $d^\star$ without the task axis, so `optax.chain(mtl.mgda(), optax.sgd(lr))` steps by
+# $-\mathrm{lr}\, d^\star$:
+
+# %%
+opt = optax.chain(mtl.mgda(), optax.sgd(0.1))
+params = {"w": jnp.zeros(2, g["w"].dtype)}
+updates, _ = opt.update(g, opt.init(params), params)
+print("chain(mgda, sgd(0.1)) step:", np.asarray(updates["w"]), "  -0.1 d* =", -0.1 * d_star)
+assert np.allclose(np.asarray(updates["w"]), -0.1 * d_star, atol=1e-6)
+
+# %% [markdown]
 # **MGDA-UB.** Computing all $T$ gradients of a deep trunk is expensive. Sener & Koltun bound
 # $\|\sum_t\alpha_t\nabla_\theta L_t\| \le \|\partial z/\partial\theta\|\,
 # \|\sum_t\alpha_t\nabla_z L_t\|$ with $z$ the shared representation, and minimise the bound:

@@ -7,7 +7,8 @@ Subpackages (see docs in each): ``align`` (MMD, CORAL, gradient reversal, DANN),
 pytrees), ``ops`` (compute rewrites such as convolutions as matmuls), ``models`` (Flax NNX
 models, the functional adapter, the BERT-family encoder, feature extraction),
 ``data`` (TFDS builders, embedded datasets, samplers), ``train`` (checkpoints, metrics,
-progress, plots) and ``parallel`` (meshes and sharded steps).
+progress, plots), ``parallel`` (meshes and sharded steps) and ``recipes`` (end-to-end
+domain adaptation on your own arrays).
 
 Conventions shared by every subpackage (helpers in the private ``jtransfer._core``):
 
@@ -29,7 +30,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "align", "weighting", "meta", "lopt", "mtl", "select", "adapters", "ops",
-    "models", "data", "train", "parallel",
+    "models", "data", "train", "parallel", "recipes",
 )
 
 __all__ = list(_SUBPACKAGES)

@@ -119,6 +119,53 @@ def test_clear_run_removes_run_files_of_sub_runs_only(tmp_path):
     train.Run(tmp_path, config={"a": 2}).close()  # starts over: no refusal
 
 
+def toy(config, workdir):
+    """A tiny experiment (``train_and_evaluate(config, workdir)``) for the command line."""
+    with train.Run(workdir, config=config, save_every=2, tensorboard=False) as run:
+        out = train.train_loop(run, {"w": jnp.zeros(2)}, num_steps=config.num_steps,
+                               eval_every=2, reduce="last",
+                               step_fn=lambda s, i: ({"w": s["w"] + config.lr},
+                                                                   {"w0": s["w"][0]}))
+    return {"w0": float(out.state["w"][0])}
+
+
+_TOY_CONFIG = """
+import ml_collections
+def get_config():
+    return ml_collections.ConfigDict({"method": "source_only", "lr": 0.5, "num_steps": 4})
+"""
+
+
+def test_command_line_refuses_another_method_and_overwrite_starts_over(tmp_path, capfd):
+    """The issue's case on an experiment's command line: ``--config.method=dann`` after a
+    ``source_only`` run in the same workdir is refused, naming the field; ``--overwrite``
+    starts over with the new config; rerunning that config resumes it."""
+    (tmp_path / "toy_config.py").write_text(_TOY_CONFIG)
+    workdir = tmp_path / "w"
+    cmd = [sys.executable, "-c", "from jtransfer import train; from tests.train.test_runs "
+           "import toy; train.experiment_main('toy', toy)",
+           f"--config={tmp_path / 'toy_config.py'}", f"--workdir={workdir}",
+           "--config.method=dann"]
+    import ml_collections
+
+    config = ml_collections.ConfigDict({"method": "source_only", "lr": 0.5, "num_steps": 4})
+    assert toy(config, workdir) == {"w0": 2.0}
+    refused = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=ENV,
+                             timeout=300)
+    assert refused.returncode != 0
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("ValueError") and 'method: "source_only" -> "dann"' in last
+    assert "--overwrite" in last
+    fresh = subprocess.run([*cmd, "--overwrite", "--config.lr=0.25"], cwd=ROOT,
+                           capture_output=True, text=True, env=ENV, timeout=300)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    assert "resuming" not in fresh.stderr and "w0: 1.0000" in fresh.stdout
+    assert [r["w0"] for r in train.read_metrics(workdir)] == [0.25, 0.75]
+    config.update(method="dann", lr=0.25)
+    assert toy(config, workdir) == {"w0": 1.0}
+    assert "resuming from step 4" in capfd.readouterr().err
+
+
 # --------------------------------------------------------------- 2. exact metric resume
 
 _KILLED = textwrap.dedent("""

@@ -309,7 +309,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     mesh = make_task_mesh(config, len(tasks))
     # the per-split rows; the splits are recomputed on every run (only hard sharing's
     # sub-runs checkpoint), so a rerun starts metrics.jsonl over
-    writer = train.Run(workdir, config=config, exempt=("plot", "save_every"))
+    writer = train.Run(workdir, config=config, exempt=("plot", "save_every"), save_every=None)
     results = {m: [] for m in METHODS}
     sigmas, t0 = [], time.perf_counter()
     for split in train.progress(range(config.num_splits), desc="school splits", every=1):

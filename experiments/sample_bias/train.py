@@ -104,7 +104,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     weights) and ``train_seconds``; writes ``metrics.jsonl``, ``fits.npz`` and the figure."""
     validate_config(config)
     # config record and metric files (no checkpoints: a rerun recomputes everything, in seconds)
-    run = train.Run(workdir, config=config, exempt=("plot",))
+    run = train.Run(workdir, config=config, exempt=("plot",), save_every=None)
     data_key, init_key = train.keys(config.seed, "data", "init")
     data = jdata.sample_bias_regression(key=data_key, n_source=config.n_source,
                                         n_target=config.n_target)

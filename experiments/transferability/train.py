@@ -55,7 +55,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
     # no checkpoints: a rerun recomputes the study and writes its row again
-    run = train.Run(os.path.join(workdir, config.experiment), config=config, exempt=("plot",))
+    run = train.Run(os.path.join(workdir, config.experiment), config=config, exempt=("plot",),
+                    save_every=None)
     t0 = time.perf_counter()
     if config.experiment == "negative_transfer":
         metrics = _negative_transfer(config, workdir)

@@ -73,7 +73,8 @@ class Run:
         compare; ``None``: nothing recorded or checked.
       exempt: config fields (``a.b`` for nested ones) whose change is allowed on resume.
       save_every: checkpoint period in steps (saves at other steps need ``force=True``);
-        ``None``: no checkpoints (a run that only writes metrics and always starts over).
+        ``None`` (explicitly): no checkpoints, a run that only writes metrics and always
+        starts over.
       keep: number of checkpoints kept.
       tensorboard: also write TensorBoard event files.
       metrics: write ``metrics.jsonl`` at all (``False``: :meth:`write` is a no-op, for a
@@ -96,7 +97,7 @@ class Run:
     """
 
     def __init__(self, workdir: str | os.PathLike, *, config: Mapping[str, Any] | None = None,
-                 exempt: Iterable[str] = (), save_every: int | None = None, keep: int = 2,
+                 exempt: Iterable[str] = (), save_every: int | None, keep: int = 2,
                  tensorboard: bool = True, metrics: bool = True):
         self.workdir = os.path.abspath(os.fspath(workdir))
         self.config = None if config is None else record_config(self.workdir, config,
@@ -203,7 +204,7 @@ def clear_run(workdir: str | os.PathLike) -> list[str]:
     Example:
       >>> import tempfile
       >>> workdir = tempfile.mkdtemp()
-      >>> Run(workdir, config={"lr": 0.1}).close()
+      >>> Run(workdir, config={"lr": 0.1}, save_every=None).close()
       >>> [os.path.basename(p) for p in clear_run(workdir)]
       ['config.json']
     """

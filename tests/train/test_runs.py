@@ -116,7 +116,7 @@ def test_clear_run_removes_run_files_of_sub_runs_only(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["curve.png", "hf", "seed0"]
     assert os.listdir(tmp_path / "seed0" / "uw") == []
     assert os.path.exists(tmp_path / "hf" / "config.json")
-    train.Run(tmp_path, config={"a": 2}).close()  # starts over: no refusal
+    train.Run(tmp_path, config={"a": 2}, save_every=None).close()  # starts over: no refusal
 
 
 def toy(config, workdir):
@@ -245,7 +245,7 @@ def test_run_without_checkpoints_starts_its_rows_over(tmp_path, capfd):
     """sample_bias, mtl_school, transferability: nothing to resume, so a rerun recomputes
     and its rows replace the earlier ones (said in one line)."""
     for _ in range(2):
-        with train.Run(tmp_path, config={"n": 1}) as run:
+        with train.Run(tmp_path, config={"n": 1}, save_every=None) as run:
             assert run.restore_or({"w": 0}) == ({"w": 0}, 0)
             run.write(1, {"mae": 0.5})
             run.write(2, {"mae": 0.25})

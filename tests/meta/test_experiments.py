@@ -8,9 +8,9 @@ import pytest
 from experiments.maml_omniglot import train as fewshot
 from experiments.maml_omniglot.configs import default as omniglot_default
 from experiments.maml_omniglot.configs import test as fewshot_test
-from experiments.maml_sinusoid import rows_from_metrics
 from experiments.maml_sinusoid import train as sinusoid
 from experiments.maml_sinusoid.configs import test as sinusoid_test
+from experiments.maml_sinusoid.report import rows_from_metrics
 from jtransfer import train
 from tests.conftest import manual_dir_or_skip, run_on_devices
 

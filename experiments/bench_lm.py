@@ -213,20 +213,21 @@ def lora_step_comparison(model_dir, batch, threads, rounds, tol=1e-4):
         loss = torch.nn.functional.cross_entropy(head(pooled), labels)
         loss.backward()
         opt.step()
-        return float(loss)
+        return loss.item()
 
     # jtransfer: the same factors and head.
     apply_fn, params = models.functional(models.load_pretrained(model_dir), train=False)
     lora = adapters.lora_init(params, rank=8, alpha=16.0, targets=("*query/kernel",
                                                                      "*value/kernel"))
     is_f = lambda x: isinstance(x, adapters.LoraFactors)
-    flat, treedef = jax.tree_util.tree_flatten_with_path(lora, is_leaf=is_f)
+    flat, treedef = jax.tree_util.tree_flatten_with_path(lora.factors, is_leaf=is_f)
     if sorted(adapters.path_str(p) for p, _ in flat) != sorted(lora_modules):
         raise RuntimeError(f"adapted matrices differ: {sorted(lora_modules)} vs {lora.paths}")
     t2j = lambda t: jax.numpy.asarray(t.detach().numpy().T.copy())
-    lora = jax.tree.unflatten(treedef, [adapters.LoraFactors(
+    lora = adapters.LoraParams(factors=jax.tree.unflatten(treedef, [adapters.LoraFactors(
         t2j(lora_modules[adapters.path_str(p)].lora_A["default"].weight),
-        t2j(lora_modules[adapters.path_str(p)].lora_B["default"].weight)) for p, _ in flat])
+        t2j(lora_modules[adapters.path_str(p)].lora_B["default"].weight)) for p, _ in flat]),
+        alpha=lora.alpha)
     head_j = {"kernel": t2j(head.weight), "bias": jax.numpy.asarray(head.bias.detach().numpy())}
     clf = adapters.lora_classifier(apply_fn, optax.adamw(1e-4, b1=0.9, b2=0.999, eps=1e-8,
                                                          weight_decay=0.01))
@@ -273,6 +274,8 @@ def main():
                     help="also time a LoRA training step, peft vs jtransfer.adapters")
     ap.add_argument("--lora-only", action="store_true",
                     help="time only the LoRA step (skip the forward rows)")
+    ap.add_argument("--torch-threads", type=int, default=0,
+                    help="torch.set_num_threads for the PyTorch rows (0: the cores JAX uses)")
     ap.add_argument("--chunks", type=int, default=0,
                     help="also time both with the batch split into this many chunks "
                          "(jtransfer: models.chunked inside the jit; PyTorch: a Python loop); "
@@ -284,10 +287,11 @@ def main():
     from jtransfer import models
 
     model_dir = str(models.checkpoint_dir(args.model_dir))
-    threads = _cores()
+    threads = args.torch_threads or _cores()
     batch = make_batch(args.batch, args.length, 30522)
     tokens = int(args.batch * args.length)
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {threads} cores; batch "
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {_cores()} cores, torch "
+          f"threads {threads}; batch "
           f"{args.batch} x {args.length} ({int(batch['attention_mask'].sum())} real tokens)")
 
     if args.lora_only:

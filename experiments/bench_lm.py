@@ -16,10 +16,13 @@ are compared on the benchmark batch (max abs diff of the last hidden states at a
 tokens and of the pooled embeddings, both must be <= 1e-4). The compute bound is the forward's
 FLOPs (XLA ``cost_analysis``) at the best float32 GEMM rate measured under XLA on this machine.
 
-``--lora`` also prepares a LoRA fine-tuning step comparison (rank 8 on query/value, AdamW,
-mean pool + linear head, cross-entropy) with ``peft``; the jtransfer side runs only when
-``jtransfer.adapters`` exists (being written on another branch), otherwise it is reported as
-skipped.
+``--lora`` also times one LoRA fine-tuning step (``--lora-only``: only that): rank 8, alpha
+16 on every query/value projection, mask-weighted mean pool + linear head, cross-entropy,
+AdamW with PyTorch's defaults, on the same batch; ``peft`` + ``transformers`` against
+``adapters.lora_classifier`` (jitted step, body a constant argument). The jtransfer side
+starts from peft's factors and head (copied; see :func:`lora_step_comparison`), and the
+losses of the first two steps (before and after one AdamW update) must agree within 1e-4.
+Steps alternate (peft, jtransfer, ...) for ``--rounds`` rounds; medians are reported.
 
 Run (PyTorch is not a jtransfer dependency; it lives in a throw-away venv, README "Language
 models"; the jtransfer dependencies are taken from the project venv via PYTHONPATH)::

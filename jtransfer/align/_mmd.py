@@ -17,11 +17,9 @@ ESTIMATORS = ("biased", "unbiased", "linear")
 
 
 def _check_unbiased_weights(w: jax.Array, name: str) -> None:
-    if _checks.is_concrete(w):
-        wn = np.asarray(w, dtype=float)
-        if not wn.sum() ** 2 - (wn**2).sum() > 0:
-            raise ValueError(f"{name} needs at least two positive entries for the unbiased "
-                             f"estimator (shape {tuple(w.shape)})")
+    _checks._require(lambda xp, a: xp.sum(a) ** 2 - xp.sum(a * a) > 0, w,
+                     f"{name} needs at least two positive entries for the unbiased "
+                     f"estimator (shape {tuple(w.shape)})")
 
 
 def mmd2(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median",

@@ -442,8 +442,10 @@ def check_tasks(tasks: Any) -> int:
     """Validates a batch of tasks ``(support, query)``; returns the number of tasks ``T``.
 
     Raises:
-      ValueError: if ``tasks`` is not a pair, a leaf has no leading axis, or the leading (task)
-        dimensions of the support and query leaves differ.
+      ValueError: if ``tasks`` is not a pair, a leaf has no task axis and per-task batch axis
+        (rank < 2: an unbatched task would be read as one task per point), the leading (task)
+        dimensions of the support and query leaves differ, there are no tasks (``T = 0``) or a
+        per-task batch is empty.
     """
     if not isinstance(tasks, tuple | list) or len(tasks) != 2:
         raise ValueError("tasks must be a pair (support, query) of batch pytrees with a "
@@ -452,13 +454,28 @@ def check_tasks(tasks: Any) -> int:
     s_dims, q_dims = leading_dims(support, "support"), leading_dims(query, "query")
     if not s_dims or not q_dims:
         raise ValueError("support and query must each contain at least one array")
+    shapes = (f"(support shapes {jax.tree.map(np.shape, support)}, "
+              f"query shapes {jax.tree.map(np.shape, query)})")
     if len(s_dims | q_dims) != 1:
         raise ValueError(
             "support and query leaves must share one leading task dimension; got support "
-            f"leading dims {sorted(s_dims)} and query leading dims {sorted(q_dims)} "
-            f"(support shapes {jax.tree.map(np.shape, support)}, "
-            f"query shapes {jax.tree.map(np.shape, query)})")
-    return s_dims.pop()
+            f"leading dims {sorted(s_dims)} and query leading dims {sorted(q_dims)} {shapes}")
+    num_tasks = s_dims.pop()
+    if num_tasks < 1:
+        raise ValueError(f"tasks has T = 0 tasks (leading task axis of size 0) {shapes}")
+    for name, part in (("support", support), ("query", query)):
+        for path, leaf in jax.tree_util.tree_leaves_with_path(part):
+            shape = _shape(leaf)
+            where = f"{name}{jax.tree_util.keystr(path)}"
+            if len(shape) < 2:
+                raise ValueError(
+                    f"{where} has shape {shape}: every leaf of a batch of tasks needs a task "
+                    "axis and a per-task batch axis (T, batch, ...); for one unbatched task add "
+                    "a leading task axis, e.g. jax.tree.map(lambda a: a[None], task)")
+            if shape[1] == 0:
+                raise ValueError(f"{where} has shape {shape}: the per-task batch (axis 1) is "
+                                 f"empty, so there is nothing to adapt on or evaluate {shapes}")
+    return num_tasks
 
 
 def num_tasks_of(task_grads: Any, name: str = "task_grads", *, minimum: int = 1) -> int:

@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -210,6 +212,7 @@ def _shape(x: Any) -> tuple[int, ...]:
 
 def as_float(x: Any, name: str) -> jax.Array:
     """Converts to a floating JAX array (ints promote to the default float dtype)."""
+    _warn_float64_truncated(x, name)
     try:
         arr = jnp.asarray(x)
     except TypeError as e:
@@ -217,6 +220,36 @@ def as_float(x: Any, name: str) -> jax.Array:
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
     return arr
+
+
+def half_to_float32(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, Any]:
+    """Upcasts float16/bfloat16 inputs of linear-algebra code (eigh, Cholesky, solve: LAPACK and
+    XLA have no half-precision kernels) to float32; returns ``(x, y, input_dtype)`` so results
+    can be cast back with ``.astype(input_dtype)``."""
+    dtype = x.dtype
+    if jnp.finfo(dtype).bits < 32:
+        return x.astype(jnp.float32), y.astype(jnp.float32), dtype
+    return x, y, dtype
+
+
+def _warn_float64_truncated(x: Any, name: str) -> None:
+    if (not jax.config.jax_enable_x64 and getattr(x, "dtype", None) is not None
+            and np.dtype(x.dtype) == np.float64):
+        warnings.warn(
+            f"{name} is float64 but jax_enable_x64 is off, so it is computed in float32 "
+            "(jax.config.update('jax_enable_x64', True) keeps float64 throughout)",
+            UserWarning, stacklevel=_user_stacklevel())
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside the jtransfer package (for warnings)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_finite(x: Any, name: str) -> None:

@@ -340,7 +340,8 @@ def mk_mmd_weights(source: jax.Array, target: jax.Array, bandwidths: Sequence[fl
         raise ValueError(f"bandwidths must be a sequence of positive numbers, got {bandwidths!r}")
     sig = resolve_bandwidth(bandwidths, x, y, name="bandwidths")
     _checks.check_positive(ridge, "ridge")
-    return _mk_weights_jit(x, y, sig, ridge=float(ridge), tol=tol)
+    x, y, dtype = _checks.half_to_float32(x, y)  # the QP's Cholesky has no half precision
+    return _mk_weights_jit(x, y, sig.astype(x.dtype), ridge=float(ridge), tol=tol).astype(dtype)
 
 
 @functools.partial(jax.jit, static_argnames=("ridge", "tol"))

@@ -64,7 +64,10 @@ def kmm(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median"
     else:
         _checks.check_nonnegative(eps, "eps")
     sig = resolve_bandwidth(bandwidth, xs, xt)
-    return _kmm_jit(xs, xt, sig, float(B), float(eps), tol=tol, max_iters=int(max_iters))
+    xs, xt, dtype = _checks.half_to_float32(xs, xt)  # the QP's Cholesky has no half precision
+    res = _kmm_jit(xs, xt, sig.astype(xs.dtype), float(B), float(eps), tol=tol,
+                   max_iters=int(max_iters))
+    return res._replace(weights=res.weights.astype(dtype))
 
 
 def kmm_qp(xs, xt, sig, B, eps):

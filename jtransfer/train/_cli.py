@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
 
 
 def experiment_main(name: str, train_and_evaluate: Callable[..., Mapping[str, float]]) -> None:
@@ -19,6 +21,8 @@ def experiment_main(name: str, train_and_evaluate: Callable[..., Mapping[str, fl
     config = config_flags.DEFINE_config_file(
         "config", f"experiments/{name}/configs/default.py", "Training configuration.")
 
+    _check_config_file(sys.argv[1:])
+
     def main(argv):
         del argv
         logging.set_verbosity(logging.WARNING)
@@ -27,3 +31,24 @@ def experiment_main(name: str, train_and_evaluate: Callable[..., Mapping[str, fl
             print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
 
     app.run(main)
+
+
+def _check_config_file(argv: Sequence[str]) -> None:
+    """Exits with one line when ``--config`` names a file that does not exist.
+
+    (Without it, ml_collections reports the missing file in a long traceback when the flag is
+    first read.) ``--config path.py:arg`` keeps its ``:arg`` suffix out of the check.
+    """
+    path = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--config="):
+            path = arg[len("--config="):]
+    if path is None:
+        return
+    if not os.path.isfile(path) and ":" in path:
+        path = path.split(":", 1)[0]
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: --config file {path!r} does not exist (relative to "
+                         f"{os.getcwd()!r}); pass an experiments/<name>/configs/*.py file")

@@ -124,13 +124,14 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
     outer = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.meta_lr))
     theta = lo.init(init_key)
     state = {"theta": theta, "outer": outer.init(theta),
-             "est": estimator.init(theta, est_key)}
+             "est": estimator.init(theta, key=est_key)}
     treedef = jax.tree.structure(state)
 
     @jax.jit
     def step_fn(leaves, step):
         s = jax.tree.unflatten(treedef, leaves)
-        loss, g, est = estimator.grad(s["theta"], s["est"], jax.random.fold_in(run_key, step))
+        loss, g, est = estimator.update(s["theta"], s["est"],
+                                        key=jax.random.fold_in(run_key, step))
         g = jax.tree.map(lambda x: jnp.where(jnp.isfinite(x), x, 0.0), g)
         updates, outer_state = outer.update(g, s["outer"], s["theta"])
         new = {"theta": optax.apply_updates(s["theta"], updates), "outer": outer_state,

@@ -87,9 +87,9 @@ print("meta-loss", float(full(phi)), "exact meta-gradient", np.asarray(exact))
 # %%
 def tbptt_average(K):
     est = lopt.tbptt(lo, lambda k: task, num_steps=T, truncation_length=K, num_tasks=1)
-    state, total = est.init(phi, jax.random.key(0)), 0.0
+    state, total = est.init(phi, key=jax.random.key(0)), 0.0
     for k in jax.random.split(jax.random.key(1), T // K):
-        _, g, state = est.grad(phi, state, k)
+        _, g, state = est.update(phi, state, key=k)
         total = total + g["u"] * K / T
     return total
 
@@ -123,7 +123,7 @@ for K in (1, 4, 8):
 
 # %%
 es = lopt.es(lo, lambda k: task, num_steps=T, sigma=0.1, population=1)
-es_samples = jax.jit(jax.vmap(lambda k: es.grad(phi, (), k)[1]["u"]))(
+es_samples = jax.jit(jax.vmap(lambda k: es.update(phi, (), key=k)[1]["u"]))(
     jax.random.split(jax.random.key(2), 10000))
 d = 2
 print("ES mean", np.asarray(es_samples.mean(0)), "vs exact", np.asarray(exact))
@@ -156,9 +156,9 @@ def pes_samples(K, reps=10000):
                    population=1)
 
     def one(key):
-        state, total = est.init(phi, key), jnp.zeros(2)
+        state, total = est.init(phi, key=key), jnp.zeros(2)
         for k in jax.random.split(key, T // K):
-            _, g, state = est.grad(phi, state, k)
+            _, g, state = est.update(phi, state, key=k)
             total = total + g["u"] * K / T
         return total, jnp.sum(state.accum["u"] ** 2)
 
@@ -193,7 +193,7 @@ outer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(3e-3))
 
 @jax.jit
 def meta_step(theta, outer_state, est_state, key):
-    loss, g, est_state = est.grad(theta, est_state, key)
+    loss, g, est_state = est.update(theta, est_state, key=key)
     updates, outer_state = outer.update(g, outer_state, theta)
     return optax.apply_updates(theta, updates), outer_state, est_state, loss
 
@@ -204,7 +204,7 @@ def eval_curve(opt, n=64):
 
 
 before = eval_curve(lstm.optimizer(theta))
-outer_state, est_state, losses = outer.init(theta), est.init(theta, jax.random.key(1)), []
+outer_state, est_state, losses = outer.init(theta), est.init(theta, key=jax.random.key(1)), []
 for i in range(200):
     theta, outer_state, est_state, loss = meta_step(theta, outer_state, est_state,
                                                     jax.random.key(i))

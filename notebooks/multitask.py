@@ -176,7 +176,7 @@ print("learned noise s:", round(float(np.exp(p["log_noise"])), 3), "(true 0.3)")
 
 # %%
 g = {"w": jnp.array([[1.0, 1.0], [-1.0, 0.3]])}
-proj = np.asarray(mtl.pcgrad_project(g, jax.random.key(0))["w"])
+proj = np.asarray(mtl.pcgrad_project(g, key=jax.random.key(0))["w"])
 g1, g2 = np.asarray(g["w"])
 print("g1.g2 =", g1 @ g2)
 print("g1' =", proj[0], " g1'.g2 =", round(float(proj[0] @ g2), 12))
@@ -223,6 +223,19 @@ alpha5 = np.asarray(mtl.min_norm_weights(mtl.task_gram({"w": jnp.asarray(gs)})))
 d5 = alpha5 @ gs
 print("T=5 weights", np.round(alpha5, 4), " min_t g_t.d - |d|^2 =",
       float(np.min(gs @ d5) - d5 @ d5))
+
+# %% [markdown]
+# **As an optimizer.** Every aggregator is an `optax.GradientTransformationExtraArgs` whose
+# `update` takes the stacked per-task gradients (leaves with a leading task axis) and returns
+# $d^\star$ without the task axis, so `optax.chain(mtl.mgda(), optax.sgd(lr))` steps by
+# $-\mathrm{lr}\, d^\star$:
+
+# %%
+opt = optax.chain(mtl.mgda(), optax.sgd(0.1))
+params = {"w": jnp.zeros(2, g["w"].dtype)}
+updates, _ = opt.update(g, opt.init(params), params)
+print("chain(mgda, sgd(0.1)) step:", np.asarray(updates["w"]), "  -0.1 d* =", -0.1 * d_star)
+assert np.allclose(np.asarray(updates["w"]), -0.1 * d_star, atol=1e-6)
 
 # %% [markdown]
 # **MGDA-UB.** Computing all $T$ gradients of a deep trunk is expensive. Sener & Koltun bound

@@ -7,8 +7,9 @@
 #   PYTHONPATH=. .peers/torch/bin/python experiments/bench_meta.py
 #
 # .peers/torch : jax + the project's dependencies + torch, skada, POT, skorch, pytorch-adapt,
-#                higher and learn2learn, so the benchmarks time jtransfer and the PyTorch peers
-#                in one process.
+#                higher, learn2learn and the PyTorch NLP stack (transformers,
+#                sentence-transformers, peft: experiments/bench_lm.py, scripts/make_lm_golden.py),
+#                so the benchmarks time jtransfer and the PyTorch peers in one process.
 # .peers/adapt : ADAPT 0.4.5 (pulls TensorFlow, which wants numpy<2; jax needs numpy>=2), so
 #                the benchmarks run ADAPT in a subprocess with this interpreter.
 set -euo pipefail
@@ -33,6 +34,7 @@ tmp=$(mktemp -d)
    && "$T" install -q --no-build-isolation --no-deps .)
 rm -rf "$tmp"
 "$T" install -q gym                       # imported by learn2learn at import time
+"$T" install -q transformers sentence-transformers peft   # language-model peers (issue 16)
 "$T" install -q 'numpy>=2,<3'             # gym may downgrade numpy; jax needs >= 2
 
 # --- ADAPT (TensorFlow, numpy<2), subprocess only ----------------------------------------
@@ -40,5 +42,5 @@ rm -rf "$tmp"
 "$DEST/adapt/bin/pip" install -q -U pip 'setuptools<81' wheel
 "$DEST/adapt/bin/pip" install -q adapt==0.4.5 'numpy<2' 'pandas<3'
 
-"$DEST/torch/bin/python" -c "import torch, jax, skada, pytorch_adapt, higher, learn2learn, ot; print('torch peers OK')"
+"$DEST/torch/bin/python" -c "import torch, jax, skada, pytorch_adapt, higher, learn2learn, ot, transformers, sentence_transformers, peft; print('torch peers OK')"
 "$DEST/adapt/bin/python" -c "import adapt.instance_based, adapt.feature_based; print('ADAPT OK')"

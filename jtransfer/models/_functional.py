@@ -91,3 +91,65 @@ def with_params(module: nnx.Module, params: Params) -> nnx.Module:
         raise ValueError(f"params shapes {shapes_new} do not match the module's {shapes_cur}")
     nnx.update(copy, params)
     return copy
+
+
+def chunked(apply_fn: Callable[..., Any], chunk_size: int) -> Callable[..., Any]:
+    """Wraps ``apply_fn(params, batch, ...)`` to run the batch in slices of ``chunk_size`` rows.
+
+    The leading axis of every array in ``batch`` is split into ``B / chunk_size`` slices that
+    ``jax.lax.map`` runs one after the other inside the same trace, and the outputs are
+    concatenated back: the same maths (per-row results equal up to float rounding), a working
+    set ``B / chunk_size`` times smaller. On CPU this keeps the large intermediates of a
+    transformer (attention scores, the FFN activations) in cache: all-MiniLM-L6-v2 at 64 x 128
+    tokens runs ~25 % faster with ``chunk_size=16`` (experiments/bench_lm.py). When ``B`` is
+    not a multiple of ``chunk_size`` or not larger than it, ``apply_fn`` runs unchanged.
+    A ``key=`` keyword (dropout) is split into one key per slice.
+
+    Args:
+      apply_fn: a pure ``apply_fn(params, batch, *args, **kwargs)`` whose outputs have the
+        batch as leading axis (e.g. from :func:`functional`; a NamedTuple output such as
+        ``EncoderOutput`` is fine).
+      chunk_size: rows per slice, a positive int.
+
+    Returns:
+      ``apply_fn`` with the same signature.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from flax import nnx
+      >>> from jtransfer.models import MLP, chunked, functional
+      >>> apply_fn, params = functional(MLP(2, (8,), 1, rngs=nnx.Rngs(0)))
+      >>> x = jnp.ones((6, 2))
+      >>> bool(jnp.allclose(chunked(apply_fn, 2)(params, x), apply_fn(params, x)))
+      True
+    """
+    import jax
+
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise ValueError(f"chunked: chunk_size must be a positive int, got {chunk_size!r}")
+
+    def wrapped(params: Params, batch, *args, **kwargs):
+        leaves = jax.tree.leaves(batch)
+        if not leaves:
+            raise ValueError("chunked: batch holds no arrays")
+        sizes = {x.shape[0] if x.ndim else None for x in leaves}
+        if len(sizes) != 1 or None in sizes:
+            raise ValueError(f"chunked: every array of batch needs the same leading (batch) "
+                             f"axis, got shapes {[tuple(x.shape) for x in leaves]}")
+        (b,) = sizes
+        if b <= chunk_size or b % chunk_size:
+            return apply_fn(params, batch, *args, **kwargs)
+        n = b // chunk_size
+        split = jax.tree.map(lambda x: x.reshape(n, chunk_size, *x.shape[1:]), batch)
+        key = kwargs.pop("key", None)
+        keys = None if key is None else jax.random.split(key, n)
+
+        def one(xs):
+            sub, k = xs
+            extra = {} if k is None else {"key": k}
+            return apply_fn(params, sub, *args, **kwargs, **extra)
+
+        out = jax.lax.map(one, (split, keys))
+        return jax.tree.map(lambda y: y.reshape(n * chunk_size, *y.shape[2:]), out)
+
+    return wrapped

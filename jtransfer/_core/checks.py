@@ -324,6 +324,24 @@ def check_weights(weights: Any, name: str, n: int, other: str) -> jax.Array:
     return w
 
 
+def check_psd(gram: Any, name: str, *, rtol: float = 1e-4) -> None:
+    """Raises unless a square matrix is finite and positive semi-definite (a value check).
+
+    A Gram matrix :math:`G = J J^\\top` has eigenvalues :math:`\\ge 0`; rounding allows
+    :math:`\\lambda_{\\min} \\ge -\\text{rtol}\\cdot\\max_t |G_{tt}|`.
+    """
+    check_finite(gram, name)
+    shape = _esc(str(_shape(gram)))
+
+    def ok(xp, a):
+        a = 0.5 * (a + a.T)
+        lam = xp.linalg.eigvalsh(a)
+        return lam[0] >= -rtol * xp.max(xp.abs(xp.diagonal(a)))
+
+    _require(ok, gram, f"{name} (shape {shape}) is not positive semi-definite (a Gram matrix "
+             "of task gradients has no negative eigenvalue)")
+
+
 def check_nonnegative_entries(x: jax.Array, name: str) -> None:
     """Raises if an array has a negative entry (NaN is caught by the finite checks)."""
     _require(lambda xp, a: xp.all(~(a < 0)), x,

@@ -61,11 +61,7 @@ def from_domain_classifier(prob_target: jax.Array, *, n_source: int, n_target: i
     if p.ndim != 1:
         raise ValueError(f"prob_target must have shape (n,) or (n, 1), got shape "
                          f"{tuple(jnp.shape(prob_target))}")
-    if _checks.is_concrete(p):
-        pn = np.asarray(p)
-        if not np.all(np.isfinite(pn)) or np.any(pn < 0) or np.any(pn > 1):
-            raise ValueError(f"prob_target must be finite probabilities in [0, 1] (shape "
-                             f"{tuple(p.shape)})")
+    _checks.check_probabilities(p, "prob_target")
     for name, v in (("n_source", n_source), ("n_target", n_target)):
         if not isinstance(v, int | np.integer) or v <= 0:
             raise ValueError(f"{name} must be a positive int, got {v!r}")

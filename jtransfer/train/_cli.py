@@ -14,14 +14,13 @@ def experiment_main(name: str, train_and_evaluate: Callable[..., Mapping[str, fl
     file, default ``experiments/<name>/configs/default.py``; override fields with
     ``--config.field=value``). Orbax's per-save INFO logging is silenced.
     """
+    _check_config_file(sys.argv[1:])  # one line instead of ml_collections' traceback
     from absl import app, flags, logging
     from ml_collections import config_flags
 
     workdir = flags.DEFINE_string("workdir", f"runs/{name}", "Where to write outputs.")
     config = config_flags.DEFINE_config_file(
         "config", f"experiments/{name}/configs/default.py", "Training configuration.")
-
-    _check_config_file(sys.argv[1:])
 
     def main(argv):
         del argv

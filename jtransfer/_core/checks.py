@@ -358,7 +358,8 @@ def check_probabilities(p: jax.Array, name: str, *, rows_sum_to_one: bool = Fals
     _require(lambda xp, a: xp.all(xp.isfinite(a) & (a >= 0) & (a <= 1)), p,
              f"{name} must be finite probabilities in [0, 1] (shape {shape})")
     if rows_sum_to_one:
-        _require(lambda xp, a: xp.all(xp.abs(a.sum(-1) - 1.0) <= atol), p,
+        # np.allclose(rows, 1, atol) as before: |s - 1| <= atol + 1e-5
+        _require(lambda xp, a: xp.all(xp.abs(a.sum(-1) - 1.0) <= atol + 1e-5), p,
                  f"{name} (shape {shape}) must be non-negative rows summing to 1")
 
 

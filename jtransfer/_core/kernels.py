@@ -25,7 +25,7 @@ from jtransfer._core.keys import default_key
 Bandwidth = float | Sequence[float] | jax.Array | str
 
 
-EXACT_MEDIAN_MAX = 1024
+EXACT_MEDIAN_MAX = 2048
 """Pooled sample sizes up to which the median heuristic uses all :math:`N(N-1)/2` pairs."""
 
 MEDIAN_PAIRS = 65536
@@ -45,7 +45,7 @@ def median_sigma(z: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
     uniformly with ``key`` (default: the library's fixed key): cost :math:`O(P d)`, independent
     of :math:`N^2`. The sample median of :math:`P` draws has relative standard error about
     :math:`1 / (2 f(m)\, m \sqrt P)` (``f`` the density of the distances at the median
-    ``m``), a few 1e-3 for Gaussian data (the tests hold it to 1 % on 1500 and 3000 points).
+    ``m``), a few 1e-3 for Gaussian data (the tests hold it to 1 % on 2500 and 3000 points).
     """
     z = jax.lax.stop_gradient(z)
     n = z.shape[0]

@@ -34,7 +34,7 @@ def median_bandwidth(x: jax.Array, y: jax.Array | None = None, *,
 
     The result is wrapped in ``stop_gradient`` (the bandwidth is treated as a constant when
     differentiating a loss that uses it). If every distance is 0 it returns 1. For
-    :math:`N = n + m \\le 1024` pooled points it is exact (a sort of the :math:`N^2` distance
+    :math:`N = n + m \\le 2048` pooled points it is exact (a sort of the :math:`N^2` distance
     matrix); above, it is the median of 65536 random pairs drawn with ``key`` (relative error a
     few 1e-3, see ``jtransfer._core.kernels.median_sigma``), so the cost does not grow with
     :math:`N^2`. ``mmd2(..., bandwidth="median")`` and the weighting functions use the same
@@ -43,7 +43,7 @@ def median_bandwidth(x: jax.Array, y: jax.Array | None = None, *,
     Args:
       x: sample ``(n, d)``.
       y: optional second sample ``(m, d)``, pooled with ``x``.
-      key: ``jax.random`` key for the pair sample above 1024 points (default: the fixed
+      key: ``jax.random`` key for the pair sample above 2048 points (default: the fixed
         library key, so the result is reproducible).
 
     Returns:

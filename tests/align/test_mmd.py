@@ -264,8 +264,8 @@ def test_mk_mmd_weights_float32_and_infeasible_fallback():
     np.testing.assert_allclose(align.mk_mmd_weights(x, y, [0.5, 1.0, 2.0]), want, atol=2e-3)
 
 
-def test_median_bandwidth_exact_up_to_1024_points_without_n2_index_constants():
-    """Exact median of all pairs (SciPy pdist) up to 1024 pooled points, odd and even pair
+def test_median_bandwidth_exact_up_to_2048_points_without_n2_index_constants():
+    """Exact median of all pairs (SciPy pdist) up to 2048 pooled points, odd and even pair
     counts; the compiled program holds no constant proportional to n^2 (#17 item 7)."""
     from scipy.spatial.distance import pdist
 
@@ -277,12 +277,12 @@ def test_median_bandwidth_exact_up_to_1024_points_without_n2_index_constants():
     assert "tensor<179700" not in hlo  # n(n-1)/2 = 179700: no triu index array or gather
 
 
-def test_median_bandwidth_sampled_above_1024_points_within_1_percent():
-    """Above 1024 points the median is taken over 65536 random pairs: within 1 % of the exact
-    median (SciPy) on 1500 and 3000 points; reproducible, and the key changes the sample."""
+def test_median_bandwidth_sampled_above_2048_points_within_1_percent():
+    """Above 2048 points the median is taken over 65536 random pairs: within 1 % of the exact
+    median (SciPy) on 2500 and 3000 points; reproducible, and the key changes the sample."""
     from scipy.spatial.distance import pdist
 
-    for n, d in ((1500, 4), (3000, 16)):
+    for n, d in ((2500, 4), (3000, 16)):
         z = np.random.default_rng(n).normal(size=(n, d)).astype(np.float32)
         exact = np.median(pdist(z.astype(np.float64)))
         got = float(align.median_bandwidth(jnp.asarray(z)))

@@ -68,6 +68,10 @@ phi = {"u": jnp.array([0.05, -0.1])}
 full = lambda p: lopt.meta_loss(lo, p, task, jax.random.key(0), num_steps=T)  # noqa: E731
 exact = jax.grad(full)(phi)["u"]
 print("meta-loss", float(full(phi)), "exact meta-gradient", np.asarray(exact))
+for i in range(2):  # the unrolled gradient equals central finite differences (float64)
+    e = jnp.zeros(2).at[i].set(1e-6)
+    fd = (full({"u": phi["u"] + e}) - full({"u": phi["u"] - e})) / 2e-6
+    np.testing.assert_allclose(float(fd), float(exact[i]), rtol=1e-6, atol=1e-10)
 
 # %% [markdown]
 # ## Truncation bias
@@ -98,6 +102,10 @@ for K in (1, 4, 8):
     g = tbptt_average(K)
     rel = float(jnp.linalg.norm(g - exact) / jnp.linalg.norm(exact))
     print(f"K={K}: TBPTT gradient {np.asarray(g)}  relative bias {rel:.3f}")
+    if K == T:  # one window is the full unroll: no truncation, no bias
+        assert rel < 1e-8, rel
+    else:  # shorter windows drop the influence on earlier windows: a systematic bias
+        assert rel > 1e-3, rel
 
 # %% [markdown]
 # ## Evolution strategies
@@ -129,6 +137,10 @@ d = 2
 print("ES mean", np.asarray(es_samples.mean(0)), "vs exact", np.asarray(exact))
 print("trace of covariance: empirical", float(jnp.trace(jnp.cov(es_samples.T))),
       " predicted (d+1)|g|^2 =", float((d + 1) * jnp.sum(exact**2)))
+se = np.asarray(es_samples.std(0, ddof=1)) / np.sqrt(len(es_samples))
+assert np.all(np.abs(np.asarray(es_samples.mean(0) - exact)) < 4 * se)  # unbiased
+np.testing.assert_allclose(float(jnp.trace(jnp.cov(es_samples.T))),
+                           float((d + 1) * jnp.sum(exact**2)), rtol=0.1)  # (d+1)|g|^2 / N
 
 # %% [markdown]
 # ## Persistent evolution strategies
@@ -170,6 +182,9 @@ for K in (1, 8):
     print(f"PES K={K}: mean {np.asarray(s.mean(0))}  (exact {np.asarray(exact)})  "
           f"tr cov {float(jnp.trace(jnp.cov(s.T))):.3f}  "
           f"E|xi|^2 {float(xi2.mean()):.4f} (predicted {T // K * d * 0.1**2:.4f})")
+    se = np.asarray(s.std(0, ddof=1)) / np.sqrt(len(s))
+    assert np.all(np.abs(np.asarray(s.mean(0) - exact)) < 4 * se)  # unbiased at every K
+    np.testing.assert_allclose(float(xi2.mean()), T // K * d * 0.1**2, rtol=0.05)
 
 # %% [markdown]
 # With $K = T$ PES is ES on the full unroll. With shorter windows it stays unbiased (unlike
@@ -215,6 +230,8 @@ print(f"meta-loss: first 20 steps {np.mean(losses[:20]):.2f}, "
       f"last 20 {np.mean(losses[-20:]):.2f}")
 print(f"held-out final log10 loss: LSTM before {before[:, -1].mean():.2f}, "
       f"after {after[:, -1].mean():.2f}, Adam(0.1) {adam[:, -1].mean():.2f}")
+assert np.mean(losses[-20:]) < np.mean(losses[:20])  # meta-training lowers the meta-loss
+assert after[:, -1].mean() < before[:, -1].mean()  # and the held-out final loss
 
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
 ax[0].plot(losses)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jtransfer._core import solvers
+from jtransfer._core.keys import default_key
 from jtransfer.lopt._base import LearnedOptimizer
 from jtransfer.lopt._estimator import (
     _SIGNS,
@@ -178,7 +178,7 @@ def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
 
     def init(theta, *, key=None):
         _check_theta(lopt, theta)
-        unroll = _init_unrolls(lopt, theta, task_family, solvers.default_key(key), population,
+        unroll = _init_unrolls(lopt, theta, task_family, default_key(key), population,
                                num_steps, truncation_length, stagger)
         accum = jax.tree.map(lambda x: jnp.zeros((population, *jnp.shape(x)),
                                                  jnp.result_type(x)), theta)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jtransfer._core import solvers
+from jtransfer._core.keys import default_key
 from jtransfer.lopt._base import LearnedOptimizer
 from jtransfer.lopt._estimator import MetaGradientEstimator, _check_mesh, _shard_population
 from jtransfer.lopt._unroll import (
@@ -84,7 +84,7 @@ def tbptt(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
 
     def init(theta, *, key=None):
         _check_theta(lopt, theta)
-        return TBPTTState(_init_unrolls(lopt, theta, task_family, solvers.default_key(key),
+        return TBPTTState(_init_unrolls(lopt, theta, task_family, default_key(key),
                                         num_tasks, num_steps, truncation_length, stagger))
 
     def update(theta, state, *, key):

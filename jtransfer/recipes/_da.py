@@ -4,6 +4,7 @@ arrays, plus label-free selection (private module; public names in ``jtransfer.r
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ import optax
 from flax import nnx
 
 from jtransfer import align, models, parallel, select, train, weighting
+from jtransfer._core.keys import default_key
 
 METHODS = ("source_only", "dann", "coral", "mmd")
 
@@ -256,10 +258,17 @@ def _named_key(key: jax.Array, name: str) -> jax.Array:
     return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
-def _default_key(key: jax.Array | None) -> jax.Array:
-    # The lead's convention (``jtransfer._core.keys.default_key`` on the core branch):
-    # ``None`` is the fixed ``jax.random.key(0)``. Switch to that helper once core is merged.
-    return jax.random.key(0) if key is None else key
+def _arrays_sha256(*arrays) -> str:
+    """One SHA-256 over the arrays' dtypes, shapes and bytes (``None`` entries included)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.asarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 class DAResult(NamedTuple):
@@ -360,7 +369,7 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
         "batch_size": b_s, **({"batch_size (capped at the target size)": b_t}
                               if b_t != b_s else {})})
     evals = dict(evals or {})
-    key = _default_key(key)
+    key = default_key(key)
     init_key, s_key, t_key = (_named_key(key, n) for n in ("init", "source", "target"))
     model, params = build_model(config, xs.shape[1], n_out, key=init_key)
     hyper = _Hyper(config.method, int(config.batch_size), int(config.num_steps),
@@ -387,8 +396,12 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
         state = jax.block_until_ready(run_chunk(state, 0, config.num_steps)[0])
         secs = time.perf_counter() - t0
     else:  # jtransfer.train's loop: restore, chunks between events, metrics, save, resume
-        with train.Run(workdir, save_every=config.save_every, keep=config.keep_checkpoints,
-                       tensorboard=False) as run:
+        # The record covers what determines the numbers: the config, the key and the data.
+        record = {**config.to_dict(), "key": np.asarray(jax.random.key_data(key)).tolist(),
+                  "n_out": n_out, "data_sha256": _arrays_sha256(xs, ys, xt, ws)}
+        with train.Run(workdir, config=record,
+                       exempt=("plot", "save_every", "debug_kill_at_step"),
+                       save_every=config.save_every, keep=config.keep_checkpoints) as run:
             out = train.train_loop(
                 run, state, num_steps=config.num_steps, run_chunk=run_chunk,
                 eval_every=config.eval_every, evaluate=evaluate, reduce="last", mesh=mesh,

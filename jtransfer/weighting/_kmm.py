@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from jtransfer._core import checks as _checks
+from jtransfer._core import solvers
 from jtransfer._core.distances import pairwise_sq_dists
 from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists, resolve_bandwidth
-from jtransfer.align import _qp  # moves to jtransfer._core.solvers on the state branch
 from jtransfer.weighting._results import KMMResult
 
 
@@ -43,7 +43,7 @@ def kmm(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median"
       B: upper bound :math:`B > 0` on each weight.
       eps: :math:`\\epsilon \\ge 0`, tolerance on the mean weight (default as above).
       tol: ADMM tolerance on the scaled residuals (default 1e-5 float32, 1e-9 float64).
-      max_iters: ADMM iteration cap.
+      max_iters: ADMM iteration cap, an int >= 1.
 
     Returns:
       :class:`KMMResult` with ``.weights (n_s,)`` and solver diagnostics.
@@ -55,13 +55,19 @@ def kmm(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median"
     """
     xs, xt = _checks.check_pair(source, target, "source", "target")
     _checks.check_positive(B, "B")
+    max_iters = _checks.check_positive_int(max_iters, "max_iters")  # 0 iterations: weights 0
+    if tol is not None:
+        _checks.check_positive(tol, "tol")
     n_s = xs.shape[0]
     if eps is None:
         eps = (n_s**0.5 - 1.0) / n_s**0.5
     else:
         _checks.check_nonnegative(eps, "eps")
     sig = resolve_bandwidth(bandwidth, xs, xt)
-    return _kmm_jit(xs, xt, sig, float(B), float(eps), tol=tol, max_iters=int(max_iters))
+    xs, xt, dtype = _checks.half_to_float32(xs, xt)  # the QP's Cholesky has no half precision
+    res = _kmm_jit(xs, xt, sig.astype(xs.dtype), float(B), float(eps), tol=tol,
+                   max_iters=int(max_iters))
+    return res._replace(weights=res.weights.astype(dtype))
 
 
 def kmm_qp(xs, xt, sig, B, eps):
@@ -71,7 +77,7 @@ def kmm_qp(xs, xt, sig, B, eps):
     k_ss = kernel_from_sq_dists(pairwise_sq_dists(xs, xs, same=True), sig)
     kappa = (n_s / n_t) * jnp.sum(kernel_from_sq_dists(pairwise_sq_dists(xs, xt), sig), axis=1)
     # A = [I; 1^T] as a structured operator: A x = (x, sum x), A^T y = y[:n] + y[n].
-    a = _qp.LinearOp(lambda v: jnp.concatenate([v, jnp.sum(v, keepdims=True)]),
+    a = solvers.LinearOp(lambda v: jnp.concatenate([v, jnp.sum(v, keepdims=True)]),
                      lambda v: v[:n_s] + v[n_s],
                      jnp.eye(n_s, dtype=dt) + jnp.ones((n_s, n_s), dt))
     lo = jnp.concatenate([jnp.zeros(n_s, dt), jnp.full((1,), n_s * (1.0 - eps), dt)])
@@ -85,7 +91,7 @@ _SIGMA = 1e-6
 @functools.partial(jax.jit, static_argnames=("tol", "max_iters"))
 def _kmm_jit(xs, xt, sig, B, eps, *, tol, max_iters):
     P, q, A, lo, hi = kmm_qp(xs, xt, sig, B, eps)
-    sol = _qp.solve_qp(P, q, A, lo, hi, tol=tol, max_iters=max_iters,
+    sol = solvers.solve_qp(P, q, A, lo, hi, tol=tol, max_iters=max_iters,
                        sigma=_SIGMA)
     beta = jnp.clip(sol.x, 0.0, B)
     return KMMResult(beta, sol.num_iters, sol.converged, sol.primal_residual, sol.dual_residual)

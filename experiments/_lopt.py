@@ -4,6 +4,8 @@ and plots. Experiments import this module instead of each other."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
 
 import jax
@@ -124,13 +126,14 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
     outer = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.meta_lr))
     theta = lo.init(init_key)
     state = {"theta": theta, "outer": outer.init(theta),
-             "est": estimator.init(theta, est_key)}
+             "est": estimator.init(theta, key=est_key)}
     treedef = jax.tree.structure(state)
 
     @jax.jit
     def step_fn(leaves, step):
         s = jax.tree.unflatten(treedef, leaves)
-        loss, g, est = estimator.grad(s["theta"], s["est"], jax.random.fold_in(run_key, step))
+        loss, g, est = estimator.update(s["theta"], s["est"],
+                                        key=jax.random.fold_in(run_key, step))
         g = jax.tree.map(lambda x: jnp.where(jnp.isfinite(x), x, 0.0), g)
         updates, outer_state = outer.update(g, s["outer"], s["theta"])
         new = {"theta": optax.apply_updates(s["theta"], updates), "outer": outer_state,
@@ -142,7 +145,8 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
         return {"leaves": leaves}, {"meta_loss": loss}
 
     # theta and the outer state replicated over the mesh; the estimator shards inside
-    with train.Run(workdir, save_every=config.save_every, keep=2) as run:
+    with train.Run(workdir, config=config, exempt=("plot", "save_every"),
+                   save_every=config.save_every, keep=2) as run:
         out = train.train_loop(run, {"leaves": jax.tree.leaves(state)},
                                num_steps=config.meta_steps, step_fn=one_step,
                                eval_every=config.log_every, mesh=mesh, desc="meta-train")
@@ -150,6 +154,14 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
     theta = jax.tree.unflatten(treedef, leaves)["theta"]
     history = [r["meta_loss"] for r in train.read_metrics(workdir) if "meta_loss" in r]
     return theta, out.train_seconds, history
+
+
+def save_theta(directory: str, theta) -> str:
+    """Saves the meta-trained ``theta`` to ``directory``, replacing an earlier copy (it is the
+    final checkpoint's theta, so after ``--overwrite`` or a longer run it changes)."""
+    if os.path.isdir(directory):
+        shutil.rmtree(directory)
+    return lopt.save_theta(directory, theta)
 
 
 def summary(losses: np.ndarray) -> dict[str, float]:

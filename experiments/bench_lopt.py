@@ -95,8 +95,8 @@ def time_update_only(opt, params, loss, steps):
 
 
 def meta_throughput(estimator, theta, calls, particles, truncation):
-    state = estimator.init(theta, jax.random.key(0))
-    grad = jax.jit(estimator.grad)
+    state = estimator.init(theta, key=jax.random.key(0))
+    grad = jax.jit(lambda th, s, k: estimator.update(th, s, key=k))
     out = grad(theta, state, jax.random.key(1))
     jax.block_until_ready(out)
     state = out[2]

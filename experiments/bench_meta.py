@@ -11,7 +11,7 @@
    * ``jtransfer vmap``: ``maml_loss`` as is (native ``conv_general_dilated`` /
      ``reduce_window``; on XLA:CPU the vmapped second-order Conv4 step takes tens of seconds,
      so it is timed only with ``--native-conv``);
-   * ``jtransfer vmap + matmul_ops``: the loss wrapped in :func:`jtransfer.meta.matmul_ops`
+   * ``jtransfer vmap + matmul_ops``: the loss wrapped in :func:`jtransfer.ops.matmul_ops`
      (convolutions as patch matmuls, pools as reshape-max), tasks vmapped;
    * ``... lax.map``: the same with ``task_batch_size=1`` (tasks one at a time);
    * ``learn2learn`` ``MAML`` and ``higher`` ``innerloop_ctx`` (Python loop over tasks, the
@@ -46,7 +46,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jtransfer import meta, models
+from jtransfer import meta, models, ops
 
 
 def _ce(apply_fn):
@@ -295,7 +295,7 @@ def main():
     if not args.skip_memory:
         bench_memory(table=not args.quick)
     loss_fn, params, tasks = omniglot_problem(32)
-    fast = meta.matmul_ops(loss_fn)
+    fast = ops.matmul_ops(loss_fn)
     rows = [("jtransfer vmap + matmul_ops", fast, None),
             ("jtransfer lax.map + matmul_ops", fast, 1)]
     if args.native_conv:

@@ -24,7 +24,7 @@ from jtransfer import mtl
 
 METHODS = {
     "equal": mtl.equal_aggregate,
-    "pcgrad": lambda: mtl.pcgrad(0),
+    "pcgrad": mtl.pcgrad,
     "mgda": mtl.mgda,
     "cagrad": lambda: mtl.cagrad(0.4),
     "imtl_g": mtl.imtl_g,

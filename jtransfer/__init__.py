@@ -4,9 +4,11 @@ Subpackages (see docs in each): ``align`` (MMD, CORAL, gradient reversal, DANN),
 ``weighting`` (density ratios for covariate shift), ``meta`` (MAML and relatives),
 ``lopt`` (learned optimizers as optax transforms), ``mtl`` (multi-task learning),
 ``select`` (transferability and model selection), ``adapters`` (LoRA on params
-pytrees), ``models`` (Flax NNX models, the functional adapter, feature extraction),
+pytrees), ``ops`` (compute rewrites such as convolutions as matmuls), ``models`` (Flax NNX
+models, the functional adapter, the BERT-family encoder, feature extraction),
 ``data`` (TFDS builders, embedded datasets, samplers), ``train`` (checkpoints, metrics,
-progress, plots) and ``parallel`` (meshes and sharded steps).
+progress, plots), ``parallel`` (meshes and sharded steps) and ``recipes`` (end-to-end
+domain adaptation on your own arrays).
 
 Conventions shared by every subpackage (helpers in the private ``jtransfer._core``):
 
@@ -27,7 +29,7 @@ import importlib as _importlib
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "align", "weighting", "meta", "lopt", "mtl", "select", "adapters",
+    "align", "weighting", "meta", "lopt", "mtl", "select", "adapters", "ops",
     "models", "data", "train", "parallel", "recipes",
 )
 

@@ -61,9 +61,20 @@ for shift in (0.0, 0.5):
         f = jax.jit(jax.vmap(lambda k, s=shift, e=est: align.mmd2(
             *draws(k, 40, s), bandwidth=1.0, estimator=e)))
         v = np.asarray(f(keys))
-        out[est] = (v.mean(), v.std())
+        out[est] = (v.mean(), v.std(ddof=1))
     print(f"shift={shift}: " + ", ".join(f"{e}: mean {m:.4f} sd {s:.4f}"
                                          for e, (m, s) in out.items()))
+    se = {e: sd / np.sqrt(len(keys)) for e, (_, sd) in out.items()}
+    if shift == 0.0:
+        # closed form of the biased estimator's bias for N(0, I_2), sigma = 1, n = m = 40:
+        # E k(x, x') = E exp(-|z|^2 / 2) with z ~ N(0, 2 I_2) = (1 + 2)^(-d/2) = 1/3
+        bias = 2 * (1 - 1 / 3) / 40
+        assert abs(out["biased"][0] - bias) < 4 * se["biased"], (out["biased"][0], bias)
+        assert abs(out["unbiased"][0]) < 4 * se["unbiased"]
+        assert abs(out["linear"][0]) < 4 * se["linear"]
+        assert out["linear"][1] > 2 * out["unbiased"][1]  # "several times larger"
+    else:
+        assert all(m > 4 * se[e] for e, (m, _) in out.items())  # every estimator sees the shift
 
 # %% [markdown]
 # Under $P = Q$ (shift 0) the unbiased and linear means are ≈ 0 and the biased mean is
@@ -82,6 +93,7 @@ for shift in (0.0, 0.5):
 x, y = draws(jax.random.key(1), 512, jnp.array([0.3, 0.0]))
 beta = align.mk_mmd_weights(x, y, [0.25, 0.5, 1.0, 2.0, 4.0])
 print("beta =", np.round(np.asarray(beta), 3))
+assert np.all(np.asarray(beta) >= -1e-6) and abs(float(jnp.sum(beta)) - 1) < 1e-5
 
 # %% [markdown]
 # ## 2. CORAL: whitening and re-colouring
@@ -120,6 +132,8 @@ print(f"max |cov(aligned) - C_t|: paper {err(aligned):.2e}, uncentred variant "
       f"{err(uncentred_variant(xs, xt, 1e-4)):.2e}")
 print("coral_loss before/after:", float(align.coral_loss(xs32, xt32)),
       float(align.coral_loss(aligned, xt32)))
+assert err(aligned) < 1e-2 < err(uncentred_variant(xs, xt, 1e-4))
+assert float(align.coral_loss(aligned, xt32)) < 1e-4 * float(align.coral_loss(xs32, xt32))
 
 # %% [markdown]
 # ## 3. Gradient reversal is a custom VJP, and it creates a min-max
@@ -150,6 +164,9 @@ print("d/dtheta without reversal", np.asarray(g_plain), "with lambda=0.5", np.as
 print("ratio:", np.asarray(g_rev / g_plain))
 lam_p = align.dann_lambda(jnp.array([0.0, 0.1, 0.5, 1.0]))
 print("lambda_p at p = 0, 0.1, 0.5, 1:", np.round(np.asarray(lam_p), 3))
+np.testing.assert_allclose(np.asarray(g_rev / g_plain), -0.5, rtol=1e-6)
+p = np.array([0.0, 0.1, 0.5, 1.0])
+np.testing.assert_allclose(np.asarray(lam_p), 2 / (1 + np.exp(-10 * p)) - 1, rtol=1e-6)
 
 # %% [markdown]
 # (A scale of $-1$ turns reversal into the identity gradient, so the ratio is $-0.5$.)
@@ -182,3 +199,9 @@ print("true-weight estimate:  ", float(weighting.weighted_mean(loss, w_true)),
 print("uLSIF-weight estimate: ", float(weighting.weighted_mean(loss, fit.weights)),
       " n_eff =", float(weighting.effective_sample_size(jnp.maximum(fit.weights, 0))))
 print("target mean:           ", float(jnp.mean(xt[:, 0] ** 2)), "(exact 1.64)")
+w_np = np.asarray(w_true, np.float64)
+np.testing.assert_allclose(float(weighting.effective_sample_size(w_true)),
+                           w_np.sum() ** 2 / (w_np**2).sum(), rtol=1e-4)  # Kish's formula
+for w in (w_true, fit.weights):  # weighting moves the estimate towards the target's 1.64
+    assert abs(float(weighting.weighted_mean(loss, w)) - 1.64) < abs(float(loss.mean()) - 1.64)
+assert float(weighting.effective_sample_size(w_true)) < n / 2  # the variance price

@@ -68,6 +68,10 @@ phi = {"u": jnp.array([0.05, -0.1])}
 full = lambda p: lopt.meta_loss(lo, p, task, jax.random.key(0), num_steps=T)  # noqa: E731
 exact = jax.grad(full)(phi)["u"]
 print("meta-loss", float(full(phi)), "exact meta-gradient", np.asarray(exact))
+for i in range(2):  # the unrolled gradient equals central finite differences (float64)
+    e = jnp.zeros(2).at[i].set(1e-6)
+    fd = (full({"u": phi["u"] + e}) - full({"u": phi["u"] - e})) / 2e-6
+    np.testing.assert_allclose(float(fd), float(exact[i]), rtol=1e-6, atol=1e-10)
 
 # %% [markdown]
 # ## Truncation bias
@@ -87,9 +91,9 @@ print("meta-loss", float(full(phi)), "exact meta-gradient", np.asarray(exact))
 # %%
 def tbptt_average(K):
     est = lopt.tbptt(lo, lambda k: task, num_steps=T, truncation_length=K, num_tasks=1)
-    state, total = est.init(phi, jax.random.key(0)), 0.0
+    state, total = est.init(phi, key=jax.random.key(0)), 0.0
     for k in jax.random.split(jax.random.key(1), T // K):
-        _, g, state = est.grad(phi, state, k)
+        _, g, state = est.update(phi, state, key=k)
         total = total + g["u"] * K / T
     return total
 
@@ -98,6 +102,10 @@ for K in (1, 4, 8):
     g = tbptt_average(K)
     rel = float(jnp.linalg.norm(g - exact) / jnp.linalg.norm(exact))
     print(f"K={K}: TBPTT gradient {np.asarray(g)}  relative bias {rel:.3f}")
+    if K == T:  # one window is the full unroll: no truncation, no bias
+        assert rel < 1e-8, rel
+    else:  # shorter windows drop the influence on earlier windows: a systematic bias
+        assert rel > 1e-3, rel
 
 # %% [markdown]
 # ## Evolution strategies
@@ -123,12 +131,16 @@ for K in (1, 4, 8):
 
 # %%
 es = lopt.es(lo, lambda k: task, num_steps=T, sigma=0.1, population=1)
-es_samples = jax.jit(jax.vmap(lambda k: es.grad(phi, (), k)[1]["u"]))(
+es_samples = jax.jit(jax.vmap(lambda k: es.update(phi, (), key=k)[1]["u"]))(
     jax.random.split(jax.random.key(2), 10000))
 d = 2
 print("ES mean", np.asarray(es_samples.mean(0)), "vs exact", np.asarray(exact))
 print("trace of covariance: empirical", float(jnp.trace(jnp.cov(es_samples.T))),
       " predicted (d+1)|g|^2 =", float((d + 1) * jnp.sum(exact**2)))
+se = np.asarray(es_samples.std(0, ddof=1)) / np.sqrt(len(es_samples))
+assert np.all(np.abs(np.asarray(es_samples.mean(0) - exact)) < 4 * se)  # unbiased
+np.testing.assert_allclose(float(jnp.trace(jnp.cov(es_samples.T))),
+                           float((d + 1) * jnp.sum(exact**2)), rtol=0.1)  # (d+1)|g|^2 / N
 
 # %% [markdown]
 # ## Persistent evolution strategies
@@ -156,9 +168,9 @@ def pes_samples(K, reps=10000):
                    population=1)
 
     def one(key):
-        state, total = est.init(phi, key), jnp.zeros(2)
+        state, total = est.init(phi, key=key), jnp.zeros(2)
         for k in jax.random.split(key, T // K):
-            _, g, state = est.grad(phi, state, k)
+            _, g, state = est.update(phi, state, key=k)
             total = total + g["u"] * K / T
         return total, jnp.sum(state.accum["u"] ** 2)
 
@@ -170,6 +182,9 @@ for K in (1, 8):
     print(f"PES K={K}: mean {np.asarray(s.mean(0))}  (exact {np.asarray(exact)})  "
           f"tr cov {float(jnp.trace(jnp.cov(s.T))):.3f}  "
           f"E|xi|^2 {float(xi2.mean()):.4f} (predicted {T // K * d * 0.1**2:.4f})")
+    se = np.asarray(s.std(0, ddof=1)) / np.sqrt(len(s))
+    assert np.all(np.abs(np.asarray(s.mean(0) - exact)) < 4 * se)  # unbiased at every K
+    np.testing.assert_allclose(float(xi2.mean()), T // K * d * 0.1**2, rtol=0.05)
 
 # %% [markdown]
 # With $K = T$ PES is ES on the full unroll. With shorter windows it stays unbiased (unlike
@@ -193,7 +208,7 @@ outer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(3e-3))
 
 @jax.jit
 def meta_step(theta, outer_state, est_state, key):
-    loss, g, est_state = est.grad(theta, est_state, key)
+    loss, g, est_state = est.update(theta, est_state, key=key)
     updates, outer_state = outer.update(g, outer_state, theta)
     return optax.apply_updates(theta, updates), outer_state, est_state, loss
 
@@ -204,7 +219,7 @@ def eval_curve(opt, n=64):
 
 
 before = eval_curve(lstm.optimizer(theta))
-outer_state, est_state, losses = outer.init(theta), est.init(theta, jax.random.key(1)), []
+outer_state, est_state, losses = outer.init(theta), est.init(theta, key=jax.random.key(1)), []
 for i in range(200):
     theta, outer_state, est_state, loss = meta_step(theta, outer_state, est_state,
                                                     jax.random.key(i))
@@ -215,6 +230,8 @@ print(f"meta-loss: first 20 steps {np.mean(losses[:20]):.2f}, "
       f"last 20 {np.mean(losses[-20:]):.2f}")
 print(f"held-out final log10 loss: LSTM before {before[:, -1].mean():.2f}, "
       f"after {after[:, -1].mean():.2f}, Adam(0.1) {adam[:, -1].mean():.2f}")
+assert np.mean(losses[-20:]) < np.mean(losses[:20])  # meta-training lowers the meta-loss
+assert after[:, -1].mean() < before[:, -1].mean()  # and the held-out final loss
 
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
 ax[0].plot(losses)

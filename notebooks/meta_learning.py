@@ -122,6 +122,7 @@ stationarity = jax.flatten_util.ravel_pytree(jax.grad(loss_fn)(phi_star, support
     vec - jax.flatten_util.ravel_pytree(params)[0])
 print("inner optimality residual |∇L + λ(φ-θ)| :", float(jnp.linalg.norm(stationarity)))
 print("max |iMAML(CG) - dense solve|          :", np.abs(flat(imaml_grad) - dense).max())
+assert float(jnp.linalg.norm(stationarity)) < 1e-6  # the inner problem is solved
 assert np.allclose(flat(imaml_grad), dense, atol=1e-8)
 
 # %% [markdown]

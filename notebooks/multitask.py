@@ -77,11 +77,17 @@ pooled = np.linalg.lstsq(x.reshape(-1, d)[mask.ravel() > 0], y.ravel()[mask.rave
                          rcond=None)[0]
 independent = np.stack([np.linalg.lstsq(x[t, :k], y[t, :k], rcond=None)[0]
                         for t, k in enumerate(sizes)])
+path = {}
 for sigma in [1e3, 1.0, 0.3, 0.1, 1e-3]:
     th = mtl.linear_posterior_mean(x, y, mask, pooled, np.log(sigma), np.log(0.3))
+    path[sigma] = th
     print(f"sigma={sigma:7.3g}  |theta_t - independent| = "
           f"{np.abs(th - independent).max():.4f}   |theta_t - pooled| = "
           f"{np.abs(th - pooled).max():.4f}")
+assert np.abs(path[1e3] - independent).max() < 1e-4  # large sigma: independent least squares
+assert np.abs(path[1e-3] - pooled).max() < 1e-3      # tiny sigma: the shared centre
+dist = [np.abs(path[s] - pooled).max() for s in [1e3, 1.0, 0.3, 0.1, 1e-3]]
+assert all(a >= b for a, b in zip(dist, dist[1:], strict=False))  # monotone path
 
 # %% [markdown]
 # Large $\sigma$ reproduces the independent fits, tiny $\sigma$ collapses every task onto the
@@ -127,6 +133,13 @@ marginal = [float(mtl.linear_marginal_nll(x[:1], y[:1], mask[:1], pooled, ls, np
 print(" log σ   penalty only   + normaliser   marginal NLL")
 for row in zip(log_sigmas, penalty_only, with_normaliser, marginal, strict=True):
     print("{:6.1f} {:14.4f} {:14.4f} {:14.4f}".format(*row))
+assert np.all(np.diff(penalty_only) < 0)                   # penalty alone: sigma -> infinity
+i_norm = int(np.argmin(with_normaliser))                    # normaliser: interior minimum at
+np.testing.assert_allclose(np.exp(2 * log_sigmas[i_norm]),  # sigma^2 = |delta|^2 / D (grid)
+                           delta @ delta / d, rtol=np.e**2)
+i_marg = int(np.argmin(marginal))
+assert 0 < i_marg < len(marginal) - 1                       # marginal NLL: interior minimum
+assert abs(marginal[0] - marginal[1]) < 0.01 * abs(marginal[0])  # flattens as sigma -> 0
 
 # %% [markdown]
 # The penalty alone keeps falling as $\sigma$ grows; with the normaliser there is an interior
@@ -160,6 +173,9 @@ def fit(p):
 p = fit(p)
 print("learned sigma_t:", np.round(np.exp(np.asarray(p["log_sigma"])), 3))
 print("learned noise s:", round(float(np.exp(p["log_noise"])), 3), "(true 0.3)")
+sig = np.exp(np.asarray(p["log_sigma"]))
+assert sig[-1] > 10 * sig[:-1].max()  # the unrelated task gets by far the largest sigma
+assert abs(float(np.exp(p["log_noise"])) - 0.3) < 0.05
 
 # %% [markdown]
 # ## 3. PCGrad: project away conflicts
@@ -176,11 +192,13 @@ print("learned noise s:", round(float(np.exp(p["log_noise"])), 3), "(true 0.3)")
 
 # %%
 g = {"w": jnp.array([[1.0, 1.0], [-1.0, 0.3]])}
-proj = np.asarray(mtl.pcgrad_project(g, jax.random.key(0))["w"])
+proj = np.asarray(mtl.pcgrad_project(g, key=jax.random.key(0))["w"])
 g1, g2 = np.asarray(g["w"])
 print("g1.g2 =", g1 @ g2)
 print("g1' =", proj[0], " g1'.g2 =", round(float(proj[0] @ g2), 12))
 print("g2' =", proj[1], " g2'.g1 =", round(float(proj[1] @ g1), 12))
+assert g1 @ g2 < 0 and abs(proj[0] @ g2) < 1e-6 and abs(proj[1] @ g1) < 1e-6
+np.testing.assert_allclose(proj[0], g1 - (g1 @ g2) / (g2 @ g2) * g2, atol=1e-6)  # formula
 
 # %% [markdown]
 # ## 4. MGDA: the min-norm point and its dual
@@ -217,12 +235,29 @@ a1 = np.clip((g2 - g1) @ g2 / np.sum((g1 - g2) ** 2), 0, 1)
 print("min-norm solver:", alpha, "  closed form:", np.array([a1, 1 - a1]))
 d_star = alpha @ np.asarray(g["w"])
 print("g_t . d* =", np.asarray(g["w"]) @ d_star, " >= |d*|^2 =", d_star @ d_star)
+np.testing.assert_allclose(alpha, [a1, 1 - a1], atol=1e-6)  # the two-task closed form
+assert np.all(np.asarray(g["w"]) @ d_star >= d_star @ d_star - 1e-6)  # KKT
 
 gs = rng.normal(size=(5, 8)) + 0.3
 alpha5 = np.asarray(mtl.min_norm_weights(mtl.task_gram({"w": jnp.asarray(gs)})))
 d5 = alpha5 @ gs
 print("T=5 weights", np.round(alpha5, 4), " min_t g_t.d - |d|^2 =",
       float(np.min(gs @ d5) - d5 @ d5))
+assert abs(alpha5.sum() - 1) < 1e-6 and np.all(alpha5 >= 0)
+assert float(np.min(gs @ d5) - d5 @ d5) > -1e-5  # KKT holds for T = 5 too
+
+# %% [markdown]
+# **As an optimizer.** Every aggregator is an `optax.GradientTransformationExtraArgs` whose
+# `update` takes the stacked per-task gradients (leaves with a leading task axis) and returns
+# $d^\star$ without the task axis, so `optax.chain(mtl.mgda(), optax.sgd(lr))` steps by
+# $-\mathrm{lr}\, d^\star$:
+
+# %%
+opt = optax.chain(mtl.mgda(), optax.sgd(0.1))
+params = {"w": jnp.zeros(2, g["w"].dtype)}
+updates, _ = opt.update(g, opt.init(params), params)
+print("chain(mgda, sgd(0.1)) step:", np.asarray(updates["w"]), "  -0.1 d* =", -0.1 * d_star)
+assert np.allclose(np.asarray(updates["w"]), -0.1 * d_star, atol=1e-6)
 
 # %% [markdown]
 # **MGDA-UB.** Computing all $T$ gradients of a deep trunk is expensive. Sener & Koltun bound

@@ -93,6 +93,8 @@ assert score >= grid - 1e-6
 # %%
 theta = np.array([[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]])
 print(float(select.leep(theta, np.array([0, 0, 1]))), 2 / 3 * np.log(2 / 3))
+np.testing.assert_allclose(float(select.leep(theta, np.array([0, 0, 1]))),
+                           2 / 3 * np.log(2 / 3), rtol=1e-5)
 
 # %% [markdown]
 # ## 3. The importance-weighted risk and its variance
@@ -122,6 +124,11 @@ iw = jax.vmap(select.iwv_risk)(x ** 2, w)
 dev = jax.vmap(select.dev_risk)(x ** 2, w)
 print(f"true 1.49 | IWV mean {iw.mean():.3f} var {iw.var():.4f} | "
       f"DEV mean {dev.mean():.3f} var {dev.var():.4f} | unweighted {jnp.mean(x ** 2):.3f}")
+se_iw = float(iw.std(ddof=1)) / np.sqrt(len(iw))
+assert abs(float(iw.mean()) - 1.49) < 4 * se_iw        # IWV is unbiased for R_q = 1 + 0.49
+assert float(dev.var()) < float(iw.var())              # the control variate cuts the variance
+assert abs(float(dev.mean()) - 1.49) < 0.05            # at the price of a small O(1/n) bias
+assert abs(float(jnp.mean(x ** 2)) - 1.0) < 0.01       # unweighted estimates the source risk
 
 # %% [markdown]
 # ## 4. Deciding whether transfer hurt
@@ -148,3 +155,5 @@ adapted = base.copy()
 adapted[rng.choice(40, 14, replace=False)] = 0.0     # the transferred model breaks 14 of them
 print(select.negative_transfer_report(adapted, base))
 print(select.negative_transfer_report(base, base[::-1]))
+assert select.negative_transfer_report(adapted, base).verdict == "negative transfer"
+assert select.negative_transfer_report(base, base[::-1]).verdict == "inconclusive"

@@ -5,5 +5,5 @@
   plus first-order MAML and Reptile for 5-way 1-shot. On a CPU each run stops after
   ``JTRANSFER_OMNIGLOT_BUDGET_S`` seconds (default 900; 0 = no limit, the default on GPU) and
   the report states how many of the 60 000 iterations were done. Tasks are vmapped; on CPU
-  convolutions and max-pools run as matmuls (``config.ops="auto"``, ``meta.matmul_ops``).
+  convolutions and max-pools run as matmuls (``config.ops="auto"``, ``ops.matmul_ops``).
 """

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jtransfer import data, meta, models, parallel, train
+from jtransfer import data, meta, models, ops, parallel, train
 
 METHODS = ("maml", "fomaml", "reptile")
 OPS = ("auto", "matmul", "native")
@@ -118,7 +118,7 @@ def use_matmul_ops(config) -> bool:
 
 
 def make_losses(apply_fn, *, matmul: bool = False):
-    """Cross-entropy loss and accuracy; ``matmul`` wraps both in :func:`meta.matmul_ops`."""
+    """Cross-entropy loss and accuracy; ``matmul`` wraps both in :func:`ops.matmul_ops`."""
     def loss_fn(params, batch):
         x, y = batch
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(apply_fn(params, x), y))
@@ -128,7 +128,7 @@ def make_losses(apply_fn, *, matmul: bool = False):
         return jnp.mean(jnp.argmax(apply_fn(params, x), -1) == y)
 
     if matmul:
-        return meta.matmul_ops(loss_fn), meta.matmul_ops(accuracy)
+        return ops.matmul_ops(loss_fn), ops.matmul_ops(accuracy)
     return loss_fn, accuracy
 
 
@@ -223,7 +223,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         curve_acc.append(acc)
         return {"test_accuracy_quick": acc, "elapsed_seconds": time.perf_counter() - t0}
 
-    run = train.Run(workdir, save_every=config.save_every, keep=2)
+    # resuming with a larger max_train_seconds continues the same run
+    run = train.Run(workdir, config=config,
+                    exempt=("plot", "save_every", "max_train_seconds"),
+                    save_every=config.save_every, keep=2)
     out = train.train_loop(run, {"params": params, "opt_state": tx.init(params)},
                            num_steps=config.num_iterations, step_fn=one_step,
                            eval_every=config.eval_every, evaluate=evaluate_during, mesh=mesh,

@@ -3,7 +3,7 @@
 All methods share one step function: the two task losses come from
 ``jtransfer.mtl.hard_sharing``; loss-weighting methods differentiate a weighted sum, and
 gradient-aggregation methods take the per-task Jacobian (``jax.jacrev`` of the loss vector),
-aggregate the *trunk* rows with the method's :class:`jtransfer.mtl.Aggregator` and give each
+aggregate the *trunk* rows with the method's aggregator (an optax transform) and give each
 head its own task's gradient. Aggregators return a mean-scale direction, multiplied by T so
 that ``equal`` weighting (sum of losses) and ``equal_aggregate`` coincide.
 """
@@ -84,7 +84,7 @@ def accuracies(params, x, y) -> np.ndarray:
 
 
 def _aggregator(method, config):
-    return {"pcgrad": lambda: mtl.pcgrad(0), "mgda": mtl.mgda,
+    return {"pcgrad": mtl.pcgrad, "mgda": mtl.mgda,
             "cagrad": lambda: mtl.cagrad(config.cagrad_c), "imtl_g": mtl.imtl_g}[method]()
 
 
@@ -121,19 +121,18 @@ def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, 
             if method == "dwa":
                 acc = state["epoch_losses"] + losses
                 boundary = (i + 1) % steps_per_epoch == 0
-                _, dwa_new = dwa.update(acc / steps_per_epoch, state["dwa"])
+                _, dwa_new = dwa.update(None, state["dwa"], losses=acc / steps_per_epoch)
                 new["dwa"] = jax.tree.map(lambda a, b: jnp.where(boundary, a, b), dwa_new,
                                           state["dwa"])
                 new["epoch_losses"] = jnp.where(boundary, jnp.zeros_like(acc), acc)
         else:
             losses = task_losses(params, x, y)
             jac = jax.jacrev(task_losses)(params, x, y)  # leaves (T, ...)
-            if method == "gradnorm":
-                w = state["gradnorm"].weights
+            if method == "gradnorm":  # sum_t w_t g_t with the current weights, then new w
                 last = jac["trunk"]["l2"]["w"].reshape(NUM_TASKS, -1)
                 norms = jnp.sqrt(jnp.sum(last**2, axis=1))
-                grads = mtl.combine(jac, w.astype(losses.dtype))
-                _, new["gradnorm"] = gradnorm.update(losses, state["gradnorm"], grad_norms=norms)
+                grads, new["gradnorm"] = gradnorm.update(jac, state["gradnorm"], params,
+                                                         losses=losses, grad_norms=norms)
             else:
                 g_trunk, new["agg"] = agg.update(jac["trunk"], state["agg"], params["trunk"])
                 grads = {"trunk": jax.tree.map(lambda g: NUM_TASKS * g, g_trunk),
@@ -155,10 +154,10 @@ def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, 
             state["log_sigma"] = jnp.zeros((NUM_TASKS,))
             state["sigma_opt"] = optimizer.init(state["log_sigma"])
         if method == "dwa":
-            state["dwa"] = dwa.init()
+            state["dwa"] = dwa.init(None)
             state["epoch_losses"] = jnp.zeros((NUM_TASKS,))
         if method == "gradnorm":
-            state["gradnorm"] = gradnorm.init()
+            state["gradnorm"] = gradnorm.init(None)
         if method in AGGREGATORS:
             state["agg"] = agg.init(params["trunk"])
         return state
@@ -190,7 +189,8 @@ def run_method(method, config, data, seed, workdir, fixed_weights=None):
                 "train_loss_left": state["last_losses"][0],
                 "train_loss_right": state["last_losses"][1]}
 
-    with train.Run(workdir, save_every=config.save_every, keep=1) as run:
+    with train.Run(workdir, config=config, exempt=("plot", "save_every"),
+                   save_every=config.save_every, keep=1) as run:
         out = train.train_loop(run, init_state(params), num_steps=config.num_steps,
                                run_chunk=run_chunk, eval_every=config.eval_every,
                                evaluate=evaluate, mesh=mesh, desc=f"mtl_digits {method}")

@@ -6,6 +6,8 @@
   the library's key convention (keyword-only ``key: jax.Array | None = None``).
 * :mod:`~jtransfer._core.distances` — pairwise squared distances and covariances.
 * :mod:`~jtransfer._core.kernels` — the Gaussian-kernel bandwidth convention (median heuristic).
+* :mod:`~jtransfer._core.solvers` — the QP solver (KMM, multi-kernel MMD weights) and the
+  min-norm simplex solver (MGDA, CAGrad) with their linear algebra.
 * :mod:`~jtransfer._core.types` — ``Array``, ``PyTree``, ``Scalar`` aliases.
 
 Public names built on these live in the subpackages (``align.pairwise_sq_dists``,

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jtransfer._core import checks as _checks
+from jtransfer._core import solvers
 from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists, resolve_bandwidth
-from jtransfer.align import _qp
 
 ESTIMATORS = ("biased", "unbiased", "linear")
 
@@ -361,7 +361,7 @@ def _mk_weights_jit(x, y, sig, *, ridge, tol):
     lam = ridge * (jnp.trace(q_mat) / num_k) + tiny
     q_mat = q_mat + lam * jnp.eye(num_k, dtype=x.dtype)
     eye = jnp.eye(num_k, dtype=x.dtype)
-    sol = _qp.solve_qp(q_mat, -eta, eye, jnp.zeros(num_k, x.dtype),
+    sol = solvers.solve_qp(q_mat, -eta, eye, jnp.zeros(num_k, x.dtype),
                        jnp.full((num_k,), jnp.inf, x.dtype), tol=tol)
     beta = jnp.maximum(sol.x, 0.0)
     total = jnp.sum(beta)

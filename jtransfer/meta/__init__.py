@@ -4,7 +4,7 @@ MAML (second and first order), Meta-SGD, ANIL, Reptile and implicit MAML. Inner 
 ``jax.lax.scan`` (optionally ``jax.checkpoint``-ed per step), tasks are ``jax.vmap``-ed.
 
 Conventions: ``loss_fn(params, batch) -> scalar``; a batch of tasks is ``(support, query)``
-with a leading task axis on every leaf. On CPU, wrap a CNN's loss in ``matmul_ops``
+with a leading task axis on every leaf. On CPU, wrap a CNN's loss in ``jtransfer.ops.matmul_ops``
 (convolutions and max-pools as matmuls: fast second-order derivatives on XLA:CPU). Batch norm
 inside ``loss_fn`` uses per-task batch statistics (transductive, as the original MAML).
 """
@@ -18,7 +18,6 @@ from jtransfer.meta._maml import (
     metasgd_init,
     query_losses,
 )
-from jtransfer.meta._matmul_ops import matmul_ops
 from jtransfer.meta._reptile import ReptileState, reptile, reptile_adapted
 
 __all__ = [
@@ -28,7 +27,6 @@ __all__ = [
     "imaml",
     "imaml_adapt",
     "maml_loss",
-    "matmul_ops",
     "metasgd",
     "metasgd_init",
     "query_losses",

@@ -17,6 +17,7 @@ import optax
 from flax import nnx
 
 from jtransfer import align, models, parallel, select, train
+from jtransfer._core.keys import default_key
 
 METHODS = ("source_only", "dann", "coral", "mmd")
 
@@ -256,12 +257,6 @@ def _named_key(key: jax.Array, name: str) -> jax.Array:
     return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
-def _default_key(key: jax.Array | None) -> jax.Array:
-    # The lead's convention (``jtransfer._core.keys.default_key`` on the core branch):
-    # ``None`` is the fixed ``jax.random.key(0)``. Switch to that helper once core is merged.
-    return jax.random.key(0) if key is None else key
-
-
 class DAResult(NamedTuple):
     """What :func:`fit_domain_adaptation` returns."""
 
@@ -360,7 +355,7 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
         "batch_size": b_s, **({"batch_size (capped at the target size)": b_t}
                               if b_t != b_s else {})})
     evals = dict(evals or {})
-    key = _default_key(key)
+    key = default_key(key)
     init_key, s_key, t_key = (_named_key(key, n) for n in ("init", "source", "target"))
     model, params = build_model(config, xs.shape[1], n_out, key=init_key)
     hyper = _Hyper(config.method, int(config.batch_size), int(config.num_steps),

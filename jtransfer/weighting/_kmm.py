@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from jtransfer._core import checks as _checks
+from jtransfer._core import solvers
 from jtransfer._core.distances import pairwise_sq_dists
 from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists, resolve_bandwidth
-from jtransfer.align import _qp  # moves to jtransfer._core.solvers on the state branch
 from jtransfer.weighting._results import KMMResult
 
 
@@ -71,7 +71,7 @@ def kmm_qp(xs, xt, sig, B, eps):
     k_ss = kernel_from_sq_dists(pairwise_sq_dists(xs, xs, same=True), sig)
     kappa = (n_s / n_t) * jnp.sum(kernel_from_sq_dists(pairwise_sq_dists(xs, xt), sig), axis=1)
     # A = [I; 1^T] as a structured operator: A x = (x, sum x), A^T y = y[:n] + y[n].
-    a = _qp.LinearOp(lambda v: jnp.concatenate([v, jnp.sum(v, keepdims=True)]),
+    a = solvers.LinearOp(lambda v: jnp.concatenate([v, jnp.sum(v, keepdims=True)]),
                      lambda v: v[:n_s] + v[n_s],
                      jnp.eye(n_s, dtype=dt) + jnp.ones((n_s, n_s), dt))
     lo = jnp.concatenate([jnp.zeros(n_s, dt), jnp.full((1,), n_s * (1.0 - eps), dt)])
@@ -85,7 +85,7 @@ _SIGMA = 1e-6
 @functools.partial(jax.jit, static_argnames=("tol", "max_iters"))
 def _kmm_jit(xs, xt, sig, B, eps, *, tol, max_iters):
     P, q, A, lo, hi = kmm_qp(xs, xt, sig, B, eps)
-    sol = _qp.solve_qp(P, q, A, lo, hi, tol=tol, max_iters=max_iters,
+    sol = solvers.solve_qp(P, q, A, lo, hi, tol=tol, max_iters=max_iters,
                        sigma=_SIGMA)
     beta = jnp.clip(sol.x, 0.0, B)
     return KMMResult(beta, sol.num_iters, sol.converged, sol.primal_residual, sol.dual_residual)

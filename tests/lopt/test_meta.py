@@ -54,8 +54,8 @@ def test_tbptt_matches_finite_differences(x64):
     theta = jax.tree.map(lambda x: x.astype(jnp.float64), lo.init(jax.random.key(0)))
     task = _task(jnp.float64)
     est = lopt.tbptt(lo, lambda k: task, num_steps=6, truncation_length=3, num_tasks=2)
-    state = est.init(theta, jax.random.key(1))
-    grad = jax.jit(est.grad)
+    state = est.init(theta, key=jax.random.key(1))
+    grad = jax.jit(lambda th, s, k: est.update(th, s, key=k))
     dirs = jax.random.split(jax.random.key(2), 2)
     for trunc in range(2):
         key = jax.random.key(10 + trunc)
@@ -80,7 +80,7 @@ def test_tbptt_full_truncation_equals_meta_loss_gradient_and_drop_second_order(x
     for second_order in (True, False):
         est = lopt.tbptt(lo, lambda k: task, num_steps=4, truncation_length=4, num_tasks=1,
                          second_order=second_order)
-        _, g, _ = est.grad(theta, est.init(theta, jax.random.key(0)), jax.random.key(1))
+        _, g, _ = est.update(theta, est.init(theta, key=jax.random.key(0)), key=jax.random.key(1))
         if second_order:
             np.testing.assert_allclose(g["u"], want["u"], rtol=1e-10)
         else:  # dropping d(grad f)/d(theta) changes the gradient of this coupled problem
@@ -110,7 +110,7 @@ def test_es_pes_unbiased_and_pes_matches_full_unroll_es(x64):
     want = _known_gradient(lo, theta, task, num_steps)
 
     es = lopt.es(lo, lambda k: task, num_steps=num_steps, sigma=0.1, population=1)
-    es_samples = jax.jit(jax.vmap(lambda k: es.grad(theta, (), k)[1]["u"]))(
+    es_samples = jax.jit(jax.vmap(lambda k: es.update(theta, (), key=k)[1]["u"]))(
         jax.random.split(jax.random.key(3), reps))
     es_mean, es_se = _mean_and_se(es_samples)
     assert np.all(np.abs(es_mean - want) < 4 * es_se), (es_mean, want, es_se)
@@ -119,10 +119,10 @@ def test_es_pes_unbiased_and_pes_matches_full_unroll_es(x64):
                    population=1)
 
     def pes_over_horizon(key):
-        state = pes.init(theta, key)
+        state = pes.init(theta, key=key)
         total = jnp.zeros(3)
         for k in jax.random.split(key, num_steps):
-            _, g, state = pes.grad(theta, state, k)
+            _, g, state = pes.update(theta, state, key=k)
             total = total + g["u"]
         return total / num_steps  # the full meta-loss is the mean of the truncation losses
 
@@ -134,9 +134,9 @@ def test_es_pes_unbiased_and_pes_matches_full_unroll_es(x64):
     assert np.all(4 * pes_se < 0.5 * np.abs(want).max())
 
     tb = lopt.tbptt(lo, lambda k: task, num_steps=num_steps, truncation_length=1, num_tasks=1)
-    state, total = tb.init(theta, jax.random.key(0)), np.zeros(3)
+    state, total = tb.init(theta, key=jax.random.key(0)), np.zeros(3)
     for k in jax.random.split(jax.random.key(5), num_steps):
-        _, g, state = tb.grad(theta, state, k)
+        _, g, state = tb.update(theta, state, key=k)
         total += np.asarray(g["u"]) / num_steps
     assert np.linalg.norm(total - want) > 0.1 * np.linalg.norm(want)  # truncation bias
 
@@ -164,6 +164,40 @@ def test_bad_estimator_arguments_raise():
         lopt.es(lo, lambda k: task, num_steps=4, sigma=0.1, population=0)
     est = lopt.tbptt(lo, lambda k: task, num_steps=4, truncation_length=2)
     with pytest.raises(ValueError, match="structure"):
-        est.init({"lr": jnp.zeros(8)}, jax.random.key(0))
+        est.init({"lr": jnp.zeros(8)}, key=jax.random.key(0))
     with pytest.raises(ValueError, match="shapes"):
         lopt.meta_loss(lo, {"log_lr": jnp.zeros(3)}, task, jax.random.key(0), num_steps=2)
+
+
+@pytest.mark.parametrize("name", ["tbptt", "es", "pes"])
+def test_estimator_protocol_init_update_keys(name):
+    """``init(theta, *, key=None)`` (None is key 0) and ``update(theta, state, *, key)``; the
+    meta-gradient has theta's structure and feeds an optax optimizer of theta under jit."""
+    lo = shift_optimizer()
+    theta = {"u": jnp.array([0.1, -0.2, 0.05])}
+    task = _task(jnp.float32)
+    est = {"tbptt": lambda: lopt.tbptt(lo, lambda k: task, num_steps=4, truncation_length=2,
+                                       num_tasks=2, stagger=True),
+           "es": lambda: lopt.es(lo, lambda k: task, num_steps=2, sigma=0.1, population=2),
+           "pes": lambda: lopt.pes(lo, lambda k: task, num_steps=4, truncation_length=2,
+                                   sigma=0.1, population=2, stagger=True)}[name]()
+    default, explicit = est.init(theta), est.init(theta, key=jax.random.key(0))
+    for a, b in zip(jax.tree.leaves(default), jax.tree.leaves(explicit), strict=True):
+        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
+            a, b = jax.random.key_data(a), jax.random.key_data(b)
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError):
+        est.update(theta, default, jax.random.key(1))  # the key is keyword-only
+    outer = optax.adam(1e-2)
+
+    @jax.jit
+    def step(theta, outer_state, est_state, key):
+        loss, g, est_state = est.update(theta, est_state, key=key)
+        updates, outer_state = outer.update(g, outer_state, theta)
+        return optax.apply_updates(theta, updates), outer_state, est_state, loss
+
+    outer_state, est_state = outer.init(theta), default
+    for i in range(2):
+        theta, outer_state, est_state, loss = step(theta, outer_state, est_state,
+                                                   jax.random.key(i))
+        assert np.isfinite(float(loss)) and theta["u"].shape == (3,)

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from jtransfer import meta
+from jtransfer import meta, ops
 
 DTYPES = [jnp.float32, jnp.float64]
 TOL = {jnp.float32: 2e-5, jnp.float64: 1e-10}
@@ -181,7 +181,7 @@ def test_matmul_ops_matches_native_ops_to_second_order(dtype):
     x = r.normal(size=(2, 3, 9, 8))
     k1 = r.normal(size=(4, 3, 3, 2)) / 3
     np.testing.assert_allclose(
-        meta.matmul_ops(jax.lax.conv_general_dilated)(
+        ops.matmul_ops(jax.lax.conv_general_dilated)(
             jnp.asarray(x, dtype), jnp.asarray(k1, dtype), window_strides=(2, 1),
             padding=((1, 2), (1, 1)), rhs_dilation=(1, 2)),
         _np_conv_nchw(x, k1, (2, 1), ((1, 2), (1, 1)), (1, 2)), rtol=50 * TOL[dtype],
@@ -201,14 +201,14 @@ def test_matmul_ops_matches_native_ops_to_second_order(dtype):
     f = lambda p, fn: meta.maml_loss(fn, p, tasks, inner_lr=0.3, num_steps=2,
                                      task_batch_size=tbs)
     v, g = jax.jit(jax.value_and_grad(f), static_argnums=1)(params, loss)
-    v2, g2 = jax.jit(jax.value_and_grad(f), static_argnums=1)(params, meta.matmul_ops(loss))
+    v2, g2 = jax.jit(jax.value_and_grad(f), static_argnums=1)(params, ops.matmul_ops(loss))
     np.testing.assert_allclose(v2, v, rtol=10 * TOL[dtype])
     assert_close(g2, g, 20 * TOL[dtype])
-    jaxpr = jax.make_jaxpr(meta.matmul_ops(loss))(params, (xs[0], ys[0]))
+    jaxpr = jax.make_jaxpr(ops.matmul_ops(loss))(params, (xs[0], ys[0]))
     names = {e.primitive.name for e in jaxpr.jaxpr.eqns}
     assert not names & {"conv_general_dilated", "reduce_window_max"}
     with pytest.raises(ValueError, match="callable"):
-        meta.matmul_ops(3)
+        ops.matmul_ops(3)
 
 
 def test_metasgd_with_equal_rates_equals_maml(dtype):

@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 from scipy.stats import multivariate_normal
 
-from jtransfer import mtl
+from jtransfer import models, mtl
 
 
 def _linear(p, x):
@@ -99,7 +99,7 @@ def test_hard_sharing_net_module_matches_pure_form():
     rngs = nnx.Rngs(0)
     trunk = nnx.Linear(4, 3, rngs=rngs)
     heads = [nnx.Linear(3, 2, rngs=rngs), nnx.Linear(3, 1, rngs=rngs)]
-    net = mtl.HardSharingNet(trunk, heads)
+    net = models.HardSharingNet(trunk, heads)
     x = jnp.ones((2, 4))
     params = {"trunk": {"w": trunk.kernel[...], "b": trunk.bias[...]},
               "heads": tuple({"w": h.kernel[...], "b": h.bias[...]} for h in heads)}
@@ -284,7 +284,7 @@ def test_cross_stitch_matches_einsum(dtype):
     ref = np.stack([sum(np.asarray(ac)[:, t, s] * np.asarray(f)[s] for s in range(3))
                     for t in range(3)])
     np.testing.assert_allclose(mtl.cross_stitch(ac, f), ref, rtol=1e-5, atol=1e-6)
-    unit = mtl.CrossStitch(3, 5, self_weight=0.8)
+    unit = models.CrossStitch(3, 5, self_weight=0.8)
     np.testing.assert_allclose(np.asarray(unit.alpha[...]).sum(-1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(unit(f), mtl.cross_stitch(unit.alpha[...], f), rtol=1e-6)
     with pytest.raises(ValueError, match="alpha shape"):

@@ -137,8 +137,8 @@ def es_grads(mesh):
             ("pes", lambda m: lopt.pes(opt, family, num_steps=6, truncation_length=3,
                                        sigma=0.1, population=8, mesh=m))):
         est = make(mesh)
-        state = est.init(parallel.replicate(theta, mesh), jax.random.key(1))
-        grad = jax.jit(est.grad)
+        state = est.init(parallel.replicate(theta, mesh), key=jax.random.key(1))
+        grad = jax.jit(lambda th, s, k, est=est: est.update(th, s, key=k))
         for i in range(2):  # PES: two consecutive truncations through the persistent state
             loss, g, state = grad(parallel.replicate(theta, mesh), state, jax.random.key(2 + i))
         out[name] = {"loss": float(loss), "grad": [np.asarray(jax.device_get(a)).ravel().tolist()

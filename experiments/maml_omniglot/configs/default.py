@@ -19,7 +19,8 @@ variant  N-way   K      inner α       train steps   test steps meta-batch
 loop of ``reptile_inner_steps`` = 5 steps on support ∪ query, as Nichol et al.'s k = 5 for
 Omniglot, outer step ε = 1 annealed linearly to 0; the inner optimiser here is SGD with the
 variant's α, not their Adam. With a single inner step Reptile reduces to joint training on
-the pooled tasks, which learns nothing transferable when labels are shuffled per task). Evaluation: 600 test tasks, 15 query images per class,
+the pooled tasks, which learns nothing transferable when labels are shuffled per task).
+Evaluation: 600 test tasks, 15 query images per class,
 accuracy with 95 % interval.
 
 Published (MAML Table 1): 98.7 ± 0.4, 99.9 ± 0.1, 95.8 ± 0.3, 98.9 ± 0.2 (5w1s, 5w5s, 20w1s,
@@ -64,7 +65,7 @@ def get_config(variant: str = "5w1s") -> ml_collections.ConfigDict:
     c.reptile_step_size = 1.0
     c.reptile_inner_steps = 5     # k of Reptile (Nichol et al. 2018: 5 for Omniglot)
     c.remat = False
-    c.ops = "auto"                # convs / max-pools: "matmul" (jtransfer.meta.matmul_ops, fast
+    c.ops = "auto"                # convs / max-pools: "matmul" (jtransfer.ops.matmul_ops, fast
                                   # second-order derivatives on XLA:CPU), "native", "auto" = matmul
                                   # on CPU, native on GPU/TPU
     c.task_batch_size = 0         # 0: vmap all tasks; b > 0: lax.map over chunks of b tasks

@@ -158,6 +158,15 @@ def matmul_ops(fn: Callable) -> Callable:
       arrays), keyword arguments are passed to ``fn`` as they are (static). It re-traces
       ``fn`` on every call (cheap under ``jit``, where it runs once per compilation).
 
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from jtransfer import ops
+      >>> def conv(x, k):
+      ...     return jax.lax.conv_general_dilated(x, k, (1, 1), "VALID")
+      >>> x, k = jnp.ones((1, 1, 4, 4)), jnp.ones((1, 1, 2, 2))
+      >>> bool(jnp.allclose(ops.matmul_ops(conv)(x, k), conv(x, k)))
+      True
+
     References:
       Chellapilla, Puri, Simard 2006 (convolution as im2col + matrix multiply),
       https://inria.hal.science/inria-00112631 ; Finn, Abbeel, Levine 2017,

@@ -1,13 +1,21 @@
-"""Flax NNX module forms of hard sharing and cross-stitch units (the algorithms stay pure)."""
+"""Flax NNX module forms of hard parameter sharing and cross-stitch units.
+
+The algorithms stay pure functions in :mod:`jtransfer.mtl` (``hard_sharing``,
+``cross_stitch``); these modules hold the parameters and call them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-import jax
 from flax import nnx
 
-from jtransfer.mtl._sharing import _static_task_index, cross_stitch, cross_stitch_init
+from jtransfer.mtl import cross_stitch, cross_stitch_init, hard_sharing
+
+
+def _call_module(module: nnx.Module, x: Any) -> Any:
+    return module(x)
 
 
 class HardSharingNet(nnx.Module):
@@ -15,11 +23,21 @@ class HardSharingNet(nnx.Module):
 
     ``net(x, task)`` returns head ``task``'s output (``task`` a Python int, range-checked, or a
     traced scalar dispatched with ``jax.lax.switch``); ``net(x)`` returns all heads' outputs.
-    :func:`jtransfer.mtl.hard_sharing` is the pure-function form.
+    It runs :func:`jtransfer.mtl.hard_sharing` with the submodules in place of parameters.
 
     Args:
       trunk: shared module, ``trunk(x) -> z``.
       heads: sequence of task modules, ``head(z) -> output``.
+
+    Example:
+      >>> from flax import nnx
+      >>> import jax.numpy as jnp
+      >>> from jtransfer import models
+      >>> rngs = nnx.Rngs(0)
+      >>> net = models.HardSharingNet(nnx.Linear(3, 4, rngs=rngs),
+      ...                             [nnx.Linear(4, 1, rngs=rngs), nnx.Linear(4, 2, rngs=rngs)])
+      >>> net(jnp.ones((5, 3)), 1).shape
+      (5, 2)
     """
 
     def __init__(self, trunk: nnx.Module, heads: Sequence[nnx.Module]):
@@ -30,15 +48,9 @@ class HardSharingNet(nnx.Module):
         self.heads = nnx.List(heads)
         self.num_tasks = len(heads)
 
-    def __call__(self, x, task=None):
-        z = self.trunk(x)
-        if task is None:
-            return tuple(h(z) for h in self.heads)
-        idx = _static_task_index(task, self.num_tasks)
-        if idx is not None:
-            return self.heads[idx](z)
-        branches = [lambda z, h=h: h(z) for h in self.heads]
-        return jax.lax.switch(task, branches, z)
+    def __call__(self, x: Any, task: Any = None) -> Any:
+        apply = hard_sharing(_call_module, [_call_module] * self.num_tasks)
+        return apply({"trunk": self.trunk, "heads": tuple(self.heads)}, x, task)
 
 
 class CrossStitch(nnx.Module):
@@ -52,6 +64,13 @@ class CrossStitch(nnx.Module):
       num_tasks: ``T``.
       num_channels: per-channel units when given.
       self_weight: initial diagonal weight.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jtransfer import models
+      >>> unit = models.CrossStitch(2, self_weight=0.75)
+      >>> unit(jnp.array([[1.0], [0.0]])).tolist()
+      [[0.75], [0.25]]
     """
 
     def __init__(self, num_tasks: int, num_channels: int | None = None, *,
@@ -59,5 +78,5 @@ class CrossStitch(nnx.Module):
         self.alpha = nnx.Param(cross_stitch_init(num_tasks, num_channels,
                                                  self_weight=self_weight))
 
-    def __call__(self, features):
+    def __call__(self, features: Any) -> Any:
         return cross_stitch(self.alpha[...], features)

@@ -165,9 +165,9 @@ def save_theta(directory: str, theta) -> str:
 
 
 def summary(losses: np.ndarray) -> dict[str, float]:
-    """Final and mean log10 loss (mean and std over tasks)."""
+    """Final and mean log10 loss (mean and std, ddof = 1, over tasks)."""
     logl = np.log10(np.maximum(losses, 1e-30))
-    return {"final_mean": float(logl[:, -1].mean()), "final_std": float(logl[:, -1].std()),
+    return {"final_mean": float(logl[:, -1].mean()), "final_std": float(logl[:, -1].std(ddof=1)),
             "avg_mean": float(logl.mean())}
 
 
@@ -176,7 +176,7 @@ def plot_log_curves(curves: dict[str, np.ndarray], path: str, *, title: str) -> 
     means, bands = {}, {}
     for name, losses in curves.items():
         logl = np.log10(np.maximum(losses, 1e-30))
-        m, s = logl.mean(0), logl.std(0)
+        m, s = logl.mean(0), logl.std(0, ddof=1)
         means[name], bands[name] = m, np.stack([m - s, m + s])
     return train.plot_curves(means, path, ylabel="log10 loss (mean ± std over tasks)",
                              title=title, band=bands)

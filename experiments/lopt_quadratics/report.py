@@ -1,18 +1,69 @@
-"""Report rows of ``lopt_quadratics`` for ``python -m experiments.reproduce`` (discovered there)."""
+"""Report rows of ``lopt_quadratics`` for ``python -m experiments.reproduce`` (discovered there).
+
+Writes the results artefacts ``results/final_log10_loss.json`` and ``avg_log10_loss.json``:
+per seed (meta-training, tuning and held-out functions), the learned LSTM optimizer against
+the best of the four tuned baselines on that seed (each baseline's values in ``extra``;
+``_quick`` suffix for the quick suite). Each artefact records the command that
+regenerates it (:func:`experiments.reproduce.results.reproduce_command`).
+"""
 
 from __future__ import annotations
 
-from experiments.reproduce.registry import Experiment, ResultRow
+import os
+import time
 
+from experiments.reproduce.registry import Experiment, ResultRow
+from experiments.reproduce.results import reproduce_command, write_results
+
+SEEDS = {"quick": (0,), "full": (0, 1, 2, 3, 4)}
 PAPER = "Andrychowicz et al. 2016, Fig. 2 (curves only): LSTM below SGD/RMSprop/ADAM/NAG"
 
 
-def _run(workdir: str, suite: str) -> list[ResultRow]:
+def write_artefacts(metrics: dict[int, dict], walls: dict[int, float], config, suite: str,
+                    root=None) -> None:
+    """Writes ``final_log10_loss`` and ``avg_log10_loss`` from per-seed metrics."""
+    seeds = sorted(metrics)
+    names = [k.split("/")[0] for k in metrics[seeds[0]] if k.endswith("/final_log10_loss")]
+    ours = next(n for n in names if n.startswith("LSTM"))
+    base = [n for n in names if n != ours]
+    cfg = config.to_dict()
+    cfg["seed"] = seeds
+    for key, what in (("final_log10_loss", f"at step {config.eval_steps}"),
+                      ("avg_log10_loss", f"averaged over steps 1–{config.eval_steps}")):
+        per = {n: [metrics[s][f"{n}/{key}"] for s in seeds] for n in names}
+        write_results(
+            "lopt_quadratics", key + ("" if suite == "full" else "_quick"),
+            {"best_baseline": [min(per[n][i] for n in base) for i in range(len(seeds))],
+             "lstm": per[ours]},
+            seeds=seeds, config=cfg, wall_seconds=[walls[s] for s in seeds],
+            metric=f"log10 loss {what} (mean over {config.num_eval} held-out functions)",
+            higher_is_better=False, baseline="best_baseline",
+            labels={"best_baseline": f"best of {'/'.join(base)} (per seed)", "lstm": ours},
+            source="", command=reproduce_command("lopt_quadratics", suite, seeds),
+            extra={"baselines": {n: per[n] for n in base},
+                   "tuned_lr": {n: [metrics[s][f"{n}/lr"] for s in seeds] for n in base}},
+            notes=f"{PAPER}; no published numbers. The baseline is, on each seed, the best of "
+                  f"the four (learning rates tuned on {config.num_tune} training functions; "
+                  f"the best picked on the held-out functions, which favours the baseline). "
+                  f"{config.meta_steps} meta-steps per seed.",
+            root=root)
+
+
+def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
+    seeds = tuple(seeds or SEEDS[suite])
     from experiments.lopt_quadratics import train
     from experiments.lopt_quadratics.configs import default, quick
 
-    config = (quick if suite == "quick" else default).get_config()
-    m = train.train_and_evaluate(config, workdir)
+    metrics, walls = {}, {}
+    for seed in seeds:
+        config = (quick if suite == "quick" else default).get_config()
+        config.seed = seed
+        t = time.perf_counter()
+        metrics[seed] = train.train_and_evaluate(
+            config, workdir if seed == seeds[0] else os.path.join(workdir, f"seed{seed}"))
+        walls[seed] = time.perf_counter() - t
+    write_artefacts(metrics, walls, config, suite, root=os.path.dirname(workdir))
+    m = metrics[seeds[0]]
     plots = ("curves.png",) if config.plot else ()
     names = [k.split("/")[0] for k in m if k.endswith("/final_log10_loss")]
     ours = next(n for n in names if n.startswith("LSTM"))

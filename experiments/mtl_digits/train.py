@@ -215,7 +215,8 @@ def validate_config(config) -> None:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Trains every method for every seed; returns ``<method>/acc_{left,right,mean}`` (mean
-    over seeds) and ``_std`` entries, plus ``seconds``."""
+    over seeds), ``_std`` entries (ddof = 1; NaN for one seed), ``<method>/acc_mean_per_seed``
+    (the mean of both tasks, one value per seed, in ``config.seeds`` order) and ``seconds``."""
     validate_config(config)
     make_data_mesh(config)  # fails early when the mesh does not divide the batch
     os.makedirs(workdir, exist_ok=True)
@@ -237,8 +238,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         v = np.stack(vals)
         for j, name in enumerate(("left", "right")):
             metrics[f"{m}/acc_{name}"] = float(v[:, j].mean())
-            metrics[f"{m}/acc_{name}_std"] = float(v[:, j].std())
+            metrics[f"{m}/acc_{name}_std"] = (float(v[:, j].std(ddof=1)) if len(v) > 1
+                                              else float("nan"))
         metrics[f"{m}/acc_mean"] = float(v.mean())
+        metrics[f"{m}/acc_mean_per_seed"] = [float(x) for x in v.mean(axis=1)]
     metrics["seconds"] = time.perf_counter() - t0
     if config.plot:
         plot_pareto(accs, os.path.join(workdir, "pareto.png"))

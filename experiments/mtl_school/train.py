@@ -74,10 +74,10 @@ def standardise(train_tasks, test_tasks):
     """z-scores every non-constant column and the target with pooled training statistics."""
     xp = np.concatenate([x for x, _ in train_tasks])
     yp = np.concatenate([y for _, y in train_tasks])
-    mu, sd = xp.mean(0), xp.std(0)
+    mu, sd = xp.mean(0), xp.std(0, ddof=0)  # population z-score (unchanged)
     const = sd < 1e-12
     mu[const], sd[const] = 0.0, 1.0
-    ym, ys = yp.mean(), yp.std()
+    ym, ys = yp.mean(), yp.std(ddof=0)
 
     def f(tasks):
         return [((x - mu) / sd, (y - ym) / ys) for x, y in tasks]
@@ -351,7 +351,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         for n in METRICS:
             vals = np.array([r[n] for r in v])
             out[f"{k}/{n}_mean"] = float(vals.mean())
-            out[f"{k}/{n}_std"] = float(vals.std())
+            out[f"{k}/{n}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
     all_sigma = np.concatenate(sigmas)
     out["soft_learned/median_sigma"] = float(np.median(all_sigma))
     out["soft_learned/sigma_q10"] = float(np.quantile(all_sigma, 0.1))
@@ -369,7 +369,8 @@ def plot_results(results, sigmas, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     names = list(results)
     ev = [np.mean([r["explained_variance"] for r in results[k]]) for k in names]
-    sd = [np.std([r["explained_variance"] for r in results[k]]) for k in names]
+    sd = [np.std([r["explained_variance"] for r in results[k]], ddof=1) if len(results[k]) > 1
+          else 0.0 for k in names]
     axes[0].barh(names, ev, xerr=sd, color="tab:blue")
     axes[0].set_xlabel("explained variance on test students (%)")
     axes[0].set_title("School, 75/25 splits")

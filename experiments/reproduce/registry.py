@@ -41,7 +41,8 @@ class Experiment:
       name: unique identifier (used by ``--only``).
       suites: the suites that include it: ``("quick", "full")`` for embedded-data experiments
         (the quick suite runs a shortened version), ``("full",)`` for real-data ones.
-      run: ``run(workdir: str, suite: str) -> list[ResultRow]``.
+      run: ``run(workdir: str, suite: str) -> list[ResultRow]``; experiments that write results
+        artefacts also take ``seeds=`` (``--seeds`` of the runner overrides their default).
       description: one line for the report.
     """
 

@@ -1,0 +1,169 @@
+"""Effects with intervals: mean ± std (ddof = 1), paired gains with t intervals, verdicts.
+
+A reproduction is judged on its **effect**, the gain of a method over the paper's baseline,
+not on a level near the published one. Over ``n`` seeds (the same seeds for both arms, so the
+differences are paired), with ``d_i`` the per-seed gain oriented so that positive is better,
+
+.. math::
+
+    \\bar d = \\frac{1}{n}\\sum_i d_i, \\quad
+    s_d = \\sqrt{\\frac{1}{n - 1}\\sum_i (d_i - \\bar d)^2}, \\quad
+    \\bar d \\pm t_{1 - \\alpha/2,\\, n - 1}\\, s_d / \\sqrt{n}.
+
+The verdict compares that interval ``[low, high]`` with 0 and with the published gain ``g``
+(same orientation):
+
+* ``reproduced``: ``low > 0`` and ``g <= high`` (a positive effect, at least as large as the
+  published one is compatible with ours; a gain *larger* than the paper's also counts);
+* ``smaller``: ``low > 0`` but ``g > high`` (positive, but the published gain is excluded);
+* ``absent``: ``low <= 0 <= high`` (no effect distinguishable from 0 at this n);
+* ``reversed``: ``high < 0`` (the method is reliably worse than the baseline).
+
+With a published gain ``g <= 0`` (the paper reports no gain) a positive interval reads
+``differs`` (the sign cases are unchanged; ``absent`` then agrees with the paper).
+No published gain gives ``gain`` / ``absent`` / ``reversed``; fewer than 2 seeds give
+``n/a (1 seed)`` (no interval exists).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.stats
+
+__all__ = ["Effect", "mean_std", "paired_gain", "published_gain", "verdict", "VERDICTS"]
+
+VERDICTS = ("reproduced", "smaller", "absent", "reversed", "differs", "gain", "n/a (1 seed)")
+
+
+def _as_1d(values: Sequence[float], name: str) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of per-seed values; "
+                         f"got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} has non-finite values: {a.tolist()}")
+    return a
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof = 1; NaN std for one value).
+
+    Args:
+      values: per-seed values, shape ``(n,)``.
+
+    Returns:
+      ``(mean, std)`` as Python floats.
+
+    Example:
+      >>> mean_std([1.0, 2.0, 3.0])
+      (2.0, 1.0)
+    """
+    a = _as_1d(values, "values")
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else math.nan
+
+
+@dataclasses.dataclass(frozen=True)
+class Effect:
+    """A paired gain over seeds: mean, sample std of the differences, t interval, n.
+
+    Attributes:
+      mean: mean per-seed gain (positive = the method is better).
+      std: sample std (ddof = 1) of the per-seed gains; NaN when ``n == 1``.
+      low: lower end of the interval; NaN when ``n == 1``.
+      high: upper end of the interval; NaN when ``n == 1``.
+      n: number of seeds.
+      confidence: the interval's confidence level.
+    """
+
+    mean: float
+    std: float
+    low: float
+    high: float
+    n: int
+    confidence: float = 0.95
+
+
+def paired_gain(method: Sequence[float], baseline: Sequence[float], *,
+                higher_is_better: bool = True, confidence: float = 0.95) -> Effect:
+    """Paired gain of ``method`` over ``baseline`` across seeds with a t-based interval.
+
+    ``d_i = method_i - baseline_i`` (``baseline_i - method_i`` when lower is better, e.g. an
+    error), then mean ± ``t_{(1+confidence)/2, n-1} * std(d, ddof=1) / sqrt(n)``.
+
+    Args:
+      method: per-seed values of the method, shape ``(n,)``.
+      baseline: per-seed values of the baseline on the same seeds, shape ``(n,)``.
+      higher_is_better: orientation of the metric (accuracy: True; MAE, loss: False).
+      confidence: level of the two-sided interval, in (0, 1).
+
+    Returns:
+      An :class:`Effect`.
+
+    Example:
+      >>> e = paired_gain([3.0, 4.0, 8.0], [1.0, 2.0, 3.0])  # d = [2, 2, 5], s = sqrt(3)
+      >>> round(e.mean, 3), round(e.low, 2), round(e.high, 2), e.n  # 3 -/+ 4.303 s / sqrt(3)
+      (3.0, -1.3, 7.3, 3)
+
+    References:
+      Student (1908), "The probable error of a mean"; the paired t interval.
+    """
+    m, b = _as_1d(method, "method"), _as_1d(baseline, "baseline")
+    if m.shape != b.shape:
+        raise ValueError(f"method and baseline must hold the same seeds; got shapes {m.shape} "
+                         f"and {b.shape}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    d = m - b if higher_is_better else b - m
+    n = d.size
+    mean = float(d.mean())
+    if n < 2:
+        return Effect(mean, math.nan, math.nan, math.nan, n, confidence)
+    std = float(d.std(ddof=1))
+    half = float(scipy.stats.t.ppf((1.0 + confidence) / 2.0, n - 1)) * std / math.sqrt(n)
+    return Effect(mean, std, mean - half, mean + half, n, confidence)
+
+
+def published_gain(method: float | None, baseline: float | None, *,
+                   higher_is_better: bool = True) -> float | None:
+    """The paper's gain in the same orientation as :func:`paired_gain` (None if unknown).
+
+    Example:
+      >>> round(published_gain(0.108, 0.248, higher_is_better=False), 3)
+      0.14
+    """
+    if method is None or baseline is None:
+        return None
+    return float(method - baseline) if higher_is_better else float(baseline - method)
+
+
+def verdict(effect: Effect, published: float | None) -> str:
+    """Classifies our interval against 0 and the published gain (rules in the module doc).
+
+    Args:
+      effect: our paired gain (:func:`paired_gain`).
+      published: the published gain, same orientation (:func:`published_gain`), or None.
+
+    Returns:
+      One of :data:`VERDICTS`.
+
+    Example:
+      >>> verdict(Effect(0.05, 0.01, 0.03, 0.07, 5), 0.06)
+      'reproduced'
+      >>> verdict(Effect(0.05, 0.01, 0.03, 0.07, 5), 0.10)
+      'smaller'
+    """
+    if effect.n < 2 or math.isnan(effect.low):
+        return "n/a (1 seed)"
+    if effect.high < 0:
+        return "reversed"
+    if effect.low <= 0:
+        return "absent"
+    if published is None:
+        return "gain"
+    if published <= 0:
+        return "differs"
+    return "reproduced" if published <= effect.high else "smaller"

@@ -66,7 +66,7 @@ def load_domain(dataset: str, domain: str, manual_dir=None) -> dict[str, np.ndar
         x = d["x"].astype(np.float64)
         x = x / np.maximum(x.sum(1, keepdims=True), 1e-12)
         x_disc = x.astype(np.float32)
-        x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
+        x = (x - x.mean(0)) / np.maximum(x.std(0, ddof=0), 1e-12)
         x, y = x.astype(np.float32), d["y"].astype(np.int32)
         return {"x_src": x, "y_src": y, "x_unlab": x, "y_unlab": y, "x_test": x, "y_test": y,
                 "x_disc": x_disc}

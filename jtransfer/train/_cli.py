@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 
 def experiment_main(name: str, train_and_evaluate: Callable[..., Mapping[str, float]]) -> None:
@@ -16,6 +17,7 @@ def experiment_main(name: str, train_and_evaluate: Callable[..., Mapping[str, fl
     workdir that holds a run resumes it, and one that holds a run with another config is
     refused (see :class:`Run`). Orbax's per-save INFO logging is silenced.
     """
+    _check_config_file(sys.argv[1:])  # one line instead of ml_collections' traceback
     from absl import app, flags, logging
     from ml_collections import config_flags
 
@@ -40,3 +42,24 @@ def experiment_main(name: str, train_and_evaluate: Callable[..., Mapping[str, fl
             print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
 
     app.run(main)
+
+
+def _check_config_file(argv: Sequence[str]) -> None:
+    """Exits with one line when ``--config`` names a file that does not exist.
+
+    (Without it, ml_collections reports the missing file in a long traceback when the flag is
+    first read.) ``--config path.py:arg`` keeps its ``:arg`` suffix out of the check.
+    """
+    path = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--config="):
+            path = arg[len("--config="):]
+    if path is None:
+        return
+    if not os.path.isfile(path) and ":" in path:
+        path = path.split(":", 1)[0]
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: --config file {path!r} does not exist (relative to "
+                         f"{os.getcwd()!r}); pass an experiments/<name>/configs/*.py file")

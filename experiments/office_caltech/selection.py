@@ -9,7 +9,9 @@ the source; the other 20 % (labelled source validation) scores them without targ
   weighting the DA experiments use: absolute cap 20, mean 1 over all of the source);
 * ``iwv``: ``select.select_by_risk(criterion="iwv")`` with the library defaults of
   ``select.domain_classifier_weights`` (fitted on the training 80 %, evaluated on the
-  validation 20 %; cap at the 0.99 quantile, mean 1 there);
+  validation 20 %; cap at the 0.99 quantile, mean 1 there), the domain classifier on the
+  L1 histograms before the per-domain z-scoring (after it, both domains' feature means are
+  0 and a linear domain classifier finds nothing: the experiments' weights are constant);
 * ``dev``: ``select.select_by_risk(criterion="dev")`` with the same weights unnormalised
   (``normalize=False``: DEV as published, its control variate corrects the mean);
 * ``iwv_raw``: the weights without safeguards (no quantile cap, not normalised), risk
@@ -55,13 +57,18 @@ def candidates(xs, ys, xt, yt, val):
     return np.asarray(errs, np.float64), np.asarray(accs)
 
 
-def picks(errs, xs, xt, val):
-    """The candidate index each criterion picks, and the diagnostics of the weights."""
+def picks(errs, xs, xt, val, ds, dt):
+    """The candidate index each criterion picks, and the diagnostics of the weights.
+
+    ``xs``/``xt``: the classifiers' features (z-scored per domain); ``ds``/``dt``: the
+    domain classifier's inputs for the library criteria (L1 histograms before z-scoring:
+    per-domain z-scoring sets both domains' feature means to 0, and a linear domain
+    classifier then finds almost nothing: the experiments' weights are constant 1)."""
     w_exp = recipes.importance_weights(xs, xt, C=DOMAIN_C)[val]
-    kw = dict(x_eval=xs[val], C=DOMAIN_C)
-    w_def = select.domain_classifier_weights(xs[~val], xt, **kw)
-    w_dev = select.domain_classifier_weights(xs[~val], xt, normalize=False, **kw)
-    w_raw = select.domain_classifier_weights(xs[~val], xt, clip_quantile=None,
+    kw = dict(x_eval=ds[val], C=DOMAIN_C)
+    w_def = select.domain_classifier_weights(ds[~val], dt, **kw)
+    w_dev = select.domain_classifier_weights(ds[~val], dt, normalize=False, **kw)
+    w_raw = select.domain_classifier_weights(ds[~val], dt, clip_quantile=None,
                                              normalize=False, **kw)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -75,7 +82,9 @@ def picks(errs, xs, xt, val):
         "dev": s_dev.index,
         "iwv_raw": int(np.argmin(errs @ w_raw / len(w_raw))),
     }
-    diag = {"ess_fraction_default": s_iwv.ess_fraction, "ess_fraction_dev": s_dev.ess_fraction,
+    diag = {"ess_fraction_experiments": float(w_exp.sum() ** 2 / (w_exp ** 2).sum()
+                                              / len(w_exp)),
+            "ess_fraction_default": s_iwv.ess_fraction, "ess_fraction_dev": s_dev.ess_fraction,
             "ess_fraction_raw": float(w_raw.sum() ** 2 / (w_raw ** 2).sum() / len(w_raw)),
             "max_weight_raw_over_mean": float(w_raw.max() / w_raw.mean()),
             "iwv_raw_max_risk": float((errs @ w_raw / len(w_raw)).max()),
@@ -85,8 +94,9 @@ def picks(errs, xs, xt, val):
 
 
 def run(seeds, root, dump=None):
-    doms = {d: (ocd.preprocess(x), y) for d, (x, y) in
-            ((d, ocd.load_domain(root, d)) for d in ocd.DOMAINS)}
+    raw = {d: ocd.load_domain(root, d) for d in ocd.DOMAINS}
+    doms = {d: (ocd.preprocess(x), y) for d, (x, y) in raw.items()}
+    l1 = {d: x / np.maximum(x.sum(1, keepdims=True), 1e-12) for d, (x, _) in raw.items()}
     agree = {c: [] for c in CRITERIA}
     regret = {c: [] for c in CRITERIA}
     per_shift, walls = {}, []
@@ -101,7 +111,7 @@ def run(seeds, root, dump=None):
             val = np.zeros(len(xs), bool)
             val[rng.choice(len(xs), len(xs) // 5, replace=False)] = True
             errs, accs = candidates(xs, ys, xt, yt, val)
-            chosen, diag = picks(errs, xs, xt, val)
+            chosen, diag = picks(errs, xs, xt, val, l1[s], l1[t])
             for c, j in chosen.items():
                 hits[c].append(float(accs[j] >= accs.max() - 1e-9))
                 gaps[c].append(float(accs.max() - accs[j]))

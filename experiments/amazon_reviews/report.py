@@ -29,7 +29,7 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
         rows.append(ResultRow(
             benchmark=f"Amazon reviews 5000-d, 12 shifts: {m}",
             metric="mean target-test accuracy (%)",
-            ours=f"{np.mean(avgs):.1f} ± {np.std(avgs):.1f}",
+            ours=f"{np.mean(avgs):.1f} ± {np.std(avgs, ddof=1):.1f}",
             published=76.3 if m == "dann" else None,
             source="DANN, JMLR 2016, Table 1 (raw features; RESULTS_FROM_PAPERS.md §2)"
             if m == "dann" else "",

@@ -32,7 +32,7 @@ def load_domain(root: str, domain: str, *,
 def preprocess(x: np.ndarray) -> np.ndarray:
     """L1 row normalisation, then per-feature z-score (population std) within the domain."""
     x = x / np.maximum(x.sum(1, keepdims=True), 1e-12)
-    sd = x.std(0)
+    sd = x.std(0, ddof=0)  # population std, as MATLAB zscore(fts, 1)
     return ((x - x.mean(0)) / np.where(sd > 0, sd, 1.0)).astype(np.float64)
 
 

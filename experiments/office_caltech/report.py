@@ -48,7 +48,7 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
         rows.append(ResultRow(
             benchmark=f"Office-Caltech10 SURF, all-source protocol: MLP {m}",
             metric="mean accuracy over 12 shifts (%)",
-            ours=f"{np.mean(avgs):.1f} ± {np.std(avgs):.1f}",
+            ours=f"{np.mean(avgs):.1f} ± {np.std(avgs, ddof=1):.1f}",
             notes="no published MLP number on these SURF features (compare with the CORAL "
                   "rows above); "
                   f"seeds {list(SEEDS)}; λ by IW source validation; oracle (target-selected "

@@ -104,7 +104,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             for k in trials[0]:
                 vals = [100 * tr[k] for tr in trials]
                 out[f"sampled/{k}/{shift}"] = float(np.mean(vals))
-                out[f"sampled/{k}/{shift}/std"] = float(np.std(vals))
+                out[f"sampled/{k}/{shift}/std"] = float(np.std(vals, ddof=1))
     out["closed_form_seconds"] = time.perf_counter() - t0
     for method in config.deep_methods:
         for shift in config.shifts:

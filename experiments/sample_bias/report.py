@@ -33,7 +33,7 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
         rows.append(ResultRow(
             benchmark=f"1-D sample bias, MLP(100,100): {LABELS[m]}",
             metric="target MAE",
-            ours=f"{np.mean(maes):.3f} ± {np.std(maes):.3f}",
+            ours=f"{np.mean(maes):.3f} ± {np.std(maes, ddof=1):.3f}",
             published=PUBLISHED.get(m),
             source="ADAPT docs 'Sample bias' (RESULTS_FROM_PAPERS.md §5)" if m in PUBLISHED
             else "",

@@ -7,9 +7,13 @@ source data and evaluated on the target: *source-only* accuracy. On Office-Calte
 *CORAL + LR* (``jtransfer.align.coral``, ε = 1, Sun et al. 2016), the shallow DA method of
 that benchmark. Features: Office-Caltech10 rows L1-normalised then z-scored per domain (GFK
 data README); Amazon ``log1p`` of the 5000 unigram/bigram counts. Office-Caltech10 is used
-transductively (all target images are both the unlabelled target sample and the test
-set); Amazon uses ``<target>_train`` (2000) as the unlabelled target sample and
-``<target>_test`` as the test set (DANN protocol).
+with a disjoint split of each target domain (issue #22 item 4): a random half (fixed seed
+``TARGET_SPLIT_SEED``) is the target sample whose labels the scores use, the other half is the
+test set that measures the accuracy they predict (before, all target images were both, so the
+correlations were partly circular; ``load_domain(..., split_seed=None)`` keeps that old
+transductive protocol). Amazon uses ``<target>_train`` (2000) as the target sample and
+``<target>_test`` as the test set (DANN protocol; already disjoint labels, but 2.6–5.5 % of
+the test reviews also occur in ``<target>_train``, see ``experiments/amazon_reviews``).
 
 **Experiment 1 (correlation).** Each score is computed from the source-only model on the
 labelled target sample: LEEP (its target probabilities), NCE (its arg-max labels), LogME,
@@ -56,9 +60,24 @@ SCORES = ("logme", "leep", "nce", "hscore", "transrate", "logme_pca", "neg_pad",
 CRITERIA = ("source_val", "iwv", "dev", "snd", "entropy", "oracle")
 
 
-def load_domain(dataset: str, domain: str, manual_dir=None) -> dict[str, np.ndarray]:
+TARGET_SPLIT_SEED = 0
+
+
+def target_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint index sets (target sample, test set) of a domain of ``n`` points: a random
+    half and the rest."""
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[: n // 2]), np.sort(perm[n // 2:])
+
+
+def load_domain(dataset: str, domain: str, manual_dir=None, *,
+                split_seed: int | None = TARGET_SPLIT_SEED) -> dict[str, np.ndarray]:
     """Labelled source arrays and target arrays (``x_unlab``, ``y_unlab``, ``x_test``,
-    ``y_test``) of one domain, preprocessed as described in the module docstring."""
+    ``y_test``) of one domain, preprocessed as described in the module docstring.
+
+    On Office-Caltech10 the target sample and the test set are the disjoint halves of
+    :func:`target_split` (``split_seed=None``: both are the whole domain, the old, circular
+    protocol); the source arrays are always the whole domain."""
     from jtransfer import data
 
     if dataset == "office_caltech10":
@@ -66,10 +85,15 @@ def load_domain(dataset: str, domain: str, manual_dir=None) -> dict[str, np.ndar
         x = d["x"].astype(np.float64)
         x = x / np.maximum(x.sum(1, keepdims=True), 1e-12)
         x_disc = x.astype(np.float32)
-        x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
+        x = (x - x.mean(0)) / np.maximum(x.std(0, ddof=0), 1e-12)
         x, y = x.astype(np.float32), d["y"].astype(np.int32)
-        return {"x_src": x, "y_src": y, "x_unlab": x, "y_unlab": y, "x_test": x, "y_test": y,
-                "x_disc": x_disc}
+        if split_seed is None:
+            lab = test = np.arange(len(y))
+        else:
+            lab, test = target_split(len(y), split_seed)
+        return {"x_src": x, "y_src": y, "x_unlab": x[lab], "y_unlab": y[lab],
+                "x_test": x[test], "y_test": y[test], "x_disc": x_disc,
+                "x_disc_unlab": x_disc[lab], "idx_unlab": lab, "idx_test": test}
     if dataset == "amazon_reviews":
         tr = data.load(dataset, domain=domain, split="train", manual_dir=manual_dir)
         te = data.load(dataset, domain=domain, split="test", manual_dir=manual_dir)
@@ -139,7 +163,7 @@ def shift_scores(src, tgt, *, num_classes, config, key) -> dict:
     emb = (xl - mean) @ comps.T
     out["logme_pca"] = float(select.logme(emb, yl, num_classes=num_classes))
     a = _subsample(rng, src["x_disc"], config.max_target)
-    b = _subsample(rng, tgt["x_disc"], config.max_target)
+    b = _subsample(rng, tgt.get("x_disc_unlab", tgt["x_disc"]), config.max_target)
     out["neg_pad"] = -float(select.proxy_a_distance(a, b, key=key))
     out["neg_mmd"] = -float(select.mmd_distance(a, b))
     return out
@@ -154,9 +178,14 @@ def shift_selection(src, tgt, *, num_classes, config, key, use_coral) -> dict:
     n_val = int(round(config.source_val_fraction * n))
     val, tr = perm[:n_val], perm[n_val:]
     x_all, y = src["x_src"], src["y_src"]
-    xt = _subsample(rng, tgt["x_disc"], config.max_target)
+    xt = _subsample(rng, tgt.get("x_disc_unlab", tgt["x_disc"]), config.max_target)
     w_val = np.asarray(select.domain_classifier_weights(src["x_disc"][tr], xt,
                                                         x_eval=src["x_disc"][val]))
+    # DEV as published: the same (quantile-capped) ratio unnormalised, so its control
+    # variate eta (mean(w) - 1) corrects the mean (with mean-1 weights DEV equals IWV)
+    w_dev = np.asarray(select.domain_classifier_weights(src["x_disc"][tr], xt,
+                                                        x_eval=src["x_disc"][val],
+                                                        normalize=False))
     adaptations = ("none", "coral") if use_coral else ("none",)
     cands = []
     for adapt in adaptations:
@@ -175,7 +204,7 @@ def shift_selection(src, tgt, *, num_classes, config, key, use_coral) -> dict:
                     "name": f"{adapt}/steps{steps}/l2={l2:g}",
                     "source_val": 1.0 - err_val.mean(),
                     "iwv": -float(select.iwv_risk(err_val, w_val)),
-                    "dev": -float(select.dev_risk(err_val, w_val)),
+                    "dev": -float(select.dev_risk(err_val, w_dev)),
                     "snd": float(select.snd(_subsample(np.random.default_rng(0),
                                                        np.asarray(pt), config.max_target))),
                     "entropy": -float(select.prediction_entropy(pt)),

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jtransfer import align, models, parallel, select, train, weighting
+from jtransfer import align, models, parallel, select, train
 from jtransfer._core.keys import default_key
 
 METHODS = ("source_only", "dann", "coral", "mmd")
@@ -476,14 +476,14 @@ def reverse_validation(result: DAResult, x_source, y_source, x_target, *,
 
 def importance_weights(x_source, x_target, *, C: float = 1.0,
                        max_weight: float = 20.0) -> np.ndarray:
-    """Importance weights :math:`w \\approx q/p` of source points for IW validation.
+    """Importance weights :math:`w \\approx q/p` of source points for IW validation, as the DA
+    experiments use them: ``jtransfer.select.domain_classifier_weights`` (the library's one
+    selection weighting) with an absolute cap ``max_weight`` and no quantile cap
+    (``clip_quantile=None``), normalised to mean 1 over all of ``x_source``.
 
-    A scikit-learn logistic domain classifier (L-BFGS, inverse L2 strength ``C``) is fitted
-    on the inputs (source 0, target 1); its target probability :math:`\\pi` becomes
-    :math:`w = \\frac{n_s}{n_t}\\frac{\\pi}{1-\\pi}` via
-    ``jtransfer.weighting.from_domain_classifier`` (probabilities clipped to
-    :math:`[10^{-6}, 1-10^{-6}]`), capped at ``max_weight`` and normalised to mean 1
-    (Bickel et al. 2009; Sugiyama et al. 2007).
+    Kept with these settings so the experiments' numbers do not change; new code should call
+    ``select.domain_classifier_weights(x_train, x_target, x_eval=x_val)`` (quantile cap, mean 1
+    on the validation set) and ``select.select_by_risk``.
 
     Args:
       x_source: ``(n_s, d)`` source inputs (the classifier's class 0).
@@ -495,14 +495,5 @@ def importance_weights(x_source, x_target, *, C: float = 1.0,
       ``(n_s,)`` float32 weights of the source points, mean 1 (slice out a held-out
       validation part after the call to keep its weights on the same scale).
     """
-    from sklearn.linear_model import LogisticRegression
-
-    xs, xt = np.asarray(x_source), np.asarray(x_target)
-    x = np.concatenate([xs, xt])
-    d = np.concatenate([np.zeros(len(xs)), np.ones(len(xt))])
-    clf = LogisticRegression(C=C, max_iter=1000).fit(x, d)
-    p = clf.predict_proba(xs)[:, 1]
-    w = np.asarray(weighting.from_domain_classifier(
-        p, n_source=len(xs), n_target=len(xt), clip=1e-6), np.float64)
-    w = np.clip(w, 0.0, max_weight)
-    return (w / w.mean()).astype(np.float32)
+    return select.domain_classifier_weights(x_source, x_target, C=C, clip_quantile=None,
+                                            max_weight=max_weight)

@@ -3,19 +3,23 @@ soft neighbourhood density, prediction entropy."""
 
 from __future__ import annotations
 
+import warnings
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jtransfer import weighting
 from jtransfer._core.checks import (
+    check_choice,
     check_matrix,
+    check_nonnegative,
     check_nonnegative_entries,
-    check_pair,
     check_positive,
     check_probabilities,
     check_vector,
 )
-from jtransfer.select._logistic import fit_logistic
 
 
 def _check_losses_weights(losses, weights):
@@ -28,40 +32,102 @@ def _check_losses_weights(losses, weights):
     return losses.astype(dtype), weights.astype(dtype)
 
 
-def domain_classifier_weights(source: jax.Array, target: jax.Array, *,
-                              x_eval: jax.Array | None = None,
-                              l2: float = 1e-3, steps: int = 300) -> jax.Array:
-    r"""Density-ratio weights :math:`w(x)\approx q(x)/p(x)` from a logistic domain classifier.
+DEFAULT_CLIP_QUANTILE = 0.99
+"""Default quantile at which :func:`domain_classifier_weights` caps the weights (the top 1 %
+of the validation weights are set to their 99th percentile)."""
 
-    Fits an L2-regularised logistic regression separating ``source`` (label 0) from
-    ``target`` (label 1) and converts its target probability :math:`\pi(x)` with
-    :func:`jtransfer.weighting.from_domain_classifier` (``form="ratio"``):
-    :math:`w = \frac{n_s}{n_t}\frac{\pi}{1-\pi}` (clipped there).
+DEFAULT_ESS_WARNING = 0.1
+"""Default threshold of :func:`select_by_risk`: a warning when the weights' effective sample
+size is below this fraction of the validation set."""
+
+
+def domain_classifier_weights(source, target, *, x_eval=None, C: float = 1.0,
+                              clip_quantile: float | None = DEFAULT_CLIP_QUANTILE,
+                              max_weight: float | None = None,
+                              normalize: bool = True) -> np.ndarray:
+    r"""Importance weights :math:`w(x)\approx q(x)/p(x)` for label-free selection.
+
+    The one weighting that ``jtransfer.select`` and the DA recipes use for
+    importance-weighted validation (IWV, DEV, :func:`iw_accuracy`). A logistic domain
+    classifier (scikit-learn, L-BFGS, inverse L2 strength ``C``) separates ``source``
+    (label 0) from ``target`` (label 1); its target probability :math:`\pi(x)` on the points
+    ``x_eval`` becomes
+
+    .. math::
+        w = \frac{n_s}{n_t}\frac{\pi}{1-\pi}
+        \ \xrightarrow{\ \min(\cdot,\ \texttt{max\_weight})\ }
+        \ \xrightarrow{\ \min(\cdot,\ Q_q(w))\ }
+        \ \xrightarrow{\ /\,\bar w\ } \ w,
+
+    with :math:`\pi` clipped to :math:`[10^{-6}, 1-10^{-6}]`
+    (``jtransfer.weighting.from_domain_classifier``), an optional absolute cap, a cap at the
+    ``clip_quantile`` quantile :math:`Q_q` of the ``x_eval`` weights (default 0.99: the top 1 %
+    are set to the 99th percentile; truncated importance sampling, Ionides 2008) and division
+    by their mean over ``x_eval`` (mean 1 on the validation set; Sugiyama et al. 2007).
+
+    The safeguards matter: unclipped density ratios of a well-separating classifier reach
+    hundreds of times the mean and leave an effective sample size of a few percent
+    (:func:`select_by_risk` reports it). With mean-1 weights, ``iwv_risk`` of 0/1 losses
+    stays in [0, 1] (:math:`w_i\ell_i \le w_i`).
 
     Args:
-      source: (n_s, d) source (training) features.
-      target: (n_t, d) target features.
-      x_eval: (m, d) points to weight (default ``source``), e.g. a held-out source
-        validation set as in DEV.
-      l2: L2 penalty (> 0).
-      steps: Adam steps.
+      source: ``(n_s, d)`` source (training) inputs or features.
+      target: ``(n_t, d)`` unlabelled target inputs.
+      x_eval: ``(m, d)`` points to weight (default ``source``): a held-out labelled source
+        validation set, as in DEV (classifier fitted on the training part only).
+      C: the classifier's inverse regularisation strength (> 0).
+      clip_quantile: quantile in (0, 1] of the ``x_eval`` weights at which to cap them, or
+        ``None`` for no quantile cap.
+      max_weight: absolute cap on the ratio before normalisation, or ``None``.
+      normalize: divide by the mean over ``x_eval`` (``False`` keeps the ratio's own scale,
+        e.g. for DEV as published, whose control variate uses :math:`\bar w - 1`).
 
     Returns:
-      (m,) non-negative weights.
+      ``(m,)`` float32 non-negative weights (mean 1 when ``normalize``).
+
+    Example:
+      >>> import numpy as np
+      >>> from jtransfer import select
+      >>> rng = np.random.default_rng(0)
+      >>> xs = rng.normal(size=(200, 1)); xt = rng.normal(size=(200, 1)) + 1.0
+      >>> w = select.domain_classifier_weights(xs, xt)
+      >>> w.shape, round(float(w.mean()), 4), bool(w[xs[:, 0].argmax()] > w[xs[:, 0].argmin()])
+      ((200,), 1.0, True)
+
+    References:
+      Bickel, Brückner & Scheffer 2009, "Discriminative Learning Under Covariate Shift", JMLR
+      10; Sugiyama, Krauledat & Müller 2007, JMLR 8; Ionides 2008, "Truncated Importance
+      Sampling", J. Comput. Graph. Stat. 17(2); You et al. 2019 (DEV), ICML.
     """
-    xs, xt = check_pair(source, target, "source", "target")
-    check_positive(l2, "l2")
-    if x_eval is None:
-        x_eval = xs
-    x_eval = check_matrix(x_eval, "x_eval", min_rows=1)
-    if x_eval.shape[1] != xs.shape[1]:
-        raise ValueError(f"x_eval has shape {x_eval.shape} but source has shape {xs.shape}")
-    ns, nt = xs.shape[0], xt.shape[0]
-    x = jnp.concatenate([xs, xt])
-    t = jnp.concatenate([jnp.zeros(ns, x.dtype), jnp.ones(nt, x.dtype)])
-    model = fit_logistic(x, t, l2=l2, steps=steps)
-    prob = jax.nn.sigmoid(model.logits(x_eval.astype(x.dtype)))
-    return weighting.from_domain_classifier(prob, n_source=ns, n_target=nt)
+    from sklearn.linear_model import LogisticRegression
+
+    xs, xt = np.asarray(source), np.asarray(target)
+    if xs.ndim != 2 or xt.ndim != 2 or xs.shape[1] != xt.shape[1] or len(xs) < 1 or \
+            len(xt) < 1:
+        raise ValueError(f"source and target must be non-empty (n, d) matrices with the same d, "
+                         f"got shapes {xs.shape} and {xt.shape}")
+    xe = xs if x_eval is None else np.asarray(x_eval)
+    if xe.ndim != 2 or xe.shape[1] != xs.shape[1] or len(xe) < 1:
+        raise ValueError(f"x_eval must be a non-empty (m, {xs.shape[1]}) matrix like source "
+                         f"{xs.shape}, got shape {xe.shape}")
+    check_positive(C, "C")
+    if clip_quantile is not None and not 0.0 < float(clip_quantile) <= 1.0:
+        raise ValueError(f"clip_quantile must be in (0, 1] or None, got {clip_quantile}")
+    if max_weight is not None:
+        check_positive(max_weight, "max_weight")
+    x = np.concatenate([xs, xt])
+    d = np.concatenate([np.zeros(len(xs)), np.ones(len(xt))])
+    clf = LogisticRegression(C=C, max_iter=1000).fit(x, d)
+    p = clf.predict_proba(xe)[:, 1]
+    w = np.asarray(weighting.from_domain_classifier(
+        p, n_source=len(xs), n_target=len(xt), clip=1e-6), np.float64)
+    if max_weight is not None:
+        w = np.clip(w, 0.0, max_weight)
+    if clip_quantile is not None:
+        w = np.minimum(w, np.quantile(w, float(clip_quantile)))
+    if normalize:
+        w = w / w.mean()
+    return w.astype(np.float32)
 
 
 def iwv_risk(losses: jax.Array, weights: jax.Array, *,
@@ -87,7 +153,10 @@ def iwv_risk(losses: jax.Array, weights: jax.Array, *,
       self_normalize: use the self-normalised (consistent, slightly biased) form.
 
     Returns:
-      Scalar estimated target risk (lower is better).
+      Scalar estimated target risk (lower is better). For losses in [0, 1] (0/1 errors) the
+      self-normalised form, and the plain form with weights of mean 1 over these ``n``
+      points (:func:`domain_classifier_weights` with ``x_eval``), lie in [0, 1]; the plain
+      form with weights of another scale does not (it is that scale times a risk).
 
     References:
       Sugiyama, Krauledat & Müller 2007, "Covariate Shift Adaptation by Importance Weighted
@@ -121,7 +190,12 @@ def dev_risk(losses: jax.Array, weights: jax.Array) -> jax.Array:
         discriminator on training features).
 
     Returns:
-      Scalar estimated target risk (lower is better).
+      Scalar estimated target risk (lower is better). **Not bounded** to the range of the
+      losses: the control-variate correction :math:`\eta(\bar w - 1)` is linear, so with
+      spread weights whose mean is far from 1 the estimate of 0/1 errors can be negative or
+      above 1 (the published estimator; clipping it would hide the degeneracy, which
+      :func:`select_by_risk` reports instead). With weights of mean exactly 1 the correction
+      vanishes and DEV equals IWV.
 
     References:
       You et al. 2019, "Towards Accurate Model Selection in Deep Unsupervised Domain
@@ -135,6 +209,111 @@ def dev_risk(losses: jax.Array, weights: jax.Array) -> jax.Array:
     cov = jnp.sum((wl - wl.mean()) * wc) / (n - 1)
     eta = jnp.where(var_w > 0, -cov / jnp.where(var_w > 0, var_w, 1.0), 0.0)
     return wl.mean() + eta * weights.mean() - eta
+
+
+class Selection(NamedTuple):
+    """Outcome of :func:`select_by_risk` (plain NumPy / Python values)."""
+
+    index: int                  # the chosen candidate
+    risks: np.ndarray           # (k,) the criterion's estimated target risks
+    source_risks: np.ndarray    # (k,) unweighted validation risks (the first tie-break key)
+    tied: tuple[int, ...]       # candidates within tie_tol of the best risk (index among them)
+    ess: float                  # Kish effective sample size of the weights
+    ess_fraction: float         # ess / n
+    criterion: str
+    warnings: tuple[str, ...]   # the warnings issued (low ESS, risks outside the loss range)
+
+
+SELECTION_CRITERIA = ("iwv", "dev", "source")
+
+
+def select_by_risk(losses, weights, *, criterion: str = "iwv",
+                   ess_warning: float = DEFAULT_ESS_WARNING,
+                   tie_tol: float = 1e-7) -> Selection:
+    r"""Choose one of ``k`` candidate models by an importance-weighted validation risk.
+
+    Every candidate is evaluated on the same labelled source validation set of ``n`` points
+    with importance weights :math:`w` (:func:`domain_classifier_weights` with ``x_eval``);
+    ``losses[j, i]`` is candidate ``j``'s loss (e.g. 0/1 error) on point ``i``. The risk is
+
+    * ``"iwv"``: :math:`\hat R_j = \sum_i w_i\ell_{ji} / \sum_i w_i` (IWV with the
+      weights normalised to mean 1 on the validation set; in [0, 1] for 0/1 losses);
+    * ``"dev"``: :func:`dev_risk` with the weights as given (DEV as published: pass
+      ``normalize=False`` weights, since with mean-1 weights it equals IWV);
+    * ``"source"``: the unweighted validation risk :math:`\frac1n\sum_i\ell_{ji}`.
+
+    **Ties** (risks within ``tie_tol`` of the lowest) are broken by the lower unweighted
+    validation risk, then by the lower index (list candidates from the simplest / most
+    regularised, e.g. ascending adaptation weight, so the rule is deterministic).
+
+    **Diagnostics**, returned and warned about (``RuntimeWarning``): the effective sample
+    size :math:`n_{\mathrm{eff}} = (\sum w)^2/\sum w^2` when it is below ``ess_warning``
+    times ``n`` (default 10 %: the weighted risks then rest on a handful of points), and
+    risks outside [min loss, max loss] (DEV only; IWV cannot leave it).
+
+    Args:
+      losses: ``(k, n)`` per-candidate, per-point losses (k >= 1, n >= 2).
+      weights: ``(n,)`` non-negative importance weights with a positive sum.
+      criterion: one of ``"iwv"``, ``"dev"``, ``"source"``.
+      ess_warning: fraction of ``n`` in [0, 1] below which the ESS is reported.
+      tie_tol: absolute tolerance (>= 0) within which two risks tie.
+
+    Returns:
+      :class:`Selection` with the chosen ``index``, all ``risks``, the ties and the ESS.
+
+    Example:
+      >>> import numpy as np
+      >>> from jtransfer import select
+      >>> errors = np.array([[1, 0, 0, 0], [0, 0, 1, 1], [1, 1, 0, 0]], np.float32)
+      >>> s = select.select_by_risk(errors, np.array([3.0, 1.0, 0.0, 0.0]))
+      >>> s.index, s.risks.round(2).tolist(), s.tied, round(s.ess_fraction, 3)
+      (1, [0.75, 0.0, 1.0], (1,), 0.4)
+
+    References:
+      Sugiyama, Krauledat & Müller 2007 (IWV), JMLR 8; You et al. 2019 (DEV), ICML,
+      http://proceedings.mlr.press/v97/you19a.html; Kish 1965 (effective sample size).
+    """
+    check_choice(criterion, "criterion", SELECTION_CRITERIA)
+    losses = np.asarray(losses, np.float64)
+    w = np.asarray(weights, np.float64)
+    if losses.ndim != 2 or losses.shape[0] < 1 or losses.shape[1] < 2:
+        raise ValueError(f"losses must have shape (k, n) with k >= 1 and n >= 2, got "
+                         f"{losses.shape}")
+    if w.shape != (losses.shape[1],):
+        raise ValueError(f"weights must have shape ({losses.shape[1]},) to match losses "
+                         f"{losses.shape}, got {w.shape}")
+    if not np.all(np.isfinite(losses)) or not np.all(np.isfinite(w)):
+        raise ValueError("losses and weights must be finite")
+    if np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("weights must be non-negative with a positive sum")
+    if not 0.0 <= ess_warning <= 1.0:
+        raise ValueError(f"ess_warning must be in [0, 1], got {ess_warning}")
+    check_nonnegative(tie_tol, "tie_tol")
+    n = losses.shape[1]
+    source = losses.mean(axis=1)
+    if criterion == "iwv":
+        risks = losses @ (w / w.sum())
+    elif criterion == "dev":
+        risks = np.array([float(dev_risk(jnp.asarray(row), jnp.asarray(w))) for row in losses])
+    else:
+        risks = source.copy()
+    ess = float(w.sum() ** 2 / np.sum(w * w))
+    notes = []
+    if ess < ess_warning * n:
+        notes.append(f"effective sample size of the weights is {ess:.1f} of n={n} "
+                     f"({100 * ess / n:.1f}% < {100 * ess_warning:g}%): the weighted risks rest "
+                     f"on few points")
+    lo, hi = losses.min(), losses.max()
+    out = np.flatnonzero((risks < lo - 1e-9) | (risks > hi + 1e-9))
+    if out.size:
+        notes.append(f"{criterion} risks of candidates {out.tolist()} lie outside the loss "
+                     f"range [{lo:g}, {hi:g}] (min {risks.min():.3g}, max {risks.max():.3g})")
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    tied = np.flatnonzero(risks <= risks.min() + tie_tol)
+    best = int(tied[np.lexsort((tied, source[tied]))[0]])
+    return Selection(best, risks, source, tuple(int(t) for t in tied), ess, ess / n,
+                     criterion, tuple(notes))
 
 
 def snd(target_outputs: jax.Array, *, temperature: float = 0.05) -> jax.Array:

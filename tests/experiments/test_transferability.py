@@ -124,3 +124,35 @@ def test_bad_mesh_shape_raises(tmp_path):
     c.mesh_shape = (2, 2)
     with pytest.raises(ValueError, match="mesh_shape"):
         train.train_and_evaluate(c, str(tmp_path))
+
+
+def test_scores_and_accuracy_use_disjoint_target_labels():
+    """Issue #22 item 4: the labels the scores read and the labels that measure the accuracy
+    they predict are disjoint (on Office-Caltech10 both came from the whole domain before)."""
+    import jax
+    import numpy as np
+
+    from tests.conftest import manual_dir_or_skip
+
+    root = manual_dir_or_skip("office_caltech10_surf")
+    from experiments.transferability import realdata
+
+    tgt = realdata.load_domain("office_caltech10", "webcam", os.path.dirname(root))
+    src = realdata.load_domain("office_caltech10", "dslr", os.path.dirname(root))
+    n = len(tgt["y_src"])                 # the whole target domain
+    lab, test = tgt["idx_unlab"], tgt["idx_test"]
+    assert not set(lab) & set(test) and len(lab) + len(test) == n
+    c = test_config.get_config()
+    c.max_target = 200
+    c.coral_accuracy = False
+    runs = []
+    for shuffle_test in (False, True):
+        t = dict(tgt)
+        if shuffle_test:      # garbage test labels: every score must stay the same
+            t["y_test"] = (tgt["y_test"] + 1) % 10
+        runs.append(realdata.shift_scores(src, t, num_classes=10, config=c,
+                                          key=jax.random.key(0)))
+    for k in realdata.SCORES:
+        assert runs[0][k] == runs[1][k], k
+    assert runs[0]["acc_source_only"] != runs[1]["acc_source_only"]
+    np.testing.assert_array_equal(tgt["y_unlab"], tgt["y_src"][lab])

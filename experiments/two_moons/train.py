@@ -4,7 +4,7 @@ Methods: ``source_only``, ``dann``, ``coral`` (Deep CORAL), ``mmd`` — all on t
 network (encoder Dense(10) ReLU, task head 10-10 ReLU + sigmoid, discriminator 10-10 ReLU +
 sigmoid, Glorot-uniform kernels), trained by the library recipe
 :func:`jtransfer.recipes.fit_domain_adaptation`; restarts are chosen by
-:func:`jtransfer.recipes.reverse_validation`.
+:func:`jtransfer.recipes.reverse_validate`.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _with_steps(config):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Trains ``config.method`` ``num_restarts`` times (restart r uses seed ``seed + 1000 r``
     for its initialisation and batches, on the same data), keeps the restart with the highest
-    reverse-validation accuracy (:func:`jtransfer.recipes.reverse_validation`, the DANN
+    reverse-validation accuracy (:func:`jtransfer.recipes.reverse_validate`, the DANN
     paper's label-free protocol; ties go to the lower reverse log-loss) and returns its metrics.
 
     Every run resumes from its own checkpoints under ``workdir/restart<r>`` (and
@@ -78,7 +78,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             data["xs"], data["ys"], data["xt"], config=c, key=jax.random.key(seed),
             workdir=os.path.join(workdir, f"restart{r}"), n_out=1,
             evals={"source": (data["xs"], data["ys"]), "target": (data["xt"], data["yt"])})
-        rv = (recipes.reverse_validation(
+        rv = (recipes.reverse_validate(
             fit, data["xs"], data["ys"], data["xt"], config=c, key=jax.random.key(seed),
             workdir=os.path.join(workdir, f"restart{r}_reverse"))
             if config.num_restarts > 1 else (float("nan"), float("nan")))

@@ -12,7 +12,7 @@ Domain adaptation (an MLP classifier, labelled source + unlabelled target):
 * Configuration: :func:`default_config`, :func:`check_config`, :func:`make_optimizer`.
 * Pieces: :func:`build_model` → :class:`DAModel`, :func:`da_loss` (one batch's objective),
   :func:`task_loss`.
-* Label-free selection: :func:`reverse_validation` (``select.reverse_validation`` with the
+* Label-free selection: :func:`reverse_validate` (``select.reverse_validation`` with the
   recipe as the method), :func:`importance_weights` (for ``select.iw_accuracy``).
 
 Example:
@@ -40,7 +40,7 @@ from jtransfer.recipes._da import (
     importance_weights,
     make_optimizer,
     predict,
-    reverse_validation,
+    reverse_validate,
     task_loss,
 )
 
@@ -57,6 +57,6 @@ __all__ = [
     "importance_weights",
     "make_optimizer",
     "predict",
-    "reverse_validation",
+    "reverse_validate",
     "task_loss",
 ]

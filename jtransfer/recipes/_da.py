@@ -447,7 +447,7 @@ def accuracy(result: DAResult, x, y, *, params=None) -> float:
 
 
 # ----------------------------------------------------------------------------- selection
-def reverse_validation(result: DAResult, x_source, y_source, x_target, *,
+def reverse_validate(result: DAResult, x_source, y_source, x_target, *,
                        config: ml_collections.ConfigDict | None = None,
                        key: jax.Array | None = None, workdir: str | None = None,
                        params=None, **overrides) -> select.ReverseValidation:

@@ -85,7 +85,7 @@ def test_reverse_validation_separates_a_good_from_a_constant_labelling(tmp_path)
     key = jax.random.key(c.seed)
     fit = recipes.fit_domain_adaptation(data["xs"], data["ys"], data["xt"], config=c, key=key,
                                         workdir=str(tmp_path / "fit"), n_out=1)
-    good_acc, good_loss = recipes.reverse_validation(
+    good_acc, good_loss = recipes.reverse_validate(
         fit, data["xs"], data["ys"], data["xt"], config=c, key=key,
         workdir=str(tmp_path / "good"))
     # Every weight 0 and the head's output bias -5: logit -5 (class 0) for every input.
@@ -93,7 +93,7 @@ def test_reverse_validation_separates_a_good_from_a_constant_labelling(tmp_path)
     const = jax.tree_util.tree_map_with_path(
         lambda path, a: a * 0 - 5.0 * (jax.tree_util.keystr(path).startswith(
             f"['head']['layers'][{last}]['bias']")), fit.params)
-    bad_acc, bad_loss = recipes.reverse_validation(
+    bad_acc, bad_loss = recipes.reverse_validate(
         fit, data["xs"], data["ys"], data["xt"], config=c, key=key,
         workdir=str(tmp_path / "bad"), params=const)
     assert good_acc > 0.65 and bad_acc == 0.5, (good_acc, bad_acc)   # 0.72 vs 0.5

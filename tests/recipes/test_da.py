@@ -125,9 +125,9 @@ def test_reverse_validation_separates_a_fitted_from_a_constant_labelling():
     xs, ys, xt = _moons(0)
     c, key = _small(num_steps=300), jax.random.key(0)
     fit = recipes.fit_domain_adaptation(xs, ys, xt, method="coral", config=c, key=key)
-    good = recipes.reverse_validation(fit, xs, ys, xt, config=c, key=key)
+    good = recipes.reverse_validate(fit, xs, ys, xt, config=c, key=key)
     const = jax.tree.map(lambda a: a * 0, fit.params)      # logit 0 -> class 0 everywhere
-    bad = recipes.reverse_validation(fit, xs, ys, xt, config=c, key=key, params=const)
+    bad = recipes.reverse_validate(fit, xs, ys, xt, config=c, key=key, params=const)
     assert bad.accuracy == 0.5 and good.accuracy > 0.65, (good, bad)   # 0.69 vs 0.5
 
 

@@ -17,6 +17,7 @@ import optax
 from flax import nnx
 
 from jtransfer import align, models, parallel, select, train, weighting
+from jtransfer._core.extras import import_extra
 from jtransfer._core.keys import default_key
 
 METHODS = ("source_only", "dann", "coral", "mmd")
@@ -477,7 +478,8 @@ def importance_weights(x_source, x_target, *, C: float = 1.0,
       ``(n_s,)`` float32 weights of the source points, mean 1 (slice out a held-out
       validation part after the call to keep its weights on the same scale).
     """
-    from sklearn.linear_model import LogisticRegression
+    LogisticRegression = import_extra(
+        "sklearn.linear_model", "train", "jtransfer.recipes.importance_weights").LogisticRegression
 
     xs, xt = np.asarray(x_source), np.asarray(x_target)
     x = np.concatenate([xs, xt])

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
+from jtransfer._core.extras import import_extra
+
 
 def _scalar(name: str, value) -> float:
     arr = np.asarray(value)
@@ -39,7 +41,8 @@ class MetricWriter:
         self._file = open(self.path, "a", encoding="utf-8")
         self._tb = None
         if tensorboard:
-            from tensorboardX import SummaryWriter
+            SummaryWriter = import_extra(
+                "tensorboardX", "train", "MetricWriter(tensorboard=True)").SummaryWriter
 
             self._tb = SummaryWriter(logdir=os.path.join(self.workdir, "tensorboard"))
 

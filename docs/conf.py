@@ -59,3 +59,14 @@ html_show_sourcelink = False
 
 nitpicky = False
 suppress_warnings = ["mystnb.unknown_mime_type"]
+
+# MathJax: the CDN by default. For reading offline, point JTRANSFER_MATHJAX_PATH at a local
+# copy, e.g. Debian's libjs-mathjax (MathJax 2):
+#   JTRANSFER_MATHJAX_PATH=file:///usr/share/javascript/mathjax/MathJax.js make docs
+_mathjax = os.environ.get("JTRANSFER_MATHJAX_PATH")
+if _mathjax:
+    if "MathJax.js" in _mathjax:   # MathJax 2 needs its config named in the URL
+        mathjax_path = _mathjax if "?config=" in _mathjax else \
+            _mathjax + "?config=TeX-AMS-MML_HTMLorMML"
+    else:
+        mathjax_path = _mathjax

@@ -70,3 +70,10 @@ if _mathjax:
             _mathjax + "?config=TeX-AMS-MML_HTMLorMML"
     else:
         mathjax_path = _mathjax
+    if "MathJax.js" in _mathjax:
+        # myst-nb marks notebook cells tex2jax_ignore and passes MathJax 3 options only; MathJax
+        # 2 needs the same "process these classes" rule in its own config format
+        mathjax2_config = {"tex2jax": {
+            "inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
+            "processEscapes": True, "ignoreClass": "tex2jax_ignore|mathjax_ignore",
+            "processClass": "tex2jax_process|mathjax_process|math|output_area"}}

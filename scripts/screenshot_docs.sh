@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Open pages of the built site (make docs) in headless Chromium (Debian package `chromium`) and
 # save screenshots under docs/_build/screenshots/: the landing page, an API page with maths
-# (align.mmd2), a rendered notebook, and the search page with a query (offline search).
+# (align.mmd2), a rendered notebook, a notebook figure, and the search page with a query (offline search).
 # The site reads MathJax from the CDN unless it was built with JTRANSFER_MATHJAX_PATH (see
 # docs/conf.py); without network the maths then stays as raw TeX.
 set -euo pipefail
@@ -20,4 +20,5 @@ shot() {  # name url
 shot index "file://$html/index.html"
 shot api_mmd2 "file://$html/api/_autosummary/jtransfer.align.mmd2.html"
 shot notebook_domain_adaptation "file://$html/notebooks/domain_adaptation.html"
+shot notebook_figure "file://$html/notebooks/learned_optimizers.html#a-small-meta-training-run"
 shot search_mmd "file://$html/search.html?q=mmd2"

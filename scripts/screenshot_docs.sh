@@ -13,12 +13,12 @@ mkdir -p "$out"
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome)
 shot() {  # name url
   "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
-    --hide-scrollbars --virtual-time-budget=15000 --window-size=1280,2000 \
+    --hide-scrollbars --virtual-time-budget=15000 --window-size="${size:-1280,2000}" \
     --screenshot="$out/$1.png" "$2" > /dev/null 2>&1
   echo "$out/$1.png  <-  $2"
 }
 shot index "file://$html/index.html"
 shot api_mmd2 "file://$html/api/_autosummary/jtransfer.align.mmd2.html"
 shot notebook_domain_adaptation "file://$html/notebooks/domain_adaptation.html"
-shot notebook_figure "file://$html/notebooks/learned_optimizers.html#a-small-meta-training-run"
+size=1280,16000 shot notebook_figure "file://$html/notebooks/learned_optimizers.html"  # whole page: the figure is at the end
 shot search_mmd "file://$html/search.html?q=mmd2"

@@ -4,6 +4,8 @@ and plots. Experiments import this module instead of each other."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
 
 import jax
@@ -143,7 +145,8 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
         return {"leaves": leaves}, {"meta_loss": loss}
 
     # theta and the outer state replicated over the mesh; the estimator shards inside
-    with train.Run(workdir, save_every=config.save_every, keep=2) as run:
+    with train.Run(workdir, config=config, exempt=("plot", "save_every"),
+                   save_every=config.save_every, keep=2) as run:
         out = train.train_loop(run, {"leaves": jax.tree.leaves(state)},
                                num_steps=config.meta_steps, step_fn=one_step,
                                eval_every=config.log_every, mesh=mesh, desc="meta-train")
@@ -151,6 +154,14 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
     theta = jax.tree.unflatten(treedef, leaves)["theta"]
     history = [r["meta_loss"] for r in train.read_metrics(workdir) if "meta_loss" in r]
     return theta, out.train_seconds, history
+
+
+def save_theta(directory: str, theta) -> str:
+    """Saves the meta-trained ``theta`` to ``directory``, replacing an earlier copy (it is the
+    final checkpoint's theta, so after ``--overwrite`` or a longer run it changes)."""
+    if os.path.isdir(directory):
+        shutil.rmtree(directory)
+    return lopt.save_theta(directory, theta)
 
 
 def summary(losses: np.ndarray) -> dict[str, float]:

@@ -21,7 +21,10 @@ Conventions shared by every subpackage (helpers in the private ``jtransfer._core
   ``coral(source, target)``); arrays of one domain take the suffix ``_source`` / ``_target``
   (``weights_source``, ``logits_target``).
 * **Errors**: shape checks raise ``ValueError`` at trace time naming the argument and its
-  shape; value checks (NaN/Inf, signs) run on concrete inputs and are skipped under ``jit``.
+  shape; value checks (NaN/Inf, signs) run on concrete inputs and are skipped under ``jit``
+  unless debug checks are on: :func:`debug_checks` (or ``JTRANSFER_DEBUG_CHECKS=1``) turns
+  them into ``checkify`` checks, and :func:`checked` wraps a function so that they raise the
+  same ``ValueError`` under ``jit``.
 """
 
 import importlib as _importlib
@@ -33,7 +36,9 @@ _SUBPACKAGES = (
     "models", "data", "train", "parallel", "recipes",
 )
 
-__all__ = list(_SUBPACKAGES)
+_CHECK_TOOLS = ("debug_checks", "checked")
+
+__all__ = [*_SUBPACKAGES, *_CHECK_TOOLS]
 
 
 def __getattr__(name):  # lazy: `import jtransfer` stays cheap; `jtransfer.align` imports on use
@@ -41,4 +46,8 @@ def __getattr__(name):  # lazy: `import jtransfer` stays cheap; `jtransfer.align
         module = _importlib.import_module(f"jtransfer.{name}")
         globals()[name] = module
         return module
+    if name in _CHECK_TOOLS:
+        value = getattr(_importlib.import_module("jtransfer._core.checks"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'jtransfer' has no attribute {name!r}")

@@ -24,17 +24,27 @@ ROOT = DOCS.parent
 
 
 def subpackages() -> list[str]:
+    """The names of ``jtransfer.__all__`` that are subpackages."""
+    import importlib.util
+
     import jtransfer
 
-    return list(jtransfer.__all__)
+    return [n for n in jtransfer.__all__ if importlib.util.find_spec(f"jtransfer.{n}")]
+
+
+def top_level() -> list[str]:
+    """The names of ``jtransfer.__all__`` that are not subpackages (e.g. ``debug_checks``)."""
+    import jtransfer
+
+    return [n for n in jtransfer.__all__ if n not in subpackages()]
 
 
 def api_page(package: str, names: list[str], docstring_title: str) -> str:
-    title = f"``jtransfer.{package}``: {docstring_title}" if docstring_title \
-        else f"``jtransfer.{package}``"
+    module = f"jtransfer.{package}" if package else "jtransfer"
+    title = f"``{module}``: {docstring_title}" if docstring_title else f"``{module}``"
     lines = [title, "=" * len(title), "",
-             f".. automodule:: jtransfer.{package}", "   :no-members:", "",
-             f".. currentmodule:: jtransfer.{package}", "",
+             f".. automodule:: {module}", "   :no-members:", "",
+             f".. currentmodule:: {module}", "",
              ".. autosummary::", "   :toctree: _autosummary", "   :nosignatures:", ""]
     lines += [f"   {name}" for name in names]
     return "\n".join(lines) + "\n"
@@ -64,6 +74,9 @@ def generate() -> None:
         summary = summary.rstrip(".").replace("`", "")
         _write(DOCS / "api" / f"{package}.rst", api_page(package, list(module.__all__), summary))
         index.append(f"   {package}")
+    if top_level():
+        _write(DOCS / "api" / "jtransfer.rst", api_page("", top_level(), "top-level tools"))
+        index.append("   jtransfer")
     _write(DOCS / "api" / "index.rst", "\n".join(index) + "\n")
 
     for nb in sorted((ROOT / "notebooks").glob("*.py")):

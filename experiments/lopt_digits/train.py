@@ -42,9 +42,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     base = _task(config)
     lo = common.make_lopt(config)
     theta, seconds, history = common.meta_train(config, workdir, lo, lambda k: base)
-    theta_dir = os.path.join(workdir, "theta")
-    if not os.path.exists(theta_dir):
-        lopt.save_theta(theta_dir, theta)
+    common.save_theta(os.path.join(workdir, "theta"), theta)
 
     tune_key, eval_key = train.keys(config.seed, "tune", "eval")
     tune_keys = jax.random.split(tune_key, config.num_tune)

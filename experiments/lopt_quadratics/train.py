@@ -27,9 +27,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     family = functools.partial(lopt.quadratic_task, dim=config.dim, init_scale=config.init_scale)
     lo = common.make_lopt(config)
     theta, seconds, history = common.meta_train(config, workdir, lo, family)
-    theta_dir = os.path.join(workdir, "theta")
-    if not os.path.exists(theta_dir):
-        lopt.save_theta(theta_dir, theta)
+    common.save_theta(os.path.join(workdir, "theta"), theta)
 
     tune_key, eval_key = train.keys(config.seed, "tune", "eval")  # disjoint function draws
     tune_keys = jax.random.split(tune_key, config.num_tune)

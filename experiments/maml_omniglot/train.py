@@ -223,7 +223,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         curve_acc.append(acc)
         return {"test_accuracy_quick": acc, "elapsed_seconds": time.perf_counter() - t0}
 
-    run = train.Run(workdir, save_every=config.save_every, keep=2)
+    # resuming with a larger max_train_seconds continues the same run
+    run = train.Run(workdir, config=config,
+                    exempt=("plot", "save_every", "max_train_seconds"),
+                    save_every=config.save_every, keep=2)
     out = train.train_loop(run, {"params": params, "opt_state": tx.init(params)},
                            num_steps=config.num_iterations, step_fn=one_step,
                            eval_every=config.eval_every, evaluate=evaluate_during, mesh=mesh,

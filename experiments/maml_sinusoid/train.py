@@ -14,6 +14,9 @@ from flax import nnx
 
 from jtransfer import data, meta, models, parallel, train
 
+# config fields that may change when a run resumes (they do not change its numbers)
+EXEMPT = ("plot", "save_every")
+
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     train.validate_config(config, positive_ints=(
@@ -128,7 +131,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     state = {"maml": params, "maml_opt": opt.init(params), "pre": params,
              "pre_opt": opt.init(params)}
-    run = train.Run(workdir, save_every=config.save_every, keep=2)
+    run = train.Run(workdir, config=config, exempt=EXEMPT, save_every=config.save_every,
+                    keep=2)
     out = train.train_loop(run, state, num_steps=config.num_iterations, run_chunk=run_chunk,
                            eval_every=config.chunk, chunk_size=config.chunk, mesh=mesh,
                            desc="maml_sinusoid")

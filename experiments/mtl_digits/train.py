@@ -189,7 +189,8 @@ def run_method(method, config, data, seed, workdir, fixed_weights=None):
                 "train_loss_left": state["last_losses"][0],
                 "train_loss_right": state["last_losses"][1]}
 
-    with train.Run(workdir, save_every=config.save_every, keep=1) as run:
+    with train.Run(workdir, config=config, exempt=("plot", "save_every"),
+                   save_every=config.save_every, keep=1) as run:
         out = train.train_loop(run, init_state(params), num_steps=config.num_steps,
                                run_chunk=run_chunk, eval_every=config.eval_every,
                                evaluate=evaluate, mesh=mesh, desc=f"mtl_digits {method}")

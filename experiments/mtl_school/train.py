@@ -307,10 +307,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     os.makedirs(workdir, exist_ok=True)
     tasks = load_tasks(config)
     mesh = make_task_mesh(config, len(tasks))
-    writer = train.MetricWriter(workdir)
+    # the per-split rows; the splits are recomputed on every run (only hard sharing's
+    # sub-runs checkpoint), so a rerun starts metrics.jsonl over
+    writer = train.Run(workdir, config=config, exempt=("plot", "save_every"), save_every=None)
     results = {m: [] for m in METHODS}
     sigmas, t0 = [], time.perf_counter()
-    for split in train.progress(range(config.num_splits), desc="school splits"):
+    for split in train.progress(range(config.num_splits), desc="school splits", every=1):
         rng = np.random.default_rng(config.seed * 1000 + split)
         tr, te = split_tasks(tasks, rng, config.train_fraction)
         tr, te, y_stats = standardise(tr, te)

@@ -14,6 +14,7 @@ points) over a ``data`` mesh axis; parameters are replicated.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import jax
@@ -102,7 +103,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """Returns ``<method>_mae`` (target MAE), ``<method>_ess`` (effective sample size of the
     weights) and ``train_seconds``; writes ``metrics.jsonl``, ``fits.npz`` and the figure."""
     validate_config(config)
-    os.makedirs(workdir, exist_ok=True)
+    # config record and metric files (no checkpoints: a rerun recomputes everything, in seconds)
+    run = train.Run(workdir, config=config, exempt=("plot",), save_every=None)
     data_key, init_key = train.keys(config.seed, "data", "init")
     data = jdata.sample_bias_regression(key=data_key, n_source=config.n_source,
                                         n_target=config.n_target)
@@ -110,6 +112,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ws, chosen = estimate_weights(config, data)
     t_weights = time.perf_counter() - t0
     methods = list(ws)
+    print(f"sample_bias: weights of {len(methods)} methods estimated ({t_weights:.1f} s)",
+          file=sys.stderr, flush=True)
     apply_fn, params = models.functional(models.MLP(1, tuple(config.hidden), 1,
                                                     rngs=nnx.Rngs(params=init_key)))
     opt = optax.adam(config.learning_rate)
@@ -138,6 +142,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     fitted, last_loss = fit_all(params, *batch)
     jax.block_until_ready(fitted)
     secs = time.perf_counter() - t0
+    print(f"sample_bias: {len(methods)} regressors fitted, {config.num_steps} steps each "
+          f"({secs:.1f} s)", file=sys.stderr, flush=True)
     grid = np.linspace(-2.0, 2.0, 200, dtype=np.float32)[:, None]
     pred_t = np.asarray(jax.vmap(lambda p: apply_fn(p, jnp.asarray(data["xt"]))[:, 0])(fitted))
     pred_g = np.asarray(jax.vmap(lambda p: apply_fn(p, jnp.asarray(grid))[:, 0])(fitted))
@@ -147,9 +153,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         metrics[f"{m}_ess"] = float(ws[m].sum() ** 2 / np.sum(ws[m] ** 2))
     metrics["weights_seconds"] = t_weights
     metrics["train_seconds"] = secs
-    with train.MetricWriter(workdir, tensorboard=False) as writer:
-        writer.write(config.num_steps, {**metrics, **{f"{m}_final_loss": float(last_loss[i])
-                                                      for i, m in enumerate(methods)}})
+    run.write(config.num_steps, {**metrics, **{f"{m}_final_loss": float(last_loss[i])
+                                              for i, m in enumerate(methods)}})
+    run.close()
     np.savez(os.path.join(workdir, "fits.npz"), grid=grid, pred=pred_g,
              weights=np.stack([ws[m] for m in methods]), xs=data["xs"], ys=data["ys"],
              xt=data["xt"], yt=data["yt"], methods=np.array(methods))

@@ -33,10 +33,11 @@ def _negative_transfer(config, workdir) -> dict:
     out: dict = {}
     all_rows = []
     for n_l in config.n_labelled:
+        cases = [(case, seed) for case in negative.CASES for seed in config.seeds]
         rows = [negative.run_case(case, seed, n_labelled=n_l, num_folds=config.num_folds,
                                   l2=config.l2, steps=config.steps,
                                   confidence=config.confidence, mesh=mesh)
-                for case in negative.CASES for seed in config.seeds]
+                for case, seed in train.progress(cases, desc=f"negative transfer n={n_l}")]
         all_rows += rows
         for k, v in negative.summarise(rows).items():
             out[f"n{n_l}/{k}"] = v
@@ -48,9 +49,14 @@ def _negative_transfer(config, workdir) -> dict:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Runs ``config.experiment``; writes JSON (and PNG) results under ``workdir``."""
+    """Runs ``config.experiment``; writes JSON (and PNG) results under ``workdir``, and its
+    config record, ``metrics.jsonl`` (one row, step 0) and TensorBoard events under
+    ``workdir/<experiment>`` (so the three studies can share a workdir)."""
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
+    # no checkpoints: a rerun recomputes the study and writes its row again
+    run = train.Run(os.path.join(workdir, config.experiment), config=config, exempt=("plot",),
+                    save_every=None)
     t0 = time.perf_counter()
     if config.experiment == "negative_transfer":
         metrics = _negative_transfer(config, workdir)
@@ -62,4 +68,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     with open(os.path.join(workdir, f"{config.experiment}_metrics.json"), "w") as f:
         json.dump({k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
                    for k, v in metrics.items()}, f, indent=1)
+    run.write(0, {k: v for k, v in metrics.items()
+                  if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)})
+    run.close()
     return metrics

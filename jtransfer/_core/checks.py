@@ -4,10 +4,15 @@ Behaviour, the same for every check:
 
 * **Shape and rank checks** read static shapes, so they run at trace time (under ``jax.jit``,
   ``vmap`` and ``grad``) and always raise ``ValueError`` naming the argument and its shape.
-* **Value checks** (NaN/Inf, signs, sums, probabilities) need concrete values: they run when the
-  argument is a concrete array or Python number and are skipped when it is a tracer. Calling a
-  library function inside ``jax.jit`` therefore costs nothing extra; that is the opt-out for hot
-  loops. :func:`is_tracer` is the one place that tells the two apart.
+* **Value checks** (NaN/Inf, signs, sums, probabilities) need values: they run when the
+  argument is a concrete array or Python number. On a tracer they are skipped by default, so a
+  library function inside ``jax.jit`` costs nothing extra (no op is emitted; that is the opt-out
+  for hot loops). In **debug mode** (:class:`debug_checks`, or ``JTRANSFER_DEBUG_CHECKS=1`` in
+  the environment) a value check on a tracer emits a ``jax.experimental.checkify`` check with
+  the same message instead; the traced function must then be functionalised by
+  :func:`checked` (or ``checkify.checkify``), which raises the first failed check.
+  :func:`is_tracer` is the one place that tells concrete and traced values apart, and
+  :func:`_require` the one place that emits a check.
 * **NaN is never a valid value**: every value check rejects NaN, and :func:`check_positive` /
   :func:`check_nonnegative` also reject ``±Inf`` (a hyperparameter must be a finite number).
 * Checks that need a static Python value (``check_positive_int``, ``check_static_scalar``)
@@ -16,12 +21,174 @@ Behaviour, the same for every check:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
+
+# ----------------------------------------------------------------------------- debug mode
+
+_ENV_VAR = "JTRANSFER_DEBUG_CHECKS"
+_CHECK_FAILED_SUFFIX = " (`check` failed)"  # what checkify appends to a failed check's message
+
+
+def _env_flag() -> bool:
+    return os.environ.get(_ENV_VAR, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+_global_debug = _env_flag()
+_local = threading.local()  # .depth > 0 while checked() traces its function
+
+
+def debug_checks_enabled() -> bool:
+    """True when value checks on tracers emit ``checkify`` checks (see :class:`debug_checks`)."""
+    return _global_debug or getattr(_local, "depth", 0) > 0
+
+
+def _set_global(enabled: bool) -> None:
+    global _global_debug
+    if bool(enabled) != _global_debug:
+        _global_debug = bool(enabled)
+        # Traces made in the other mode are cached by jit (keyed on the function and the
+        # argument types, not on this flag): drop them so the next trace sees the new mode.
+        jax.clear_caches()
+
+
+class debug_checks(contextlib.ContextDecorator):  # noqa: N801  (used like a function)
+    """Turns the value checks into ``jax.experimental.checkify`` checks under ``jit``.
+
+    Value checks (NaN/Inf, non-positive hyperparameters, negative or zero-sum weights,
+    non-probabilities, ...) normally need concrete values and are skipped on tracers, so a
+    jitted call costs nothing extra. In debug mode each skipped check becomes a
+    ``checkify.check`` with the same message; wrap the jitted function with :func:`checked`
+    (or ``checkify.checkify``) so that a failed check is raised. An unwrapped ``jax.jit`` of a
+    library call then fails to trace with JAX's "checkify.check which was not functionalized"
+    error: debug mode is for finding bad inputs, not for hot loops.
+
+    Call it to switch the mode globally (``jtransfer.debug_checks()`` on,
+    ``jtransfer.debug_checks(False)`` off) or use it as a context manager / decorator, which
+    restores the previous mode on exit. The environment variable ``JTRANSFER_DEBUG_CHECKS=1``
+    switches it on at import. Changing the mode clears JAX's trace and compilation caches
+    (``jax.clear_caches()``), so functions traced before are traced again in the new mode.
+
+    Args:
+      enabled: the mode to switch to (default ``True``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> import jtransfer
+      >>> from jtransfer import align
+      >>> x = jnp.zeros((4, 2)); y = jnp.ones((4, 2))
+      >>> f = jtransfer.checked(lambda x, y, s: align.mmd2(x, y, bandwidth=s))
+      >>> try:
+      ...     f(x, y, -1.0)
+      ... except ValueError as e:
+      ...     print(e)
+      bandwidth must be positive and finite, got -1.0
+    """
+
+    def __init__(self, enabled: bool = True):
+        self._previous = _global_debug
+        _set_global(enabled)
+
+    def __enter__(self) -> debug_checks:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _set_global(self._previous)
+
+    def __repr__(self) -> str:
+        return f"debug_checks(enabled={_global_debug})"
+
+
+@contextlib.contextmanager
+def _forced_on():
+    _local.depth = getattr(_local, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _local.depth -= 1
+
+
+def checked(fn: Callable[..., Any], *, jit: bool = True) -> Callable[..., Any]:
+    """Wraps ``fn`` so that the library's value checks run under ``jit`` and raise ``ValueError``.
+
+    ``fn`` is traced with debug checks on (whatever the global mode, see :class:`debug_checks`),
+    jitted (unless ``jit=False``) and functionalised with ``checkify.checkify``; after each call
+    the first failed check is raised as a ``ValueError`` with the same message as the eager
+    check. The traces are private to the wrapper, so it never reuses a trace made without
+    checks. Equivalent by hand: ``with jtransfer.debug_checks(): err, out =
+    checkify.checkify(jax.jit(fn))(*args); err.throw()``.
+
+    Args:
+      fn: any function of arrays that calls library functions (it may itself be jitted).
+      jit: whether to ``jax.jit`` the wrapped function (static arguments: jit ``fn`` yourself
+        with ``static_argnames`` and pass ``jit=False``).
+
+    Returns:
+      A function with the signature of ``fn`` that returns ``fn``'s output or raises the first
+      failed value check as ``ValueError``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> import jtransfer
+      >>> from jtransfer import align
+      >>> f = jtransfer.checked(lambda s, t, eps: align.coral(s, t, eps=eps))
+      >>> try:
+      ...     f(jnp.zeros((3, 2)), jnp.ones((3, 2)), -1.0)
+      ... except ValueError as e:
+      ...     print(e)
+      eps must be positive and finite, got -1.0
+    """
+
+    @functools.wraps(fn)
+    def traced(*args, **kwargs):
+        with _forced_on():
+            return fn(*args, **kwargs)
+
+    inner = checkify.checkify(jax.jit(traced) if jit else traced, errors=checkify.user_checks)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        err, out = inner(*args, **kwargs)
+        msg = err.get()
+        if msg is not None:
+            msg = msg.split("\n", 1)[0]
+            if msg.endswith(_CHECK_FAILED_SUFFIX):
+                msg = msg[: -len(_CHECK_FAILED_SUFFIX)]
+            raise ValueError(msg)
+        return out
+
+    return wrapper
+
+
+def _require(ok: Callable[[Any, Any], Any], x: Any, message: str, *fmt: Any) -> None:
+    """The one value check: raises ``ValueError(message)`` unless ``ok(xp, x)`` holds.
+
+    ``ok(xp, x)`` is written once for ``xp = numpy`` (concrete ``x``, checked now) and
+    ``xp = jax.numpy`` (traced ``x``, a ``checkify.check`` in debug mode, nothing otherwise).
+    ``message`` may hold ``{}`` placeholders filled with ``fmt`` (the repr of a concrete value,
+    the traced value at run time).
+    """
+    if is_concrete(x) and not any(is_tracer(f) for f in fmt):
+        if not bool(ok(np, np.asarray(x))):
+            raise ValueError(message.format(*(repr(f) for f in fmt)))
+    elif debug_checks_enabled():
+        checkify.check(ok(jnp, jnp.asarray(x)), message, *(jnp.asarray(f) for f in fmt))
+
+
+def _esc(text: str) -> str:
+    """Escapes braces for a ``str.format`` template (shapes and names are literal text)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 # ----------------------------------------------------------------------------- tracers
 
@@ -45,6 +212,7 @@ def _shape(x: Any) -> tuple[int, ...]:
 
 def as_float(x: Any, name: str) -> jax.Array:
     """Converts to a floating JAX array (ints promote to the default float dtype)."""
+    _warn_float64_truncated(x, name)
     try:
         arr = jnp.asarray(x)
     except TypeError as e:
@@ -54,10 +222,40 @@ def as_float(x: Any, name: str) -> jax.Array:
     return arr
 
 
+def half_to_float32(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, Any]:
+    """Upcasts float16/bfloat16 inputs of linear-algebra code (eigh, Cholesky, solve: LAPACK and
+    XLA have no half-precision kernels) to float32; returns ``(x, y, input_dtype)`` so results
+    can be cast back with ``.astype(input_dtype)``."""
+    dtype = x.dtype
+    if jnp.finfo(dtype).bits < 32:
+        return x.astype(jnp.float32), y.astype(jnp.float32), dtype
+    return x, y, dtype
+
+
+def _warn_float64_truncated(x: Any, name: str) -> None:
+    if (not jax.config.jax_enable_x64 and getattr(x, "dtype", None) is not None
+            and np.dtype(x.dtype) == np.float64):
+        warnings.warn(
+            f"{name} is float64 but jax_enable_x64 is off, so it is computed in float32 "
+            "(jax.config.update('jax_enable_x64', True) keeps float64 throughout)",
+            UserWarning, stacklevel=_user_stacklevel())
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller outside the jtransfer package (for warnings)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def check_finite(x: Any, name: str) -> None:
-    """Raises if a concrete array holds NaN or Inf."""
-    if is_concrete(x) and not bool(np.all(np.isfinite(np.asarray(x)))):
-        raise ValueError(f"{name} contains NaN or Inf (shape {_shape(x)})")
+    """Raises if an array holds NaN or Inf (a value check, see the module docstring)."""
+    _require(lambda xp, a: xp.all(xp.isfinite(a)), x,
+             _esc(f"{name} contains NaN or Inf (shape {_shape(x)})"))
 
 
 def check_matrix(x: Any, name: str, *, min_rows: int = 2, noun: str = "rows") -> jax.Array:
@@ -112,38 +310,57 @@ def check_weights(weights: Any, name: str, n: int, other: str) -> jax.Array:
     if w.shape != (n,):
         raise ValueError(
             f"{name} must have shape ({n},) to match {other}, got shape {tuple(w.shape)}")
+    shape = _esc(str(tuple(w.shape)))
+    _require(lambda xp, a: xp.all(xp.isfinite(a)), w, f"{name} contains NaN or Inf (shape {shape})")
+    _require(lambda xp, a: xp.all(a >= 0), w, f"{name} must be non-negative (shape {shape})")
     if is_concrete(w):
-        wn = np.asarray(w)
-        if not np.all(np.isfinite(wn)):
-            raise ValueError(f"{name} contains NaN or Inf (shape {tuple(w.shape)})")
-        if np.any(wn < 0):
-            raise ValueError(f"{name} must be non-negative (shape {tuple(w.shape)})")
-        if not wn.sum() > 0:
-            raise ValueError(
-                f"{name} must have a positive sum, got {float(wn.sum())} "
-                f"(shape {tuple(w.shape)})")
+        total = float(np.sum(np.asarray(w)))
+    elif debug_checks_enabled():
+        total = jnp.sum(w)
+    else:
+        return w
+    _require(lambda xp, a: xp.sum(a) > 0, w,
+             f"{name} must have a positive sum, got {{}} (shape {shape})", total)
     return w
 
 
+def check_psd(gram: Any, name: str, *, rtol: float = 1e-4) -> None:
+    """Raises unless a square matrix is finite and positive semi-definite (a value check).
+
+    A Gram matrix :math:`G = J J^\\top` has eigenvalues :math:`\\ge 0`; rounding allows
+    :math:`\\lambda_{\\min} \\ge -\\text{rtol}\\cdot\\max_t |G_{tt}|`.
+    """
+    check_finite(gram, name)
+    shape = _esc(str(_shape(gram)))
+
+    def ok(xp, a):
+        a = 0.5 * (a + a.T)
+        lam = xp.linalg.eigvalsh(a)
+        return lam[0] >= -rtol * xp.max(xp.abs(xp.diagonal(a)))
+
+    _require(ok, gram, f"{name} (shape {shape}) is not positive semi-definite (a Gram matrix "
+             "of task gradients has no negative eigenvalue)")
+
+
 def check_nonnegative_entries(x: jax.Array, name: str) -> None:
-    """Raises if a concrete array has a negative entry (NaN is caught by the finite checks)."""
-    if is_concrete(x) and bool(np.any(np.asarray(x) < 0)):
-        raise ValueError(f"{name} (shape {_shape(x)}) must be non-negative")
+    """Raises if an array has a negative entry (NaN is caught by the finite checks)."""
+    _require(lambda xp, a: xp.all(~(a < 0)), x,
+             _esc(f"{name} (shape {_shape(x)}) must be non-negative"))
 
 
 def check_probabilities(p: jax.Array, name: str, *, rows_sum_to_one: bool = False,
                         atol: float = 1e-3) -> None:
-    """Raises unless a concrete array holds finite probabilities in ``[0, 1]``.
+    """Raises unless an array holds finite probabilities in ``[0, 1]`` (a value check).
 
     With ``rows_sum_to_one`` the rows of a matrix must also sum to 1 (within ``atol``).
     """
-    if not is_concrete(p):
-        return
-    pn = np.asarray(p)
-    if not np.all(np.isfinite(pn)) or np.any(pn < 0) or np.any(pn > 1):
-        raise ValueError(f"{name} must be finite probabilities in [0, 1] (shape {_shape(p)})")
-    if rows_sum_to_one and not np.allclose(pn.sum(-1), 1.0, atol=atol):
-        raise ValueError(f"{name} (shape {_shape(p)}) must be non-negative rows summing to 1")
+    shape = _esc(str(_shape(p)))
+    _require(lambda xp, a: xp.all(xp.isfinite(a) & (a >= 0) & (a <= 1)), p,
+             f"{name} must be finite probabilities in [0, 1] (shape {shape})")
+    if rows_sum_to_one:
+        # np.allclose(rows, 1, atol) as before: |s - 1| <= atol + 1e-5
+        _require(lambda xp, a: xp.all(xp.abs(a.sum(-1) - 1.0) <= atol + 1e-5), p,
+                 f"{name} (shape {shape}) must be non-negative rows summing to 1")
 
 
 def check_labels(labels: Any, name: str, n: int, other: str, *,
@@ -159,8 +376,8 @@ def check_labels(labels: Any, name: str, n: int, other: str, *,
         raise ValueError(f"{name} has shape {labels.shape} but {other} has {n} rows "
                          "(label count mismatch)")
     if not jnp.issubdtype(labels.dtype, jnp.integer):
-        if is_concrete(labels) and not np.all(np.mod(np.asarray(labels), 1) == 0):
-            raise ValueError(f"{name} must hold integer class ids, got dtype {labels.dtype}")
+        _require(lambda xp, a: xp.all(xp.mod(a, 1) == 0), labels,
+                 f"{name} must hold integer class ids, got dtype {labels.dtype}")
         labels = labels.astype(jnp.int32)
     if is_concrete(labels):
         lab = np.asarray(labels)
@@ -177,6 +394,11 @@ def check_labels(labels: Any, name: str, n: int, other: str, *,
             raise ValueError(f"{name} has class id {inferred - 1} >= num_classes={num_classes}")
     elif num_classes is None:
         raise ValueError(f"{name} is traced: pass num_classes explicitly")
+    elif debug_checks_enabled():
+        _require(lambda xp, a: xp.all(a >= 0), labels,
+                 f"{name} must be non-negative class ids, got min {{}}", jnp.min(labels))
+        _require(lambda xp, a: xp.all(a < num_classes), labels,
+                 f"{name} has class id {{}} >= num_classes={num_classes}", jnp.max(labels))
     return labels, int(num_classes)
 
 
@@ -184,24 +406,31 @@ def check_labels(labels: Any, name: str, n: int, other: str, *,
 
 
 def check_positive(value: Any, name: str) -> None:
-    """Raises unless a concrete scalar/array is strictly positive and finite (NaN raises).
+    """Raises unless a scalar/array is strictly positive and finite (NaN raises).
 
-    Skipped for tracers (see the module docstring).
+    A value check: skipped for tracers unless debug checks are on (see the module docstring).
     """
-    if not is_concrete(value):
-        return
-    arr = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    if is_concrete(value):
+        value = _as_number_array(value, name)
+    _require(lambda xp, a: xp.all(xp.isfinite(a) & (a > 0)), value,
+             f"{_esc(name)} must be positive and finite, got {{}}", value)
 
 
 def check_nonnegative(value: Any, name: str) -> None:
-    """Raises unless a concrete scalar/array is ``>= 0`` and finite (NaN raises)."""
-    if not is_concrete(value):
-        return
-    arr = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} must be non-negative and finite, got {value!r}")
+    """Raises unless a scalar/array is ``>= 0`` and finite (NaN raises; a value check)."""
+    if is_concrete(value):
+        value = _as_number_array(value, name)
+    _require(lambda xp, a: xp.all(xp.isfinite(a) & (a >= 0)), value,
+             f"{_esc(name)} must be non-negative and finite, got {{}}", value)
+
+
+def _as_number_array(value: Any, name: str) -> Any:
+    """``value`` itself if it reads as a real number array (for the message), else raises."""
+    try:
+        np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be a real number, got {value!r}") from e
+    return value
 
 
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
@@ -265,8 +494,10 @@ def check_tasks(tasks: Any) -> int:
     """Validates a batch of tasks ``(support, query)``; returns the number of tasks ``T``.
 
     Raises:
-      ValueError: if ``tasks`` is not a pair, a leaf has no leading axis, or the leading (task)
-        dimensions of the support and query leaves differ.
+      ValueError: if ``tasks`` is not a pair, a leaf has no task axis and per-task batch axis
+        (rank < 2: an unbatched task would be read as one task per point), the leading (task)
+        dimensions of the support and query leaves differ, there are no tasks (``T = 0``) or a
+        per-task batch is empty.
     """
     if not isinstance(tasks, tuple | list) or len(tasks) != 2:
         raise ValueError("tasks must be a pair (support, query) of batch pytrees with a "
@@ -275,13 +506,28 @@ def check_tasks(tasks: Any) -> int:
     s_dims, q_dims = leading_dims(support, "support"), leading_dims(query, "query")
     if not s_dims or not q_dims:
         raise ValueError("support and query must each contain at least one array")
+    shapes = (f"(support shapes {jax.tree.map(np.shape, support)}, "
+              f"query shapes {jax.tree.map(np.shape, query)})")
     if len(s_dims | q_dims) != 1:
         raise ValueError(
             "support and query leaves must share one leading task dimension; got support "
-            f"leading dims {sorted(s_dims)} and query leading dims {sorted(q_dims)} "
-            f"(support shapes {jax.tree.map(np.shape, support)}, "
-            f"query shapes {jax.tree.map(np.shape, query)})")
-    return s_dims.pop()
+            f"leading dims {sorted(s_dims)} and query leading dims {sorted(q_dims)} {shapes}")
+    num_tasks = s_dims.pop()
+    if num_tasks < 1:
+        raise ValueError(f"tasks has T = 0 tasks (leading task axis of size 0) {shapes}")
+    for name, part in (("support", support), ("query", query)):
+        for path, leaf in jax.tree_util.tree_leaves_with_path(part):
+            shape = _shape(leaf)
+            where = f"{name}{jax.tree_util.keystr(path)}"
+            if len(shape) < 2:
+                raise ValueError(
+                    f"{where} has shape {shape}: every leaf of a batch of tasks needs a task "
+                    "axis and a per-task batch axis (T, batch, ...); for one unbatched task add "
+                    "a leading task axis, e.g. jax.tree.map(lambda a: a[None], task)")
+            if shape[1] == 0:
+                raise ValueError(f"{where} has shape {shape}: the per-task batch (axis 1) is "
+                                 f"empty, so there is nothing to adapt on or evaluate {shapes}")
+    return num_tasks
 
 
 def num_tasks_of(task_grads: Any, name: str = "task_grads", *, minimum: int = 1) -> int:

@@ -17,22 +17,65 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jtransfer._core import checks
 from jtransfer._core.distances import pairwise_sq_dists
+from jtransfer._core.keys import default_key
 
 Bandwidth = float | Sequence[float] | jax.Array | str
 
 
-def median_sigma(z: jax.Array) -> jax.Array:
-    """Median pairwise Euclidean distance of the rows of ``z`` (1 if all are 0), no gradient."""
+EXACT_MEDIAN_MAX = 2048
+"""Pooled sample sizes up to which the median heuristic uses all :math:`N(N-1)/2` pairs."""
+
+MEDIAN_PAIRS = 65536
+"""Number of random pairs the median heuristic uses above :data:`EXACT_MEDIAN_MAX` points."""
+
+
+def median_sigma(z: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+    r"""Median pairwise Euclidean distance of the rows of ``z`` (1 if all are 0), no gradient.
+
+    Up to :data:`EXACT_MEDIAN_MAX` rows it is the exact median over all pairs ``i < j``: the
+    ``(N, N)`` distance matrix, symmetrised from its upper triangle, with the diagonal set to
+    ``+inf``, is sorted and the two middle order statistics of its ``N(N-1)`` off-diagonal
+    entries (each pair twice) are averaged, which is the median of the pairs. No index array is
+    built (masks come from ``iota``), so nothing of size ``N^2`` is constant-folded by XLA.
+
+    Above that it is the median of :data:`MEDIAN_PAIRS` pairs ``(i, j)``, ``i != j``, drawn
+    uniformly with ``key`` (default: the library's fixed key): cost :math:`O(P d)`, independent
+    of :math:`N^2`. The sample median of :math:`P` draws has relative standard error about
+    :math:`1 / (2 f(m)\, m \sqrt P)` (``f`` the density of the distances at the median
+    ``m``), a few 1e-3 for Gaussian data (the tests hold it to 1 % on 2500 and 3000 points).
+    """
     z = jax.lax.stop_gradient(z)
     n = z.shape[0]
-    iu, ju = np.triu_indices(n, k=1)
-    d = jnp.sqrt(pairwise_sq_dists(z, z, same=True)[iu, ju])
-    med = jnp.median(d)
+    if n <= EXACT_MEDIAN_MAX:
+        med = _exact_median_distance(z)
+    else:
+        med = _sampled_median_distance(z, default_key(key))
     return jax.lax.stop_gradient(jnp.where(med > 0, med, jnp.ones((), med.dtype)))
+
+
+def _exact_median_distance(z: jax.Array) -> jax.Array:
+    n = z.shape[0]
+    d2 = pairwise_sq_dists(z, z, same=True)
+    rows = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0)
+    cols = jax.lax.broadcasted_iota(jnp.int32, (n, n), 1)
+    d2 = jnp.where(rows < cols, d2, d2.T)  # exactly symmetric: every pair from its (i < j) entry
+    d2 = jnp.where(rows == cols, jnp.asarray(jnp.inf, d2.dtype), d2)
+    s = jnp.sort(d2.reshape(-1))
+    half = n * (n - 1) // 2  # the off-diagonal entries are s[:2 * half], each pair twice
+    lo, hi = jnp.sqrt(s[half - 1]), jnp.sqrt(s[half])
+    return (lo + hi) * jnp.asarray(0.5, lo.dtype)  # jnp.median's midpoint rule
+
+
+def _sampled_median_distance(z: jax.Array, key: jax.Array) -> jax.Array:
+    n = z.shape[0]
+    ki, kj = jax.random.split(key)
+    i = jax.random.randint(ki, (MEDIAN_PAIRS,), 0, n)
+    j = (i + jax.random.randint(kj, (MEDIAN_PAIRS,), 1, n)) % n  # uniform over j != i
+    d = jnp.sqrt(jnp.sum((z[i] - z[j]) ** 2, axis=-1))
+    return jnp.median(d)
 
 
 def resolve_bandwidth(bandwidth: Bandwidth, x: jax.Array, y: jax.Array | None = None,

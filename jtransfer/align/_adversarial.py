@@ -47,15 +47,29 @@ def gradient_reversal(x: PyTree, scale: Scalar = 1.0) -> PyTree:
     Returns:
       ``x`` unchanged (same pytree).
 
+    Raises:
+      ValueError: ``scale`` is not a real number scalar (a string, ``None``, a bool, a complex
+        number, an array of rank > 0) or (a value check) is NaN/Inf.
+
     References:
       Ganin & Lempitsky, "Unsupervised Domain Adaptation by Backpropagation", ICML 2015,
       https://arxiv.org/abs/1409.7495
     """
-    scale = jnp.asarray(scale)
+    given = scale
+    try:
+        scale = jnp.asarray(scale)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"scale must be a real number (the reversal strength lambda), got "
+                         f"{given!r}") from e
     if scale.ndim != 0:
         raise ValueError(f"scale must be a scalar, got shape {tuple(scale.shape)}")
+    if scale.dtype == jnp.bool_ or not (jnp.issubdtype(scale.dtype, jnp.floating)
+                                        or jnp.issubdtype(scale.dtype, jnp.integer)):
+        raise ValueError(f"scale must be a real number (the reversal strength lambda), got "
+                         f"{given!r} of dtype {scale.dtype}")
     if not jnp.issubdtype(scale.dtype, jnp.floating):
         scale = scale.astype(jnp.result_type(float))
+    _checks.check_finite(scale, "scale")
     return _grl(x, scale)
 
 

@@ -54,7 +54,10 @@ def coral(source: jax.Array, target: jax.Array, *, eps: float = 1.0,
         matched as well.
 
     Returns:
-      ``(n_s, d)`` aligned source features.
+      ``(n_s, d)`` aligned source features in the dtype of the inputs. float16/bfloat16 inputs
+      are computed in float32 (there is no half-precision ``eigh``) and cast back; float64
+      stays float64 when ``jax_enable_x64`` is on, and is computed in float32 with a
+      ``UserWarning`` when it is off.
 
     Example:
       >>> import jax
@@ -73,7 +76,8 @@ def coral(source: jax.Array, target: jax.Array, *, eps: float = 1.0,
     """
     xs, xt = _checks.check_pair(source, target, "source", "target")
     _checks.check_positive(eps, "eps")
-    return _coral_jit(xs, xt, eps, match_mean=bool(match_mean))
+    xs, xt, dtype = _checks.half_to_float32(xs, xt)
+    return _coral_jit(xs, xt, eps, match_mean=bool(match_mean)).astype(dtype)
 
 
 @functools.partial(jax.jit, static_argnames=("match_mean",))

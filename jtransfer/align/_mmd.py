@@ -17,11 +17,9 @@ ESTIMATORS = ("biased", "unbiased", "linear")
 
 
 def _check_unbiased_weights(w: jax.Array, name: str) -> None:
-    if _checks.is_concrete(w):
-        wn = np.asarray(w, dtype=float)
-        if not wn.sum() ** 2 - (wn**2).sum() > 0:
-            raise ValueError(f"{name} needs at least two positive entries for the unbiased "
-                             f"estimator (shape {tuple(w.shape)})")
+    _checks._require(lambda xp, a: xp.sum(a) ** 2 - xp.sum(a * a) > 0, w,
+                     f"{name} needs at least two positive entries for the unbiased "
+                     f"estimator (shape {tuple(w.shape)})")
 
 
 def mmd2(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median",
@@ -342,7 +340,8 @@ def mk_mmd_weights(source: jax.Array, target: jax.Array, bandwidths: Sequence[fl
         raise ValueError(f"bandwidths must be a sequence of positive numbers, got {bandwidths!r}")
     sig = resolve_bandwidth(bandwidths, x, y, name="bandwidths")
     _checks.check_positive(ridge, "ridge")
-    return _mk_weights_jit(x, y, sig, ridge=float(ridge), tol=tol)
+    x, y, dtype = _checks.half_to_float32(x, y)  # the QP's Cholesky has no half precision
+    return _mk_weights_jit(x, y, sig.astype(x.dtype), ridge=float(ridge), tol=tol).astype(dtype)
 
 
 @functools.partial(jax.jit, static_argnames=("ridge", "tol"))

@@ -117,6 +117,23 @@ def dense_init(key: jax.Array, fan_in: int, fan_out: int, *, scale: float = 1.0)
     return {"w": w, "b": jnp.zeros((fan_out,), jnp.float32)}
 
 
+def check_update_args(name: str, updates: Any, params: Any, state_size: int) -> None:
+    """Raises ``ValueError`` when ``update``'s arguments do not belong together.
+
+    ``updates`` must have ``state_size`` coordinates (the size of the tree the state was made
+    for by ``init``), and ``params``, when given, the tree structure and leaf shapes of
+    ``updates`` (same dict keys): the learned optimizers work on flattened vectors, so a
+    renamed or reordered key would otherwise pair a gradient with the wrong parameter.
+    """
+    size = tree_size(updates)
+    if size != state_size:
+        raise ValueError(f"{name}: updates have {size} coordinates but the optimizer state was "
+                         f"initialised for {state_size} (init_fn(params) with these params)")
+    if params is not None:
+        _checks.check_same_structure(params, updates, "params", owner=name,
+                                     hint=" (the structure of updates: same keys)")
+
+
 def require_params(params: Any, name: str) -> None:
     """optax convention: transforms that read parameter values need ``params``."""
     if params is None:

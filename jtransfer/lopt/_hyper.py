@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jtransfer._core import checks as _checks
 from jtransfer.lopt._base import LearnedOptimizer, check_hyperparameters, make_learned_optimizer
 
 
@@ -69,6 +70,12 @@ def learned_hyperparams(*, horizon: int, num_knots: int = 8, init_lr: float = 1e
 
         def update_fn(updates, state, params=None, **extra_args):
             del extra_args
+            _checks.check_same_structure(updates, state.adam.mu, "updates",
+                                         owner="learned_hyperparams",
+                                         hint=" (the params given to init_fn: same keys)")
+            if params is not None:
+                _checks.check_same_structure(params, updates, "params",
+                                             owner="learned_hyperparams")
             step = state.adam.count
             u, adam_state = adam.update(updates, state.adam, params)
             lr = lr_at(step)

@@ -11,6 +11,7 @@ import optax
 from jtransfer.lopt._base import (
     LearnedOptimizer,
     check_hyperparameters,
+    check_update_args,
     flatten_tree,
     make_learned_optimizer,
     tree_compute_dtype,
@@ -150,7 +151,8 @@ def lstm_optimizer(*, hidden: int = 20, num_layers: int = 2, preprocess_k: float
             return LSTMOptimizerState(h=(zeros,) * num_layers, c=(zeros,) * num_layers)
 
         def update_fn(updates, state, params=None, **extra_args):
-            del params, extra_args
+            del extra_args
+            check_update_args("lstm_optimizer", updates, params, state.h[0].shape[1])
             dt = state.h[0].dtype
             x = _preprocess_rows(flatten_tree(updates, dt), preprocess_k)  # (2, N)
             hs, cs = [], []

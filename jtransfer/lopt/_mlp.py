@@ -13,6 +13,7 @@ import optax
 from jtransfer.lopt._base import (
     LearnedOptimizer,
     check_hyperparameters,
+    check_update_args,
     dense_init,
     flatten_tree,
     make_learned_optimizer,
@@ -109,6 +110,7 @@ def mlp_optimizer(*, hidden: int = 32, num_layers: int = 2,
         def update_fn(updates, state, params=None, **extra_args):
             del extra_args
             require_params(params, "mlp_optimizer")
+            check_update_args("mlp_optimizer", updates, params, state.rms.shape[0])
             dt = state.rms.dtype
             t = state.count + 1
             g, p = flatten_tree(updates, dt), flatten_tree(params, dt)

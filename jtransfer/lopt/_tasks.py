@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jtransfer._core import checks as _checks
 from jtransfer._core.extras import import_extra
 from jtransfer.data import sample_quadratics
 
@@ -143,16 +144,26 @@ jax.tree_util.register_dataclass(
 
 def mlp_task(x: Any, y: Any, *, hidden: Sequence[int] = (20,), activation: str = "sigmoid",
              batch_size: int = 128, num_classes: int | None = None) -> MLPTask:
-    """An :class:`MLPTask` with validated inputs (``x (N, D)``, ``y (N,)`` ints)."""
-    x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
-    if x.ndim != 2 or y.shape != x.shape[:1]:
-        raise ValueError(f"mlp_task: need x (N, D) and y (N,), got {x.shape} and {y.shape}")
+    """An :class:`MLPTask` with validated inputs (``x (N, D)``, ``y (N,)`` ints).
+
+    Raises:
+      ValueError: ``x`` not ``(N, D)`` or holding NaN/Inf; ``y`` not ``(N,)``, not integer
+        class ids (float labels are not truncated), negative, or ``>= num_classes``; a bad
+        activation, batch size or width.
+    """
+    x_shape, y_shape = np.shape(x), np.shape(y)
+    if len(x_shape) != 2 or y_shape != x_shape[:1]:
+        raise ValueError(f"mlp_task: need x (N, D) and y (N,), got {x_shape} and {y_shape}")
+    x = jnp.asarray(x, jnp.float32)
+    _checks.check_finite(x, "mlp_task: x")
+    y, num_classes = _checks.check_labels(y, "mlp_task: y", x_shape[0], "x",
+                                          num_classes=num_classes, min_classes=1)
+    y = y.astype(jnp.int32)
     if activation not in _ACTIVATIONS:
         raise ValueError(f"mlp_task: activation must be one of {sorted(_ACTIVATIONS)}, "
                          f"got {activation!r}")
     if batch_size < 1 or any(h < 1 for h in hidden):
         raise ValueError(f"mlp_task: batch_size {batch_size} and hidden {hidden} must be positive")
-    num_classes = int(np.max(np.asarray(y))) + 1 if num_classes is None else num_classes
     return MLPTask(x=x, y=y, hidden=tuple(int(h) for h in hidden), activation=activation,
                    batch_size=int(batch_size), num_classes=int(num_classes))
 

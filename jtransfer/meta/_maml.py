@@ -59,6 +59,15 @@ def _resolve_mask(mask: Mask, params: PyTree) -> list[bool]:
     return flags
 
 
+def _check_float_params(params: PyTree) -> None:
+    """Parameters are differentiated: every leaf must be a floating array."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise ValueError(f"params{jax.tree_util.keystr(path)} has dtype {dtype}; parameters "
+                             "must be float arrays (cast with .astype(jnp.float32))")
+
+
 def _resolve_lr(inner_lr, params: PyTree, num_steps: int):
     """Splits ``inner_lr`` into a per-step factor ``(num_steps,)`` and per-leaf rates.
 
@@ -67,6 +76,7 @@ def _resolve_lr(inner_lr, params: PyTree, num_steps: int):
       ``None`` or a list (one entry per leaf of ``params``) of arrays broadcastable to it.
     """
     p_leaves, p_def = jax.tree.flatten(params)
+    _check_float_params(params)
     if isinstance(inner_lr, (int, float, np.ndarray, np.generic, jax.Array)) and not isinstance(
             inner_lr, bool):
         lr = jnp.asarray(inner_lr)

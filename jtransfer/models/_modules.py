@@ -47,6 +47,9 @@ class MLP(nnx.Module):
                  activation: str = "relu", rngs: nnx.Rngs):
         check_positive_int(in_features, "in_features")
         check_positive_int(out_features, "out_features")
+        if isinstance(hidden, str) or not isinstance(hidden, Sequence):
+            raise ValueError(f"hidden must be a sequence of layer widths, e.g. ({hidden!r},) for "
+                             f"one hidden layer or () for none, got {hidden!r}")
         for i, h in enumerate(hidden):
             check_positive_int(h, f"hidden[{i}]")
         self.in_features = in_features

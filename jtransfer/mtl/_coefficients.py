@@ -13,6 +13,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from jtransfer._core import checks as _checks
 from jtransfer._core import solvers
 from jtransfer._core.keys import default_key
 from jtransfer.mtl._gram import task_gram
@@ -63,6 +64,10 @@ def min_norm_weights(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7
     Returns:
       ``(T,)`` weights on the simplex.
 
+    Raises:
+      ValueError: ``gram`` not square, or (a value check) NaN/Inf or not positive
+        semi-definite (a negative-definite "Gram" has no min-norm point on the simplex).
+
     References:
       Sener & Koltun, "Multi-Task Learning as Multi-Objective Optimization", NeurIPS 2018,
       https://arxiv.org/abs/1810.04650 ; Lacoste-Julien & Jaggi, "On the Global Linear
@@ -70,6 +75,8 @@ def min_norm_weights(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7
       https://arxiv.org/abs/1511.05932 ; Nocedal & Wright, "Numerical Optimization" (2006),
       Sec. 16.5 (active-set methods for convex QP).
     """
+    _check_gram(gram)
+    _checks.check_psd(gram, "gram")
     return solvers.min_norm_simplex(gram, max_iters=max_iters, tol=tol,
                                     max_active_set_steps=max_active_set_steps)
 
@@ -209,11 +216,19 @@ def imtl_g_weights(gram: jax.Array) -> jax.Array:
 
     Everything is expressed through the Gram matrix (:math:`g_s^\\top u_t = G_{st}/\\sqrt{G_{tt}}`).
 
+    When the system is singular (two task gradients with the same direction, e.g. identical
+    tasks: every :math:`\\alpha` then gives equal projections on those two) the minimum-norm
+    :math:`\\alpha` satisfying the equal-projection and sum-to-one equations is returned
+    (least squares), e.g. ``(1/2, 1/2)`` for two identical gradients, instead of NaN.
+
     Args:
       gram: ``(T, T)`` Gram matrix with ``T >= 2`` and non-zero diagonal.
 
     Returns:
       ``(T,)`` weights summing to one.
+
+    Raises:
+      ValueError: ``gram`` not square or ``T < 2``, or (a value check) NaN/Inf.
 
     References:
       Liu et al., "Towards Impartial Multi-task Learning", ICLR 2021,
@@ -223,12 +238,19 @@ def imtl_g_weights(gram: jax.Array) -> jax.Array:
     if t < 2:
         raise ValueError(f"imtl_g needs at least 2 tasks, got gram shape {jnp.shape(gram)}")
     gram = jnp.asarray(gram)
+    _checks.check_finite(gram, "gram")
     norms = jnp.sqrt(jnp.maximum(jnp.diagonal(gram), jnp.finfo(gram.dtype).tiny))
     gu = gram / norms[None, :]                      # gu[s, t] = g_s . u_t
     b = gu[0, 0] - gu[0, 1:]                        # g_1 . (u_1 - u_t)
     a = (gu[0, 0] - gu[0, 1:][None, :]) - (gu[1:, 0][:, None] - gu[1:, 1:])  # (g1-ga).(u1-ub)
     rest = jnp.linalg.solve(a.T, b)
-    return jnp.concatenate([1.0 - jnp.sum(rest, keepdims=True), rest])
+    alpha = jnp.concatenate([1.0 - jnp.sum(rest, keepdims=True), rest])
+    # Singular system: the minimum-norm alpha with sum(alpha) = 1 and equal projections,
+    # i.e. sum_s alpha_s (g_s.u_1 - g_s.u_t) = 0 for t >= 2, by least squares.
+    eqs = jnp.concatenate([(gu[:, :1] - gu[:, 1:]).T, jnp.ones((1, t), gram.dtype)], axis=0)
+    rhs = jnp.zeros((t,), gram.dtype).at[-1].set(1.0)
+    fallback = jnp.linalg.lstsq(eqs, rhs)[0]
+    return jnp.where(jnp.all(jnp.isfinite(alpha)), alpha, fallback)
 
 
 def mgda_ub_weights(task_losses_of_rep: Callable[[jax.Array], jax.Array], rep: jax.Array, *,

@@ -30,7 +30,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jtransfer._core.checks import check_losses, check_matches_params, check_positive
+from jtransfer._core.checks import (
+    check_finite,
+    check_losses,
+    check_matches_params,
+    check_nonnegative_entries,
+    check_positive,
+)
 from jtransfer.mtl._gram import combine
 
 
@@ -52,12 +58,18 @@ def weighted_loss(losses: jax.Array, weights: jax.Array | None = None) -> jax.Ar
 
     Returns:
       Scalar.
+
+    Raises:
+      ValueError: ``losses`` not a non-empty vector, ``weights`` of another shape, or (a value
+        check) negative or NaN/Inf weights.
     """
     t = check_losses(losses)
     if weights is None:
         return jnp.sum(losses)
     if jnp.shape(weights) != (t,):
         raise ValueError(f"weights must have shape ({t},), got {jnp.shape(weights)}")
+    check_finite(weights, "weights")
+    check_nonnegative_entries(weights, "weights")
     return jnp.sum(weights * losses)
 
 

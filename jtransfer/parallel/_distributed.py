@@ -70,7 +70,13 @@ def host_local_to_global(local: Any, mesh: jax.sharding.Mesh, axis_name: str) ->
 
 
 def process_slice(n: int) -> slice:
-    """This process's contiguous share of ``n`` items (``n`` divisible by the process count)."""
+    """This process's contiguous share of ``n`` items (``n`` divisible by the process count).
+
+    Raises:
+      ValueError: ``n`` is not an int ``>= 0`` or not divisible by the process count.
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"n must be a number of items, an int >= 0, got {n!r}")
     count, index = jax.process_count(), jax.process_index()
     if n % count:
         raise ValueError(f"{n} items cannot be split evenly over {count} processes")

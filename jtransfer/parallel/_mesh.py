@@ -44,8 +44,12 @@ def replicate(tree: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
 def shard_batch(batch: PyTree, mesh: jax.sharding.Mesh, *, axis_name: str = "data") -> PyTree:
     """Splits each leaf's leading (batch) axis over the mesh axis ``axis_name``.
 
-    Raises ValueError if a leaf's batch size is not divisible by the axis size.
+    Raises ValueError if ``axis_name`` is not an axis of ``mesh`` or a leaf's batch size is not
+    divisible by the axis size.
     """
+    if axis_name not in mesh.shape:
+        raise ValueError(f"axis_name {axis_name!r} is not an axis of the mesh; its axes are "
+                         f"{tuple(mesh.axis_names)} (shape {dict(mesh.shape)})")
     size = mesh.shape[axis_name]
 
     def put(x):

@@ -4,6 +4,7 @@ arrays, plus label-free selection (private module; public names in ``jtransfer.r
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -258,6 +259,19 @@ def _named_key(key: jax.Array, name: str) -> jax.Array:
     return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
 
 
+def _arrays_sha256(*arrays) -> str:
+    """One SHA-256 over the arrays' dtypes, shapes and bytes (``None`` entries included)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none")
+            continue
+        a = np.asarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
 class DAResult(NamedTuple):
     """What :func:`fit_domain_adaptation` returns."""
 
@@ -383,8 +397,12 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
         state = jax.block_until_ready(run_chunk(state, 0, config.num_steps)[0])
         secs = time.perf_counter() - t0
     else:  # jtransfer.train's loop: restore, chunks between events, metrics, save, resume
-        with train.Run(workdir, save_every=config.save_every, keep=config.keep_checkpoints,
-                       tensorboard=False) as run:
+        # The record covers what determines the numbers: the config, the key and the data.
+        record = {**config.to_dict(), "key": np.asarray(jax.random.key_data(key)).tolist(),
+                  "n_out": n_out, "data_sha256": _arrays_sha256(xs, ys, xt, ws)}
+        with train.Run(workdir, config=record,
+                       exempt=("plot", "save_every", "debug_kill_at_step"),
+                       save_every=config.save_every, keep=config.keep_checkpoints) as run:
             out = train.train_loop(
                 run, state, num_steps=config.num_steps, run_chunk=run_chunk,
                 eval_every=config.eval_every, evaluate=evaluate, reduce="last", mesh=mesh,

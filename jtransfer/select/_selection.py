@@ -12,6 +12,7 @@ from jtransfer._core.checks import (
     check_nonnegative_entries,
     check_pair,
     check_positive,
+    check_probabilities,
     check_vector,
 )
 from jtransfer.select._logistic import fit_logistic
@@ -177,12 +178,18 @@ def prediction_entropy(probs: jax.Array) -> jax.Array:
     Morerio et al. 2018, https://arxiv.org/abs/1711.10288).
 
     Args:
-      probs: (n, k) predicted class probabilities on the target data.
+      probs: (n, k) predicted class probabilities on the target data (rows in ``[0, 1]``
+        summing to 1 within 1e-3; logits or unnormalised scores would give a meaningless,
+        possibly negative "entropy").
 
     Returns:
       Scalar mean entropy (nats).
+
+    Raises:
+      ValueError: ``probs`` not ``(n, k)``, or (a value check) entries outside ``[0, 1]`` or
+        rows that do not sum to 1.
     """
     p = check_matrix(probs, "probs", min_rows=1)
-    check_nonnegative_entries(p, "probs")
+    check_probabilities(p, "probs", rows_sum_to_one=True)
     return -jnp.mean(jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0),
                              axis=1))

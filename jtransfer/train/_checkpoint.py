@@ -74,7 +74,10 @@ class CheckpointManager:
             enable_async_checkpointing=False,
             cleanup_tmp_directories=True,
         )
-        self._mngr = ocp.CheckpointManager(self.directory, options=options)
+        # the item handler is named so that reading a step's metadata in a new process needs
+        # no restore first (and logs no "could not be restored" warning)
+        self._mngr = ocp.CheckpointManager(self.directory, options=options,
+                                           item_handlers=ocp.StandardCheckpointHandler())
 
     def latest_step(self) -> int | None:
         return self._mngr.latest_step()
@@ -82,16 +85,30 @@ class CheckpointManager:
     def all_steps(self) -> list[int]:
         return list(self._mngr.all_steps())
 
-    def save(self, step: int, state: PyTree, *, force: bool = False) -> bool:
-        """Saves ``state`` at ``step`` if due (or forced). Returns whether it saved."""
+    def save(self, step: int, state: PyTree, *, force: bool = False,
+             metadata: dict | None = None) -> bool:
+        """Saves ``state`` at ``step`` if due (or forced). Returns whether it saved.
+
+        ``metadata`` (a JSON-able dict) is stored inside the checkpoint, atomically with it, and
+        read back by :meth:`metadata`.
+        """
         step = int(step)
         if not force and step % self.save_every != 0:
             return False
         if step in self._mngr.all_steps():
             return False
-        self._mngr.save(step, args=ocp.args.StandardSave(_to_saveable(state)), force=True)
+        self._mngr.save(step, args=ocp.args.StandardSave(_to_saveable(state)), force=True,
+                        custom_metadata=dict(metadata or {}))
         self._mngr.wait_until_finished()
         return True
+
+    def metadata(self, step: int) -> dict:
+        """The ``metadata`` saved with the checkpoint at ``step`` (``{}`` when none or
+        unreadable)."""
+        try:
+            return dict(self._mngr.metadata(int(step)).custom_metadata or {})
+        except Exception:  # an old or damaged checkpoint: callers fall back to a default
+            return {}
 
     def restore(self, step: int, template: PyTree) -> PyTree:
         """Restores the checkpoint at ``step`` with ``template``'s structure, shapes and dtypes.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import pathlib
+import warnings
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
@@ -145,3 +147,93 @@ def manual_dir(config: Mapping[str, Any] | str | os.PathLike | None = None,
         raise FileNotFoundError(f"benchmark folder {path} not found; set config.manual_dir or "
                                 "$JTRANSFER_MANUAL_DIR to the manual-download folder")
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# the resolved config of a run, recorded in its workdir and compared on resume
+
+CONFIG_FILE = "config.json"
+_ABSENT = object()
+
+
+def config_to_json(config: Mapping[str, Any]) -> dict:
+    """A config (``ml_collections.ConfigDict`` or mapping) as a JSON-able nested dict.
+
+    Field references are resolved, tuples become lists, and values JSON cannot hold are
+    written as their ``repr``.
+    """
+    d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    return json.loads(json.dumps(d, default=repr, sort_keys=True))
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _same(a, b) -> bool:
+    return a is not _ABSENT and b is not _ABSENT and (a == b or json.dumps(a) == json.dumps(b))
+
+
+def _show(v) -> str:
+    if v is _ABSENT:
+        return "<absent>"
+    text = json.dumps(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def record_config(workdir: str | os.PathLike, config: Mapping[str, Any], *,
+                  exempt: Iterable[str] = ()) -> dict:
+    """Compares ``config`` with the one recorded in ``<workdir>/config.json``, then records it.
+
+    The record is ``{"jtransfer_version": ..., "config": config_to_json(config)}``. When the
+    workdir already holds one, every field (nested fields as ``a.b``) must be equal, except the
+    fields named in ``exempt`` (and the fields under them): a field that does not change the
+    run's numbers, like ``plot``. The jtransfer version is recorded, not compared.
+
+    Raises:
+      ValueError: before anything is written, naming the differing fields
+        (``field: old -> new``, five at most) and how to start over.
+    """
+    workdir = os.path.abspath(os.fspath(workdir))
+    exempt = tuple(exempt)
+    new = config_to_json(config)
+    path = os.path.join(workdir, CONFIG_FILE)
+    hint = ("rerun with --overwrite to start over (train.clear_run(workdir) from Python), or use "
+            "a new --workdir")
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                old = json.load(f)["config"]
+            old_flat = _flatten(old)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{path} cannot be read ({type(err).__name__}: {err}); {hint}"
+                             ) from err
+        new_flat = _flatten(new)
+        diffs = [k for k in sorted(set(old_flat) | set(new_flat))
+                 if not _same(old_flat.get(k, _ABSENT), new_flat.get(k, _ABSENT))
+                 and not any(k == e or k.startswith(e + ".") for e in exempt)]
+        if diffs:
+            shown = "; ".join(f"{k}: {_show(old_flat.get(k, _ABSENT))} -> "
+                              f"{_show(new_flat.get(k, _ABSENT))}" for k in diffs[:5])
+            more = f"; ... ({len(diffs)} fields differ)" if len(diffs) > 5 else ""
+            raise ValueError(f"{workdir} holds a run with a different config ({shown}{more}); "
+                             f"resuming would mix the two runs: {hint}")
+    elif any(os.path.exists(os.path.join(workdir, n)) for n in ("checkpoints", "metrics.jsonl")):
+        warnings.warn(f"{workdir} holds a run without a recorded {CONFIG_FILE}: its config "
+                      "cannot be checked; recording this one", RuntimeWarning, stacklevel=3)
+    from jtransfer import __version__
+
+    os.makedirs(workdir, exist_ok=True)
+    record = {"jtransfer_version": __version__, "config": new}
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+    return record

@@ -21,10 +21,11 @@ and resuming a run, gives bit-identical states.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -32,62 +33,152 @@ import jax.numpy as jnp
 import numpy as np
 
 from jtransfer.train._checkpoint import CheckpointManager
-from jtransfer.train._metrics import MetricWriter, progress
+from jtransfer.train._config import record_config
+from jtransfer.train._metrics import MetricWriter, progress, truncate_metrics
 
 PyTree = Any
 Metrics = Mapping[str, Any]
 
 
-class Run:
-    """The workdir of one training run: checkpoints and metric files in one object.
+RUN_FILES = ("config.json", "metrics.jsonl", "tensorboard", "checkpoints",
+             "checkpoints.corrupt")
 
-    ``<workdir>/checkpoints`` holds the orbax checkpoints (:class:`CheckpointManager`),
-    ``<workdir>/metrics.jsonl`` (and ``<workdir>/tensorboard``) the metric rows
-    (:class:`MetricWriter`). Use it as a context manager so both are closed.
+
+class Run:
+    """The workdir of one training run: its config, checkpoints and metric files in one object.
+
+    * ``<workdir>/config.json``: the run's resolved config (``config``) and the jtransfer
+      version. A workdir that holds another config refuses to open: ``ValueError`` naming the
+      differing fields (``field: old -> new``) and the way out (``--overwrite`` /
+      :func:`clear_run`, or a new workdir), before any checkpoint is read, so a changed model
+      shape is reported the same way. Fields in ``exempt`` may change (they must not change the
+      run's numbers: ``plot``, ``save_every``); everything else counts.
+    * ``<workdir>/checkpoints``: orbax checkpoints (:class:`CheckpointManager`), each saved
+      with the number of metric rows written so far.
+    * ``<workdir>/metrics.jsonl`` and ``<workdir>/tensorboard``: the metric rows
+      (:class:`MetricWriter`).
+
+    Exact resume: when the run is restored (:meth:`restore_or`), ``metrics.jsonl`` is cut back
+    (atomically) to the rows written before the restored checkpoint was saved, so the rows the
+    resumed run writes again appear once; a run restored from nothing (or one without
+    checkpoints) starts with an empty file. The TensorBoard file opened then starts with a
+    restart marker at the restored step (see :class:`MetricWriter`'s ``purge_step``):
+    TensorBoard hides the earlier files' events from that step on, and the kept rows at that
+    step are written again. The first :meth:`write` or :meth:`save` without a restore keeps
+    the rows of the latest checkpoint. Use it as a context manager so the files are closed.
 
     Args:
       workdir: the run's folder (created).
-      save_every: checkpoint period in steps (saves at other steps need ``force=True``).
+      config: the run's config (an ``ml_collections.ConfigDict`` or mapping) to record and
+        compare; ``None``: nothing recorded or checked.
+      exempt: config fields (``a.b`` for nested ones) whose change is allowed on resume.
+      save_every: checkpoint period in steps (saves at other steps need ``force=True``);
+        ``None`` (explicitly): no checkpoints, a run that only writes metrics and always
+        starts over.
       keep: number of checkpoints kept.
       tensorboard: also write TensorBoard event files.
       metrics: write ``metrics.jsonl`` at all (``False``: :meth:`write` is a no-op, for a
         sub-run that only checkpoints).
 
+    Raises:
+      ValueError: the workdir holds a run with a different config.
+
     Example:
       >>> import tempfile, jax.numpy as jnp
-      >>> with Run(tempfile.mkdtemp(), save_every=10, tensorboard=False) as run:
+      >>> workdir = tempfile.mkdtemp()
+      >>> with Run(workdir, config={"lr": 0.1}, save_every=10, tensorboard=False) as run:
       ...     state, step = run.restore_or({"w": jnp.zeros(2)})
       >>> step
       0
+      >>> Run(workdir, config={"lr": 0.2}, save_every=10)
+      Traceback (most recent call last):
+      ...
+      ValueError: ... holds a run with a different config (lr: 0.1 -> 0.2); ...
     """
 
-    def __init__(self, workdir: str | os.PathLike, *, save_every: int, keep: int = 2,
+    def __init__(self, workdir: str | os.PathLike, *, config: Mapping[str, Any] | None = None,
+                 exempt: Iterable[str] = (), save_every: int | None, keep: int = 2,
                  tensorboard: bool = True, metrics: bool = True):
         self.workdir = os.path.abspath(os.fspath(workdir))
+        self.config = None if config is None else record_config(self.workdir, config,
+                                                                 exempt=exempt)
         os.makedirs(self.workdir, exist_ok=True)
-        self.checkpoints = CheckpointManager(os.path.join(self.workdir, "checkpoints"),
-                                             save_every=save_every, keep=keep)
-        self.writer = MetricWriter(self.workdir, tensorboard=tensorboard) if metrics else None
+        self.checkpoints = None if save_every is None else CheckpointManager(
+            os.path.join(self.workdir, "checkpoints"), save_every=save_every, keep=keep)
+        self._metrics, self._tensorboard = metrics, tensorboard
+        self.writer: MetricWriter | None = None  # opened by the first restore, write or save
+        self._rows = 0
 
     @property
-    def save_every(self) -> int:
-        return self.checkpoints.save_every
+    def save_every(self) -> int | None:
+        return None if self.checkpoints is None else self.checkpoints.save_every
 
     def restore_or(self, init_state: PyTree) -> tuple[PyTree, int]:
-        """``(state, step)`` of the latest checkpoint, or ``(init_state, 0)``."""
-        return self.checkpoints.restore_or(init_state)
+        """``(state, step)`` of the latest checkpoint, or ``(init_state, 0)``; cuts the metric
+        files back to that checkpoint (see the class docstring)."""
+        if self.checkpoints is None:
+            state, step, restored = init_state, 0, False
+        else:
+            state, step = self.checkpoints.restore_or(init_state)
+            restored = step in self.checkpoints.all_steps()
+        self._open_metrics(step if restored else None)
+        return state, step
+
+    def _open_metrics(self, restored: int | None) -> None:
+        if self.writer is not None or not self._metrics:
+            return
+        rows = None
+        if restored is not None:
+            rows = self.checkpoints.metadata(restored).get("metric_rows")
+        path = os.path.join(self.workdir, "metrics.jsonl")
+        # rows saved with the checkpoint; older checkpoints: the rows up to its step
+        kept, dropped = truncate_metrics(
+            path, keep=0 if restored is None else rows,
+            max_step=None if restored is None else restored)
+        if dropped:
+            after = (f"after the checkpoint of step {restored}" if restored is not None
+                     else "by an earlier run (no checkpoint: starting over)")
+            print(f"{os.path.basename(self.workdir)}: metrics.jsonl: kept {len(kept)} rows, "
+                  f"removed {len(dropped)} written {after}; this run writes them again",
+                  file=sys.stderr, flush=True)
+        purge = None
+        if self._tensorboard and os.path.isdir(os.path.join(self.workdir, "tensorboard")):
+            purge = 0 if restored is None else restored
+        self.writer = MetricWriter(self.workdir, tensorboard=self._tensorboard,
+                                   purge_step=purge)
+        self._rows = len(kept)
+        if purge is not None:  # the kept rows at steps >= purge were hidden: write them again
+            for row in kept:
+                if row.get("step", 0) >= purge:
+                    self.writer._write_tensorboard(int(row["step"]), {
+                        k: float(v) for k, v in row.items() if k != "step"})
+
+    def _open_latest(self) -> None:
+        latest = None if self.checkpoints is None else self.checkpoints.latest_step()
+        self._open_metrics(latest)
 
     def save(self, step: int, state: PyTree, *, force: bool = False) -> bool:
-        """Saves ``state`` at ``step`` when due (or forced); returns whether it saved."""
-        return self.checkpoints.save(step, state, force=force)
+        """Saves ``state`` at ``step`` when due (or forced), with the number of metric rows
+        written so far; returns whether it saved (``False`` without checkpoints)."""
+        if self.checkpoints is None:
+            return False
+        if self._metrics and self.writer is None:
+            self._open_latest()
+        meta = {"metric_rows": self._rows} if self._metrics else None
+        return self.checkpoints.save(step, state, force=force, metadata=meta)
 
     def write(self, step: int, metrics: Metrics) -> None:
         """Appends one metric row ``{"step": step, **metrics}``."""
-        if self.writer is not None:
-            self.writer.write(step, metrics)
+        if not self._metrics:
+            return
+        if self.writer is None:
+            self._open_latest()
+        self.writer.write(step, metrics)
+        self._rows += 1
 
     def close(self) -> None:
-        self.checkpoints.close()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         if self.writer is not None:
             self.writer.close()
 
@@ -96,6 +187,43 @@ class Run:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def clear_run(workdir: str | os.PathLike) -> list[str]:
+    """Deletes a run's recorded state so that the next run in ``workdir`` starts over.
+
+    Removes ``config.json``, ``metrics.jsonl``, ``tensorboard/``, ``checkpoints/`` and
+    ``checkpoints.corrupt/`` in ``workdir`` and in every folder below it that holds a
+    ``checkpoints/`` folder or a ``metrics.jsonl`` (the sub-runs of an experiment). Other files
+    (plots, result tables) are left; the next run writes them again. This is what an
+    experiment's ``--overwrite`` flag does.
+
+    Returns:
+      The removed paths.
+
+    Example:
+      >>> import tempfile
+      >>> workdir = tempfile.mkdtemp()
+      >>> Run(workdir, config={"lr": 0.1}, save_every=None).close()
+      >>> [os.path.basename(p) for p in clear_run(workdir)]
+      ['config.json']
+    """
+    root = os.path.abspath(os.fspath(workdir))
+    removed = []
+    for folder, dirs, files in os.walk(root):
+        names = set(dirs) | set(files)
+        if folder != root and not ("checkpoints" in dirs or "metrics.jsonl" in files):
+            continue
+        for name in RUN_FILES:
+            if name in names:
+                path = os.path.join(folder, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+                removed.append(path)
+        dirs[:] = [d for d in dirs if d not in RUN_FILES]
+    return sorted(removed)
 
 
 class LoopResult(NamedTuple):
@@ -206,12 +334,13 @@ def train_loop(run: Run, init_state: PyTree, *, num_steps: int,
         raise ValueError(f"max_seconds must be >= 0, got {max_seconds!r}")
     if step_fn is not None:
         chunk_size = 1
-    save_every = run.save_every
+    save_every = run.save_every or num_steps  # no checkpoints: only the final (no-op) save
     name = desc or os.path.basename(run.workdir)
 
     state, start = run.restore_or(init_state)
     if start:
-        print(f"{name}: resuming from step {start} (checkpoint in {run.workdir})",
+        checked = "; config unchanged" if run.config is not None else ""
+        print(f"{name}: resuming from step {start} (checkpoint in {run.workdir}{checked})",
               file=sys.stderr, flush=True)
     if mesh is not None:
         from jtransfer.parallel import replicate

@@ -7,7 +7,8 @@ Estimators (all return weights for the source sample; those with a model also ev
 new points — every result has ``.weights``):
 
 * :func:`from_domain_classifier` — from a domain classifier's probabilities (array).
-* :func:`kde_ratio` — ratio of kernel density estimates (:class:`KDERatio`, ``.predict``).
+* :func:`kde_ratio` — ratio of kernel density estimates (:class:`KDERatio`, ``.predict``);
+  :func:`kde_log_ratio` — the same in log space (no underflow).
 * :func:`kmm` — kernel mean matching, a QP solved in JAX (:class:`KMMResult`).
 * :func:`kliep` — KLIEP with likelihood-CV bandwidth selection (:class:`DensityRatio`).
 * :func:`ulsif` — uLSIF in closed form with analytic LOO selection (:class:`DensityRatio`).
@@ -31,6 +32,7 @@ from jtransfer.weighting._results import DensityRatio, KDERatio, KMMResult
 from jtransfer.weighting._simple import (
     effective_sample_size,
     from_domain_classifier,
+    kde_log_ratio,
     kde_ratio,
     weighted_mean,
 )
@@ -42,6 +44,7 @@ __all__ = [
     "KMMResult",
     "effective_sample_size",
     "from_domain_classifier",
+    "kde_log_ratio",
     "kde_ratio",
     "kliep",
     "kmm",

@@ -43,7 +43,7 @@ def kmm(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median"
       B: upper bound :math:`B > 0` on each weight.
       eps: :math:`\\epsilon \\ge 0`, tolerance on the mean weight (default as above).
       tol: ADMM tolerance on the scaled residuals (default 1e-5 float32, 1e-9 float64).
-      max_iters: ADMM iteration cap.
+      max_iters: ADMM iteration cap, an int >= 1.
 
     Returns:
       :class:`KMMResult` with ``.weights (n_s,)`` and solver diagnostics.
@@ -55,13 +55,19 @@ def kmm(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median"
     """
     xs, xt = _checks.check_pair(source, target, "source", "target")
     _checks.check_positive(B, "B")
+    max_iters = _checks.check_positive_int(max_iters, "max_iters")  # 0 iterations: weights 0
+    if tol is not None:
+        _checks.check_positive(tol, "tol")
     n_s = xs.shape[0]
     if eps is None:
         eps = (n_s**0.5 - 1.0) / n_s**0.5
     else:
         _checks.check_nonnegative(eps, "eps")
     sig = resolve_bandwidth(bandwidth, xs, xt)
-    return _kmm_jit(xs, xt, sig, float(B), float(eps), tol=tol, max_iters=int(max_iters))
+    xs, xt, dtype = _checks.half_to_float32(xs, xt)  # the QP's Cholesky has no half precision
+    res = _kmm_jit(xs, xt, sig.astype(xs.dtype), float(B), float(eps), tol=tol,
+                   max_iters=int(max_iters))
+    return res._replace(weights=res.weights.astype(dtype))
 
 
 def kmm_qp(xs, xt, sig, B, eps):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jtransfer._core import checks as _checks
+from jtransfer._core.distances import pairwise_sq_dists
 from jtransfer._core.kernels import Bandwidth, resolve_bandwidth
 from jtransfer.weighting._results import KDERatio, kde_ratio_at
 
@@ -58,11 +61,7 @@ def from_domain_classifier(prob_target: jax.Array, *, n_source: int, n_target: i
     if p.ndim != 1:
         raise ValueError(f"prob_target must have shape (n,) or (n, 1), got shape "
                          f"{tuple(jnp.shape(prob_target))}")
-    if _checks.is_concrete(p):
-        pn = np.asarray(p)
-        if not np.all(np.isfinite(pn)) or np.any(pn < 0) or np.any(pn > 1):
-            raise ValueError(f"prob_target must be finite probabilities in [0, 1] (shape "
-                             f"{tuple(p.shape)})")
+    _checks.check_probabilities(p, "prob_target")
     for name, v in (("n_source", n_source), ("n_target", n_target)):
         if not isinstance(v, int | np.integer) or v <= 0:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
@@ -99,12 +98,69 @@ def kde_ratio(source: jax.Array, target: jax.Array, *,
     """
     xs, xt = _checks.check_pair(source, target, "source", "target")
     sig = resolve_bandwidth(bandwidth, xs, xt)
-    return KDERatio(_kde_jit(xs, xt, sig), xs, xt, sig)
+    weights = _kde_jit(xs, xt, sig)
+    if _checks.is_concrete(weights) and not np.any(np.asarray(weights) > 0):
+        warnings.warn(
+            "kde_ratio: every weight underflowed to 0 (the target density estimate is below "
+            f"the smallest {xs.dtype} number at every source point: bandwidth "
+            f"{np.asarray(sig).tolist()} is small for the distance between the samples); use "
+            "weighting.kde_log_ratio (log-space, normalise with jax.nn.softmax) or a larger "
+            "bandwidth", RuntimeWarning, stacklevel=2)
+    return KDERatio(weights, xs, xt, sig)
 
 
 @jax.jit
 def _kde_jit(xs, xt, sig):
     return kde_ratio_at(xs, xs, xt, sig)
+
+
+def kde_log_ratio(source: jax.Array, target: jax.Array, *,
+                  bandwidth: Bandwidth = "median") -> jax.Array:
+    r"""Log of the KDE density ratio at the source points, computed in log space.
+
+    .. math::
+        \log \hat w(x^s_i) = \operatorname{logsumexp}_{j,u}\Big(-\frac{\lVert x^s_i -
+        x^t_j\rVert^2}{2\sigma_u^2}\Big) - \log n_t
+        - \operatorname{logsumexp}_{k,u}\Big(-\frac{\lVert x^s_i - x^s_k\rVert^2}
+        {2\sigma_u^2}\Big) + \log n_s .
+
+    The same estimate as :func:`kde_ratio` (whose ``exp`` underflows to all-zero weights when
+    the samples are far apart relative to the bandwidth), but finite whenever the distances are:
+    normalised weights are ``jax.nn.softmax(log_w) * n_s``.
+
+    Args:
+      source: ``(n_s, d)`` source sample (density p).
+      target: ``(n_t, d)`` target sample (density q).
+      bandwidth: σ (number, sequence = sum of kernels, or ``"median"`` of the pooled sample).
+
+    Returns:
+      ``(n_s,)`` log density ratios.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jtransfer import weighting
+      >>> xs = jnp.array([[0.0], [1.0]]); xt = xs + 100.0
+      >>> log_w = weighting.kde_log_ratio(xs, xt, bandwidth=0.5)
+      >>> [round(float(v), 1) for v in log_w]
+      [-20000.1, -19602.1]
+
+    References:
+      Sugiyama, Suzuki, Kanamori, "Density Ratio Estimation in Machine Learning", CUP 2012.
+    """
+    xs, xt = _checks.check_pair(source, target, "source", "target")
+    sig = resolve_bandwidth(bandwidth, xs, xt)
+    return _kde_log_jit(xs, xt, sig)
+
+
+@jax.jit
+def _kde_log_jit(xs, xt, sig):
+    gammas = 1.0 / (2.0 * sig * sig)
+
+    def log_mean_kernel(a, b):
+        logk = -pairwise_sq_dists(a, b)[:, :, None] * gammas[None, None, :]
+        return jax.nn.logsumexp(logk.reshape(a.shape[0], -1), axis=1) - jnp.log(b.shape[0])
+
+    return log_mean_kernel(xs, xt) - log_mean_kernel(xs, xs)
 
 
 def _check_weight_vector(weights, name="weights"):

@@ -61,6 +61,7 @@ def ulsif(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth | None =
       JMLR 2009, https://jmlr.org/papers/v10/kanamori09a.html
     """
     xs, xt = _checks.check_pair(source, target, "source", "target")
+    xs, xt, dtype = _checks.half_to_float32(xs, xt)  # no half-precision solve
     sigs, bw_grid = _common.bandwidth_spec(bandwidth, bandwidth_grid, xs, xt)
     if lam_grid is None:
         _checks.check_positive(lam, "lam")
@@ -75,7 +76,7 @@ def ulsif(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth | None =
         i, j = jnp.unravel_index(jnp.argmin(scores), scores.shape)
         sig, lam_used = sigs[i], lams[j]
     alpha, weights = _ulsif_fit_jit(xs, xt, centers, sig, lam_used)
-    return DensityRatio(weights, alpha, centers, sig, lam_used, scores)
+    return DensityRatio(weights.astype(dtype), alpha, centers, sig, lam_used, scores)
 
 
 def _design(xs, xt, centers, sig):

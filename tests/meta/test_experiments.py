@@ -8,15 +8,30 @@ import pytest
 from experiments.maml_omniglot import train as fewshot
 from experiments.maml_omniglot.configs import default as omniglot_default
 from experiments.maml_omniglot.configs import test as fewshot_test
-from experiments.maml_sinusoid.report import rows_from_metrics
 from experiments.maml_sinusoid import train as sinusoid
 from experiments.maml_sinusoid.configs import test as sinusoid_test
+from experiments.maml_sinusoid.report import rows_from_metrics
+from jtransfer import train
 from tests.conftest import manual_dir_or_skip, run_on_devices
 
 
-def test_sinusoid_tiny_end_to_end(tmp_path):
+def test_sinusoid_tiny_end_to_end(tmp_path, capfd):
     c = sinusoid_test.get_config()
     m = sinusoid.train_and_evaluate(c, str(tmp_path))
+    # Issue #17's stale resume: a rerun with another method (first- instead of second-order
+    # MAML, what ``--config.first_order=True`` gives main.py) in the same workdir is refused
+    # naming the field; the same config resumes and writes the same rows once.
+    metric_rows = train.read_metrics(tmp_path)
+    assert [r["step"] for r in metric_rows] == [20, 40, 40]  # loop rows, the evaluation row
+    other = c.copy_and_resolve_references()
+    other.first_order = True
+    with pytest.raises(ValueError, match="first_order: false -> true.*--overwrite"):
+        sinusoid.train_and_evaluate(other, str(tmp_path))
+    again = sinusoid.train_and_evaluate(c, str(tmp_path))
+    assert "resuming from step 40" in capfd.readouterr().err
+    assert {k: v for k, v in again.items() if "_k5" in k} == {
+        k: v for k, v in m.items() if "_k5" in k}
+    assert train.read_metrics(tmp_path) == metric_rows
     for label in ("maml", "pretrained"):
         for n in (0, 1, 5, 10):
             assert np.isfinite(m[f"{label}_k5_step{n}"])

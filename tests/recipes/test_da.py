@@ -1,6 +1,9 @@
 """The domain-adaptation recipe on tiny arrays (seconds each)."""
 
 import os
+import signal
+import subprocess
+import sys
 import types
 
 import jax
@@ -76,15 +79,28 @@ def test_every_method_fits_the_source_and_returns_its_pure_apply_fn(method):
     assert acc > 0.75, (method, acc)
 
 
+_KILLED_AT_30 = """
+import sys, jax, numpy as np
+from tests.recipes.test_da import _moons, _small
+from jtransfer import recipes
+xs, ys, xt = _moons(1)
+y3 = (ys + (xs[:, 1] > 0.5)).astype(np.int32)
+recipes.fit_domain_adaptation(xs, y3, xt, method="mmd", config=_small(debug_kill_at_step=30),
+                              key=jax.random.key(3), workdir=sys.argv[1])
+"""
+
+
 def test_resume_from_a_checkpoint_is_bit_identical_and_the_key_matters(tmp_path):
     xs, ys, xt = _moons(1)
     y3 = (ys + (xs[:, 1] > 0.5)).astype(np.int32)          # three classes: softmax head
     key = jax.random.key(3)
     fresh = recipes.fit_domain_adaptation(xs, y3, xt, method="mmd", config=_small(), key=key)
     assert fresh.n_out == 3
-    # 30 steps into a workdir, then the same workdir asked for 60: resumes at step 30.
-    recipes.fit_domain_adaptation(xs, y3, xt, method="mmd", config=_small(num_steps=30),
-                                  key=key, workdir=str(tmp_path))
+    # A run killed (SIGKILL) at step 30 of 60, then the same call again: resumes at step 30.
+    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", _KILLED_AT_30, str(tmp_path)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["30"]
     resumed = recipes.fit_domain_adaptation(xs, y3, xt, method="mmd", config=_small(),
                                             key=key, workdir=str(tmp_path))
@@ -94,6 +110,15 @@ def test_resume_from_a_checkpoint_is_bit_identical_and_the_key_matters(tmp_path)
                                           key=jax.random.key(4))
     assert any(not np.array_equal(a, b) for a, b in
                zip(jax.tree.leaves(fresh.params), jax.tree.leaves(other.params)))
+    # The workdir belongs to that run: another key, length or data is refused, not resumed.
+    for kwargs, field in ((dict(key=jax.random.key(4)), "key"),
+                          (dict(config=_small(num_steps=90)), "num_steps"),
+                          (dict(x_target=xt + 1), "data_sha256")):
+        call = dict(x_source=xs, y_source=y3, x_target=xt, method="mmd", config=_small(),
+                    key=key, workdir=str(tmp_path))
+        call.update(kwargs)
+        with pytest.raises(ValueError, match=field):
+            recipes.fit_domain_adaptation(**call)
 
 
 def test_reverse_validation_separates_a_fitted_from_a_constant_labelling():

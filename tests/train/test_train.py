@@ -114,9 +114,12 @@ def test_keys_are_deterministic_and_independent():
         train.keys(0, "a", "a")
 
 
-def test_progress_is_silent_without_a_terminal(capsys):
+def test_progress_without_a_terminal_prints_lines_not_a_bar(capsys):
     assert list(train.progress(3)) == [0, 1, 2]
-    assert capsys.readouterr().err == ""
+    err = capsys.readouterr().err
+    assert "\r" not in err  # no tqdm bar in a log
+    assert [line.split(" (")[0] for line in err.splitlines()] == [
+        "progress: 1/3 done", "progress: 2/3 done", "progress: 3/3 done"]
 
 
 def test_plot_curves_writes_a_png(tmp_path):

@@ -278,3 +278,34 @@ BAD = [
 def test_bad_inputs_raise_value_error(match, call):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_kde_log_ratio_matches_numpy_and_survives_underflow():
+    """kde_log_ratio is log(q/p) of the KDEs (NumPy double loop, two kernels); far-apart samples
+    underflow kde_ratio to all-zero weights with a RuntimeWarning naming kde_log_ratio, while the
+    log ratios stay finite and equal the closed form (#17 item 6)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    xs, xt = rng.normal(size=(7, 2)), rng.normal(size=(5, 2)) + 0.5
+    sig = np.array([0.7, 1.4])
+
+    def kde(x, pts):
+        d2 = ((x[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
+        return sum(np.exp(-d2 / (2 * s * s)) for s in sig).mean(1)
+
+    ref = np.log(kde(xs, xt) / kde(xs, xs))
+    np.testing.assert_allclose(weighting.kde_log_ratio(xs.astype(np.float32),
+                                                       xt.astype(np.float32), bandwidth=sig),
+                               ref, rtol=1e-5, atol=1e-5)
+    far_s, far_t = jnp.array([[0.0], [1.0]]), jnp.array([[100.0], [101.0]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        w = weighting.kde_ratio(far_s, far_t, bandwidth=0.5).weights
+    assert not np.any(np.asarray(w) > 0)
+    assert any("kde_log_ratio" in str(c.message) for c in caught)
+    log_w = np.asarray(weighting.kde_log_ratio(far_s, far_t, bandwidth=0.5))
+    # closed form: gamma = 2; log q(0) = logsumexp(-2e4, -2*101^2) - log 2, log p(0) = ...
+    lq = np.logaddexp(-2 * 100.0**2, -2 * 101.0**2) - np.log(2)
+    lp = np.logaddexp(0.0, -2.0) - np.log(2)
+    np.testing.assert_allclose(log_w[0], lq - lp, rtol=1e-6)

@@ -50,6 +50,21 @@ def api_page(package: str, names: list[str], docstring_title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def top_level_page(names: list[str]) -> str:
+    """Top-level tools documented in place (autosummary cannot resolve names that
+    ``jtransfer.__getattr__`` provides lazily)."""
+    import inspect
+
+    import jtransfer
+
+    title = "``jtransfer``: top-level tools"
+    lines = [title, "=" * len(title), "", ".. currentmodule:: jtransfer", ""]
+    for name in names:
+        kind = "autoclass" if inspect.isclass(getattr(jtransfer, name)) else "autofunction"
+        lines += [f".. {kind}:: {name}", ""]
+    return "\n".join(lines)
+
+
 def api_entries(rst: str) -> list[str]:
     """The names listed in an ``autosummary`` block of a generated API page."""
     block = rst.split(".. autosummary::", 1)[1]
@@ -75,7 +90,7 @@ def generate() -> None:
         _write(DOCS / "api" / f"{package}.rst", api_page(package, list(module.__all__), summary))
         index.append(f"   {package}")
     if top_level():
-        _write(DOCS / "api" / "jtransfer.rst", api_page("", top_level(), "top-level tools"))
+        _write(DOCS / "api" / "jtransfer.rst", top_level_page(top_level()))
         index.append("   jtransfer")
     _write(DOCS / "api" / "index.rst", "\n".join(index) + "\n")
 

@@ -7,13 +7,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install reproduce reproduce-full test lint peers clean
+.PHONY: install reproduce reproduce-full test lint docs docs-clean peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jtransfer needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,notebooks]'
+	$(PY) -m pip install --quiet -e '.[all]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,9 +35,18 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check jtransfer experiments tests
 
+## The documentation site -> docs/_build/html/index.html (warnings are errors; the notebooks
+## are executed on the first build and cached in docs/_build/.jupyter_cache, re-run when changed)
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
+docs-clean:
+	rm -rf docs/_build docs/api docs/notebooks docs/reproductions
+
 ## Optional peer libraries for the benchmarks (PyTorch peers + ADAPT; ~9 GB, never used by tests)
 peers:
 	bash scripts/setup_peers.sh
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache docs/_build dist

@@ -41,8 +41,8 @@ key = jax.random.key(0)
 # **Estimators.** Plugging in the empirical embeddings $\hat\mu_P = \frac1n\sum_i\phi(x_i)$
 # gives the *biased* V-statistic $\lVert\hat\mu_P-\hat\mu_Q\rVert^2 \ge 0$. Its $x$–$x$ term
 # contains the $n$ diagonal terms $k(x_i,x_i) = 1$, so
-# $\mathbb E[\mathrm{MMD}_b^2] = \mathrm{MMD}^2 + \frac{1 - \mathbb E k(x,x')}{n}
-# + \frac{1 - \mathbb E k(y,y')}{m}$: a positive bias of order $1/n$. Dropping the diagonals
+# $\mathbb E[\mathrm{MMD}_b^2] = \mathrm{MMD}^2 + \frac{1 - \mathbb E k(x,x')}{n} +
+# \frac{1 - \mathbb E k(y,y')}{m}$: a positive bias of order $1/n$. Dropping the diagonals
 # (averaging over $i \ne j$) gives the *unbiased* U-statistic, which can be negative.
 # Both cost $O((n+m)^2 d)$: one Gram matrix. The *linear-time* estimator averages
 # $h = k(x_1,x_2)+k(y_1,y_2)-k(x_1,y_2)-k(x_2,y_1)$ over $n/2$ disjoint pairs: unbiased,

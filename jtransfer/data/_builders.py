@@ -20,6 +20,7 @@ import zipfile
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jtransfer._core.extras import import_extra
 from jtransfer.data import _text as T
 from jtransfer.data._sources import (
     AMAZON_DOMAINS,
@@ -167,7 +168,7 @@ class Usps(_Base):
         return {s: self._generate_examples(files["usps.h5"], s) for s in ("train", "test")}
 
     def _generate_examples(self, path, split):
-        import h5py
+        h5py = import_extra("h5py", "data", "the USPS / MNIST-USPS builders")
 
         with h5py.File(path, "r") as f:
             x = f[f"{split}/data"][...].reshape(-1, 16, 16, 1).astype(np.float32)
@@ -259,7 +260,7 @@ class MnistUspsJda(_Base):
                 "usps": self._generate_examples(path, "t")}
 
     def _generate_examples(self, path, which):
-        import h5py
+        h5py = import_extra("h5py", "data", "the USPS / MNIST-USPS builders")
 
         with h5py.File(path, "r") as f:
             x = f[f"X{which}"][...].astype(np.float32)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import ndimage as jndimage
 
+from jtransfer._core.extras import import_extra
 from jtransfer._core.keys import default_key
 
 __all__ = ["DigitShift", "apply_shift", "digits"]
@@ -151,7 +152,7 @@ def digits(shift: DigitShift | None = None, *, key: jax.Array | None = None,
       UCI "Optical Recognition of Handwritten Digits" (Alpaydin & Kaynak 1998), as
       bundled by scikit-learn (``sklearn.datasets.load_digits``).
     """
-    from sklearn.datasets import load_digits
+    load_digits = import_extra("sklearn.datasets", "data", "jtransfer.data.digits").load_digits
 
     if shift is not None and shift_kwargs:
         raise ValueError("digits: pass either shift or its fields as keywords, not both")

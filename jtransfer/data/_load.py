@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jtransfer._core.extras import import_extra
 from jtransfer.data import _sources as S
 from jtransfer.data import _text as T
 from jtransfer.data._sources import default_manual_dir, resolve_files
@@ -38,6 +39,7 @@ def default_data_dir(data_dir: str | os.PathLike | None = None) -> str | None:
 def _builder(name: str, config: str | None, data_dir: str | None):
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known: {list(DATASETS)}")
+    import_extra("tensorflow_datasets", "data", "jtransfer.data.load/build")
     from jtransfer.data._builders import BUILDERS  # imports TFDS: only when needed
 
     cls = BUILDERS[name]
@@ -69,7 +71,7 @@ def build(name: str, *, config: str | None = None, data_dir=None, manual_dir=Non
       DataFileError: a source file is missing or altered (the message names the file, the
         expected checksum, the original source and the citation).
     """
-    import tensorflow_datasets as tfds
+    tfds = import_extra("tensorflow_datasets", "data", "jtransfer.data.build/load")
 
     data_dir = default_data_dir(data_dir)
     builder = _builder(name, config, data_dir)
@@ -109,7 +111,7 @@ class CorruptBuildError(RuntimeError):
 
 
 def _read(builder, split: str) -> list[dict]:
-    import tensorflow_datasets as tfds
+    tfds = import_extra("tensorflow_datasets", "data", "jtransfer.data.load")
 
     full = builder.name if builder.builder_config is None else \
         f"{builder.name}/{builder.builder_config.name}"

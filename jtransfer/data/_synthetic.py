@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jtransfer._core.checks import check_positive_int
+from jtransfer._core.extras import import_extra
 from jtransfer._core.keys import default_key
 
 __all__ = [
@@ -172,7 +173,7 @@ def two_moons(
       ADAPT documentation, example "Two moons" (de Mathelin et al., "ADAPT: Awesome
       Domain Adaptation Python Toolbox", 2021). https://arxiv.org/abs/2107.03049
     """
-    from sklearn.datasets import make_moons
+    make_moons = import_extra("sklearn.datasets", "data", "jtransfer.data.two_moons").make_moons
 
     n_samples = check_positive_int(n_samples, "n_samples")
     if not (math.isfinite(noise) and noise >= 0):

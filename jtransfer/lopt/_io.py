@@ -7,6 +7,7 @@ import os
 import jax
 import optax
 
+from jtransfer._core.extras import import_extra
 from jtransfer.lopt._base import LearnedOptimizer, Theta
 
 
@@ -14,7 +15,7 @@ def _checkpointer():
     """A synchronous orbax checkpointer: a failed save raises in the caller and leaves no
     background thread behind (``StandardCheckpointer`` is asynchronous; after a failed save its
     thread kept the interpreter alive for about 300 s at exit)."""
-    import orbax.checkpoint as ocp
+    ocp = import_extra("orbax.checkpoint", "train", "jtransfer.lopt.save_theta/load_theta")
 
     return ocp.Checkpointer(ocp.StandardCheckpointHandler())
 
@@ -26,7 +27,7 @@ def save_theta(directory: str, theta: Theta) -> str:
     before anything is written when ``directory`` exists or lies under a regular file.
     Returns its absolute path.
     """
-    import orbax.checkpoint as ocp
+    ocp = import_extra("orbax.checkpoint", "train", "jtransfer.lopt.save_theta/load_theta")
 
     path = os.path.abspath(directory)
     if os.path.exists(path):
@@ -44,7 +45,7 @@ def save_theta(directory: str, theta: Theta) -> str:
 def load_theta(directory: str, lopt: LearnedOptimizer) -> Theta:
     """Restores meta-parameters saved by :func:`save_theta`, with the structure of
     ``lopt.init``; raises ``ValueError`` if the saved tree does not match."""
-    import orbax.checkpoint as ocp
+    ocp = import_extra("orbax.checkpoint", "train", "jtransfer.lopt.save_theta/load_theta")
 
     path = os.path.abspath(directory)
     if not os.path.isdir(path):

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jtransfer._core import checks as _checks
+from jtransfer._core.extras import import_extra
 from jtransfer.data import sample_quadratics
 
 
@@ -175,7 +176,9 @@ def digits_mlp_task(*, hidden: Sequence[int] = (20,), activation: str = "sigmoid
     ``"all"`` all of them. The paper's MNIST network is one hidden layer of 20 sigmoid units
     trained with minibatches of 128 (Andrychowicz et al., 2016, section 3.2).
     """
-    from sklearn.datasets import load_digits  # embedded with scikit-learn, no download
+    # embedded with scikit-learn, no download
+    load_digits = import_extra(
+        "sklearn.datasets", "data", "jtransfer.lopt.digits_mlp_task").load_digits
 
     data = load_digits()
     x, y = data.data.astype(np.float32) / 16.0, data.target.astype(np.int32)

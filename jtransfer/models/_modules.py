@@ -37,7 +37,7 @@ def _check_input(module_name: str, x: jax.Array, expected_tail: tuple[int | None
 
 
 class MLP(nnx.Module):
-    """Multi-layer perceptron ``in_features -> hidden... -> out_features``.
+    """Multi-layer perceptron ``in_features -> *hidden -> out_features``.
 
     The last layer is linear (no activation). ``hidden=()`` gives a linear model, e.g.
     logistic regression when trained with a sigmoid/softmax cross-entropy.

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jtransfer._core.extras import import_extra
 from jtransfer.models._bert import BertConfig, BertEncoder
 
 __all__ = ["checkpoint_dir", "load_pretrained", "verify_checkpoint_files"]
@@ -120,7 +121,8 @@ def _hf_name(path: tuple) -> tuple[str, bool]:
 
 
 def _read_tensors(file: pathlib.Path) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
+    load_file = import_extra(
+        "safetensors.numpy", "lm", "jtransfer.models.load_pretrained").load_file
 
     tensors = load_file(str(file))
     if tensors and all(k.startswith("bert.") for k in tensors

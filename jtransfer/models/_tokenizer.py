@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jtransfer._core.extras import import_extra
+
 __all__ = ["TextTokenizer", "load_tokenizer"]
 
 
@@ -80,7 +82,7 @@ def load_tokenizer(path: str | os.PathLike | None = None, *, name: str = "minilm
       FileNotFoundError: folder or ``tokenizer.json`` missing.
       ValueError: checksum mismatch.
     """
-    from tokenizers import Tokenizer
+    Tokenizer = import_extra("tokenizers", "lm", "jtransfer.models.load_tokenizer").Tokenizer
 
     from jtransfer.models._pretrained import checkpoint_dir, verify_checkpoint_files
 

@@ -27,6 +27,10 @@ Example:
   ((64,), True)
 """
 
+from jtransfer._core.extras import require_extra
+
+require_extra("train", "jtransfer.recipes", "orbax.checkpoint", "ml_collections", "sklearn")
+
 from jtransfer.recipes._da import (
     METHODS,
     DAModel,

@@ -12,6 +12,7 @@ import numpy as np
 
 from jtransfer import weighting
 from jtransfer._core.checks import (
+from jtransfer._core.extras import import_extra
     check_choice,
     check_matrix,
     check_nonnegative,
@@ -99,7 +100,8 @@ def domain_classifier_weights(source, target, *, x_eval=None, C: float = 1.0,
       10; Sugiyama, Krauledat & Müller 2007, JMLR 8; Ionides 2008, "Truncated Importance
       Sampling", J. Comput. Graph. Stat. 17(2); You et al. 2019 (DEV), ICML.
     """
-    from sklearn.linear_model import LogisticRegression
+    LogisticRegression = import_extra("sklearn.linear_model", "data",
+                                      "select.domain_classifier_weights").LogisticRegression
 
     xs, xt = np.asarray(source), np.asarray(target)
     if xs.ndim != 2 or xt.ndim != 2 or xs.shape[1] != xt.shape[1] or len(xs) < 1 or \

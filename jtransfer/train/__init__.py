@@ -1,6 +1,11 @@
 """Training-loop plumbing shared by all experiments: one loop, checkpoints, metrics, progress,
 config checks, the data-folder resolver, plots."""
 
+from jtransfer._core.extras import require_extra
+
+require_extra("train", "jtransfer.train", "orbax.checkpoint", "matplotlib", "tqdm", "tensorboardX",
+              "ml_collections", "absl")
+
 from jtransfer.train._checkpoint import CheckpointCorruptError, CheckpointManager, tree_equal
 from jtransfer.train._cli import experiment_main
 from jtransfer.train._config import RENAMED_FIELDS, manual_dir, validate_config

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
+from jtransfer._core.extras import import_extra
+
 
 def _scalar(name: str, value) -> float:
     arr = np.asarray(value)
@@ -47,7 +49,8 @@ class MetricWriter:
         self._file = open(self.path, "a", encoding="utf-8")
         self._tb = None
         if tensorboard:
-            from tensorboardX import SummaryWriter
+            SummaryWriter = import_extra(
+                "tensorboardX", "train", "MetricWriter(tensorboard=True)").SummaryWriter
 
             # tensorboardX names files by the second: a suffix keeps two writers of the same
             # second (a quick resume) from overwriting each other's file

@@ -12,7 +12,6 @@ import numpy as np
 
 from jtransfer import weighting
 from jtransfer._core.checks import (
-from jtransfer._core.extras import import_extra
     check_choice,
     check_matrix,
     check_nonnegative,
@@ -21,6 +20,7 @@ from jtransfer._core.extras import import_extra
     check_probabilities,
     check_vector,
 )
+from jtransfer._core.extras import import_extra
 
 
 def _check_losses_weights(losses, weights):

@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "align", "weighting", "meta", "lopt", "mtl", "select", "adapters",
-    "models", "data", "train", "parallel",
+    "models", "data", "train", "parallel", "recipes",
 )
 
 __all__ = list(_SUBPACKAGES)

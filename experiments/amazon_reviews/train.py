@@ -19,35 +19,34 @@ import json
 import os
 import time
 
+import jax
 import ml_collections
 import numpy as np
 
-from experiments import _dalib
+from jtransfer import recipes, select
+from jtransfer import train as jtrain
 
 DOMAINS = {"B": "books", "D": "dvd", "E": "electronics", "K": "kitchen"}
 SHIFTS = tuple(f"{s}→{t}" for s in "BDEK" for t in "BDEK" if s != t)
 METHODS = ("source_only", "dann", "mmd", "coral", "iw_logreg")
 
 
-def load_split(root: str, domain: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Binarised features (n, 5000) float32 and labels in {0, 1}."""
+def load_split(root: str, domain: str, split: str, *,
+               pattern: str = "{domain}_{split}.svmlight") -> tuple[np.ndarray, np.ndarray]:
+    """Binarised features (n, 5000) float32 and labels in {0, 1} of ``root/pattern``."""
     from sklearn.datasets import load_svmlight_file
 
-    x, y = load_svmlight_file(os.path.join(root, f"{DOMAINS[domain]}_{split}.svmlight"),
+    x, y = load_svmlight_file(os.path.join(root, pattern.format(domain=DOMAINS[domain],
+                                                                split=split)),
                               n_features=5000, zero_based=True)
     return (x.toarray() > 0).astype(np.float32), (y > 0).astype(np.int32)
 
 
 def validate_config(config) -> None:
-    for s in config.shifts:
-        if s not in SHIFTS:
-            raise ValueError(f"config.shifts has unknown shift {s!r}; known {SHIFTS}")
-    bad = set(config.methods) - set(METHODS)
-    if bad:
-        raise ValueError(f"config.methods has unknown entries {sorted(bad)}; known {METHODS}")
+    jtrain.validate_config(config, subsets={"shifts": SHIFTS, "methods": METHODS})
     if not config.lam_grid or min(config.lam_grid) < 0:
         raise ValueError(f"config.lam_grid must be non-empty and >= 0, got {config.lam_grid}")
-    _dalib.validate_config(config.mlp)
+    recipes.check_config(config.mlp)
 
 
 def _iw_logreg(xs, ys, xv, yv, wv, w_train, xt, yt, cs):
@@ -63,12 +62,13 @@ def _iw_logreg(xs, ys, xv, yv, wv, w_train, xt, yt, cs):
 
 def run_shift(config, shift: str, root: str, workdir: str) -> dict[str, float]:
     s, t = shift.split("→")
-    xs_all, ys_all = load_split(root, s, "train")
-    xt, _ = load_split(root, t, "train")          # unlabelled target sample
-    x_test, y_test = load_split(root, t, "test")
+    pattern = config.file_pattern
+    xs_all, ys_all = load_split(root, s, "train", pattern=pattern)
+    xt, _ = load_split(root, t, "train", pattern=pattern)   # unlabelled target sample
+    x_test, y_test = load_split(root, t, "test", pattern=pattern)
     n_val = len(xs_all) // 10                     # the last 10 % of the source
     xs, ys, xv, yv = xs_all[:-n_val], ys_all[:-n_val], xs_all[-n_val:], ys_all[-n_val:]
-    w_all = _dalib.domain_classifier_weights(xs_all, xt, C=config.domain_c)
+    w_all = recipes.importance_weights(xs_all, xt, C=config.domain_c)
     wv = w_all[-n_val:]
     out = {}
     for method in config.methods:
@@ -78,14 +78,13 @@ def run_shift(config, shift: str, root: str, workdir: str) -> dict[str, float]:
         else:
             res = []
             for lam in ((0.0,) if method == "source_only" else config.lam_grid):
-                c = ml_collections.ConfigDict(config.mlp.to_dict())
-                c.method, c.lam, c.seed = method, lam, config.seed
-                m, nets, params = _dalib.train_da(
-                    c, os.path.join(workdir, method, f"lam{lam}"),
-                    {"xs": xs, "ys": ys, "xt": xt}, n_out=1,
+                fit = recipes.fit_domain_adaptation(
+                    xs, ys, xt, method=method, config=config.mlp, lam=lam,
+                    key=jax.random.key(config.seed),
+                    workdir=os.path.join(workdir, method, f"lam{lam}"), n_out=1,
                     evals={"target_test": (x_test, y_test)})
-                res.append((_dalib.iw_accuracy(nets, params, xv, yv, wv),
-                            100 * m["target_test_accuracy"], lam))
+                iw = float(select.iw_accuracy(recipes.predict(fit, xv), yv, wv))
+                res.append((iw, 100 * fit.metrics["target_test_accuracy"], lam))
         best = max(res, key=lambda r: r[0])
         out[method] = best[1]
         out[f"{method}/oracle"] = max(r[1] for r in res)
@@ -99,7 +98,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ``/seconds``, and ``<method>/avg``; writes ``results.json``."""
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
-    root = _dalib.data_dir("amazon_reviews_dann", config.data_dir or None)
+    root = str(jtrain.manual_dir(config, config.data_subdir))
     out: dict[str, float] = {}
     for shift in config.shifts:
         for k, v in run_shift(config, shift, root, os.path.join(workdir, shift)).items():

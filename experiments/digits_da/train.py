@@ -16,8 +16,9 @@
   transductive. The published DANN numbers use the 60k train sets, which are not here.
 
 An MLP on the flattened pixels is trained with ``source_only``, ``dann``, ``coral`` or
-``mmd`` by the shared loop of :mod:`experiments._dalib`. λ is chosen from ``lam_grid`` by
-importance-weighted accuracy on a held-out 20 % of the source (domain-classifier weights);
+``mmd`` by the library recipe :func:`jtransfer.recipes.fit_domain_adaptation`. λ is chosen
+from ``lam_grid`` by importance-weighted accuracy (:func:`jtransfer.select.iw_accuracy`) on a
+held-out 20 % of the source (:func:`jtransfer.recipes.importance_weights`);
 the target-selected λ's accuracy is reported separately as the oracle.
 """
 
@@ -31,11 +32,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from experiments import _dalib
 from jtransfer import data as jdata
-from jtransfer import train
+from jtransfer import recipes, select, train
 
-METHODS = _dalib.METHODS
+METHODS = recipes.METHODS
 
 
 DATASETS = ("sklearn", "jda", "usps_full", "mnist_m")
@@ -70,7 +70,7 @@ def make_data(config) -> dict[str, np.ndarray]:
 
 def _benchmark(config):
     """The MNIST / USPS / MNIST-M pairs (files from the manual-download folder)."""
-    kw = {"manual_dir": config.data_dir or None}
+    kw = {"manual_dir": str(train.manual_dir(config, must_exist=False))}
     flat = lambda a: a.reshape(len(a), -1).astype(np.float32)  # noqa: E731
     if config.dataset == "jda":
         d = jdata.load("mnist_usps_jda", **kw)
@@ -98,19 +98,14 @@ def _benchmark(config):
 
 
 def validate_config(config) -> None:
-    _dalib.validate_config(config, METHODS)
-    if config.normalize not in ("none", "l2"):
-        raise ValueError(f"config.normalize must be 'none' or 'l2', got {config.normalize!r}")
-    if config.dataset not in DATASETS:
-        raise ValueError(f"config.dataset must be one of {DATASETS}, got {config.dataset!r}")
-    if config.dataset != "sklearn" and config.dataset != "mnist_m" and \
-            config.direction not in DIRECTIONS:
+    recipes.check_config(config, METHODS)
+    train.validate_config(config, nonnegative=("noise",),
+                          choices={"normalize": ("none", "l2"), "dataset": DATASETS})
+    if config.dataset not in ("sklearn", "mnist_m") and config.direction not in DIRECTIONS:
         raise ValueError(f"config.direction must be one of {DIRECTIONS}, got "
                          f"{config.direction!r}")
     if not config.lam_grid or min(config.lam_grid) < 0:
         raise ValueError(f"config.lam_grid must be non-empty and >= 0, got {config.lam_grid}")
-    if config.noise < 0:
-        raise ValueError(f"config.noise must be >= 0, got {config.noise}")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
@@ -118,20 +113,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ``lam``, ``source_val_accuracy`` and ``train_seconds`` (all λ of the grid)."""
     validate_config(config)
     data = make_data(config)
-    w_val = _dalib.domain_classifier_weights(
+    w_val = recipes.importance_weights(
         np.concatenate([data["xs"], data["xv"]]), data["xt"], C=0.1)[len(data["xs"]):]
     grid = (0.0,) if config.method == "source_only" else tuple(config.lam_grid)
     res, t0 = [], time.perf_counter()
     for lam in grid:
-        c = ml_collections.ConfigDict(config.to_dict())
-        c.lam = lam
-        m, nets, params = _dalib.train_da(
-            c, os.path.join(workdir, f"lam{lam}"), data, n_out=10,
+        fit = recipes.fit_domain_adaptation(
+            data["xs"], data["ys"], data["xt"], config=config, lam=lam,
+            key=jax.random.key(config.seed), workdir=os.path.join(workdir, f"lam{lam}"), n_out=10,
             evals={"source_val": (data["xv"], data["yv"]), "target": (data["xe"], data["ye"])})
-        res.append((_dalib.iw_accuracy(nets, params, data["xv"], data["yv"], w_val),
-                    m["target_accuracy"], lam, m["source_val_accuracy"]))
+        iw = float(select.iw_accuracy(recipes.predict(fit, data["xv"]), data["yv"], w_val))
+        res.append((iw, fit.metrics["target_accuracy"], lam, fit.metrics["source_val_accuracy"]))
         if lam == grid[0]:
-            _dalib.save_params(params, os.path.join(workdir, "final_params.npz"))
+            np.savez(os.path.join(workdir, "final_params.npz"), *jax.tree.leaves(fit.params))
     best = max(res, key=lambda r: r[0])
     return {"target_accuracy": best[1], "oracle_target_accuracy": max(r[1] for r in res),
             "lam": best[2], "source_val_accuracy": best[3],

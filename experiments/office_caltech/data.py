@@ -19,11 +19,13 @@ DOMAINS = {"A": "amazon", "C": "Caltech10", "D": "dslr", "W": "webcam"}
 SHIFTS = tuple(f"{s}→{t}" for s in "CADW" for t in "CADW" if s != t)
 
 
-def load_domain(root: str, domain: str) -> tuple[np.ndarray, np.ndarray]:
-    """Raw counts ``x`` (n, 800) float64 and labels ``y`` (n,) in 0..9 for domain A/C/D/W."""
+def load_domain(root: str, domain: str, *,
+                pattern: str = "{domain}_SURF_L10.mat") -> tuple[np.ndarray, np.ndarray]:
+    """Raw counts ``x`` (n, 800) float64 and labels ``y`` (n,) in 0..9 for domain A/C/D/W
+    (file ``root/pattern`` with ``{domain}`` one of amazon, Caltech10, dslr, webcam)."""
     from scipy.io import loadmat
 
-    m = loadmat(os.path.join(root, f"{DOMAINS[domain]}_SURF_L10.mat"))
+    m = loadmat(os.path.join(root, pattern.format(domain=DOMAINS[domain])))
     return m["fts"].astype(np.float64), m["labels"].ravel().astype(np.int64) - 1
 
 

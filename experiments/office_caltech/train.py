@@ -26,32 +26,26 @@ import json
 import os
 import time
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from sklearn.svm import SVC
 
-from experiments import _dalib
 from experiments.office_caltech import data as ocd
-from jtransfer import align
+from jtransfer import align, recipes, select
+from jtransfer import train as jtrain
 
 PROTOCOLS = ("sampled", "all")
 
 
 def validate_config(config) -> None:
-    for s in config.shifts:
-        if s not in ocd.SHIFTS:
-            raise ValueError(f"config.shifts has unknown shift {s!r}; known {ocd.SHIFTS}")
+    jtrain.validate_config(config, positive_ints=("num_trials",),
+                           subsets={"shifts": ocd.SHIFTS, "protocols": PROTOCOLS,
+                                    "deep_methods": recipes.METHODS})
     if not config.svm_cs or min(config.svm_cs) <= 0:
         raise ValueError(f"config.svm_cs must be non-empty and > 0, got {config.svm_cs!r}")
-    if not isinstance(config.num_trials, int) or config.num_trials < 1:
-        raise ValueError(f"config.num_trials must be a positive int, got {config.num_trials!r}")
-    bad = set(config.protocols) - set(PROTOCOLS)
-    if bad:
-        raise ValueError(f"config.protocols has unknown entries {sorted(bad)}")
-    bad = set(config.deep_methods) - set(_dalib.METHODS)
-    if bad:
-        raise ValueError(f"config.deep_methods has unknown entries {sorted(bad)}")
+    recipes.check_config(config.mlp)
 
 
 def _svm_acc(xs, ys, xt, yt, cs) -> float:
@@ -82,9 +76,9 @@ def closed_form(xs, ys, xt, yt, cs, eps) -> dict[str, float]:
 
 
 def load(config):
-    root = _dalib.data_dir("office_caltech10_surf", config.data_dir or None)
+    root = str(jtrain.manual_dir(config, config.data_subdir))
     return {d: (ocd.preprocess(x), y) for d, (x, y) in
-            ((d, ocd.load_domain(root, d)) for d in ocd.DOMAINS)}
+            ((d, ocd.load_domain(root, d, pattern=config.file_pattern)) for d in ocd.DOMAINS)}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
@@ -135,18 +129,16 @@ def deep(config, method, src, tgt, workdir) -> dict[str, float]:
     rng = np.random.default_rng(config.seed)
     val = np.zeros(len(xs), bool)
     val[rng.choice(len(xs), len(xs) // 5, replace=False)] = True
-    w_val = _dalib.domain_classifier_weights(xs, xt, C=0.01)[val]
+    w_val = recipes.importance_weights(xs, xt, C=0.01)[val]
     grid = (0.0,) if method == "source_only" else tuple(config.lam_grid)
     results, t0 = [], time.perf_counter()
     for lam in grid:
-        c = ml_collections.ConfigDict(config.mlp.to_dict())
-        c.method, c.lam, c.seed = method, lam, config.seed
-        m, nets, params = _dalib.train_da(
-            c, os.path.join(workdir, f"lam{lam}"),
-            {"xs": xs[~val], "ys": ys[~val], "xt": xt}, n_out=10,
-            evals={"target": (xt, yt)})
-        results.append((_dalib.iw_accuracy(nets, params, xs[val], ys[val], w_val),
-                        100 * m["target_accuracy"], lam))
+        fit = recipes.fit_domain_adaptation(
+            xs[~val], ys[~val], xt, method=method, config=config.mlp, lam=lam,
+            key=jax.random.key(config.seed), workdir=os.path.join(workdir, f"lam{lam}"),
+            n_out=10, evals={"target": (xt, yt)})
+        iw = float(select.iw_accuracy(recipes.predict(fit, xs[val]), ys[val], w_val))
+        results.append((iw, 100 * fit.metrics["target_accuracy"], lam))
     best = max(results, key=lambda r: r[0])
     return {"selected": best[1], "lam": best[2], "oracle": max(r[1] for r in results),
             "seconds": time.perf_counter() - t0}

@@ -1,6 +1,8 @@
-"""Registry of reproducible experiments, discovered from ``experiments/*/__init__.py``.
+"""Registry of reproducible experiments, discovered from ``experiments/*/report.py``.
 
-Each experiment package defines a module-level ``EXPERIMENTS`` list of :class:`Experiment`.
+Each experiment registers its report rows in its own ``experiments/<name>/report.py``, a
+module-level ``EXPERIMENTS`` list of :class:`Experiment`; this package only discovers them
+(no experiment imports another, and nothing here imports an experiment's training code).
 The ``run`` callable takes ``(workdir, suite)`` and returns a list of :class:`ResultRow`;
 ``suite`` is ``"quick"`` (embedded data only, small budget) or ``"full"`` (paper scale, may read
 the real benchmark files).
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,13 +52,15 @@ class Experiment:
 
 
 def discover() -> dict[str, Experiment]:
-    """Imports every ``experiments.<pkg>`` and collects its ``EXPERIMENTS``."""
+    """Imports every ``experiments.<pkg>.report`` and collects its ``EXPERIMENTS``."""
     root = Path(__file__).resolve().parent.parent
     found: dict[str, Experiment] = {}
     for info in sorted(pkgutil.iter_modules([str(root)]), key=lambda i: i.name):
         if not info.ispkg or info.name in ("reproduce",):
             continue
-        module = importlib.import_module(f"experiments.{info.name}")
+        if importlib.util.find_spec(f"experiments.{info.name}.report") is None:
+            continue
+        module = importlib.import_module(f"experiments.{info.name}.report")
         for exp in getattr(module, "EXPERIMENTS", ()):
             if exp.name in found:
                 raise ValueError(f"duplicate experiment name {exp.name!r}")

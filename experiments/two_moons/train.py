@@ -2,8 +2,9 @@
 
 Methods: ``source_only``, ``dann``, ``coral`` (Deep CORAL), ``mmd`` — all on the ADAPT
 network (encoder Dense(10) ReLU, task head 10-10 ReLU + sigmoid, discriminator 10-10 ReLU +
-sigmoid, Glorot-uniform kernels), trained by the shared jitted loop of
-:mod:`experiments._dalib`.
+sigmoid, Glorot-uniform kernels), trained by the library recipe
+:func:`jtransfer.recipes.fit_domain_adaptation`; restarts are chosen by
+:func:`jtransfer.recipes.reverse_validation`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import ml_collections
 import numpy as np
 from sklearn.datasets import make_moons
 
-from experiments import _dalib
-from jtransfer import train
+from jtransfer import recipes, train
 
-METHODS = _dalib.METHODS
+METHODS = recipes.METHODS
 
 
 def make_data(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
@@ -37,18 +37,11 @@ def make_data(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    for name in ("n_samples", "num_epochs"):
-        v = config[name]
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"config.{name} must be a positive int, got {v!r}")
-    if not isinstance(config.num_restarts, int) or config.num_restarts < 1:
-        raise ValueError(f"config.num_restarts must be a positive int, got "
-                         f"{config.num_restarts!r}")
+    train.validate_config(config, positive_ints=("n_samples", "num_epochs", "num_restarts"))
     if isinstance(config.batch_size, int) and config.batch_size > config.n_samples:
         raise ValueError(f"config.batch_size={config.batch_size} exceeds "
                          f"config.n_samples={config.n_samples}")
-    c = _with_steps(config)
-    _dalib.validate_config(c, METHODS)
+    recipes.check_config(_with_steps(config), METHODS)
 
 
 def _with_steps(config):
@@ -65,7 +58,7 @@ def _with_steps(config):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Trains ``config.method`` ``num_restarts`` times (restart r uses seed ``seed + 1000 r``
     for its initialisation and batches, on the same data), keeps the restart with the highest
-    reverse-validation accuracy (:func:`experiments._dalib.reverse_validation`, the DANN
+    reverse-validation accuracy (:func:`jtransfer.recipes.reverse_validation`, the DANN
     paper's label-free protocol; ties go to the lower reverse log-loss) and returns its metrics.
 
     Every run resumes from its own checkpoints under ``workdir/restart<r>`` (and
@@ -79,26 +72,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     c = _with_steps(config)
     data = make_data(config)
     runs, t0 = [], time.perf_counter()
-    for r in range(config.num_restarts):  # (nets is the same cached object every time)
-        cr = ml_collections.ConfigDict(c.to_dict())
-        cr.seed = config.seed + 1000 * r
-        m, nets, params = _dalib.train_da(
-            cr, os.path.join(workdir, f"restart{r}"), data, n_out=1,
+    for r in range(config.num_restarts):  # (the model is the same cached object every time)
+        seed = config.seed + 1000 * r
+        fit = recipes.fit_domain_adaptation(
+            data["xs"], data["ys"], data["xt"], config=c, key=jax.random.key(seed),
+            workdir=os.path.join(workdir, f"restart{r}"), n_out=1,
             evals={"source": (data["xs"], data["ys"]), "target": (data["xt"], data["yt"])})
-        rv = (_dalib.reverse_validation(
-            cr, os.path.join(workdir, f"restart{r}_reverse"), data, nets, params, n_out=1)
+        rv = (recipes.reverse_validation(
+            fit, data["xs"], data["ys"], data["xt"], config=c, key=jax.random.key(seed),
+            workdir=os.path.join(workdir, f"restart{r}_reverse"))
             if config.num_restarts > 1 else (float("nan"), float("nan")))
-        runs.append((rv, m, params))
+        runs.append((tuple(rv), fit))
     # Highest reverse accuracy; ties to the lower reverse log-loss, then the earlier restart.
     best = (0 if len(runs) == 1 else
             max(range(len(runs)), key=lambda i: (runs[i][0][0], -runs[i][0][1], -i)))
-    (rv, _), metrics, params = runs[best]
-    metrics = {**metrics, "reverse_validation_accuracy": rv, "selected_restart": float(best),
+    (rv, _), fit = runs[best]
+    metrics = {**fit.metrics, "reverse_validation_accuracy": rv, "selected_restart": float(best),
                "mean_restart_target_accuracy": float(np.mean(
-                   [m["target_accuracy"] for _, m, _ in runs])),
+                   [f.metrics["target_accuracy"] for _, f in runs])),
                "train_seconds": time.perf_counter() - t0}
-    _dalib.save_params(params, os.path.join(workdir, "final_params.npz"))
-    grid = boundary_grid(nets, params, data)
+    np.savez(os.path.join(workdir, "final_params.npz"), *jax.tree.leaves(fit.params))
+    grid = boundary_grid(fit, data)
     np.savez(os.path.join(workdir, "boundary.npz"), **grid)
     if config.plot:
         plot_boundaries({config.method: (grid, metrics["target_accuracy"])}, data,
@@ -106,12 +100,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     return metrics
 
 
-def boundary_grid(nets, params, data, size: int = 150) -> dict[str, np.ndarray]:
+def boundary_grid(fit: recipes.DAResult, data, size: int = 150) -> dict[str, np.ndarray]:
     pts = np.concatenate([data["xs"], data["xt"]])
     lo, hi = pts.min(0) - 0.5, pts.max(0) + 0.5
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], size), np.linspace(lo[1], hi[1], size))
     grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)
-    prob = np.asarray(jax.nn.sigmoid(nets.logits(params, grid)[:, 0])).reshape(gx.shape)
+    prob = np.asarray(jax.nn.sigmoid(fit.apply_fn(fit.params, grid)[:, 0])).reshape(gx.shape)
     return {"gx": gx, "gy": gy, "prob": prob}
 
 

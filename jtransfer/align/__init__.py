@@ -31,6 +31,7 @@ from jtransfer.align._kernels import (
     resolve_bandwidth,
 )
 from jtransfer.align._mmd import mk_mmd_weights, mmd2
+from jtransfer.align._multi import mmd2_multi
 
 __all__ = [
     "coral",
@@ -47,4 +48,5 @@ __all__ = [
     "pairwise_sq_dists",
     "resolve_bandwidth",
     "gradient_reversal",
+    "mmd2_multi",
 ]

@@ -7,7 +7,9 @@
 * Label-free model selection: :func:`iwv_risk` (importance-weighted validation),
   :func:`dev_risk` (deep embedded validation with its control variate),
   :func:`domain_classifier_weights` (density ratios via ``jtransfer.weighting``),
-  :func:`snd` (soft neighbourhood density), :func:`prediction_entropy`.
+  :func:`snd` (soft neighbourhood density), :func:`prediction_entropy`,
+  :func:`iw_accuracy` (importance-weighted accuracy), :func:`reverse_validation`
+  (→ :class:`ReverseValidation`).
 * Negative transfer: :func:`negative_transfer_report` → :class:`NegativeTransferReport`.
 """
 
@@ -21,13 +23,16 @@ from jtransfer.select._selection import (
     prediction_entropy,
     snd,
 )
+from jtransfer.select._validation import ReverseValidation, iw_accuracy, reverse_validation
 
 __all__ = [
     "NegativeTransferReport",
+    "ReverseValidation",
     "dev_risk",
     "domain_classifier_error",
     "domain_classifier_weights",
     "hscore",
+    "iw_accuracy",
     "iwv_risk",
     "leep",
     "logme",
@@ -36,6 +41,7 @@ __all__ = [
     "negative_transfer_report",
     "prediction_entropy",
     "proxy_a_distance",
+    "reverse_validation",
     "snd",
     "transrate",
 ]

@@ -8,7 +8,7 @@ from tests.conftest import manual_dir_or_skip
 def test_end_to_end_tiny_config(tmp_path):
     root = manual_dir_or_skip("amazon_reviews_dann")
     c = test_config.get_config()
-    c.data_dir = root.rsplit("/", 1)[0]
+    c.manual_dir = root.rsplit("/", 1)[0]
     r = train.train_and_evaluate(c, str(tmp_path))
     # Published range on B→K: source-only logistic regression .780 (PROVENANCE), DANN 77.9.
     for m in c.methods:

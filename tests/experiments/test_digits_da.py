@@ -41,7 +41,7 @@ def test_benchmark_pairs_have_the_documented_splits():
              "usps_mu": (10000, 7291, 2007, 256), "mnist_m": (4500, 4501, 4501, 3072)}
     for shift, (n_s, n_t, n_e, d) in sizes.items():
         c = full.get_config(shift)
-        c.data_dir = os.path.dirname(root)
+        c.manual_dir = os.path.dirname(root)
         data = train.make_data(c)
         assert len(data["xs"]) + len(data["xv"]) == n_s and len(data["xv"]) == n_s // 5
         assert data["xt"].shape == (n_t, d) and data["xe"].shape == (n_e, d), shift

@@ -28,7 +28,7 @@ def test_sample_per_class_takes_at_most_k_of_each():
 def test_end_to_end_tiny_config(tmp_path, monkeypatch):
     root = manual_dir_or_skip("office_caltech10_surf")
     c = test_config.get_config()
-    c.data_dir = root.rsplit("/", 1)[0]
+    c.manual_dir = root.rsplit("/", 1)[0]
     r = train.train_and_evaluate(c, str(tmp_path))
     # D→W / W→D are the easy shifts (published NA 52-79, CORAL 85-87 %).
     for proto in ("all", "sampled"):

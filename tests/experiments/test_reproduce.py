@@ -42,3 +42,15 @@ def test_runner_reports_failures_and_keeps_going(tmp_path):
 def test_discover_finds_the_registered_experiments():
     found = discover()
     assert "two_moons" in found and "quick" in found["two_moons"].suites
+
+
+def test_report_rows_live_in_report_modules():
+    """Each experiment's rows are in experiments/<name>/report.py (its __init__ holds none);
+    reproduce only discovers them (tests/experiments/test_structure.py checks imports)."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "experiments"
+    for pkg in sorted(p for p in root.iterdir() if (p / "__init__.py").exists()):
+        if pkg.name != "reproduce":
+            assert "EXPERIMENTS" not in (pkg / "__init__.py").read_text(), pkg.name
+    assert set(discover()) >= {"two_moons", "digits_da", "office_caltech", "amazon_reviews"}

@@ -78,20 +78,24 @@ def test_reverse_validation_separates_a_good_from_a_constant_labelling(tmp_path)
     model can only be at chance (0.5) on the balanced source."""
     import jax
 
-    from experiments import _dalib
+    from jtransfer import recipes
 
     c = train._with_steps(test_config.get_config())
     data = train.make_data(c)
-    _, nets, params = _dalib.train_da(c, str(tmp_path / "fit"), data, n_out=1)
-    good_acc, good_loss = _dalib.reverse_validation(c, str(tmp_path / "good"), data, nets,
-                                                    params, n_out=1)
+    key = jax.random.key(c.seed)
+    fit = recipes.fit_domain_adaptation(data["xs"], data["ys"], data["xt"], config=c, key=key,
+                                        workdir=str(tmp_path / "fit"), n_out=1)
+    good_acc, good_loss = recipes.reverse_validation(
+        fit, data["xs"], data["ys"], data["xt"], config=c, key=key,
+        workdir=str(tmp_path / "good"))
     # Every weight 0 and the head's output bias -5: logit -5 (class 0) for every input.
     last = len(c.head_hidden)
     const = jax.tree_util.tree_map_with_path(
         lambda path, a: a * 0 - 5.0 * (jax.tree_util.keystr(path).startswith(
-            f"['head']['layers'][{last}]['bias']")), params)
-    bad_acc, bad_loss = _dalib.reverse_validation(c, str(tmp_path / "bad"), data, nets, const,
-                                                  n_out=1)
+            f"['head']['layers'][{last}]['bias']")), fit.params)
+    bad_acc, bad_loss = recipes.reverse_validation(
+        fit, data["xs"], data["ys"], data["xt"], config=c, key=key,
+        workdir=str(tmp_path / "bad"), params=const)
     assert good_acc > 0.65 and bad_acc == 0.5, (good_acc, bad_acc)   # 0.72 vs 0.5
     assert good_loss < bad_loss
 

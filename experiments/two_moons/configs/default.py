@@ -23,11 +23,12 @@ source labels. ``mean_restart_target_accuracy`` reports the unselected average a
 Run: ``python -m experiments.two_moons.main --workdir runs/two_moons --config.method=dann``
 """
 
-from experiments import _dalib
+from jtransfer import recipes
 
 
 def get_config():
-    c = _dalib.base_config()
+    c = recipes.default_config()   # the library recipe's fields, overridden below
+    c.seed = 0                # data; restart r initialises and batches with seed + 1000 r
     c.method = "source_only"
     c.n_samples = 100
     c.noise = 0.05

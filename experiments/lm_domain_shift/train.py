@@ -96,8 +96,10 @@ def shift_data(config, texts, feats, s, t, layer_index=None):
 
 
 def instance_weights(config, d, *, key) -> dict[str, np.ndarray]:
-    """Importance weights of the source train rows (each normalised to mean 1) and the
-    domain classifier's target probability of each row (``dc_prob_target``)."""
+    """Importance weights of the source train rows (each normalised to mean 1), the domain
+    classifier's target probability of each row (``dc_prob_target``), its density ratio at
+    the source validation rows (``validation``, for DEV) and the CORAL-aligned source
+    (``coral_source``); all label-free and the same for every seed."""
     ns, nt = len(d["xs"]), len(d["xu"])
     r = np.asarray(select.domain_classifier_weights(d["xs"], d["xu"]))
     p = r * nt / ns / (1.0 + r * nt / ns)          # the classifier's P(target | x)
@@ -111,6 +113,10 @@ def instance_weights(config, d, *, key) -> dict[str, np.ndarray]:
          "iw_ulsif": np.asarray(weighting.ulsif(zs, zt, key=ku).weights)}
     out = {k: (v / max(float(np.mean(v)), 1e-12)).astype(np.float32) for k, v in w.items()}
     out["dc_prob_target"] = p.astype(np.float32)
+    # the same classifier family, evaluated at the source validation rows (for DEV)
+    out["coral_source"] = np.asarray(align.coral(d["xs"], d["xu"], eps=config.coral_eps))
+    out["validation"] = np.asarray(select.domain_classifier_weights(d["xs"], d["xu"],
+                                                                    x_eval=d["xv"]))
     return out
 
 
@@ -122,7 +128,7 @@ def _val_losses(fit, x, y):
 def run_shift_seed(config, d, w, seed: int, methods) -> dict:
     """Accuracies (%) of every method on one shift and seed, with λ choices and times."""
     key = jax.random.key(seed)
-    wv = np.asarray(select.domain_classifier_weights(d["xs"], d["xu"], x_eval=d["xv"]))
+    wv = w["validation"]
     out = {}
 
     def fit(method, cfg, xs=None, **kw):
@@ -136,8 +142,7 @@ def run_shift_seed(config, d, w, seed: int, methods) -> dict:
         rec = {}
         if m in LINEAR_METHODS:
             if m == "coral_closed":
-                xs = np.asarray(align.coral(d["xs"], d["xu"], eps=config.coral_eps))
-                f = fit("source_only", config.linear, xs=xs)
+                f = fit("source_only", config.linear, xs=w["coral_source"])
             elif m == "source_only_linear":
                 f = fit("source_only", config.linear)
             else:
@@ -197,6 +202,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     texts = feats_mod.load_texts(config)
     feats, feat_times = feats_mod.features(config, texts)
     pairs = shifts(config.domains)
+    if config.get("only_shifts"):     # run a subset (e.g. two processes); a full run resumes
+        pairs = [p for p in pairs if shift_name(*p) in config.only_shifts]
     log_path = os.path.join(workdir, "grid.jsonl")
     done = {}
     if os.path.exists(log_path):
@@ -217,8 +224,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         w = instance_weights(config, d, key=jax.random.key(config.seed))
         w_secs = time.perf_counter() - t0
         if weights_plot is None:
-            weights_plot = {"shift": name, **{k: v.tolist() for k, v in w.items()}}
-            with open(os.path.join(workdir, "weights.json"), "w") as f:
+            weights_plot = {"shift": name, **{k: v.tolist() for k, v in w.items()
+                                              if k != "coral_source"}}
+            with open(os.path.join(workdir, f"weights_{name.replace('->', '_')}.json"),
+                      "w") as f:
                 json.dump(weights_plot, f)
         for seed in config.seeds:
             if (name, seed) in done:

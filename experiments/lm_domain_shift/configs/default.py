@@ -51,5 +51,6 @@ def get_config():
     mlp.num_steps = 300           # ~14 epochs of the 1400 source rows (CPU budget)
     mlp.eval_every = mlp.save_every = 300
     c.mlp = mlp
+    c.only_shifts = ()            # e.g. ("B->D", "B->E"): only these (resume merges them)
     c.results_file = ""           # also write the results JSON here (the committed copy)
     return c

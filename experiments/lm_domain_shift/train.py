@@ -125,6 +125,11 @@ def _val_losses(fit, x, y):
     return optax.sigmoid_binary_cross_entropy(logits, jnp.asarray(y, jnp.float32))
 
 
+def _correct(fit, x, y) -> list[int]:
+    """Per-review correctness (0/1) on the source validation rows (for the detector)."""
+    return (recipes.predict(fit, x) == np.asarray(y)).astype(int).tolist()
+
+
 def run_shift_seed(config, d, w, seed: int, methods) -> dict:
     """Accuracies (%) of every method on one shift and seed, with λ choices and times."""
     key = jax.random.key(seed)
@@ -148,18 +153,21 @@ def run_shift_seed(config, d, w, seed: int, methods) -> dict:
             else:
                 f = fit("source_only", config.linear, weights_source=w[m])
             rec["acc"] = acc(f, d["xt"], d["yt"])
+            rec["val_correct"] = _correct(f, d["xv"], d["yv"])
         else:
             lams = (0.0,) if m == "source_only" else tuple(config.lam_grid)
-            per = []
+            per, correct = [], []
             for lam in lams:
                 f = fit(m, config.mlp, lam=lam)
                 per.append({"lam": lam, "acc": acc(f, d["xt"], d["yt"]),
                             "dev": float(select.dev_risk(_val_losses(f, d["xv"], d["yv"]),
                                                          wv)),
                             "source_val_acc": acc(f, d["xv"], d["yv"])})
-            best = min(per, key=lambda r: r["dev"])            # label-free choice
-            rec = {"acc": best["acc"], "lam": best["lam"],
-                   "oracle": max(r["acc"] for r in per), "per_lam": per}
+                correct.append(_correct(f, d["xv"], d["yv"]))
+            i = min(range(len(per)), key=lambda k: per[k]["dev"])   # label-free choice
+            rec = {"acc": per[i]["acc"], "lam": per[i]["lam"],
+                   "oracle": max(r["acc"] for r in per), "per_lam": per,
+                   "val_correct": correct[i]}
         rec["source_val_acc"] = acc(f, d["xv"], d["yv"]) if "per_lam" not in rec else None
         rec["seconds"] = time.perf_counter() - t0
         out[m] = rec
@@ -233,7 +241,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             if (name, seed) in done:
                 continue
             res = run_shift_seed(config, d, w, seed, config.methods)
-            r = {"shift": name, "seed": seed, "weights_seconds": w_secs, "methods": res}
+            r = {"shift": name, "seed": seed, "weights_seconds": w_secs, "methods": res,
+                 "validation_weights": w["validation"].tolist()}
             done[(name, seed)] = r
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(r) + "\n")

@@ -72,6 +72,9 @@ def _feature_scores(x, y):
 def _spearman_mean(score_by_target, acc_by_target):
     rhos = []
     for t in score_by_target:
+        if len(set(score_by_target[t])) < 2 or len(set(acc_by_target[t])) < 2:
+            rhos.append(0.0)       # a constant ranking: no information (ρ undefined)
+            continue
         r = stats.spearmanr(score_by_target[t], acc_by_target[t]).statistic
         rhos.append(0.0 if np.isnan(r) else r)
     return float(np.mean(rhos))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from experiments.lm_domain_shift import features, tables, train
+from experiments.lm_domain_shift import features, tables, train, transfer
 from experiments.lm_domain_shift.configs import test as test_config
 from jtransfer import data
 from tests.conftest import manual_dir_or_skip
@@ -75,6 +75,12 @@ def test_end_to_end_tiny_config(tmp_path, guarded_load):
     assert "`iw_kmm`" in block and "gain vs baseline" in block
     # a rerun resumes from grid.jsonl and reproduces the same numbers without training
     assert train.train_and_evaluate(c, str(tmp_path / "run")) == m
+    # transferability and the detector on the same run (1 source per target: ρ = 0)
+    tr = transfer.run(c, str(tmp_path / "run"), num_bootstrap=2, num_bootstrap_layers=1)
+    det = tr["detector"]["all"]
+    assert det["tp"] + det["fn"] + det["fp"] + det["tn"] == 9 * 2   # 9 methods x 2 shifts
+    assert set(tr["sources"]["spearman"]) == set(transfer.SCORES)
+    assert "hit rate" in transfer.render(tr)
 
 
 def test_paired_gain_matches_scipy_paired_t():

@@ -269,6 +269,13 @@ if __name__ == "__main__":
     from experiments.lm_domain_shift.configs import default
 
     workdir = sys.argv[1] if len(sys.argv) > 1 else "runs/lm_domain_shift"
-    res = run(default.get_config(), workdir,
-              results_file=os.path.join(HERE, "results", "transfer.json"))
+    out = os.path.join(HERE, "results", "transfer.json")
+    if sys.argv[2:] == ["detector"]:          # refresh the detector from a finished grid
+        with open(out, encoding="utf-8") as f:
+            res = json.load(f)
+        res["detector"] = _detector(workdir)
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=1)
+    else:
+        res = run(default.get_config(), workdir, num_bootstrap_layers=10, results_file=out)
     print(update_readme(res))

@@ -13,7 +13,7 @@ Data (see the README's protocol):
 
 Features: ``models.extract_features`` of the review ``text`` (not the title), mean-pooled
 over attended tokens for every layer in ``config.layers``, cached under ``config.cache_dir``
-(resumable per chunk). Run ``python -m experiments.lm_domain_shift.features`` to fill the
+(resumable per chunk). Run ``python -m experiments.lm_domain_shift.cache`` to fill the
 cache ahead of the experiment.
 """
 
@@ -30,10 +30,6 @@ from jtransfer import data
 DOMAINS = ("books", "dvd", "electronics", "kitchen")
 FDU_DOMAIN = {"books": "books", "dvd": "dvd", "electronics": "electronics",
               "kitchen": "kitchen_housewares"}
-
-
-def default_cache_dir() -> str:
-    return os.path.join(os.path.expanduser("~"), ".cache", "jtransfer", "features")
 
 
 def labelled_texts(domain: str) -> dict[str, np.ndarray]:
@@ -146,15 +142,3 @@ def features(config, texts, *, log: bool = False
             if log:
                 print(f"features {dom}/{part}: {times[f'{dom}/{part}']:.1f} s", flush=True)
     return out, times
-
-
-if __name__ == "__main__":        # fill the cache: python -m experiments.lm_domain_shift.features
-    from experiments.lm_domain_shift.configs import default
-
-    cfg = default.get_config()
-    t0 = time.perf_counter()
-    txt = load_texts(cfg)
-    print({d: (len(v["labelled"]["text"]), len(v["pool"]["text"]), v["pool"]["removed"])
-           for d, v in txt.items()}, flush=True)
-    _, t = features(cfg, txt, log=True)
-    print(f"total {time.perf_counter() - t0:.1f} s", flush=True)

@@ -3,9 +3,10 @@
 Run: ``python -m experiments.lm_domain_shift.main --workdir runs/lm_domain_shift``
 """
 
+import os
+
 import ml_collections
 
-from experiments.lm_domain_shift.features import default_cache_dir
 from experiments.lm_domain_shift.train import METHODS
 from jtransfer import recipes
 
@@ -24,7 +25,7 @@ def get_config():
     c.max_length = 128
     c.batch_size = 64
     c.forward_chunk = 16          # models.chunked slice (~25 % faster on CPU); 0 = off
-    c.cache_dir = default_cache_dir()
+    c.cache_dir = os.path.join(os.path.expanduser("~"), ".cache", "jtransfer", "features")
     # heads (frozen grid)
     c.layer = 5                   # features the heads see (chosen on source validation: README)
     c.methods = METHODS

@@ -34,6 +34,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check jtransfer experiments tests
+	$(PY) -m ruff format --check jtransfer experiments tests
 
 ## The documentation site -> docs/_build/html/index.html (warnings are errors; the notebooks
 ## are executed on the first build and cached in docs/_build/.jupyter_cache, re-run when changed)

@@ -44,32 +44,67 @@ def make_mesh(config: ml_collections.ConfigDict):
     meta-batch of tasks (TBPTT, axis ``task``) or the population (ES/PES, axis ``pop``) is
     split, or None for a single device. Raises ``ValueError`` unless its size divides
     ``config.num_tasks``."""
-    return parallel.mesh_from_config(config, mesh_axis(config),
-                                     divides={"num_tasks": config.num_tasks})
+    return parallel.mesh_from_config(
+        config, mesh_axis(config), divides={"num_tasks": config.num_tasks}
+    )
 
 
 def make_estimator(config, lo, family, mesh=None) -> lopt.MetaGradientEstimator:
     axis = mesh_axis(config)
     if config.estimator == "tbptt":
-        return lopt.tbptt(lo, family, num_steps=config.horizon,
-                          truncation_length=config.truncation_length,
-                          num_tasks=config.num_tasks, second_order=config.second_order,
-                          stagger=config.stagger, mesh=mesh, axis_name=axis)
+        return lopt.tbptt(
+            lo,
+            family,
+            num_steps=config.horizon,
+            truncation_length=config.truncation_length,
+            num_tasks=config.num_tasks,
+            second_order=config.second_order,
+            stagger=config.stagger,
+            mesh=mesh,
+            axis_name=axis,
+        )
     if config.estimator == "pes":
-        return lopt.pes(lo, family, num_steps=config.horizon,
-                        truncation_length=config.truncation_length, sigma=config.sigma,
-                        population=config.num_tasks, stagger=config.stagger, mesh=mesh,
-                        axis_name=axis)
+        return lopt.pes(
+            lo,
+            family,
+            num_steps=config.horizon,
+            truncation_length=config.truncation_length,
+            sigma=config.sigma,
+            population=config.num_tasks,
+            stagger=config.stagger,
+            mesh=mesh,
+            axis_name=axis,
+        )
     if config.estimator == "es":
-        return lopt.es(lo, family, num_steps=config.horizon, sigma=config.sigma,
-                       population=config.num_tasks, mesh=mesh, axis_name=axis)
+        return lopt.es(
+            lo,
+            family,
+            num_steps=config.horizon,
+            sigma=config.sigma,
+            population=config.num_tasks,
+            mesh=mesh,
+            axis_name=axis,
+        )
     raise ValueError(f"config.estimator must be tbptt, pes or es, got {config.estimator!r}")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-    train.validate_config(config, subsets={"baselines": tuple(BASELINES)}, positive_ints=(
-        "horizon", "truncation_length", "num_tasks", "meta_steps", "eval_steps", "num_eval",
-        "num_tune", "log_every", "save_every"), positive=("meta_lr",))
+    train.validate_config(
+        config,
+        subsets={"baselines": tuple(BASELINES)},
+        positive_ints=(
+            "horizon",
+            "truncation_length",
+            "num_tasks",
+            "meta_steps",
+            "eval_steps",
+            "num_eval",
+            "num_tune",
+            "log_every",
+            "save_every",
+        ),
+        positive=("meta_lr",),
+    )
 
 
 def curves(make_opt, family, keys, args, *, num_steps: int) -> np.ndarray:
@@ -94,8 +129,7 @@ def score(losses: np.ndarray) -> float:
     return float(np.mean(np.log10(np.maximum(losses, 1e-30))))
 
 
-def tuned_baselines(family, tune_keys, eval_keys, *, grid, num_steps: int,
-                    names=tuple(BASELINES)):
+def tuned_baselines(family, tune_keys, eval_keys, *, grid, num_steps: int, names=tuple(BASELINES)):
     """For each baseline, the learning rate in ``grid`` with the lowest :func:`score` on the
     tuning tasks, and its loss curves ``(len(eval_keys), num_steps)`` on the evaluation tasks.
 
@@ -106,8 +140,9 @@ def tuned_baselines(family, tune_keys, eval_keys, *, grid, num_steps: int,
     n = tune_keys.shape[0]
     lrs, out = {}, {}
     for name in names:
-        losses = curves(BASELINES[name], family, keys, jnp.asarray(grid, jnp.float32),
-                        num_steps=num_steps)
+        losses = curves(
+            BASELINES[name], family, keys, jnp.asarray(grid, jnp.float32), num_steps=num_steps
+        )
         best = int(np.argmin([score(l[:n]) for l in losses]))
         lrs[name], out[name] = float(grid[best]), losses[best, n:]
     return lrs, out
@@ -125,19 +160,16 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
     estimator = make_estimator(config, lo, family, mesh)
     outer = optax.chain(optax.clip_by_global_norm(config.clip), optax.adam(config.meta_lr))
     theta = lo.init(init_key)
-    state = {"theta": theta, "outer": outer.init(theta),
-             "est": estimator.init(theta, key=est_key)}
+    state = {"theta": theta, "outer": outer.init(theta), "est": estimator.init(theta, key=est_key)}
     treedef = jax.tree.structure(state)
 
     @jax.jit
     def step_fn(leaves, step):
         s = jax.tree.unflatten(treedef, leaves)
-        loss, g, est = estimator.update(s["theta"], s["est"],
-                                        key=jax.random.fold_in(run_key, step))
+        loss, g, est = estimator.update(s["theta"], s["est"], key=jax.random.fold_in(run_key, step))
         g = jax.tree.map(lambda x: jnp.where(jnp.isfinite(x), x, 0.0), g)
         updates, outer_state = outer.update(g, s["outer"], s["theta"])
-        new = {"theta": optax.apply_updates(s["theta"], updates), "outer": outer_state,
-               "est": est}
+        new = {"theta": optax.apply_updates(s["theta"], updates), "outer": outer_state, "est": est}
         return jax.tree.leaves(new), loss
 
     def one_step(state, step):
@@ -145,11 +177,18 @@ def meta_train(config, workdir: str, lo: lopt.LearnedOptimizer, family):
         return {"leaves": leaves}, {"meta_loss": loss}
 
     # theta and the outer state replicated over the mesh; the estimator shards inside
-    with train.Run(workdir, config=config, exempt=("plot", "save_every"),
-                   save_every=config.save_every, keep=2) as run:
-        out = train.train_loop(run, {"leaves": jax.tree.leaves(state)},
-                               num_steps=config.meta_steps, step_fn=one_step,
-                               eval_every=config.log_every, mesh=mesh, desc="meta-train")
+    with train.Run(
+        workdir, config=config, exempt=("plot", "save_every"), save_every=config.save_every, keep=2
+    ) as run:
+        out = train.train_loop(
+            run,
+            {"leaves": jax.tree.leaves(state)},
+            num_steps=config.meta_steps,
+            step_fn=one_step,
+            eval_every=config.log_every,
+            mesh=mesh,
+            desc="meta-train",
+        )
     leaves = out.state["leaves"]
     theta = jax.tree.unflatten(treedef, leaves)["theta"]
     history = [r["meta_loss"] for r in train.read_metrics(workdir) if "meta_loss" in r]
@@ -167,8 +206,11 @@ def save_theta(directory: str, theta) -> str:
 def summary(losses: np.ndarray) -> dict[str, float]:
     """Final and mean log10 loss (mean and std, ddof = 1, over tasks)."""
     logl = np.log10(np.maximum(losses, 1e-30))
-    return {"final_mean": float(logl[:, -1].mean()), "final_std": float(logl[:, -1].std(ddof=1)),
-            "avg_mean": float(logl.mean())}
+    return {
+        "final_mean": float(logl[:, -1].mean()),
+        "final_std": float(logl[:, -1].std(ddof=1)),
+        "avg_mean": float(logl.mean()),
+    }
 
 
 def plot_log_curves(curves: dict[str, np.ndarray], path: str, *, title: str) -> str:
@@ -178,5 +220,6 @@ def plot_log_curves(curves: dict[str, np.ndarray], path: str, *, title: str) -> 
         logl = np.log10(np.maximum(losses, 1e-30))
         m, s = logl.mean(0), logl.std(0, ddof=1)
         means[name], bands[name] = m, np.stack([m - s, m + s])
-    return train.plot_curves(means, path, ylabel="log10 loss (mean ± std over tasks)",
-                             title=title, band=bands)
+    return train.plot_curves(
+        means, path, ylabel="log10 loss (mean ± std over tasks)", title=title, band=bands
+    )

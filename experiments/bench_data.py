@@ -42,8 +42,9 @@ def numpy_episodes(rng, x, by_class, num_ways, num_shots, num_queries, num_episo
     xs, xq = [], []
     for _ in range(num_episodes):
         chosen = rng.choice(classes, num_ways, replace=False)
-        idx = np.stack([rng.choice(by_class[c], num_shots + num_queries, replace=False)
-                        for c in chosen])
+        idx = np.stack(
+            [rng.choice(by_class[c], num_shots + num_queries, replace=False) for c in chosen]
+        )
         xs.append(x[idx[:, :num_shots].ravel()])
         xq.append(x[idx[:, num_shots:].ravel()])
     return np.stack(xs), np.stack(xq)
@@ -84,15 +85,18 @@ def main():
 
     if have_omniglot:
         try:
-            d = data.omniglot_few_shot(key=jax.random.key(0), dtype=np.uint8,
-                                       manual_dir=args.manual_dir, data_dir=data_dir)["train"]
+            d = data.omniglot_few_shot(
+                key=jax.random.key(0), dtype=np.uint8, manual_dir=args.manual_dir, data_dir=data_dir
+            )["train"]
             label = "Omniglot MAML train (4800 classes, 28x28 uint8)"
         except data.DataFileError:
             have_omniglot = False
     if not have_omniglot:
         rng = np.random.default_rng(0)
-        d = {"x": rng.integers(0, 256, (96000, 28, 28, 1), dtype=np.uint8),
-             "y": np.repeat(np.arange(4800), 20)}
+        d = {
+            "x": rng.integers(0, 256, (96000, 28, 28, 1), dtype=np.uint8),
+            "y": np.repeat(np.arange(4800), 20),
+        }
         label = "random stand-in (4800 classes x 20, 28x28 uint8)"
     print(f"episodes from: {label}")
     by_class = {int(c): np.flatnonzero(d["y"] == c) for c in np.unique(d["y"])}
@@ -100,16 +104,17 @@ def main():
     for queries in (1, 15):
         for dtype in (np.uint8, np.float32):
             x = d["x"].astype(dtype) if dtype is np.float32 else d["x"]
-            sampler = data.episode_sampler(x, d["y"], num_ways=5, num_shots=1,
-                                           num_queries=queries)
+            sampler = data.episode_sampler(x, d["y"], num_ways=5, num_shots=1, num_queries=queries)
             ours = episodes_per_second(sampler, args.batch, args.repeats)
             t = time.perf_counter()
             n_base = 500
             numpy_episodes(rng, x, by_class, 5, 1, queries, n_base)
             base = n_base / (time.perf_counter() - t)
-            print(f"5-way 1-shot {queries:2d}-query {np.dtype(dtype).name:7s}: "
-                  f"{ours:10,.0f} episodes/s (goal >= 10,000); NumPy loop {base:8,.0f}/s; "
-                  f"ratio {ours / base:6.1f}x")
+            print(
+                f"5-way 1-shot {queries:2d}-query {np.dtype(dtype).name:7s}: "
+                f"{ours:10,.0f} episodes/s (goal >= 10,000); NumPy loop {base:8,.0f}/s; "
+                f"ratio {ours / base:6.1f}x"
+            )
     tmp.cleanup()
 
 

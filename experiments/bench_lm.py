@@ -97,8 +97,7 @@ def make_batch(batch: int, length: int, vocab: int, seed: int = 0) -> dict[str, 
     ids[np.arange(batch), lengths - 1] = 102
     mask = (pos < lengths[:, None]).astype(np.int32)
     ids = np.where(mask > 0, ids, 0).astype(np.int32)
-    return {"input_ids": ids, "attention_mask": mask,
-            "token_type_ids": np.zeros_like(ids)}
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
 def gemm(n: int = 4096, d: int = 256):
@@ -163,12 +162,17 @@ def torch_forward(model_dir, batch, threads, chunks=1):
         with torch.no_grad():
             if chunks == 1:
                 return run1(tb, m)
-            parts = [run1({k: v.chunk(chunks)[i] for k, v in tb.items()}, m.chunk(chunks)[i])
-                     for i in range(chunks)]
+            parts = [
+                run1({k: v.chunk(chunks)[i] for k, v in tb.items()}, m.chunk(chunks)[i])
+                for i in range(chunks)
+            ]
             return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
-    return run, f"torch {torch.__version__}, transformers {transformers.__version__}, " \
-                f"attn {model.config._attn_implementation}, threads {torch.get_num_threads()}"
+    return (
+        run,
+        f"torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"attn {model.config._attn_implementation}, threads {torch.get_num_threads()}",
+    )
 
 
 def time_rounds(fns: dict, rounds: int, calls: int) -> dict[str, list[float]]:
@@ -210,8 +214,9 @@ def lora_step_comparison(model_dir, batch, threads, rounds, tol=1e-4):
     labels_np = (np.arange(len(batch["input_ids"])) % 2).astype(np.int64)
     labels = torch.from_numpy(labels_np)
     base = transformers.BertModel.from_pretrained(model_dir, add_pooling_layer=False)
-    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
-                                            target_modules=["query", "value"]))
+    model = get_peft_model(
+        base, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["query", "value"])
+    )
     lora_modules = {}
     for name, mod in model.named_modules():
         if hasattr(mod, "lora_A") and "default" in getattr(mod, "lora_A", {}):
@@ -220,8 +225,11 @@ def lora_step_comparison(model_dir, batch, threads, rounds, tol=1e-4):
             layer = name.split(".layer.")[1].split(".")[0]
             lora_modules[f"layers/{layer}/{name.rsplit('.', 1)[1]}/kernel"] = mod
     head = torch.nn.Linear(base.config.hidden_size, 2)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad]
-                            + list(head.parameters()), lr=1e-4, weight_decay=0.01)
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad] + list(head.parameters()),
+        lr=1e-4,
+        weight_decay=0.01,
+    )
     tb = {k: torch.from_numpy(v.astype(np.int64)) for k, v in batch.items()}
     m = tb["attention_mask"].unsqueeze(-1).float()
 
@@ -236,20 +244,31 @@ def lora_step_comparison(model_dir, batch, threads, rounds, tol=1e-4):
 
     # jtransfer: the same factors and head.
     apply_fn, params = models.functional(models.load_pretrained(model_dir), train=False)
-    lora = adapters.lora_init(params, rank=8, alpha=16.0, targets=("*query/kernel",
-                                                                     "*value/kernel"))
+    lora = adapters.lora_init(
+        params, rank=8, alpha=16.0, targets=("*query/kernel", "*value/kernel")
+    )
     is_f = lambda x: isinstance(x, adapters.LoraFactors)
     flat, treedef = jax.tree_util.tree_flatten_with_path(lora.factors, is_leaf=is_f)
     if sorted(adapters.path_str(p) for p, _ in flat) != sorted(lora_modules):
         raise RuntimeError(f"adapted matrices differ: {sorted(lora_modules)} vs {lora.paths}")
     t2j = lambda t: jax.numpy.asarray(t.detach().numpy().T.copy())
-    lora = adapters.LoraParams(factors=jax.tree.unflatten(treedef, [adapters.LoraFactors(
-        t2j(lora_modules[adapters.path_str(p)].lora_A["default"].weight),
-        t2j(lora_modules[adapters.path_str(p)].lora_B["default"].weight)) for p, _ in flat]),
-        alpha=lora.alpha)
+    lora = adapters.LoraParams(
+        factors=jax.tree.unflatten(
+            treedef,
+            [
+                adapters.LoraFactors(
+                    t2j(lora_modules[adapters.path_str(p)].lora_A["default"].weight),
+                    t2j(lora_modules[adapters.path_str(p)].lora_B["default"].weight),
+                )
+                for p, _ in flat
+            ],
+        ),
+        alpha=lora.alpha,
+    )
     head_j = {"kernel": t2j(head.weight), "bias": jax.numpy.asarray(head.bias.detach().numpy())}
-    clf = adapters.lora_classifier(apply_fn, optax.adamw(1e-4, b1=0.9, b2=0.999, eps=1e-8,
-                                                         weight_decay=0.01))
+    clf = adapters.lora_classifier(
+        apply_fn, optax.adamw(1e-4, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01)
+    )
     state = clf.init(lora, head_j)
     jb = {k: jax.numpy.asarray(v) for k, v in batch.items()}
     jl = jax.numpy.asarray(labels_np.astype(np.int32))
@@ -268,16 +287,22 @@ def lora_step_comparison(model_dir, batch, threads, rounds, tol=1e-4):
         d_loss.append(abs(lp - lj))
         print(f"  step {i} loss: peft {lp:.7f}, jtransfer {lj:.7f}, |diff| {d_loss[-1]:.1e}")
     assert max(d_loss) <= tol, f"peft and jtransfer LoRA losses differ by {max(d_loss):.2e}"
-    n_trainable = model.num_parameters(only_trainable=True) + sum(p.numel()
-                                                                  for p in head.parameters())
+    n_trainable = model.num_parameters(only_trainable=True) + sum(
+        p.numel() for p in head.parameters()
+    )
     assert n_trainable == adapters.lora_num_params(lora) + 2 * (base.config.hidden_size + 1)
     times = time_rounds({"peft": peft_step, "jtransfer": jt_step}, rounds, 1)
     med = {k: statistics.median(v) for k, v in times.items()}
     for k, t in med.items():
-        print(f"  {k:10s} {1e3 * t:7.1f} ms/step  (rounds: "
-              + ", ".join(f"{1e3 * x:.0f}" for x in times[k]) + " ms)")
-    print(f"  {n_trainable} trainable parameters on both sides; jtransfer / peft LoRA step "
-          f"throughput: {med['peft'] / med['jtransfer']:.2f}x (goal >= 1.5x)")
+        print(
+            f"  {k:10s} {1e3 * t:7.1f} ms/step  (rounds: "
+            + ", ".join(f"{1e3 * x:.0f}" for x in times[k])
+            + " ms)"
+        )
+    print(
+        f"  {n_trainable} trainable parameters on both sides; jtransfer / peft LoRA step "
+        f"throughput: {med['peft'] / med['jtransfer']:.2f}x (goal >= 1.5x)"
+    )
     return {**med, "d_loss": d_loss}
 
 
@@ -287,18 +312,31 @@ def main():
     ap.add_argument("--length", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=2, help="forward calls per timed round")
-    ap.add_argument("--model-dir", default=None,
-                    help="checkpoint folder (default <manual dir>/minilm_l6_v2)")
-    ap.add_argument("--lora", action="store_true",
-                    help="also time a LoRA training step, peft vs jtransfer.adapters")
-    ap.add_argument("--lora-only", action="store_true",
-                    help="time only the LoRA step (skip the forward rows)")
-    ap.add_argument("--torch-threads", type=int, default=0,
-                    help="torch.set_num_threads for the PyTorch rows (0: the cores JAX uses)")
-    ap.add_argument("--chunks", type=int, default=0,
-                    help="also time both with the batch split into this many chunks "
-                         "(jtransfer: models.chunked inside the jit; PyTorch: a Python loop); "
-                         "0: no such rows")
+    ap.add_argument(
+        "--model-dir", default=None, help="checkpoint folder (default <manual dir>/minilm_l6_v2)"
+    )
+    ap.add_argument(
+        "--lora",
+        action="store_true",
+        help="also time a LoRA training step, peft vs jtransfer.adapters",
+    )
+    ap.add_argument(
+        "--lora-only", action="store_true", help="time only the LoRA step (skip the forward rows)"
+    )
+    ap.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch.set_num_threads for the PyTorch rows (0: the cores JAX uses)",
+    )
+    ap.add_argument(
+        "--chunks",
+        type=int,
+        default=0,
+        help="also time both with the batch split into this many chunks "
+        "(jtransfer: models.chunked inside the jit; PyTorch: a Python loop); "
+        "0: no such rows",
+    )
     args = ap.parse_args()
 
     import jax
@@ -309,9 +347,11 @@ def main():
     threads = args.torch_threads or _cores()
     batch = make_batch(args.batch, args.length, 30522)
     tokens = int(args.batch * args.length)
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {_cores()} cores, torch "
-          f"threads {threads}; batch "
-          f"{args.batch} x {args.length} ({int(batch['attention_mask'].sum())} real tokens)")
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, {_cores()} cores, torch "
+        f"threads {threads}; batch "
+        f"{args.batch} x {args.length} ({int(batch['attention_mask'].sum())} real tokens)"
+    )
 
     if args.lora_only:
         args.lora = True
@@ -343,8 +383,9 @@ def forward_rows(args, model_dir, batch, threads, tokens):
         real = batch["attention_mask"][..., None] > 0
         d_last = float(np.abs(np.where(real, np.asarray(last_j) - last_t, 0)).max())
         d_pool = float(np.abs(np.asarray(pooled_j) - pooled_t).max())
-        print(f"agreement: max |diff| last hidden (attended tokens) {d_last:.2e}, pooled "
-              f"{d_pool:.2e}")
+        print(
+            f"agreement: max |diff| last hidden (attended tokens) {d_last:.2e}, pooled {d_pool:.2e}"
+        )
         assert d_last <= 1e-4 and d_pool <= 1e-4, "jtransfer and PyTorch outputs disagree"
         fns["PyTorch"] = pt_run
         if args.chunks > 1:
@@ -357,21 +398,28 @@ def forward_rows(args, model_dir, batch, threads, tokens):
     fns["GEMM"] = gemm_run
     times = time_rounds(fns, args.rounds, args.calls)
     rate = gemm_flops / min(times.pop("GEMM"))
-    print(f"best XLA GEMM rate {rate / 1e9:.0f} GFLOP/s -> compute bound of the forward "
-          f"{1e3 * flops / rate:.0f} ms = {tokens / (flops / rate):.0f} tokens/s")
+    print(
+        f"best XLA GEMM rate {rate / 1e9:.0f} GFLOP/s -> compute bound of the forward "
+        f"{1e3 * flops / rate:.0f} ms = {tokens / (flops / rate):.0f} tokens/s"
+    )
     med = {k: statistics.median(v) for k, v in times.items()}
     for k, t in med.items():
-        print(f"  {k:10s} {1e3 * t:7.1f} ms/forward  {tokens / t:9.0f} tokens/s  "
-              f"{flops / t / 1e9:5.1f} GFLOP/s  (rounds: "
-              + ", ".join(f"{1e3 * x:.0f}" for x in times[k]) + " ms)")
+        print(
+            f"  {k:10s} {1e3 * t:7.1f} ms/forward  {tokens / t:9.0f} tokens/s  "
+            f"{flops / t / 1e9:5.1f} GFLOP/s  (rounds: "
+            + ", ".join(f"{1e3 * x:.0f}" for x in times[k])
+            + " ms)"
+        )
     if "PyTorch" in med:
         for k in med:
             if not k.startswith("P"):
                 print(f"{k} / PyTorch throughput: {med['PyTorch'] / med[k]:.2f}x (goal >= 1.5x)")
         best_pt = min(v for k, v in med.items() if k.startswith("P"))
         best_jt = min(v for k, v in med.items() if not k.startswith("P"))
-        print(f"best jtransfer row / best PyTorch row: {best_pt / best_jt:.2f}x; compute bound "
-              f"allows at most {best_pt / (flops / rate):.2f}x")
+        print(
+            f"best jtransfer row / best PyTorch row: {best_pt / best_jt:.2f}x; compute bound "
+            f"allows at most {best_pt / (flops / rate):.2f}x"
+        )
 
 
 if __name__ == "__main__":

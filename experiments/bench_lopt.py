@@ -31,8 +31,12 @@ from jtransfer import lopt  # noqa: E402
 
 def _mlp_problem(key):
     k1, k2, k3, k4 = jax.random.split(key, 4)
-    params = {"w1": jax.random.normal(k1, (784, 128)) / 28.0, "b1": jnp.zeros(128),
-              "w2": jax.random.normal(k2, (128, 10)) / 11.3, "b2": jnp.zeros(10)}
+    params = {
+        "w1": jax.random.normal(k1, (784, 128)) / 28.0,
+        "b1": jnp.zeros(128),
+        "w2": jax.random.normal(k2, (128, 10)) / 11.3,
+        "b2": jnp.zeros(10),
+    }
     x = jax.random.normal(k3, (128, 784))
     y = jax.random.randint(k4, (128,), 0, 10)
 
@@ -69,6 +73,7 @@ def _flops(jitted, *args):
 
 def time_train_step(opt, params, loss, steps):
     """(seconds per full training step, its XLA flop count)."""
+
     @jax.jit
     def step(p, s):
         g = jax.grad(loss)(p)
@@ -76,8 +81,10 @@ def time_train_step(opt, params, loss, steps):
         return optax.apply_updates(p, u), s
 
     state = opt.init(params)
-    return (_best_time(step, (params, state), steps, lambda out, args: out),
-            _flops(step, params, state))
+    return (
+        _best_time(step, (params, state), steps, lambda out, args: out),
+        _flops(step, params, state),
+    )
 
 
 def time_update_only(opt, params, loss, steps):
@@ -89,9 +96,12 @@ def time_update_only(opt, params, loss, steps):
         return opt.update(g, s, p)
 
     state = opt.init(params)
-    return (_best_time(update, (grads, state, params), steps,
-                       lambda out, args: (args[0], out[1], args[2])),
-            _flops(update, grads, state, params))
+    return (
+        _best_time(
+            update, (grads, state, params), steps, lambda out, args: (args[0], out[1], args[2])
+        ),
+        _flops(update, grads, state, params),
+    )
 
 
 def meta_throughput(estimator, theta, calls, particles, truncation):
@@ -117,10 +127,11 @@ def main():
     print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind})")
     params, loss = _mlp_problem(jax.random.key(0))
     n = sum(x.size for x in jax.tree.leaves(params))
-    print(f"\n1) {n:,}-parameter MLP, batch 128: full train step (fwd+bwd+update) and "
-          "update only")
-    print(f"  {'':36s} {'train step':>12s} {'ratio':>7s} {'GFLOP':>7s} | "
-          f"{'update only':>12s} {'ratio':>7s} {'GFLOP':>7s}")
+    print(f"\n1) {n:,}-parameter MLP, batch 128: full train step (fwd+bwd+update) and update only")
+    print(
+        f"  {'':36s} {'train step':>12s} {'ratio':>7s} {'GFLOP':>7s} | "
+        f"{'update only':>12s} {'ratio':>7s} {'GFLOP':>7s}"
+    )
     candidates = {
         "optax.adam": None,
         "lstm_optimizer (20 units, 2 layers)": lopt.lstm_optimizer(),
@@ -132,28 +143,41 @@ def main():
     for name, lo in candidates.items():
         opt = optax.adam(1e-3) if lo is None else lo.optimizer(lo.init(jax.random.key(0)))
         steps = args.steps if lo is None or "hyper" in name else max(args.steps // 10, 5)
-        (t, ft), (u, fu) = (time_train_step(opt, params, loss, steps),
-                            time_update_only(opt, params, loss, steps))
+        (t, ft), (u, fu) = (
+            time_train_step(opt, params, loss, steps),
+            time_update_only(opt, params, loss, steps),
+        )
         ref = ref or (t, u)
-        print(f"  {name:36s} {t * 1e3:9.3f} ms {t / ref[0]:6.1f}x {ft / 1e9:7.3f} | "
-              f"{u * 1e3:9.3f} ms {u / ref[1]:6.1f}x {fu / 1e9:7.3f}")
+        print(
+            f"  {name:36s} {t * 1e3:9.3f} ms {t / ref[0]:6.1f}x {ft / 1e9:7.3f} | "
+            f"{u * 1e3:9.3f} ms {u / ref[1]:6.1f}x {fu / 1e9:7.3f}"
+        )
 
     if args.skip_meta:
         return
-    print("\n2) meta-training throughput, LSTM optimizer on the digits MLP (64-20-10), "
-          "truncation 20, horizon 100")
+    print(
+        "\n2) meta-training throughput, LSTM optimizer on the digits MLP (64-20-10), "
+        "truncation 20, horizon 100"
+    )
     lo = lopt.lstm_optimizer()
     theta = lo.init(jax.random.key(0))
     task = lopt.digits_mlp_task()
     family = lambda k: task  # noqa: E731
     ests = {
-        "tbptt, 8 tasks": (lopt.tbptt(lo, family, num_steps=100, truncation_length=20,
-                                      num_tasks=8, second_order=False), 8),
-        "tbptt, 8 tasks, second order": (lopt.tbptt(lo, family, num_steps=100,
-                                                    truncation_length=20, num_tasks=8), 8),
-        "pes, population 8 (16 particles)": (lopt.pes(lo, family, num_steps=100,
-                                                      truncation_length=20, sigma=0.01,
-                                                      population=8), 16),
+        "tbptt, 8 tasks": (
+            lopt.tbptt(
+                lo, family, num_steps=100, truncation_length=20, num_tasks=8, second_order=False
+            ),
+            8,
+        ),
+        "tbptt, 8 tasks, second order": (
+            lopt.tbptt(lo, family, num_steps=100, truncation_length=20, num_tasks=8),
+            8,
+        ),
+        "pes, population 8 (16 particles)": (
+            lopt.pes(lo, family, num_steps=100, truncation_length=20, sigma=0.01, population=8),
+            16,
+        ),
     }
     for name, (est, particles) in ests.items():
         rate, per_call = meta_throughput(est, theta, args.meta_calls, particles, 20)

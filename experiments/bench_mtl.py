@@ -34,8 +34,10 @@ METHODS = {
 def make_grads(key, t, p):
     sizes = [p // 2, p // 4, p - p // 2 - p // 4]
     keys = jax.random.split(key, len(sizes))
-    return {f"w{i}": jax.random.normal(k, (t, s))
-            for i, (k, s) in enumerate(zip(keys, sizes, strict=True))}
+    return {
+        f"w{i}": jax.random.normal(k, (t, s))
+        for i, (k, s) in enumerate(zip(keys, sizes, strict=True))
+    }
 
 
 def bench(method, grads, repeats):
@@ -63,13 +65,12 @@ def main():
     args = ap.parse_args()
     try:
         import LibMTL  # noqa: F401
+
         print("LibMTL imports, but no LibMTL comparison is wired up here.")
     except ImportError:
         print("LibMTL not installed: no peer comparison.")
-    print(f"backend {jax.default_backend()}, {args.params} parameters, best of "
-          f"{args.repeats} runs")
-    print(f"{'T':>4} {'method':>8} {'ms/step':>9} {'x equal':>8} {'temp MiB':>9} "
-          f"{'input MiB':>9}")
+    print(f"backend {jax.default_backend()}, {args.params} parameters, best of {args.repeats} runs")
+    print(f"{'T':>4} {'method':>8} {'ms/step':>9} {'x equal':>8} {'temp MiB':>9} {'input MiB':>9}")
     for t in args.tasks:
         grads = make_grads(jax.random.key(t), t, args.params)
         in_mib = sum(g.size * g.dtype.itemsize for g in jax.tree.leaves(grads)) / 2**20
@@ -78,8 +79,10 @@ def main():
             ms, temp = bench(method, grads, args.repeats) if method != "equal" else (base, None)
             if method == "equal":
                 _, temp = bench("equal", grads, 1)
-            print(f"{t:>4} {method:>8} {1e3 * ms:>9.3f} {ms / base:>8.2f} "
-                  f"{temp / 2**20:>9.2f} {in_mib:>9.2f}")
+            print(
+                f"{t:>4} {method:>8} {1e3 * ms:>9.3f} {ms / base:>8.2f} "
+                f"{temp / 2**20:>9.2f} {in_mib:>9.2f}"
+            )
 
 
 if __name__ == "__main__":

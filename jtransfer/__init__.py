@@ -32,8 +32,19 @@ import importlib as _importlib
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "align", "weighting", "meta", "lopt", "mtl", "select", "adapters", "ops",
-    "models", "data", "train", "parallel", "recipes",
+    "align",
+    "weighting",
+    "meta",
+    "lopt",
+    "mtl",
+    "select",
+    "adapters",
+    "ops",
+    "models",
+    "data",
+    "train",
+    "parallel",
+    "recipes",
 )
 
 _CHECK_TOOLS = ("debug_checks", "checked")

@@ -28,11 +28,11 @@ import jtransfer
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    id: str                      # "<function>: <what is wrong>"
+    id: str  # "<function>: <what is wrong>"
     fn: Callable[..., Any]
-    args: tuple                  # the arguments traced under jit
-    match: str                   # a regex the message must contain; it names the argument
-    kind: str = "value"          # "value", "shape" or "static" (see the module docstring)
+    args: tuple  # the arguments traced under jit
+    match: str  # a regex the message must contain; it names the argument
+    kind: str = "value"  # "value", "shape" or "static" (see the module docstring)
     exc: type = ValueError
 
 

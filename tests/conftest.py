@@ -18,8 +18,10 @@ def manual_dir_or_skip(subdir: str | None = None) -> str:
     root = os.environ.get("JTRANSFER_MANUAL_DIR", SHARED_DATA)
     path = os.path.join(root, subdir) if subdir else root
     if not os.path.isdir(path):
-        msg = (f"benchmark files not found at {path}; set JTRANSFER_MANUAL_DIR to the "
-               "manual-download folder (see README, 'Real benchmark data')")
+        msg = (
+            f"benchmark files not found at {path}; set JTRANSFER_MANUAL_DIR to the "
+            "manual-download folder (see README, 'Real benchmark data')"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg)
         pytest.skip(msg)
@@ -39,13 +41,16 @@ def execute_notebook(name: str) -> str:
 
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
     nb = jupytext.read(os.path.join(root, "notebooks", f"{name}.py"))
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": root}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": root}}
+    )
     pythonpath = os.environ.get("PYTHONPATH", "")
-    client.execute(env={**os.environ,
-                        "PYTHONPATH": root + (os.pathsep + pythonpath if pythonpath else "")})
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.get("outputs", []))
+    client.execute(
+        env={**os.environ, "PYTHONPATH": root + (os.pathsep + pythonpath if pythonpath else "")}
+    )
+    return "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
 
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -60,12 +65,22 @@ def run_on_devices(script: str, devices: int, *args: str, timeout: float = 600) 
     import sys
 
     pp = os.environ.get("PYTHONPATH", "")
-    env = {**os.environ, "PYTHONPATH": ROOT + (os.pathsep + pp if pp else ""),
-           "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
-    proc = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "PYTHONPATH": ROOT + (os.pathsep + pp if pp else ""),
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode:
-        pytest.fail(f"subprocess on {devices} devices exited {proc.returncode}:\n"
-                    f"{proc.stderr[-3000:]}")
+        pytest.fail(
+            f"subprocess on {devices} devices exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+        )
     return json.loads(proc.stdout.strip().splitlines()[-1])

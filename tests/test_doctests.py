@@ -33,8 +33,9 @@ def _modules() -> list[str]:
 def _examples(name: str) -> list[doctest.DocTest]:
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)
-    return [t for t in finder.find(module, name) if t.examples
-            and t.name.startswith(name)]  # skip objects re-exported from other modules
+    return [
+        t for t in finder.find(module, name) if t.examples and t.name.startswith(name)
+    ]  # skip objects re-exported from other modules
 
 
 _TESTS = [(t.name, t) for name in _modules() for t in _examples(name)]

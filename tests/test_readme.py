@@ -31,8 +31,11 @@ def test_readme_python_example_runs():
 
 def test_readme_domain_adaptation_recipe_example_runs():
     """The 'own arrays' recipe example: DANN on the rotated moons, then reverse validation."""
-    block = next(b for b in re.findall(r"```python\n(.*?)```", _readme(), re.S)
-                 if "fit_domain_adaptation" in b)
+    block = next(
+        b
+        for b in re.findall(r"```python\n(.*?)```", _readme(), re.S)
+        if "fit_domain_adaptation" in b
+    )
     namespace: dict = {}
     exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102
     assert namespace["logits"].shape == (100, 1)

@@ -31,14 +31,17 @@ SHIFTS = tuple(f"{s}→{t}" for s in "BDEK" for t in "BDEK" if s != t)
 METHODS = ("source_only", "dann", "mmd", "coral", "iw_logreg")
 
 
-def load_split(root: str, domain: str, split: str, *,
-               pattern: str = "{domain}_{split}.svmlight") -> tuple[np.ndarray, np.ndarray]:
+def load_split(
+    root: str, domain: str, split: str, *, pattern: str = "{domain}_{split}.svmlight"
+) -> tuple[np.ndarray, np.ndarray]:
     """Binarised features (n, 5000) float32 and labels in {0, 1} of ``root/pattern``."""
     from sklearn.datasets import load_svmlight_file
 
-    x, y = load_svmlight_file(os.path.join(root, pattern.format(domain=DOMAINS[domain],
-                                                                split=split)),
-                              n_features=5000, zero_based=True)
+    x, y = load_svmlight_file(
+        os.path.join(root, pattern.format(domain=DOMAINS[domain], split=split)),
+        n_features=5000,
+        zero_based=True,
+    )
     return (x.toarray() > 0).astype(np.float32), (y > 0).astype(np.int32)
 
 
@@ -69,8 +72,9 @@ def _iw_logreg(xs, ys, xv, yv, wv, w_train, xt, yt, cs, keep):
         clf = LogisticRegression(C=c, max_iter=2000).fit(xs, ys, sample_weight=w_train)
         iw = float(select.iw_accuracy(clf.predict(xv), yv, wv))
         pred = clf.predict(xt)
-        res.append((iw, 100 * float(np.mean(pred == yt)), c,
-                    100 * float(np.mean(pred[keep] == yt[keep]))))
+        res.append(
+            (iw, 100 * float(np.mean(pred == yt)), c, 100 * float(np.mean(pred[keep] == yt[keep])))
+        )
     return res
 
 
@@ -78,10 +82,10 @@ def run_shift(config, shift: str, root: str, workdir: str) -> dict[str, float]:
     s, t = shift.split("→")
     pattern = config.file_pattern
     xs_all, ys_all = load_split(root, s, "train", pattern=pattern)
-    xt, _ = load_split(root, t, "train", pattern=pattern)   # unlabelled target sample
+    xt, _ = load_split(root, t, "train", pattern=pattern)  # unlabelled target sample
     x_test, y_test = load_split(root, t, "test", pattern=pattern)
-    keep = ~overlap_mask(x_test, xt)              # test reviews not in the unlabelled pool
-    n_val = len(xs_all) // 10                     # the last 10 % of the source
+    keep = ~overlap_mask(x_test, xt)  # test reviews not in the unlabelled pool
+    n_val = len(xs_all) // 10  # the last 10 % of the source
     xs, ys, xv, yv = xs_all[:-n_val], ys_all[:-n_val], xs_all[-n_val:], ys_all[-n_val:]
     w_all = recipes.importance_weights(xs_all, xt, C=config.domain_c)
     wv = w_all[-n_val:]
@@ -89,24 +93,36 @@ def run_shift(config, shift: str, root: str, workdir: str) -> dict[str, float]:
     for method in config.methods:
         t0 = time.perf_counter()
         if method == "iw_logreg":
-            res = _iw_logreg(xs, ys, xv, yv, wv, w_all[:-n_val], x_test, y_test, config.lr_cs,
-                             keep)
+            res = _iw_logreg(xs, ys, xv, yv, wv, w_all[:-n_val], x_test, y_test, config.lr_cs, keep)
         else:
             res = []
-            for lam in ((0.0,) if method == "source_only" else config.lam_grid):
+            for lam in (0.0,) if method == "source_only" else config.lam_grid:
                 fit = recipes.fit_domain_adaptation(
-                    xs, ys, xt, method=method, config=config.mlp, lam=lam,
+                    xs,
+                    ys,
+                    xt,
+                    method=method,
+                    config=config.mlp,
+                    lam=lam,
                     key=jax.random.key(config.seed),
-                    workdir=os.path.join(workdir, method, f"lam{lam}"), n_out=1,
-                    evals={"target_test": (x_test, y_test)})
+                    workdir=os.path.join(workdir, method, f"lam{lam}"),
+                    n_out=1,
+                    evals={"target_test": (x_test, y_test)},
+                )
                 iw = float(select.iw_accuracy(recipes.predict(fit, xv), yv, wv))
-                res.append((iw, 100 * fit.metrics["target_test_accuracy"], lam,
-                            100 * recipes.accuracy(fit, x_test[keep], y_test[keep])))
+                res.append(
+                    (
+                        iw,
+                        100 * fit.metrics["target_test_accuracy"],
+                        lam,
+                        100 * recipes.accuracy(fit, x_test[keep], y_test[keep]),
+                    )
+                )
         best = max(res, key=lambda r: r[0])
         out[method] = best[1]
         out[f"{method}/oracle"] = max(r[1] for r in res)
         out[f"{method}/param"] = best[2]
-        out[f"{method}/no_overlap"] = best[3]     # same pick, overlapping test reviews removed
+        out[f"{method}/no_overlap"] = best[3]  # same pick, overlapping test reviews removed
         out[f"{method}/seconds"] = time.perf_counter() - t0
     return out
 
@@ -124,8 +140,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             out["/".join([m, shift, *rest])] = v
     for m in config.methods:
         out[f"{m}/avg"] = float(np.mean([out[f"{m}/{s}"] for s in config.shifts]))
-        out[f"{m}/no_overlap_avg"] = float(np.mean([out[f"{m}/{s}/no_overlap"]
-                                                    for s in config.shifts]))
+        out[f"{m}/no_overlap_avg"] = float(
+            np.mean([out[f"{m}/{s}/no_overlap"] for s in config.shifts])
+        )
         out[f"{m}/oracle_avg"] = float(np.mean([out[f"{m}/{s}/oracle"] for s in config.shifts]))
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(out, f, indent=1, ensure_ascii=False)

@@ -20,38 +20,58 @@ SEEDS = (0, 1, 2)
 NAMES = {"source_only": "source only", "dann": "DANN", "coral": "Deep CORAL", "mmd": "MMD"}
 
 
-FULL = {"jda_mu": "MNIST → USPS (JDA 2000/1800, 16×16)",
-        "jda_um": "USPS → MNIST (JDA 1800/2000, 16×16)",
-        "usps_mu": "MNIST test → full USPS (7291 unlabelled, 2007 test)",
-        "usps_um": "full USPS → MNIST test (5000 unlabelled, 5000 test)",
-        "mnist_m": "MNIST test[:4500] → MNIST-M test[4500:]"}
-REFERENCE = {"jda_mu": "1-NN 65.9 (JDA's NN baseline, RESULTS_FROM_PAPERS.md §4); DANN 77.1 "
-                       "with LeNet on the full sets (jindongwang benchmark, other protocol)",
-             "jda_um": "1-NN 44.7 (JDA's NN baseline, RESULTS_FROM_PAPERS.md §4)"}
+FULL = {
+    "jda_mu": "MNIST → USPS (JDA 2000/1800, 16×16)",
+    "jda_um": "USPS → MNIST (JDA 1800/2000, 16×16)",
+    "usps_mu": "MNIST test → full USPS (7291 unlabelled, 2007 test)",
+    "usps_um": "full USPS → MNIST test (5000 unlabelled, 5000 test)",
+    "mnist_m": "MNIST test[:4500] → MNIST-M test[4500:]",
+}
+REFERENCE = {
+    "jda_mu": "1-NN 65.9 (JDA's NN baseline, RESULTS_FROM_PAPERS.md §4); DANN 77.1 "
+    "with LeNet on the full sets (jindongwang benchmark, other protocol)",
+    "jda_um": "1-NN 44.7 (JDA's NN baseline, RESULTS_FROM_PAPERS.md §4)",
+}
 
 
-def write_artefact(name: str, runs: dict[str, list[dict]], seeds, config, suite: str,
-                   root=None) -> None:
+def write_artefact(
+    name: str, runs: dict[str, list[dict]], seeds, config, suite: str, root=None
+) -> None:
     """Writes ``<name>_target_accuracy`` from ``{method: [metrics of each seed]}``."""
     cfg = config.to_dict()
     cfg["method"], cfg["seed"] = list(runs), list(seeds)
-    bench = ("sklearn digits → rotated 30° + Gaussian noise 0.1 (MLP 128-64)" if name == "sklearn"
-             else FULL[name])
+    bench = (
+        "sklearn digits → rotated 30° + Gaussian noise 0.1 (MLP 128-64)"
+        if name == "sklearn"
+        else FULL[name]
+    )
     write_results(
-        "digits_da", f"{name}_target_accuracy" + ("" if suite == "full" else "_quick"),
+        "digits_da",
+        f"{name}_target_accuracy" + ("" if suite == "full" else "_quick"),
         {k: [r["target_accuracy"] for r in v] for k, v in runs.items()},
-        seeds=seeds, config=cfg,
+        seeds=seeds,
+        config=cfg,
         wall_seconds={k: [r["train_seconds"] for r in v] for k, v in runs.items()},
-        metric=f"target accuracy, {bench}", baseline="source_only", labels=NAMES,
+        metric=f"target accuracy, {bench}",
+        baseline="source_only",
+        labels=NAMES,
         command=reproduce_command("digits_da", suite, seeds),
-        extra={"lam": {k: [r["lam"] for r in v] for k, v in runs.items()},
-               "oracle_target_accuracy": {k: [r["oracle_target_accuracy"] for r in v]
-                                          for k, v in runs.items()}},
-        notes=(f"Reference: {REFERENCE[name]}. " if name in REFERENCE else "No published "
-               "number for this construction. ") + "λ ∈ lam_grid chosen by importance-weighted "
-              "source-validation accuracy (no target label); seed = split, initialisation and "
-              "batches.",
-        root=root)
+        extra={
+            "lam": {k: [r["lam"] for r in v] for k, v in runs.items()},
+            "oracle_target_accuracy": {
+                k: [r["oracle_target_accuracy"] for r in v] for k, v in runs.items()
+            },
+        },
+        notes=(
+            f"Reference: {REFERENCE[name]}. "
+            if name in REFERENCE
+            else "No published number for this construction. "
+        )
+        + "λ ∈ lam_grid chosen by importance-weighted "
+        "source-validation accuracy (no target label); seed = split, initialisation and "
+        "batches.",
+        root=root,
+    )
 
 
 def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
@@ -66,30 +86,49 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
         for method in train.METHODS:
             runs = by_method[method] = []
             for seed in seeds:
-                config = (full.get_config(arg) if arg else
-                          (quick if suite == "quick" else default).get_config())
+                config = (
+                    full.get_config(arg)
+                    if arg
+                    else (quick if suite == "quick" else default).get_config()
+                )
                 config.method, config.seed = method, seed
-                runs.append(train.train_and_evaluate(
-                    config, os.path.join(workdir, name, f"{method}_seed{seed}")))
+                runs.append(
+                    train.train_and_evaluate(
+                        config, os.path.join(workdir, name, f"{method}_seed{seed}")
+                    )
+                )
             acc = [r["target_accuracy"] for r in runs]
             oracle = [r["oracle_target_accuracy"] for r in runs]
-            bench = (f"sklearn digits → rotated 30° + noise 0.1 (MLP 128-64, {NAMES[method]})"
-                     if arg is None else f"{FULL[name]} (MLP, {NAMES[method]})")
-            rows.append(ResultRow(
-                benchmark=bench, metric="target accuracy",
-                ours=f"{np.mean(acc):.3f} ± {np.std(acc, ddof=1):.3f}",
-                notes=(f"reference: {REFERENCE[name]}; " if name in REFERENCE else "")
-                + f"seeds {list(seeds)}, per-seed {[round(a, 3) for a in acc]}; λ by IW "
-                  f"source validation {[r['lam'] for r in runs]}; oracle (target-selected "
-                  f"λ) {np.mean(oracle):.3f}; "
-                  f"{np.mean([r['train_seconds'] for r in runs]):.1f} s/run (whole λ grid)"))
-        config = (full.get_config(arg) if arg else
-                  (quick if suite == "quick" else default).get_config())
+            bench = (
+                f"sklearn digits → rotated 30° + noise 0.1 (MLP 128-64, {NAMES[method]})"
+                if arg is None
+                else f"{FULL[name]} (MLP, {NAMES[method]})"
+            )
+            rows.append(
+                ResultRow(
+                    benchmark=bench,
+                    metric="target accuracy",
+                    ours=f"{np.mean(acc):.3f} ± {np.std(acc, ddof=1):.3f}",
+                    notes=(f"reference: {REFERENCE[name]}; " if name in REFERENCE else "")
+                    + f"seeds {list(seeds)}, per-seed {[round(a, 3) for a in acc]}; λ by IW "
+                    f"source validation {[r['lam'] for r in runs]}; oracle (target-selected "
+                    f"λ) {np.mean(oracle):.3f}; "
+                    f"{np.mean([r['train_seconds'] for r in runs]):.1f} s/run (whole λ grid)",
+                )
+            )
+        config = (
+            full.get_config(arg) if arg else (quick if suite == "quick" else default).get_config()
+        )
         write_artefact(name, by_method, seeds, config, suite, root=os.path.dirname(workdir))
     return rows
 
 
-EXPERIMENTS = [Experiment(
-    name="digits_da", suites=("quick", "full"), run=_run,
-    description="Digit shifts (sklearn rotated/noisy; MNIST↔USPS; MNIST→MNIST-M): "
-                "source-only, DANN, Deep CORAL, MMD")]
+EXPERIMENTS = [
+    Experiment(
+        name="digits_da",
+        suites=("quick", "full"),
+        run=_run,
+        description="Digit shifts (sklearn rotated/noisy; MNIST↔USPS; MNIST→MNIST-M): "
+        "source-only, DANN, Deep CORAL, MMD",
+    )
+]

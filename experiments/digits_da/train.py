@@ -52,20 +52,28 @@ def make_data(config) -> dict[str, np.ndarray]:
         src = jdata.digits()
         tgt = jdata.digits(rotation=config.rotation, noise=config.noise, key=key)
         perm = rng.permutation(len(src["y"]))
-        s_idx, t_idx = perm[: len(perm) // 2], perm[len(perm) // 2:]
+        s_idx, t_idx = perm[: len(perm) // 2], perm[len(perm) // 2 :]
         xs, ys = flat(src["x"][s_idx]), src["y"][s_idx]
         xt, yt = flat(tgt["x"][t_idx]), tgt["y"][t_idx]
         xe, ye = xt, yt
     else:
         xs, ys, xt, xe, ye = _benchmark(config)
     if config.normalize == "l2":  # unit-norm rows (JDA's preprocessing of these features)
-        xs, xt, xe = (a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-8)
-                      for a in (xs, xt, xe))
+        xs, xt, xe = (
+            a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-8) for a in (xs, xt, xe)
+        )
     val = np.zeros(len(xs), bool)
     val[rng.choice(len(xs), len(xs) // 5, replace=False)] = True
     ys, ye = np.asarray(ys, np.int32), np.asarray(ye, np.int32)
-    return {"xs": xs[~val], "ys": ys[~val], "xv": xs[val], "yv": ys[val],
-            "xt": xt, "xe": xe, "ye": ye}
+    return {
+        "xs": xs[~val],
+        "ys": ys[~val],
+        "xv": xs[val],
+        "yv": ys[val],
+        "xt": xt,
+        "xe": xe,
+        "ye": ye,
+    }
 
 
 def _benchmark(config):
@@ -75,20 +83,24 @@ def _benchmark(config):
     if config.dataset == "jda":
         d = jdata.load("mnist_usps_jda", **kw)
         m, u = d["domain"] == 0, d["domain"] == 1
-        (xs, ys), (xt, yt) = (((d["x"][m], d["y"][m]), (d["x"][u], d["y"][u]))
-                              if config.direction == "M→U" else
-                              ((d["x"][u], d["y"][u]), (d["x"][m], d["y"][m])))
+        (xs, ys), (xt, yt) = (
+            ((d["x"][m], d["y"][m]), (d["x"][u], d["y"][u]))
+            if config.direction == "M→U"
+            else ((d["x"][u], d["y"][u]), (d["x"][m], d["y"][m]))
+        )
         return flat(xs), ys, flat(xt), flat(xt), yt
     if config.dataset == "usps_full":
         u = jdata.load("usps", **kw)
         m = jdata.load("mnist", split="test", **kw)
-        mx = np.asarray(jax.image.resize(jnp.asarray(m["x"], jnp.float32) / 255.0,
-                                         (len(m["x"]), 16, 16, 1), "linear"))
+        mx = np.asarray(
+            jax.image.resize(
+                jnp.asarray(m["x"], jnp.float32) / 255.0, (len(m["x"]), 16, 16, 1), "linear"
+            )
+        )
         u_tr, u_te = u["split"] == 0, u["split"] == 1
         if config.direction == "M→U":
             return flat(mx), m["y"], flat(u["x"][u_tr]), flat(u["x"][u_te]), u["y"][u_te]
-        return (flat(u["x"][u_tr]), u["y"][u_tr], flat(mx[:5000]), flat(mx[5000:]),
-                m["y"][5000:])
+        return (flat(u["x"][u_tr]), u["y"][u_tr], flat(mx[:5000]), flat(mx[5000:]), m["y"][5000:])
     m = jdata.load("mnist", split="test", **kw)
     mm = jdata.load("mnist_m", split="test", **kw)
     grey = np.pad(m["x"][:4500], ((0, 0), (2, 2), (2, 2), (0, 0)))
@@ -99,11 +111,11 @@ def _benchmark(config):
 
 def validate_config(config) -> None:
     recipes.check_config(config, METHODS)
-    train.validate_config(config, nonnegative=("noise",),
-                          choices={"normalize": ("none", "l2"), "dataset": DATASETS})
+    train.validate_config(
+        config, nonnegative=("noise",), choices={"normalize": ("none", "l2"), "dataset": DATASETS}
+    )
     if config.dataset not in ("sklearn", "mnist_m") and config.direction not in DIRECTIONS:
-        raise ValueError(f"config.direction must be one of {DIRECTIONS}, got "
-                         f"{config.direction!r}")
+        raise ValueError(f"config.direction must be one of {DIRECTIONS}, got {config.direction!r}")
     if not config.lam_grid or min(config.lam_grid) < 0:
         raise ValueError(f"config.lam_grid must be non-empty and >= 0, got {config.lam_grid}")
 
@@ -113,20 +125,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     ``lam``, ``source_val_accuracy`` and ``train_seconds`` (all λ of the grid)."""
     validate_config(config)
     data = make_data(config)
-    w_val = recipes.importance_weights(
-        np.concatenate([data["xs"], data["xv"]]), data["xt"], C=0.1)[len(data["xs"]):]
+    w_val = recipes.importance_weights(np.concatenate([data["xs"], data["xv"]]), data["xt"], C=0.1)[
+        len(data["xs"]) :
+    ]
     grid = (0.0,) if config.method == "source_only" else tuple(config.lam_grid)
     res, t0 = [], time.perf_counter()
     for lam in grid:
         fit = recipes.fit_domain_adaptation(
-            data["xs"], data["ys"], data["xt"], config=config, lam=lam,
-            key=jax.random.key(config.seed), workdir=os.path.join(workdir, f"lam{lam}"), n_out=10,
-            evals={"source_val": (data["xv"], data["yv"]), "target": (data["xe"], data["ye"])})
+            data["xs"],
+            data["ys"],
+            data["xt"],
+            config=config,
+            lam=lam,
+            key=jax.random.key(config.seed),
+            workdir=os.path.join(workdir, f"lam{lam}"),
+            n_out=10,
+            evals={"source_val": (data["xv"], data["yv"]), "target": (data["xe"], data["ye"])},
+        )
         iw = float(select.iw_accuracy(recipes.predict(fit, data["xv"]), data["yv"], w_val))
         res.append((iw, fit.metrics["target_accuracy"], lam, fit.metrics["source_val_accuracy"]))
         if lam == grid[0]:
             np.savez(os.path.join(workdir, "final_params.npz"), *jax.tree.leaves(fit.params))
     best = max(res, key=lambda r: r[0])
-    return {"target_accuracy": best[1], "oracle_target_accuracy": max(r[1] for r in res),
-            "lam": best[2], "source_val_accuracy": best[3],
-            "train_seconds": time.perf_counter() - t0}
+    return {
+        "target_accuracy": best[1],
+        "oracle_target_accuracy": max(r[1] for r in res),
+        "lam": best[2],
+        "source_val_accuracy": best[3],
+        "train_seconds": time.perf_counter() - t0,
+    }

@@ -10,7 +10,12 @@ if __name__ == "__main__":
     cfg = default.get_config()
     t0 = time.perf_counter()
     txt = load_texts(cfg)
-    print({d: (len(v["labelled"]["text"]), len(v["pool"]["text"]), v["pool"]["removed"])
-           for d, v in txt.items()}, flush=True)
+    print(
+        {
+            d: (len(v["labelled"]["text"]), len(v["pool"]["text"]), v["pool"]["removed"])
+            for d, v in txt.items()
+        },
+        flush=True,
+    )
     _, t = features(cfg, txt, log=True)
     print(f"total {time.perf_counter() - t0:.1f} s", flush=True)

@@ -28,22 +28,29 @@ import numpy as np
 from jtransfer import data
 
 DOMAINS = ("books", "dvd", "electronics", "kitchen")
-FDU_DOMAIN = {"books": "books", "dvd": "dvd", "electronics": "electronics",
-              "kitchen": "kitchen_housewares"}
+FDU_DOMAIN = {
+    "books": "books",
+    "dvd": "dvd",
+    "electronics": "electronics",
+    "kitchen": "kitchen_housewares",
+}
 
 
 def labelled_texts(domain: str) -> dict[str, np.ndarray]:
     """The 2000 labelled reviews of a Blitzer domain: ``text``, ``y``, ``split`` (str)."""
     d = data.load("amazon_text", domain=domain, split="all")
     # the split each row belongs to (train / validation / test), from the fixed partition
-    ids = {s: set(data.load("amazon_text", domain=domain, split=s)["id"].tolist())
-           for s in ("train", "validation", "test")}
+    ids = {
+        s: set(data.load("amazon_text", domain=domain, split=s)["id"].tolist())
+        for s in ("train", "validation", "test")
+    }
     split = np.array([next(s for s, v in ids.items() if i in v) for i in d["id"]])
     return {"text": d["text"], "y": np.asarray(d["y"]), "split": split, "id": d["id"]}
 
 
-def unlabelled_pool(domain: str, test_texts, *, pool_size: int | None,
-                    pool_seed: int = 0) -> dict[str, np.ndarray]:
+def unlabelled_pool(
+    domain: str, test_texts, *, pool_size: int | None, pool_seed: int = 0
+) -> dict[str, np.ndarray]:
     """The target's FDU-MTL unlabelled pool without the lines shared with ``test_texts``.
 
     Only the ``text`` column of the pool is kept: its labels (all -1) are never read.
@@ -70,12 +77,21 @@ def load_texts(config: ml_collections.ConfigDict) -> dict[str, dict]:
         lab = labelled_texts(dom)
         if config.get("max_per_domain"):
             m = config.max_per_domain
-            sel = np.concatenate([np.flatnonzero((lab["split"] == s) & (lab["y"] == c))[:m]
-                                  for s in ("train", "validation", "test") for c in (0, 1)])
+            sel = np.concatenate(
+                [
+                    np.flatnonzero((lab["split"] == s) & (lab["y"] == c))[:m]
+                    for s in ("train", "validation", "test")
+                    for c in (0, 1)
+                ]
+            )
             sel.sort()
             lab = {k: v[sel] for k, v in lab.items()}
-        pool = unlabelled_pool(dom, data.load("amazon_text", domain=dom, split="all")["text"],
-                               pool_size=config.pool_size, pool_seed=config.pool_seed)
+        pool = unlabelled_pool(
+            dom,
+            data.load("amazon_text", domain=dom, split="all")["text"],
+            pool_size=config.pool_size,
+            pool_seed=config.pool_seed,
+        )
         out[dom] = {"labelled": lab, "pool": pool}
     return out
 
@@ -91,12 +107,17 @@ def encoder_fns(config):
         with open(os.path.join(folder, "SHA256SUMS"), encoding="utf-8") as f:
             ckpt = "minilm_l6_v2:" + f.read()
         apply_fn, params = models.functional(enc, train=False)
-    elif config.encoder == "tiny_random":        # tests: a 2-layer random BERT, toy tokenizer
+    elif config.encoder == "tiny_random":  # tests: a 2-layer random BERT, toy tokenizer
         from flax import nnx
 
-        cfg = models.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2,
-                                num_attention_heads=2, intermediate_size=32,
-                                max_position_embeddings=64)
+        cfg = models.BertConfig(
+            vocab_size=64,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+        )
         enc = models.BertEncoder(cfg, rngs=nnx.Rngs(0))
         apply_fn, params = models.functional(enc, train=False)
         ckpt = None
@@ -106,20 +127,21 @@ def encoder_fns(config):
             mask = np.zeros_like(ids)
             for i, t in enumerate(texts):
                 w = [2 + (sum(map(ord, x)) % 62) for x in t.lower().split()][:max_length]
-                ids[i, :len(w)] = w
-                mask[i, :max(len(w), 1)] = 1
-            return {"input_ids": ids, "attention_mask": mask,
-                    "token_type_ids": np.zeros_like(ids)}
+                ids[i, : len(w)] = w
+                mask[i, : max(len(w), 1)] = 1
+            return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
     else:
-        raise ValueError(f"config.encoder must be 'minilm' or 'tiny_random', "
-                         f"got {config.encoder!r}")
+        raise ValueError(
+            f"config.encoder must be 'minilm' or 'tiny_random', got {config.encoder!r}"
+        )
     if config.get("forward_chunk"):
         apply_fn = models.chunked(apply_fn, config.forward_chunk)
     return apply_fn, params, tok, ckpt
 
 
-def features(config, texts, *, log: bool = False
-             ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
+def features(
+    config, texts, *, log: bool = False
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
     """Pooled features ``(n, len(layers), H)`` of every domain's labelled reviews and pool.
 
     Returns ``({domain: {"labelled": X, "pool": U}}, {name: seconds})``.
@@ -129,15 +151,24 @@ def features(config, texts, *, log: bool = False
     apply_fn, params, tok, ckpt = encoder_fns(config)
     cache = config.cache_dir or None
     out, times = {}, {}
-    for part in ("labelled", "pool"):          # labelled reviews of every domain first
+    for part in ("labelled", "pool"):  # labelled reviews of every domain first
         for dom in config.domains:
             out.setdefault(dom, {})
             t0 = time.perf_counter()
             out[dom][part] = models.extract_features(
-                apply_fn, params, list(texts[dom][part]["text"]), tok,
-                layers=tuple(config.layers), max_length=config.max_length,
-                batch_size=config.batch_size, cache_dir=cache, checkpoint_hash=ckpt,
-                cache_key_extra={"encoder": config.encoder}, chunk_size=256, progress=False)
+                apply_fn,
+                params,
+                list(texts[dom][part]["text"]),
+                tok,
+                layers=tuple(config.layers),
+                max_length=config.max_length,
+                batch_size=config.batch_size,
+                cache_dir=cache,
+                checkpoint_hash=ckpt,
+                cache_key_extra={"encoder": config.encoder},
+                chunk_size=256,
+                progress=False,
+            )
             times[f"{dom}/{part}"] = time.perf_counter() - t0
             if log:
                 print(f"features {dom}/{part}: {times[f'{dom}/{part}']:.1f} s", flush=True)

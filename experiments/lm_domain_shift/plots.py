@@ -37,8 +37,11 @@ def plot_all(results_dir: str = RESULTS, workdir: str = "runs/lm_domain_shift") 
     layers = res["layer_mmd2"]["layers"]
     for shift, vals in res["layer_mmd2"]["values"].items():
         ax.plot(layers, vals, marker="o", label=shift)
-    ax.set(xlabel="layer (0 = embeddings)", ylabel="MMD² (unbiased, median bandwidth)",
-           title="source reviews vs target pool, mean-pooled MiniLM")
+    ax.set(
+        xlabel="layer (0 = embeddings)",
+        ylabel="MMD² (unbiased, median bandwidth)",
+        title="source reviews vs target pool, mean-pooled MiniLM",
+    )
     ax.legend(fontsize=6, ncol=3)
     written.append(os.path.join(results_dir, "layer_mmd2.png"))
     fig.tight_layout()
@@ -48,8 +51,12 @@ def plot_all(results_dir: str = RESULTS, workdir: str = "runs/lm_domain_shift") 
     fig, ax = plt.subplots(figsize=(6, 4))
     so = res["accuracy"].get("source_only")
     if so:
-        ax.axhline(np.mean([np.mean(v) for v in so.values()]), color="k", ls="--",
-                   label="source_only (λ = 0)")
+        ax.axhline(
+            np.mean([np.mean(v) for v in so.values()]),
+            color="k",
+            ls="--",
+            label="source_only (λ = 0)",
+        )
     for m, per_shift in res.get("selection", {}).items():
         by_lam: dict[float, list[float]] = {}
         for v in per_shift.values():
@@ -58,8 +65,12 @@ def plot_all(results_dir: str = RESULTS, workdir: str = "runs/lm_domain_shift") 
                     by_lam.setdefault(r["lam"], []).append(r["acc"])
         lams = sorted(by_lam)
         ax.plot(lams, [np.mean(by_lam[x]) for x in lams], marker="o", label=m)
-    ax.set(xscale="log", xlabel="λ", ylabel="target accuracy (%), mean over shifts and seeds",
-           title="accuracy vs λ (oracle view: every λ scored on target labels)")
+    ax.set(
+        xscale="log",
+        xlabel="λ",
+        ylabel="target accuracy (%), mean over shifts and seeds",
+        title="accuracy vs λ (oracle view: every λ scored on target labels)",
+    )
     ax.legend()
     written.append(os.path.join(results_dir, "accuracy_vs_lambda.png"))
     fig.tight_layout()
@@ -75,8 +86,11 @@ def plot_all(results_dir: str = RESULTS, workdir: str = "runs/lm_domain_shift") 
         for ax, k in zip(axes, ("iw_dc_ratio", "iw_kmm", "iw_kliep", "iw_ulsif"), strict=True):
             ax.scatter(p, np.maximum(w[k], 1e-3), s=3, alpha=0.5)
             rho = np.corrcoef(np.argsort(np.argsort(p)), np.argsort(np.argsort(w[k])))[0, 1]
-            ax.set(title=f"{k} (Spearman {rho:.2f})", xlabel="domain classifier P(target|x)",
-                   yscale="log")
+            ax.set(
+                title=f"{k} (Spearman {rho:.2f})",
+                xlabel="domain classifier P(target|x)",
+                yscale="log",
+            )
         axes[0].set_ylabel(f"weight (mean 1), shift {w['shift']}")
         written.append(os.path.join(results_dir, "weights_vs_domain_prob.png"))
         fig.tight_layout()

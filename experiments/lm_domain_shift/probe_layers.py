@@ -24,7 +24,6 @@ if __name__ == "__main__":
             x = f[dom]["labelled"][:, c.layers.index(li)]
             s = StandardScaler().fit(x[tr])
             for C in (0.01, 1.0):
-                m = LogisticRegression(C=C, max_iter=3000).fit(s.transform(x[tr]),
-                                                               lab["y"][tr])
+                m = LogisticRegression(C=C, max_iter=3000).fit(s.transform(x[tr]), lab["y"][tr])
                 acc = 100 * m.score(s.transform(x[va]), lab["y"][va])
                 print(f"{dom} layer {li} C {C}: validation accuracy {acc:.1f}", flush=True)

@@ -7,10 +7,14 @@ import os
 
 from experiments.reproduce.registry import Experiment, ResultRow
 
-UDALM = ("UDALM, BERT-base (110 M), Karouzos et al. NAACL 2021; a ceiling, not a target "
-         "(RESULTS_FROM_PAPERS.md §6, secondary)")
-BERT_SO = ("BERT-base fine-tuned on source only, a third-party re-run (6000 test reviews per "
-           "domain); a ceiling (RESULTS_FROM_PAPERS.md §6, secondary)")
+UDALM = (
+    "UDALM, BERT-base (110 M), Karouzos et al. NAACL 2021; a ceiling, not a target "
+    "(RESULTS_FROM_PAPERS.md §6, secondary)"
+)
+BERT_SO = (
+    "BERT-base fine-tuned on source only, a third-party re-run (6000 test reviews per "
+    "domain); a ceiling (RESULTS_FROM_PAPERS.md §6, secondary)"
+)
 BOW_DANN = "DANN on 5000-d bag of words, JMLR 2016 (RESULTS_FROM_PAPERS.md §2): the floor"
 PUBLISHED = {"source_only_linear": (91.62, BERT_SO), "dann": (76.3, BOW_DANN)}
 
@@ -31,22 +35,42 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
     for m, r in s.items():
         g = r.get("gain")
         pub, src = PUBLISHED.get(m, (None, ""))
-        rows.append(ResultRow(
-            benchmark=f"Blitzer raw reviews, 12 shifts, frozen MiniLM-L6: {m}",
-            metric="12-shift average target accuracy (%)",
-            ours=f"{r['avg']:.2f} ± {r['std']:.2f}", published=pub, source=src, plots=figs,
-            notes=(f"gain vs {r['baseline']} {g['gain']:+.2f} [{g['low']:+.2f}, "
-                   f"{g['high']:+.2f}], {g['wins']}/{g['n']} shifts, {g['verdict']}"
-                   if g else "baseline") + f"; {r['seeds']} seeds"))
+        rows.append(
+            ResultRow(
+                benchmark=f"Blitzer raw reviews, 12 shifts, frozen MiniLM-L6: {m}",
+                metric="12-shift average target accuracy (%)",
+                ours=f"{r['avg']:.2f} ± {r['std']:.2f}",
+                published=pub,
+                source=src,
+                plots=figs,
+                notes=(
+                    f"gain vs {r['baseline']} {g['gain']:+.2f} [{g['low']:+.2f}, "
+                    f"{g['high']:+.2f}], {g['wins']}/{g['n']} shifts, {g['verdict']}"
+                    if g
+                    else "baseline"
+                )
+                + f"; {r['seeds']} seeds",
+            )
+        )
     best = max((m for m in s if not m.startswith("source_only")), key=lambda m: s[m]["avg"])
-    rows.append(ResultRow(
-        benchmark="Blitzer raw reviews, 12 shifts: best label-free method (frozen MiniLM-L6)",
-        metric="12-shift average target accuracy (%)", ours=f"{s[best]['avg']:.2f} ({best})",
-        published=91.74, source=UDALM))
+    rows.append(
+        ResultRow(
+            benchmark="Blitzer raw reviews, 12 shifts: best label-free method (frozen MiniLM-L6)",
+            metric="12-shift average target accuracy (%)",
+            ours=f"{s[best]['avg']:.2f} ({best})",
+            published=91.74,
+            source=UDALM,
+        )
+    )
     return rows
 
 
-EXPERIMENTS = [Experiment(
-    name="lm_domain_shift", suites=("full",), run=_run,
-    description="Frozen MiniLM across the 12 Blitzer shifts: linear/IW/CORAL heads, "
-                "MMD/Deep CORAL/DANN MLP heads, λ by DEV")]
+EXPERIMENTS = [
+    Experiment(
+        name="lm_domain_shift",
+        suites=("full",),
+        run=_run,
+        description="Frozen MiniLM across the 12 Blitzer shifts: linear/IW/CORAL heads, "
+        "MMD/Deep CORAL/DANN MLP heads, λ by DEV",
+    )
+]

@@ -40,12 +40,20 @@ import optax
 from experiments.lm_domain_shift import features as feats_mod
 from jtransfer import align, recipes, select, weighting
 
-LINEAR_METHODS = ("source_only_linear", "coral_closed", "iw_dc_prob", "iw_dc_ratio", "iw_kmm",
-                  "iw_kliep", "iw_ulsif")
+LINEAR_METHODS = (
+    "source_only_linear",
+    "coral_closed",
+    "iw_dc_prob",
+    "iw_dc_ratio",
+    "iw_kmm",
+    "iw_kliep",
+    "iw_ulsif",
+)
 MLP_METHODS = ("source_only", "mmd", "coral", "dann")
 METHODS = LINEAR_METHODS + MLP_METHODS
 BASELINE = {m: "source_only_linear" for m in LINEAR_METHODS} | {
-    m: "source_only" for m in MLP_METHODS}
+    m: "source_only" for m in MLP_METHODS
+}
 ABBR = {"books": "B", "dvd": "D", "electronics": "E", "kitchen": "K"}
 
 
@@ -62,11 +70,14 @@ def validate_config(config) -> None:
     if bad:
         raise ValueError(f"config.methods: unknown {bad}; known {METHODS}")
     if config.layer not in config.layers:
-        raise ValueError(f"config.layer={config.layer} must be one of config.layers="
-                         f"{tuple(config.layers)}")
+        raise ValueError(
+            f"config.layer={config.layer} must be one of config.layers={tuple(config.layers)}"
+        )
     if not config.seeds or not config.lam_grid or min(config.lam_grid) <= 0:
-        raise ValueError(f"config.seeds and config.lam_grid (> 0) must be non-empty, got "
-                         f"{config.seeds}, {config.lam_grid}")
+        raise ValueError(
+            f"config.seeds and config.lam_grid (> 0) must be non-empty, got "
+            f"{config.seeds}, {config.lam_grid}"
+        )
     if len(config.domains) < 2:
         raise ValueError(f"config.domains needs at least 2 domains, got {config.domains}")
     recipes.check_config(config.linear)
@@ -89,10 +100,15 @@ def shift_data(config, texts, feats, s, t, layer_index=None):
     ref = np.concatenate([xs_all[tr], pool])
     mu, sd = ref.mean(0), ref.std(0) + 1e-6
     z = lambda x: ((x - mu) / sd).astype(np.float32)
-    return {"xs": z(xs_all[tr]), "ys": src["y"][tr].astype(np.int32),
-            "xv": z(xs_all[va]), "yv": src["y"][va].astype(np.int32),
-            "xu": z(pool), "xt": z(feats[t]["labelled"][:, li]),
-            "yt": tgt["y"].astype(np.int32)}
+    return {
+        "xs": z(xs_all[tr]),
+        "ys": src["y"][tr].astype(np.int32),
+        "xv": z(xs_all[va]),
+        "yv": src["y"][va].astype(np.int32),
+        "xu": z(pool),
+        "xt": z(feats[t]["labelled"][:, li]),
+        "yt": tgt["y"].astype(np.int32),
+    }
 
 
 def instance_weights(config, d, *, key) -> dict[str, np.ndarray]:
@@ -102,21 +118,26 @@ def instance_weights(config, d, *, key) -> dict[str, np.ndarray]:
     (``coral_source``); all label-free and the same for every seed."""
     ns, nt = len(d["xs"]), len(d["xu"])
     r = np.asarray(select.domain_classifier_weights(d["xs"], d["xu"]))
-    p = r * nt / ns / (1.0 + r * nt / ns)          # the classifier's P(target | x)
+    p = r * nt / ns / (1.0 + r * nt / ns)  # the classifier's P(target | x)
     proj = _pca(np.concatenate([d["xs"], d["xu"]]), config.weight_pca)
     zs, zt = (jnp.asarray(proj(x), jnp.float32) for x in (d["xs"], d["xu"]))
     kk, ku = jax.random.split(key)
-    w = {"iw_dc_ratio": r, "iw_dc_prob": r / (1.0 + r),
-         "iw_kmm": np.asarray(weighting.kmm(zs, zt, max_iters=config.kmm_iters).weights),
-         "iw_kliep": np.asarray(weighting.kliep(zs, zt, key=kk,
-                                                num_iters=config.kliep_iters).weights),
-         "iw_ulsif": np.asarray(weighting.ulsif(zs, zt, key=ku).weights)}
+    w = {
+        "iw_dc_ratio": r,
+        "iw_dc_prob": r / (1.0 + r),
+        "iw_kmm": np.asarray(weighting.kmm(zs, zt, max_iters=config.kmm_iters).weights),
+        "iw_kliep": np.asarray(
+            weighting.kliep(zs, zt, key=kk, num_iters=config.kliep_iters).weights
+        ),
+        "iw_ulsif": np.asarray(weighting.ulsif(zs, zt, key=ku).weights),
+    }
     out = {k: (v / max(float(np.mean(v)), 1e-12)).astype(np.float32) for k, v in w.items()}
     out["dc_prob_target"] = p.astype(np.float32)
     # the same classifier family, evaluated at the source validation rows (for DEV)
     out["coral_source"] = np.asarray(align.coral(d["xs"], d["xu"], eps=config.coral_eps))
-    out["validation"] = np.asarray(select.domain_classifier_weights(d["xs"], d["xu"],
-                                                                    x_eval=d["xv"]))
+    out["validation"] = np.asarray(
+        select.domain_classifier_weights(d["xs"], d["xu"], x_eval=d["xv"])
+    )
     return out
 
 
@@ -137,9 +158,16 @@ def run_shift_seed(config, d, w, seed: int, methods) -> dict:
     out = {}
 
     def fit(method, cfg, xs=None, **kw):
-        return recipes.fit_domain_adaptation(d["xs"] if xs is None else xs, d["ys"], d["xu"],
-                                             method=method, config=cfg, key=key, n_out=1,
-                                             **kw)
+        return recipes.fit_domain_adaptation(
+            d["xs"] if xs is None else xs,
+            d["ys"],
+            d["xu"],
+            method=method,
+            config=cfg,
+            key=key,
+            n_out=1,
+            **kw,
+        )
 
     acc = lambda f, x, y: 100.0 * recipes.accuracy(f, x, y)
     for m in methods:
@@ -159,15 +187,23 @@ def run_shift_seed(config, d, w, seed: int, methods) -> dict:
             per, correct = [], []
             for lam in lams:
                 f = fit(m, config.mlp, lam=lam)
-                per.append({"lam": lam, "acc": acc(f, d["xt"], d["yt"]),
-                            "dev": float(select.dev_risk(_val_losses(f, d["xv"], d["yv"]),
-                                                         wv)),
-                            "source_val_acc": acc(f, d["xv"], d["yv"])})
+                per.append(
+                    {
+                        "lam": lam,
+                        "acc": acc(f, d["xt"], d["yt"]),
+                        "dev": float(select.dev_risk(_val_losses(f, d["xv"], d["yv"]), wv)),
+                        "source_val_acc": acc(f, d["xv"], d["yv"]),
+                    }
+                )
                 correct.append(_correct(f, d["xv"], d["yv"]))
-            i = min(range(len(per)), key=lambda k: per[k]["dev"])   # label-free choice
-            rec = {"acc": per[i]["acc"], "lam": per[i]["lam"],
-                   "oracle": max(r["acc"] for r in per), "per_lam": per,
-                   "val_correct": correct[i]}
+            i = min(range(len(per)), key=lambda k: per[k]["dev"])  # label-free choice
+            rec = {
+                "acc": per[i]["acc"],
+                "lam": per[i]["lam"],
+                "oracle": max(r["acc"] for r in per),
+                "per_lam": per,
+                "val_correct": correct[i],
+            }
         rec["source_val_acc"] = acc(f, d["xv"], d["yv"]) if "per_lam" not in rec else None
         rec["seconds"] = time.perf_counter() - t0
         out[m] = rec
@@ -176,8 +212,13 @@ def run_shift_seed(config, d, w, seed: int, methods) -> dict:
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=os.path.dirname(__file__)).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=os.path.dirname(__file__),
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -210,7 +251,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     texts = feats_mod.load_texts(config)
     feats, feat_times = feats_mod.features(config, texts)
     pairs = shifts(config.domains)
-    if config.get("only_shifts"):     # run a subset (e.g. two processes); a full run resumes
+    if config.get("only_shifts"):  # run a subset (e.g. two processes); a full run resumes
         pairs = [p for p in pairs if shift_name(*p) in config.only_shifts]
     log_path = os.path.join(workdir, "grid.jsonl")
     done = {}
@@ -220,7 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 try:
                     r = json.loads(line)
                 except json.JSONDecodeError:
-                    continue              # a truncated last line of a killed run
+                    continue  # a truncated last line of a killed run
                 done[(r["shift"], r["seed"])] = r
     weights_plot = None
     for s, t in pairs:
@@ -232,52 +273,87 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         w = instance_weights(config, d, key=jax.random.key(config.seed))
         w_secs = time.perf_counter() - t0
         if weights_plot is None:
-            weights_plot = {"shift": name, **{k: v.tolist() for k, v in w.items()
-                                              if k != "coral_source"}}
-            with open(os.path.join(workdir, f"weights_{name.replace('->', '_')}.json"),
-                      "w") as f:
+            weights_plot = {
+                "shift": name,
+                **{k: v.tolist() for k, v in w.items() if k != "coral_source"},
+            }
+            with open(os.path.join(workdir, f"weights_{name.replace('->', '_')}.json"), "w") as f:
                 json.dump(weights_plot, f)
         for seed in config.seeds:
             if (name, seed) in done:
                 continue
             res = run_shift_seed(config, d, w, seed, config.methods)
-            r = {"shift": name, "seed": seed, "weights_seconds": w_secs, "methods": res,
-                 "validation_weights": w["validation"].tolist()}
+            r = {
+                "shift": name,
+                "seed": seed,
+                "weights_seconds": w_secs,
+                "methods": res,
+                "validation_weights": w["validation"].tolist(),
+            }
             done[(name, seed)] = r
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(r) + "\n")
-            print(f"{name} seed {seed}: " + ", ".join(
-                f"{m} {v['acc']:.1f}" for m, v in res.items()), flush=True)
+            print(
+                f"{name} seed {seed}: " + ", ".join(f"{m} {v['acc']:.1f}" for m, v in res.items()),
+                flush=True,
+            )
     names = [shift_name(s, t) for s, t in pairs]
-    acc = {m: {n: [done[(n, sd)]["methods"][m]["acc"] for sd in config.seeds] for n in names}
-           for m in config.methods}
-    extra = {m: {n: {"lam": [done[(n, sd)]["methods"][m]["lam"] for sd in config.seeds],
-                     "oracle": [done[(n, sd)]["methods"][m]["oracle"] for sd in config.seeds],
-                     "per_lam": [done[(n, sd)]["methods"][m]["per_lam"]
-                                 for sd in config.seeds]}
-                 for n in names}
-             for m in config.methods if m in MLP_METHODS and m != "source_only"}
-    secs = {m: float(sum(done[(n, sd)]["methods"][m]["seconds"] for n in names
-                         for sd in config.seeds)) for m in config.methods}
+    acc = {
+        m: {n: [done[(n, sd)]["methods"][m]["acc"] for sd in config.seeds] for n in names}
+        for m in config.methods
+    }
+    extra = {
+        m: {
+            n: {
+                "lam": [done[(n, sd)]["methods"][m]["lam"] for sd in config.seeds],
+                "oracle": [done[(n, sd)]["methods"][m]["oracle"] for sd in config.seeds],
+                "per_lam": [done[(n, sd)]["methods"][m]["per_lam"] for sd in config.seeds],
+            }
+            for n in names
+        }
+        for m in config.methods
+        if m in MLP_METHODS and m != "source_only"
+    }
+    secs = {
+        m: float(sum(done[(n, sd)]["methods"][m]["seconds"] for n in names for sd in config.seeds))
+        for m in config.methods
+    }
     result = {
-        "accuracy": acc, "selection": extra, "baseline": {m: BASELINE[m] for m in config.methods},
+        "accuracy": acc,
+        "selection": extra,
+        "baseline": {m: BASELINE[m] for m in config.methods},
         "layer_mmd2": {"layers": list(config.layers), "values": layer_mmd(config, feats, pairs)},
-        "pool": {d: {"size": len(texts[d]["pool"]["text"]),
-                     "removed_overlap": texts[d]["pool"]["removed"],
-                     "raw_size": texts[d]["pool"]["raw_size"]} for d in config.domains},
-        "config": config.to_dict(), "git_commit": _git_commit(),
+        "pool": {
+            d: {
+                "size": len(texts[d]["pool"]["text"]),
+                "removed_overlap": texts[d]["pool"]["removed"],
+                "raw_size": texts[d]["pool"]["raw_size"],
+            }
+            for d in config.domains
+        },
+        "config": config.to_dict(),
+        "git_commit": _git_commit(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpus": os.cpu_count(), "jax_backend": jax.default_backend(),
-                    "load_average": list(os.getloadavg())},
-        "wall_seconds": {"features": feat_times, "methods": secs,
-                         "total_this_run": time.perf_counter() - t_all},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "jax_backend": jax.default_backend(),
+            "load_average": list(os.getloadavg()),
+        },
+        "wall_seconds": {
+            "features": feat_times,
+            "methods": secs,
+            "total_this_run": time.perf_counter() - t_all,
+        },
     }
     for path in filter(None, (os.path.join(workdir, "frozen.json"), config.results_file)):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1, default=lambda o: list(o) if isinstance(
-                o, tuple) else str(o))
-    metrics = {f"{m}/avg": float(np.mean([np.mean(v) for v in acc[m].values()]))
-               for m in config.methods}
+            json.dump(
+                result, f, indent=1, default=lambda o: list(o) if isinstance(o, tuple) else str(o)
+            )
+    metrics = {
+        f"{m}/avg": float(np.mean([np.mean(v) for v in acc[m].values()])) for m in config.methods
+    }
     return metrics

@@ -54,26 +54,31 @@ def _scores_from_head(logit, y):
     probs = jnp.stack([1 - p, p], axis=1)
     f = jnp.asarray(logit)[:, None]
     yj = jnp.asarray(y)
-    return {"logme": float(select.logme(f, yj, num_classes=2)),
-            "leep": float(select.leep(probs, yj, num_classes=2)),
-            "nce": float(select.nce((p > 0.5).astype(jnp.int32), yj, num_source_classes=2,
-                                    num_classes=2)),
-            "hscore": float(select.hscore(f, yj, num_classes=2)),
-            "transrate": float(select.transrate(f, yj, num_classes=2))}
+    return {
+        "logme": float(select.logme(f, yj, num_classes=2)),
+        "leep": float(select.leep(probs, yj, num_classes=2)),
+        "nce": float(
+            select.nce((p > 0.5).astype(jnp.int32), yj, num_source_classes=2, num_classes=2)
+        ),
+        "hscore": float(select.hscore(f, yj, num_classes=2)),
+        "transrate": float(select.transrate(f, yj, num_classes=2)),
+    }
 
 
 def _feature_scores(x, y):
     xj, yj = jnp.asarray(x), jnp.asarray(y)
-    return {"logme": float(select.logme(xj, yj, num_classes=2)),
-            "hscore": float(select.hscore(xj, yj, num_classes=2)),
-            "transrate": float(select.transrate(xj, yj, num_classes=2))}
+    return {
+        "logme": float(select.logme(xj, yj, num_classes=2)),
+        "hscore": float(select.hscore(xj, yj, num_classes=2)),
+        "transrate": float(select.transrate(xj, yj, num_classes=2)),
+    }
 
 
 def _spearman_mean(score_by_target, acc_by_target):
     rhos = []
     for t in score_by_target:
         if len(set(score_by_target[t])) < 2 or len(set(acc_by_target[t])) < 2:
-            rhos.append(0.0)       # a constant ranking: no information (ρ undefined)
+            rhos.append(0.0)  # a constant ranking: no information (ρ undefined)
             continue
         r = stats.spearmanr(score_by_target[t], acc_by_target[t]).statistic
         rhos.append(0.0 if np.isnan(r) else r)
@@ -82,13 +87,21 @@ def _spearman_mean(score_by_target, acc_by_target):
 
 def _rank_sources(config, texts, feats, num_bootstrap, rng):
     li = config.layers.index(config.layer)
-    heads = {}   # target -> list of (source, logit over all 2000 target rows)
+    heads = {}  # target -> list of (source, logit over all 2000 target rows)
     for s, t in train.shifts(config.domains):
         d = train.shift_data(config, texts, feats, s, t, layer_index=li)
-        f = recipes.fit_domain_adaptation(d["xs"], d["ys"], d["xu"], method="source_only",
-                                          config=config.linear, key=jax.random.key(0), n_out=1)
+        f = recipes.fit_domain_adaptation(
+            d["xs"],
+            d["ys"],
+            d["xu"],
+            method="source_only",
+            config=config.linear,
+            key=jax.random.key(0),
+            n_out=1,
+        )
         heads.setdefault(t, []).append(
-            (s, np.asarray(f.model.logits(f.params, jnp.asarray(d["xt"])))[:, 0], d["yt"]))
+            (s, np.asarray(f.model.logits(f.params, jnp.asarray(d["xt"])))[:, 0], d["yt"])
+        )
     split = {t: texts[t]["labelled"]["split"] for t in heads}
 
     def evaluate(idx_score, idx_eval):
@@ -113,11 +126,16 @@ def _rank_sources(config, texts, feats, num_bootstrap, rng):
         s2, a2 = evaluate(bs, be)
         for k in SCORES:
             boots[k].append(_spearman_mean(s2[k], a2))
-    return {"spearman": point,
-            "ci95": {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-                     for k, v in boots.items()},
-            "accuracy": acc, "scores": sc,
-            "sources": {t: [s for s, _, _ in hs] for t, hs in heads.items()}}
+    return {
+        "spearman": point,
+        "ci95": {
+            k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
+            for k, v in boots.items()
+        },
+        "accuracy": acc,
+        "scores": sc,
+        "sources": {t: [s for s, _, _ in hs] for t, hs in heads.items()},
+    }
 
 
 def _rank_layers(config, texts, feats, num_bootstrap, rng):
@@ -134,9 +152,15 @@ def _rank_layers(config, texts, feats, num_bootstrap, rng):
                 if s == t:
                     continue
                 d = train.shift_data(config, texts, feats, s, t, layer_index=li)
-                f = recipes.fit_domain_adaptation(d["xs"], d["ys"], d["xu"],
-                                                  method="source_only", config=config.linear,
-                                                  key=jax.random.key(0), n_out=1)
+                f = recipes.fit_domain_adaptation(
+                    d["xs"],
+                    d["ys"],
+                    d["xu"],
+                    method="source_only",
+                    config=config.linear,
+                    key=jax.random.key(0),
+                    n_out=1,
+                )
                 logits.append(np.asarray(f.model.logits(f.params, jnp.asarray(d["xt"])))[:, 0])
                 ys, xt = d["yt"], d["xt"]
             layers.append((logits, ys, xt))
@@ -147,8 +171,10 @@ def _rank_layers(config, texts, feats, num_bootstrap, rng):
         acc = {}
         for t, (layers, a0, b0) in per_target.items():
             a, b = sel(t, a0, b0)
-            acc[t] = [float(np.mean([np.mean((lg[b] > 0) == (ys[b] == 1)) for lg in lgs]))
-                      for lgs, ys, _ in layers]
+            acc[t] = [
+                float(np.mean([np.mean((lg[b] > 0) == (ys[b] == 1)) for lg in lgs]))
+                for lgs, ys, _ in layers
+            ]
             for k in SCORES:
                 sc[k][t] = []
             for lgs, ys, xt in layers:
@@ -166,10 +192,18 @@ def _rank_layers(config, texts, feats, num_bootstrap, rng):
         for k in SCORES:
             boots[k].append(_spearman_mean(s2[k], a2))
     out_acc, out_sc = acc, sc
-    return {"spearman": point,
-            "ci95": {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-                     for k, v in boots.items()} if num_bootstrap else {},
-            "accuracy": out_acc, "scores": out_sc, "layers": list(config.layers)}
+    return {
+        "spearman": point,
+        "ci95": {
+            k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
+            for k, v in boots.items()
+        }
+        if num_bootstrap
+        else {},
+        "accuracy": out_acc,
+        "scores": out_sc,
+        "layers": list(config.layers),
+    }
 
 
 def _detector(workdir):
@@ -194,20 +228,31 @@ def _detector(workdir):
                 continue
             rep = select.negative_transfer_report(
                 jnp.asarray(rec["val_correct"], jnp.float32),
-                jnp.asarray(r["methods"][b]["val_correct"], jnp.float32), weights=w)
+                jnp.asarray(r["methods"][b]["val_correct"], jnp.float32),
+                weights=w,
+            )
             flag = rep.verdict == "negative transfer"
             truth = rec["acc"] < r["methods"][b]["acc"]
             key = ("tp" if flag else "fn") if truth else ("fp" if flag else "tn")
             counts[key] += 1
             pm = per_method.setdefault(m, {"tp": 0, "fn": 0, "fp": 0, "tn": 0})
             pm[key] += 1
-    rate = lambda c: {"hit_rate": c["tp"] / max(c["tp"] + c["fn"], 1),
-                      "false_alarm_rate": c["fp"] / max(c["fp"] + c["tn"], 1), **c}
+    rate = lambda c: {
+        "hit_rate": c["tp"] / max(c["tp"] + c["fn"], 1),
+        "false_alarm_rate": c["fp"] / max(c["fp"] + c["tn"], 1),
+        **c,
+    }
     return {"all": rate(counts), "per_method": {m: rate(c) for m, c in per_method.items()}}
 
 
-def run(config, workdir: str, *, num_bootstrap: int = 200, num_bootstrap_layers: int = 20,
-        results_file: str | None = None) -> dict:
+def run(
+    config,
+    workdir: str,
+    *,
+    num_bootstrap: int = 200,
+    num_bootstrap_layers: int = 20,
+    results_file: str | None = None,
+) -> dict:
     t0 = time.perf_counter()
     texts = feats_mod.load_texts(config)
     feats, _ = feats_mod.features(config, texts)
@@ -224,34 +269,49 @@ def run(config, workdir: str, *, num_bootstrap: int = 200, num_bootstrap_layers:
 
 
 def render(res: dict) -> str:
-    lines = ["Generated by `python -m experiments.lm_domain_shift.transfer` "
-             f"({res['seconds']:.0f} s). Spearman ρ between score and held-out target accuracy"
-             " (mean over the 4 targets) with a bootstrap 95 % interval "
-             f"({res['num_bootstrap']['sources']} / {res['num_bootstrap']['layers']} "
-             "resamples for sources / layers).", "",
-             "| score | ρ ranking the 3 sources [95 % CI] | ρ ranking the layers [95 % CI] |",
-             "|---|---|---|"]
+    lines = [
+        "Generated by `python -m experiments.lm_domain_shift.transfer` "
+        f"({res['seconds']:.0f} s). Spearman ρ between score and held-out target accuracy"
+        " (mean over the 4 targets) with a bootstrap 95 % interval "
+        f"({res['num_bootstrap']['sources']} / {res['num_bootstrap']['layers']} "
+        "resamples for sources / layers).",
+        "",
+        "| score | ρ ranking the 3 sources [95 % CI] | ρ ranking the layers [95 % CI] |",
+        "|---|---|---|",
+    ]
+
     def ci(r, k):
         return f" [{r['ci95'][k][0]:+.2f}, {r['ci95'][k][1]:+.2f}]" if r.get("ci95") else ""
 
     for k in SCORES:
         s, l_ = res["sources"], res["layers"]
-        lines.append(f"| {k} | {s['spearman'][k]:+.2f}{ci(s, k)} | "
-                     f"{l_['spearman'][k]:+.2f}{ci(l_, k)} |")
+        lines.append(
+            f"| {k} | {s['spearman'][k]:+.2f}{ci(s, k)} | {l_['spearman'][k]:+.2f}{ci(l_, k)} |"
+        )
     acc = res["layers"]["accuracy"]
-    lines += ["", "Held-out target accuracy (%) of source-only logistic heads per layer (mean "
-              "over the 3 sources): " + "; ".join(
-                  f"{t}: " + " ".join(f"{100 * a:.1f}" for a in v) for t, v in acc.items())
-              + f" (layers {res['layers']['layers']})."]
+    lines += [
+        "",
+        "Held-out target accuracy (%) of source-only logistic heads per layer (mean "
+        "over the 3 sources): "
+        + "; ".join(f"{t}: " + " ".join(f"{100 * a:.1f}" for a in v) for t, v in acc.items())
+        + f" (layers {res['layers']['layers']}).",
+    ]
     det = res.get("detector")
     if det:
         a = det["all"]
-        lines += ["", f"Negative-transfer detector (label-free, IW source validation): hit rate "
-                  f"{a['hit_rate']:.2f} ({a['tp']}/{a['tp'] + a['fn']} truly negative runs "
-                  f"flagged), false-alarm rate {a['false_alarm_rate']:.2f} "
-                  f"({a['fp']}/{a['fp'] + a['tn']}); per method: " + ", ".join(
-                      f"{m} {c['tp']}/{c['tp'] + c['fn']} hits, {c['fp']}/{c['fp'] + c['tn']} "
-                      "false alarms" for m, c in det["per_method"].items()) + "."]
+        lines += [
+            "",
+            f"Negative-transfer detector (label-free, IW source validation): hit rate "
+            f"{a['hit_rate']:.2f} ({a['tp']}/{a['tp'] + a['fn']} truly negative runs "
+            f"flagged), false-alarm rate {a['false_alarm_rate']:.2f} "
+            f"({a['fp']}/{a['fp'] + a['tn']}); per method: "
+            + ", ".join(
+                f"{m} {c['tp']}/{c['tp'] + c['fn']} hits, {c['fp']}/{c['fp'] + c['tn']} "
+                "false alarms"
+                for m, c in det["per_method"].items()
+            )
+            + ".",
+        ]
     return "\n".join(lines)
 
 
@@ -270,7 +330,7 @@ if __name__ == "__main__":
 
     workdir = sys.argv[1] if len(sys.argv) > 1 else "runs/lm_domain_shift"
     out = os.path.join(HERE, "results", "transfer.json")
-    if sys.argv[2:] == ["detector"]:          # refresh the detector from a finished grid
+    if sys.argv[2:] == ["detector"]:  # refresh the detector from a finished grid
         with open(out, encoding="utf-8") as f:
             res = json.load(f)
         res["detector"] = _detector(workdir)

@@ -24,18 +24,31 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
         base = {n: m[f"{variant}/{n}/final_log10_loss"] for n in ("SGD", "RMSprop", "Adam", "NAG")}
         best = min(base, key=base.get)
         lstm = m[f"{variant}/LSTM/final_log10_loss"]
-        rows.append(ResultRow(
-            benchmark=f"digits MLP {variant}: LSTM vs best tuned baseline ({best})",
-            metric="final log10 train loss (mean ± std over seeds)",
-            ours=(f"LSTM {lstm:.2f} ± {m[f'{variant}/LSTM/final_log10_std']:.2f} vs "
-                  f"{best} {base[best]:.2f} ± {m[f'{variant}/{best}/final_log10_std']:.2f}"),
-            published=PAPER[variant], source="Andrychowicz et al. 2016 (MNIST)",
-            plots=(f"curves_{variant}.png",),
-            notes=(f"LSTM {'beats' if lstm < base[best] else 'does NOT beat'} {best}; lrs "
-                   + ", ".join(f"{n} {m[n + '/lr']:g}" for n in base))))
+        rows.append(
+            ResultRow(
+                benchmark=f"digits MLP {variant}: LSTM vs best tuned baseline ({best})",
+                metric="final log10 train loss (mean ± std over seeds)",
+                ours=(
+                    f"LSTM {lstm:.2f} ± {m[f'{variant}/LSTM/final_log10_std']:.2f} vs "
+                    f"{best} {base[best]:.2f} ± {m[f'{variant}/{best}/final_log10_std']:.2f}"
+                ),
+                published=PAPER[variant],
+                source="Andrychowicz et al. 2016 (MNIST)",
+                plots=(f"curves_{variant}.png",),
+                notes=(
+                    f"LSTM {'beats' if lstm < base[best] else 'does NOT beat'} {best}; lrs "
+                    + ", ".join(f"{n} {m[n + '/lr']:g}" for n in base)
+                ),
+            )
+        )
     return rows
 
 
-EXPERIMENTS = [Experiment(
-    name="lopt_digits", suites=("full",), run=_run,
-    description="Learned LSTM optimizer on a digits MLP: 2x horizon, wider, ReLU")]
+EXPERIMENTS = [
+    Experiment(
+        name="lopt_digits",
+        suites=("full",),
+        run=_run,
+        description="Learned LSTM optimizer on a digits MLP: 2x horizon, wider, ReLU",
+    )
+]

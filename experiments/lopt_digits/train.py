@@ -22,9 +22,12 @@ VARIANTS = (
 
 
 def _task(config, hidden=None, activation=None):
-    return lopt.digits_mlp_task(hidden=tuple(hidden or config.hidden),
-                                activation=activation or config.activation,
-                                batch_size=config.batch_size, split="train")
+    return lopt.digits_mlp_task(
+        hidden=tuple(hidden or config.hidden),
+        activation=activation or config.activation,
+        batch_size=config.batch_size,
+        split="train",
+    )
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
@@ -48,11 +51,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     tune_keys = jax.random.split(tune_key, config.num_tune)
     eval_keys = jax.random.split(eval_key, config.num_eval)
     grid = np.asarray(config.lr_grid)
-    lrs, _ = common.tuned_baselines(lambda k: base, tune_keys, eval_keys[:1], grid=grid,
-                                    num_steps=config.eval_steps,
-                                    names=tuple(config.baselines))
-    metrics: dict[str, float] = {"meta_train_seconds": seconds,
-                                 "meta_loss_first": history[0], "meta_loss_last": history[-1]}
+    lrs, _ = common.tuned_baselines(
+        lambda k: base,
+        tune_keys,
+        eval_keys[:1],
+        grid=grid,
+        num_steps=config.eval_steps,
+        names=tuple(config.baselines),
+    )
+    metrics: dict[str, float] = {
+        "meta_train_seconds": seconds,
+        "meta_loss_first": history[0],
+        "meta_loss_last": history[-1],
+    }
     metrics.update({f"{name}/lr": lr for name, lr in lrs.items()})
     stacked = jax.tree.map(lambda x: x[None], theta)
     known = {v[0]: v for v in VARIANTS}
@@ -61,18 +72,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     for variant, hidden, activation, mult in (known[v] for v in config.variants):
         task = _task(config, config.wide_hidden if hidden == "wide" else None, activation)
         steps = mult * config.eval_steps
-        curves = {name: common.curves(common.BASELINES[name], lambda k, t=task: t, eval_keys,
-                                      np.asarray([lrs[name]], np.float32), num_steps=steps)[0]
-                  for name in config.baselines}
-        curves["LSTM"] = common.curves(lo.optimizer, lambda k, t=task: t, eval_keys, stacked,
-                                       num_steps=steps)[0]
+        curves = {
+            name: common.curves(
+                common.BASELINES[name],
+                lambda k, t=task: t,
+                eval_keys,
+                np.asarray([lrs[name]], np.float32),
+                num_steps=steps,
+            )[0]
+            for name in config.baselines
+        }
+        curves["LSTM"] = common.curves(
+            lo.optimizer, lambda k, t=task: t, eval_keys, stacked, num_steps=steps
+        )[0]
         for name, losses in curves.items():
             s = common.summary(losses)
             metrics[f"{variant}/{name}/final_log10_loss"] = s["final_mean"]
             metrics[f"{variant}/{name}/final_log10_std"] = s["final_std"]
         if config.plot:
-            common.plot_log_curves(curves, os.path.join(workdir, f"curves_{variant}.png"),
-                                   title=f"digits MLP, {variant} ({config.num_eval} seeds)")
+            common.plot_log_curves(
+                curves,
+                os.path.join(workdir, f"curves_{variant}.png"),
+                title=f"digits MLP, {variant} ({config.num_eval} seeds)",
+            )
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     jax.clear_caches()

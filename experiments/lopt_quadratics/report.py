@@ -19,8 +19,9 @@ SEEDS = {"quick": (0,), "full": (0, 1, 2, 3, 4)}
 PAPER = "Andrychowicz et al. 2016, Fig. 2 (curves only): LSTM below SGD/RMSprop/ADAM/NAG"
 
 
-def write_artefacts(metrics: dict[int, dict], walls: dict[int, float], config, suite: str,
-                    root=None) -> None:
+def write_artefacts(
+    metrics: dict[int, dict], walls: dict[int, float], config, suite: str, root=None
+) -> None:
     """Writes ``final_log10_loss`` and ``avg_log10_loss`` from per-seed metrics."""
     seeds = sorted(metrics)
     names = [k.split("/")[0] for k in metrics[seeds[0]] if k.endswith("/final_log10_loss")]
@@ -28,25 +29,37 @@ def write_artefacts(metrics: dict[int, dict], walls: dict[int, float], config, s
     base = [n for n in names if n != ours]
     cfg = config.to_dict()
     cfg["seed"] = seeds
-    for key, what in (("final_log10_loss", f"at step {config.eval_steps}"),
-                      ("avg_log10_loss", f"averaged over steps 1–{config.eval_steps}")):
+    for key, what in (
+        ("final_log10_loss", f"at step {config.eval_steps}"),
+        ("avg_log10_loss", f"averaged over steps 1–{config.eval_steps}"),
+    ):
         per = {n: [metrics[s][f"{n}/{key}"] for s in seeds] for n in names}
         write_results(
-            "lopt_quadratics", key + ("" if suite == "full" else "_quick"),
-            {"best_baseline": [min(per[n][i] for n in base) for i in range(len(seeds))],
-             "lstm": per[ours]},
-            seeds=seeds, config=cfg, wall_seconds=[walls[s] for s in seeds],
+            "lopt_quadratics",
+            key + ("" if suite == "full" else "_quick"),
+            {
+                "best_baseline": [min(per[n][i] for n in base) for i in range(len(seeds))],
+                "lstm": per[ours],
+            },
+            seeds=seeds,
+            config=cfg,
+            wall_seconds=[walls[s] for s in seeds],
             metric=f"log10 loss {what} (mean over {config.num_eval} held-out functions)",
-            higher_is_better=False, baseline="best_baseline",
+            higher_is_better=False,
+            baseline="best_baseline",
             labels={"best_baseline": f"best of {'/'.join(base)} (per seed)", "lstm": ours},
-            source="", command=reproduce_command("lopt_quadratics", suite, seeds),
-            extra={"baselines": {n: per[n] for n in base},
-                   "tuned_lr": {n: [metrics[s][f"{n}/lr"] for s in seeds] for n in base}},
+            source="",
+            command=reproduce_command("lopt_quadratics", suite, seeds),
+            extra={
+                "baselines": {n: per[n] for n in base},
+                "tuned_lr": {n: [metrics[s][f"{n}/lr"] for s in seeds] for n in base},
+            },
             notes=f"{PAPER}; no published numbers. The baseline is, on each seed, the best of "
-                  f"the four (learning rates tuned on {config.num_tune} training functions; "
-                  f"the best picked on the held-out functions, which favours the baseline). "
-                  f"{config.meta_steps} meta-steps per seed.",
-            root=root)
+            f"the four (learning rates tuned on {config.num_tune} training functions; "
+            f"the best picked on the held-out functions, which favours the baseline). "
+            f"{config.meta_steps} meta-steps per seed.",
+            root=root,
+        )
 
 
 def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
@@ -60,7 +73,8 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
         config.seed = seed
         t = time.perf_counter()
         metrics[seed] = train.train_and_evaluate(
-            config, workdir if seed == seeds[0] else os.path.join(workdir, f"seed{seed}"))
+            config, workdir if seed == seeds[0] else os.path.join(workdir, f"seed{seed}")
+        )
         walls[seed] = time.perf_counter() - t
     write_artefacts(metrics, walls, config, suite, root=os.path.dirname(workdir))
     m = metrics[seeds[0]]
@@ -72,21 +86,37 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
     beats = m[f"{ours}/final_log10_loss"] < baselines[best]
     rows = []
     for n in names:
-        lr = f", lr {m[f'{n}/lr']:g} tuned on {config.num_tune} training fns" if n != ours else (
-            f", meta-trained {config.meta_steps} steps in {m['meta_train_seconds']:.0f} s")
-        rows.append(ResultRow(
-            benchmark=f"{config.dim}-d quadratics, {config.num_eval} held-out fns: {n}",
-            metric=f"log10 loss at step {config.eval_steps} (mean ± std over fns)",
-            ours=f"{m[f'{n}/final_log10_loss']:.2f} ± {m[f'{n}/final_log10_std']:.2f}",
-            published=("below all baselines" if n == ours else None),
-            source=PAPER if n == ours else "",
-            plots=plots if n == ours else (),
-            notes=(f"mean log10 loss over steps {m[f'{n}/avg_log10_loss']:.2f}{lr}"
-                   + (f"; {'beats' if beats else 'does NOT beat'} best baseline {best}"
-                      if n == ours else ""))))
+        lr = (
+            f", lr {m[f'{n}/lr']:g} tuned on {config.num_tune} training fns"
+            if n != ours
+            else (f", meta-trained {config.meta_steps} steps in {m['meta_train_seconds']:.0f} s")
+        )
+        rows.append(
+            ResultRow(
+                benchmark=f"{config.dim}-d quadratics, {config.num_eval} held-out fns: {n}",
+                metric=f"log10 loss at step {config.eval_steps} (mean ± std over fns)",
+                ours=f"{m[f'{n}/final_log10_loss']:.2f} ± {m[f'{n}/final_log10_std']:.2f}",
+                published=("below all baselines" if n == ours else None),
+                source=PAPER if n == ours else "",
+                plots=plots if n == ours else (),
+                notes=(
+                    f"mean log10 loss over steps {m[f'{n}/avg_log10_loss']:.2f}{lr}"
+                    + (
+                        f"; {'beats' if beats else 'does NOT beat'} best baseline {best}"
+                        if n == ours
+                        else ""
+                    )
+                ),
+            )
+        )
     return rows
 
 
-EXPERIMENTS = [Experiment(
-    name="lopt_quadratics", suites=("quick", "full"), run=_run,
-    description="Learned LSTM optimizer vs tuned SGD/RMSprop/Adam/NAG, 10-d quadratics")]
+EXPERIMENTS = [
+    Experiment(
+        name="lopt_quadratics",
+        suites=("quick", "full"),
+        run=_run,
+        description="Learned LSTM optimizer vs tuned SGD/RMSprop/Adam/NAG, 10-d quadratics",
+    )
+]

@@ -32,15 +32,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     tune_key, eval_key = train.keys(config.seed, "tune", "eval")  # disjoint function draws
     tune_keys = jax.random.split(tune_key, config.num_tune)
     eval_keys = jax.random.split(eval_key, config.num_eval)
-    lrs, curves = common.tuned_baselines(family, tune_keys, eval_keys,
-                                         grid=np.asarray(config.lr_grid),
-                                         num_steps=config.eval_steps,
-                                         names=tuple(config.baselines))
+    lrs, curves = common.tuned_baselines(
+        family,
+        tune_keys,
+        eval_keys,
+        grid=np.asarray(config.lr_grid),
+        num_steps=config.eval_steps,
+        names=tuple(config.baselines),
+    )
     stacked = jax.tree.map(lambda x: x[None], theta)
     curves[f"LSTM ({config.estimator})"] = common.curves(
-        lo.optimizer, family, eval_keys, stacked, num_steps=config.eval_steps)[0]
-    metrics: dict[str, float] = {"meta_train_seconds": seconds,
-                                 "meta_loss_first": history[0], "meta_loss_last": history[-1]}
+        lo.optimizer, family, eval_keys, stacked, num_steps=config.eval_steps
+    )[0]
+    metrics: dict[str, float] = {
+        "meta_train_seconds": seconds,
+        "meta_loss_first": history[0],
+        "meta_loss_last": history[-1],
+    }
     for name, losses in curves.items():
         s = common.summary(losses)
         metrics[f"{name}/final_log10_loss"] = s["final_mean"]
@@ -48,9 +56,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         metrics[f"{name}/avg_log10_loss"] = s["avg_mean"]
     metrics.update({f"{name}/lr": lr for name, lr in lrs.items()})
     if config.plot:
-        common.plot_log_curves(curves, os.path.join(workdir, "curves.png"),
-                               title=f"{config.dim}-d quadratics, {config.num_eval} held-out "
-                                     "functions")
+        common.plot_log_curves(
+            curves,
+            os.path.join(workdir, "curves.png"),
+            title=f"{config.dim}-d quadratics, {config.num_eval} held-out functions",
+        )
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     jax.clear_caches()

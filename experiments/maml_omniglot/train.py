@@ -25,16 +25,31 @@ OPS = ("auto", "matmul", "native")
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     train.validate_config(
-        config, choices={"method": METHODS, "dataset": ("omniglot", "digits")},
-        positive_ints=("num_ways", "num_shots", "train_steps", "eval_steps", "meta_batch_size",
-                       "num_iterations", "eval_every", "save_every", "eval_tasks", "eval_batch",
-                       "eval_queries", "eval_tasks_during", "reptile_inner_steps"),
-        positive=("inner_lr", "meta_lr", "reptile_step_size"))
+        config,
+        choices={"method": METHODS, "dataset": ("omniglot", "digits")},
+        positive_ints=(
+            "num_ways",
+            "num_shots",
+            "train_steps",
+            "eval_steps",
+            "meta_batch_size",
+            "num_iterations",
+            "eval_every",
+            "save_every",
+            "eval_tasks",
+            "eval_batch",
+            "eval_queries",
+            "eval_tasks_during",
+            "reptile_inner_steps",
+        ),
+        positive=("inner_lr", "meta_lr", "reptile_step_size"),
+    )
     if config.get("ops", "auto") not in OPS:
         raise ValueError(f"config.ops must be one of {OPS}, got {config.ops!r}")
 
 
 # ----------------------------------------------------------------------------- data
+
 
 def _with_rotations(x: np.ndarray, y: np.ndarray, num_classes: int):
     """Adds 90°, 180°, 270° rotations of every class as new classes (Santoro et al. 2016)."""
@@ -59,35 +74,47 @@ def load_splits(config) -> dict[str, np.ndarray]:
         for name in ("images_background.npz", "images_evaluation.npz"):
             path = os.path.join(folder, name)
             if not os.path.exists(path):
-                raise FileNotFoundError(f"Omniglot file {path} not found; set "
-                                        "config.manual_dir or JTRANSFER_MANUAL_DIR")
+                raise FileNotFoundError(
+                    f"Omniglot file {path} not found; set config.manual_dir or JTRANSFER_MANUAL_DIR"
+                )
             with np.load(path) as f:
                 imgs.append(f["images"])
-        imgs = np.concatenate(imgs)                          # (1623, 20, 105, 105) bool
+        imgs = np.concatenate(imgs)  # (1623, 20, 105, 105) bool
         del cache
-        ink = 1.0 - imgs.reshape(-1, 105, 105, 1).astype(np.float32)   # True = background
-        small = np.concatenate([
-            np.asarray(jax.image.resize(jnp.asarray(ink[i:i + 2048]),
-                                        (min(2048, len(ink) - i), config.image_size,
-                                         config.image_size, 1), "linear", antialias=True))
-            for i in range(0, len(ink), 2048)])
-        small = small.reshape(imgs.shape[0], imgs.shape[1], config.image_size,
-                              config.image_size)
+        ink = 1.0 - imgs.reshape(-1, 105, 105, 1).astype(np.float32)  # True = background
+        small = np.concatenate(
+            [
+                np.asarray(
+                    jax.image.resize(
+                        jnp.asarray(ink[i : i + 2048]),
+                        (min(2048, len(ink) - i), config.image_size, config.image_size, 1),
+                        "linear",
+                        antialias=True,
+                    )
+                )
+                for i in range(0, len(ink), 2048)
+            ]
+        )
+        small = small.reshape(imgs.shape[0], imgs.shape[1], config.image_size, config.image_size)
         order = rng.permutation(imgs.shape[0])
         n_train = config.num_train_classes
         n_test = imgs.shape[0] - n_train
         tr, te = small[order[:n_train]], small[order[n_train:]]
         lab = lambda n: np.repeat(np.arange(n, dtype=np.int32), imgs.shape[1])
-        splits = {"x_train": tr.reshape(-1, config.image_size, config.image_size),
-                  "y_train": lab(n_train),
-                  "x_test": te.reshape(-1, config.image_size, config.image_size),
-                  "y_test": lab(n_test)}
+        splits = {
+            "x_train": tr.reshape(-1, config.image_size, config.image_size),
+            "y_train": lab(n_train),
+            "x_test": te.reshape(-1, config.image_size, config.image_size),
+            "y_test": lab(n_test),
+        }
     if config.rotations:
         splits["x_train"], splits["y_train"] = _with_rotations(
-            splits["x_train"], splits["y_train"], n_train)
+            splits["x_train"], splits["y_train"], n_train
+        )
         if config.dataset == "omniglot":
             splits["x_test"], splits["y_test"] = _with_rotations(
-                splits["x_test"], splits["y_test"], n_test)
+                splits["x_test"], splits["y_test"], n_test
+            )
     for k in ("x_train", "x_test"):
         splits[k] = np.ascontiguousarray(splits[k][..., None], dtype=np.float32)
     for k in ("y_train", "y_test"):
@@ -97,13 +124,19 @@ def load_splits(config) -> dict[str, np.ndarray]:
 
 # ----------------------------------------------------------------------------- model, losses
 
+
 def make_model(config, key):
     if config.model == "conv4":
-        module = models.Conv4(1, config.num_ways, hidden=config.hidden,
-                              image_size=config.image_size, rngs=nnx.Rngs(params=key))
-        return models.functional(module, train=True)      # transductive batch norm
+        module = models.Conv4(
+            1,
+            config.num_ways,
+            hidden=config.hidden,
+            image_size=config.image_size,
+            rngs=nnx.Rngs(params=key),
+        )
+        return models.functional(module, train=True)  # transductive batch norm
     if config.model == "mlp":
-        d = config.image_size ** 2
+        d = config.image_size**2
         module = models.MLP(d, (config.hidden,) * 3, config.num_ways, rngs=nnx.Rngs(params=key))
         apply_fn, params = models.functional(module)
         return (lambda p, x: apply_fn(p, x.reshape(x.shape[0], -1))), params
@@ -119,6 +152,7 @@ def use_matmul_ops(config) -> bool:
 
 def make_losses(apply_fn, *, matmul: bool = False):
     """Cross-entropy loss and accuracy; ``matmul`` wraps both in :func:`ops.matmul_ops`."""
+
     def loss_fn(params, batch):
         x, y = batch
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(apply_fn(params, x), y))
@@ -134,15 +168,24 @@ def make_losses(apply_fn, *, matmul: bool = False):
 
 # ----------------------------------------------------------------------------- evaluation
 
+
 def make_evaluator(sampler, *, loss_fn, accuracy, config):
     """``evaluate(params, key, num_tasks) -> (mean accuracy, 95% half-width)`` after
     ``config.eval_steps`` inner steps on test tasks (one jit for all calls)."""
+
     @jax.jit
     def batch_acc(params, xs, ys, xq, yq):
         def one(s, q):
-            phi = meta.adapt(loss_fn, params, s, inner_lr=config.inner_lr,
-                             num_steps=config.eval_steps, first_order=True)
+            phi = meta.adapt(
+                loss_fn,
+                params,
+                s,
+                inner_lr=config.inner_lr,
+                num_steps=config.eval_steps,
+                first_order=True,
+            )
             return accuracy(phi, q)
+
         return jax.vmap(one)((xs, ys), (xq, yq))
 
     def evaluate(params, key, num_tasks):
@@ -150,7 +193,7 @@ def make_evaluator(sampler, *, loss_fn, accuracy, config):
         for i in range(0, num_tasks, config.eval_batch):
             # Fixed batch shape (one compilation); surplus tasks of the last batch are dropped.
             episodes = sampler(jax.random.fold_in(key, i), config.eval_batch)
-            accs.append(np.asarray(batch_acc(params, *episodes))[:num_tasks - i])
+            accs.append(np.asarray(batch_acc(params, *episodes))[: num_tasks - i])
         accs = np.concatenate(accs)
         return float(accs.mean()), float(1.96 * accs.std(ddof=1) / np.sqrt(len(accs)))
 
@@ -159,6 +202,7 @@ def make_evaluator(sampler, *, loss_fn, accuracy, config):
 
 # ----------------------------------------------------------------------------- training
 
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Meta-trains (resumable; optional wall-time budget) and evaluates on 600 test tasks."""
     validate_config(config)
@@ -166,34 +210,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     init_key, data_key, eval_key = train.keys(config.seed, "init", "data", "eval")
     splits = load_splits(config)
     nq = config.num_queries or config.num_shots
-    train_sampler = data.episode_sampler(splits["x_train"], splits["y_train"],
-                                         num_ways=config.num_ways, num_shots=config.num_shots,
-                                         num_queries=nq)
-    test_sampler = data.episode_sampler(splits["x_test"], splits["y_test"],
-                                        num_ways=config.num_ways, num_shots=config.num_shots,
-                                        num_queries=config.eval_queries)
+    train_sampler = data.episode_sampler(
+        splits["x_train"],
+        splits["y_train"],
+        num_ways=config.num_ways,
+        num_shots=config.num_shots,
+        num_queries=nq,
+    )
+    test_sampler = data.episode_sampler(
+        splits["x_test"],
+        splits["y_test"],
+        num_ways=config.num_ways,
+        num_shots=config.num_shots,
+        num_queries=config.eval_queries,
+    )
     apply_fn, params = make_model(config, init_key)
     loss_fn, accuracy = make_losses(apply_fn, matmul=use_matmul_ops(config))
     # task-parallel: the meta-batch is split over "task"
-    mesh = parallel.mesh_from_config(config, "task",
-                                     divides={"meta_batch_size": config.meta_batch_size})
+    mesh = parallel.mesh_from_config(
+        config, "task", divides={"meta_batch_size": config.meta_batch_size}
+    )
     shard = functools.partial(parallel.constrain, mesh=mesh, axis_name="task")
     evaluate = make_evaluator(test_sampler, loss_fn=loss_fn, accuracy=accuracy, config=config)
 
     if config.method == "reptile":
-        tx = meta.reptile(optax.linear_schedule(config.reptile_step_size, 0.0,
-                                                config.num_iterations))
+        tx = meta.reptile(
+            optax.linear_schedule(config.reptile_step_size, 0.0, config.num_iterations)
+        )
 
         @jax.jit
         def step_fn(params, opt_state, xs, ys, xq, yq):
             xs, ys, xq, yq = shard((xs, ys, xq, yq))
             batch = (jnp.concatenate([xs, xq], 1), jnp.concatenate([ys, yq], 1))
-            phi = meta.reptile_adapted(loss_fn, params, batch, inner_lr=config.inner_lr,
-                                       num_steps=config.reptile_inner_steps)
+            phi = meta.reptile_adapted(
+                loss_fn,
+                params,
+                batch,
+                inner_lr=config.inner_lr,
+                num_steps=config.reptile_inner_steps,
+            )
             upd, opt_state = tx.update(phi, opt_state, params)
-            loss = meta.maml_loss(loss_fn, params, ((xs, ys), (xq, yq)),
-                                  inner_lr=config.inner_lr, num_steps=config.train_steps,
-                                  first_order=True)
+            loss = meta.maml_loss(
+                loss_fn,
+                params,
+                ((xs, ys), (xq, yq)),
+                inner_lr=config.inner_lr,
+                num_steps=config.train_steps,
+                first_order=True,
+            )
             return optax.apply_updates(params, upd), opt_state, loss
     else:
         tx = optax.adam(config.meta_lr)
@@ -202,9 +266,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         def step_fn(params, opt_state, xs, ys, xq, yq):
             xs, ys, xq, yq = shard((xs, ys, xq, yq))
             loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
-                loss_fn, params, ((xs, ys), (xq, yq)), inner_lr=config.inner_lr,
-                num_steps=config.train_steps, first_order=config.method == "fomaml",
-                remat=config.remat, task_batch_size=config.task_batch_size or None)
+                loss_fn,
+                params,
+                ((xs, ys), (xq, yq)),
+                inner_lr=config.inner_lr,
+                num_steps=config.train_steps,
+                first_order=config.method == "fomaml",
+                remat=config.remat,
+                task_batch_size=config.task_batch_size or None,
+            )
             upd, opt_state = tx.update(g, opt_state, params)
             return optax.apply_updates(params, upd), opt_state, loss
 
@@ -217,37 +287,56 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     t0 = time.perf_counter()
 
     def evaluate_during(state, step):
-        acc, _ = evaluate(state["params"], jax.random.fold_in(eval_key, step),
-                          config.eval_tasks_during)
+        acc, _ = evaluate(
+            state["params"], jax.random.fold_in(eval_key, step), config.eval_tasks_during
+        )
         curve_steps.append(step)
         curve_acc.append(acc)
         return {"test_accuracy_quick": acc, "elapsed_seconds": time.perf_counter() - t0}
 
     # resuming with a larger max_train_seconds continues the same run
-    run = train.Run(workdir, config=config,
-                    exempt=("plot", "save_every", "max_train_seconds"),
-                    save_every=config.save_every, keep=2)
-    out = train.train_loop(run, {"params": params, "opt_state": tx.init(params)},
-                           num_steps=config.num_iterations, step_fn=one_step,
-                           eval_every=config.eval_every, evaluate=evaluate_during, mesh=mesh,
-                           max_seconds=config.max_train_seconds, desc="maml_omniglot")
+    run = train.Run(
+        workdir,
+        config=config,
+        exempt=("plot", "save_every", "max_train_seconds"),
+        save_every=config.save_every,
+        keep=2,
+    )
+    out = train.train_loop(
+        run,
+        {"params": params, "opt_state": tx.init(params)},
+        num_steps=config.num_iterations,
+        step_fn=one_step,
+        eval_every=config.eval_every,
+        evaluate=evaluate_during,
+        mesh=mesh,
+        max_seconds=config.max_train_seconds,
+        desc="maml_omniglot",
+    )
     params, done, start = out.state["params"], out.step, out.start_step
     last_loss = out.last_row.get("meta_train_query_loss", float("nan"))
     train_s, compile_s = out.train_seconds, out.first_chunk_seconds
     acc, ci = evaluate(params, eval_key, config.eval_tasks)
-    metrics = {"test_accuracy": acc, "test_accuracy_ci95": ci, "iterations_done": float(done),
-               "meta_train_query_loss": last_loss,
-               "train_seconds": train_s, "first_step_seconds": compile_s,
-               "seconds_per_iteration": (train_s - compile_s) / max(1, done - start - 1)}
+    metrics = {
+        "test_accuracy": acc,
+        "test_accuracy_ci95": ci,
+        "iterations_done": float(done),
+        "meta_train_query_loss": last_loss,
+        "train_seconds": train_s,
+        "first_step_seconds": compile_s,
+        "seconds_per_iteration": (train_s - compile_s) / max(1, done - start - 1),
+    }
     run.write(done, {"final_test_accuracy": acc})
     run.close()
     if curve_steps:
         import matplotlib.pyplot as plt
+
         fig, ax = plt.subplots(figsize=(5, 3.5))
         ax.plot(curve_steps, curve_acc, "o-")
         ax.set_xlabel("meta-iteration")
         ax.set_ylabel(f"test accuracy ({config.eval_tasks_during} tasks)")
-        ax.set_title(f"{config.dataset} {config.num_ways}-way {config.num_shots}-shot "
-                     f"{config.method}")
+        ax.set_title(
+            f"{config.dataset} {config.num_ways}-way {config.num_shots}-shot {config.method}"
+        )
         train.save_figure(fig, os.path.join(workdir, "curve.png"))
     return metrics

@@ -28,53 +28,80 @@ def rows_from_metrics(m: dict, *, plots=(), notes: str = "") -> list[ResultRow]:
     for label, name in (("maml", "MAML"), ("pretrained", "pretrained baseline")):
         div = int(m[f"{label}_k5_diverged"])
         for n in (1, 5, 10):
-            rows.append(ResultRow(
-                benchmark=f"Sinusoid K=5, {name}",
-                metric=f"MSE after {n} step{'s' if n > 1 else ''} (600 tasks, ±95%)",
-                ours=f"{m[f'{label}_k5_step{n}']:.3f} ± {m[f'{label}_k5_step{n}_ci95']:.3f}",
-                published=PUBLISHED[label][n], source=SOURCE, plots=tuple(plots),
-                notes=(f"median {m[f'{label}_k5_step{n}_median']:.3f}; "
-                       f"{div}/600 diverged tasks excluded from the mean; " + notes)))
+            rows.append(
+                ResultRow(
+                    benchmark=f"Sinusoid K=5, {name}",
+                    metric=f"MSE after {n} step{'s' if n > 1 else ''} (600 tasks, ±95%)",
+                    ours=f"{m[f'{label}_k5_step{n}']:.3f} ± {m[f'{label}_k5_step{n}_ci95']:.3f}",
+                    published=PUBLISHED[label][n],
+                    source=SOURCE,
+                    plots=tuple(plots),
+                    notes=(
+                        f"median {m[f'{label}_k5_step{n}_median']:.3f}; "
+                        f"{div}/600 diverged tasks excluded from the mean; " + notes
+                    ),
+                )
+            )
     for shots in (10, 20):
         if f"maml_k{shots}_step1" in m:
-            rows.append(ResultRow(
-                benchmark=f"Sinusoid K={shots}, MAML vs pretrained",
-                metric="MSE after 1 / 5 / 10 steps",
-                ours=" / ".join(f"{m[f'maml_k{shots}_step{n}']:.3f}" for n in (1, 5, 10))
-                + "  vs  "
-                + " / ".join(f"{m[f'pretrained_k{shots}_step{n}']:.3f}" for n in (1, 5, 10)),
-                published=None, source="paper gives K=10, 20 as figures only", notes=notes))
+            rows.append(
+                ResultRow(
+                    benchmark=f"Sinusoid K={shots}, MAML vs pretrained",
+                    metric="MSE after 1 / 5 / 10 steps",
+                    ours=" / ".join(f"{m[f'maml_k{shots}_step{n}']:.3f}" for n in (1, 5, 10))
+                    + "  vs  "
+                    + " / ".join(f"{m[f'pretrained_k{shots}_step{n}']:.3f}" for n in (1, 5, 10)),
+                    published=None,
+                    source="paper gives K=10, 20 as figures only",
+                    notes=notes,
+                )
+            )
     return rows
 
 
-def write_artefacts(metrics: dict[int, dict], walls: dict[int, float], config, suite: str,
-                    root=None) -> None:
+def write_artefacts(
+    metrics: dict[int, dict], walls: dict[int, float], config, suite: str, root=None
+) -> None:
     """Writes ``k5_mse_step{1,5,10}`` from per-seed metrics (``root`` None: committed)."""
     seeds = sorted(metrics)
     cfg = config.to_dict()
     cfg["seed"] = seeds
     for n in (1, 5, 10):
         write_results(
-            "maml_sinusoid", f"k5_mse_step{n}" + ("" if suite == "full" else "_quick"),
-            {lab: [metrics[s][f"{lab}_k5_step{n}"] for s in seeds]
-             for lab in ("pretrained", "maml")},
-            seeds=seeds, config=cfg, wall_seconds=[walls[s] for s in seeds],
+            "maml_sinusoid",
+            f"k5_mse_step{n}" + ("" if suite == "full" else "_quick"),
+            {
+                lab: [metrics[s][f"{lab}_k5_step{n}"] for s in seeds]
+                for lab in ("pretrained", "maml")
+            },
+            seeds=seeds,
+            config=cfg,
+            wall_seconds=[walls[s] for s in seeds],
             metric=f"K = 5 MSE after {n} step{'s' if n > 1 else ''} (mean over 600 test tasks)",
-            higher_is_better=False, baseline="pretrained",
+            higher_is_better=False,
+            baseline="pretrained",
             published={lab: PUBLISHED[lab][n] for lab in PUBLISHED},
-            labels={"maml": "MAML", "pretrained": "pretrained"}, source=SOURCE,
+            labels={"maml": "MAML", "pretrained": "pretrained"},
+            source=SOURCE,
             command=reproduce_command("maml_sinusoid", suite, seeds),
-            extra={"diverged_tasks": {lab: [metrics[s][f"{lab}_k5_diverged"] for s in seeds]
-                                      for lab in PUBLISHED},
-                   "median": {lab: [metrics[s][f"{lab}_k5_step{n}_median"] for s in seeds]
-                              for lab in PUBLISHED},
-                   "ci95_over_tasks": {lab: [metrics[s][f"{lab}_k5_step{n}_ci95"]
-                                             for s in seeds] for lab in PUBLISHED}},
+            extra={
+                "diverged_tasks": {
+                    lab: [metrics[s][f"{lab}_k5_diverged"] for s in seeds] for lab in PUBLISHED
+                },
+                "median": {
+                    lab: [metrics[s][f"{lab}_k5_step{n}_median"] for s in seeds]
+                    for lab in PUBLISHED
+                },
+                "ci95_over_tasks": {
+                    lab: [metrics[s][f"{lab}_k5_step{n}_ci95"] for s in seeds] for lab in PUBLISHED
+                },
+            },
             notes=f"Seed = initialisation, meta-training tasks and the 600 test tasks. "
-                  f"{config.num_iterations} meta-iterations per seed. Tasks whose MSE diverges "
-                  f"(NaN) are excluded from a seed's mean (counts in `extra`). The gain is the "
-                  f"pretrained MSE minus MAML's.",
-            root=root)
+            f"{config.num_iterations} meta-iterations per seed. Tasks whose MSE diverges "
+            f"(NaN) are excluded from a seed's mean (counts in `extra`). The gain is the "
+            f"pretrained MSE minus MAML's.",
+            root=root,
+        )
 
 
 def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
@@ -92,13 +119,23 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
         walls[seed] = time.perf_counter() - t
         if seed == seeds[0]:
             plot = os.path.relpath(os.path.join(workdir, "fig2_adaptation.png"), workdir)
-            rows = rows_from_metrics(m, plots=(plot,), notes=(
-                f"{config.num_iterations} meta-iterations ({m['train_seconds']:.0f} s); "
-                f"seed {seed}; all seeds in the effects table"))
+            rows = rows_from_metrics(
+                m,
+                plots=(plot,),
+                notes=(
+                    f"{config.num_iterations} meta-iterations ({m['train_seconds']:.0f} s); "
+                    f"seed {seed}; all seeds in the effects table"
+                ),
+            )
     write_artefacts(metrics, walls, config, suite, root=os.path.dirname(workdir))
     return rows
 
 
-EXPERIMENTS = [Experiment(
-    name="maml_sinusoid", suites=("quick", "full"), run=_run,
-    description="MAML sinusoid regression, 1-40-40-1 MLP, K=5/10/20 after 1/5/10 steps")]
+EXPERIMENTS = [
+    Experiment(
+        name="maml_sinusoid",
+        suites=("quick", "full"),
+        run=_run,
+        description="MAML sinusoid regression, 1-40-40-1 MLP, K=5/10/20 after 1/5/10 steps",
+    )
+]

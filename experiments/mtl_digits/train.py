@@ -41,7 +41,7 @@ def make_data(config, seed: int) -> dict[str, np.ndarray]:
         a, b = rng.choice(idx, n), rng.choice(idx, n)
         canvas = np.zeros((n, 8, width), np.float32)
         canvas[:, :, :8] = imgs[a]
-        canvas[:, :, width - 8:] = np.maximum(canvas[:, :, width - 8:], imgs[b])
+        canvas[:, :, width - 8 :] = np.maximum(canvas[:, :, width - 8 :], imgs[b])
         return canvas.reshape(n, -1), np.stack([labels[a], labels[b]], axis=1)
 
     xtr, ytr = pairs(np.arange(1200), config.num_train_pairs)
@@ -50,8 +50,10 @@ def make_data(config, seed: int) -> dict[str, np.ndarray]:
 
 
 def _dense_init(key, n_in, n_out):
-    return {"w": jax.random.normal(key, (n_in, n_out)) * np.sqrt(2.0 / n_in),
-            "b": jnp.zeros((n_out,))}
+    return {
+        "w": jax.random.normal(key, (n_in, n_out)) * np.sqrt(2.0 / n_in),
+        "b": jnp.zeros((n_out,)),
+    }
 
 
 def _dense(p, x):
@@ -64,8 +66,10 @@ def _trunk(p, x):
 
 def init_params(key, n_in, hidden):
     k1, k2, *kh = jax.random.split(key, 2 + NUM_TASKS)
-    return {"trunk": {"l1": _dense_init(k1, n_in, hidden), "l2": _dense_init(k2, hidden, hidden)},
-            "heads": tuple(_dense_init(k, hidden, 10) for k in kh)}
+    return {
+        "trunk": {"l1": _dense_init(k1, n_in, hidden), "l2": _dense_init(k2, hidden, hidden)},
+        "heads": tuple(_dense_init(k, hidden, 10) for k in kh),
+    }
 
 
 APPLY = mtl.hard_sharing(_trunk, [_dense] * NUM_TASKS)
@@ -73,42 +77,51 @@ APPLY = mtl.hard_sharing(_trunk, [_dense] * NUM_TASKS)
 
 def task_losses(params, x, y):
     outs = APPLY(params, x)
-    return jnp.stack([jnp.mean(optax.softmax_cross_entropy_with_integer_labels(outs[t], y[:, t]))
-                      for t in range(NUM_TASKS)])
+    return jnp.stack(
+        [
+            jnp.mean(optax.softmax_cross_entropy_with_integer_labels(outs[t], y[:, t]))
+            for t in range(NUM_TASKS)
+        ]
+    )
 
 
 def accuracies(params, x, y) -> np.ndarray:
     outs = APPLY(params, x)
-    return np.array([float(jnp.mean(jnp.argmax(outs[t], -1) == y[:, t]))
-                     for t in range(NUM_TASKS)])
+    return np.array([float(jnp.mean(jnp.argmax(outs[t], -1) == y[:, t])) for t in range(NUM_TASKS)])
 
 
 def _aggregator(method, config):
-    return {"pcgrad": mtl.pcgrad, "mgda": mtl.mgda,
-            "cagrad": lambda: mtl.cagrad(config.cagrad_c), "imtl_g": mtl.imtl_g}[method]()
+    return {
+        "pcgrad": mtl.pcgrad,
+        "mgda": mtl.mgda,
+        "cagrad": lambda: mtl.cagrad(config.cagrad_c),
+        "imtl_g": mtl.imtl_g,
+    }[method]()
 
 
-def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, n_train,
-                     mesh=None):
+def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, n_train, mesh=None):
     """Returns jit(chunk)(state, data, start, num) running ``num`` steps from ``start``."""
     agg = _aggregator(method, config) if method in AGGREGATORS else None
     dwa = mtl.dwa(NUM_TASKS, temperature=config.dwa_temperature)
-    gradnorm = mtl.gradnorm(NUM_TASKS, alpha=config.gradnorm_alpha,
-                            learning_rate=config.gradnorm_lr)
+    gradnorm = mtl.gradnorm(
+        NUM_TASKS, alpha=config.gradnorm_alpha, learning_rate=config.gradnorm_lr
+    )
 
     def step(i, carry):
         state, data, data_key = carry
-        idx = jax.random.randint(jax.random.fold_in(data_key, i), (config.batch_size,), 0,
-                                 n_train)
+        idx = jax.random.randint(jax.random.fold_in(data_key, i), (config.batch_size,), 0, n_train)
         x, y = data["x_train"][idx], data["y_train"][idx]
         # data-parallel: the minibatch is split over the devices (no-op without a mesh)
         x, y = parallel.constrain((x, y), mesh, "data")
         params = state["params"]
         new = dict(state)
         if method == "uncertainty":
+
             def loss(p, s):
-                return mtl.uncertainty_weighted_loss(task_losses(p, x, y), s,
-                                                     kinds="classification")
+                return mtl.uncertainty_weighted_loss(
+                    task_losses(p, x, y), s, kinds="classification"
+                )
+
             (gp, gs) = jax.grad(loss, argnums=(0, 1))(params, state["log_sigma"])
             grads = gp
             upd_s, new["sigma_opt"] = optimizer.update(gs, state["sigma_opt"], state["log_sigma"])
@@ -122,8 +135,9 @@ def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, 
                 acc = state["epoch_losses"] + losses
                 boundary = (i + 1) % steps_per_epoch == 0
                 _, dwa_new = dwa.update(None, state["dwa"], losses=acc / steps_per_epoch)
-                new["dwa"] = jax.tree.map(lambda a, b: jnp.where(boundary, a, b), dwa_new,
-                                          state["dwa"])
+                new["dwa"] = jax.tree.map(
+                    lambda a, b: jnp.where(boundary, a, b), dwa_new, state["dwa"]
+                )
                 new["epoch_losses"] = jnp.where(boundary, jnp.zeros_like(acc), acc)
         else:
             losses = task_losses(params, x, y)
@@ -131,12 +145,15 @@ def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, 
             if method == "gradnorm":  # sum_t w_t g_t with the current weights, then new w
                 last = jac["trunk"]["l2"]["w"].reshape(NUM_TASKS, -1)
                 norms = jnp.sqrt(jnp.sum(last**2, axis=1))
-                grads, new["gradnorm"] = gradnorm.update(jac, state["gradnorm"], params,
-                                                         losses=losses, grad_norms=norms)
+                grads, new["gradnorm"] = gradnorm.update(
+                    jac, state["gradnorm"], params, losses=losses, grad_norms=norms
+                )
             else:
                 g_trunk, new["agg"] = agg.update(jac["trunk"], state["agg"], params["trunk"])
-                grads = {"trunk": jax.tree.map(lambda g: NUM_TASKS * g, g_trunk),
-                         "heads": jax.tree.map(lambda g: jnp.sum(g, axis=0), jac["heads"])}
+                grads = {
+                    "trunk": jax.tree.map(lambda g: NUM_TASKS * g, g_trunk),
+                    "heads": jax.tree.map(lambda g: jnp.sum(g, axis=0), jac["heads"]),
+                }
         updates, new["opt"] = optimizer.update(grads, state["opt"], params)
         new["params"] = optax.apply_updates(params, updates)
         new["last_losses"] = losses
@@ -148,8 +165,11 @@ def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, 
         return state
 
     def init_state(params):
-        state = {"params": params, "opt": optimizer.init(params),
-                 "last_losses": jnp.zeros((NUM_TASKS,))}
+        state = {
+            "params": params,
+            "opt": optimizer.init(params),
+            "last_losses": jnp.zeros((NUM_TASKS,)),
+        }
         if method == "uncertainty":
             state["log_sigma"] = jnp.zeros((NUM_TASKS,))
             state["sigma_opt"] = optimizer.init(state["log_sigma"])
@@ -174,8 +194,9 @@ def run_method(method, config, data, seed, workdir, fixed_weights=None):
     steps_per_epoch = max(n_train // config.batch_size, 1)
     weights = jnp.ones((NUM_TASKS,)) if fixed_weights is None else jnp.asarray(fixed_weights)
     mesh = make_data_mesh(config)
-    chunk, init_state = make_train_chunk(method, config, optimizer, weights, steps_per_epoch,
-                                         n_train, mesh)
+    chunk, init_state = make_train_chunk(
+        method, config, optimizer, weights, steps_per_epoch, n_train, mesh
+    )
     dev = {k: jnp.asarray(v) for k, v in data.items() if k.endswith("train")}
     if mesh is not None:
         dev = parallel.replicate(dev, mesh)
@@ -185,15 +206,26 @@ def run_method(method, config, data, seed, workdir, fixed_weights=None):
 
     def evaluate(state, step):
         acc = accuracies(state["params"], data["x_test"], data["y_test"])
-        return {"test_acc_left": acc[0], "test_acc_right": acc[1],
-                "train_loss_left": state["last_losses"][0],
-                "train_loss_right": state["last_losses"][1]}
+        return {
+            "test_acc_left": acc[0],
+            "test_acc_right": acc[1],
+            "train_loss_left": state["last_losses"][0],
+            "train_loss_right": state["last_losses"][1],
+        }
 
-    with train.Run(workdir, config=config, exempt=("plot", "save_every"),
-                   save_every=config.save_every, keep=1) as run:
-        out = train.train_loop(run, init_state(params), num_steps=config.num_steps,
-                               run_chunk=run_chunk, eval_every=config.eval_every,
-                               evaluate=evaluate, mesh=mesh, desc=f"mtl_digits {method}")
+    with train.Run(
+        workdir, config=config, exempt=("plot", "save_every"), save_every=config.save_every, keep=1
+    ) as run:
+        out = train.train_loop(
+            run,
+            init_state(params),
+            num_steps=config.num_steps,
+            run_chunk=run_chunk,
+            eval_every=config.eval_every,
+            evaluate=evaluate,
+            mesh=mesh,
+            desc=f"mtl_digits {method}",
+        )
     return accuracies(out.state["params"], data["x_test"], data["y_test"])
 
 
@@ -208,9 +240,20 @@ def make_data_mesh(config):
 
 
 def validate_config(config) -> None:
-    train.validate_config(config, subsets={"methods": METHODS}, positive_ints=(
-        "num_train_pairs", "num_test_pairs", "hidden", "batch_size", "num_steps", "eval_every",
-        "save_every"), intervals={"overlap": (0, 8, "[)")})
+    train.validate_config(
+        config,
+        subsets={"methods": METHODS},
+        positive_ints=(
+            "num_train_pairs",
+            "num_test_pairs",
+            "hidden",
+            "batch_size",
+            "num_steps",
+            "eval_every",
+            "save_every",
+        ),
+        intervals={"overlap": (0, 8, "[)")},
+    )
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
@@ -228,8 +271,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             out = os.path.join(workdir, f"seed{seed}", method)
             if method == "single_task":  # one network per task, each trained on its task only
                 left = run_method("single_task", config, data, seed, out + "_left", (1.0, 0.0))
-                right = run_method("single_task", config, data, seed, out + "_right",
-                                   (0.0, 1.0))
+                right = run_method("single_task", config, data, seed, out + "_right", (0.0, 1.0))
                 accs[method].append(np.array([left[0], right[1]]))
             else:
                 accs[method].append(run_method(method, config, data, seed, out))
@@ -238,8 +280,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         v = np.stack(vals)
         for j, name in enumerate(("left", "right")):
             metrics[f"{m}/acc_{name}"] = float(v[:, j].mean())
-            metrics[f"{m}/acc_{name}_std"] = (float(v[:, j].std(ddof=1)) if len(v) > 1
-                                              else float("nan"))
+            metrics[f"{m}/acc_{name}_std"] = (
+                float(v[:, j].std(ddof=1)) if len(v) > 1 else float("nan")
+            )
         metrics[f"{m}/acc_mean"] = float(v.mean())
         metrics[f"{m}/acc_mean_per_seed"] = [float(x) for x in v.mean(axis=1)]
     metrics["seconds"] = time.perf_counter() - t0
@@ -256,8 +299,15 @@ def plot_pareto(accs, path):
         v = np.stack(vals)
         color = plt.cm.tab10(i % 10)
         ax.scatter(v[:, 0], v[:, 1], color=color, alpha=0.35, s=15)
-        ax.scatter(v[:, 0].mean(), v[:, 1].mean(), color=color, s=60, label=m,
-                   marker="o" if m in WEIGHTINGS else "^", edgecolor="k")
+        ax.scatter(
+            v[:, 0].mean(),
+            v[:, 1].mean(),
+            color=color,
+            s=60,
+            label=m,
+            marker="o" if m in WEIGHTINGS else "^",
+            edgecolor="k",
+        )
     ax.set_xlabel("left-digit test accuracy")
     ax.set_ylabel("right-digit test accuracy")
     ax.set_title("Multi-digits: per-task accuracies (mean: large, seeds: small)")

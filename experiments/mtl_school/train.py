@@ -20,8 +20,14 @@ import optax
 
 from jtransfer import mtl, parallel, train
 
-METHODS = ("single_task_ridge", "pooled_ridge", "hard_sharing", "soft_fixed",
-           "soft_learned", "soft_learned_shared_sigma")
+METHODS = (
+    "single_task_ridge",
+    "pooled_ridge",
+    "hard_sharing",
+    "soft_fixed",
+    "soft_learned",
+    "soft_learned_shared_sigma",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -43,8 +49,7 @@ def load_tasks(config) -> list[tuple[np.ndarray, np.ndarray]]:
     elif config.dataset == "school":
         tasks = _load_school(str(train.manual_dir(config, must_exist=False)))
     else:
-        raise ValueError(f"config.dataset must be 'school' or 'synthetic', got "
-                         f"{config.dataset!r}")
+        raise ValueError(f"config.dataset must be 'school' or 'synthetic', got {config.dataset!r}")
     if config.max_tasks:
         tasks = tasks[: config.max_tasks]
     return [(np.asarray(x, np.float64), np.asarray(y, np.float64).reshape(-1)) for x, y in tasks]
@@ -160,8 +165,7 @@ def _cv_select(fit, x, y, m, grid, folds, rng):
 def _eb_fit(params, x, y, m, n_total, learning_rate, steps):
     # data enter as arguments (not closed-over constants, which XLA would constant-fold)
     def loss(p):
-        return mtl.linear_marginal_nll(x, y, m, p["w0"], p["log_sigma"], p["log_noise"]) \
-            / n_total
+        return mtl.linear_marginal_nll(x, y, m, p["w0"], p["log_sigma"], p["log_noise"]) / n_total
 
     def step(carry, _):
         p, s = carry
@@ -184,17 +188,21 @@ def _replicated(tree, mesh):
     return tree if mesh is None else parallel.replicate(tree, mesh)
 
 
-def fit_empirical_bayes(x, y, m, theta_init, *, steps, learning_rate, shared_sigma=False,
-                        mesh=None):
+def fit_empirical_bayes(
+    x, y, m, theta_init, *, steps, learning_rate, shared_sigma=False, mesh=None
+):
     t = x.shape[0]
     xj, yj, mj = _to_device((x, y, m), mesh)
     n_total = float(m.sum())
     resid = (np.einsum("tnd,td->tn", x, theta_init) - y) * m
-    params = {"w0": jnp.asarray(theta_init.mean(0), jnp.float32),
-              "log_sigma": jnp.full(() if shared_sigma else (t,), np.log(0.3), jnp.float32),
-              "log_noise": jnp.asarray(0.5 * np.log(np.sum(resid**2) / n_total), jnp.float32)}
-    p, curve = _eb_fit(_replicated(params, mesh), xj, yj, mj, n_total, float(learning_rate),
-                       int(steps))
+    params = {
+        "w0": jnp.asarray(theta_init.mean(0), jnp.float32),
+        "log_sigma": jnp.full(() if shared_sigma else (t,), np.log(0.3), jnp.float32),
+        "log_noise": jnp.asarray(0.5 * np.log(np.sum(resid**2) / n_total), jnp.float32),
+    }
+    p, curve = _eb_fit(
+        _replicated(params, mesh), xj, yj, mj, n_total, float(learning_rate), int(steps)
+    )
     theta = mtl.linear_posterior_mean(xj, yj, mj, p["w0"], p["log_sigma"], p["log_noise"])
     return np.asarray(theta, np.float64), p, np.asarray(curve)
 
@@ -215,9 +223,13 @@ def fit_hard_sharing(x, y, m, config, key, ckpt_dir):
     """Shared linear trunk (D → hard_rank) + stacked per-task linear heads, L2, Adam."""
     t, _, d = x.shape
     k_trunk, k_heads = jax.random.split(key)
-    params = {"trunk": {"w": jax.random.normal(k_trunk, (d, config.hard_rank)) / np.sqrt(d)},
-              "heads": {"w": 0.1 * jax.random.normal(k_heads, (t, config.hard_rank)),
-                        "b": jnp.zeros((t,))}}
+    params = {
+        "trunk": {"w": jax.random.normal(k_trunk, (d, config.hard_rank)) / np.sqrt(d)},
+        "heads": {
+            "w": 0.1 * jax.random.normal(k_heads, (t, config.hard_rank)),
+            "b": jnp.zeros((t,)),
+        },
+    }
     apply = mtl.hard_sharing(_trunk, _head, num_tasks=t)
     data = _to_device((x, y, m), None)
     sizes = m.sum(1)
@@ -233,6 +245,7 @@ def fit_hard_sharing(x, y, m, config, key, ckpt_dir):
             losses = jax.vmap(task_loss, in_axes=(None, 0, 0, 0, 0))(p, *data, jnp.arange(t))
             l2 = jnp.sum(p["trunk"]["w"] ** 2) + jnp.sum(p["heads"]["w"] ** 2)
             return mtl.weighted_loss(losses, weights) + config.hard_l2 * l2
+
         v, g = jax.value_and_grad(loss)(params)
         u, opt_state = opt.update(g, opt_state, params)
         return optax.apply_updates(params, u), opt_state, v
@@ -243,9 +256,14 @@ def fit_hard_sharing(x, y, m, config, key, ckpt_dir):
         return {"params": params, "opt_state": opt_state}, {"loss": v}
 
     with train.Run(ckpt_dir, save_every=config.save_every, keep=1, metrics=False) as run:
-        out = train.train_loop(run, {"params": params, "opt_state": opt.init(params)},
-                               num_steps=config.hard_steps, step_fn=step_fn, reduce="last",
-                               desc=f"hard sharing {os.path.basename(os.path.dirname(ckpt_dir))}")
+        out = train.train_loop(
+            run,
+            {"params": params, "opt_state": opt.init(params)},
+            num_steps=config.hard_steps,
+            step_fn=step_fn,
+            reduce="last",
+            desc=f"hard sharing {os.path.basename(os.path.dirname(ckpt_dir))}",
+        )
     params, loss = out.state["params"], out.last_row.get("loss", jnp.nan)
     theta = np.asarray(params["heads"]["w"] @ params["trunk"]["w"].T, np.float64)
     return theta, np.asarray(params["heads"]["b"], np.float64), float(loss)
@@ -273,14 +291,26 @@ def evaluate(theta, test_tasks, y_stats, bias=None):
         task_rmse.append(np.sqrt(np.mean((p - true[-1]) ** 2)))
     pred, true = np.concatenate(pred), np.concatenate(true)
     mse = np.mean((pred - true) ** 2)
-    return {"explained_variance": 100.0 * (1.0 - mse / np.var(true)), "rmse": float(np.sqrt(mse)),
-            "rmse_task_mean": float(np.mean(task_rmse))}
+    return {
+        "explained_variance": 100.0 * (1.0 - mse / np.var(true)),
+        "rmse": float(np.sqrt(mse)),
+        "rmse_task_mean": float(np.mean(task_rmse)),
+    }
 
 
 def validate_config(config) -> None:
-    train.validate_config(config, positive_ints=(
-        "num_splits", "cv_folds", "hard_rank", "hard_steps", "eb_steps", "save_every"),
-        intervals={"train_fraction": (0, 1, "()")})
+    train.validate_config(
+        config,
+        positive_ints=(
+            "num_splits",
+            "cv_folds",
+            "hard_rank",
+            "hard_steps",
+            "eb_steps",
+            "save_every",
+        ),
+        intervals={"train_fraction": (0, 1, "()")},
+    )
 
 
 def make_task_mesh(config, num_tasks: int):
@@ -293,8 +323,9 @@ def make_task_mesh(config, num_tasks: int):
     index) deadlocked deterministically in an XLA:CPU all-reduce with 2 and 4 simulated devices
     inside this experiment (one device never reached the collective), while running fine alone.
     """
-    return parallel.mesh_from_config(config, "task",
-                                     divides={"max_tasks (the number of tasks)": num_tasks})
+    return parallel.mesh_from_config(
+        config, "task", divides={"max_tasks (the number of tasks)": num_tasks}
+    )
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
@@ -323,27 +354,48 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         lam_p = _cv_select(ridge_pooled, x, y, m, config.ridge_grid, config.cv_folds, rng)
         theta_pool = ridge_pooled(x, y, m, lam_p)
         results["pooled_ridge"].append(evaluate(theta_pool, te, y_stats))
-        lam_s = _cv_select(lambda *a: soft_fixed(*a)[0], x, y, m, config.soft_grid,
-                           config.cv_folds, rng)
+        lam_s = _cv_select(
+            lambda *a: soft_fixed(*a)[0], x, y, m, config.soft_grid, config.cv_folds, rng
+        )
         theta_soft, _ = soft_fixed(x, y, m, lam_s)
         results["soft_fixed"].append(evaluate(theta_soft, te, y_stats))
-        theta_eb, p_eb, _ = fit_empirical_bayes(x, y, m, theta_pool, steps=config.eb_steps,
-                                                learning_rate=config.eb_learning_rate,
-                                                mesh=mesh)
+        theta_eb, p_eb, _ = fit_empirical_bayes(
+            x,
+            y,
+            m,
+            theta_pool,
+            steps=config.eb_steps,
+            learning_rate=config.eb_learning_rate,
+            mesh=mesh,
+        )
         results["soft_learned"].append(evaluate(theta_eb, te, y_stats))
         sigmas.append(np.exp(np.asarray(p_eb["log_sigma"])))
-        theta_eb1, p_eb1, _ = fit_empirical_bayes(x, y, m, theta_pool, steps=config.eb_steps,
-                                                  learning_rate=config.eb_learning_rate,
-                                                  shared_sigma=True, mesh=mesh)
+        theta_eb1, p_eb1, _ = fit_empirical_bayes(
+            x,
+            y,
+            m,
+            theta_pool,
+            steps=config.eb_steps,
+            learning_rate=config.eb_learning_rate,
+            shared_sigma=True,
+            mesh=mesh,
+        )
         results["soft_learned_shared_sigma"].append(evaluate(theta_eb1, te, y_stats))
         key = train.keys(config.seed * 1000 + split, "init")
-        theta_h, bias_h, _ = fit_hard_sharing(x, y, m, config, key,
-                                              os.path.join(workdir, f"split{split}", "hard"))
+        theta_h, bias_h, _ = fit_hard_sharing(
+            x, y, m, config, key, os.path.join(workdir, f"split{split}", "hard")
+        )
         results["hard_sharing"].append(evaluate(theta_h, te, y_stats, bias_h))
         row = {f"{k}/{n}": v[-1][n] for k, v in results.items() for n in METRICS}
-        row.update({"lambda/single_task": lam, "lambda/pooled": lam_p, "lambda/soft": lam_s,
-                    "soft_learned/median_sigma": float(np.median(sigmas[-1])),
-                    "soft_learned_shared_sigma/sigma": float(np.exp(p_eb1["log_sigma"]))})
+        row.update(
+            {
+                "lambda/single_task": lam,
+                "lambda/pooled": lam_p,
+                "lambda/soft": lam_s,
+                "soft_learned/median_sigma": float(np.median(sigmas[-1])),
+                "soft_learned_shared_sigma/sigma": float(np.exp(p_eb1["log_sigma"])),
+            }
+        )
         writer.write(split + 1, row)
     writer.close()
     out = {}
@@ -369,8 +421,12 @@ def plot_results(results, sigmas, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     names = list(results)
     ev = [np.mean([r["explained_variance"] for r in results[k]]) for k in names]
-    sd = [np.std([r["explained_variance"] for r in results[k]], ddof=1) if len(results[k]) > 1
-          else 0.0 for k in names]
+    sd = [
+        np.std([r["explained_variance"] for r in results[k]], ddof=1)
+        if len(results[k]) > 1
+        else 0.0
+        for k in names
+    ]
     axes[0].barh(names, ev, xerr=sd, color="tab:blue")
     axes[0].set_xlabel("explained variance on test students (%)")
     axes[0].set_title("School, 75/25 splits")

@@ -19,8 +19,9 @@ DOMAINS = {"A": "amazon", "C": "Caltech10", "D": "dslr", "W": "webcam"}
 SHIFTS = tuple(f"{s}→{t}" for s in "CADW" for t in "CADW" if s != t)
 
 
-def load_domain(root: str, domain: str, *,
-                pattern: str = "{domain}_SURF_L10.mat") -> tuple[np.ndarray, np.ndarray]:
+def load_domain(
+    root: str, domain: str, *, pattern: str = "{domain}_SURF_L10.mat"
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw counts ``x`` (n, 800) float64 and labels ``y`` (n,) in 0..9 for domain A/C/D/W
     (file ``root/pattern`` with ``{domain}`` one of amazon, Caltech10, dslr, webcam)."""
     from scipy.io import loadmat
@@ -38,6 +39,8 @@ def preprocess(x: np.ndarray) -> np.ndarray:
 
 def sample_per_class(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``per_class`` random points of each class (all of a class if it has fewer)."""
-    idx = [rng.choice(np.flatnonzero(y == c), min(per_class, int(np.sum(y == c))),
-                      replace=False) for c in np.unique(y)]
+    idx = [
+        rng.choice(np.flatnonzero(y == c), min(per_class, int(np.sum(y == c))), replace=False)
+        for c in np.unique(y)
+    ]
     return np.sort(np.concatenate(idx))

@@ -51,8 +51,11 @@ def _coral(xs, xt):
 def features(row, xs, xt):
     """The (source, target) features of one normalisation row from raw counts."""
     a, b = _l1(xs), _l1(xt)
-    return {"per_domain_z": (_z(a, a), _z(b, b)), "source_z": (_z(a, a), _z(b, a)),
-            "l1_only": (a, b)}[row]
+    return {
+        "per_domain_z": (_z(a, a), _z(b, b)),
+        "source_z": (_z(a, a), _z(b, a)),
+        "l1_only": (a, b),
+    }[row]
 
 
 def run(root):
@@ -81,8 +84,12 @@ def main(argv=None):
         import ml_collections
 
         from jtransfer import train as jtrain
-        root = str(jtrain.manual_dir(ml_collections.ConfigDict({"manual_dir": a.manual_dir}),
-                                     "office_caltech10_surf"))
+
+        root = str(
+            jtrain.manual_dir(
+                ml_collections.ConfigDict({"manual_dir": a.manual_dir}), "office_caltech10_surf"
+            )
+        )
         out = run(root)
     from experiments.reproduce import results
 
@@ -95,16 +102,24 @@ def main(argv=None):
             labels[key] = f"{m}, {row.replace('_', ' ')}"
     published = {"NA_per_domain_z": PUBLISHED["NA"], "CORAL_per_domain_z": PUBLISHED["CORAL"]}
     results.write_results(
-        "office_caltech", "normalisation", values, seeds=[0],
+        "office_caltech",
+        "normalisation",
+        values,
+        seeds=[0],
         config={"svm_cs": CS, "coral_eps": 1.0, "protocol": "all source (Table 3)"},
-        wall_seconds=time.perf_counter() - t0, metric="mean target accuracy over 12 shifts (%)",
-        baseline="NA_per_domain_z", published=published, labels=labels, digits=1,
+        wall_seconds=time.perf_counter() - t0,
+        metric="mean target accuracy over 12 shifts (%)",
+        baseline="NA_per_domain_z",
+        published=published,
+        labels=labels,
+        digits=1,
         source="Sun, Feng & Saenko, AAAI 2016, Table 3 (RESULTS_FROM_PAPERS.md §1)",
         notes="Deterministic (one value per row). The published NA is shown on the "
-              "per-domain-z row, the authors' preprocessing for CORAL; which normalisation "
-              "the paper's NA used is not stated.",
+        "per-domain-z row, the authors' preprocessing for CORAL; which normalisation "
+        "the paper's NA used is not stated.",
         command="python -m experiments.office_caltech.normalisation",
-        extra={"per_shift": per_shift})
+        extra={"per_shift": per_shift},
+    )
 
 
 if __name__ == "__main__":

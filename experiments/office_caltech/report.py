@@ -9,8 +9,12 @@ import numpy as np
 from experiments.reproduce.registry import Experiment, ResultRow
 
 SEEDS = (0, 1, 2)
-PUBLISHED = {("sampled", "NA"): 37.8, ("sampled", "CORAL"): 46.7,
-             ("all", "NA"): 41.1, ("all", "CORAL"): 48.8}
+PUBLISHED = {
+    ("sampled", "NA"): 37.8,
+    ("sampled", "CORAL"): 46.7,
+    ("all", "NA"): 41.1,
+    ("all", "CORAL"): 48.8,
+}
 SOURCE = {"sampled": "CORAL (AAAI 2016) Table 1", "all": "CORAL (AAAI 2016) Table 3"}
 
 
@@ -27,13 +31,19 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
     for proto in ("sampled", "all"):
         for m in ("NA", "CORAL"):
             per = {s: closed[f"{proto}/{m}/{s}"] for s in config.shifts}
-            rows.append(ResultRow(
-                benchmark=f"Office-Caltech10 SURF, {proto}-source protocol: {m} + linear SVM",
-                metric="mean accuracy over 12 shifts (%)",
-                ours=round(closed[f"{proto}/{m}/avg"], 1),
-                published=PUBLISHED[(proto, m)], source=SOURCE[proto],
-                notes=("20 random trials (seed 0); " if proto == "sampled" else "deterministic; ")
-                + ", ".join(f"{s} {v:.1f}" for s, v in per.items())))
+            rows.append(
+                ResultRow(
+                    benchmark=f"Office-Caltech10 SURF, {proto}-source protocol: {m} + linear SVM",
+                    metric="mean accuracy over 12 shifts (%)",
+                    ours=round(closed[f"{proto}/{m}/avg"], 1),
+                    published=PUBLISHED[(proto, m)],
+                    source=SOURCE[proto],
+                    notes=(
+                        "20 random trials (seed 0); " if proto == "sampled" else "deterministic; "
+                    )
+                    + ", ".join(f"{s} {v:.1f}" for s, v in per.items()),
+                )
+            )
     runs = []
     for seed in SEEDS:
         config = default.get_config()
@@ -42,21 +52,28 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
         runs.append(train.train_and_evaluate(config, os.path.join(workdir, f"mlp_seed{seed}")))
     for m in deep_methods:
         avgs = [r[f"all/{m}/avg"] for r in runs]
-        oracle = np.mean([np.mean([r[f"all/{m}/{s}/oracle"] for s in config.shifts])
-                          for r in runs])
+        oracle = np.mean([np.mean([r[f"all/{m}/{s}/oracle"] for s in config.shifts]) for r in runs])
         secs = np.mean([r[f"all/{m}/{s}/seconds"] for r in runs for s in config.shifts])
-        rows.append(ResultRow(
-            benchmark=f"Office-Caltech10 SURF, all-source protocol: MLP {m}",
-            metric="mean accuracy over 12 shifts (%)",
-            ours=f"{np.mean(avgs):.1f} ± {np.std(avgs, ddof=1):.1f}",
-            notes="no published MLP number on these SURF features (compare with the CORAL "
-                  "rows above); "
-                  f"seeds {list(SEEDS)}; λ by IW source validation; oracle (target-selected "
-                  f"λ) {oracle:.1f}; {secs:.0f} s per shift and seed (λ grid)"))
+        rows.append(
+            ResultRow(
+                benchmark=f"Office-Caltech10 SURF, all-source protocol: MLP {m}",
+                metric="mean accuracy over 12 shifts (%)",
+                ours=f"{np.mean(avgs):.1f} ± {np.std(avgs, ddof=1):.1f}",
+                notes="no published MLP number on these SURF features (compare with the CORAL "
+                "rows above); "
+                f"seeds {list(SEEDS)}; λ by IW source validation; oracle (target-selected "
+                f"λ) {oracle:.1f}; {secs:.0f} s per shift and seed (λ grid)",
+            )
+        )
     return rows
 
 
-EXPERIMENTS = [Experiment(
-    name="office_caltech", suites=("full",), run=_run,
-    description="Office-Caltech10 SURF: NA, CORAL (closed form), MLP source-only/MMD/Deep "
-                "CORAL/DANN")]
+EXPERIMENTS = [
+    Experiment(
+        name="office_caltech",
+        suites=("full",),
+        run=_run,
+        description="Office-Caltech10 SURF: NA, CORAL (closed form), MLP source-only/MMD/Deep "
+        "CORAL/DANN",
+    )
+]

@@ -41,7 +41,7 @@ from jtransfer import train as jtrain
 
 CS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
 CRITERIA = ("source", "iw_experiments", "iwv", "dev", "iwv_raw")
-DOMAIN_C = 0.01   # the Office-Caltech experiment's domain-classifier C (train.deep)
+DOMAIN_C = 0.01  # the Office-Caltech experiment's domain-classifier C (train.deep)
 
 
 def candidates(xs, ys, xt, yt, val):
@@ -68,8 +68,9 @@ def picks(errs, xs, xt, val, ds, dt):
     kw = dict(x_eval=ds[val], C=DOMAIN_C)
     w_def = select.domain_classifier_weights(ds[~val], dt, **kw)
     w_dev = select.domain_classifier_weights(ds[~val], dt, normalize=False, **kw)
-    w_raw = select.domain_classifier_weights(ds[~val], dt, clip_quantile=None,
-                                             normalize=False, **kw)
+    w_raw = select.domain_classifier_weights(
+        ds[~val], dt, clip_quantile=None, normalize=False, **kw
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         s_iwv = select.select_by_risk(errs, w_def, criterion="iwv")
@@ -77,19 +78,22 @@ def picks(errs, xs, xt, val, ds, dt):
     iw_exp = [float(select.iw_accuracy(e, np.zeros_like(e), w_exp)) for e in errs]  # 1 - err
     out = {
         "source": select.select_by_risk(errs, np.ones(errs.shape[1]), criterion="source").index,
-        "iw_experiments": int(np.argmax(iw_exp)),   # as train.deep: max, first wins
+        "iw_experiments": int(np.argmax(iw_exp)),  # as train.deep: max, first wins
         "iwv": s_iwv.index,
         "dev": s_dev.index,
         "iwv_raw": int(np.argmin(errs @ w_raw / len(w_raw))),
     }
-    diag = {"ess_fraction_experiments": float(w_exp.sum() ** 2 / (w_exp ** 2).sum()
-                                              / len(w_exp)),
-            "ess_fraction_default": s_iwv.ess_fraction, "ess_fraction_dev": s_dev.ess_fraction,
-            "ess_fraction_raw": float(w_raw.sum() ** 2 / (w_raw ** 2).sum() / len(w_raw)),
-            "max_weight_raw_over_mean": float(w_raw.max() / w_raw.mean()),
-            "iwv_raw_max_risk": float((errs @ w_raw / len(w_raw)).max()),
-            "dev_risk_range": [float(s_dev.risks.min()), float(s_dev.risks.max())],
-            "warnings": len(caught), "iwv_tied": len(s_iwv.tied)}
+    diag = {
+        "ess_fraction_experiments": float(w_exp.sum() ** 2 / (w_exp**2).sum() / len(w_exp)),
+        "ess_fraction_default": s_iwv.ess_fraction,
+        "ess_fraction_dev": s_dev.ess_fraction,
+        "ess_fraction_raw": float(w_raw.sum() ** 2 / (w_raw**2).sum() / len(w_raw)),
+        "max_weight_raw_over_mean": float(w_raw.max() / w_raw.mean()),
+        "iwv_raw_max_risk": float((errs @ w_raw / len(w_raw)).max()),
+        "dev_risk_range": [float(s_dev.risks.min()), float(s_dev.risks.max())],
+        "warnings": len(caught),
+        "iwv_tied": len(s_iwv.tied),
+    }
     return out, diag
 
 
@@ -115,16 +119,24 @@ def run(seeds, root, dump=None):
             for c, j in chosen.items():
                 hits[c].append(float(accs[j] >= accs.max() - 1e-9))
                 gaps[c].append(float(accs.max() - accs[j]))
-            per_shift[f"{seed}/{shift}"] = {"target_accuracy": accs.tolist(), "picks": chosen,
-                                            **diag}
+            per_shift[f"{seed}/{shift}"] = {
+                "target_accuracy": accs.tolist(),
+                "picks": chosen,
+                **diag,
+            }
         for c in CRITERIA:
             agree[c].append(float(np.mean(hits[c])))
             regret[c].append(float(np.mean(gaps[c])))
         walls.append(time.perf_counter() - t0)
-        if dump is not None:                      # keep finished seeds if the run is cut
-            dump(agree, regret, per_shift, walls, list(seeds[:len(walls)]))
-        print(seed, {c: round(agree[c][-1], 3) for c in CRITERIA},
-              {c: round(regret[c][-1], 2) for c in CRITERIA}, round(walls[-1]), flush=True)
+        if dump is not None:  # keep finished seeds if the run is cut
+            dump(agree, regret, per_shift, walls, list(seeds[: len(walls)]))
+        print(
+            seed,
+            {c: round(agree[c][-1], 3) for c in CRITERIA},
+            {c: round(regret[c][-1], 2) for c in CRITERIA},
+            round(walls[-1]),
+            flush=True,
+        )
     return agree, regret, per_shift, walls
 
 
@@ -138,39 +150,74 @@ def main(argv=None):
     import json
 
     import ml_collections
+
     if a.from_raw:
         with open(a.from_raw) as f:
             raw = json.load(f)
-        agree, regret, per_shift, walls = (raw[k] for k in ("agree", "regret", "per_shift",
-                                                            "walls"))
+        agree, regret, per_shift, walls = (
+            raw[k] for k in ("agree", "regret", "per_shift", "walls")
+        )
         a.seeds = raw["seeds"]
     else:
-        root = str(jtrain.manual_dir(ml_collections.ConfigDict({"manual_dir": a.manual_dir}),
-                                     "office_caltech10_surf"))
+        root = str(
+            jtrain.manual_dir(
+                ml_collections.ConfigDict({"manual_dir": a.manual_dir}), "office_caltech10_surf"
+            )
+        )
+
         def dump(agree, regret, per_shift, walls, seeds):
             if a.out:
                 with open(a.out, "w") as f:
-                    json.dump({"agree": agree, "regret": regret, "per_shift": per_shift,
-                               "walls": walls, "seeds": seeds}, f, ensure_ascii=False)
+                    json.dump(
+                        {
+                            "agree": agree,
+                            "regret": regret,
+                            "per_shift": per_shift,
+                            "walls": walls,
+                            "seeds": seeds,
+                        },
+                        f,
+                        ensure_ascii=False,
+                    )
 
         agree, regret, per_shift, walls = run(a.seeds, root, dump)
-    config = {"candidates": "SVM {NA, CORAL} x C " + str(CS), "val_fraction": 0.2,
-              "domain_classifier_C": DOMAIN_C, "clip_quantile": select.DEFAULT_CLIP_QUANTILE,
-              "ess_warning": select.DEFAULT_ESS_WARNING}
+    config = {
+        "candidates": "SVM {NA, CORAL} x C " + str(CS),
+        "val_fraction": 0.2,
+        "domain_classifier_C": DOMAIN_C,
+        "clip_quantile": select.DEFAULT_CLIP_QUANTILE,
+        "ess_warning": select.DEFAULT_ESS_WARNING,
+    }
     try:
         from experiments.reproduce import results
     except ImportError:
         return
-    common = dict(seeds=a.seeds, config=config, wall_seconds=walls, baseline="source",
-                  command="python -m experiments.office_caltech.selection --seeds "
-                          + " ".join(map(str, a.seeds)))
-    results.write_results("office_caltech", "selection_agreement", agree,
-                          metric="fraction of the 12 shifts where the pick is the oracle's",
-                          notes="16 SVM candidates per shift; see selection.py", **common,
-                          extra={"per_shift": per_shift})
-    results.write_results("office_caltech", "selection_regret", regret,
-                          metric="oracle target accuracy minus the pick's (points)",
-                          higher_is_better=False, digits=2, **common)
+    common = dict(
+        seeds=a.seeds,
+        config=config,
+        wall_seconds=walls,
+        baseline="source",
+        command="python -m experiments.office_caltech.selection --seeds "
+        + " ".join(map(str, a.seeds)),
+    )
+    results.write_results(
+        "office_caltech",
+        "selection_agreement",
+        agree,
+        metric="fraction of the 12 shifts where the pick is the oracle's",
+        notes="16 SVM candidates per shift; see selection.py",
+        **common,
+        extra={"per_shift": per_shift},
+    )
+    results.write_results(
+        "office_caltech",
+        "selection_regret",
+        regret,
+        metric="oracle target accuracy minus the pick's (points)",
+        higher_is_better=False,
+        digits=2,
+        **common,
+    )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,11 @@ PROTOCOLS = ("sampled", "all")
 
 
 def validate_config(config) -> None:
-    jtrain.validate_config(config, positive_ints=("num_trials",),
-                           subsets={"shifts": ocd.SHIFTS, "protocols": PROTOCOLS,
-                                    "deep_methods": recipes.METHODS})
+    jtrain.validate_config(
+        config,
+        positive_ints=("num_trials",),
+        subsets={"shifts": ocd.SHIFTS, "protocols": PROTOCOLS, "deep_methods": recipes.METHODS},
+    )
     if not config.svm_cs or min(config.svm_cs) <= 0:
         raise ValueError(f"config.svm_cs must be non-empty and > 0, got {config.svm_cs!r}")
     recipes.check_config(config.mlp)
@@ -59,9 +61,17 @@ def _svm_acc(xs, ys, xt, yt, cs) -> float:
     if len(cs) > 1:
         folds = list(StratifiedKFold(2, shuffle=True, random_state=0).split(xs, ys))
         for c in cs:
-            acc = np.mean([np.mean(SVC(kernel="precomputed", C=c).fit(
-                k[np.ix_(tr, tr)], ys[tr]).predict(k[np.ix_(te, tr)]) == ys[te])
-                for tr, te in folds])
+            acc = np.mean(
+                [
+                    np.mean(
+                        SVC(kernel="precomputed", C=c)
+                        .fit(k[np.ix_(tr, tr)], ys[tr])
+                        .predict(k[np.ix_(te, tr)])
+                        == ys[te]
+                    )
+                    for tr, te in folds
+                ]
+            )
             if acc > best:
                 best, best_c = acc, c
     clf = SVC(kernel="precomputed", C=best_c).fit(k, ys)
@@ -77,8 +87,12 @@ def closed_form(xs, ys, xt, yt, cs, eps) -> dict[str, float]:
 
 def load(config):
     root = str(jtrain.manual_dir(config, config.data_subdir))
-    return {d: (ocd.preprocess(x), y) for d, (x, y) in
-            ((d, ocd.load_domain(root, d, pattern=config.file_pattern)) for d in ocd.DOMAINS)}
+    return {
+        d: (ocd.preprocess(x), y)
+        for d, (x, y) in (
+            (d, ocd.load_domain(root, d, pattern=config.file_pattern)) for d in ocd.DOMAINS
+        )
+    }
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
@@ -98,9 +112,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         if "sampled" in config.protocols:
             rng = np.random.default_rng(config.seed)
             per_class = 20 if s in "AC" else 8
-            trials = [closed_form(xs[i], ys[i], xt, yt, config.svm_cs, config.coral_eps)
-                      for i in (ocd.sample_per_class(ys, per_class, rng)
-                                for _ in range(config.num_trials))]
+            trials = [
+                closed_form(xs[i], ys[i], xt, yt, config.svm_cs, config.coral_eps)
+                for i in (
+                    ocd.sample_per_class(ys, per_class, rng) for _ in range(config.num_trials)
+                )
+            ]
             for k in trials[0]:
                 vals = [100 * tr[k] for tr in trials]
                 out[f"sampled/{k}/{shift}"] = float(np.mean(vals))
@@ -134,11 +151,23 @@ def deep(config, method, src, tgt, workdir) -> dict[str, float]:
     results, t0 = [], time.perf_counter()
     for lam in grid:
         fit = recipes.fit_domain_adaptation(
-            xs[~val], ys[~val], xt, method=method, config=config.mlp, lam=lam,
-            key=jax.random.key(config.seed), workdir=os.path.join(workdir, f"lam{lam}"),
-            n_out=10, evals={"target": (xt, yt)})
+            xs[~val],
+            ys[~val],
+            xt,
+            method=method,
+            config=config.mlp,
+            lam=lam,
+            key=jax.random.key(config.seed),
+            workdir=os.path.join(workdir, f"lam{lam}"),
+            n_out=10,
+            evals={"target": (xt, yt)},
+        )
         iw = float(select.iw_accuracy(recipes.predict(fit, xs[val]), ys[val], w_val))
         results.append((iw, 100 * fit.metrics["target_accuracy"], lam))
     best = max(results, key=lambda r: r[0])
-    return {"selected": best[1], "lam": best[2], "oracle": max(r[1] for r in results),
-            "seconds": time.perf_counter() - t0}
+    return {
+        "selected": best[1],
+        "lam": best[2],
+        "oracle": max(r[1] for r in results),
+        "seconds": time.perf_counter() - t0,
+    }

@@ -57,9 +57,19 @@ from typing import Any
 
 from experiments.reproduce import stats
 
-__all__ = ["SCHEMA", "EXPERIMENTS_ROOT", "write_results", "read_results", "list_results",
-           "effect_rows", "render_table", "render_effects", "render_readme", "update_tables",
-           "reproduce_command"]
+__all__ = [
+    "SCHEMA",
+    "EXPERIMENTS_ROOT",
+    "write_results",
+    "read_results",
+    "list_results",
+    "effect_rows",
+    "render_table",
+    "render_effects",
+    "render_readme",
+    "update_tables",
+    "reproduce_command",
+]
 
 SCHEMA = 1
 EXPERIMENTS_ROOT = Path(__file__).resolve().parents[1]
@@ -89,19 +99,32 @@ def _jsonable(x: Any) -> Any:
 def _git() -> dict[str, Any]:
     root = EXPERIMENTS_ROOT.parent
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
-                                capture_output=True, text=True, timeout=30).stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
-                                 "--untracked-files=no"], check=True, capture_output=True,
-                                text=True, timeout=30).stdout
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
         return {"commit": commit, "dirty": bool(status.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
 
 def _machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
-                            "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     try:
         info["load_average"] = [round(v, 2) for v in os.getloadavg()]
     except OSError:
@@ -125,13 +148,26 @@ def _path(experiment: str, name: str, root: str | os.PathLike | None) -> Path:
     return folder / f"{name}.json"
 
 
-def write_results(experiment: str, name: str, values: Mapping[str, Sequence[float]], *,
-                  seeds: Sequence[int], config: Any, wall_seconds: Any, metric: str,
-                  higher_is_better: bool = True, baseline: str | None = None,
-                  published: Mapping[str, float | None] | None = None,
-                  labels: Mapping[str, str] | None = None, source: str = "", notes: str = "",
-                  command: str = "", digits: int = 3, extra: Any = None,
-                  root: str | os.PathLike | None = None) -> Path:
+def write_results(
+    experiment: str,
+    name: str,
+    values: Mapping[str, Sequence[float]],
+    *,
+    seeds: Sequence[int],
+    config: Any,
+    wall_seconds: Any,
+    metric: str,
+    higher_is_better: bool = True,
+    baseline: str | None = None,
+    published: Mapping[str, float | None] | None = None,
+    labels: Mapping[str, str] | None = None,
+    source: str = "",
+    notes: str = "",
+    command: str = "",
+    digits: int = 3,
+    extra: Any = None,
+    root: str | os.PathLike | None = None,
+) -> Path:
     """Writes one results artefact, ``<root>/<experiment>/results/<name>.json``.
 
     Args:
@@ -175,23 +211,38 @@ def write_results(experiment: str, name: str, values: Mapping[str, Sequence[floa
     for method, v in values.items():
         v = [float(x) for x in _jsonable(v)]
         if len(v) != len(seeds):
-            raise ValueError(f"values[{method!r}] has {len(v)} entries but seeds has "
-                             f"{len(seeds)}; each method needs one value per seed")
+            raise ValueError(
+                f"values[{method!r}] has {len(v)} entries but seeds has "
+                f"{len(seeds)}; each method needs one value per seed"
+            )
         clean[str(method)] = v
     if baseline is not None and baseline not in clean:
         raise ValueError(f"baseline {baseline!r} is not a key of values {sorted(clean)}")
     unknown = set(published or {}) - set(clean)
     if unknown:
-        raise ValueError(f"published has methods {sorted(unknown)} that are not in values "
-                         f"{sorted(clean)}")
+        raise ValueError(
+            f"published has methods {sorted(unknown)} that are not in values {sorted(clean)}"
+        )
     record = {
-        "schema": SCHEMA, "experiment": experiment, "name": name, "metric": metric,
-        "higher_is_better": bool(higher_is_better), "baseline": baseline, "seeds": seeds,
-        "values": clean, "labels": {k: str(v) for k, v in (labels or {}).items()},
+        "schema": SCHEMA,
+        "experiment": experiment,
+        "name": name,
+        "metric": metric,
+        "higher_is_better": bool(higher_is_better),
+        "baseline": baseline,
+        "seeds": seeds,
+        "values": clean,
+        "labels": {k: str(v) for k, v in (labels or {}).items()},
         "published": {k: (None if v is None else float(v)) for k, v in (published or {}).items()},
-        "source": source, "notes": notes, "digits": int(digits), "extra": _jsonable(extra),
-        "config": _jsonable(config), "command": command, "argv": list(sys.argv),
-        "wall_seconds": _jsonable(wall_seconds), "git": _git(),
+        "source": source,
+        "notes": notes,
+        "digits": int(digits),
+        "extra": _jsonable(extra),
+        "config": _jsonable(config),
+        "command": command,
+        "argv": list(sys.argv),
+        "wall_seconds": _jsonable(wall_seconds),
+        "git": _git(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
     }
@@ -211,12 +262,15 @@ def reproduce_command(experiment: str, suite: str, seeds: Sequence[int] | None =
 --save_results', 'python -m experiments.reproduce tables']
     """
     s = f" --seeds {','.join(map(str, seeds))}" if seeds else ""
-    return (f"python -m experiments.reproduce --suite {suite} --only {experiment}{s} "
-            "--save_results && python -m experiments.reproduce tables")
+    return (
+        f"python -m experiments.reproduce --suite {suite} --only {experiment}{s} "
+        "--save_results && python -m experiments.reproduce tables"
+    )
 
 
-def read_results(experiment: str, name: str, *,
-                 root: str | os.PathLike | None = None) -> dict[str, Any]:
+def read_results(
+    experiment: str, name: str, *, root: str | os.PathLike | None = None
+) -> dict[str, Any]:
     """Reads an artefact written by :func:`write_results` (checks its schema)."""
     path = _path(experiment, name, root)
     if not path.exists():
@@ -247,15 +301,23 @@ def effect_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     for method, v in values.items():
         if method == base:
             continue
-        row = {"key": method, "method": labels.get(method, method), "n": len(v),
-               "paper_baseline": published.get(base) if base else None,
-               "paper_method": published.get(method), "ours_baseline": None,
-               "ours_method": stats.mean_std(v), "published_gain": None, "effect": None,
-               "verdict": None}
+        row = {
+            "key": method,
+            "method": labels.get(method, method),
+            "n": len(v),
+            "paper_baseline": published.get(base) if base else None,
+            "paper_method": published.get(method),
+            "ours_baseline": None,
+            "ours_method": stats.mean_std(v),
+            "published_gain": None,
+            "effect": None,
+            "verdict": None,
+        }
         if base is not None:
             row["ours_baseline"] = stats.mean_std(values[base])
             row["published_gain"] = stats.published_gain(
-                published.get(method), published.get(base), higher_is_better=hib)
+                published.get(method), published.get(base), higher_is_better=hib
+            )
             row["effect"] = stats.paired_gain(v, values[base], higher_is_better=hib)
             row["verdict"] = stats.verdict(row["effect"], row["published_gain"])
         rows.append(row)
@@ -289,11 +351,20 @@ def _wall(w: Any) -> str:
         if isinstance(x, list):
             return sum(total(v) for v in x)
         return float(x) if isinstance(x, (int, float)) else 0.0
+
     return f"{total(w):.0f} s"
 
 
-_COLUMNS = ("paper's baseline", "paper's method", "our baseline", "our method",
-            "published gain", "our paired gain [95% CI]", "n seeds", "verdict")
+_COLUMNS = (
+    "paper's baseline",
+    "paper's method",
+    "our baseline",
+    "our method",
+    "published gain",
+    "our paired gain [95% CI]",
+    "n seeds",
+    "verdict",
+)
 
 
 def _cells(r: Mapping[str, Any], d: int) -> list[str]:
@@ -304,22 +375,35 @@ def _cells(r: Mapping[str, Any], d: int) -> list[str]:
         gain = _num(e.mean, d, signed=True)
     else:
         gain = f"{_num(e.mean, d, True)} [{_num(e.low, d, True)}, {_num(e.high, d, True)}]"
-    return [r["method"], _num(r["paper_baseline"], d), _num(r["paper_method"], d),
-            _ms(r["ours_baseline"], d), _ms(r["ours_method"], d),
-            _num(r["published_gain"], d, True), gain, str(r["n"]), r["verdict"] or "–"]
+    return [
+        r["method"],
+        _num(r["paper_baseline"], d),
+        _num(r["paper_method"], d),
+        _ms(r["ours_baseline"], d),
+        _ms(r["ours_method"], d),
+        _num(r["published_gain"], d, True),
+        gain,
+        str(r["n"]),
+        r["verdict"] or "–",
+    ]
 
 
 def render_effects(records: Sequence[Mapping[str, Any]]) -> str:
     """One Markdown table over several artefacts (the reproduce report's effects table):
     experiment, artefact, metric, then the columns of :func:`render_table`."""
-    lines = ["| experiment | result | metric | method | " + " | ".join(_COLUMNS) + " |",
-             "|---" * (4 + len(_COLUMNS)) + "|"]
+    lines = [
+        "| experiment | result | metric | method | " + " | ".join(_COLUMNS) + " |",
+        "|---" * (4 + len(_COLUMNS)) + "|",
+    ]
     for rec in records:
         d = int(rec.get("digits", 3))
         metric = rec["metric"] + ("" if rec.get("higher_is_better", True) else " (lower better)")
         for r in effect_rows(rec):
-            lines.append(f"| {rec['experiment']} | {rec['name']} | {metric} | "
-                         + " | ".join(_cells(r, d)) + " |")
+            lines.append(
+                f"| {rec['experiment']} | {rec['name']} | {metric} | "
+                + " | ".join(_cells(r, d))
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -349,21 +433,23 @@ def render_table(record: Mapping[str, Any]) -> str:
         f"Artefact `results/{record['name']}.json`: commit {commit}, {record['date'][:10]}, "
         f"{m.get('machine', '?')} {m.get('cpu_count', '?')} CPUs, jax {m.get('jax', '?')}, "
         f"wall {_wall(record.get('wall_seconds'))}"
-        + (f"; regenerate: `{record['command']}`" if record.get("command") else "") + ".")
+        + (f"; regenerate: `{record['command']}`" if record.get("command") else "")
+        + "."
+    )
     return "\n".join(lines)
 
 
-def render_readme(text: str, experiment: str, *,
-                  root: str | os.PathLike | None = None) -> str:
+def render_readme(text: str, experiment: str, *, root: str | os.PathLike | None = None) -> str:
     """Returns ``text`` with every ``<!-- results:NAME -->`` block regenerated from its artefact."""
+
     def block(m: re.Match) -> str:
         table = render_table(read_results(experiment, m.group(2), root=root))
         return f"{m.group(1)}\n{table}\n{m.group(4)}"
+
     return _BLOCK.sub(block, text)
 
 
-def update_tables(*, check: bool = False,
-                  root: str | os.PathLike | None = None) -> list[Path]:
+def update_tables(*, check: bool = False, root: str | os.PathLike | None = None) -> list[Path]:
     """Regenerates the results blocks of every ``<root>/*/README.md``.
 
     Args:

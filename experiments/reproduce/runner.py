@@ -22,11 +22,17 @@ _OUT = flags.DEFINE_string("out", "runs", "Folder under which runs/<timestamp>/ 
 _ONLY = flags.DEFINE_list("only", [], "Run only these experiment names.")
 _LIST = flags.DEFINE_bool("list", False, "List the registered experiments and exit.")
 _SAVE = flags.DEFINE_bool(
-    "save_results", False, "Copy the results artefacts the run wrote (<run>/<exp>/results/*.json)"
-    " into experiments/<exp>/results/ (then run `tables`).")
+    "save_results",
+    False,
+    "Copy the results artefacts the run wrote (<run>/<exp>/results/*.json)"
+    " into experiments/<exp>/results/ (then run `tables`).",
+)
 _SEEDS = flags.DEFINE_list(
-    "seeds", [], "Override the experiments' seeds (e.g. 0,1,2,3,4); passed as run(..., seeds=)"
-    " to experiments that take it.")
+    "seeds",
+    [],
+    "Override the experiments' seeds (e.g. 0,1,2,3,4); passed as run(..., seeds=)"
+    " to experiments that take it.",
+)
 _CHECK = flags.DEFINE_bool("check", False, "With `tables`: only check, exit 1 on a difference.")
 
 
@@ -39,13 +45,17 @@ def _fmt(value) -> str:
 
 
 def render_table(rows: list[tuple[str, ResultRow]], workdir: str) -> str:
-    lines = ["| experiment | benchmark | metric | ours | published | source of published | plots |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| experiment | benchmark | metric | ours | published | source of published | plots |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, r in rows:
         plots = " ".join(f"[{os.path.basename(p)}]({p})" for p in r.plots)
         ours = _fmt(r.ours) + (f" ({r.notes})" if r.notes else "")
-        lines.append(f"| {name} | {r.benchmark} | {r.metric} | {ours} | {_fmt(r.published)} | "
-                     f"{r.source or '–'} | {plots} |")
+        lines.append(
+            f"| {name} | {r.benchmark} | {r.metric} | {ours} | {_fmt(r.published)} | "
+            f"{r.source or '–'} | {plots} |"
+        )
     del workdir
     return "\n".join(lines)
 
@@ -62,8 +72,9 @@ def collect_results(workdir: str, save: bool = False) -> list[dict]:
     records = []
     for path in sorted(glob.glob(os.path.join(workdir, "*", "results", "*.json"))):
         exp = os.path.basename(os.path.dirname(os.path.dirname(path)))
-        record = results.read_results(exp, os.path.splitext(os.path.basename(path))[0],
-                                      root=workdir)
+        record = results.read_results(
+            exp, os.path.splitext(os.path.basename(path))[0], root=workdir
+        )
         records.append(record)
         if save:
             dest = results.EXPERIMENTS_ROOT / record["experiment"] / "results"
@@ -73,10 +84,14 @@ def collect_results(workdir: str, save: bool = False) -> list[dict]:
     return records
 
 
-def run_suite(suite: str, out: str, only: list[str] | None = None,
-              experiments: dict[str, Experiment] | None = None,
-              save_results: bool = False,
-              seeds: list[int] | None = None) -> tuple[str, bool]:
+def run_suite(
+    suite: str,
+    out: str,
+    only: list[str] | None = None,
+    experiments: dict[str, Experiment] | None = None,
+    save_results: bool = False,
+    seeds: list[int] | None = None,
+) -> tuple[str, bool]:
     """Runs the suite; returns (path of REPORT.md, whether every experiment succeeded).
 
     REPORT.md holds the rows each experiment returns, then the effects table (paper's baseline
@@ -103,8 +118,9 @@ def run_suite(suite: str, out: str, only: list[str] | None = None,
         status = "ok"
         try:
             exp_dir = os.path.join(workdir, exp.name)
-            exp_rows = (exp.run(exp_dir, suite, seeds=tuple(seeds)) if seeds
-                        else exp.run(exp_dir, suite))
+            exp_rows = (
+                exp.run(exp_dir, suite, seeds=tuple(seeds)) if seeds else exp.run(exp_dir, suite)
+            )
             for r in exp_rows:
                 plots = tuple(os.path.join(exp.name, p) for p in r.plots)
                 rows.append((exp.name, ResultRow(**{**r.__dict__, "plots": plots})))
@@ -121,13 +137,25 @@ def run_suite(suite: str, out: str, only: list[str] | None = None,
     from experiments.reproduce.results import render_effects
 
     records = collect_results(workdir, save=save_results)
-    report = [f"# jtransfer reproduction report — suite `{suite}`", "",
-              f"Run at {stamp}; {len(chosen)} experiments; total {total:.1f} s.", "",
-              "Published numbers and their sources: ../shared/data/RESULTS_FROM_PAPERS.md.", "",
-              table, "", "## Effects (paired over seeds; mean ± std with ddof = 1; verdicts as "
-              "in experiments/reproduce/stats.py)", "",
-              render_effects(records) if records else "No results artefact was written.", "",
-              "## Timing", "", "| experiment | seconds | status |", "|---|---|---|"]
+    report = [
+        f"# jtransfer reproduction report — suite `{suite}`",
+        "",
+        f"Run at {stamp}; {len(chosen)} experiments; total {total:.1f} s.",
+        "",
+        "Published numbers and their sources: ../shared/data/RESULTS_FROM_PAPERS.md.",
+        "",
+        table,
+        "",
+        "## Effects (paired over seeds; mean ± std with ddof = 1; verdicts as "
+        "in experiments/reproduce/stats.py)",
+        "",
+        render_effects(records) if records else "No results artefact was written.",
+        "",
+        "## Timing",
+        "",
+        "| experiment | seconds | status |",
+        "|---|---|---|",
+    ]
     report += [f"| {n} | {t:.1f} | {s} |" for n, t, s in timings]
     path = os.path.join(workdir, "REPORT.md")
     with open(path, "w") as f:
@@ -159,8 +187,13 @@ def main(argv):
         for e in discover().values():
             print(f"{e.name:28s} {','.join(e.suites):12s} {e.description}")
         return 0
-    _, ok = run_suite(_SUITE.value, _OUT.value, _ONLY.value, save_results=_SAVE.value,
-                      seeds=[int(s) for s in _SEEDS.value])
+    _, ok = run_suite(
+        _SUITE.value,
+        _OUT.value,
+        _ONLY.value,
+        save_results=_SAVE.value,
+        seeds=[int(s) for s in _SEEDS.value],
+    )
     return 0 if ok else 1
 
 

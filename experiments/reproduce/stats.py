@@ -42,8 +42,9 @@ VERDICTS = ("reproduced", "smaller", "absent", "reversed", "differs", "gain", "n
 def _as_1d(values: Sequence[float], name: str) -> np.ndarray:
     a = np.asarray(values, dtype=np.float64)
     if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D sequence of per-seed values; "
-                         f"got shape {a.shape}")
+        raise ValueError(
+            f"{name} must be a non-empty 1-D sequence of per-seed values; got shape {a.shape}"
+        )
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} has non-finite values: {a.tolist()}")
     return a
@@ -87,8 +88,13 @@ class Effect:
     confidence: float = 0.95
 
 
-def paired_gain(method: Sequence[float], baseline: Sequence[float], *,
-                higher_is_better: bool = True, confidence: float = 0.95) -> Effect:
+def paired_gain(
+    method: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    higher_is_better: bool = True,
+    confidence: float = 0.95,
+) -> Effect:
     """Paired gain of ``method`` over ``baseline`` across seeds with a t-based interval.
 
     ``d_i = method_i - baseline_i`` (``baseline_i - method_i`` when lower is better, e.g. an
@@ -113,8 +119,9 @@ def paired_gain(method: Sequence[float], baseline: Sequence[float], *,
     """
     m, b = _as_1d(method, "method"), _as_1d(baseline, "baseline")
     if m.shape != b.shape:
-        raise ValueError(f"method and baseline must hold the same seeds; got shapes {m.shape} "
-                         f"and {b.shape}")
+        raise ValueError(
+            f"method and baseline must hold the same seeds; got shapes {m.shape} and {b.shape}"
+        )
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")
     d = m - b if higher_is_better else b - m
@@ -127,8 +134,9 @@ def paired_gain(method: Sequence[float], baseline: Sequence[float], *,
     return Effect(mean, std, mean - half, mean + half, n, confidence)
 
 
-def published_gain(method: float | None, baseline: float | None, *,
-                   higher_is_better: bool = True) -> float | None:
+def published_gain(
+    method: float | None, baseline: float | None, *, higher_is_better: bool = True
+) -> float | None:
     """The paper's gain in the same orientation as :func:`paired_gain` (None if unknown).
 
     Example:

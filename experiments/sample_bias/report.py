@@ -10,10 +10,14 @@ from experiments.reproduce.registry import Experiment, ResultRow
 
 SEEDS = (0, 1, 2)
 PUBLISHED = {"source_only": 0.248, "kmm": 0.162, "kliep": 0.108}
-LABELS = {"source_only": "source only", "kmm": "KMM (γ = 0.1)",
-          "kliep": "KLIEP (σ by likelihood CV)", "ulsif": "uLSIF ((σ, λ) by analytic LOO)",
-          "classifier": "domain-classifier ratio",
-          "true_ratio": "IW-MLP with the true ratio q/p (oracle weights, reference)"}
+LABELS = {
+    "source_only": "source only",
+    "kmm": "KMM (γ = 0.1)",
+    "kliep": "KLIEP (σ by likelihood CV)",
+    "ulsif": "uLSIF ((σ, λ) by analytic LOO)",
+    "classifier": "domain-classifier ratio",
+    "true_ratio": "IW-MLP with the true ratio q/p (oracle weights, reference)",
+}
 
 
 def _run(workdir: str, suite: str) -> list[ResultRow]:
@@ -30,20 +34,29 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
     for m in train.METHODS:
         maes = [r[f"{m}_mae"] for r in runs]
         ess = np.mean([r[f"{m}_ess"] for r in runs])
-        rows.append(ResultRow(
-            benchmark=f"1-D sample bias, MLP(100,100): {LABELS[m]}",
-            metric="target MAE",
-            ours=f"{np.mean(maes):.3f} ± {np.std(maes, ddof=1):.3f}",
-            published=PUBLISHED.get(m),
-            source="ADAPT docs 'Sample bias' (RESULTS_FROM_PAPERS.md §5)" if m in PUBLISHED
-            else "",
-            plots=(plot,) if m == "source_only" else (),
-            notes=f"seeds {list(SEEDS)}, per-seed {[round(x, 3) for x in maes]}, ESS {ess:.0f}/100,"
-                  f" {np.mean([r['train_seconds'] for r in runs]):.1f} s/seed (all methods)"))
+        rows.append(
+            ResultRow(
+                benchmark=f"1-D sample bias, MLP(100,100): {LABELS[m]}",
+                metric="target MAE",
+                ours=f"{np.mean(maes):.3f} ± {np.std(maes, ddof=1):.3f}",
+                published=PUBLISHED.get(m),
+                source="ADAPT docs 'Sample bias' (RESULTS_FROM_PAPERS.md §5)"
+                if m in PUBLISHED
+                else "",
+                plots=(plot,) if m == "source_only" else (),
+                notes=f"seeds {list(SEEDS)}, per-seed {[round(x, 3) for x in maes]}, ESS {ess:.0f}/100,"  # noqa: E501
+                f" {np.mean([r['train_seconds'] for r in runs]):.1f} s/seed (all methods)",
+            )
+        )
     return rows
 
 
-EXPERIMENTS = [Experiment(
-    name="sample_bias", suites=("quick", "full"), run=_run,
-    description="1-D covariate-shift regression: source-only vs KMM, KLIEP, uLSIF, "
-                "classifier ratio (ADAPT protocol)")]
+EXPERIMENTS = [
+    Experiment(
+        name="sample_bias",
+        suites=("quick", "full"),
+        run=_run,
+        description="1-D covariate-shift regression: source-only vs KMM, KLIEP, uLSIF, "
+        "classifier ratio (ADAPT protocol)",
+    )
+]

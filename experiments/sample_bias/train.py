@@ -35,9 +35,12 @@ LAM_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 
 
 def validate_config(config) -> None:
-    train.validate_config(config, min_ints={"n_source": 2, "n_target": 2, "num_steps": 2},
-                          positive=("learning_rate", "kmm_gamma"),
-                          subsets={"methods": METHODS})
+    train.validate_config(
+        config,
+        min_ints={"n_source": 2, "n_target": 2, "num_steps": 2},
+        positive=("learning_rate", "kmm_gamma"),
+        subsets={"methods": METHODS},
+    )
 
 
 def make_data_mesh(config):
@@ -60,7 +63,8 @@ def classifier_prob(xs, xt, *, C=1.0):
 
     feats = lambda x: np.concatenate([x, x**2], 1)  # noqa: E731
     clf = LogisticRegression(C=C, max_iter=1000).fit(
-        feats(np.concatenate([xs, xt])), np.r_[np.zeros(len(xs)), np.ones(len(xt))])
+        feats(np.concatenate([xs, xt])), np.r_[np.zeros(len(xs)), np.ones(len(xt))]
+    )
     return clf.predict_proba(feats(xs))[:, 1]
 
 
@@ -86,13 +90,15 @@ def estimate_weights(config, data) -> tuple[dict[str, np.ndarray], dict[str, obj
                 w = np.asarray(fit.weights)
                 chosen[m] = f"σ={float(fit.bandwidth[0]):g}"
             elif m == "ulsif":
-                fit = weighting.ulsif(xs, xt, bandwidth_grid=SIGMA_GRID, lam_grid=LAM_GRID,
-                                      key=key)
+                fit = weighting.ulsif(xs, xt, bandwidth_grid=SIGMA_GRID, lam_grid=LAM_GRID, key=key)
                 w = np.maximum(np.asarray(fit.weights), 0.0)
                 chosen[m] = f"σ={float(fit.bandwidth[0]):g}, λ={float(fit.lam):g}"
             elif m == "classifier":
-                w = np.asarray(weighting.from_domain_classifier(
-                    classifier_prob(xs, xt), n_source=len(xs), n_target=len(xt)))
+                w = np.asarray(
+                    weighting.from_domain_classifier(
+                        classifier_prob(xs, xt), n_source=len(xs), n_target=len(xt)
+                    )
+                )
             else:
                 w = true_ratio(xs)
             out[m] = (w / w.mean()).astype(np.float32)
@@ -106,20 +112,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # config record and metric files (no checkpoints: a rerun recomputes everything, in seconds)
     run = train.Run(workdir, config=config, exempt=("plot",), save_every=None)
     data_key, init_key = train.keys(config.seed, "data", "init")
-    data = jdata.sample_bias_regression(key=data_key, n_source=config.n_source,
-                                        n_target=config.n_target)
+    data = jdata.sample_bias_regression(
+        key=data_key, n_source=config.n_source, n_target=config.n_target
+    )
     t0 = time.perf_counter()
     ws, chosen = estimate_weights(config, data)
     t_weights = time.perf_counter() - t0
     methods = list(ws)
-    print(f"sample_bias: weights of {len(methods)} methods estimated ({t_weights:.1f} s)",
-          file=sys.stderr, flush=True)
-    apply_fn, params = models.functional(models.MLP(1, tuple(config.hidden), 1,
-                                                    rngs=nnx.Rngs(params=init_key)))
+    print(
+        f"sample_bias: weights of {len(methods)} methods estimated ({t_weights:.1f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    apply_fn, params = models.functional(
+        models.MLP(1, tuple(config.hidden), 1, rngs=nnx.Rngs(params=init_key))
+    )
     opt = optax.adam(config.learning_rate)
     # Batch (source points) on the data axis: xs (n, 1), ys (n,), weights (n, methods).
-    batch = (jnp.asarray(data["xs"]), jnp.asarray(data["ys"]),
-             jnp.asarray(np.stack([ws[m] for m in methods], axis=1)))
+    batch = (
+        jnp.asarray(data["xs"]),
+        jnp.asarray(data["ys"]),
+        jnp.asarray(np.stack([ws[m] for m in methods], axis=1)),
+    )
     mesh = make_data_mesh(config)
     if mesh is not None:
         batch = parallel.shard_batch(batch, mesh, axis_name="data")
@@ -131,19 +145,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             def step(carry, _):
                 p, s = carry
                 loss, g = jax.value_and_grad(
-                    lambda p: jnp.mean(w * (apply_fn(p, xs)[:, 0] - ys) ** 2))(p)
+                    lambda p: jnp.mean(w * (apply_fn(p, xs)[:, 0] - ys) ** 2)
+                )(p)
                 u, s = opt.update(g, s, p)
                 return (optax.apply_updates(p, u), s), loss
-            (p, _), losses = jax.lax.scan(step, (params, opt.init(params)), None,
-                                          length=config.num_steps)
+
+            (p, _), losses = jax.lax.scan(
+                step, (params, opt.init(params)), None, length=config.num_steps
+            )
             return p, losses[-1]
+
         return jax.vmap(fit, in_axes=1)(wmat)
 
     fitted, last_loss = fit_all(params, *batch)
     jax.block_until_ready(fitted)
     secs = time.perf_counter() - t0
-    print(f"sample_bias: {len(methods)} regressors fitted, {config.num_steps} steps each "
-          f"({secs:.1f} s)", file=sys.stderr, flush=True)
+    print(
+        f"sample_bias: {len(methods)} regressors fitted, {config.num_steps} steps each "
+        f"({secs:.1f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
     grid = np.linspace(-2.0, 2.0, 200, dtype=np.float32)[:, None]
     pred_t = np.asarray(jax.vmap(lambda p: apply_fn(p, jnp.asarray(data["xt"]))[:, 0])(fitted))
     pred_g = np.asarray(jax.vmap(lambda p: apply_fn(p, jnp.asarray(grid))[:, 0])(fitted))
@@ -153,12 +175,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         metrics[f"{m}_ess"] = float(ws[m].sum() ** 2 / np.sum(ws[m] ** 2))
     metrics["weights_seconds"] = t_weights
     metrics["train_seconds"] = secs
-    run.write(config.num_steps, {**metrics, **{f"{m}_final_loss": float(last_loss[i])
-                                              for i, m in enumerate(methods)}})
+    run.write(
+        config.num_steps,
+        {**metrics, **{f"{m}_final_loss": float(last_loss[i]) for i, m in enumerate(methods)}},
+    )
     run.close()
-    np.savez(os.path.join(workdir, "fits.npz"), grid=grid, pred=pred_g,
-             weights=np.stack([ws[m] for m in methods]), xs=data["xs"], ys=data["ys"],
-             xt=data["xt"], yt=data["yt"], methods=np.array(methods))
+    np.savez(
+        os.path.join(workdir, "fits.npz"),
+        grid=grid,
+        pred=pred_g,
+        weights=np.stack([ws[m] for m in methods]),
+        xs=data["xs"],
+        ys=data["ys"],
+        xt=data["xt"],
+        yt=data["yt"],
+        methods=np.array(methods),
+    )
     with open(os.path.join(workdir, "chosen.txt"), "w") as f:
         f.write("\n".join(f"{k}: {v}" for k, v in chosen.items()) + "\n")
     if config.plot:
@@ -174,8 +206,12 @@ def plot(path, data, grid, pred, ws, metrics) -> str:
     g = grid[:, 0]
     ax[0].hist(data["xs"][:, 0], bins=20, density=True, alpha=0.5, label="source sample")
     ax[0].hist(data["xt"][:, 0], bins=20, density=True, alpha=0.5, label="target sample")
-    ax[0].plot(g, np.exp(-0.5 * (g / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi)), "C0",
-               label="p(x) = N(0, 0.5²)")
+    ax[0].plot(
+        g,
+        np.exp(-0.5 * (g / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi)),
+        "C0",
+        label="p(x) = N(0, 0.5²)",
+    )
     ax[0].plot(g, ((g >= -1.5) & (g <= 1.5)) / 3.0, "C1", label="q(x) = U(−1.5, 1.5)")
     ax[0].set_title("input densities")
     ax[0].legend(fontsize=7)
@@ -187,8 +223,9 @@ def plot(path, data, grid, pred, ws, metrics) -> str:
     ax[1].set_title("importance weights on source points (mean 1)")
     ax[1].legend(fontsize=7)
     ax[2].scatter(data["xs"][:, 0], data["ys"], s=8, c="k", alpha=0.4, label="source")
-    ax[2].scatter(data["xt"][:, 0], data["yt"], s=8, c="grey", marker="x", alpha=0.4,
-                  label="target")
+    ax[2].scatter(
+        data["xt"][:, 0], data["yt"], s=8, c="grey", marker="x", alpha=0.4, label="target"
+    )
     ax[2].plot(g, data["f"](g), "k--", label="true f")
     for i, m in enumerate(ws):
         ax[2].plot(g, pred[i], f"C{i}", label=f"{m} (MAE {metrics[f'{m}_mae']:.3f})")

@@ -11,8 +11,16 @@ import optax
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "steps"))
-def fit_softmax(x, y, sample_weight, *, num_classes: int, l2: float = 1e-3,
-                steps: int = 300, learning_rate: float = 0.05):
+def fit_softmax(
+    x,
+    y,
+    sample_weight,
+    *,
+    num_classes: int,
+    l2: float = 1e-3,
+    steps: int = 300,
+    learning_rate: float = 0.05,
+):
     """Multinomial logistic regression: min Σ sᵢ CE(W xᵢ + b, yᵢ)/Σ s + l2/2 ‖W‖², Adam.
 
     ``sample_weight`` doubles as a mask (0 = not in the training set), so fits on different
@@ -24,8 +32,7 @@ def fit_softmax(x, y, sample_weight, *, num_classes: int, l2: float = 1e-3,
     def loss(p):
         w, b = p
         logits = x @ w + b[None, :]
-        return (jnp.sum(s * optax.softmax_cross_entropy(logits, onehot))
-                + 0.5 * l2 * jnp.sum(w * w))
+        return jnp.sum(s * optax.softmax_cross_entropy(logits, onehot)) + 0.5 * l2 * jnp.sum(w * w)
 
     opt = optax.adam(learning_rate)
     p0 = (jnp.zeros((x.shape[1], num_classes), x.dtype), jnp.zeros(num_classes, x.dtype))
@@ -52,8 +59,9 @@ def fit_many(x, y, weights, l2s, *, num_classes: int, steps: int, mesh=None):
     weights = jnp.asarray(weights, x.dtype)
     l2s = jnp.asarray(l2s, x.dtype)
     if weights.ndim != 2 or weights.shape[1] != x.shape[0] or l2s.shape != weights.shape[:1]:
-        raise ValueError(f"weights must be (F, n={x.shape[0]}) and l2s (F,), got "
-                         f"{weights.shape} and {l2s.shape}")
+        raise ValueError(
+            f"weights must be (F, n={x.shape[0]}) and l2s (F,), got {weights.shape} and {l2s.shape}"
+        )
     num = weights.shape[0]
     if mesh is not None and mesh.size > 1:
         pad = -num % mesh.size
@@ -69,8 +77,9 @@ def fit_many(x, y, weights, l2s, *, num_classes: int, steps: int, mesh=None):
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "steps"))
 def _fit_many(x, y, weights, l2s, *, num_classes, steps):
-    return jax.vmap(lambda w, l2: fit_softmax(x, y, w, num_classes=num_classes, l2=l2,
-                                              steps=steps))(weights, l2s)
+    return jax.vmap(
+        lambda w, l2: fit_softmax(x, y, w, num_classes=num_classes, l2=l2, steps=steps)
+    )(weights, l2s)
 
 
 def make_mesh(config):

@@ -50,8 +50,9 @@ def _prior_sample(rng, y, classes_hi, frac_hi, n):
     lo = np.flatnonzero(~np.isin(y, classes_hi))
     n_hi = min(len(hi), int(round(frac_hi * n)))
     n_lo = min(len(lo), n - n_hi)
-    return np.concatenate([rng.choice(hi, n_hi, replace=False),
-                           rng.choice(lo, n_lo, replace=False)])
+    return np.concatenate(
+        [rng.choice(hi, n_hi, replace=False), rng.choice(lo, n_lo, replace=False)]
+    )
 
 
 def make_case(case: str, seed: int, n_labelled: int):
@@ -61,7 +62,7 @@ def make_case(case: str, seed: int, n_labelled: int):
     rng = np.random.default_rng(seed)
     x, y = _digits()
     perm = rng.permutation(len(y))
-    src, tgt = perm[: len(y) // 2], perm[len(y) // 2:]
+    src, tgt = perm[: len(y) // 2], perm[len(y) // 2 :]
     xs, ys, xt, yt = x[src], y[src], x[tgt], y[tgt]
     if case == "label_shift":
         s_idx = _prior_sample(rng, ys, np.arange(5), 0.97, 450)
@@ -84,11 +85,19 @@ def make_case(case: str, seed: int, n_labelled: int):
     return xs, ys, xt[lab], yt[lab], xt[test], yt[test]
 
 
-def run_case(case: str, seed: int, *, n_labelled: int, num_folds: int, l2: float,
-             steps: int, confidence: float = 0.95, mesh=None) -> dict:
+def run_case(
+    case: str,
+    seed: int,
+    *,
+    n_labelled: int,
+    num_folds: int,
+    l2: float,
+    steps: int,
+    confidence: float = 0.95,
+    mesh=None,
+) -> dict:
     xs, ys, xl, yl, xtest, ytest = make_case(case, seed, n_labelled)
-    folds = np.array_split(np.random.default_rng(seed + 1000).permutation(n_labelled),
-                           num_folds)
+    folds = np.array_split(np.random.default_rng(seed + 1000).permutation(n_labelled), num_folds)
     ns = len(ys)
     x = jnp.asarray(np.concatenate([xs, xl]), jnp.float32)
     y = jnp.asarray(np.concatenate([ys, yl]))
@@ -101,10 +110,18 @@ def run_case(case: str, seed: int, *, n_labelled: int, num_folds: int, l2: float
         masks.append(np.concatenate([np.ones(ns), lab]))
         masks.append(np.concatenate([np.zeros(ns), lab]))
     masks = jnp.asarray(np.stack(masks), jnp.float32)
-    params = fit_many(x, y, masks, jnp.full(masks.shape[0], l2, jnp.float32), num_classes=10,
-                      steps=steps, mesh=mesh)
-    preds = jax.vmap(lambda p: jnp.argmax(p[0].T @ jnp.asarray(xl, jnp.float32).T
-                                          + p[1][:, None], axis=0))(params)
+    params = fit_many(
+        x,
+        y,
+        masks,
+        jnp.full(masks.shape[0], l2, jnp.float32),
+        num_classes=10,
+        steps=steps,
+        mesh=mesh,
+    )
+    preds = jax.vmap(
+        lambda p: jnp.argmax(p[0].T @ jnp.asarray(xl, jnp.float32).T + p[1][:, None], axis=0)
+    )(params)
     preds = np.asarray(preds)
     adapted_ok = np.zeros(n_labelled)
     base_ok = np.zeros(n_labelled)
@@ -116,12 +133,20 @@ def run_case(case: str, seed: int, *, n_labelled: int, num_folds: int, l2: float
     final_b = jax.tree.map(lambda a: a[-1], params)
     acc_a = float(np.mean(predict(final_a, xtest.astype(np.float32)) == ytest))
     acc_b = float(np.mean(predict(final_b, xtest.astype(np.float32)) == ytest))
-    return {"case": case, "seed": seed, "n_labelled": n_labelled,
-            "designed_to_hurt": case in HURT_CASES,
-            "true_adapted_acc": acc_a, "true_baseline_acc": acc_b,
-            "truly_negative": acc_a < acc_b, "gain": report.gain, "ci_low": report.ci_low,
-            "ci_high": report.ci_high, "verdict": report.verdict,
-            "flagged": report.verdict == "negative transfer"}
+    return {
+        "case": case,
+        "seed": seed,
+        "n_labelled": n_labelled,
+        "designed_to_hurt": case in HURT_CASES,
+        "true_adapted_acc": acc_a,
+        "true_baseline_acc": acc_b,
+        "truly_negative": acc_a < acc_b,
+        "gain": report.gain,
+        "ci_low": report.ci_low,
+        "ci_high": report.ci_high,
+        "verdict": report.verdict,
+        "flagged": report.verdict == "negative transfer",
+    }
 
 
 def summarise(rows: list[dict]) -> dict[str, float]:
@@ -131,20 +156,23 @@ def summarise(rows: list[dict]) -> dict[str, float]:
         "num_cases": float(len(rows)),
         "num_truly_negative": float(len(neg)),
         "hit_rate": float(np.mean([r["flagged"] for r in neg])) if neg else float("nan"),
-        "false_alarm_rate": (float(np.mean([r["flagged"] for r in pos])) if pos
-                             else float("nan")),
+        "false_alarm_rate": (float(np.mean([r["flagged"] for r in pos])) if pos else float("nan")),
         "positive_verdict_rate_on_helpful": (
-            float(np.mean([r["verdict"] == "positive transfer" for r in pos])) if pos
-            else float("nan")),
-        "design_agreement": float(np.mean([r["designed_to_hurt"] == r["truly_negative"]
-                                           for r in rows])),
+            float(np.mean([r["verdict"] == "positive transfer" for r in pos]))
+            if pos
+            else float("nan")
+        ),
+        "design_agreement": float(
+            np.mean([r["designed_to_hurt"] == r["truly_negative"] for r in rows])
+        ),
     }
     for case in CASES:
         rc = [r for r in rows if r["case"] == case]
         if rc:
             out[f"{case}/flag_rate"] = float(np.mean([r["flagged"] for r in rc]))
-            out[f"{case}/true_gain"] = float(np.mean([r["true_adapted_acc"]
-                                                      - r["true_baseline_acc"] for r in rc]))
+            out[f"{case}/true_gain"] = float(
+                np.mean([r["true_adapted_acc"] - r["true_baseline_acc"] for r in rc])
+            )
     return out
 
 
@@ -158,11 +186,19 @@ def plot(rows: list[dict], path: str) -> str:
         rc = [r for r in rows if r["case"] == case]
         for j, r in enumerate(rc):
             xpos = i + (j - len(rc) / 2) * 0.08
-            color = "tab:red" if r["flagged"] else ("tab:green" if r["verdict"] ==
-                                                    "positive transfer" else "tab:gray")
-            ax.errorbar(xpos, r["gain"], yerr=[[r["gain"] - r["ci_low"]],
-                                               [r["ci_high"] - r["gain"]]], fmt="o",
-                        color=color, ms=3)
+            color = (
+                "tab:red"
+                if r["flagged"]
+                else ("tab:green" if r["verdict"] == "positive transfer" else "tab:gray")
+            )
+            ax.errorbar(
+                xpos,
+                r["gain"],
+                yerr=[[r["gain"] - r["ci_low"]], [r["ci_high"] - r["gain"]]],
+                fmt="o",
+                color=color,
+                ms=3,
+            )
             ax.plot(xpos, r["true_adapted_acc"] - r["true_baseline_acc"], "kx", ms=4)
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xticks(range(len(CASES)), CASES, rotation=30, ha="right")

@@ -67,11 +67,12 @@ def target_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint index sets (target sample, test set) of a domain of ``n`` points: a random
     half and the rest."""
     perm = np.random.default_rng(seed).permutation(n)
-    return np.sort(perm[: n // 2]), np.sort(perm[n // 2:])
+    return np.sort(perm[: n // 2]), np.sort(perm[n // 2 :])
 
 
-def load_domain(dataset: str, domain: str, manual_dir=None, *,
-                split_seed: int | None = TARGET_SPLIT_SEED) -> dict[str, np.ndarray]:
+def load_domain(
+    dataset: str, domain: str, manual_dir=None, *, split_seed: int | None = TARGET_SPLIT_SEED
+) -> dict[str, np.ndarray]:
     """Labelled source arrays and target arrays (``x_unlab``, ``y_unlab``, ``x_test``,
     ``y_test``) of one domain, preprocessed as described in the module docstring.
 
@@ -91,17 +92,32 @@ def load_domain(dataset: str, domain: str, manual_dir=None, *,
             lab = test = np.arange(len(y))
         else:
             lab, test = target_split(len(y), split_seed)
-        return {"x_src": x, "y_src": y, "x_unlab": x[lab], "y_unlab": y[lab],
-                "x_test": x[test], "y_test": y[test], "x_disc": x_disc,
-                "x_disc_unlab": x_disc[lab], "idx_unlab": lab, "idx_test": test}
+        return {
+            "x_src": x,
+            "y_src": y,
+            "x_unlab": x[lab],
+            "y_unlab": y[lab],
+            "x_test": x[test],
+            "y_test": y[test],
+            "x_disc": x_disc,
+            "x_disc_unlab": x_disc[lab],
+            "idx_unlab": lab,
+            "idx_test": test,
+        }
     if dataset == "amazon_reviews":
         tr = data.load(dataset, domain=domain, split="train", manual_dir=manual_dir)
         te = data.load(dataset, domain=domain, split="test", manual_dir=manual_dir)
         xtr = np.log1p(tr["x"]).astype(np.float32)
         xte = np.log1p(te["x"]).astype(np.float32)
-        return {"x_src": xtr, "y_src": tr["y"].astype(np.int32), "x_unlab": xtr,
-                "y_unlab": tr["y"].astype(np.int32), "x_test": xte,
-                "y_test": te["y"].astype(np.int32), "x_disc": xtr}
+        return {
+            "x_src": xtr,
+            "y_src": tr["y"].astype(np.int32),
+            "x_unlab": xtr,
+            "y_unlab": tr["y"].astype(np.int32),
+            "x_test": xte,
+            "y_test": te["y"].astype(np.int32),
+            "x_disc": xtr,
+        }
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
@@ -113,8 +129,15 @@ def _fit_grid(x, y, l2s, steps, num_classes, mask=None, mesh=None):
     """One fit per L2 value (vmapped, sharded over ``mesh``); returns stacked params."""
     x = jnp.asarray(x)
     m = jnp.ones(x.shape[0], x.dtype) if mask is None else jnp.asarray(mask, x.dtype)
-    return fit_many(x, y, jnp.broadcast_to(m, (len(l2s), x.shape[0])), l2s,
-                    num_classes=num_classes, steps=steps, mesh=mesh)
+    return fit_many(
+        x,
+        y,
+        jnp.broadcast_to(m, (len(l2s), x.shape[0])),
+        l2s,
+        num_classes=num_classes,
+        steps=steps,
+        mesh=mesh,
+    )
 
 
 def _acc(params, x, y) -> float:
@@ -140,22 +163,39 @@ def _source_pca(src, k=64):
 def shift_scores(src, tgt, *, num_classes, config, key) -> dict:
     """Experiment 1 for one shift: transfer accuracies and every score."""
     rng = np.random.default_rng(config.seed)
-    params = jax.tree.map(lambda a: a[0], _fit_grid(src["x_src"], src["y_src"], [config.l2],
-                                                    config.steps, num_classes,
-                                                    mesh=make_mesh(config)))
+    params = jax.tree.map(
+        lambda a: a[0],
+        _fit_grid(
+            src["x_src"],
+            src["y_src"],
+            [config.l2],
+            config.steps,
+            num_classes,
+            mesh=make_mesh(config),
+        ),
+    )
     out = {"acc_source_only": _acc(params, tgt["x_test"], tgt["y_test"])}
     if config.coral_accuracy:
         xs_c = _coral(src["x_src"], tgt["x_unlab"])
-        pc = jax.tree.map(lambda a: a[0], _fit_grid(xs_c, src["y_src"], [config.l2],
-                                                    config.steps, num_classes,
-                                                    mesh=make_mesh(config)))
+        pc = jax.tree.map(
+            lambda a: a[0],
+            _fit_grid(
+                xs_c, src["y_src"], [config.l2], config.steps, num_classes, mesh=make_mesh(config)
+            ),
+        )
         out["acc_coral"] = _acc(pc, tgt["x_test"], tgt["y_test"])
     xl, yl = tgt["x_unlab"], tgt["y_unlab"]
     z = logits(params, jnp.asarray(xl))
     probs = jax.nn.softmax(z, axis=1)
     out["leep"] = float(select.leep(probs, yl, num_classes=num_classes))
-    out["nce"] = float(select.nce(np.asarray(jnp.argmax(z, 1)), yl,
-                                  num_source_classes=num_classes, num_classes=num_classes))
+    out["nce"] = float(
+        select.nce(
+            np.asarray(jnp.argmax(z, 1)),
+            yl,
+            num_source_classes=num_classes,
+            num_classes=num_classes,
+        )
+    )
     out["logme"] = float(select.logme(z, yl, num_classes=num_classes))
     out["hscore"] = float(select.hscore(z, yl, num_classes=num_classes))
     out["transrate"] = float(select.transrate(z, yl, num_classes=num_classes))
@@ -179,13 +219,16 @@ def shift_selection(src, tgt, *, num_classes, config, key, use_coral) -> dict:
     val, tr = perm[:n_val], perm[n_val:]
     x_all, y = src["x_src"], src["y_src"]
     xt = _subsample(rng, tgt.get("x_disc_unlab", tgt["x_disc"]), config.max_target)
-    w_val = np.asarray(select.domain_classifier_weights(src["x_disc"][tr], xt,
-                                                        x_eval=src["x_disc"][val]))
+    w_val = np.asarray(
+        select.domain_classifier_weights(src["x_disc"][tr], xt, x_eval=src["x_disc"][val])
+    )
     # DEV as published: the same (quantile-capped) ratio unnormalised, so its control
     # variate eta (mean(w) - 1) corrects the mean (with mean-1 weights DEV equals IWV)
-    w_dev = np.asarray(select.domain_classifier_weights(src["x_disc"][tr], xt,
-                                                        x_eval=src["x_disc"][val],
-                                                        normalize=False))
+    w_dev = np.asarray(
+        select.domain_classifier_weights(
+            src["x_disc"][tr], xt, x_eval=src["x_disc"][val], normalize=False
+        )
+    )
     adaptations = ("none", "coral") if use_coral else ("none",)
     cands = []
     for adapt in adaptations:
@@ -193,24 +236,33 @@ def shift_selection(src, tgt, *, num_classes, config, key, use_coral) -> dict:
         for steps in config.candidate_steps:
             mask = np.zeros(n, np.float32)
             mask[tr] = 1.0
-            grid = _fit_grid(x, y, config.candidate_l2, steps, num_classes, mask=mask,
-                             mesh=make_mesh(config))
+            grid = _fit_grid(
+                x, y, config.candidate_l2, steps, num_classes, mask=mask, mesh=make_mesh(config)
+            )
             for i, l2 in enumerate(config.candidate_l2):
                 p = jax.tree.map(lambda a, i=i: a[i], grid)
-                err_val = (np.asarray(jnp.argmax(logits(p, jnp.asarray(x[val])), 1))
-                           != y[val]).astype(np.float64)
+                err_val = (
+                    np.asarray(jnp.argmax(logits(p, jnp.asarray(x[val])), 1)) != y[val]
+                ).astype(np.float64)
                 pt = jax.nn.softmax(logits(p, jnp.asarray(tgt["x_unlab"])), axis=1)
-                cands.append({
-                    "name": f"{adapt}/steps{steps}/l2={l2:g}",
-                    "source_val": 1.0 - err_val.mean(),
-                    "iwv": -float(select.iwv_risk(err_val, w_val)),
-                    "dev": -float(select.dev_risk(err_val, w_dev)),
-                    "snd": float(select.snd(_subsample(np.random.default_rng(0),
-                                                       np.asarray(pt), config.max_target))),
-                    "entropy": -float(select.prediction_entropy(pt)),
-                    "oracle": _acc(p, tgt["x_test"], tgt["y_test"]),
-                })
-    out = {"ess_fraction": float(w_val.sum() ** 2 / (w_val ** 2).sum() / len(w_val))}
+                cands.append(
+                    {
+                        "name": f"{adapt}/steps{steps}/l2={l2:g}",
+                        "source_val": 1.0 - err_val.mean(),
+                        "iwv": -float(select.iwv_risk(err_val, w_val)),
+                        "dev": -float(select.dev_risk(err_val, w_dev)),
+                        "snd": float(
+                            select.snd(
+                                _subsample(
+                                    np.random.default_rng(0), np.asarray(pt), config.max_target
+                                )
+                            )
+                        ),
+                        "entropy": -float(select.prediction_entropy(pt)),
+                        "oracle": _acc(p, tgt["x_test"], tgt["y_test"]),
+                    }
+                )
+    out = {"ess_fraction": float(w_val.sum() ** 2 / (w_val**2).sum() / len(w_val))}
     for crit in CRITERIA:
         best = max(cands, key=lambda c: c[crit])
         out[crit] = best["oracle"]
@@ -233,13 +285,18 @@ def run(config, workdir: str) -> dict:
             if config.experiment == "correlation":
                 c = config.copy_and_resolve_references()
                 c.coral_accuracy = dataset == "office_caltech10"
-                results[f"{sl}->{tl}"] = shift_scores(cache[s], cache[t],
-                                                      num_classes=num_classes, config=c,
-                                                      key=key)
+                results[f"{sl}->{tl}"] = shift_scores(
+                    cache[s], cache[t], num_classes=num_classes, config=c, key=key
+                )
             else:
                 results[f"{sl}->{tl}"] = shift_selection(
-                    cache[s], cache[t], num_classes=num_classes, config=config, key=key,
-                    use_coral=dataset == "office_caltech10")
+                    cache[s],
+                    cache[t],
+                    num_classes=num_classes,
+                    config=config,
+                    key=key,
+                    use_coral=dataset == "office_caltech10",
+                )
             print(f"[{config.experiment}] {dataset} {sl}->{tl} done", flush=True)
         with open(os.path.join(workdir, f"{config.experiment}_{dataset}.json"), "w") as f:
             json.dump(results, f, indent=1)
@@ -252,8 +309,9 @@ def run(config, workdir: str) -> dict:
             for crit in CRITERIA:
                 accs = [r[crit] for r in results.values()]
                 metrics[f"{dataset}/{crit}/mean_acc"] = float(np.mean(accs))
-            metrics[f"{dataset}/mean_ess_fraction"] = float(np.mean(
-                [r["ess_fraction"] for r in results.values()]))
+            metrics[f"{dataset}/mean_ess_fraction"] = float(
+                np.mean([r["ess_fraction"] for r in results.values()])
+            )
             _selection_table(dataset, results, workdir)
     return metrics
 
@@ -314,12 +372,18 @@ def _correlations(dataset, results, workdir, plot) -> dict:
 
 
 def _selection_table(dataset, results, workdir) -> None:
-    lines = [f"# Model selection on {dataset} (target accuracy of the chosen candidate)", "",
-             "| shift | " + " | ".join(CRITERIA[:-1]) + " | oracle (uses target labels) |",
-             "|---" * (len(CRITERIA) + 1) + "|"]
+    lines = [
+        f"# Model selection on {dataset} (target accuracy of the chosen candidate)",
+        "",
+        "| shift | " + " | ".join(CRITERIA[:-1]) + " | oracle (uses target labels) |",
+        "|---" * (len(CRITERIA) + 1) + "|",
+    ]
     for shift, r in results.items():
         lines.append(f"| {shift} | " + " | ".join(f"{100 * r[c]:.1f}" for c in CRITERIA) + " |")
-    lines.append("| **mean** | " + " | ".join(
-        f"**{100 * np.mean([r[c] for r in results.values()]):.1f}**" for c in CRITERIA) + " |")
+    lines.append(
+        "| **mean** | "
+        + " | ".join(f"**{100 * np.mean([r[c] for r in results.values()]):.1f}**" for c in CRITERIA)
+        + " |"
+    )
     with open(os.path.join(workdir, f"model_selection_{dataset}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -15,9 +15,13 @@ EXPERIMENTS = ("negative_transfer", "correlation", "model_selection")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    train.validate_config(config, choices={"experiment": EXPERIMENTS},
-                          min_ints={"num_folds": 2, "steps": 2}, positive=("l2",),
-                          intervals={"confidence": (0, 1, "()")})
+    train.validate_config(
+        config,
+        choices={"experiment": EXPERIMENTS},
+        min_ints={"num_folds": 2, "steps": 2},
+        positive=("l2",),
+        intervals={"confidence": (0, 1, "()")},
+    )
     if not config.seeds:
         raise ValueError("config.seeds must be non-empty")
     for n in config.n_labelled:
@@ -34,10 +38,19 @@ def _negative_transfer(config, workdir) -> dict:
     all_rows = []
     for n_l in config.n_labelled:
         cases = [(case, seed) for case in negative.CASES for seed in config.seeds]
-        rows = [negative.run_case(case, seed, n_labelled=n_l, num_folds=config.num_folds,
-                                  l2=config.l2, steps=config.steps,
-                                  confidence=config.confidence, mesh=mesh)
-                for case, seed in train.progress(cases, desc=f"negative transfer n={n_l}")]
+        rows = [
+            negative.run_case(
+                case,
+                seed,
+                n_labelled=n_l,
+                num_folds=config.num_folds,
+                l2=config.l2,
+                steps=config.steps,
+                confidence=config.confidence,
+                mesh=mesh,
+            )
+            for case, seed in train.progress(cases, desc=f"negative transfer n={n_l}")
+        ]
         all_rows += rows
         for k, v in negative.summarise(rows).items():
             out[f"n{n_l}/{k}"] = v
@@ -55,8 +68,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
     # no checkpoints: a rerun recomputes the study and writes its row again
-    run = train.Run(os.path.join(workdir, config.experiment), config=config, exempt=("plot",),
-                    save_every=None)
+    run = train.Run(
+        os.path.join(workdir, config.experiment), config=config, exempt=("plot",), save_every=None
+    )
     t0 = time.perf_counter()
     if config.experiment == "negative_transfer":
         metrics = _negative_transfer(config, workdir)
@@ -66,9 +80,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         metrics = realdata.run(config, workdir)
     metrics["seconds"] = time.perf_counter() - t0
     with open(os.path.join(workdir, f"{config.experiment}_metrics.json"), "w") as f:
-        json.dump({k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
-                   for k, v in metrics.items()}, f, indent=1)
-    run.write(0, {k: v for k, v in metrics.items()
-                  if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)})
+        json.dump(
+            {
+                k: (float(v) if isinstance(v, (int, float, np.floating)) else v)
+                for k, v in metrics.items()
+            },
+            f,
+            indent=1,
+        )
+    run.write(
+        0,
+        {
+            k: v
+            for k, v in metrics.items()
+            if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+        },
+    )
     run.close()
     return metrics

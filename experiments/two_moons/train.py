@@ -26,21 +26,19 @@ def make_data(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
     """ADAPT's two moons: source with its first coordinate shifted by −0.5 (the second is
     left as is, as in ADAPT's ``make_moons_da``), target = source rotated by ``angle`` about
     the origin."""
-    xs, ys = make_moons(n_samples=config.n_samples, noise=config.noise,
-                        random_state=config.seed)
+    xs, ys = make_moons(n_samples=config.n_samples, noise=config.noise, random_state=config.seed)
     xs = (xs - np.array([0.5, 0.0])).astype(np.float32)
     theta = np.deg2rad(config.angle)
-    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]],
-                   np.float32)
-    return {"xs": xs, "ys": ys.astype(np.float32), "xt": xs @ rot.T,
-            "yt": ys.astype(np.float32)}
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]], np.float32)
+    return {"xs": xs, "ys": ys.astype(np.float32), "xt": xs @ rot.T, "yt": ys.astype(np.float32)}
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     train.validate_config(config, positive_ints=("n_samples", "num_epochs", "num_restarts"))
     if isinstance(config.batch_size, int) and config.batch_size > config.n_samples:
-        raise ValueError(f"config.batch_size={config.batch_size} exceeds "
-                         f"config.n_samples={config.n_samples}")
+        raise ValueError(
+            f"config.batch_size={config.batch_size} exceeds config.n_samples={config.n_samples}"
+        )
     recipes.check_config(_with_steps(config), METHODS)
 
 
@@ -75,28 +73,54 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     for r in range(config.num_restarts):  # (the model is the same cached object every time)
         seed = config.seed + 1000 * r
         fit = recipes.fit_domain_adaptation(
-            data["xs"], data["ys"], data["xt"], config=c, key=jax.random.key(seed),
-            workdir=os.path.join(workdir, f"restart{r}"), n_out=1,
-            evals={"source": (data["xs"], data["ys"]), "target": (data["xt"], data["yt"])})
-        rv = (recipes.reverse_validate(
-            fit, data["xs"], data["ys"], data["xt"], config=c, key=jax.random.key(seed),
-            workdir=os.path.join(workdir, f"restart{r}_reverse"))
-            if config.num_restarts > 1 else (float("nan"), float("nan")))
+            data["xs"],
+            data["ys"],
+            data["xt"],
+            config=c,
+            key=jax.random.key(seed),
+            workdir=os.path.join(workdir, f"restart{r}"),
+            n_out=1,
+            evals={"source": (data["xs"], data["ys"]), "target": (data["xt"], data["yt"])},
+        )
+        rv = (
+            recipes.reverse_validate(
+                fit,
+                data["xs"],
+                data["ys"],
+                data["xt"],
+                config=c,
+                key=jax.random.key(seed),
+                workdir=os.path.join(workdir, f"restart{r}_reverse"),
+            )
+            if config.num_restarts > 1
+            else (float("nan"), float("nan"))
+        )
         runs.append((tuple(rv), fit))
     # Highest reverse accuracy; ties to the lower reverse log-loss, then the earlier restart.
-    best = (0 if len(runs) == 1 else
-            max(range(len(runs)), key=lambda i: (runs[i][0][0], -runs[i][0][1], -i)))
+    best = (
+        0
+        if len(runs) == 1
+        else max(range(len(runs)), key=lambda i: (runs[i][0][0], -runs[i][0][1], -i))
+    )
     (rv, _), fit = runs[best]
-    metrics = {**fit.metrics, "reverse_validation_accuracy": rv, "selected_restart": float(best),
-               "mean_restart_target_accuracy": float(np.mean(
-                   [f.metrics["target_accuracy"] for _, f in runs])),
-               "train_seconds": time.perf_counter() - t0}
+    metrics = {
+        **fit.metrics,
+        "reverse_validation_accuracy": rv,
+        "selected_restart": float(best),
+        "mean_restart_target_accuracy": float(
+            np.mean([f.metrics["target_accuracy"] for _, f in runs])
+        ),
+        "train_seconds": time.perf_counter() - t0,
+    }
     np.savez(os.path.join(workdir, "final_params.npz"), *jax.tree.leaves(fit.params))
     grid = boundary_grid(fit, data)
     np.savez(os.path.join(workdir, "boundary.npz"), **grid)
     if config.plot:
-        plot_boundaries({config.method: (grid, metrics["target_accuracy"])}, data,
-                        os.path.join(workdir, "boundary.png"))
+        plot_boundaries(
+            {config.method: (grid, metrics["target_accuracy"])},
+            data,
+            os.path.join(workdir, "boundary.png"),
+        )
     return metrics
 
 
@@ -118,8 +142,9 @@ def plot_boundaries(panels, data, path: str) -> str:
     for ax, (method, (g, acc)) in zip(axes[0], panels.items()):
         ax.contourf(g["gx"], g["gy"], g["prob"], levels=20, cmap="RdBu_r", alpha=0.5)
         ax.contour(g["gx"], g["gy"], g["prob"], levels=[0.5], colors="k")
-        ax.scatter(*data["xs"].T, c=data["ys"], cmap="bwr", marker="o", edgecolor="k", s=18,
-                   label="source")
+        ax.scatter(
+            *data["xs"].T, c=data["ys"], cmap="bwr", marker="o", edgecolor="k", s=18, label="source"
+        )
         ax.scatter(*data["xt"].T, c=data["yt"], cmap="bwr", marker="x", s=18, label="target")
         ax.set_title(f"{method}: target acc {acc:.2f}")
     axes[0][0].legend(loc="lower right")

@@ -190,6 +190,7 @@ def _esc(text: str) -> str:
     """Escapes braces for a ``str.format`` template (shapes and names are literal text)."""
     return text.replace("{", "{{").replace("}", "}}")
 
+
 # ----------------------------------------------------------------------------- tracers
 
 
@@ -233,12 +234,17 @@ def half_to_float32(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, A
 
 
 def _warn_float64_truncated(x: Any, name: str) -> None:
-    if (not jax.config.jax_enable_x64 and getattr(x, "dtype", None) is not None
-            and np.dtype(x.dtype) == np.float64):
+    if (
+        not jax.config.jax_enable_x64
+        and getattr(x, "dtype", None) is not None
+        and np.dtype(x.dtype) == np.float64
+    ):
         warnings.warn(
             f"{name} is float64 but jax_enable_x64 is off, so it is computed in float32 "
             "(jax.config.update('jax_enable_x64', True) keeps float64 throughout)",
-            UserWarning, stacklevel=_user_stacklevel())
+            UserWarning,
+            stacklevel=_user_stacklevel(),
+        )
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -254,8 +260,11 @@ def _user_stacklevel() -> int:
 
 def check_finite(x: Any, name: str) -> None:
     """Raises if an array holds NaN or Inf (a value check, see the module docstring)."""
-    _require(lambda xp, a: xp.all(xp.isfinite(a)), x,
-             _esc(f"{name} contains NaN or Inf (shape {_shape(x)})"))
+    _require(
+        lambda xp, a: xp.all(xp.isfinite(a)),
+        x,
+        _esc(f"{name} contains NaN or Inf (shape {_shape(x)})"),
+    )
 
 
 def check_matrix(x: Any, name: str, *, min_rows: int = 2, noun: str = "rows") -> jax.Array:
@@ -267,8 +276,7 @@ def check_matrix(x: Any, name: str, *, min_rows: int = 2, noun: str = "rows") ->
     if arr.ndim != 2:
         raise ValueError(f"{name} must have shape (n, d), got shape {tuple(arr.shape)}")
     if arr.shape[0] < min_rows:
-        raise ValueError(
-            f"{name} needs at least {min_rows} {noun}, got shape {tuple(arr.shape)}")
+        raise ValueError(f"{name} needs at least {min_rows} {noun}, got shape {tuple(arr.shape)}")
     if arr.shape[1] < 1:
         raise ValueError(f"{name} needs at least one feature, got shape {tuple(arr.shape)}")
     check_finite(arr, name)
@@ -280,15 +288,17 @@ def check_samples(x: Any, name: str, *, min_samples: int = 2) -> jax.Array:
     return check_matrix(x, name, min_rows=min_samples, noun="samples")
 
 
-def check_pair(x: Any, y: Any, xname: str, yname: str, *,
-               min_samples: int = 2) -> tuple[jax.Array, jax.Array]:
+def check_pair(
+    x: Any, y: Any, xname: str, yname: str, *, min_samples: int = 2
+) -> tuple[jax.Array, jax.Array]:
     """Validates two samples with the same feature dimension; returns them in a common dtype."""
     x = check_samples(x, xname, min_samples=min_samples)
     y = check_samples(y, yname, min_samples=min_samples)
     if x.shape[1] != y.shape[1]:
         raise ValueError(
             f"{xname} and {yname} must have the same feature dimension, got shapes "
-            f"{tuple(x.shape)} and {tuple(y.shape)}")
+            f"{tuple(x.shape)} and {tuple(y.shape)}"
+        )
     dtype = jnp.result_type(x.dtype, y.dtype)
     return x.astype(dtype), y.astype(dtype)
 
@@ -309,7 +319,8 @@ def check_weights(weights: Any, name: str, n: int, other: str) -> jax.Array:
     w = as_float(weights, name)
     if w.shape != (n,):
         raise ValueError(
-            f"{name} must have shape ({n},) to match {other}, got shape {tuple(w.shape)}")
+            f"{name} must have shape ({n},) to match {other}, got shape {tuple(w.shape)}"
+        )
     shape = _esc(str(tuple(w.shape)))
     _require(lambda xp, a: xp.all(xp.isfinite(a)), w, f"{name} contains NaN or Inf (shape {shape})")
     _require(lambda xp, a: xp.all(a >= 0), w, f"{name} must be non-negative (shape {shape})")
@@ -319,8 +330,12 @@ def check_weights(weights: Any, name: str, n: int, other: str) -> jax.Array:
         total = jnp.sum(w)
     else:
         return w
-    _require(lambda xp, a: xp.sum(a) > 0, w,
-             f"{name} must have a positive sum, got {{}} (shape {shape})", total)
+    _require(
+        lambda xp, a: xp.sum(a) > 0,
+        w,
+        f"{name} must have a positive sum, got {{}} (shape {shape})",
+        total,
+    )
     return w
 
 
@@ -338,33 +353,52 @@ def check_psd(gram: Any, name: str, *, rtol: float = 1e-4) -> None:
         lam = xp.linalg.eigvalsh(a)
         return lam[0] >= -rtol * xp.max(xp.abs(xp.diagonal(a)))
 
-    _require(ok, gram, f"{name} (shape {shape}) is not positive semi-definite (a Gram matrix "
-             "of task gradients has no negative eigenvalue)")
+    _require(
+        ok,
+        gram,
+        f"{name} (shape {shape}) is not positive semi-definite (a Gram matrix "
+        "of task gradients has no negative eigenvalue)",
+    )
 
 
 def check_nonnegative_entries(x: jax.Array, name: str) -> None:
     """Raises if an array has a negative entry (NaN is caught by the finite checks)."""
-    _require(lambda xp, a: xp.all(~(a < 0)), x,
-             _esc(f"{name} (shape {_shape(x)}) must be non-negative"))
+    _require(
+        lambda xp, a: xp.all(~(a < 0)), x, _esc(f"{name} (shape {_shape(x)}) must be non-negative")
+    )
 
 
-def check_probabilities(p: jax.Array, name: str, *, rows_sum_to_one: bool = False,
-                        atol: float = 1e-3) -> None:
+def check_probabilities(
+    p: jax.Array, name: str, *, rows_sum_to_one: bool = False, atol: float = 1e-3
+) -> None:
     """Raises unless an array holds finite probabilities in ``[0, 1]`` (a value check).
 
     With ``rows_sum_to_one`` the rows of a matrix must also sum to 1 (within ``atol``).
     """
     shape = _esc(str(_shape(p)))
-    _require(lambda xp, a: xp.all(xp.isfinite(a) & (a >= 0) & (a <= 1)), p,
-             f"{name} must be finite probabilities in [0, 1] (shape {shape})")
+    _require(
+        lambda xp, a: xp.all(xp.isfinite(a) & (a >= 0) & (a <= 1)),
+        p,
+        f"{name} must be finite probabilities in [0, 1] (shape {shape})",
+    )
     if rows_sum_to_one:
         # np.allclose(rows, 1, atol) as before: |s - 1| <= atol + 1e-5
-        _require(lambda xp, a: xp.all(xp.abs(a.sum(-1) - 1.0) <= atol + 1e-5), p,
-                 f"{name} (shape {shape}) must be non-negative rows summing to 1")
+        _require(
+            lambda xp, a: xp.all(xp.abs(a.sum(-1) - 1.0) <= atol + 1e-5),
+            p,
+            f"{name} (shape {shape}) must be non-negative rows summing to 1",
+        )
 
 
-def check_labels(labels: Any, name: str, n: int, other: str, *,
-                 num_classes: int | None = None, min_classes: int = 2) -> tuple[jax.Array, int]:
+def check_labels(
+    labels: Any,
+    name: str,
+    n: int,
+    other: str,
+    *,
+    num_classes: int | None = None,
+    min_classes: int = 2,
+) -> tuple[jax.Array, int]:
     """Integer labels of shape ``(n,)`` in ``0..C-1``; returns ``(labels, C)``.
 
     ``C`` is inferred from concrete labels; traced labels need ``num_classes``.
@@ -373,11 +407,15 @@ def check_labels(labels: Any, name: str, n: int, other: str, *,
     if labels.ndim != 1:
         raise ValueError(f"{name} must have shape (n,), got shape {labels.shape}")
     if labels.shape[0] != n:
-        raise ValueError(f"{name} has shape {labels.shape} but {other} has {n} rows "
-                         "(label count mismatch)")
+        raise ValueError(
+            f"{name} has shape {labels.shape} but {other} has {n} rows (label count mismatch)"
+        )
     if not jnp.issubdtype(labels.dtype, jnp.integer):
-        _require(lambda xp, a: xp.all(xp.mod(a, 1) == 0), labels,
-                 f"{name} must hold integer class ids, got dtype {labels.dtype}")
+        _require(
+            lambda xp, a: xp.all(xp.mod(a, 1) == 0),
+            labels,
+            f"{name} must hold integer class ids, got dtype {labels.dtype}",
+        )
         labels = labels.astype(jnp.int32)
     if is_concrete(labels):
         lab = np.asarray(labels)
@@ -385,8 +423,10 @@ def check_labels(labels: Any, name: str, n: int, other: str, *,
             raise ValueError(f"{name} must be non-negative class ids, got min {lab.min()}")
         present = np.unique(lab).size
         if present < min_classes:
-            raise ValueError(f"{name} must contain at least {min_classes} classes, got "
-                             f"{present} (shape {labels.shape})")
+            raise ValueError(
+                f"{name} must contain at least {min_classes} classes, got "
+                f"{present} (shape {labels.shape})"
+            )
         inferred = int(lab.max()) + 1
         if num_classes is None:
             num_classes = inferred
@@ -395,10 +435,18 @@ def check_labels(labels: Any, name: str, n: int, other: str, *,
     elif num_classes is None:
         raise ValueError(f"{name} is traced: pass num_classes explicitly")
     elif debug_checks_enabled():
-        _require(lambda xp, a: xp.all(a >= 0), labels,
-                 f"{name} must be non-negative class ids, got min {{}}", jnp.min(labels))
-        _require(lambda xp, a: xp.all(a < num_classes), labels,
-                 f"{name} has class id {{}} >= num_classes={num_classes}", jnp.max(labels))
+        _require(
+            lambda xp, a: xp.all(a >= 0),
+            labels,
+            f"{name} must be non-negative class ids, got min {{}}",
+            jnp.min(labels),
+        )
+        _require(
+            lambda xp, a: xp.all(a < num_classes),
+            labels,
+            f"{name} has class id {{}} >= num_classes={num_classes}",
+            jnp.max(labels),
+        )
     return labels, int(num_classes)
 
 
@@ -412,16 +460,24 @@ def check_positive(value: Any, name: str) -> None:
     """
     if is_concrete(value):
         value = _as_number_array(value, name)
-    _require(lambda xp, a: xp.all(xp.isfinite(a) & (a > 0)), value,
-             f"{_esc(name)} must be positive and finite, got {{}}", value)
+    _require(
+        lambda xp, a: xp.all(xp.isfinite(a) & (a > 0)),
+        value,
+        f"{_esc(name)} must be positive and finite, got {{}}",
+        value,
+    )
 
 
 def check_nonnegative(value: Any, name: str) -> None:
     """Raises unless a scalar/array is ``>= 0`` and finite (NaN raises; a value check)."""
     if is_concrete(value):
         value = _as_number_array(value, name)
-    _require(lambda xp, a: xp.all(xp.isfinite(a) & (a >= 0)), value,
-             f"{_esc(name)} must be non-negative and finite, got {{}}", value)
+    _require(
+        lambda xp, a: xp.all(xp.isfinite(a) & (a >= 0)),
+        value,
+        f"{_esc(name)} must be non-negative and finite, got {{}}",
+        value,
+    )
 
 
 def _as_number_array(value: Any, name: str) -> Any:
@@ -458,8 +514,9 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> None:
 # ----------------------------------------------------------------------------- pytrees
 
 
-def check_same_structure(tree: Any, reference: Any, name: str, *, owner: str = "",
-                         hint: str = "") -> None:
+def check_same_structure(
+    tree: Any, reference: Any, name: str, *, owner: str = "", hint: str = ""
+) -> None:
     """Raises unless ``tree`` has the structure and leaf shapes of ``reference``.
 
     ``owner`` prefixes the message (e.g. the optimizer's name); ``hint`` is appended to the
@@ -469,10 +526,13 @@ def check_same_structure(tree: Any, reference: Any, name: str, *, owner: str = "
     got, want = jax.tree.structure(tree), jax.tree.structure(reference)
     if got != want:
         raise ValueError(f"{prefix}{name} has tree structure {got}, expected {want}{hint}")
-    shapes = {jax.tree_util.keystr(k): _shape(x)
-              for k, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
-    wanted = {jax.tree_util.keystr(k): _shape(x)
-              for k, x in jax.tree_util.tree_flatten_with_path(reference)[0]}
+    shapes = {
+        jax.tree_util.keystr(k): _shape(x) for k, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+    }
+    wanted = {
+        jax.tree_util.keystr(k): _shape(x)
+        for k, x in jax.tree_util.tree_flatten_with_path(reference)[0]
+    }
     if shapes != wanted:
         raise ValueError(f"{prefix}{name} leaf shapes {shapes} do not match {wanted}")
 
@@ -485,7 +545,8 @@ def leading_dims(tree: Any, name: str) -> set[int]:
         if len(shape) < 1:
             raise ValueError(
                 f"{name}{jax.tree_util.keystr(path)} has shape {shape}; every leaf of a batch "
-                "of tasks needs a leading task axis")
+                "of tasks needs a leading task axis"
+            )
         dims.add(shape[0])
     return dims
 
@@ -500,18 +561,23 @@ def check_tasks(tasks: Any) -> int:
         per-task batch is empty.
     """
     if not isinstance(tasks, tuple | list) or len(tasks) != 2:
-        raise ValueError("tasks must be a pair (support, query) of batch pytrees with a "
-                         f"leading task axis, got {type(tasks).__name__}")
+        raise ValueError(
+            "tasks must be a pair (support, query) of batch pytrees with a "
+            f"leading task axis, got {type(tasks).__name__}"
+        )
     support, query = tasks
     s_dims, q_dims = leading_dims(support, "support"), leading_dims(query, "query")
     if not s_dims or not q_dims:
         raise ValueError("support and query must each contain at least one array")
-    shapes = (f"(support shapes {jax.tree.map(np.shape, support)}, "
-              f"query shapes {jax.tree.map(np.shape, query)})")
+    shapes = (
+        f"(support shapes {jax.tree.map(np.shape, support)}, "
+        f"query shapes {jax.tree.map(np.shape, query)})"
+    )
     if len(s_dims | q_dims) != 1:
         raise ValueError(
             "support and query leaves must share one leading task dimension; got support "
-            f"leading dims {sorted(s_dims)} and query leading dims {sorted(q_dims)} {shapes}")
+            f"leading dims {sorted(s_dims)} and query leading dims {sorted(q_dims)} {shapes}"
+        )
     num_tasks = s_dims.pop()
     if num_tasks < 1:
         raise ValueError(f"tasks has T = 0 tasks (leading task axis of size 0) {shapes}")
@@ -523,10 +589,13 @@ def check_tasks(tasks: Any) -> int:
                 raise ValueError(
                     f"{where} has shape {shape}: every leaf of a batch of tasks needs a task "
                     "axis and a per-task batch axis (T, batch, ...); for one unbatched task add "
-                    "a leading task axis, e.g. jax.tree.map(lambda a: a[None], task)")
+                    "a leading task axis, e.g. jax.tree.map(lambda a: a[None], task)"
+                )
             if shape[1] == 0:
-                raise ValueError(f"{where} has shape {shape}: the per-task batch (axis 1) is "
-                                 f"empty, so there is nothing to adapt on or evaluate {shapes}")
+                raise ValueError(
+                    f"{where} has shape {shape}: the per-task batch (axis 1) is "
+                    f"empty, so there is nothing to adapt on or evaluate {shapes}"
+                )
     return num_tasks
 
 
@@ -540,12 +609,15 @@ def num_tasks_of(task_grads: Any, name: str = "task_grads", *, minimum: int = 1)
         raise ValueError(f"{name}: every leaf needs a leading task axis; got leaf shapes {shapes}")
     ts = {s[0] for s in shapes}
     if len(ts) != 1:
-        raise ValueError(f"{name}: leaves disagree on the number of tasks (leading axis); "
-                         f"got leaf shapes {shapes}")
+        raise ValueError(
+            f"{name}: leaves disagree on the number of tasks (leading axis); "
+            f"got leaf shapes {shapes}"
+        )
     t = ts.pop()
     if t < minimum:
-        raise ValueError(f"{name}: need at least {minimum} task(s), got leading axis {t} "
-                         f"(leaf shapes {shapes})")
+        raise ValueError(
+            f"{name}: need at least {minimum} task(s), got leading axis {t} (leaf shapes {shapes})"
+        )
     return t
 
 
@@ -558,8 +630,9 @@ def check_matches_params(task_grads: Any, params: Any, name: str = "task_grads")
         raise ValueError(f"{name} tree structure {gs} does not match params structure {ps}")
     for g, p in zip(jax.tree.leaves(task_grads), jax.tree.leaves(params), strict=True):
         if jnp.shape(g)[1:] != jnp.shape(p):
-            raise ValueError(f"{name} leaf shape {jnp.shape(g)} is not (T,) + params leaf shape "
-                             f"{jnp.shape(p)}")
+            raise ValueError(
+                f"{name} leaf shape {jnp.shape(g)} is not (T,) + params leaf shape {jnp.shape(p)}"
+            )
 
 
 def check_losses(losses: Any, name: str = "losses", *, num_tasks: int | None = None) -> int:

@@ -78,8 +78,9 @@ def _sampled_median_distance(z: jax.Array, key: jax.Array) -> jax.Array:
     return jnp.median(d)
 
 
-def resolve_bandwidth(bandwidth: Bandwidth, x: jax.Array, y: jax.Array | None = None,
-                      *, name: str = "bandwidth") -> jax.Array:
+def resolve_bandwidth(
+    bandwidth: Bandwidth, x: jax.Array, y: jax.Array | None = None, *, name: str = "bandwidth"
+) -> jax.Array:
     """Turns a bandwidth spec into a 1-D array of sigmas.
 
     Args:
@@ -104,8 +105,10 @@ def resolve_bandwidth(bandwidth: Bandwidth, x: jax.Array, y: jax.Array | None = 
     """
     if isinstance(bandwidth, str):
         if bandwidth != "median":
-            raise ValueError(f"{name} must be a positive number, a sequence of positive "
-                             f"numbers or 'median', got {bandwidth!r}")
+            raise ValueError(
+                f"{name} must be a positive number, a sequence of positive "
+                f"numbers or 'median', got {bandwidth!r}"
+            )
         z = x if y is None else jnp.concatenate([x, y], axis=0)
         return median_sigma(z).reshape(1).astype(x.dtype)
     if bandwidth is None:
@@ -113,11 +116,14 @@ def resolve_bandwidth(bandwidth: Bandwidth, x: jax.Array, y: jax.Array | None = 
     try:
         sig = jnp.asarray(bandwidth, dtype=x.dtype)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{name} must be a positive number, a sequence of positive numbers "
-                         f"or 'median', got {bandwidth!r}") from e
+        raise ValueError(
+            f"{name} must be a positive number, a sequence of positive numbers "
+            f"or 'median', got {bandwidth!r}"
+        ) from e
     if sig.ndim > 1 or sig.size == 0:
-        raise ValueError(f"{name} must be a scalar or a non-empty 1-D sequence, got shape "
-                         f"{tuple(sig.shape)}")
+        raise ValueError(
+            f"{name} must be a scalar or a non-empty 1-D sequence, got shape {tuple(sig.shape)}"
+        )
     checks.check_positive(bandwidth if checks.is_concrete(bandwidth) else sig, name)
     return sig.reshape(-1)
 

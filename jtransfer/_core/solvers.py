@@ -34,9 +34,9 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 class LinearOp(NamedTuple):
     """A constraint matrix given by its products (for structured A such as ``[I; 1^T]``)."""
 
-    matvec: Callable[[jax.Array], jax.Array]   # x (n,) -> A x (p,)
+    matvec: Callable[[jax.Array], jax.Array]  # x (n,) -> A x (p,)
     rmatvec: Callable[[jax.Array], jax.Array]  # y (p,) -> A^T y (n,)
-    gram: jax.Array                            # (n, n) A^T A
+    gram: jax.Array  # (n, n) A^T A
 
 
 def dense_op(A: jax.Array) -> LinearOp:
@@ -51,7 +51,7 @@ def dense_op(A: jax.Array) -> LinearOp:
 class KKTSolver(NamedTuple):
     """How to solve :math:`(P + \\sigma I + \\rho A^\\top A)\\,x = b` for changing rho."""
 
-    factor: Callable[[jax.Array], Any]           # rho -> factor pytree (kept in the loop)
+    factor: Callable[[jax.Array], Any]  # rho -> factor pytree (kept in the loop)
     solve: Callable[[Any, jax.Array], jax.Array]  # (factor, b) -> x
 
 
@@ -76,12 +76,12 @@ def cholesky_kkt(P: jax.Array, gram: jax.Array, sigma: float) -> KKTSolver:
 
 
 class QPSolution(NamedTuple):
-    x: jax.Array                # (n,) primal solution
-    y: jax.Array                # (p,) dual variables of l <= Ax <= u
-    num_iters: jax.Array        # () int32 ADMM iterations used
+    x: jax.Array  # (n,) primal solution
+    y: jax.Array  # (p,) dual variables of l <= Ax <= u
+    num_iters: jax.Array  # () int32 ADMM iterations used
     primal_residual: jax.Array  # () ||Ax - z||_inf
-    dual_residual: jax.Array    # () ||Px + q + A^T y||_inf
-    converged: jax.Array        # () bool, both residuals below tolerance
+    dual_residual: jax.Array  # () ||Px + q + A^T y||_inf
+    converged: jax.Array  # () bool, both residuals below tolerance
 
 
 def default_tol(dtype: Any) -> float:
@@ -89,10 +89,21 @@ def default_tol(dtype: Any) -> float:
     return 1e-9 if jnp.finfo(dtype).bits >= 64 else 1e-5
 
 
-def solve_qp(P: jax.Array, q: jax.Array, A: jax.Array | LinearOp, l: jax.Array, u: jax.Array,
-             *, rho: float = 0.1, sigma: float = 1e-6, alpha: float = 1.6,
-             tol: float | None = None, max_iters: int = 20000, check_every: int = 25,
-             kkt: KKTSolver | None = None) -> QPSolution:
+def solve_qp(
+    P: jax.Array,
+    q: jax.Array,
+    A: jax.Array | LinearOp,
+    l: jax.Array,
+    u: jax.Array,
+    *,
+    rho: float = 0.1,
+    sigma: float = 1e-6,
+    alpha: float = 1.6,
+    tol: float | None = None,
+    max_iters: int = 20000,
+    check_every: int = 25,
+    kkt: KKTSolver | None = None,
+) -> QPSolution:
     """OSQP-style ADMM for ``min 1/2 x'Px + q'x  s.t.  l <= Ax <= u`` (fixed shapes).
 
     ``A`` is a dense ``(p, n)`` array or a :class:`LinearOp`. The KKT system
@@ -140,15 +151,21 @@ def solve_qp(P: jax.Array, q: jax.Array, A: jax.Array | LinearOp, l: jax.Array, 
         tiny = jnp.finfo(dtype).tiny
         ratio = (rp / (sp + tiny)) / (rd / (sd + tiny) + tiny)
         r_new = jnp.clip(r * jnp.sqrt(ratio + tiny), 1e-6, 1e6).astype(dtype)
-        refac = jnp.logical_and(jnp.logical_not(done),
-                                jnp.logical_or(r_new > 5 * r, r_new < r / 5))
+        refac = jnp.logical_and(jnp.logical_not(done), jnp.logical_or(r_new > 5 * r, r_new < r / 5))
         r_out = jnp.where(refac, r_new, r)
         fac = jax.lax.cond(refac, kkt.factor, lambda _: fac, r_out)
         return x, z, y, r_out, fac, it + check_every, done
 
     r0 = jnp.asarray(rho, dtype)
-    init = (jnp.zeros(n, dtype), jnp.zeros(p, dtype), jnp.zeros(p, dtype), r0, kkt.factor(r0),
-            jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+    init = (
+        jnp.zeros(n, dtype),
+        jnp.zeros(p, dtype),
+        jnp.zeros(p, dtype),
+        r0,
+        kkt.factor(r0),
+        jnp.zeros((), jnp.int32),
+        jnp.zeros((), bool),
+    )
     x, z, y, _, _, it, done = jax.lax.while_loop(cond, body, init)
     rp, rd, _, _ = residuals(x, z, y)
     return QPSolution(x, y, it, rp, rd, done)
@@ -166,8 +183,9 @@ def check_gram(gram: Any) -> int:
     return shape[0]
 
 
-def _pairwise_frank_wolfe(gram: jax.Array, w: jax.Array, *, max_iters: int,
-                          tol: float) -> jax.Array:
+def _pairwise_frank_wolfe(
+    gram: jax.Array, w: jax.Array, *, max_iters: int, tol: float
+) -> jax.Array:
     """Pairwise Frank–Wolfe on ``min_{w in simplex} w'Gw`` from ``w`` (exact line search)."""
     t = gram.shape[0]
     eye = jnp.eye(t, dtype=gram.dtype)
@@ -297,8 +315,13 @@ def _active_set_min_norm(gram: jax.Array, w: jax.Array, *, max_steps: int) -> ja
     return w
 
 
-def min_norm_simplex(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7,
-                     max_active_set_steps: int | None = None) -> jax.Array:
+def min_norm_simplex(
+    gram: jax.Array,
+    *,
+    max_iters: int = 250,
+    tol: float = 1e-7,
+    max_active_set_steps: int | None = None,
+) -> jax.Array:
     """Exact minimiser of :math:`w^\\top G w` over the probability simplex.
 
     Stage 1 is pairwise Frank-Wolfe from the uniform point (exact line search, stops at a
@@ -323,8 +346,9 @@ def min_norm_simplex(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7
     if steps < 0:
         raise ValueError(f"max_active_set_steps must be >= 0, got {max_active_set_steps}")
     gram = jnp.asarray(gram)
-    w = _pairwise_frank_wolfe(gram, jnp.full((t,), 1.0 / t, gram.dtype), max_iters=max_iters,
-                              tol=tol)
+    w = _pairwise_frank_wolfe(
+        gram, jnp.full((t,), 1.0 / t, gram.dtype), max_iters=max_iters, tol=tol
+    )
     if steps == 0 or t == 1:
         return w
     return _active_set_min_norm(gram, w, max_steps=steps)

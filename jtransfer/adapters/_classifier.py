@@ -42,8 +42,9 @@ class LoraClassifier(NamedTuple):
     loss: Callable[..., tuple[jax.Array, dict]]
 
 
-def linear_head_init(hidden_size: int, num_classes: int, *, std: float = 0.02,
-                     key: jax.Array | None = None) -> dict:
+def linear_head_init(
+    hidden_size: int, num_classes: int, *, std: float = 0.02, key: jax.Array | None = None
+) -> dict:
     """A linear head ``{"kernel": N(0, std^2) (H, C), "bias": 0 (C,)}`` (BERT's 0.02 init)."""
     for name, v in (("hidden_size", hidden_size), ("num_classes", num_classes)):
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
@@ -52,8 +53,13 @@ def linear_head_init(hidden_size: int, num_classes: int, *, std: float = 0.02,
     return {"kernel": kernel, "bias": jnp.zeros((num_classes,))}
 
 
-def lora_classifier(apply_fn: Callable[..., Any], optimizer: optax.GradientTransformation, *,
-                    train_head: bool = True, jit: bool = True) -> LoraClassifier:
+def lora_classifier(
+    apply_fn: Callable[..., Any],
+    optimizer: optax.GradientTransformation,
+    *,
+    train_head: bool = True,
+    jit: bool = True,
+) -> LoraClassifier:
     """Training functions for softmax cross-entropy on a linear head over LoRA-adapted features.
 
     .. math::
@@ -94,16 +100,20 @@ def lora_classifier(apply_fn: Callable[..., Any], optimizer: optax.GradientTrans
       >>> int(state.step)
       1
     """
+
     def logits(params, trainable, batch):
         out = apply_fn(lora_merge(params, trainable["lora"]), batch)
         pooled = getattr(out, "pooled", None)
         if pooled is None:
-            raise ValueError("apply_fn must return an object with .pooled (B, H), got "
-                             f"{type(out).__name__}")
+            raise ValueError(
+                f"apply_fn must return an object with .pooled (B, H), got {type(out).__name__}"
+            )
         head = trainable["head"]
         if pooled.ndim != 2 or pooled.shape[1] != head["kernel"].shape[0]:
-            raise ValueError(f"pooled features have shape {pooled.shape} but the head kernel "
-                             f"has shape {head['kernel'].shape} (expected (H, C))")
+            raise ValueError(
+                f"pooled features have shape {pooled.shape} but the head kernel "
+                f"has shape {head['kernel'].shape} (expected (H, C))"
+            )
         return pooled @ head["kernel"] + head["bias"][None]
 
     def loss(trainable, params, batch, labels, weights=None):
@@ -128,13 +138,15 @@ def lora_classifier(apply_fn: Callable[..., Any], optimizer: optax.GradientTrans
         if not isinstance(lora, LoraParams):
             raise ValueError(f"lora must be a LoraParams, got {type(lora).__name__}")
         trainable = {"lora": lora, "head": head}
-        return LoraTrainState(trainable, optimizer.init(_split(trainable)),
-                              jnp.zeros((), jnp.int32))
+        return LoraTrainState(
+            trainable, optimizer.init(_split(trainable)), jnp.zeros((), jnp.int32)
+        )
 
     def step(state, params, batch, labels, weights=None):
         diff = _split(state.trainable)
-        grad_fn = jax.grad(lambda d: loss(_join(d, state.trainable), params, batch, labels,
-                                          weights), has_aux=True)
+        grad_fn = jax.grad(
+            lambda d: loss(_join(d, state.trainable), params, batch, labels, weights), has_aux=True
+        )
         grads, metrics = grad_fn(diff)
         updates, opt_state = optimizer.update(grads, state.opt_state, diff)
         trainable = _join(optax.apply_updates(diff, updates), state.trainable)

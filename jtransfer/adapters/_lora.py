@@ -166,7 +166,8 @@ def _check_patterns(name: str, patterns) -> tuple[Pattern, ...]:
 
 def _flat_factors(lora: LoraParams) -> dict[str, LoraFactors]:
     flat, _ = jax.tree_util.tree_flatten_with_path(
-        lora.factors, is_leaf=lambda x: isinstance(x, LoraFactors))
+        lora.factors, is_leaf=lambda x: isinstance(x, LoraFactors)
+    )
     if not flat:
         raise ValueError("lora has no adapted matrices")
     return {path_str(p): f for p, f in flat}
@@ -204,20 +205,31 @@ def lora_targets(params: PyTree, targets: Sequence[Pattern] = DEFAULT_TARGETS) -
         hits = [(p, x) for p, x in leaves if _matches(p, pattern)]
         if not hits:
             sample = ", ".join(p for p, _ in leaves[:6])
-            raise ValueError(f"targets pattern {pattern!r} matches no leaf of params "
-                             f"(paths look like: {sample}{', ...' if len(leaves) > 6 else ''})")
+            raise ValueError(
+                f"targets pattern {pattern!r} matches no leaf of params "
+                f"(paths look like: {sample}{', ...' if len(leaves) > 6 else ''})"
+            )
         for p, x in hits:
             shape = tuple(getattr(x, "shape", ()))
             if len(shape) != 2:
-                raise ValueError(f"targets pattern {pattern!r} matches {p!r} of shape {shape}; "
-                                 "LoRA adapts 2-D (d_in, d_out) kernels only")
+                raise ValueError(
+                    f"targets pattern {pattern!r} matches {p!r} of shape {shape}; "
+                    "LoRA adapts 2-D (d_in, d_out) kernels only"
+                )
             selected[p] = shape
     return selected
 
 
-def lora_init(params: PyTree, *, rank: int, alpha: float | None = None,
-              targets: Sequence[Pattern] = DEFAULT_TARGETS, num_adapters: int | None = None,
-              dtype=None, key: jax.Array | None = None) -> LoraParams:
+def lora_init(
+    params: PyTree,
+    *,
+    rank: int,
+    alpha: float | None = None,
+    targets: Sequence[Pattern] = DEFAULT_TARGETS,
+    num_adapters: int | None = None,
+    dtype=None,
+    key: jax.Array | None = None,
+) -> LoraParams:
     """Creates LoRA factors for the 2-D leaves of ``params`` selected by ``targets``.
 
     For each selected kernel ``W`` of shape ``(d_in, d_out)`` (``y = x @ W``):
@@ -259,8 +271,9 @@ def lora_init(params: PyTree, *, rank: int, alpha: float | None = None,
     """
     if isinstance(rank, bool) or not isinstance(rank, int) or rank <= 0:
         raise ValueError(f"rank must be a positive int, got {rank!r}")
-    if num_adapters is not None and (isinstance(num_adapters, bool)
-                                     or not isinstance(num_adapters, int) or num_adapters <= 0):
+    if num_adapters is not None and (
+        isinstance(num_adapters, bool) or not isinstance(num_adapters, int) or num_adapters <= 0
+    ):
         raise ValueError(f"num_adapters must be a positive int or None, got {num_adapters!r}")
     alpha = float(rank if alpha is None else alpha)
     if not math.isfinite(alpha) or alpha <= 0:
@@ -268,11 +281,15 @@ def lora_init(params: PyTree, *, rank: int, alpha: float | None = None,
     selected = lora_targets(params, targets)
     for path, (d_in, d_out) in selected.items():
         if rank > min(d_in, d_out):
-            raise ValueError(f"rank={rank} exceeds min(d_in, d_out) = {min(d_in, d_out)} of "
-                             f"{path!r} with shape {(d_in, d_out)}")
-    dtypes = {path_str(p): x.dtype
-              for p, x in jax.tree_util.tree_flatten_with_path(params)[0]
-              if path_str(p) in selected}
+            raise ValueError(
+                f"rank={rank} exceeds min(d_in, d_out) = {min(d_in, d_out)} of "
+                f"{path!r} with shape {(d_in, d_out)}"
+            )
+    dtypes = {
+        path_str(p): x.dtype
+        for p, x in jax.tree_util.tree_flatten_with_path(params)[0]
+        if path_str(p) in selected
+    }
     lead = () if num_adapters is None else (num_adapters,)
     keys = jax.random.split(default_key(key), len(selected))
     flat = {}
@@ -325,8 +342,10 @@ def lora_merge(params: PyTree, lora: LoraParams, *, scale: float | None = None) 
     flat = _flat_factors(lora)
     for path, f in flat.items():
         if f.a.ndim != 2 or f.b.ndim != 2:
-            raise ValueError(f"lora factors of {path!r} have shapes a{f.a.shape}, b{f.b.shape}: "
-                             "a stacked adapter; merge inside jax.vmap(..., in_axes=(None, 0))")
+            raise ValueError(
+                f"lora factors of {path!r} have shapes a{f.a.shape}, b{f.b.shape}: "
+                "a stacked adapter; merge inside jax.vmap(..., in_axes=(None, 0))"
+            )
     delta = lora_delta(lora, scale=scale)
     found = set()
 
@@ -336,8 +355,10 @@ def lora_merge(params: PyTree, lora: LoraParams, *, scale: float | None = None) 
             return w
         found.add(p)
         if tuple(w.shape) != delta[p].shape:
-            raise ValueError(f"params leaf {p!r} has shape {tuple(w.shape)} but lora factors "
-                             f"a{flat[p].a.shape} @ b{flat[p].b.shape} give {delta[p].shape}")
+            raise ValueError(
+                f"params leaf {p!r} has shape {tuple(w.shape)} but lora factors "
+                f"a{flat[p].a.shape} @ b{flat[p].b.shape} give {delta[p].shape}"
+            )
         return w + delta[p].astype(w.dtype)
 
     merged = jax.tree_util.tree_map_with_path(merge, params)
@@ -362,6 +383,7 @@ def lora_apply(apply_fn: Callable[..., Any]) -> Callable[..., Any]:
       >>> jax.vmap(fn, in_axes=(None, 0, 0))(params, lora, jnp.ones((4, 5, 3))).shape
       (4, 5, 3)
     """
+
     def fn(params, lora, *args, **kwargs):
         return apply_fn(lora_merge(params, lora), *args, **kwargs)
 
@@ -384,12 +406,16 @@ def lora_stack(loras: Sequence[LoraParams]) -> LoraParams:
         if l.num_adapters is not None:
             raise ValueError(f"loras[{i}] is already stacked ({l.num_adapters} adapters)")
         if l.alpha != loras[0].alpha:
-            raise ValueError(f"loras[{i}].alpha = {l.alpha} differs from loras[0].alpha = "
-                             f"{loras[0].alpha}")
+            raise ValueError(
+                f"loras[{i}].alpha = {l.alpha} differs from loras[0].alpha = {loras[0].alpha}"
+            )
         if jax.tree.structure(l) != jax.tree.structure(loras[0]) or any(
-                x.shape != y.shape for x, y in zip(jax.tree.leaves(l), jax.tree.leaves(loras[0]))):
-            raise ValueError(f"loras[{i}] adapts other paths or shapes than loras[0]: "
-                             f"{l.paths} vs {loras[0].paths}")
+            x.shape != y.shape for x, y in zip(jax.tree.leaves(l), jax.tree.leaves(loras[0]))
+        ):
+            raise ValueError(
+                f"loras[{i}] adapts other paths or shapes than loras[0]: "
+                f"{l.paths} vs {loras[0].paths}"
+            )
     return jax.tree.map(lambda *xs: jnp.stack(xs), *loras)
 
 
@@ -424,11 +450,13 @@ def lora_labels(tree: PyTree, *, train: Sequence[Pattern] = ()) -> PyTree:
         return TRAINABLE if any(_matches(p, pat) for pat in train) else FROZEN
 
     return jax.tree_util.tree_map_with_path(
-        label, tree, is_leaf=lambda x: isinstance(x, LoraParams))
+        label, tree, is_leaf=lambda x: isinstance(x, LoraParams)
+    )
 
 
-def lora_optimizer(optimizer: optax.GradientTransformation, *,
-                   train: Sequence[Pattern] = ()) -> optax.GradientTransformation:
+def lora_optimizer(
+    optimizer: optax.GradientTransformation, *, train: Sequence[Pattern] = ()
+) -> optax.GradientTransformation:
     """Wraps ``optimizer`` so that only adapter leaves (and ``train`` matches) change.
 
     ``optax.multi_transform({"trainable": optimizer, "frozen": optax.set_to_zero()},
@@ -447,5 +475,7 @@ def lora_optimizer(optimizer: optax.GradientTransformation, *,
       0.0
     """
     train = _check_patterns("train", train)
-    return optax.multi_transform({TRAINABLE: optimizer, FROZEN: optax.set_to_zero()},
-                                 lambda tree: lora_labels(tree, train=train))
+    return optax.multi_transform(
+        {TRAINABLE: optimizer, FROZEN: optax.set_to_zero()},
+        lambda tree: lora_labels(tree, train=train),
+    )

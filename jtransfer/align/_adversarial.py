@@ -59,14 +59,18 @@ def gradient_reversal(x: PyTree, scale: Scalar = 1.0) -> PyTree:
     try:
         scale = jnp.asarray(scale)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"scale must be a real number (the reversal strength lambda), got "
-                         f"{given!r}") from e
+        raise ValueError(
+            f"scale must be a real number (the reversal strength lambda), got {given!r}"
+        ) from e
     if scale.ndim != 0:
         raise ValueError(f"scale must be a scalar, got shape {tuple(scale.shape)}")
-    if scale.dtype == jnp.bool_ or not (jnp.issubdtype(scale.dtype, jnp.floating)
-                                        or jnp.issubdtype(scale.dtype, jnp.integer)):
-        raise ValueError(f"scale must be a real number (the reversal strength lambda), got "
-                         f"{given!r} of dtype {scale.dtype}")
+    if scale.dtype == jnp.bool_ or not (
+        jnp.issubdtype(scale.dtype, jnp.floating) or jnp.issubdtype(scale.dtype, jnp.integer)
+    ):
+        raise ValueError(
+            f"scale must be a real number (the reversal strength lambda), got "
+            f"{given!r} of dtype {scale.dtype}"
+        )
     if not jnp.issubdtype(scale.dtype, jnp.floating):
         scale = scale.astype(jnp.result_type(float))
     _checks.check_finite(scale, "scale")
@@ -97,8 +101,9 @@ def dann_lambda(progress: Scalar, *, gamma: float = 10.0) -> jax.Array:
     return 2.0 / (1.0 + jnp.exp(-gamma * p)) - 1.0
 
 
-def dann_lambda_schedule(total_steps: int, *, gamma: float = 10.0,
-                         scale: float = 1.0) -> optax.Schedule:
+def dann_lambda_schedule(
+    total_steps: int, *, gamma: float = 10.0, scale: float = 1.0
+) -> optax.Schedule:
     """``step -> scale * dann_lambda(step / total_steps, gamma=gamma)`` as an optax schedule.
 
     Progress is clipped to ``[0, 1]``. See :func:`dann_lambda`.
@@ -113,8 +118,9 @@ def dann_lambda_schedule(total_steps: int, *, gamma: float = 10.0,
     return schedule
 
 
-def dann_lr_schedule(init_value: float, *, total_steps: int, alpha: float = 10.0,
-                     beta: float = 0.75) -> optax.Schedule:
+def dann_lr_schedule(
+    init_value: float, *, total_steps: int, alpha: float = 10.0, beta: float = 0.75
+) -> optax.Schedule:
     """DANN learning-rate annealing as an optax schedule.
 
     .. math:: \\mu_p = \\frac{\\mu_0}{(1 + \\alpha p)^{\\beta}}, \\qquad p = \\text{step} /
@@ -150,14 +156,16 @@ def _flat_logits(logits, name):
     if z.ndim == 2 and z.shape[1] == 1:
         z = z[:, 0]
     if z.ndim != 1 or z.shape[0] < 1:
-        raise ValueError(f"{name} must have shape (n,) or (n, 1) with n >= 1, got shape "
-                         f"{tuple(z.shape)}")
+        raise ValueError(
+            f"{name} must have shape (n,) or (n, 1) with n >= 1, got shape {tuple(z.shape)}"
+        )
     _checks.check_finite(z, name)
     return z
 
 
-def domain_adversarial_loss(logits_source: jax.Array, logits_target: jax.Array, *,
-                            weights_source: jax.Array | None = None) -> jax.Array:
+def domain_adversarial_loss(
+    logits_source: jax.Array, logits_target: jax.Array, *, weights_source: jax.Array | None = None
+) -> jax.Array:
     """Binary cross-entropy of a domain classifier, source labelled 0 and target 1.
 
     .. math::
@@ -188,7 +196,11 @@ def domain_adversarial_loss(logits_source: jax.Array, logits_target: jax.Array, 
     if weights_source is None:
         src = jnp.mean(ls)
     else:
-        w = _checks.check_weights(weights_source, "weights_source", zs.shape[0],
-                                  f"logits_source of shape {tuple(jnp.shape(logits_source))}")
+        w = _checks.check_weights(
+            weights_source,
+            "weights_source",
+            zs.shape[0],
+            f"logits_source of shape {tuple(jnp.shape(logits_source))}",
+        )
         src = jnp.sum(w.astype(ls.dtype) * ls) / jnp.sum(w)
     return 0.5 * (src + jnp.mean(lt))

@@ -24,8 +24,9 @@ def sym_matrix_power(c: jax.Array, power: float) -> jax.Array:
     return jnp.matmul(evecs * evals[None, :] ** power, evecs.T, precision=_HIGHEST)
 
 
-def coral(source: jax.Array, target: jax.Array, *, eps: float = 1.0,
-          match_mean: bool = False) -> jax.Array:
+def coral(
+    source: jax.Array, target: jax.Array, *, eps: float = 1.0, match_mean: bool = False
+) -> jax.Array:
     """CORAL: re-colour source features with the target covariance (Sun et al. 2016).
 
     .. math::

@@ -25,8 +25,9 @@ from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists, median_sigm
 __all__ = ["gaussian_kernel", "median_bandwidth", "pairwise_sq_dists", "resolve_bandwidth"]
 
 
-def median_bandwidth(x: jax.Array, y: jax.Array | None = None, *,
-                     key: jax.Array | None = None) -> jax.Array:
+def median_bandwidth(
+    x: jax.Array, y: jax.Array | None = None, *, key: jax.Array | None = None
+) -> jax.Array:
     """Median heuristic: median pairwise Euclidean distance of the pooled sample.
 
     .. math:: \\sigma = \\operatorname{median}\\{\\lVert z_i - z_j \\rVert : i < j\\},

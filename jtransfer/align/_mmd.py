@@ -17,13 +17,22 @@ ESTIMATORS = ("biased", "unbiased", "linear")
 
 
 def _check_unbiased_weights(w: jax.Array, name: str) -> None:
-    _checks._require(lambda xp, a: xp.sum(a) ** 2 - xp.sum(a * a) > 0, w,
-                     f"{name} needs at least two positive entries for the unbiased "
-                     f"estimator (shape {tuple(w.shape)})")
+    _checks._require(
+        lambda xp, a: xp.sum(a) ** 2 - xp.sum(a * a) > 0,
+        w,
+        f"{name} needs at least two positive entries for the unbiased "
+        f"estimator (shape {tuple(w.shape)})",
+    )
 
 
-def mmd2(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median",
-         estimator: str = "unbiased", weights_source: jax.Array | None = None) -> jax.Array:
+def mmd2(
+    source: jax.Array,
+    target: jax.Array,
+    *,
+    bandwidth: Bandwidth = "median",
+    estimator: str = "unbiased",
+    weights_source: jax.Array | None = None,
+) -> jax.Array:
     """Squared maximum mean discrepancy between two samples with a Gaussian (multi-)kernel.
 
     .. math::
@@ -98,13 +107,16 @@ def mmd2(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median
     n, m = x.shape[0], y.shape[0]
     w = None
     if weights_source is not None:
-        w = _checks.check_weights(weights_source, "weights_source", n,
-                                  f"source of shape {tuple(x.shape)}")
+        w = _checks.check_weights(
+            weights_source, "weights_source", n, f"source of shape {tuple(x.shape)}"
+        )
         w = w.astype(x.dtype)
     if estimator == "linear" and n != m:
-        raise ValueError("estimator='linear' needs source and target with the same number "
-                         "of rows, got shapes "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            "estimator='linear' needs source and target with the same number "
+            "of rows, got shapes "
+            f"{tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if estimator == "unbiased" and w is not None:
         _check_unbiased_weights(w, "weights_source")
     if isinstance(bandwidth, str):
@@ -162,7 +174,7 @@ def exp_plan(bandwidth) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]] |
                 if best[0] < 0 or q < best[1]:
                     best = (j, q)
         plan[int(k)] = (int(best[0]), best[1])
-        amp[int(k)] = 1 if best[0] < 0 else amp[best[0]] * 2**best[1]
+        amp[int(k)] = 1 if best[0] < 0 else amp[best[0]] * 2 ** best[1]
     if all(src < 0 for src, _ in plan.values()):
         return None
     return tuple(plan[k] for k in range(sig.size)), tuple(int(k) for k in order)
@@ -220,12 +232,14 @@ def _sym_gram_sum(x, gammas, w, block, plan=None):
     for r0 in range(0, n, block):
         r1 = min(r0 + block, n)
         wr = None if w is None else w[r0:r1]
-        total = total + _strip_sum(x[r0:r1], x[r0:r1], xx[r0:r1], xx[r0:r1], gammas, wr, wr, 0,
-                                   plan)
+        total = total + _strip_sum(
+            x[r0:r1], x[r0:r1], xx[r0:r1], xx[r0:r1], gammas, wr, wr, 0, plan
+        )
         if r1 < n:
             wc = None if w is None else w[r1:]
-            total = total + 2.0 * _strip_sum(x[r0:r1], x[r1:], xx[r0:r1], xx[r1:], gammas, wr,
-                                             wc, None, plan)
+            total = total + 2.0 * _strip_sum(
+                x[r0:r1], x[r1:], xx[r0:r1], xx[r1:], gammas, wr, wc, None, plan
+            )
     return total
 
 
@@ -275,8 +289,8 @@ def _pair_k(a: jax.Array, b: jax.Array, sig: jax.Array) -> jax.Array:
 def _linear_terms(x, y, sig):
     """Per-pair kernel terms (k(x1,x2), k(y1,y2), k(x1,y2), k(x2,y1)) of the linear MMD."""
     p = x.shape[0] // 2
-    x1, x2 = x[0:2 * p:2], x[1:2 * p:2]
-    y1, y2 = y[0:2 * p:2], y[1:2 * p:2]
+    x1, x2 = x[0 : 2 * p : 2], x[1 : 2 * p : 2]
+    y1, y2 = y[0 : 2 * p : 2], y[1 : 2 * p : 2]
     return _pair_k(x1, x2, sig), _pair_k(y1, y2, sig), _pair_k(x1, y2, sig), _pair_k(x2, y1, sig)
 
 
@@ -285,15 +299,20 @@ def _linear_mmd2(x, y, sig, w):
     if w is None:
         return jnp.mean(kxx + kyy - kxy - kyx)
     p = kxx.shape[0]
-    w1, w2 = w[0:2 * p:2], w[1:2 * p:2]
+    w1, w2 = w[0 : 2 * p : 2], w[1 : 2 * p : 2]
     txx = jnp.sum(w1 * w2 * kxx) / jnp.sum(w1 * w2)
     txy = jnp.sum(w1 * kxy + w2 * kyx) / jnp.sum(w1 + w2)
     return txx + jnp.mean(kyy) - 2.0 * txy
 
 
-def mk_mmd_weights(source: jax.Array, target: jax.Array, bandwidths: Sequence[float] | jax.Array,
-                   *, ridge: float = 1e-4,
-                   tol: float | None = None) -> jax.Array:
+def mk_mmd_weights(
+    source: jax.Array,
+    target: jax.Array,
+    bandwidths: Sequence[float] | jax.Array,
+    *,
+    ridge: float = 1e-4,
+    tol: float | None = None,
+) -> jax.Array:
     """Optimal multi-kernel weights :math:`\\beta` for MK-MMD (DAN), by a small QP in JAX.
 
     For kernels :math:`k_u` (one Gaussian per bandwidth) and the linear-time statistic
@@ -333,9 +352,11 @@ def mk_mmd_weights(source: jax.Array, target: jax.Array, bandwidths: Sequence[fl
     """
     x, y = _checks.check_pair(source, target, "source", "target", min_samples=4)
     if x.shape[0] != y.shape[0]:
-        raise ValueError("mk_mmd_weights needs source and target with the same number of rows "
-                         f"(linear-time statistic), got shapes {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
+        raise ValueError(
+            "mk_mmd_weights needs source and target with the same number of rows "
+            f"(linear-time statistic), got shapes {tuple(x.shape)} and "
+            f"{tuple(y.shape)}"
+        )
     if isinstance(bandwidths, str):
         raise ValueError(f"bandwidths must be a sequence of positive numbers, got {bandwidths!r}")
     sig = resolve_bandwidth(bandwidths, x, y, name="bandwidths")
@@ -349,7 +370,7 @@ def _mk_weights_jit(x, y, sig, *, ridge, tol):
     x, y = jax.lax.stop_gradient(x), jax.lax.stop_gradient(y)
     hs = []
     for u in range(sig.shape[0]):
-        kxx, kyy, kxy, kyx = _linear_terms(x, y, sig[u:u + 1])
+        kxx, kyy, kxy, kyx = _linear_terms(x, y, sig[u : u + 1])
         hs.append(kxx + kyy - kxy - kyx)
     h = jnp.stack(hs, axis=1)  # (pairs, K)
     eta = jnp.mean(h, axis=0)
@@ -360,8 +381,9 @@ def _mk_weights_jit(x, y, sig, *, ridge, tol):
     lam = ridge * (jnp.trace(q_mat) / num_k) + tiny
     q_mat = q_mat + lam * jnp.eye(num_k, dtype=x.dtype)
     eye = jnp.eye(num_k, dtype=x.dtype)
-    sol = solvers.solve_qp(q_mat, -eta, eye, jnp.zeros(num_k, x.dtype),
-                       jnp.full((num_k,), jnp.inf, x.dtype), tol=tol)
+    sol = solvers.solve_qp(
+        q_mat, -eta, eye, jnp.zeros(num_k, x.dtype), jnp.full((num_k,), jnp.inf, x.dtype), tol=tol
+    )
     beta = jnp.maximum(sol.x, 0.0)
     total = jnp.sum(beta)
     ok = jnp.logical_and(total > 0, jnp.any(eta > 0))

@@ -12,8 +12,9 @@ from jtransfer.align._mmd import mmd2
 DEFAULT_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
-def mmd2_multi(source: jax.Array, target: jax.Array, *,
-               scales: Sequence[float] = DEFAULT_SCALES) -> jax.Array:
+def mmd2_multi(
+    source: jax.Array, target: jax.Array, *, scales: Sequence[float] = DEFAULT_SCALES
+) -> jax.Array:
     r"""Biased MMD² with a sum of Gaussian kernels around the pooled mean distance.
 
     The bandwidths are :math:`\sigma_k = s_k\,\sigma_0` for the ``scales`` :math:`s_k`, with
@@ -52,8 +53,10 @@ def mmd2_multi(source: jax.Array, target: jax.Array, *,
     """
     source, target = jnp.asarray(source), jnp.asarray(target)
     if source.ndim != 2 or target.ndim != 2 or source.shape[1] != target.shape[1]:
-        raise ValueError(f"source and target must have shapes (n, d) and (m, d), got "
-                         f"{tuple(source.shape)} and {tuple(target.shape)}")
+        raise ValueError(
+            f"source and target must have shapes (n, d) and (m, d), got "
+            f"{tuple(source.shape)} and {tuple(target.shape)}"
+        )
     scales = tuple(float(s) for s in scales)
     if not scales or min(scales) <= 0:
         raise ValueError(f"scales must be non-empty and positive, got {scales}")
@@ -61,5 +64,6 @@ def mmd2_multi(source: jax.Array, target: jax.Array, *,
     sq = jnp.sum(z * z, axis=1)
     d2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * z @ z.T, 0.0)
     sigma0 = jnp.sqrt(jnp.mean(d2) + 1e-8)
-    return mmd2(source, target, bandwidth=sigma0 * jnp.asarray(scales, source.dtype),
-                estimator="biased")
+    return mmd2(
+        source, target, bandwidth=sigma0 * jnp.asarray(scales, source.dtype), estimator="biased"
+    )

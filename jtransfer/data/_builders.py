@@ -51,9 +51,11 @@ def _label(n: int):
 def _instructions(name: str) -> str:
     src = SOURCES[name]
     files = ", ".join(src.files)
-    return (f"Put {files} in <manual_dir>/{src.folder}/ (manual_dir is the `manual_dir=` "
-            f"argument of jtransfer.data.load or $JTRANSFER_MANUAL_DIR). Source: {src.source}. "
-            f"Cite: {src.citation}. See docs/data.md.")
+    return (
+        f"Put {files} in <manual_dir>/{src.folder}/ (manual_dir is the `manual_dir=` "
+        f"argument of jtransfer.data.load or $JTRANSFER_MANUAL_DIR). Source: {src.source}. "
+        f"Cite: {src.citation}. See docs/data.md."
+    )
 
 
 def _citation(name: str) -> str:
@@ -95,11 +97,13 @@ class OfficeCaltech10(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return self._dataset_info({
-            "x": tfds.features.Tensor(shape=(800,), dtype=np.float32, encoding=_RAW),
-            "y": tfds.features.ClassLabel(names=OFFICE_CLASSES),
-            "image_name": tfds.features.Text(),
-        })
+        return self._dataset_info(
+            {
+                "x": tfds.features.Tensor(shape=(800,), dtype=np.float32, encoding=_RAW),
+                "y": tfds.features.ClassLabel(names=OFFICE_CLASSES),
+                "image_name": tfds.features.Text(),
+            }
+        )
 
     def _split_generators(self, dl_manager):
         files = self._files(dl_manager)
@@ -127,16 +131,21 @@ class AmazonReviews(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return self._dataset_info({
-            "indices": tfds.features.Tensor(shape=(None,), dtype=np.int32, encoding=_RAW),
-            "values": tfds.features.Tensor(shape=(None,), dtype=np.float32, encoding=_RAW),
-            "y": tfds.features.ClassLabel(names=("negative", "positive")),
-        })
+        return self._dataset_info(
+            {
+                "indices": tfds.features.Tensor(shape=(None,), dtype=np.int32, encoding=_RAW),
+                "values": tfds.features.Tensor(shape=(None,), dtype=np.float32, encoding=_RAW),
+                "y": tfds.features.ClassLabel(names=("negative", "positive")),
+            }
+        )
 
     def _split_generators(self, dl_manager):
         files = self._files(dl_manager)
-        return {f"{d}_{s}": self._generate_examples(files[f"{d}_{s}.svmlight"])
-                for d in AMAZON_DOMAINS for s in ("train", "test")}
+        return {
+            f"{d}_{s}": self._generate_examples(files[f"{d}_{s}.svmlight"])
+            for d in AMAZON_DOMAINS
+            for s in ("train", "test")
+        }
 
     def _generate_examples(self, path):
         from sklearn.datasets import load_svmlight_file
@@ -145,9 +154,15 @@ class AmazonReviews(_Base):
         x = x.tocsr()
         for i in range(x.shape[0]):
             lo, hi = x.indptr[i], x.indptr[i + 1]
-            yield i, {"indices": x.indices[lo:hi].astype(np.int32),
-                      "values": x.data[lo:hi].astype(np.float32),
-                      "y": int(y[i] > 0), "index": i}
+            yield (
+                i,
+                {
+                    "indices": x.indices[lo:hi].astype(np.int32),
+                    "values": x.data[lo:hi].astype(np.float32),
+                    "y": int(y[i] > 0),
+                    "index": i,
+                },
+            )
 
 
 class Usps(_Base):
@@ -158,10 +173,12 @@ class Usps(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return self._dataset_info({
-            "x": tfds.features.Tensor(shape=(16, 16, 1), dtype=np.float32, encoding=_RAW),
-            "y": _label(10),
-        })
+        return self._dataset_info(
+            {
+                "x": tfds.features.Tensor(shape=(16, 16, 1), dtype=np.float32, encoding=_RAW),
+                "y": _label(10),
+            }
+        )
 
     def _split_generators(self, dl_manager):
         files = self._files(dl_manager)
@@ -190,10 +207,12 @@ class Mnist(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return self._dataset_info({
-            "x": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8, encoding=_RAW),
-            "y": _label(10),
-        })
+        return self._dataset_info(
+            {
+                "x": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8, encoding=_RAW),
+                "y": _label(10),
+            }
+        )
 
     def _split_generators(self, dl_manager):
         return {"test": self._generate_examples(self._files(dl_manager))}
@@ -216,10 +235,12 @@ class MnistM(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return self._dataset_info({
-            "x": tfds.features.Tensor(shape=(32, 32, 3), dtype=np.uint8, encoding=_RAW),
-            "y": _label(10),
-        })
+        return self._dataset_info(
+            {
+                "x": tfds.features.Tensor(shape=(32, 32, 3), dtype=np.uint8, encoding=_RAW),
+                "y": _label(10),
+            }
+        )
 
     def _split_generators(self, dl_manager):
         return {"test": self._generate_examples(self._files(dl_manager))}
@@ -227,12 +248,17 @@ class MnistM(_Base):
     def _generate_examples(self, files):
         with np.load(files["mnist_m_test.npz"]) as d:
             x, y, names = d["images"], d["labels"].astype(np.int64), d["filenames"]
-        listed = dict(line.split() for line in
-                      files["mnist_m_test_labels.txt"].read_text().splitlines() if line.strip())
-        if len(listed) != len(y) or any(int(listed[str(n)]) != int(t)
-                                        for n, t in zip(names, y, strict=True)):
-            raise ValueError("mnist_m: labels of mnist_m_test.npz disagree with "
-                             "mnist_m_test_labels.txt")
+        listed = dict(
+            line.split()
+            for line in files["mnist_m_test_labels.txt"].read_text().splitlines()
+            if line.strip()
+        )
+        if len(listed) != len(y) or any(
+            int(listed[str(n)]) != int(t) for n, t in zip(names, y, strict=True)
+        ):
+            raise ValueError(
+                "mnist_m: labels of mnist_m_test.npz disagree with mnist_m_test_labels.txt"
+            )
         for i in range(len(y)):
             yield i, {"x": x[i], "y": y[i], "index": i}
 
@@ -249,15 +275,19 @@ class MnistUspsJda(_Base):
     MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(DATASET)
 
     def _info(self):
-        return self._dataset_info({
-            "x": tfds.features.Tensor(shape=(256,), dtype=np.float32, encoding=_RAW),
-            "y": _label(10),
-        })
+        return self._dataset_info(
+            {
+                "x": tfds.features.Tensor(shape=(256,), dtype=np.float32, encoding=_RAW),
+                "y": _label(10),
+            }
+        )
 
     def _split_generators(self, dl_manager):
         path = self._files(dl_manager)["MNIST_vs_USPS.mat"]
-        return {"mnist": self._generate_examples(path, "s"),
-                "usps": self._generate_examples(path, "t")}
+        return {
+            "mnist": self._generate_examples(path, "s"),
+            "usps": self._generate_examples(path, "t"),
+        }
 
     def _generate_examples(self, path, which):
         h5py = import_extra("h5py", "data", "the USPS / MNIST-USPS builders")
@@ -312,12 +342,15 @@ class Omniglot(_Base):
 
     def _info(self):
         s = self.builder_config.size
-        return self._dataset_info({
-            "ink": tfds.features.Tensor(shape=(20, (s * s + 7) // 8), dtype=np.uint8,
-                                        encoding=_RAW),
-            "character": tfds.features.Scalar(dtype=np.int64),
-            "alphabet": tfds.features.Text(),
-        })
+        return self._dataset_info(
+            {
+                "ink": tfds.features.Tensor(
+                    shape=(20, (s * s + 7) // 8), dtype=np.uint8, encoding=_RAW
+                ),
+                "character": tfds.features.Scalar(dtype=np.int64),
+                "alphabet": tfds.features.Text(),
+            }
+        )
 
     def _split_generators(self, dl_manager):
         files = self._files(dl_manager)
@@ -325,14 +358,17 @@ class Omniglot(_Base):
         for npz in ("background", "evaluation"):
             with np.load(files[f"images_{npz}.npz"]) as d:
                 arrays[npz] = d["images"]  # (C, 20, 105, 105) bool, True = background
-        small = {s: _small_split_characters(files[f"images_background_{s}.zip"])
-                 for s in ("small1", "small2")}
+        small = {
+            s: _small_split_characters(files[f"images_background_{s}.zip"])
+            for s in ("small1", "small2")
+        }
         all_bg = dict.fromkeys(range(len(arrays["background"])), "")
         all_ev = dict.fromkeys(range(len(arrays["evaluation"])), "")
         return {
             "background": self._generate_examples(arrays["background"], all_bg, 0),
-            "evaluation": self._generate_examples(arrays["evaluation"], all_ev,
-                                                  NUM_OMNIGLOT_BACKGROUND),
+            "evaluation": self._generate_examples(
+                arrays["evaluation"], all_ev, NUM_OMNIGLOT_BACKGROUND
+            ),
             "small1": self._generate_examples(arrays["background"], small["small1"], 0),
             "small2": self._generate_examples(arrays["background"], small["small2"], 0),
         }
@@ -343,8 +379,15 @@ class Omniglot(_Base):
             ink = ~images[c]
             if size != ink.shape[-1]:
                 ink = resize_like_maml(ink, size)
-            yield i, {"ink": np.packbits(ink.reshape(len(ink), -1), axis=-1),
-                      "character": c + offset, "alphabet": alphabet, "index": i}
+            yield (
+                i,
+                {
+                    "ink": np.packbits(ink.reshape(len(ink), -1), axis=-1),
+                    "character": c + offset,
+                    "alphabet": alphabet,
+                    "index": i,
+                },
+            )
 
 
 def _small_split_characters(path) -> dict[int, str]:
@@ -373,11 +416,13 @@ class School(_Base):
         return tfds.core.DatasetInfo(
             builder=self,
             description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                "x": tfds.features.Tensor(shape=(None, 28), dtype=np.float32, encoding=_RAW),
-                "y": tfds.features.Tensor(shape=(None,), dtype=np.float32, encoding=_RAW),
-                "task": tfds.features.Scalar(dtype=np.int64),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "x": tfds.features.Tensor(shape=(None, 28), dtype=np.float32, encoding=_RAW),
+                    "y": tfds.features.Tensor(shape=(None,), dtype=np.float32, encoding=_RAW),
+                    "task": tfds.features.Scalar(dtype=np.int64),
+                }
+            ),
             citation=_citation(self.DATASET),
         )
 
@@ -389,8 +434,14 @@ class School(_Base):
 
         m = scipy.io.loadmat(path)
         for t in range(m["X"].shape[1]):
-            yield t, {"x": m["X"][0, t].astype(np.float32),
-                      "y": m["Y"][0, t][:, 0].astype(np.float32), "task": t}
+            yield (
+                t,
+                {
+                    "x": m["X"][0, t].astype(np.float32),
+                    "y": m["Y"][0, t][:, 0].astype(np.float32),
+                    "task": t,
+                },
+            )
 
 
 def _text_features(label) -> dict:
@@ -423,12 +474,15 @@ class AmazonText(_Base):
         return tfds.core.DatasetInfo(
             builder=self,
             description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                **_text_features(tfds.features.ClassLabel(names=T.BLITZER_FILES)),
-                "title": tfds.features.Text(),
-                "index": tfds.features.Scalar(dtype=np.int64,
-                                              doc="row in the domain's id order, 0..1999"),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    **_text_features(tfds.features.ClassLabel(names=T.BLITZER_FILES)),
+                    "title": tfds.features.Text(),
+                    "index": tfds.features.Scalar(
+                        dtype=np.int64, doc="row in the domain's id order, 0..1999"
+                    ),
+                }
+            ),
             citation=_citation(self.DATASET),
         )
 
@@ -439,9 +493,15 @@ class AmazonText(_Base):
             rows = []
             for label, stem in enumerate(T.BLITZER_FILES):
                 reviews = T.parse_blitzer_reviews(files[f"{d}/{stem}.parsed"].read_bytes())
-                rows += [{"title": title, "text": text, "label": label,
-                          "id": T.amazon_text_id(d, stem, i)}
-                         for i, (title, text) in enumerate(reviews)]
+                rows += [
+                    {
+                        "title": title,
+                        "text": text,
+                        "label": label,
+                        "id": T.amazon_text_id(d, stem, i),
+                    }
+                    for i, (title, text) in enumerate(reviews)
+                ]
             rows.sort(key=lambda r: r["id"])
             rows = [{**r, "index": i} for i, r in enumerate(rows)]
             parts = T.amazon_text_split([r["label"] for r in rows])
@@ -478,11 +538,16 @@ class FduMtl(_Base):
         return tfds.core.DatasetInfo(
             builder=self,
             description=self.__doc__,
-            features=tfds.features.FeaturesDict({
-                **_text_features(tfds.features.Scalar(
-                    dtype=np.int64, doc="0 negative, 1 positive, -1 unlabelled")),
-                "index": tfds.features.Scalar(dtype=np.int64, doc="0-based line in its file"),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    **_text_features(
+                        tfds.features.Scalar(
+                            dtype=np.int64, doc="0 negative, 1 positive, -1 unlabelled"
+                        )
+                    ),
+                    "index": tfds.features.Scalar(dtype=np.int64, doc="0-based line in its file"),
+                }
+            ),
             citation=_citation(self.DATASET),
         )
 
@@ -492,16 +557,18 @@ class FduMtl(_Base):
         for d in FDU_MTL_DOMAINS:
             rows = {}
             for part in ("train", "test", "unlabel"):
-                labels, texts = T.parse_fdu_mtl(files[T.fdu_mtl_file(d, part)].read_bytes(),
-                                                labelled=part != "unlabel")
-                rows[part] = [{"text": t, "label": y, "id": T.fdu_mtl_id(d, part, i),
-                               "index": i}
-                              for i, (y, t) in enumerate(zip(labels, texts, strict=True))]
+                labels, texts = T.parse_fdu_mtl(
+                    files[T.fdu_mtl_file(d, part)].read_bytes(), labelled=part != "unlabel"
+                )
+                rows[part] = [
+                    {"text": t, "label": y, "id": T.fdu_mtl_id(d, part, i), "index": i}
+                    for i, (y, t) in enumerate(zip(labels, texts, strict=True))
+                ]
             parts = T.fdu_mtl_split([r["label"] for r in rows["train"]])
-            out[f"{d}_train"] = self._generate_examples([rows["train"][i]
-                                                         for i in parts["train"]])
-            out[f"{d}_validation"] = self._generate_examples([rows["train"][i]
-                                                              for i in parts["validation"]])
+            out[f"{d}_train"] = self._generate_examples([rows["train"][i] for i in parts["train"]])
+            out[f"{d}_validation"] = self._generate_examples(
+                [rows["train"][i] for i in parts["validation"]]
+            )
             out[f"{d}_test"] = self._generate_examples(rows["test"])
             out[f"{d}_unlabelled"] = self._generate_examples(rows["unlabel"])
         return out

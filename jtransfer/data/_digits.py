@@ -56,8 +56,9 @@ def _affine_sample(images: jax.Array, matrix: np.ndarray) -> jax.Array:
     """Output pixel p reads input pixel ``c + matrix @ (p - c)`` (bilinear, zero outside)."""
     h, w = images.shape[-2:]
     c = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
-    rows, cols = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
-                             indexing="ij")
+    rows, cols = np.meshgrid(
+        np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij"
+    )
     p = np.stack([rows.ravel(), cols.ravel()]) - c[:, None]
     src = (matrix @ p + c[:, None]).astype(np.float32)
     coords = [jnp.asarray(src[0].reshape(h, w)), jnp.asarray(src[1].reshape(h, w))]
@@ -133,8 +134,9 @@ def apply_shift(images: jax.Array, shift: DigitShift, *, key: jax.Array | None =
     return images
 
 
-def digits(shift: DigitShift | None = None, *, key: jax.Array | None = None,
-           **shift_kwargs) -> dict[str, np.ndarray]:
+def digits(
+    shift: DigitShift | None = None, *, key: jax.Array | None = None, **shift_kwargs
+) -> dict[str, np.ndarray]:
     """scikit-learn's handwritten digits (1797 images, 8x8, 10 classes), optionally shifted.
 
     Intensities are ``sklearn``'s 0..16 counts divided by 16, so in [0, 1].

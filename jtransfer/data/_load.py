@@ -22,8 +22,7 @@ DATASETS = tuple(S.SOURCES)
 # text datasets: domains, splits (their ids are positions here), splits read when split=None
 _TEXT = {
     "amazon_text": (S.AMAZON_TEXT_DOMAINS, T.AMAZON_TEXT_SPLITS, ["train", "validation", "test"]),
-    "fdu_mtl": (S.FDU_MTL_DOMAINS, T.FDU_MTL_SPLITS,
-                ["train", "validation", "test", "unlabelled"]),
+    "fdu_mtl": (S.FDU_MTL_DOMAINS, T.FDU_MTL_SPLITS, ["train", "validation", "test", "unlabelled"]),
 }
 
 
@@ -46,8 +45,9 @@ def _builder(name: str, config: str | None, data_dir: str | None):
     if config is not None and not cls.BUILDER_CONFIGS:
         raise ValueError(f"dataset {name!r} has no configs; got config={config!r}")
     if config is not None and config not in cls.builder_configs:
-        raise ValueError(f"config must be one of {list(cls.builder_configs)} for {name!r}; "
-                         f"got {config!r}")
+        raise ValueError(
+            f"config must be one of {list(cls.builder_configs)} for {name!r}; got {config!r}"
+        )
     return cls(config=config, data_dir=data_dir, file_format="array_record")
 
 
@@ -82,9 +82,13 @@ def build(name: str, *, config: str | None = None, data_dir=None, manual_dir=Non
     with _build_lock(builder):  # another process may be building the same dataset
         builder = _builder(name, config, data_dir)
         if not builder.is_prepared():
-            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-                manual_dir=os.fspath(root), try_download_gcs=False,
-                download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS))
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(
+                    manual_dir=os.fspath(root),
+                    try_download_gcs=False,
+                    download_mode=tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS,
+                )
+            )
     return builder
 
 
@@ -113,18 +117,27 @@ class CorruptBuildError(RuntimeError):
 def _read(builder, split: str) -> list[dict]:
     tfds = import_extra("tensorflow_datasets", "data", "jtransfer.data.load")
 
-    full = builder.name if builder.builder_config is None else \
-        f"{builder.name}/{builder.builder_config.name}"
+    full = (
+        builder.name
+        if builder.builder_config is None
+        else f"{builder.name}/{builder.builder_config.name}"
+    )
     try:
-        source = tfds.data_source(full, split=split, data_dir=os.fspath(builder.data_dir_root),
-                                  download=False, try_gcs=False)
+        source = tfds.data_source(
+            full,
+            split=split,
+            data_dir=os.fspath(builder.data_dir_root),
+            download=False,
+            try_gcs=False,
+        )
         items = source.__getitems__(list(range(len(source))))
     except Exception as err:  # Riegeli/array_record/TFDS raise many types, none with a path
         reason = (str(err).strip().splitlines() or [""])[0][:200]
         raise CorruptBuildError(
             f"the built dataset {full} (split {split!r}) in {builder.data_dir} cannot be read "
             f"({type(err).__name__}: {reason}); delete that folder and load again to rebuild "
-            "it") from err
+            "it"
+        ) from err
     key = "task" if "task" in items[0] else "index"
     return sorted(items, key=lambda e: int(e[key]))
 
@@ -134,12 +147,15 @@ def _pick(value, allowed: Sequence[str], what: str, name: str) -> list[str]:
         return list(allowed)
     values = [value] if isinstance(value, str) else list(value)
     if not values:
-        raise ValueError(f"{what} must name at least one of {list(allowed)} (or be None for "
-                         f"all) for {name!r}; got an empty list")
+        raise ValueError(
+            f"{what} must name at least one of {list(allowed)} (or be None for "
+            f"all) for {name!r}; got an empty list"
+        )
     for v in values:
         if v not in allowed:
-            raise ValueError(f"{what} must be one of {list(allowed)} (or None for all) for "
-                             f"{name!r}; got {v!r}")
+            raise ValueError(
+                f"{what} must be one of {list(allowed)} (or None for all) for {name!r}; got {v!r}"
+            )
     return values
 
 
@@ -152,9 +168,15 @@ def _stack(rows: list[dict], key: str, dtype=None) -> np.ndarray:
     return np.stack([np.asarray(r[key], dtype) for r in rows])
 
 
-def load(name: str, *, domain: str | Sequence[str] | None = None,
-         split: str | Sequence[str] | None = None, manual_dir=None, data_dir=None,
-         config: str | None = None) -> dict[str, np.ndarray]:
+def load(
+    name: str,
+    *,
+    domain: str | Sequence[str] | None = None,
+    split: str | Sequence[str] | None = None,
+    manual_dir=None,
+    data_dir=None,
+    config: str | None = None,
+) -> dict[str, np.ndarray]:
     """Loads a benchmark as NumPy arrays, building its TFDS dataset on first use.
 
     Rows keep the order of the source files. ``domain``/``split`` may be one name, a list,
@@ -236,10 +258,11 @@ def _arrays(name: str, builder, parts) -> dict[str, np.ndarray]:
         return {"x": np.concatenate(xs), "y": np.concatenate(ys)}
     if name == "school":
         rows = _read(builder, "train")
-        return {"x": np.concatenate([r["x"] for r in rows]).astype(np.float32),
-                "y": np.concatenate([r["y"] for r in rows]).astype(np.float32),
-                "task": np.concatenate([np.full(len(r["y"]), r["task"], np.int64)
-                                        for r in rows])}
+        return {
+            "x": np.concatenate([r["x"] for r in rows]).astype(np.float32),
+            "y": np.concatenate([r["y"] for r in rows]).astype(np.float32),
+            "task": np.concatenate([np.full(len(r["y"]), r["task"], np.int64) for r in rows]),
+        }
     if name in _TEXT:
         return _concat_text(builder, parts)
     return _concat(builder, parts, dense=name != "amazon_reviews")
@@ -256,18 +279,25 @@ def _plan(name, domain, split) -> list[tuple[str, dict[str, int]]]:
     if name == "amazon_reviews":
         doms = _pick(domain, S.AMAZON_DOMAINS, "domain", name)
         splits = _pick(split, ("train", "test"), "split", name)
-        return [(f"{d}_{s}", {"domain": S.AMAZON_DOMAINS.index(d),
-                              "split": ("train", "test").index(s)})
-                for d in doms for s in splits]
+        return [
+            (f"{d}_{s}", {"domain": S.AMAZON_DOMAINS.index(d), "split": ("train", "test").index(s)})
+            for d in doms
+            for s in splits
+        ]
     if name in _TEXT:
         doms, splits, default = _TEXT[name]
         chosen = _pick(default if split is None else split, splits, "split", name)
-        return [(f"{d}_{s}", {"domain": doms.index(d), "split": splits.index(s)})
-                for d in _pick(domain, doms, "domain", name) for s in chosen]
+        return [
+            (f"{d}_{s}", {"domain": doms.index(d), "split": splits.index(s)})
+            for d in _pick(domain, doms, "domain", name)
+            for s in chosen
+        ]
     _no(domain, "domain", name)
     if name == "usps":
-        return [(s, {"split": ("train", "test").index(s)})
-                for s in _pick(split, ("train", "test"), "split", name)]
+        return [
+            (s, {"split": ("train", "test").index(s)})
+            for s in _pick(split, ("train", "test"), "split", name)
+        ]
     if name in ("mnist", "mnist_m"):
         return [(s, {}) for s in _pick(split, ("test",), "split", name)]
     if name == "omniglot":
@@ -288,8 +318,10 @@ def _concat_text(builder, parts) -> dict[str, np.ndarray]:
     for split, ids in parts:
         if split.endswith("_train_full"):  # fdu_mtl: the whole train file, in line order
             dom = split[: -len("_train_full")]
-            rows = sorted(_read(builder, f"{dom}_train") + _read(builder, f"{dom}_validation"),
-                          key=lambda r: int(r["index"]))
+            rows = sorted(
+                _read(builder, f"{dom}_train") + _read(builder, f"{dom}_validation"),
+                key=lambda r: int(r["index"]),
+            )
         else:
             rows = _read(builder, split)
         for key in ("text", "title", "id"):
@@ -312,9 +344,10 @@ def _concat(builder, parts, *, dense: bool) -> dict[str, np.ndarray]:
         else:  # sparse indices/values -> dense float32
             x = np.zeros((len(rows), S.AMAZON_NUM_FEATURES), np.float32)
             lengths = [len(r["indices"]) for r in rows]
-            x[np.repeat(np.arange(len(rows)), lengths),
-              np.concatenate([r["indices"] for r in rows])] = \
-                np.concatenate([r["values"] for r in rows])
+            x[
+                np.repeat(np.arange(len(rows)), lengths),
+                np.concatenate([r["indices"] for r in rows]),
+            ] = np.concatenate([r["values"] for r in rows])
         out.setdefault("x", []).append(x)
         out.setdefault("y", []).append(_stack(rows, "y", np.int64))
         for k, v in ids.items():

@@ -68,10 +68,12 @@ def omniglot_few_shot(
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.uint8)):
         raise ValueError(f"dtype must be float32 or uint8; got {dtype!r}")
     if not (isinstance(num_train, int) and 0 < num_train < NUM_OMNIGLOT_CHARACTERS):
-        raise ValueError(f"num_train must be in 1..{NUM_OMNIGLOT_CHARACTERS - 1}; "
-                         f"got {num_train!r}")
-    d = load("omniglot", config=f"{image_size}x{image_size}", manual_dir=manual_dir,
-             data_dir=data_dir)  # background + evaluation, y = global character 0..1622
+        raise ValueError(
+            f"num_train must be in 1..{NUM_OMNIGLOT_CHARACTERS - 1}; got {num_train!r}"
+        )
+    d = load(
+        "omniglot", config=f"{image_size}x{image_size}", manual_dir=manual_dir, data_dir=data_dir
+    )  # background + evaluation, y = global character 0..1622
     if split == "maml":
         perm = np.asarray(jax.random.permutation(default_key(key), NUM_OMNIGLOT_CHARACTERS))
         train_chars, test_chars = perm[:num_train], perm[num_train:]

@@ -29,6 +29,7 @@ __all__ = [
     "bias_regression_function",
 ]
 
+
 def _check_range(name: str, value) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value)
@@ -107,8 +108,9 @@ def sample_sinusoid_tasks(
     return support, query, SinusoidInfo(amp, ph)
 
 
-def sample_quadratics(*, num_functions: int, dim: int = 10,
-                      key: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+def sample_quadratics(
+    *, num_functions: int, dim: int = 10, key: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
     r"""Samples random quadratic objectives for learned-optimizer training.
 
     .. math::

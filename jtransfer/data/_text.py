@@ -24,17 +24,30 @@ import numpy as np
 
 from jtransfer.data._sources import FDU_MTL_DOMAINS
 
-__all__ = ["AMAZON_TEXT_SPLITS", "AMAZON_TEXT_SPLIT_SIZES", "FDU_MTL_SPLITS",
-           "FDU_MTL_VALIDATION_SIZE", "TEXT_SPLIT_SEED", "TextOverlap", "amazon_text_split",
-           "amazon_text_id", "decode_text", "fdu_mtl_file", "fdu_mtl_id", "fdu_mtl_split",
-           "normalize_text", "parse_blitzer_reviews", "parse_fdu_mtl", "stratified_split",
-           "text_overlap"]
+__all__ = [
+    "AMAZON_TEXT_SPLITS",
+    "AMAZON_TEXT_SPLIT_SIZES",
+    "FDU_MTL_SPLITS",
+    "FDU_MTL_VALIDATION_SIZE",
+    "TEXT_SPLIT_SEED",
+    "TextOverlap",
+    "amazon_text_split",
+    "amazon_text_id",
+    "decode_text",
+    "fdu_mtl_file",
+    "fdu_mtl_id",
+    "fdu_mtl_split",
+    "normalize_text",
+    "parse_blitzer_reviews",
+    "parse_fdu_mtl",
+    "stratified_split",
+    "text_overlap",
+]
 
 TEXT_SPLIT_SEED = 0  # the seed of np.random.default_rng for every fixed text split
 AMAZON_TEXT_SPLITS = ("train", "validation", "test", "all")
 # of each domain's 1000 + 1000 reviews; read-only, so that nobody changes the split by accident
-AMAZON_TEXT_SPLIT_SIZES = types.MappingProxyType({"train": 1400, "validation": 200,
-                                                  "test": 400})
+AMAZON_TEXT_SPLIT_SIZES = types.MappingProxyType({"train": 1400, "validation": 200, "test": 400})
 FDU_MTL_SPLITS = ("train", "validation", "test", "unlabelled", "train_full")
 FDU_MTL_VALIDATION_SIZE = 200  # held out of each train file (ASP-MTL's dev set)
 BLITZER_FILES = ("negative", "positive")  # label 0, label 1
@@ -117,8 +130,10 @@ def parse_fdu_mtl(raw: bytes, *, labelled: bool) -> tuple[list[int], list[str]]:
         if labelled:
             label, sep, text = text.partition("\t")
             if not sep or label.strip() not in ("0", "1"):
-                raise ValueError(f"FDU-MTL line {i + 1}: expected 'label<TAB>text' with label "
-                                 f"0 or 1; got {decode_text(line)[:40]!r}")
+                raise ValueError(
+                    f"FDU-MTL line {i + 1}: expected 'label<TAB>text' with label "
+                    f"0 or 1; got {decode_text(line)[:40]!r}"
+                )
             labels.append(int(label))
         else:
             labels.append(-1)
@@ -143,8 +158,9 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def stratified_split(labels: Sequence[int] | np.ndarray, sizes: Mapping[str, int], *,
-                     seed: int = TEXT_SPLIT_SEED) -> dict[str, np.ndarray]:
+def stratified_split(
+    labels: Sequence[int] | np.ndarray, sizes: Mapping[str, int], *, seed: int = TEXT_SPLIT_SEED
+) -> dict[str, np.ndarray]:
     """A seeded stratified partition of ``range(len(labels))`` into named parts.
 
     Every part except the first takes from each class ``c`` a number of rows proportional to
@@ -178,8 +194,9 @@ def stratified_split(labels: Sequence[int] | np.ndarray, sizes: Mapping[str, int
         raise ValueError(f"labels must be 1-D; got shape {labels.shape}")
     n = len(labels)
     if sum(sizes.values()) != n or min(sizes.values(), default=0) < 0:
-        raise ValueError(f"sizes must be non-negative and sum to len(labels) = {n}; "
-                         f"got {dict(sizes)}")
+        raise ValueError(
+            f"sizes must be non-negative and sum to len(labels) = {n}; got {dict(sizes)}"
+        )
     classes, counts = np.unique(labels, return_counts=True)
     names = list(sizes)
     per_class = np.zeros((len(names), len(classes)), np.int64)
@@ -187,8 +204,10 @@ def stratified_split(labels: Sequence[int] | np.ndarray, sizes: Mapping[str, int
         per_class[k] = _largest_remainder(sizes[name], counts.astype(np.float64))
     per_class[0] = counts - per_class[1:].sum(0)
     if (per_class[0] < 0).any():
-        raise ValueError(f"sizes {dict(sizes)} leave no room for {names[0]!r} in some class "
-                         f"(class counts {counts.tolist()})")
+        raise ValueError(
+            f"sizes {dict(sizes)} leave no room for {names[0]!r} in some class "
+            f"(class counts {counts.tolist()})"
+        )
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for j, c in enumerate(classes):
@@ -227,8 +246,9 @@ def fdu_mtl_split(labels: Sequence[int] | np.ndarray) -> dict[str, np.ndarray]:
       ``{"train", "validation"}`` -> sorted line indices.
     """
     n = len(labels)
-    return stratified_split(labels, {"train": n - FDU_MTL_VALIDATION_SIZE,
-                                     "validation": FDU_MTL_VALIDATION_SIZE})
+    return stratified_split(
+        labels, {"train": n - FDU_MTL_VALIDATION_SIZE, "validation": FDU_MTL_VALIDATION_SIZE}
+    )
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")  # anything but letters and digits
@@ -277,8 +297,9 @@ class TextOverlap(NamedTuple):
         return self.num_shared == 0
 
 
-def text_overlap(a: Sequence[str] | np.ndarray, b: Sequence[str] | np.ndarray, *,
-                 mode: str = "whitespace") -> TextOverlap:
+def text_overlap(
+    a: Sequence[str] | np.ndarray, b: Sequence[str] | np.ndarray, *, mode: str = "whitespace"
+) -> TextOverlap:
     r"""Which texts of ``a`` occur in ``b`` and vice versa, exactly after normalisation.
 
     With :math:`k` = :func:`normalize_text` (``mode="whitespace"``: case and whitespace
@@ -315,9 +336,11 @@ def text_overlap(a: Sequence[str] | np.ndarray, b: Sequence[str] | np.ndarray, *
     ka = [normalize_text(str(t), mode) for t in a]
     kb = [normalize_text(str(t), mode) for t in b]
     shared = (set(ka) & set(kb)) - {""}
-    return TextOverlap(a_in_b=np.array([k in shared for k in ka], bool),
-                       b_in_a=np.array([k in shared for k in kb], bool),
-                       num_shared=len(shared))
+    return TextOverlap(
+        a_in_b=np.array([k in shared for k in ka], bool),
+        b_in_a=np.array([k in shared for k in kb], bool),
+        num_shared=len(shared),
+    )
 
 
 def amazon_text_id(domain: str, file: str, index: int) -> str:
@@ -329,4 +352,3 @@ def fdu_mtl_id(domain: str, part: str, line: int) -> str:
     """Stable id of an FDU-MTL example: ``<domain>/<train|test|unlabel>/<line:04d>``
     (0-based line of the file)."""
     return f"{domain}/{part}/{line:04d}"
-

@@ -34,9 +34,9 @@ class LearnedOptimizer(NamedTuple):
 
 
 def make_learned_optimizer(
-        name: str,
-        init: Callable[[jax.Array], Theta],
-        build: Callable[[Theta], optax.GradientTransformationExtraArgs],
+    name: str,
+    init: Callable[[jax.Array], Theta],
+    build: Callable[[Theta], optax.GradientTransformationExtraArgs],
 ) -> LearnedOptimizer:
     """Wraps ``init``/``build`` so that ``optimizer(theta)`` validates ``theta`` first."""
     reference = jax.eval_shape(init, default_key(None))
@@ -50,12 +50,14 @@ def make_learned_optimizer(
 
 def check_theta(theta: Theta, reference: Theta, name: str) -> None:
     """Raises ``ValueError`` unless ``theta`` has the structure and leaf shapes of ``reference``."""
-    _checks.check_same_structure(theta, reference, "theta", owner=name,
-                                 hint=" (as returned by init(key))")
+    _checks.check_same_structure(
+        theta, reference, "theta", owner=name, hint=" (as returned by init(key))"
+    )
 
 
-def check_hyperparameters(fn: str, *, integers: dict | None = None,
-                          positive: dict | None = None) -> None:
+def check_hyperparameters(
+    fn: str, *, integers: dict | None = None, positive: dict | None = None
+) -> None:
     """Raises ``ValueError`` naming ``fn`` unless ``integers`` are positive integers and
     ``positive`` are positive finite numbers."""
     for name, value in (integers or {}).items():
@@ -96,14 +98,16 @@ def unflatten_like(flat: jax.Array, tree: Any) -> Any:
     lead, out, start = flat.shape[:-1], [], 0
     for x in leaves:
         size = int(np.size(x))
-        out.append(flat[..., start:start + size].reshape(*lead, *jnp.shape(x))
-                   .astype(jnp.result_type(x)))
+        out.append(
+            flat[..., start : start + size].reshape(*lead, *jnp.shape(x)).astype(jnp.result_type(x))
+        )
         start += size
     return jax.tree.unflatten(treedef, out)
 
 
-def second_moment_normalize(x: jax.Array, axis: int | tuple[int, ...] = 0,
-                                                        eps: float = 1e-5) -> jax.Array:
+def second_moment_normalize(
+    x: jax.Array, axis: int | tuple[int, ...] = 0, eps: float = 1e-5
+) -> jax.Array:
     r"""Divides by the root mean square over ``axis``: :math:`x / \sqrt{\epsilon + \bar{x^2}}`.
 
     The feature normalisation of Metz et al. (2020), https://arxiv.org/abs/2009.11243.
@@ -127,15 +131,19 @@ def check_update_args(name: str, updates: Any, params: Any, state_size: int) -> 
     """
     size = tree_size(updates)
     if size != state_size:
-        raise ValueError(f"{name}: updates have {size} coordinates but the optimizer state was "
-                         f"initialised for {state_size} (init_fn(params) with these params)")
+        raise ValueError(
+            f"{name}: updates have {size} coordinates but the optimizer state was "
+            f"initialised for {state_size} (init_fn(params) with these params)"
+        )
     if params is not None:
-        _checks.check_same_structure(params, updates, "params", owner=name,
-                                     hint=" (the structure of updates: same keys)")
+        _checks.check_same_structure(
+            params, updates, "params", owner=name, hint=" (the structure of updates: same keys)"
+        )
 
 
 def require_params(params: Any, name: str) -> None:
     """optax convention: transforms that read parameter values need ``params``."""
     if params is None:
-        raise ValueError(f"{name}: update(...) needs params (pass params=... as in "
-                                          "optax.add_decayed_weights)")
+        raise ValueError(
+            f"{name}: update(...) needs params (pass params=... as in optax.add_decayed_weights)"
+        )

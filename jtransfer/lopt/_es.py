@@ -46,9 +46,16 @@ class PESState(NamedTuple):
     accum: Any
 
 
-def es(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int, sigma: float,
-       population: int = 8, mesh: jax.sharding.Mesh | None = None,
-       axis_name: str = "pop") -> MetaGradientEstimator:
+def es(
+    lopt: LearnedOptimizer,
+    task_family: TaskFamily,
+    *,
+    num_steps: int,
+    sigma: float,
+    population: int = 8,
+    mesh: jax.sharding.Mesh | None = None,
+    axis_name: str = "pop",
+) -> MetaGradientEstimator:
     r"""Antithetic evolution strategies on the full-unroll meta-loss.
 
     With :math:`\epsilon_i \sim \mathcal N(0, \sigma^2 I)` and one task per antithetic pair
@@ -112,8 +119,9 @@ def es(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int, sigma
             th = jax.tree.map(lambda t, x: t + sign * x, theta, e)
             return meta_loss(lopt, th, task, k, num_steps=num_steps)
 
-        losses = jax.vmap(lambda e, task, k: jax.vmap(lambda sg: member(e, task, k, sg))(
-            _SIGNS))(eps, tasks, keys)  # (population, 2): the + and - members of each pair
+        losses = jax.vmap(lambda e, task, k: jax.vmap(lambda sg: member(e, task, k, sg))(_SIGNS))(
+            eps, tasks, keys
+        )  # (population, 2): the + and - members of each pair
         plus, minus = losses[:, 0], losses[:, 1]
         g = _weighted_mean((plus - minus) / (2 * sigma**2), eps)
         return jnp.mean(losses), g, state
@@ -121,10 +129,18 @@ def es(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int, sigma
     return MetaGradientEstimator(init, update)
 
 
-def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
-        truncation_length: int, sigma: float, population: int = 8,
-        stagger: bool = False, mesh: jax.sharding.Mesh | None = None,
-        axis_name: str = "pop") -> MetaGradientEstimator:
+def pes(
+    lopt: LearnedOptimizer,
+    task_family: TaskFamily,
+    *,
+    num_steps: int,
+    truncation_length: int,
+    sigma: float,
+    population: int = 8,
+    stagger: bool = False,
+    mesh: jax.sharding.Mesh | None = None,
+    axis_name: str = "pop",
+) -> MetaGradientEstimator:
     r"""Persistent evolution strategies: unbiased meta-gradients from truncated unrolls.
 
     Each antithetic particle pair :math:`i` keeps its own pair of inner states and the sum
@@ -178,10 +194,19 @@ def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
 
     def init(theta, *, key=None):
         _check_theta(lopt, theta)
-        unroll = _init_unrolls(lopt, theta, task_family, default_key(key), population,
-                               num_steps, truncation_length, stagger)
-        accum = jax.tree.map(lambda x: jnp.zeros((population, *jnp.shape(x)),
-                                                 jnp.result_type(x)), theta)
+        unroll = _init_unrolls(
+            lopt,
+            theta,
+            task_family,
+            default_key(key),
+            population,
+            num_steps,
+            truncation_length,
+            stagger,
+        )
+        accum = jax.tree.map(
+            lambda x: jnp.zeros((population, *jnp.shape(x)), jnp.result_type(x)), theta
+        )
         both = jax.tree.map(lambda x: jnp.stack([x, x]), unroll)
         return PESState(unroll=both, accum=accum)
 
@@ -206,7 +231,8 @@ def pes(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
 
         over_pairs = jax.vmap(particle, in_axes=(None, 0, 0, 0))
         unroll, losses = jax.vmap(over_pairs, in_axes=(0, None, 0, None))(
-            _SIGNS, eps, unroll, keys)  # losses (2, population)
+            _SIGNS, eps, unroll, keys
+        )  # losses (2, population)
         g = _weighted_mean((losses[0] - losses[1]) / (2 * sigma**2), accum)
         return jnp.mean(losses), g, PESState(unroll=unroll, accum=accum)
 

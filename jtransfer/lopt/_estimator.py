@@ -43,15 +43,20 @@ class MetaGradientEstimator(NamedTuple):
 def _tree_normal(key: jax.Array, theta: Theta, n: int, sigma: float) -> Theta:
     leaves, treedef = jax.tree.flatten(theta)
     keys = jax.random.split(key, len(leaves))
-    return jax.tree.unflatten(treedef, [
-        sigma * jax.random.normal(k, (n, *jnp.shape(x)), jnp.result_type(x))
-        for k, x in zip(keys, leaves, strict=True)])
+    return jax.tree.unflatten(
+        treedef,
+        [
+            sigma * jax.random.normal(k, (n, *jnp.shape(x)), jnp.result_type(x))
+            for k, x in zip(keys, leaves, strict=True)
+        ],
+    )
 
 
 def _weighted_mean(weights: jax.Array, tree: Theta) -> Theta:
     """``mean_i weights[i] * tree[i]`` leafwise."""
-    return jax.tree.map(lambda x: jnp.tensordot(weights.astype(x.dtype), x, axes=1)
-                        / weights.shape[0], tree)
+    return jax.tree.map(
+        lambda x: jnp.tensordot(weights.astype(x.dtype), x, axes=1) / weights.shape[0], tree
+    )
 
 
 _SIGNS = jnp.array([1.0, -1.0])
@@ -79,8 +84,10 @@ def _check_mesh(mesh, axis_name, population, fn, what="population"):
     if axis_name not in mesh.axis_names:
         raise ValueError(f"{fn}: axis {axis_name!r} is not in the mesh axes {mesh.axis_names}")
     if population % mesh.shape[axis_name]:
-        raise ValueError(f"{fn}: {what} {population} is not divisible by the "
-                         f"{mesh.shape[axis_name]} devices of mesh axis {axis_name!r}")
+        raise ValueError(
+            f"{fn}: {what} {population} is not divisible by the "
+            f"{mesh.shape[axis_name]} devices of mesh axis {axis_name!r}"
+        )
 
 
 def _check_es(sigma, population, fn):

@@ -22,9 +22,15 @@ class LearnedHyperparamsState(NamedTuple):
     adam: Any
 
 
-def learned_hyperparams(*, horizon: int, num_knots: int = 8, init_lr: float = 1e-3,
-                        b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
-                        ) -> LearnedOptimizer:
+def learned_hyperparams(
+    *,
+    horizon: int,
+    num_knots: int = 8,
+    init_lr: float = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+) -> LearnedOptimizer:
     r"""Adam with a learned learning-rate schedule.
 
     ``theta = {"log_lr": (num_knots,)}`` holds :math:`\log \eta` at ``num_knots`` equally
@@ -48,9 +54,11 @@ def learned_hyperparams(*, horizon: int, num_knots: int = 8, init_lr: float = 1e
       Kingma & Ba, 2014, https://arxiv.org/abs/1412.6980 (Adam); the learned-schedule
       baseline follows Metz et al., 2020, https://arxiv.org/abs/2009.11243
     """
-    check_hyperparameters("learned_hyperparams",
-                          integers={"horizon": horizon, "num_knots": num_knots},
-                          positive={"init_lr": init_lr})
+    check_hyperparameters(
+        "learned_hyperparams",
+        integers={"horizon": horizon, "num_knots": num_knots},
+        positive={"init_lr": init_lr},
+    )
 
     def init(key: jax.Array) -> dict:
         del key  # deterministic initialisation
@@ -70,12 +78,15 @@ def learned_hyperparams(*, horizon: int, num_knots: int = 8, init_lr: float = 1e
 
         def update_fn(updates, state, params=None, **extra_args):
             del extra_args
-            _checks.check_same_structure(updates, state.adam.mu, "updates",
-                                         owner="learned_hyperparams",
-                                         hint=" (the params given to init_fn: same keys)")
+            _checks.check_same_structure(
+                updates,
+                state.adam.mu,
+                "updates",
+                owner="learned_hyperparams",
+                hint=" (the params given to init_fn: same keys)",
+            )
             if params is not None:
-                _checks.check_same_structure(params, updates, "params",
-                                             owner="learned_hyperparams")
+                _checks.check_same_structure(params, updates, "params", owner="learned_hyperparams")
             step = state.adam.count
             u, adam_state = adam.update(updates, state.adam, params)
             lr = lr_at(step)

@@ -55,11 +55,11 @@ def load_theta(directory: str, lopt: LearnedOptimizer) -> Theta:
         try:
             return ckpt.restore(path, args=ocp.args.StandardRestore(target))
         except (ValueError, KeyError) as err:
-            raise ValueError(f"load_theta: checkpoint at {directory} does not match "
-                             f"{lopt.name}'s theta: {err}") from err
+            raise ValueError(
+                f"load_theta: checkpoint at {directory} does not match {lopt.name}'s theta: {err}"
+            ) from err
 
 
-def load_optimizer(directory: str, lopt: LearnedOptimizer
-                   ) -> optax.GradientTransformationExtraArgs:
+def load_optimizer(directory: str, lopt: LearnedOptimizer) -> optax.GradientTransformationExtraArgs:
     """``lopt.optimizer(load_theta(directory, lopt))``: a trained learned optimizer as optax."""
     return lopt.optimizer(load_theta(directory, lopt))

@@ -85,8 +85,9 @@ def _lstm_cell(layer: dict, x: jax.Array, h: jax.Array, c: jax.Array):
     return h, c
 
 
-def lstm_optimizer(*, hidden: int = 20, num_layers: int = 2, preprocess_k: float = 10.0,
-                   output_scale: float = 0.1) -> LearnedOptimizer:
+def lstm_optimizer(
+    *, hidden: int = 20, num_layers: int = 2, preprocess_k: float = 10.0, output_scale: float = 0.1
+) -> LearnedOptimizer:
     r"""Coordinate-wise LSTM optimizer, "learning to learn by gradient descent by gradient descent".
 
     Every coordinate :math:`i` of every parameter runs the same small LSTM :math:`m` with its
@@ -128,8 +129,11 @@ def lstm_optimizer(*, hidden: int = 20, num_layers: int = 2, preprocess_k: float
     References:
       Andrychowicz et al., 2016, https://arxiv.org/abs/1606.04474
     """
-    check_hyperparameters("lstm_optimizer", integers={"hidden": hidden, "num_layers": num_layers},
-                          positive={"preprocess_k": preprocess_k, "output_scale": output_scale})
+    check_hyperparameters(
+        "lstm_optimizer",
+        integers={"hidden": hidden, "num_layers": num_layers},
+        positive={"preprocess_k": preprocess_k, "output_scale": output_scale},
+    )
 
     def init(key: jax.Array) -> dict:
         keys = jax.random.split(key, 2 * num_layers + 1)
@@ -139,7 +143,7 @@ def lstm_optimizer(*, hidden: int = 20, num_layers: int = 2, preprocess_k: float
             wx = jax.random.normal(keys[2 * l], (fan_in, 4 * hidden)) / jnp.sqrt(fan_in)
             wh = jax.random.normal(keys[2 * l + 1], (hidden, 4 * hidden)) / jnp.sqrt(hidden)
             # Forget-gate bias 1 (gate order i, f, o, u): remember by default.
-            b = jnp.zeros((4 * hidden,)).at[hidden:2 * hidden].set(1.0)
+            b = jnp.zeros((4 * hidden,)).at[hidden : 2 * hidden].set(1.0)
             layers.append({"x": {"w": wx, "b": b}, "h": wh})
             fan_in = hidden
         out_w = jax.random.normal(keys[-1], (hidden, 1)) * (0.1 / jnp.sqrt(hidden))

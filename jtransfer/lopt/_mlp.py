@@ -49,13 +49,24 @@ def _normalize_per_leaf(feats: jax.Array, sizes: list[int]) -> jax.Array:
     """:func:`second_moment_normalize` of each row of ``feats (F, N)`` over each parameter
     tensor's coordinates separately (``sizes`` are the leaves' sizes, in order)."""
     bounds = np.cumsum([0, *sizes])
-    return jnp.concatenate([second_moment_normalize(feats[:, a:b], axis=1)
-                            for a, b in zip(bounds[:-1], bounds[1:], strict=True)], axis=1)
+    return jnp.concatenate(
+        [
+            second_moment_normalize(feats[:, a:b], axis=1)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ],
+        axis=1,
+    )
 
 
-def mlp_optimizer(*, hidden: int = 32, num_layers: int = 2,
-                  decays: Sequence[float] = (0.5, 0.9, 0.99, 0.999), rms_decay: float = 0.999,
-                  step_mult: float = 0.01, exp_mult: float = 0.01) -> LearnedOptimizer:
+def mlp_optimizer(
+    *,
+    hidden: int = 32,
+    num_layers: int = 2,
+    decays: Sequence[float] = (0.5, 0.9, 0.99, 0.999),
+    rms_decay: float = 0.999,
+    step_mult: float = 0.01,
+    exp_mult: float = 0.01,
+) -> LearnedOptimizer:
     r"""Per-parameter MLP learned optimizer in the style of Metz et al. (2019, 2020).
 
     For each coordinate the features are the parameter value :math:`p`, the gradient
@@ -87,10 +98,15 @@ def mlp_optimizer(*, hidden: int = 32, num_layers: int = 2,
     """
     decays = tuple(float(b) for b in decays)
     if not decays or not all(0.0 < b < 1.0 for b in (*decays, rms_decay)):
-        raise ValueError(f"mlp_optimizer: decays {decays} and rms_decay {rms_decay} must be "
-                         "non-empty and in (0, 1)")
-    check_hyperparameters("mlp_optimizer", integers={"hidden": hidden, "num_layers": num_layers},
-                          positive={"step_mult": step_mult, "exp_mult": exp_mult})
+        raise ValueError(
+            f"mlp_optimizer: decays {decays} and rms_decay {rms_decay} must be "
+            "non-empty and in (0, 1)"
+        )
+    check_hyperparameters(
+        "mlp_optimizer",
+        integers={"hidden": hidden, "num_layers": num_layers},
+        positive={"step_mult": step_mult, "exp_mult": exp_mult},
+    )
     num_features = 3 + 2 * len(decays) + len(_TIMESCALES)
 
     def init(key: jax.Array) -> dict:
@@ -104,8 +120,11 @@ def mlp_optimizer(*, hidden: int = 32, num_layers: int = 2,
     def build(theta: dict) -> optax.GradientTransformationExtraArgs:
         def init_fn(params):
             dt, n = tree_compute_dtype(params), tree_size(params)
-            return MLPOptimizerState(momenta=jnp.zeros((len(decays), n), dt),
-                                     rms=jnp.zeros((n,), dt), count=jnp.zeros([], jnp.int32))
+            return MLPOptimizerState(
+                momenta=jnp.zeros((len(decays), n), dt),
+                rms=jnp.zeros((n,), dt),
+                count=jnp.zeros([], jnp.int32),
+            )
 
         def update_fn(updates, state, params=None, **extra_args):
             del extra_args
@@ -124,8 +143,8 @@ def mlp_optimizer(*, hidden: int = 32, num_layers: int = 2,
             first, *rest = theta["layers"]
             w = first["w"].astype(dt)
             tfeat = jnp.tanh(t.astype(dt) / jnp.asarray(_TIMESCALES, dt))
-            bias = first["b"].astype(dt) + tfeat @ w[feats.shape[0]:]
-            x = jax.nn.relu(w[:feats.shape[0]].T @ feats + bias[:, None])
+            bias = first["b"].astype(dt) + tfeat @ w[feats.shape[0] :]
+            x = jax.nn.relu(w[: feats.shape[0]].T @ feats + bias[:, None])
             for layer in rest:
                 x = jax.nn.relu(layer["w"].astype(dt).T @ x + layer["b"].astype(dt)[:, None])
             out = theta["out"]["w"].astype(dt).T @ x + theta["out"]["b"].astype(dt)[:, None]

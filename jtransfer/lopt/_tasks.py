@@ -60,12 +60,12 @@ class QuadraticTask:
         return jnp.sum(jnp.square(r))
 
 
-jax.tree_util.register_dataclass(
-    QuadraticTask, data_fields=["w", "y"], meta_fields=["init_scale"])
+jax.tree_util.register_dataclass(QuadraticTask, data_fields=["w", "y"], meta_fields=["init_scale"])
 
 
-def quadratic_tasks(*, num_tasks: int, dim: int = 10, init_scale: float = 1.0,
-                    key: jax.Array | None = None) -> QuadraticTask:
+def quadratic_tasks(
+    *, num_tasks: int, dim: int = 10, init_scale: float = 1.0, key: jax.Array | None = None
+) -> QuadraticTask:
     """A batch of random quadratics (leading axis ``num_tasks``) as one vmappable task.
 
     ``W`` and ``y`` are i.i.d. standard normal, as in Andrychowicz et al. (2016),
@@ -73,8 +73,10 @@ def quadratic_tasks(*, num_tasks: int, dim: int = 10, init_scale: float = 1.0,
     ``jtransfer.data.sample_quadratics`` with ``key`` (``None``: ``jax.random.key(0)``).
     """
     if int(num_tasks) != num_tasks or num_tasks < 1 or int(dim) != dim or dim < 1:
-        raise ValueError(f"quadratic_tasks: num_tasks and dim must be positive integers, got "
-                         f"{num_tasks} and {dim}")
+        raise ValueError(
+            f"quadratic_tasks: num_tasks and dim must be positive integers, got "
+            f"{num_tasks} and {dim}"
+        )
     w, y = sample_quadratics(num_functions=num_tasks, dim=dim, key=key)
     return QuadraticTask(w=jnp.asarray(w), y=jnp.asarray(y), init_scale=init_scale)
 
@@ -85,8 +87,9 @@ def quadratic_task(key: jax.Array, *, dim: int = 10, init_scale: float = 1.0) ->
     The key is positional here because this *is* a task family, called as
     ``task_family(key)`` by the meta-gradient estimators (the ``Task``/``init(key)`` protocol).
     """
-    return jax.tree.map(lambda a: a[0],
-                        quadratic_tasks(num_tasks=1, dim=dim, init_scale=init_scale, key=key))
+    return jax.tree.map(
+        lambda a: a[0], quadratic_tasks(num_tasks=1, dim=dim, init_scale=init_scale, key=key)
+    )
 
 
 _ACTIVATIONS = {"sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu, "tanh": jnp.tanh}
@@ -115,9 +118,13 @@ class MLPTask:
     def init(self, key: jax.Array) -> list[dict]:
         sizes = (self.x.shape[-1], *self.hidden, self.num_classes)
         keys = jax.random.split(key, len(sizes) - 1)
-        return [{"w": jax.random.normal(k, (a, b), self.x.dtype) / jnp.sqrt(a).astype(self.x.dtype),
-                 "b": jnp.zeros((b,), self.x.dtype)}
-                for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)]
+        return [
+            {
+                "w": jax.random.normal(k, (a, b), self.x.dtype) / jnp.sqrt(a).astype(self.x.dtype),
+                "b": jnp.zeros((b,), self.x.dtype),
+            }
+            for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)
+        ]
 
     def apply(self, params: list[dict], x: jax.Array) -> jax.Array:
         act = _ACTIVATIONS[self.activation]
@@ -138,12 +145,21 @@ class MLPTask:
 
 
 jax.tree_util.register_dataclass(
-    MLPTask, data_fields=["x", "y"],
-    meta_fields=["hidden", "activation", "batch_size", "num_classes"])
+    MLPTask,
+    data_fields=["x", "y"],
+    meta_fields=["hidden", "activation", "batch_size", "num_classes"],
+)
 
 
-def mlp_task(x: Any, y: Any, *, hidden: Sequence[int] = (20,), activation: str = "sigmoid",
-             batch_size: int = 128, num_classes: int | None = None) -> MLPTask:
+def mlp_task(
+    x: Any,
+    y: Any,
+    *,
+    hidden: Sequence[int] = (20,),
+    activation: str = "sigmoid",
+    batch_size: int = 128,
+    num_classes: int | None = None,
+) -> MLPTask:
     """An :class:`MLPTask` with validated inputs (``x (N, D)``, ``y (N,)`` ints).
 
     Raises:
@@ -156,20 +172,33 @@ def mlp_task(x: Any, y: Any, *, hidden: Sequence[int] = (20,), activation: str =
         raise ValueError(f"mlp_task: need x (N, D) and y (N,), got {x_shape} and {y_shape}")
     x = jnp.asarray(x, jnp.float32)
     _checks.check_finite(x, "mlp_task: x")
-    y, num_classes = _checks.check_labels(y, "mlp_task: y", x_shape[0], "x",
-                                          num_classes=num_classes, min_classes=1)
+    y, num_classes = _checks.check_labels(
+        y, "mlp_task: y", x_shape[0], "x", num_classes=num_classes, min_classes=1
+    )
     y = y.astype(jnp.int32)
     if activation not in _ACTIVATIONS:
-        raise ValueError(f"mlp_task: activation must be one of {sorted(_ACTIVATIONS)}, "
-                         f"got {activation!r}")
+        raise ValueError(
+            f"mlp_task: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+        )
     if batch_size < 1 or any(h < 1 for h in hidden):
         raise ValueError(f"mlp_task: batch_size {batch_size} and hidden {hidden} must be positive")
-    return MLPTask(x=x, y=y, hidden=tuple(int(h) for h in hidden), activation=activation,
-                   batch_size=int(batch_size), num_classes=int(num_classes))
+    return MLPTask(
+        x=x,
+        y=y,
+        hidden=tuple(int(h) for h in hidden),
+        activation=activation,
+        batch_size=int(batch_size),
+        num_classes=int(num_classes),
+    )
 
 
-def digits_mlp_task(*, hidden: Sequence[int] = (20,), activation: str = "sigmoid",
-                    batch_size: int = 128, split: str = "train") -> MLPTask:
+def digits_mlp_task(
+    *,
+    hidden: Sequence[int] = (20,),
+    activation: str = "sigmoid",
+    batch_size: int = 128,
+    split: str = "train",
+) -> MLPTask:
     """An MLP on scikit-learn's 8x8 digits (pixels / 16), the small stand-in for MNIST.
 
     ``split`` ``"train"`` takes the first 1500 of the 1797 images, ``"test"`` the rest,
@@ -178,12 +207,19 @@ def digits_mlp_task(*, hidden: Sequence[int] = (20,), activation: str = "sigmoid
     """
     # embedded with scikit-learn, no download
     load_digits = import_extra(
-        "sklearn.datasets", "data", "jtransfer.lopt.digits_mlp_task").load_digits
+        "sklearn.datasets", "data", "jtransfer.lopt.digits_mlp_task"
+    ).load_digits
 
     data = load_digits()
     x, y = data.data.astype(np.float32) / 16.0, data.target.astype(np.int32)
     parts = {"train": slice(0, 1500), "test": slice(1500, None), "all": slice(None)}
     if split not in parts:
         raise ValueError(f"digits_mlp_task: split must be one of {sorted(parts)}, got {split!r}")
-    return mlp_task(x[parts[split]], y[parts[split]], hidden=hidden, activation=activation,
-                    batch_size=batch_size, num_classes=10)
+    return mlp_task(
+        x[parts[split]],
+        y[parts[split]],
+        hidden=hidden,
+        activation=activation,
+        batch_size=batch_size,
+        num_classes=10,
+    )

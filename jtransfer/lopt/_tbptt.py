@@ -28,10 +28,18 @@ class TBPTTState(NamedTuple):
     unroll: UnrollState
 
 
-def tbptt(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
-          truncation_length: int, num_tasks: int = 8, second_order: bool = True,
-          stagger: bool = False, mesh: jax.sharding.Mesh | None = None,
-          axis_name: str = "task") -> MetaGradientEstimator:
+def tbptt(
+    lopt: LearnedOptimizer,
+    task_family: TaskFamily,
+    *,
+    num_steps: int,
+    truncation_length: int,
+    num_tasks: int = 8,
+    second_order: bool = True,
+    stagger: bool = False,
+    mesh: jax.sharding.Mesh | None = None,
+    axis_name: str = "task",
+) -> MetaGradientEstimator:
     r"""Truncated backpropagation through time over unrolled optimisations.
 
     ``num_tasks`` inner optimisations run side by side (``vmap``); each call advances them by
@@ -84,8 +92,18 @@ def tbptt(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
 
     def init(theta, *, key=None):
         _check_theta(lopt, theta)
-        return TBPTTState(_init_unrolls(lopt, theta, task_family, default_key(key),
-                                        num_tasks, num_steps, truncation_length, stagger))
+        return TBPTTState(
+            _init_unrolls(
+                lopt,
+                theta,
+                task_family,
+                default_key(key),
+                num_tasks,
+                num_steps,
+                truncation_length,
+                stagger,
+            )
+        )
 
     def update(theta, state, *, key):
         _check_theta(lopt, theta)
@@ -97,8 +115,9 @@ def tbptt(lopt: LearnedOptimizer, task_family: TaskFamily, *, num_steps: int,
 
         def loss_fn(th):
             opt = lopt.optimizer(th)
-            new, losses = jax.vmap(lambda s, k: _run(opt, s, k, truncation_length,
-                                                     second_order))(unroll, keys)
+            new, losses = jax.vmap(lambda s, k: _run(opt, s, k, truncation_length, second_order))(
+                unroll, keys
+            )
             return jnp.mean(losses), new
 
         (loss, new), g = jax.value_and_grad(loss_fn, has_aux=True)(theta)

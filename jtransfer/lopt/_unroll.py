@@ -46,8 +46,15 @@ def _check_theta(lopt: LearnedOptimizer, theta: Theta) -> None:
     check_theta(theta, jax.eval_shape(lopt.init, jax.random.key(0)), lopt.name)
 
 
-def inner_step(opt: optax.GradientTransformation, task: Task, params: Any, opt_state: Any,
-               key: jax.Array, *, second_order: bool = True) -> tuple[Any, Any, jax.Array]:
+def inner_step(
+    opt: optax.GradientTransformation,
+    task: Task,
+    params: Any,
+    opt_state: Any,
+    key: jax.Array,
+    *,
+    second_order: bool = True,
+) -> tuple[Any, Any, jax.Array]:
     """One step of ``opt`` on ``task``; returns ``(params, opt_state, loss_after)``.
 
     The gradient is taken on a batch drawn with ``key``; the recorded loss
@@ -71,8 +78,9 @@ def _run(opt, state: UnrollState, key: jax.Array, length: int, second_order: boo
 
     def body(carry, k):
         params, opt_state = carry
-        params, opt_state, loss = inner_step(opt, state.task, params, opt_state, k,
-                                             second_order=second_order)
+        params, opt_state, loss = inner_step(
+            opt, state.task, params, opt_state, k, second_order=second_order
+        )
         return (params, opt_state), loss
 
     # Step keys depend on the absolute step: with one key, truncations replay a full unroll.
@@ -81,8 +89,14 @@ def _run(opt, state: UnrollState, key: jax.Array, length: int, second_order: boo
     return state._replace(params=params, opt_state=opt_state, step=state.step + length), losses
 
 
-def unroll_losses(opt: optax.GradientTransformation, task: Task, key: jax.Array, *,
-                  num_steps: int, second_order: bool = True) -> jax.Array:
+def unroll_losses(
+    opt: optax.GradientTransformation,
+    task: Task,
+    key: jax.Array,
+    *,
+    num_steps: int,
+    second_order: bool = True,
+) -> jax.Array:
     r"""Losses :math:`f(\theta_1), \dots, f(\theta_T)` of ``opt`` run ``num_steps`` on ``task``.
 
     Works with any optax transform (learned or hand-designed); :math:`\theta_0` is
@@ -98,8 +112,15 @@ def unroll_losses(opt: optax.GradientTransformation, task: Task, key: jax.Array,
     return _run(opt, state, krun, num_steps, second_order)[1]
 
 
-def meta_loss(lopt: LearnedOptimizer, theta: Theta, task: Task, key: jax.Array, *,
-              num_steps: int, second_order: bool = True) -> jax.Array:
+def meta_loss(
+    lopt: LearnedOptimizer,
+    theta: Theta,
+    task: Task,
+    key: jax.Array,
+    *,
+    num_steps: int,
+    second_order: bool = True,
+) -> jax.Array:
     r"""The unrolled meta-objective: the mean loss along an optimisation by the learned optimizer.
 
     .. math::
@@ -126,12 +147,16 @@ def meta_loss(lopt: LearnedOptimizer, theta: Theta, task: Task, key: jax.Array, 
     """
     _positive_int(num_steps, "num_steps", "meta_loss")
     _check_theta(lopt, theta)
-    return jnp.mean(unroll_losses(lopt.optimizer(theta), task, key, num_steps=num_steps,
-                                  second_order=second_order))
+    return jnp.mean(
+        unroll_losses(
+            lopt.optimizer(theta), task, key, num_steps=num_steps, second_order=second_order
+        )
+    )
 
 
-def _fresh_unroll(lopt: LearnedOptimizer, theta: Theta, task_family: TaskFamily,
-                  key: jax.Array, step: jax.Array) -> UnrollState:
+def _fresh_unroll(
+    lopt: LearnedOptimizer, theta: Theta, task_family: TaskFamily, key: jax.Array, step: jax.Array
+) -> UnrollState:
     ktask, kinit = jax.random.split(key)
     task = task_family(ktask)
     params = task.init(kinit)
@@ -144,18 +169,20 @@ def _init_unrolls(lopt, theta, task_family, key, n, num_steps, truncation_length
     boundaries (so the first episode of each is shorter and resets do not coincide)."""
     kf, ks = jax.random.split(key)
     if stagger:
-        steps = truncation_length * jax.random.randint(ks, (n,), 0,
-                                                       num_steps // truncation_length)
+        steps = truncation_length * jax.random.randint(ks, (n,), 0, num_steps // truncation_length)
     else:
         steps = jnp.zeros((n,), jnp.int32)
     return jax.vmap(lambda k, s: _fresh_unroll(lopt, theta, task_family, k, s))(
-        jax.random.split(kf, n), steps)
+        jax.random.split(kf, n), steps
+    )
 
 
 def _select(mask: jax.Array, on_true: Any, on_false: Any) -> Any:
     """Per-row tree select: ``mask`` (leading axes of the leaves) picks ``on_true``."""
+
     def pick(a, b):
         return jnp.where(mask.reshape(mask.shape + (1,) * (jnp.ndim(a) - mask.ndim)), a, b)
+
     return jax.tree.map(pick, on_true, on_false)
 
 
@@ -163,7 +190,8 @@ def _reset_finished(lopt, theta, task_family, state: UnrollState, key, num_steps
     """Replaces unrolls that reached ``num_steps`` by fresh ones; returns ``(state, mask)``."""
     n = state.step.shape[0]
     fresh = jax.vmap(lambda k: _fresh_unroll(lopt, theta, task_family, k, 0))(
-        jax.random.split(key, n))
+        jax.random.split(key, n)
+    )
     done = state.step >= num_steps
     return _select(done, fresh, state), done
 
@@ -172,6 +200,7 @@ def _check_truncation(num_steps, truncation_length, fn):
     num_steps = _positive_int(num_steps, "num_steps", fn)
     truncation_length = _positive_int(truncation_length, "truncation_length", fn)
     if num_steps % truncation_length:
-        raise ValueError(f"{fn}: truncation_length {truncation_length} must divide num_steps "
-                         f"{num_steps}")
+        raise ValueError(
+            f"{fn}: truncation_length {truncation_length} must divide num_steps {num_steps}"
+        )
     return num_steps, truncation_length

@@ -16,6 +16,7 @@ def _float0_zeros(tree: PyTree) -> PyTree:
         if jnp.issubdtype(x.dtype, jnp.inexact):
             return jnp.zeros_like(x)
         return np.zeros(x.shape, dtype=jax.dtypes.float0)
+
     return jax.tree.map(z, tree)
 
 
@@ -76,6 +77,7 @@ def imaml_adapt(
             g = jax.grad(loss_fn)(phi, batch)
             phi = jax.tree.map(lambda p, gi, t: p - inner_lr * (gi + lam * (p - t)), phi, g, theta)
             return phi, None
+
         phi, _ = jax.lax.scan(step, theta, None, length=num_steps)
         return phi
 
@@ -137,8 +139,16 @@ def imaml(
     support, query = tasks
 
     def one(s, q):
-        phi = imaml_adapt(loss_fn, params, s, lam=lam, inner_lr=inner_lr, num_steps=num_steps,
-                          cg_maxiter=cg_maxiter, cg_tol=cg_tol)
+        phi = imaml_adapt(
+            loss_fn,
+            params,
+            s,
+            lam=lam,
+            inner_lr=inner_lr,
+            num_steps=num_steps,
+            cg_maxiter=cg_maxiter,
+            cg_tol=cg_tol,
+        )
         return loss_fn(phi, q)
 
     return jnp.mean(jax.vmap(one)(support, query))

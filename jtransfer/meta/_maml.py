@@ -32,6 +32,7 @@ InnerLR = float | jax.Array | PyTree  # scalar, per-step (num_steps,), or a para
 
 # ----------------------------------------------------------------------------- validation
 
+
 def _check_num_steps(num_steps: int) -> int:
     return _checks.check_positive_int(num_steps, "num_steps")
 
@@ -42,8 +43,9 @@ def _resolve_mask(mask: Mask, params: PyTree) -> list[bool]:
     if mask is None:
         return [True] * len(leaves)
     if callable(mask):
-        flags = [bool(mask(path, leaf))
-                 for path, leaf in jax.tree_util.tree_leaves_with_path(params)]
+        flags = [
+            bool(mask(path, leaf)) for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+        ]
     else:
         m_leaves, m_def = jax.tree.flatten(mask)
         if m_def != treedef:
@@ -51,8 +53,9 @@ def _resolve_mask(mask: Mask, params: PyTree) -> list[bool]:
         flags = []
         for m in m_leaves:
             if not _checks.is_concrete(m) or np.ndim(m) != 0:
-                raise ValueError("mask leaves must be static Python bools (one per parameter "
-                                 f"array), got {m!r}")
+                raise ValueError(
+                    f"mask leaves must be static Python bools (one per parameter array), got {m!r}"
+                )
             flags.append(bool(m))
     if not any(flags):
         raise ValueError("mask selects no parameters to adapt")
@@ -64,8 +67,10 @@ def _check_float_params(params: PyTree) -> None:
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         dtype = jnp.result_type(leaf)
         if not jnp.issubdtype(dtype, jnp.floating):
-            raise ValueError(f"params{jax.tree_util.keystr(path)} has dtype {dtype}; parameters "
-                             "must be float arrays (cast with .astype(jnp.float32))")
+            raise ValueError(
+                f"params{jax.tree_util.keystr(path)} has dtype {dtype}; parameters "
+                "must be float arrays (cast with .astype(jnp.float32))"
+            )
 
 
 def _resolve_lr(inner_lr, params: PyTree, num_steps: int):
@@ -78,7 +83,8 @@ def _resolve_lr(inner_lr, params: PyTree, num_steps: int):
     p_leaves, p_def = jax.tree.flatten(params)
     _check_float_params(params)
     if isinstance(inner_lr, (int, float, np.ndarray, np.generic, jax.Array)) and not isinstance(
-            inner_lr, bool):
+        inner_lr, bool
+    ):
         lr = jnp.asarray(inner_lr)
         _checks.check_finite(inner_lr, "inner_lr")
         if lr.ndim == 0 or (lr.ndim == 1 and lr.shape[0] == num_steps):
@@ -89,20 +95,24 @@ def _resolve_lr(inner_lr, params: PyTree, num_steps: int):
         raise ValueError(
             f"inner_lr of shape {lr.shape} is neither a scalar nor per-step of shape "
             f"({num_steps},) (num_steps={num_steps}); for per-parameter rates pass a pytree "
-            "matching params")
+            "matching params"
+        )
     lr_leaves, lr_def = jax.tree.flatten(inner_lr)
     if lr_def != p_def:
         raise ValueError(
-            f"inner_lr pytree structure {lr_def} does not match params structure {p_def}")
+            f"inner_lr pytree structure {lr_def} does not match params structure {p_def}"
+        )
     for i, (lr, p) in enumerate(zip(lr_leaves, p_leaves, strict=True)):
         if np.ndim(lr) != 0 and np.shape(lr) != np.shape(p):
             raise ValueError(
                 f"inner_lr leaf {i} has shape {np.shape(lr)}; it must be a scalar or match the "
-                f"parameter shape {np.shape(p)}")
+                f"parameter shape {np.shape(p)}"
+            )
     return jnp.ones((num_steps,), jnp.result_type(*lr_leaves)), list(lr_leaves)
 
 
 # ----------------------------------------------------------------------------- inner loop
+
 
 def adapt(
     loss_fn: LossFn,
@@ -236,14 +246,33 @@ def maml_loss(
     References:
       Finn, Abbeel, Levine 2017, https://arxiv.org/abs/1703.03400 .
     """
-    return jnp.mean(query_losses(loss_fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps,
-                                 first_order=first_order, remat=remat, mask=mask,
-                                 task_batch_size=task_batch_size))
+    return jnp.mean(
+        query_losses(
+            loss_fn,
+            params,
+            tasks,
+            inner_lr=inner_lr,
+            num_steps=num_steps,
+            first_order=first_order,
+            remat=remat,
+            mask=mask,
+            task_batch_size=task_batch_size,
+        )
+    )
 
 
-def query_losses(loss_fn: LossFn, params: PyTree, tasks: PyTree, *, inner_lr: InnerLR,
-                 num_steps: int, first_order: bool = False, remat: bool = False,
-                 mask: Mask = None, task_batch_size: int | None = None) -> jax.Array:
+def query_losses(
+    loss_fn: LossFn,
+    params: PyTree,
+    tasks: PyTree,
+    *,
+    inner_lr: InnerLR,
+    num_steps: int,
+    first_order: bool = False,
+    remat: bool = False,
+    mask: Mask = None,
+    task_batch_size: int | None = None,
+) -> jax.Array:
     r"""Per-task query losses after adaptation, shape ``(T,)``; :func:`maml_loss` is their mean.
 
     .. math::
@@ -275,8 +304,10 @@ def query_losses(loss_fn: LossFn, params: PyTree, tasks: PyTree, *, inner_lr: In
     """
     _check_tasks(tasks)
     if task_batch_size is not None and (
-            isinstance(task_batch_size, bool) or not isinstance(task_batch_size, int)
-            or task_batch_size < 1):
+        isinstance(task_batch_size, bool)
+        or not isinstance(task_batch_size, int)
+        or task_batch_size < 1
+    ):
         raise ValueError(f"task_batch_size must be None or an int >= 1, got {task_batch_size!r}")
     num_steps = _check_num_steps(num_steps)
     # Validate inner_lr / mask once outside vmap so errors name the user's shapes.
@@ -285,8 +316,16 @@ def query_losses(loss_fn: LossFn, params: PyTree, tasks: PyTree, *, inner_lr: In
     support, query = tasks
 
     def one(s, q):
-        phi = adapt(loss_fn, params, s, inner_lr=inner_lr, num_steps=num_steps,
-                    first_order=first_order, remat=remat, mask=mask)
+        phi = adapt(
+            loss_fn,
+            params,
+            s,
+            inner_lr=inner_lr,
+            num_steps=num_steps,
+            first_order=first_order,
+            remat=remat,
+            mask=mask,
+        )
         return loss_fn(phi, q)
 
     if task_batch_size is None:
@@ -326,8 +365,16 @@ def anil(
     References:
       Raghu et al. 2020, https://arxiv.org/abs/1909.09157 .
     """
-    return maml_loss(loss_fn, params, tasks, inner_lr=inner_lr, num_steps=num_steps,
-                     first_order=first_order, remat=remat, mask=inner_mask)
+    return maml_loss(
+        loss_fn,
+        params,
+        tasks,
+        inner_lr=inner_lr,
+        num_steps=num_steps,
+        first_order=first_order,
+        remat=remat,
+        mask=inner_mask,
+    )
 
 
 def metasgd(
@@ -362,8 +409,15 @@ def metasgd(
     References:
       Li, Zhou, Chen, Li 2017, https://arxiv.org/abs/1707.09835 .
     """
-    return maml_loss(loss_fn, params, tasks, inner_lr=inner_lrs, num_steps=num_steps,
-                     first_order=first_order, remat=remat)
+    return maml_loss(
+        loss_fn,
+        params,
+        tasks,
+        inner_lr=inner_lrs,
+        num_steps=num_steps,
+        first_order=first_order,
+        remat=remat,
+    )
 
 
 def metasgd_init(params: PyTree, inner_lr: float) -> PyTree:

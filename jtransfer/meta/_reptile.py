@@ -43,8 +43,9 @@ def reptile_adapted(
     params = jax.lax.stop_gradient(params)
 
     def one(s):
-        return adapt(loss_fn, params, s, inner_lr=inner_lr, num_steps=num_steps,
-                     first_order=True, mask=mask)
+        return adapt(
+            loss_fn, params, s, inner_lr=inner_lr, num_steps=num_steps, first_order=True, mask=mask
+        )
 
     return jax.tree.map(lambda x: jnp.mean(x, axis=0), jax.vmap(one)(support))
 
@@ -102,9 +103,11 @@ def reptile(step_size: float | optax.Schedule) -> optax.GradientTransformation:
         if params is None:
             raise ValueError("reptile.update needs params (the current initialisation theta)")
         if jax.tree.structure(updates) != jax.tree.structure(params):
-            raise ValueError("reptile.update: updates (adapted params) and params differ in "
-                             f"structure: {jax.tree.structure(updates)} vs "
-                             f"{jax.tree.structure(params)}")
+            raise ValueError(
+                "reptile.update: updates (adapted params) and params differ in "
+                f"structure: {jax.tree.structure(updates)} vs "
+                f"{jax.tree.structure(params)}"
+            )
         eps = step_size(state.count) if callable(step_size) else step_size
         new = jax.tree.map(lambda phi, th: (eps * (phi - th)).astype(th.dtype), updates, params)
         return new, ReptileState(count=optax.safe_increment(state.count))

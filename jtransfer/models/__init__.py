@@ -17,8 +17,27 @@ from jtransfer.models._multitask import CrossStitch, HardSharingNet
 from jtransfer.models._pretrained import checkpoint_dir, load_pretrained, verify_checkpoint_files
 from jtransfer.models._tokenizer import TextTokenizer, load_tokenizer
 
-__all__ = ["MLP", "BertConfig", "BertEncoder", "Conv4", "ConvBlock", "CrossStitch",
-           "DomainDiscriminator", "EncoderOutput", "HardSharingNet", "LeNet", "TextTokenizer",
-           "checkpoint_dir", "chunked", "extract_features", "functional", "l2_normalize",
-           "load_pretrained", "load_tokenizer", "mean_pool", "params_hash",
-           "verify_checkpoint_files", "with_params"]
+__all__ = [
+    "MLP",
+    "BertConfig",
+    "BertEncoder",
+    "Conv4",
+    "ConvBlock",
+    "CrossStitch",
+    "DomainDiscriminator",
+    "EncoderOutput",
+    "HardSharingNet",
+    "LeNet",
+    "TextTokenizer",
+    "checkpoint_dir",
+    "chunked",
+    "extract_features",
+    "functional",
+    "l2_normalize",
+    "load_pretrained",
+    "load_tokenizer",
+    "mean_pool",
+    "params_hash",
+    "verify_checkpoint_files",
+    "with_params",
+]

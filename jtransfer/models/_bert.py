@@ -96,23 +96,38 @@ class BertConfig:
 
     def __post_init__(self):
         if self.model_type not in SUPPORTED_MODEL_TYPES:
-            raise ValueError(f"BertConfig: model_type {self.model_type!r} is not supported; "
-                             f"supported: {SUPPORTED_MODEL_TYPES}")
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            raise ValueError(
+                f"BertConfig: model_type {self.model_type!r} is not supported; "
+                f"supported: {SUPPORTED_MODEL_TYPES}"
+            )
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"BertConfig: {name} must be a positive int, got {v!r}")
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"BertConfig: hidden_size {self.hidden_size} is not divisible by "
-                             f"num_attention_heads {self.num_attention_heads}")
+            raise ValueError(
+                f"BertConfig: hidden_size {self.hidden_size} is not divisible by "
+                f"num_attention_heads {self.num_attention_heads}"
+            )
         if self.hidden_act not in _ACTIVATIONS:
-            raise ValueError(f"BertConfig: hidden_act {self.hidden_act!r} is not supported; "
-                             f"supported: {sorted(_ACTIVATIONS)}")
+            raise ValueError(
+                f"BertConfig: hidden_act {self.hidden_act!r} is not supported; "
+                f"supported: {sorted(_ACTIVATIONS)}"
+            )
         if self.position_embedding_type != "absolute":
-            raise ValueError("BertConfig: position_embedding_type "
-                             f"{self.position_embedding_type!r} is not supported (only "
-                             "'absolute')")
+            raise ValueError(
+                "BertConfig: position_embedding_type "
+                f"{self.position_embedding_type!r} is not supported (only "
+                "'absolute')"
+            )
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             p = getattr(self, name)
             if not 0.0 <= p < 1.0:
@@ -132,8 +147,9 @@ class BertConfig:
         if not isinstance(d, Mapping):
             raise ValueError(f"BertConfig.from_dict expects a mapping, got {type(d).__name__}")
         if "model_type" not in d:
-            raise ValueError("BertConfig: config has no 'model_type' (need one of "
-                             f"{SUPPORTED_MODEL_TYPES})")
+            raise ValueError(
+                f"BertConfig: config has no 'model_type' (need one of {SUPPORTED_MODEL_TYPES})"
+            )
         if "vocab_size" not in d:
             raise ValueError("BertConfig: config has no 'vocab_size'")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -182,9 +198,11 @@ def mean_pool(hidden: jax.Array, attention_mask: jax.Array) -> jax.Array:
       Array([[1., 2.]], dtype=float32)
     """
     if hidden.ndim != 3 or attention_mask.shape != hidden.shape[:2]:
-        raise ValueError(f"mean_pool: hidden must be (B, L, H) and attention_mask (B, L); got "
-                         f"hidden {tuple(hidden.shape)}, attention_mask "
-                         f"{tuple(attention_mask.shape)}")
+        raise ValueError(
+            f"mean_pool: hidden must be (B, L, H) and attention_mask (B, L); got "
+            f"hidden {tuple(hidden.shape)}, attention_mask "
+            f"{tuple(attention_mask.shape)}"
+        )
     m = attention_mask.astype(jnp.float32)[..., None]
     total = jnp.sum(hidden.astype(jnp.float32) * m, axis=1)
     return total / jnp.maximum(jnp.sum(m, axis=1), 1e-9)
@@ -219,15 +237,22 @@ class _Embeddings(nnx.Module):
         self.word_embeddings = nnx.Embed(cfg.vocab_size, cfg.hidden_size, **kw)
         self.position_embeddings = nnx.Embed(cfg.max_position_embeddings, cfg.hidden_size, **kw)
         self.token_type_embeddings = nnx.Embed(cfg.type_vocab_size, cfg.hidden_size, **kw)
-        self.layer_norm = nnx.LayerNorm(cfg.hidden_size, epsilon=cfg.layer_norm_eps,
-                                        use_fast_variance=False,
-                                        dtype=dtype, param_dtype=dtype, rngs=rngs)
+        self.layer_norm = nnx.LayerNorm(
+            cfg.hidden_size,
+            epsilon=cfg.layer_norm_eps,
+            use_fast_variance=False,
+            dtype=dtype,
+            param_dtype=dtype,
+            rngs=rngs,
+        )
 
     def __call__(self, input_ids, token_type_ids):
         length = input_ids.shape[1]
-        x = (self.word_embeddings(input_ids)
-             + self.position_embeddings.embedding[...][None, :length]
-             + self.token_type_embeddings(token_type_ids))
+        x = (
+            self.word_embeddings(input_ids)
+            + self.position_embeddings.embedding[...][None, :length]
+            + self.token_type_embeddings(token_type_ids)
+        )
         return self.layer_norm(x)
 
 
@@ -236,10 +261,16 @@ class _Layer(nnx.Module):
 
     def __init__(self, cfg: BertConfig, *, dtype, rngs: nnx.Rngs):
         h, i = cfg.hidden_size, cfg.intermediate_size
-        lin = dict(kernel_init=nnx.initializers.normal(0.02), dtype=dtype, param_dtype=dtype,
-                   rngs=rngs)
-        ln = dict(epsilon=cfg.layer_norm_eps, use_fast_variance=False, dtype=dtype,
-                  param_dtype=dtype, rngs=rngs)
+        lin = dict(
+            kernel_init=nnx.initializers.normal(0.02), dtype=dtype, param_dtype=dtype, rngs=rngs
+        )
+        ln = dict(
+            epsilon=cfg.layer_norm_eps,
+            use_fast_variance=False,
+            dtype=dtype,
+            param_dtype=dtype,
+            rngs=rngs,
+        )
         self.num_heads = cfg.num_attention_heads
         self.act = cfg.hidden_act
         self.hidden_dropout = cfg.hidden_dropout_prob
@@ -255,8 +286,9 @@ class _Layer(nnx.Module):
 
     def _qkv(self, x):
         # One (H, 3H) matmul instead of three (H, H) ones: same maths, better GEMM shape.
-        w = jnp.concatenate([self.query.kernel[...], self.key.kernel[...],
-                             self.value.kernel[...]], axis=1)
+        w = jnp.concatenate(
+            [self.query.kernel[...], self.key.kernel[...], self.value.kernel[...]], axis=1
+        )
         b = jnp.concatenate([self.query.bias[...], self.key.bias[...], self.value.bias[...]])
         qkv = jnp.einsum("blh,hk->blk", x, w.astype(x.dtype)) + b.astype(x.dtype)[None, None]
         return jnp.split(qkv, 3, axis=-1)
@@ -283,8 +315,10 @@ class _Layer(nnx.Module):
 
 def _check_batch(batch, cfg: BertConfig):
     if not isinstance(batch, Mapping):
-        raise ValueError("BertEncoder: batch must be a mapping with 'input_ids' and "
-                         f"'attention_mask', got {type(batch).__name__}")
+        raise ValueError(
+            "BertEncoder: batch must be a mapping with 'input_ids' and "
+            f"'attention_mask', got {type(batch).__name__}"
+        )
     for name in ("input_ids", "attention_mask"):
         if name not in batch:
             raise ValueError(f"BertEncoder: batch has no {name!r} (keys: {sorted(batch)})")
@@ -296,14 +330,18 @@ def _check_batch(batch, cfg: BertConfig):
         raise ValueError(f"BertEncoder: input_ids must be (B, L), got {tuple(ids.shape)}")
     for name, a in (("attention_mask", mask), ("token_type_ids", tt)):
         if a.shape != ids.shape:
-            raise ValueError(f"BertEncoder: {name} shape {tuple(a.shape)} differs from "
-                             f"input_ids shape {tuple(ids.shape)}")
+            raise ValueError(
+                f"BertEncoder: {name} shape {tuple(a.shape)} differs from "
+                f"input_ids shape {tuple(ids.shape)}"
+            )
     for name, a in (("input_ids", ids), ("token_type_ids", tt)):
         if not jnp.issubdtype(a.dtype, jnp.integer):
             raise ValueError(f"BertEncoder: {name} must be integer, got {a.dtype}")
     if ids.shape[1] > cfg.max_position_embeddings:
-        raise ValueError(f"BertEncoder: sequence length {ids.shape[1]} exceeds "
-                         f"max_position_embeddings {cfg.max_position_embeddings}")
+        raise ValueError(
+            f"BertEncoder: sequence length {ids.shape[1]} exceeds "
+            f"max_position_embeddings {cfg.max_position_embeddings}"
+        )
     return ids, mask, tt
 
 
@@ -341,21 +379,25 @@ class BertEncoder(nnx.Module):
 
     def __init__(self, config: BertConfig, *, dtype=jnp.float32, rngs: nnx.Rngs):
         if not isinstance(config, BertConfig):
-            raise ValueError(f"BertEncoder: config must be a BertConfig, got "
-                             f"{type(config).__name__}")
+            raise ValueError(
+                f"BertEncoder: config must be a BertConfig, got {type(config).__name__}"
+            )
         self.config = config
         self.deterministic = False  # toggled by nnx's .train() / .eval()
         self.embeddings = _Embeddings(config, dtype=dtype, rngs=rngs)
-        self.layers = nnx.List([_Layer(config, dtype=dtype, rngs=rngs)
-                                for _ in range(config.num_hidden_layers)])
+        self.layers = nnx.List(
+            [_Layer(config, dtype=dtype, rngs=rngs) for _ in range(config.num_hidden_layers)]
+        )
 
-    def __call__(self, batch: Mapping[str, Any], *, key: jax.Array | None = None
-                 ) -> EncoderOutput:
+    def __call__(self, batch: Mapping[str, Any], *, key: jax.Array | None = None) -> EncoderOutput:
         ids, mask, tt = _check_batch(batch, self.config)
         if self.deterministic:
             key = None
-        keys = [None] * (len(self.layers) + 1) if key is None else list(
-            jax.random.split(key, len(self.layers) + 1))
+        keys = (
+            [None] * (len(self.layers) + 1)
+            if key is None
+            else list(jax.random.split(key, len(self.layers) + 1))
+        )
         valid = mask != 0
         x = self.embeddings(ids, tt)
         x = _dropout(x, self.config.hidden_dropout_prob, keys[0])

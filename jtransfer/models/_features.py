@@ -80,22 +80,27 @@ def _masked_mean(h: jax.Array, mask: jax.Array) -> jax.Array:
     return (h * m).sum(axis=1) / jnp.maximum(m.sum(axis=1), 1.0)
 
 
-@functools.lru_cache(maxsize=16)   # one compilation per (encoder, layers) and batch shape
+@functools.lru_cache(maxsize=16)  # one compilation per (encoder, layers) and batch shape
 def _pooled_fn(apply_fn: Callable, layers: tuple[int, ...]) -> Callable:
     def pooled(params, batch):
         out = apply_fn(params, batch)
         hidden = getattr(out, "hidden_states", None)
         if hidden is None:
-            raise ValueError("apply_fn must return an object with .hidden_states (a tuple of "
-                             f"(B, L, H) arrays), got {type(out).__name__}")
+            raise ValueError(
+                "apply_fn must return an object with .hidden_states (a tuple of "
+                f"(B, L, H) arrays), got {type(out).__name__}"
+            )
         n = len(hidden)
         bad = [l for l in layers if not -n <= l < n]
         if bad:
-            raise ValueError(f"layers {bad} out of range for {n} hidden states "
-                             f"(0 = embeddings .. {n - 1} = last layer, negatives count back)")
+            raise ValueError(
+                f"layers {bad} out of range for {n} hidden states "
+                f"(0 = embeddings .. {n - 1} = last layer, negatives count back)"
+            )
         mask = batch["attention_mask"]
-        return jnp.stack([_masked_mean(hidden[l].astype(jnp.float32), mask) for l in layers],
-                         axis=1)
+        return jnp.stack(
+            [_masked_mean(hidden[l].astype(jnp.float32), mask) for l in layers], axis=1
+        )
 
     return jax.jit(pooled)
 
@@ -103,26 +108,38 @@ def _pooled_fn(apply_fn: Callable, layers: tuple[int, ...]) -> Callable:
 def _tokenize(tokenizer, texts, max_length):
     toks = tokenizer(list(texts), max_length=max_length)
     if "input_ids" not in toks or "attention_mask" not in toks:
-        raise ValueError("tokenizer must return a dict with 'input_ids' and 'attention_mask', "
-                         f"got keys {sorted(toks)}")
+        raise ValueError(
+            "tokenizer must return a dict with 'input_ids' and 'attention_mask', "
+            f"got keys {sorted(toks)}"
+        )
     out = {}
     for k, v in toks.items():
         v = np.asarray(v)
         if v.shape != (len(texts), max_length):
-            raise ValueError(f"tokenizer output {k!r} has shape {v.shape}, expected "
-                             f"{(len(texts), max_length)} (texts, max_length)")
+            raise ValueError(
+                f"tokenizer output {k!r} has shape {v.shape}, expected "
+                f"{(len(texts), max_length)} (texts, max_length)"
+            )
         out[k] = v.astype(np.int32)
     return out
 
 
-def extract_features(apply_fn: Callable, params: Any, texts: Sequence[str],
-                     tokenizer: Callable, *, layers: Sequence[int] = (-1,),
-                     max_length: int = 128, batch_size: int = 32,
-                     cache_dir: str | os.PathLike | None = None,
-                     checkpoint_hash: str | None = None, cache_key_extra: Any = None,
-                     chunk_size: int | None = None,
-                     on_chunk: Callable[[int, int], None] | None = None,
-                     progress: bool | None = None) -> np.ndarray:
+def extract_features(
+    apply_fn: Callable,
+    params: Any,
+    texts: Sequence[str],
+    tokenizer: Callable,
+    *,
+    layers: Sequence[int] = (-1,),
+    max_length: int = 128,
+    batch_size: int = 32,
+    cache_dir: str | os.PathLike | None = None,
+    checkpoint_hash: str | None = None,
+    cache_key_extra: Any = None,
+    chunk_size: int | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
+    progress: bool | None = None,
+) -> np.ndarray:
     """Mask-weighted mean features of chosen encoder layers for every text, cached on disk.
 
     For text ``i`` with attention mask :math:`m` and hidden states :math:`h^{(l)}` of layer
@@ -195,8 +212,7 @@ def extract_features(apply_fn: Callable, params: Any, texts: Sequence[str],
         components = {
             "format": _FORMAT,
             "pooling": "attention_mask_mean",
-            "checkpoint": checkpoint_hash if checkpoint_hash is not None
-            else params_hash(params),
+            "checkpoint": checkpoint_hash if checkpoint_hash is not None else params_hash(params),
             "layers": list(layers),
             "max_length": max_length,
             "texts": _texts_hash(texts),
@@ -210,7 +226,7 @@ def extract_features(apply_fn: Callable, params: Any, texts: Sequence[str],
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 manifest = json.load(f)
-            if manifest.get("components") != components:   # hash collision or foreign folder
+            if manifest.get("components") != components:  # hash collision or foreign folder
                 manifest = None
         if manifest is None:
             manifest = {"components": components, "chunk_size": chunk_size, "done": []}
@@ -230,19 +246,22 @@ def extract_features(apply_fn: Callable, params: Any, texts: Sequence[str],
         fn = _pooled_fn(apply_fn, layers)
         bounds = lambda c: (c * chunk_size, min(n, (c + 1) * chunk_size))
         batches_in = lambda c: -(-(bounds(c)[1] - bounds(c)[0]) // batch_size)
-        bar = progress_bar(sum(batches_in(c) for c in todo), desc="features",
-                           disable=None if progress is None else not progress)
+        bar = progress_bar(
+            sum(batches_in(c) for c in todo),
+            desc="features",
+            disable=None if progress is None else not progress,
+        )
 
         def dispatch(c):
             lo, hi = bounds(c)
             toks = _tokenize(tokenizer, texts[lo:hi], max_length)
             outs = []
             for s in range(0, hi - lo, batch_size):
-                batch = {k: v[s:s + batch_size] for k, v in toks.items()}
+                batch = {k: v[s : s + batch_size] for k, v in toks.items()}
                 pad = batch_size - len(batch["input_ids"])
                 if pad:
                     batch = {k: np.pad(v, ((0, pad), (0, 0))) for k, v in batch.items()}
-                outs.append(fn(params, batch))   # asynchronous dispatch
+                outs.append(fn(params, batch))  # asynchronous dispatch
             return c, hi - lo, outs
 
         def finish(c, rows, outs):
@@ -254,8 +273,10 @@ def extract_features(apply_fn: Callable, params: Any, texts: Sequence[str],
                 _atomic_write(chunk_file(c), lambda f: np.save(f, feats))
                 done.add(c)
                 manifest["done"] = sorted(done)
-                _atomic_write(os.path.join(folder, _MANIFEST),
-                              lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+                _atomic_write(
+                    os.path.join(folder, _MANIFEST),
+                    lambda f: f.write(json.dumps(manifest, indent=1).encode()),
+                )
             if on_chunk is not None:
                 on_chunk(c, num_chunks)
 

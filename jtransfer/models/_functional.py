@@ -26,8 +26,9 @@ from flax import nnx
 Params = Any
 
 
-def functional(module: nnx.Module, *, train: bool = True,
-               method: str | None = None) -> tuple[Callable[..., Any], Params]:
+def functional(
+    module: nnx.Module, *, train: bool = True, method: str | None = None
+) -> tuple[Callable[..., Any], Params]:
     """Splits an NNX module into a pure ``apply_fn(params, x, ...)`` and its params.
 
     Args:
@@ -83,8 +84,9 @@ def with_params(module: nnx.Module, params: Params) -> nnx.Module:
     want = jax.tree.structure(current)
     got = jax.tree.structure(params)
     if want != got:
-        raise ValueError(f"params tree does not match the module's parameters:\n"
-                         f"expected {want}\ngot {got}")
+        raise ValueError(
+            f"params tree does not match the module's parameters:\nexpected {want}\ngot {got}"
+        )
     shapes_cur = jax.tree.map(lambda a: a.shape, current)
     shapes_new = jax.tree.map(lambda a: a.shape, params)
     if shapes_cur != shapes_new:
@@ -134,8 +136,10 @@ def chunked(apply_fn: Callable[..., Any], chunk_size: int) -> Callable[..., Any]
             raise ValueError("chunked: batch holds no arrays")
         sizes = {x.shape[0] if x.ndim else None for x in leaves}
         if len(sizes) != 1 or None in sizes:
-            raise ValueError(f"chunked: every array of batch needs the same leading (batch) "
-                             f"axis, got shapes {[tuple(x.shape) for x in leaves]}")
+            raise ValueError(
+                f"chunked: every array of batch needs the same leading (batch) "
+                f"axis, got shapes {[tuple(x.shape) for x in leaves]}"
+            )
         (b,) = sizes
         if b <= chunk_size or b % chunk_size:
             return apply_fn(params, batch, *args, **kwargs)

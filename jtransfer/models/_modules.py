@@ -29,7 +29,7 @@ def _activation(name: str) -> Callable[[jax.Array], jax.Array]:
 def _check_input(module_name: str, x: jax.Array, expected_tail: tuple[int | None, ...]) -> None:
     """Raises ValueError if ``x`` does not end with ``expected_tail`` (None = any size)."""
     tail_ok = x.ndim >= len(expected_tail) + 1 and all(
-        e is None or s == e for s, e in zip(x.shape[x.ndim - len(expected_tail):], expected_tail)
+        e is None or s == e for s, e in zip(x.shape[x.ndim - len(expected_tail) :], expected_tail)
     )
     if not tail_ok:
         want = "(batch, " + ", ".join("?" if e is None else str(e) for e in expected_tail) + ")"
@@ -43,21 +43,29 @@ class MLP(nnx.Module):
     logistic regression when trained with a sigmoid/softmax cross-entropy.
     """
 
-    def __init__(self, in_features: int, hidden: Sequence[int], out_features: int, *,
-                 activation: str = "relu", rngs: nnx.Rngs):
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        out_features: int,
+        *,
+        activation: str = "relu",
+        rngs: nnx.Rngs,
+    ):
         check_positive_int(in_features, "in_features")
         check_positive_int(out_features, "out_features")
         if isinstance(hidden, str) or not isinstance(hidden, Sequence):
-            raise ValueError(f"hidden must be a sequence of layer widths, e.g. ({hidden!r},) for "
-                             f"one hidden layer or () for none, got {hidden!r}")
+            raise ValueError(
+                f"hidden must be a sequence of layer widths, e.g. ({hidden!r},) for "
+                f"one hidden layer or () for none, got {hidden!r}"
+            )
         for i, h in enumerate(hidden):
             check_positive_int(h, f"hidden[{i}]")
         self.in_features = in_features
         self.activation = activation
         self._act = _activation(activation)
         sizes = [in_features, *hidden, out_features]
-        self.layers = nnx.List(
-            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.layers = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
 
     def features(self, x: jax.Array) -> jax.Array:
         """The last hidden representation (the input itself when there are no hidden layers)."""
@@ -74,8 +82,9 @@ class ConvBlock(nnx.Module):
     """3×3 conv (``same`` padding) → BatchNorm → ReLU → 2×2 max-pool."""
 
     def __init__(self, in_channels: int, out_channels: int, *, rngs: nnx.Rngs):
-        self.conv = nnx.Conv(in_channels, out_channels, kernel_size=(3, 3), padding="SAME",
-                             rngs=rngs)
+        self.conv = nnx.Conv(
+            in_channels, out_channels, kernel_size=(3, 3), padding="SAME", rngs=rngs
+        )
         self.norm = nnx.BatchNorm(out_channels, momentum=0.9, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -92,8 +101,15 @@ class Conv4(nnx.Module):
     Omniglot the feature map is 1×1×64.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, hidden: int = 64,
-                 image_size: int = 28, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        hidden: int = 64,
+        image_size: int = 28,
+        rngs: nnx.Rngs,
+    ):
         check_positive_int(in_channels, "in_channels")
         check_positive_int(num_classes, "num_classes")
         check_positive_int(hidden, "hidden")
@@ -126,8 +142,7 @@ class LeNet(nnx.Module):
     FC 100 → ReLU → FC ``num_classes``. Input NHWC with side ``image_size`` (16, 28 or 32).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, image_size: int = 28,
-                 rngs: nnx.Rngs):
+    def __init__(self, in_channels: int, num_classes: int, *, image_size: int = 28, rngs: nnx.Rngs):
         check_positive_int(in_channels, "in_channels")
         check_positive_int(num_classes, "num_classes")
         if image_size < 12:
@@ -161,8 +176,7 @@ class DomainDiscriminator(nnx.Module):
     ``jtransfer.align.gradient_reversal`` in front of it for adversarial training.
     """
 
-    def __init__(self, in_features: int, hidden: Sequence[int] = (100,), *,
-                 rngs: nnx.Rngs):
+    def __init__(self, in_features: int, hidden: Sequence[int] = (100,), *, rngs: nnx.Rngs):
         self.net = MLP(in_features, hidden, 1, activation="relu", rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -73,10 +73,10 @@ class CrossStitch(nnx.Module):
       [[0.75], [0.25]]
     """
 
-    def __init__(self, num_tasks: int, num_channels: int | None = None, *,
-                 self_weight: float = 0.9):
-        self.alpha = nnx.Param(cross_stitch_init(num_tasks, num_channels,
-                                                 self_weight=self_weight))
+    def __init__(
+        self, num_tasks: int, num_channels: int | None = None, *, self_weight: float = 0.9
+    ):
+        self.alpha = nnx.Param(cross_stitch_init(num_tasks, num_channels, self_weight=self_weight))
 
     def __call__(self, features: Any) -> Any:
         return cross_stitch(self.alpha[...], features)

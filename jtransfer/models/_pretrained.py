@@ -31,8 +31,9 @@ _IGNORED = re.compile(r"^(pooler\.|cls\.|embeddings\.position_ids$)")
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
 
-def checkpoint_dir(path: str | os.PathLike | None = None, *, name: str = "minilm_l6_v2"
-                   ) -> pathlib.Path:
+def checkpoint_dir(
+    path: str | os.PathLike | None = None, *, name: str = "minilm_l6_v2"
+) -> pathlib.Path:
     """The checkpoint folder: ``path`` if given, else ``<manual dir>/<name>``.
 
     The manual dir is :func:`jtransfer.data.default_manual_dir` (``JTRANSFER_MANUAL_DIR`` or
@@ -43,13 +44,16 @@ def checkpoint_dir(path: str | os.PathLike | None = None, *, name: str = "minilm
     """
     from jtransfer.data import default_manual_dir
 
-    folder = (pathlib.Path(path).expanduser() if path is not None
-              else default_manual_dir() / name)
+    folder = pathlib.Path(path).expanduser() if path is not None else default_manual_dir() / name
     if not folder.is_dir():
-        how = ("path=" if path is not None else
-               f"<manual dir>/{name} (set JTRANSFER_MANUAL_DIR or pass path=)")
-        raise FileNotFoundError(f"jtransfer.models: checkpoint folder {str(folder)!r} not "
-                                f"found (from {how})")
+        how = (
+            "path="
+            if path is not None
+            else f"<manual dir>/{name} (set JTRANSFER_MANUAL_DIR or pass path=)"
+        )
+        raise FileNotFoundError(
+            f"jtransfer.models: checkpoint folder {str(folder)!r} not found (from {how})"
+        )
     return folder
 
 
@@ -94,8 +98,10 @@ def verify_checkpoint_files(folder: str | os.PathLike, files: tuple[str, ...]) -
         if f in expected:
             got = _sha256(folder / f)
             if got != expected[f]:
-                raise ValueError(f"jtransfer.models: checksum mismatch for {str(folder / f)!r}: "
-                                 f"SHA-256 {got}, SHA256SUMS says {expected[f]}")
+                raise ValueError(
+                    f"jtransfer.models: checksum mismatch for {str(folder / f)!r}: "
+                    f"SHA-256 {got}, SHA256SUMS says {expected[f]}"
+                )
     return True
 
 
@@ -107,11 +113,16 @@ def _hf_name(path: tuple) -> tuple[str, bool]:
         prefix = "embeddings." + ("LayerNorm" if mod == "layer_norm" else mod)
     else:  # ("layers", i, module, leaf)
         i, mod = path[1], path[2]
-        sub = {"query": "attention.self.query", "key": "attention.self.key",
-               "value": "attention.self.value", "attention_output": "attention.output.dense",
-               "attention_layer_norm": "attention.output.LayerNorm",
-               "intermediate": "intermediate.dense", "output": "output.dense",
-               "output_layer_norm": "output.LayerNorm"}[mod]
+        sub = {
+            "query": "attention.self.query",
+            "key": "attention.self.key",
+            "value": "attention.self.value",
+            "attention_output": "attention.output.dense",
+            "attention_layer_norm": "attention.output.LayerNorm",
+            "intermediate": "intermediate.dense",
+            "output": "output.dense",
+            "output_layer_norm": "output.LayerNorm",
+        }[mod]
         prefix = f"encoder.layer.{i}.{sub}"
     if leaf == "kernel":
         return prefix + ".weight", True
@@ -122,16 +133,23 @@ def _hf_name(path: tuple) -> tuple[str, bool]:
 
 def _read_tensors(file: pathlib.Path) -> dict[str, np.ndarray]:
     load_file = import_extra(
-        "safetensors.numpy", "lm", "jtransfer.models.load_pretrained").load_file
+        "safetensors.numpy", "lm", "jtransfer.models.load_pretrained"
+    ).load_file
 
     tensors = load_file(str(file))
-    if tensors and all(k.startswith("bert.") for k in tensors
-                       if not _IGNORED.match(k) and not k.startswith("cls.")):
+    if tensors and all(
+        k.startswith("bert.") for k in tensors if not _IGNORED.match(k) and not k.startswith("cls.")
+    ):
         tensors = {k.removeprefix("bert."): v for k, v in tensors.items()}
     # Old TF-converted checkpoints name LayerNorm parameters gamma/beta.
-    return {re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight",
-                   re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", k)): v
-            for k, v in tensors.items()}
+    return {
+        re.sub(
+            r"LayerNorm\.gamma$",
+            "LayerNorm.weight",
+            re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", k),
+        ): v
+        for k, v in tensors.items()
+    }
 
 
 @functools.lru_cache(maxsize=8)
@@ -143,8 +161,13 @@ def _abstract_encoder(config: BertConfig, dtype):
     return graphdef, nnx.to_flat_state(params), rest
 
 
-def load_pretrained(path: str | os.PathLike | None = None, *, name: str = "minilm_l6_v2",
-                    dtype=jnp.float32, verify: bool = True) -> BertEncoder:
+def load_pretrained(
+    path: str | os.PathLike | None = None,
+    *,
+    name: str = "minilm_l6_v2",
+    dtype=jnp.float32,
+    verify: bool = True,
+) -> BertEncoder:
     """Builds a :class:`BertEncoder` from a Hugging Face checkpoint folder.
 
     Reads ``config.json`` (:meth:`BertConfig.from_json`) and ``model.safetensors`` (with the
@@ -195,24 +218,29 @@ def load_pretrained(path: str | os.PathLike | None = None, *, name: str = "minil
     for p, var in flat:
         hf, transpose = _hf_name(tuple(p))
         if hf not in tensors:
-            raise ValueError(f"jtransfer.models: tensor {hf!r} missing from "
-                             f"{str(folder / 'model.safetensors')!r}")
+            raise ValueError(
+                f"jtransfer.models: tensor {hf!r} missing from "
+                f"{str(folder / 'model.safetensors')!r}"
+            )
         a = tensors[hf]
         a = a.T if transpose else a
         want = tuple(var.shape)
         if tuple(a.shape) != want:
             got = tuple(a.shape[::-1]) if transpose else tuple(a.shape)
             exp = tuple(want[::-1]) if transpose else want
-            raise ValueError(f"jtransfer.models: tensor {hf!r} has shape {got}, the config "
-                             f"needs {exp}")
+            raise ValueError(
+                f"jtransfer.models: tensor {hf!r} has shape {got}, the config needs {exp}"
+            )
         used.add(hf)
         new.append((p, var.replace(jnp.asarray(a, dtype=dtype))))
     extra = sorted(k for k in tensors if k not in used and not _IGNORED.match(k))
     if extra:
-        raise ValueError(f"jtransfer.models: unexpected tensors in "
-                         f"{str(folder / 'model.safetensors')!r} (not part of a "
-                         f"{config.model_type} encoder of this config): {extra[:10]}"
-                         + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
+        raise ValueError(
+            f"jtransfer.models: unexpected tensors in "
+            f"{str(folder / 'model.safetensors')!r} (not part of a "
+            f"{config.model_type} encoder of this config): {extra[:10]}"
+            + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
+        )
     params = nnx.from_flat_state(new)
     encoder = nnx.merge(graphdef, params, rest)
     encoder.eval()

@@ -46,20 +46,29 @@ class TextTokenizer:
 
     def __call__(self, texts: Sequence[str], *, max_length: int = 128) -> dict[str, np.ndarray]:
         if isinstance(texts, str) or not isinstance(texts, Sequence):
-            raise ValueError("TextTokenizer: texts must be a sequence of str (a list), got "
-                             f"{type(texts).__name__}")
+            raise ValueError(
+                "TextTokenizer: texts must be a sequence of str (a list), got "
+                f"{type(texts).__name__}"
+            )
         if len(texts) == 0:
             raise ValueError("TextTokenizer: texts is empty")
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         if bad:
-            raise ValueError(f"TextTokenizer: texts[{bad[0]}] is a "
-                             f"{type(texts[bad[0]]).__name__}, not a str")
+            raise ValueError(
+                f"TextTokenizer: texts[{bad[0]}] is a {type(texts[bad[0]]).__name__}, not a str"
+            )
         if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
-            raise ValueError(f"TextTokenizer: max_length must be an int >= 2 (room for [CLS] "
-                             f"and [SEP]), got {max_length!r}")
+            raise ValueError(
+                f"TextTokenizer: max_length must be an int >= 2 (room for [CLS] "
+                f"and [SEP]), got {max_length!r}"
+            )
         self._tok.enable_truncation(max_length=max_length)
-        self._tok.enable_padding(length=max_length, pad_id=self.pad_token_id,
-                                 pad_token=self.pad_token, pad_type_id=self.pad_type_id)
+        self._tok.enable_padding(
+            length=max_length,
+            pad_id=self.pad_token_id,
+            pad_token=self.pad_token,
+            pad_type_id=self.pad_type_id,
+        )
         enc = self._tok.encode_batch(list(texts))
         return {
             "input_ids": np.asarray([e.ids for e in enc], dtype=np.int32),
@@ -68,8 +77,9 @@ class TextTokenizer:
         }
 
 
-def load_tokenizer(path: str | os.PathLike | None = None, *, name: str = "minilm_l6_v2",
-                   verify: bool = True) -> TextTokenizer:
+def load_tokenizer(
+    path: str | os.PathLike | None = None, *, name: str = "minilm_l6_v2", verify: bool = True
+) -> TextTokenizer:
     """Reads ``tokenizer.json`` of a checkpoint folder into a :class:`TextTokenizer`.
 
     Args:

@@ -65,8 +65,9 @@ def _empty_init(params: Any) -> optax.EmptyState:
     return optax.EmptyState()
 
 
-def _stateless(weights_fn: Callable[[jax.Array], jax.Array], *,
-               minimum: int = 1) -> optax.GradientTransformationExtraArgs:
+def _stateless(
+    weights_fn: Callable[[jax.Array], jax.Array], *, minimum: int = 1
+) -> optax.GradientTransformationExtraArgs:
     def update(task_grads, state, params=None, **extra_args):
         del extra_args
         num_tasks_of(task_grads, minimum=minimum)
@@ -94,6 +95,7 @@ def equal_aggregate() -> optax.GradientTransformationExtraArgs:
       >>> updates["w"].tolist()
       [-0.5, -1.5]
     """
+
     def update(task_grads, state, params=None, **extra_args):
         del extra_args
         t = _prepare(task_grads, params)
@@ -147,8 +149,9 @@ def mgda(*, max_iters: int = 250, tol: float = 1e-7) -> optax.GradientTransforma
     return _stateless(lambda g: min_norm_weights(g, max_iters=max_iters, tol=tol))
 
 
-def cagrad(c: float = 0.4, *, num_steps: int = 200,
-           rescale: bool = True) -> optax.GradientTransformationExtraArgs:
+def cagrad(
+    c: float = 0.4, *, num_steps: int = 200, rescale: bool = True
+) -> optax.GradientTransformationExtraArgs:
     """CAGrad aggregator (see :func:`cagrad_weights`); ``c = 0`` is the mean gradient.
 
     .. math:: d = g_0 + \\frac{c\\,\\|g_0\\|}{\\|g_{w^\\star}\\|}\\, g_{w^\\star}
@@ -205,8 +208,9 @@ def imtl_g() -> optax.GradientTransformationExtraArgs:
     return _stateless(imtl_g_weights, minimum=2)
 
 
-def pcgrad(*, key: jax.Array | None = None,
-           reduction: str = "mean") -> optax.GradientTransformationExtraArgs:
+def pcgrad(
+    *, key: jax.Array | None = None, reduction: str = "mean"
+) -> optax.GradientTransformationExtraArgs:
     """PCGrad aggregator: project away pairwise conflicts, then combine.
 
     .. math:: d = \\frac{1}{T} \\sum_i g_i' \\quad (\\text{or } \\sum_i g_i' \\text{ with
@@ -281,5 +285,8 @@ def pcgrad_project(task_grads: Any, *, key: jax.Array | None = None) -> Any:
     t = num_tasks_of(task_grads)
     coefs = pcgrad_coefficients(task_gram(task_grads), key=key)
     return jax.tree.map(
-        lambda g: jnp.tensordot(coefs.astype(g.dtype), g, axes=1, precision=_HI)
-        .reshape((t,) + g.shape[1:]), task_grads)
+        lambda g: jnp.tensordot(coefs.astype(g.dtype), g, axes=1, precision=_HI).reshape(
+            (t,) + g.shape[1:]
+        ),
+        task_grads,
+    )

@@ -21,8 +21,13 @@ from jtransfer.mtl._gram import task_gram
 _check_gram = solvers.check_gram
 
 
-def min_norm_weights(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7,
-                     max_active_set_steps: int | None = None) -> jax.Array:
+def min_norm_weights(
+    gram: jax.Array,
+    *,
+    max_iters: int = 250,
+    tol: float = 1e-7,
+    max_active_set_steps: int | None = None,
+) -> jax.Array:
     """Min-norm point of the convex hull of the task gradients (MGDA), solved exactly.
 
     .. math::
@@ -77,8 +82,9 @@ def min_norm_weights(gram: jax.Array, *, max_iters: int = 250, tol: float = 1e-7
     """
     _check_gram(gram)
     _checks.check_psd(gram, "gram")
-    return solvers.min_norm_simplex(gram, max_iters=max_iters, tol=tol,
-                                    max_active_set_steps=max_active_set_steps)
+    return solvers.min_norm_simplex(
+        gram, max_iters=max_iters, tol=tol, max_active_set_steps=max_active_set_steps
+    )
 
 
 def pcgrad_coefficients(gram: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
@@ -118,16 +124,19 @@ def pcgrad_coefficients(gram: jax.Array, *, key: jax.Array | None = None) -> jax
         def step(k, row):
             j = order[k]
             dot = row @ gram[:, j]
-            coef = jnp.where((dot < 0) & (diag[j] > 0), dot / jnp.where(diag[j] > 0, diag[j], 1.0),
-                             0.0)
+            coef = jnp.where(
+                (dot < 0) & (diag[j] > 0), dot / jnp.where(diag[j] > 0, diag[j], 1.0), 0.0
+            )
             return row - coef * eye[j]
+
         return jax.lax.fori_loop(0, t, step, row)
 
     return jax.vmap(project_row)(eye, orders)
 
 
-def cagrad_weights(gram: jax.Array, c: float = 0.4, *, num_steps: int = 200,
-                   rescale: bool = True) -> jax.Array:
+def cagrad_weights(
+    gram: jax.Array, c: float = 0.4, *, num_steps: int = 200, rescale: bool = True
+) -> jax.Array:
     """Conflict-averse gradient (CAGrad) as coefficients on the task gradients.
 
     With :math:`g_0 = \\frac1T \\sum_t g_t` and :math:`\\phi = c^2 \\|g_0\\|^2`, CAGrad solves the
@@ -240,8 +249,8 @@ def imtl_g_weights(gram: jax.Array) -> jax.Array:
     gram = jnp.asarray(gram)
     _checks.check_finite(gram, "gram")
     norms = jnp.sqrt(jnp.maximum(jnp.diagonal(gram), jnp.finfo(gram.dtype).tiny))
-    gu = gram / norms[None, :]                      # gu[s, t] = g_s . u_t
-    b = gu[0, 0] - gu[0, 1:]                        # g_1 . (u_1 - u_t)
+    gu = gram / norms[None, :]  # gu[s, t] = g_s . u_t
+    b = gu[0, 0] - gu[0, 1:]  # g_1 . (u_1 - u_t)
     a = (gu[0, 0] - gu[0, 1:][None, :]) - (gu[1:, 0][:, None] - gu[1:, 1:])  # (g1-ga).(u1-ub)
     rest = jnp.linalg.solve(a.T, b)
     alpha = jnp.concatenate([1.0 - jnp.sum(rest, keepdims=True), rest])
@@ -253,8 +262,13 @@ def imtl_g_weights(gram: jax.Array) -> jax.Array:
     return jnp.where(jnp.all(jnp.isfinite(alpha)), alpha, fallback)
 
 
-def mgda_ub_weights(task_losses_of_rep: Callable[[jax.Array], jax.Array], rep: jax.Array, *,
-                    max_iters: int = 250, tol: float = 1e-7) -> jax.Array:
+def mgda_ub_weights(
+    task_losses_of_rep: Callable[[jax.Array], jax.Array],
+    rep: jax.Array,
+    *,
+    max_iters: int = 250,
+    tol: float = 1e-7,
+) -> jax.Array:
     """MGDA-UB: min-norm task weights from gradients w.r.t. the shared representation.
 
     .. math::

@@ -13,8 +13,13 @@ import jax.numpy as jnp
 _HI = jax.lax.Precision.HIGHEST
 
 
-def cross_stitch_init(num_tasks: int, num_channels: int | None = None, *,
-                      self_weight: float = 0.9, dtype: Any = jnp.float32) -> jax.Array:
+def cross_stitch_init(
+    num_tasks: int,
+    num_channels: int | None = None,
+    *,
+    self_weight: float = 0.9,
+    dtype: Any = jnp.float32,
+) -> jax.Array:
     """Cross-stitch matrix with ``self_weight`` on the diagonal, the rest spread evenly.
 
     Args:
@@ -63,5 +68,7 @@ def cross_stitch(alpha: jax.Array, features: jax.Array) -> jax.Array:
         return jnp.einsum("ts,s...->t...", alpha, features, precision=_HI)
     if len(ash) == 3 and ash[1:] == (t, t) and len(fs) >= 2 and fs[-1] == ash[0]:
         return jnp.einsum("cts,s...c->t...c", alpha, features, precision=_HI)
-    raise ValueError(f"alpha shape {ash} does not fit features shape {fs}: expected ({t}, {t}) "
-                     f"or (C, {t}, {t}) with C = features.shape[-1]")
+    raise ValueError(
+        f"alpha shape {ash} does not fit features shape {fs}: expected ({t}, {t}) "
+        f"or (C, {t}, {t}) with C = features.shape[-1]"
+    )

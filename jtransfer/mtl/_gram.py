@@ -61,14 +61,17 @@ def combine(task_grads: Any, weights: jax.Array) -> Any:
     """
     t = num_tasks_of(task_grads)
     if jnp.shape(weights) != (t,):
-        raise ValueError(f"weights must have shape ({t},) to match task_grads, got "
-                         f"{jnp.shape(weights)}")
+        raise ValueError(
+            f"weights must have shape ({t},) to match task_grads, got {jnp.shape(weights)}"
+        )
     return jax.tree.map(
-        lambda g: jnp.tensordot(weights.astype(g.dtype), g, axes=1, precision=_HI), task_grads)
+        lambda g: jnp.tensordot(weights.astype(g.dtype), g, axes=1, precision=_HI), task_grads
+    )
 
 
-def per_task_grads(loss_fn: Callable, params: Any, task_batches: Any, *,
-                   has_aux: bool = False) -> Any:
+def per_task_grads(
+    loss_fn: Callable, params: Any, task_batches: Any, *, has_aux: bool = False
+) -> Any:
     """Stacked per-task gradients by ``jax.vmap(jax.grad(loss_fn))`` over a leading task axis.
 
     .. math:: g_t = \\nabla_\\theta\\, L(\\theta; B_t), \\quad t = 1..T .

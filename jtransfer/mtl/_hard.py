@@ -28,8 +28,12 @@ def _static_task_index(task: Any, num_tasks: int) -> int | None:
     return idx
 
 
-def hard_sharing(trunk_apply: Callable, head_applies: Sequence[Callable] | Callable, *,
-                 num_tasks: int | None = None) -> Callable:
+def hard_sharing(
+    trunk_apply: Callable,
+    head_applies: Sequence[Callable] | Callable,
+    *,
+    num_tasks: int | None = None,
+) -> Callable:
     """Hard parameter sharing: one shared trunk, one head per task.
 
     .. math:: f_t(x) = h_t(\\phi_t; g(\\theta; x)),\\qquad
@@ -68,8 +72,9 @@ def hard_sharing(trunk_apply: Callable, head_applies: Sequence[Callable] | Calla
     stacked = callable(head_applies)
     if stacked:
         if num_tasks is None or num_tasks < 1:
-            raise ValueError("stacked heads (one head_apply callable) need num_tasks >= 1, got "
-                             f"{num_tasks!r}")
+            raise ValueError(
+                f"stacked heads (one head_apply callable) need num_tasks >= 1, got {num_tasks!r}"
+            )
         head = head_applies
     else:
         heads = tuple(head_applies)
@@ -83,18 +88,23 @@ def hard_sharing(trunk_apply: Callable, head_applies: Sequence[Callable] | Calla
 
     def check(params):
         if not isinstance(params, dict) or set(params) != {"trunk", "heads"}:
-            raise ValueError("params must be a dict with keys 'trunk' and 'heads', got "
-                             f"{type(params).__name__} with keys "
-                             f"{sorted(params) if isinstance(params, dict) else None}")
+            raise ValueError(
+                "params must be a dict with keys 'trunk' and 'heads', got "
+                f"{type(params).__name__} with keys "
+                f"{sorted(params) if isinstance(params, dict) else None}"
+            )
         if stacked:
             num_tasks_of(params["heads"], "params['heads']")
             lead = {jnp.shape(l)[0] for l in jax.tree.leaves(params["heads"])}
             if lead != {num_tasks}:
-                raise ValueError(f"stacked params['heads'] must have leading axis {num_tasks}, "
-                                 f"got {sorted(lead)}")
+                raise ValueError(
+                    f"stacked params['heads'] must have leading axis {num_tasks}, "
+                    f"got {sorted(lead)}"
+                )
         elif len(params["heads"]) != num_tasks:
-            raise ValueError(f"params['heads'] has {len(params['heads'])} entries for "
-                             f"{num_tasks} heads")
+            raise ValueError(
+                f"params['heads'] has {len(params['heads'])} entries for {num_tasks} heads"
+            )
 
     def apply(params, x, task=None):
         check(params)
@@ -118,8 +128,9 @@ def hard_sharing(trunk_apply: Callable, head_applies: Sequence[Callable] | Calla
     return apply
 
 
-def task_losses(apply: Callable, loss_fn: Callable, params: Any, xs: Sequence,
-                ys: Sequence) -> jax.Array:
+def task_losses(
+    apply: Callable, loss_fn: Callable, params: Any, xs: Sequence, ys: Sequence
+) -> jax.Array:
     """Per-task mean losses for ragged per-task data, :math:`L_t = \\ell(f_t(X_t), Y_t)`.
 
     Args:
@@ -132,17 +143,19 @@ def task_losses(apply: Callable, loss_fn: Callable, params: Any, xs: Sequence,
       ``(T,)`` vector of losses.
     """
     if len(xs) != len(ys) or not xs:
-        raise ValueError(f"xs and ys must be non-empty and of equal length, got {len(xs)} and "
-                         f"{len(ys)}")
+        raise ValueError(
+            f"xs and ys must be non-empty and of equal length, got {len(xs)} and {len(ys)}"
+        )
     num = getattr(apply, "num_tasks", len(xs))
     if len(xs) != num:
         raise ValueError(f"got data for {len(xs)} tasks but apply has {num} heads")
     for t, (x, y) in enumerate(zip(xs, ys, strict=True)):
         if jnp.shape(x)[0] == 0 or jnp.shape(y)[0] == 0:
-            raise ValueError(f"task {t} has zero examples (x shape {jnp.shape(x)}, y shape "
-                             f"{jnp.shape(y)})")
+            raise ValueError(
+                f"task {t} has zero examples (x shape {jnp.shape(x)}, y shape {jnp.shape(y)})"
+            )
         if jnp.shape(x)[0] != jnp.shape(y)[0]:
-            raise ValueError(f"task {t}: x has {jnp.shape(x)[0]} rows but y has "
-                             f"{jnp.shape(y)[0]}")
-    return jnp.stack([loss_fn(apply(params, x, t), y)
-                      for t, (x, y) in enumerate(zip(xs, ys, strict=True))])
+            raise ValueError(f"task {t}: x has {jnp.shape(x)[0]} rows but y has {jnp.shape(y)[0]}")
+    return jnp.stack(
+        [loss_fn(apply(params, x, t), y) for t, (x, y) in enumerate(zip(xs, ys, strict=True))]
+    )

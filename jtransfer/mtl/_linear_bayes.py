@@ -23,8 +23,9 @@ def _check_linear(x, y, mask, shared_w):
         raise ValueError(f"x must be (T, N, D), got shape {jnp.shape(x)}")
     t, n, d = jnp.shape(x)
     if jnp.shape(y) != (t, n):
-        raise ValueError(f"y must be (T, N) = ({t}, {n}) to match x {jnp.shape(x)}, got "
-                         f"{jnp.shape(y)}")
+        raise ValueError(
+            f"y must be (T, N) = ({t}, {n}) to match x {jnp.shape(x)}, got {jnp.shape(y)}"
+        )
     if mask is None:
         mask = jnp.ones((t, n), x.dtype)
     if jnp.shape(mask) != (t, n):
@@ -32,8 +33,10 @@ def _check_linear(x, y, mask, shared_w):
     if not isinstance(mask, jax.core.Tracer):
         counts = np.asarray(mask).sum(axis=1)
         if np.any(counts <= 0):
-            raise ValueError(f"tasks {np.nonzero(counts <= 0)[0].tolist()} have zero examples "
-                             "(mask rows are all zero)")
+            raise ValueError(
+                f"tasks {np.nonzero(counts <= 0)[0].tolist()} have zero examples "
+                "(mask rows are all zero)"
+            )
     if jnp.shape(shared_w) != (d,):
         raise ValueError(f"shared_w must be (D,) = ({d},), got {jnp.shape(shared_w)}")
     mask = jnp.asarray(mask, x.dtype)
@@ -48,6 +51,7 @@ def _linear_posterior(x, y, shared_w, log_sigma, log_noise):
     xtx = jnp.einsum("tnd,tne->tde", x, x, precision=_HI)
     prec = jnp.eye(d, dtype=x.dtype)[None] / s2[:, None, None] + xtx / n2[:, None, None]
     xtr = jnp.einsum("tnd,tn->td", x, r, precision=_HI) / n2[:, None]
+
     # Per task with lax.map rather than one batched call: jaxlib's CPU batched triangular
     # solve (ParallelBatchMap) was seen to deadlock its thread pool on a 2-core machine.
     def per_task(args):
@@ -59,9 +63,14 @@ def _linear_posterior(x, y, shared_w, log_sigma, log_noise):
     return r, xtr, chol, delta, s2, n2
 
 
-def linear_marginal_nll(x: jax.Array, y: jax.Array, mask: jax.Array | None, shared_w: jax.Array,
-                        log_sigma: jax.Array | float,
-                        log_noise: jax.Array | float) -> jax.Array:
+def linear_marginal_nll(
+    x: jax.Array,
+    y: jax.Array,
+    mask: jax.Array | None,
+    shared_w: jax.Array,
+    log_sigma: jax.Array | float,
+    log_noise: jax.Array | float,
+) -> jax.Array:
     """Exact negative log marginal likelihood of linear tasks under the hierarchical prior.
 
     Task :math:`t` has :math:`y_t = X_t\\theta_t + \\varepsilon`,
@@ -107,14 +116,20 @@ def linear_marginal_nll(x: jax.Array, y: jax.Array, mask: jax.Array | None, shar
     counts = jnp.sum(mask, axis=1)
     quad = jnp.sum(r * r, axis=1) / n2 - jnp.sum(xtr * delta, axis=1)
     logdet_a = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), axis=1)
-    nll = 0.5 * (quad + counts * jnp.log(n2) + d * jnp.log(s2) + logdet_a
-                 + counts * math.log(2 * math.pi))
+    nll = 0.5 * (
+        quad + counts * jnp.log(n2) + d * jnp.log(s2) + logdet_a + counts * math.log(2 * math.pi)
+    )
     return jnp.sum(nll)
 
 
-def linear_posterior_mean(x: jax.Array, y: jax.Array, mask: jax.Array | None,
-                          shared_w: jax.Array, log_sigma: jax.Array | float,
-                          log_noise: jax.Array | float) -> jax.Array:
+def linear_posterior_mean(
+    x: jax.Array,
+    y: jax.Array,
+    mask: jax.Array | None,
+    shared_w: jax.Array,
+    log_sigma: jax.Array | float,
+    log_noise: jax.Array | float,
+) -> jax.Array:
     """Posterior mean task weights under the hierarchical prior (the soft-shared solution).
 
     .. math:: \\hat\\theta_t = \\theta_0 + A_t^{-1} X_t^\\top (y_t - X_t\\theta_0) / s_t^2 ,

@@ -37,14 +37,17 @@ from jtransfer._core.checks import num_tasks_of
 def _deltas_sq(task_params, shared_params, name="task_params"):
     t = num_tasks_of(task_params, name)
     if jax.tree.structure(task_params) != jax.tree.structure(shared_params):
-        raise ValueError(f"{name} structure {jax.tree.structure(task_params)} does not match "
-                         f"shared_params structure {jax.tree.structure(shared_params)}")
+        raise ValueError(
+            f"{name} structure {jax.tree.structure(task_params)} does not match "
+            f"shared_params structure {jax.tree.structure(shared_params)}"
+        )
     sq = 0.0
     dim = 0
     for p, s in zip(jax.tree.leaves(task_params), jax.tree.leaves(shared_params), strict=True):
         if jnp.shape(p)[1:] != jnp.shape(s):
-            raise ValueError(f"{name} leaf shape {jnp.shape(p)} is not (T,) + shared leaf shape "
-                             f"{jnp.shape(s)}")
+            raise ValueError(
+                f"{name} leaf shape {jnp.shape(p)} is not (T,) + shared leaf shape {jnp.shape(s)}"
+            )
         d = p - s[None]
         sq = sq + jnp.sum(jnp.reshape(d * d, (t, -1)), axis=1)
         dim += math.prod(jnp.shape(s))
@@ -116,8 +119,9 @@ def hierarchical_prior_nll(task_params: Any, shared_params: Any, log_sigma: Any)
     return jnp.sum(0.5 * sq * jnp.exp(-2.0 * ls) + dim * ls + 0.5 * dim * math.log(2 * math.pi))
 
 
-def laplace_marginal_nll(task_data_nll: jax.Array, task_params: Any, shared_params: Any,
-                         log_sigma: Any, curvature: Any) -> jax.Array:
+def laplace_marginal_nll(
+    task_data_nll: jax.Array, task_params: Any, shared_params: Any, log_sigma: Any, curvature: Any
+) -> jax.Array:
     """Laplace approximation of :math:`-\\sum_t\\log p(D_t \\mid \\theta_0, \\sigma_t)`.
 
     Around each task's mode :math:`\\hat\\theta_t` with data-NLL curvature
@@ -161,8 +165,9 @@ def laplace_marginal_nll(task_data_nll: jax.Array, task_params: Any, shared_para
     occam = 0.0
     for h, p in zip(jax.tree.leaves(curvature), jax.tree.leaves(task_params), strict=True):
         if jnp.shape(h) != jnp.shape(p):
-            raise ValueError(f"curvature leaf shape {jnp.shape(h)} != task_params leaf shape "
-                             f"{jnp.shape(p)}")
+            raise ValueError(
+                f"curvature leaf shape {jnp.shape(h)} != task_params leaf shape {jnp.shape(p)}"
+            )
         h = jax.lax.stop_gradient(jnp.maximum(h, 0.0)).reshape((t, -1))
         occam = occam + 0.5 * jnp.sum(jnp.log1p(s2[:, None] * h), axis=1)
     return jnp.sum(task_data_nll + 0.5 * sq / s2 + occam)

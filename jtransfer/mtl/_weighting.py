@@ -92,8 +92,9 @@ def _kind_factors(kinds: str | Sequence[str], t: int, dtype) -> jax.Array:
     return jnp.asarray([table[k] for k in kinds], dtype)
 
 
-def uncertainty_weighted_loss(losses: jax.Array, log_sigma: jax.Array, *,
-                              kinds: str | Sequence[str] = "regression") -> jax.Array:
+def uncertainty_weighted_loss(
+    losses: jax.Array, log_sigma: jax.Array, *, kinds: str | Sequence[str] = "regression"
+) -> jax.Array:
     """Homoscedastic-uncertainty weighting with learned :math:`\\log\\sigma_t`.
 
     .. math::
@@ -119,21 +120,25 @@ def uncertainty_weighted_loss(losses: jax.Array, log_sigma: jax.Array, *,
     """
     t = check_losses(losses)
     if jnp.shape(log_sigma) != (t,):
-        raise ValueError(f"log_sigma must have shape ({t},) like losses, got "
-                         f"{jnp.shape(log_sigma)}")
+        raise ValueError(
+            f"log_sigma must have shape ({t},) like losses, got {jnp.shape(log_sigma)}"
+        )
     c = _kind_factors(kinds, t, jnp.result_type(losses, log_sigma))
     return jnp.sum(c * jnp.exp(-2.0 * log_sigma) * losses + log_sigma)
 
 
 class UncertaintyState(NamedTuple):
-    weights: jax.Array    # (T,) c_t exp(-2 log sigma_t), the weights to use now
+    weights: jax.Array  # (T,) c_t exp(-2 log sigma_t), the weights to use now
     log_sigma: jax.Array  # (T,) learned log standard deviations
-    opt_state: Any        # state of the optimizer of log_sigma
+    opt_state: Any  # state of the optimizer of log_sigma
 
 
-def uncertainty_weighting(num_tasks: int, optimizer: optax.GradientTransformation, *,
-                          kinds: str | Sequence[str] = "regression"
-                          ) -> optax.GradientTransformationExtraArgs:
+def uncertainty_weighting(
+    num_tasks: int,
+    optimizer: optax.GradientTransformation,
+    *,
+    kinds: str | Sequence[str] = "regression",
+) -> optax.GradientTransformationExtraArgs:
     """Uncertainty weighting (Kendall et al.) as a transform that also learns :math:`\\log\\sigma`.
 
     The same objective as :func:`uncertainty_weighted_loss`,
@@ -175,8 +180,11 @@ def uncertainty_weighting(num_tasks: int, optimizer: optax.GradientTransformatio
     def init(params):
         del params
         log_sigma = jnp.zeros((num_tasks,))
-        return UncertaintyState(weights=factors * jnp.exp(-2.0 * log_sigma), log_sigma=log_sigma,
-                                opt_state=optimizer.init(log_sigma))
+        return UncertaintyState(
+            weights=factors * jnp.exp(-2.0 * log_sigma),
+            log_sigma=log_sigma,
+            opt_state=optimizer.init(log_sigma),
+        )
 
     def update(task_grads, state, params=None, *, losses, **extra_args):
         del extra_args
@@ -195,7 +203,7 @@ def uncertainty_weighting(num_tasks: int, optimizer: optax.GradientTransformatio
 class DWAState(NamedTuple):
     weights: jax.Array  # (T,) weights to use now
     history: jax.Array  # (2, T) losses of the last two periods: [k-1, k-2]
-    count: jax.Array    # () int32, number of periods seen
+    count: jax.Array  # () int32, number of periods seen
 
 
 def dwa(num_tasks: int, *, temperature: float = 2.0) -> optax.GradientTransformationExtraArgs:
@@ -238,8 +246,11 @@ def dwa(num_tasks: int, *, temperature: float = 2.0) -> optax.GradientTransforma
 
     def init(params):
         del params
-        return DWAState(weights=jnp.ones((num_tasks,)), history=jnp.ones((2, num_tasks)),
-                        count=jnp.zeros((), jnp.int32))
+        return DWAState(
+            weights=jnp.ones((num_tasks,)),
+            history=jnp.ones((2, num_tasks)),
+            count=jnp.zeros((), jnp.int32),
+        )
 
     def update(task_grads, state, params=None, *, losses, **extra_args):
         del extra_args
@@ -256,13 +267,14 @@ def dwa(num_tasks: int, *, temperature: float = 2.0) -> optax.GradientTransforma
 
 
 class GradNormState(NamedTuple):
-    weights: jax.Array         # (T,) current task weights, sum T
+    weights: jax.Array  # (T,) current task weights, sum T
     initial_losses: jax.Array  # (T,) L_t(0), recorded at the first update
-    count: jax.Array           # () int32
+    count: jax.Array  # () int32
 
 
-def gradnorm(num_tasks: int, *, alpha: float = 1.5,
-             learning_rate: float = 0.025) -> optax.GradientTransformationExtraArgs:
+def gradnorm(
+    num_tasks: int, *, alpha: float = 1.5, learning_rate: float = 0.025
+) -> optax.GradientTransformationExtraArgs:
     """GradNorm: adapt task weights so weighted gradient norms follow relative training rates.
 
     With :math:`G_t = w_t\\,\\|\\nabla_W L_t\\|` (``W``: the last shared layer),
@@ -310,8 +322,11 @@ def gradnorm(num_tasks: int, *, alpha: float = 1.5,
 
     def init(params):
         del params
-        return GradNormState(weights=jnp.ones((num_tasks,)), initial_losses=jnp.ones((num_tasks,)),
-                             count=jnp.zeros((), jnp.int32))
+        return GradNormState(
+            weights=jnp.ones((num_tasks,)),
+            initial_losses=jnp.ones((num_tasks,)),
+            count=jnp.zeros((), jnp.int32),
+        )
 
     def update(task_grads, state, params=None, *, losses, grad_norms, **extra_args):
         del extra_args

@@ -22,33 +22,49 @@ from jax import lax
 
 
 def _conv_supported(params, lhs, rhs) -> bool:
-    return (params["feature_group_count"] == 1 and params["batch_group_count"] == 1
-            and all(d == 1 for d in params["lhs_dilation"])
-            and params.get("preferred_element_type") is None
-            and jnp.issubdtype(lhs.dtype, jnp.floating) and lhs.dtype == rhs.dtype)
+    return (
+        params["feature_group_count"] == 1
+        and params["batch_group_count"] == 1
+        and all(d == 1 for d in params["lhs_dilation"])
+        and params.get("preferred_element_type") is None
+        and jnp.issubdtype(lhs.dtype, jnp.floating)
+        and lhs.dtype == rhs.dtype
+    )
 
 
-def _matmul_conv(lhs, rhs, *, window_strides, padding, rhs_dilation, dimension_numbers,
-                 precision, **_):
+def _matmul_conv(
+    lhs, rhs, *, window_strides, padding, rhs_dilation, dimension_numbers, precision, **_
+):
     """``lax.conv_general_dilated`` (no lhs dilation, no groups) as patches @ kernel."""
     lhs_spec, rhs_spec, out_spec = dimension_numbers
-    x = jnp.transpose(lhs, (lhs_spec[0], *lhs_spec[2:], lhs_spec[1]))          # N, S..., C
-    w = jnp.transpose(rhs, (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))          # K..., I, O
+    x = jnp.transpose(lhs, (lhs_spec[0], *lhs_spec[2:], lhs_spec[1]))  # N, S..., C
+    w = jnp.transpose(rhs, (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))  # K..., I, O
     nsp = x.ndim - 2
     x = jnp.pad(x, [(0, 0), *padding, (0, 0)])
     ksz = w.shape[:nsp]
-    out_sz = [(x.shape[1 + d] - (ksz[d] - 1) * rhs_dilation[d] - 1) // window_strides[d] + 1
-              for d in range(nsp)]
+    out_sz = [
+        (x.shape[1 + d] - (ksz[d] - 1) * rhs_dilation[d] - 1) // window_strides[d] + 1
+        for d in range(nsp)
+    ]
     cols = []
     for offs in np.ndindex(*ksz):
         start = [0] + [o * r for o, r in zip(offs, rhs_dilation, strict=True)] + [0]
-        limit = [x.shape[0]] + [s + (n - 1) * st + 1 for s, n, st in
-                                zip(start[1:-1], out_sz, window_strides, strict=True)] + [
-            x.shape[-1]]
+        limit = (
+            [x.shape[0]]
+            + [
+                s + (n - 1) * st + 1
+                for s, n, st in zip(start[1:-1], out_sz, window_strides, strict=True)
+            ]
+            + [x.shape[-1]]
+        )
         cols.append(lax.slice(x, start, limit, (1, *window_strides, 1)))
-    patches = jnp.concatenate(cols, axis=-1)                    # N, S'..., prod(K) * C
-    out = lax.dot_general(patches, w.reshape(-1, w.shape[-1]),
-                          (((patches.ndim - 1,), (0,)), ((), ())), precision=precision)
+    patches = jnp.concatenate(cols, axis=-1)  # N, S'..., prod(K) * C
+    out = lax.dot_general(
+        patches,
+        w.reshape(-1, w.shape[-1]),
+        (((patches.ndim - 1,), (0,)), ((), ())),
+        precision=precision,
+    )
     # out is (N, S'..., O); out_spec[i] is the output axis of logical dim i (N, C, S...).
     logical = (0, out.ndim - 1, *range(1, out.ndim - 1))
     perm = [0] * out.ndim
@@ -58,11 +74,13 @@ def _matmul_conv(lhs, rhs, *, window_strides, padding, rhs_dilation, dimension_n
 
 
 def _pool_supported(params, x) -> bool:
-    return (tuple(params["window_dimensions"]) == tuple(params["window_strides"])
-            and all(p == (0, 0) for p in params["padding"])
-            and all(d == 1 for d in params["base_dilation"])
-            and all(d == 1 for d in params["window_dilation"])
-            and jnp.issubdtype(x.dtype, jnp.floating))
+    return (
+        tuple(params["window_dimensions"]) == tuple(params["window_strides"])
+        and all(p == (0, 0) for p in params["padding"])
+        and all(d == 1 for d in params["base_dilation"])
+        and all(d == 1 for d in params["window_dilation"])
+        and jnp.issubdtype(x.dtype, jnp.floating)
+    )
 
 
 def _reshape_max_pool(x, *, window_dimensions, **_):
@@ -85,9 +103,9 @@ def _reshape_max_pool(x, *, window_dimensions, **_):
     outer = [2 * d for d in range(x.ndim)]
     size = int(np.prod(window_dimensions))
     windows = jnp.transpose(x.reshape(shape), (*outer, *inner)).reshape(
-        *(n // w for n, w in zip(x.shape, window_dimensions, strict=True)), size)
-    hot = jax.nn.one_hot(jnp.argmax(lax.stop_gradient(windows), axis=-1), size,
-                         dtype=windows.dtype)
+        *(n // w for n, w in zip(x.shape, window_dimensions, strict=True)), size
+    )
+    hot = jax.nn.one_hot(jnp.argmax(lax.stop_gradient(windows), axis=-1), size, dtype=windows.dtype)
     return jnp.sum(windows * lax.stop_gradient(hot), axis=-1)
 
 
@@ -111,8 +129,9 @@ def _eval(jaxpr, consts, args):
             outs = [_matmul_conv(*invals, **params)]
         elif name == "reduce_window_max" and _pool_supported(params, *invals):
             outs = [_reshape_max_pool(*invals, **params)]
-        elif name in _CALLS and isinstance(params.get("jaxpr", params.get("call_jaxpr")),
-                                           jex.core.ClosedJaxpr):
+        elif name in _CALLS and isinstance(
+            params.get("jaxpr", params.get("call_jaxpr")), jex.core.ClosedJaxpr
+        ):
             inner = params.get("jaxpr", params.get("call_jaxpr"))
             outs = _eval(inner.jaxpr, inner.consts, invals)
         else:
@@ -179,8 +198,8 @@ def matmul_ops(fn: Callable) -> Callable:
     def wrapped(*args, **static_kwargs):
         flat, in_tree = jax.tree.flatten(args)
         closed, out_shape = jax.make_jaxpr(
-            lambda *f: fn(*jax.tree.unflatten(in_tree, f), **static_kwargs),
-            return_shape=True)(*flat)
+            lambda *f: fn(*jax.tree.unflatten(in_tree, f), **static_kwargs), return_shape=True
+        )(*flat)
         outs = _eval(closed.jaxpr, closed.consts, flat)
         return jax.tree.unflatten(jax.tree.structure(out_shape), outs)
 

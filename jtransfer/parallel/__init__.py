@@ -7,17 +7,28 @@ No ``pmap``.
 
 from jtransfer.parallel._distributed import host_local_to_global, initialize, process_slice
 from jtransfer.parallel._mesh import (
-                                      check_mesh_shape,
-                                      constrain,
-                                      data_parallel_step,
-                                      make_mesh,
-                                      mesh_from_config,
-                                      mesh_from_shape,
-                                      replicate,
-                                      shard_batch,
-                                      sharded_jit,
+    check_mesh_shape,
+    constrain,
+    data_parallel_step,
+    make_mesh,
+    mesh_from_config,
+    mesh_from_shape,
+    replicate,
+    shard_batch,
+    sharded_jit,
 )
 
-__all__ = ["check_mesh_shape", "constrain", "data_parallel_step", "host_local_to_global",
-           "initialize", "make_mesh", "mesh_from_config", "mesh_from_shape", "process_slice",
-           "replicate", "shard_batch", "sharded_jit"]
+__all__ = [
+    "check_mesh_shape",
+    "constrain",
+    "data_parallel_step",
+    "host_local_to_global",
+    "initialize",
+    "make_mesh",
+    "mesh_from_config",
+    "mesh_from_shape",
+    "process_slice",
+    "replicate",
+    "shard_batch",
+    "sharded_jit",
+]

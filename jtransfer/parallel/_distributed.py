@@ -27,8 +27,13 @@ ENV_PROCESS_ID = "JTRANSFER_PROCESS_ID"
 ENV_LOCAL_DEVICES = "JTRANSFER_LOCAL_DEVICES"
 
 
-def initialize(*, coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None, auto: bool = False) -> bool:
+def initialize(
+    *,
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    auto: bool = False,
+) -> bool:
     """Joins a multi-process JAX job; returns True if one was joined.
 
     Arguments default to the ``JTRANSFER_*`` variables set by :mod:`jtransfer.parallel.launch`.
@@ -52,8 +57,9 @@ def initialize(*, coordinator_address: str | None = None, num_processes: int | N
         raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id}")
     if jax.config.jax_platforms in (None, "", "cpu") or os.environ.get("JAX_PLATFORMS") == "cpu":
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes, process_id=process_id)
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
     return True
 
 
@@ -61,6 +67,7 @@ def host_local_to_global(local: Any, mesh: jax.sharding.Mesh, axis_name: str) ->
     """Builds global arrays whose leading axis is split over ``axis_name`` from each process's
     own slice (``jax.make_array_from_process_local_data``). In one process this equals
     :func:`jtransfer.parallel.shard_batch`."""
+
     def put(x):
         x = np.asarray(x)
         spec = P(axis_name, *([None] * (x.ndim - 1)))

@@ -18,8 +18,9 @@ from jax.sharding import PartitionSpec as P
 PyTree = Any
 
 
-def make_mesh(num_devices: int | None = None, *, axis_name: str = "data",
-              devices=None) -> jax.sharding.Mesh:
+def make_mesh(
+    num_devices: int | None = None, *, axis_name: str = "data", devices=None
+) -> jax.sharding.Mesh:
     """A 1-D mesh over ``num_devices`` devices (default: all) with one named axis.
 
     ``jax.make_mesh`` now defaults to *explicit* axis types, where every op on sharded values
@@ -32,8 +33,9 @@ def make_mesh(num_devices: int | None = None, *, axis_name: str = "data",
     n = len(available) if num_devices is None else num_devices
     if not isinstance(n, int) or n < 1 or n > len(available):
         raise ValueError(f"num_devices must be in [1, {len(available)}], got {num_devices!r}")
-    return jax.make_mesh((n,), (axis_name,), devices=available[:n],
-                         axis_types=(jax.sharding.AxisType.Auto,))
+    return jax.make_mesh(
+        (n,), (axis_name,), devices=available[:n], axis_types=(jax.sharding.AxisType.Auto,)
+    )
 
 
 def replicate(tree: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
@@ -48,24 +50,32 @@ def shard_batch(batch: PyTree, mesh: jax.sharding.Mesh, *, axis_name: str = "dat
     divisible by the axis size.
     """
     if axis_name not in mesh.shape:
-        raise ValueError(f"axis_name {axis_name!r} is not an axis of the mesh; its axes are "
-                         f"{tuple(mesh.axis_names)} (shape {dict(mesh.shape)})")
+        raise ValueError(
+            f"axis_name {axis_name!r} is not an axis of the mesh; its axes are "
+            f"{tuple(mesh.axis_names)} (shape {dict(mesh.shape)})"
+        )
     size = mesh.shape[axis_name]
 
     def put(x):
         if x.ndim == 0 or x.shape[0] % size:
-            raise ValueError(f"batch leaf with shape {tuple(x.shape)} cannot be split over "
-                             f"{size} devices on axis {axis_name!r}: the leading dimension "
-                             f"must be a multiple of {size}")
+            raise ValueError(
+                f"batch leaf with shape {tuple(x.shape)} cannot be split over "
+                f"{size} devices on axis {axis_name!r}: the leading dimension "
+                f"must be a multiple of {size}"
+            )
         spec = P(axis_name, *([None] * (x.ndim - 1)))
         return jax.device_put(x, NamedSharding(mesh, spec))
 
     return jax.tree.map(put, batch)
 
 
-def data_parallel_step(loss_fn: Callable[[PyTree, PyTree], jax.Array],
-                       optimizer: optax.GradientTransformation,
-                       mesh: jax.sharding.Mesh, *, axis_name: str = "data"):
+def data_parallel_step(
+    loss_fn: Callable[[PyTree, PyTree], jax.Array],
+    optimizer: optax.GradientTransformation,
+    mesh: jax.sharding.Mesh,
+    *,
+    axis_name: str = "data",
+):
     """A jitted data-parallel step ``step(params, opt_state, batch) -> (params, opt_state, loss)``.
 
     ``loss_fn(params, batch)`` must be a mean over the batch's leading axis, so the sharded
@@ -113,8 +123,12 @@ def mesh_from_shape(shape, axis_names, *, devices=None) -> jax.sharding.Mesh:
         total *= s
     if total > len(available):
         raise ValueError(f"mesh shape {shape} needs {total} devices, {len(available)} available")
-    return jax.make_mesh(shape, axis_names, devices=available[:total],
-                         axis_types=(jax.sharding.AxisType.Auto,) * len(shape))
+    return jax.make_mesh(
+        shape,
+        axis_names,
+        devices=available[:total],
+        axis_types=(jax.sharding.AxisType.Auto,) * len(shape),
+    )
 
 
 def check_mesh_shape(config) -> tuple[int]:
@@ -133,14 +147,19 @@ def check_mesh_shape(config) -> tuple[int]:
     """
     shape = config.get("mesh_shape", (1,))
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
-    if len(shape) != 1 or isinstance(shape[0], bool) or not isinstance(shape[0], int) or not (
-            shape[0] == -1 or shape[0] >= 1):
+    if (
+        len(shape) != 1
+        or isinstance(shape[0], bool)
+        or not isinstance(shape[0], int)
+        or not (shape[0] == -1 or shape[0] >= 1)
+    ):
         raise ValueError(f"config.mesh_shape must be (n,) with n >= 1 or -1, got {shape}")
     return shape
 
 
-def constrain(tree: PyTree, mesh: jax.sharding.Mesh | None, axis_name: str, *,
-              axis: int = 0) -> PyTree:
+def constrain(
+    tree: PyTree, mesh: jax.sharding.Mesh | None, axis_name: str, *, axis: int = 0
+) -> PyTree:
     """Inside ``jit``: splits ``axis`` of every leaf of ``tree`` over ``mesh``'s ``axis_name``.
 
     ``jax.lax.with_sharding_constraint`` with the spec ``(None, ..., axis_name, ...)``; a no-op
@@ -169,8 +188,10 @@ def constrain(tree: PyTree, mesh: jax.sharding.Mesh | None, axis_name: str, *,
 
     def put(x):
         if jax.numpy.ndim(x) <= axis:
-            raise ValueError(f"tree leaf with shape {jax.numpy.shape(x)} has no axis {axis} "
-                             f"to split over {axis_name!r}")
+            raise ValueError(
+                f"tree leaf with shape {jax.numpy.shape(x)} has no axis {axis} "
+                f"to split over {axis_name!r}"
+            )
         spec = [None] * jax.numpy.ndim(x)
         spec[axis] = axis_name
         return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P(*spec)))
@@ -192,13 +213,21 @@ def mesh_from_config(config, axis_name: str, *, divides: dict[str, int] | None =
         return None
     for name, length in (divides or {}).items():
         if length % mesh.size:
-            raise ValueError(f"config.{name}={length} must be divisible by the {mesh.size} "
-                             f"devices of config.mesh_shape {shape}")
+            raise ValueError(
+                f"config.{name}={length} must be divisible by the {mesh.size} "
+                f"devices of config.mesh_shape {shape}"
+            )
     return mesh
 
 
-def sharded_jit(fn: Callable, mesh: jax.sharding.Mesh, *, sharded_argnums: tuple[int, ...] = (1,),
-                axis_name: str = "data", out_sharding: str = "replicated") -> Callable:
+def sharded_jit(
+    fn: Callable,
+    mesh: jax.sharding.Mesh,
+    *,
+    sharded_argnums: tuple[int, ...] = (1,),
+    axis_name: str = "data",
+    out_sharding: str = "replicated",
+) -> Callable:
     """``jax.jit(fn)`` with the leading axis of the ``sharded_argnums`` arguments split over
     ``axis_name`` and every other argument replicated.
 
@@ -222,7 +251,10 @@ def sharded_jit(fn: Callable, mesh: jax.sharding.Mesh, *, sharded_argnums: tuple
             args[i] = shard_batch(args[i], mesh, axis_name=axis_name)
         return jitted(*args)
 
-    out = (NamedSharding(mesh, P()) if out_sharding == "replicated"
-           else NamedSharding(mesh, P(axis_name)))
+    out = (
+        NamedSharding(mesh, P())
+        if out_sharding == "replicated"
+        else NamedSharding(mesh, P(axis_name))
+    )
     jitted = jax.jit(fn, out_shardings=out)
     return wrapped

@@ -32,9 +32,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(command: list[str], num_processes: int, *, local_devices: int | None = None,
-           timeout: float | None = None,
-           capture: bool = False) -> list[subprocess.CompletedProcess]:
+def launch(
+    command: list[str],
+    num_processes: int,
+    *,
+    local_devices: int | None = None,
+    timeout: float | None = None,
+    capture: bool = False,
+) -> list[subprocess.CompletedProcess]:
     """Runs ``command`` as ``num_processes`` cooperating processes; returns their results."""
     if num_processes < 1:
         raise ValueError(f"num_processes must be >= 1, got {num_processes}")
@@ -43,13 +48,19 @@ def launch(command: list[str], num_processes: int, *, local_devices: int | None 
     port = _free_port()
     procs = []
     for pid in range(num_processes):
-        env = {**os.environ, ENV_COORDINATOR: f"127.0.0.1:{port}",
-               ENV_NUM_PROCESSES: str(num_processes), ENV_PROCESS_ID: str(pid),
-               "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+        env = {
+            **os.environ,
+            ENV_COORDINATOR: f"127.0.0.1:{port}",
+            ENV_NUM_PROCESSES: str(num_processes),
+            ENV_PROCESS_ID: str(pid),
+            "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
+        }
         if local_devices:
             env[ENV_LOCAL_DEVICES] = str(local_devices)
-            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                                f" --xla_force_host_platform_device_count={local_devices}")
+            env["XLA_FLAGS"] = (
+                env.get("XLA_FLAGS", "")
+                + f" --xla_force_host_platform_device_count={local_devices}"
+            )
         out = subprocess.PIPE if capture else None
         procs.append(subprocess.Popen(command, env=env, stdout=out, stderr=out, text=True))
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -73,16 +84,18 @@ def launch(command: list[str], num_processes: int, *, local_devices: int | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num_processes", "-n", type=int, required=True)
     parser.add_argument("--local_devices", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=None)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    results = launch(command, args.num_processes, local_devices=args.local_devices,
-                     timeout=args.timeout)
+    results = launch(
+        command, args.num_processes, local_devices=args.local_devices, timeout=args.timeout
+    )
     codes = [r.returncode for r in results]
     return next((c for c in codes if c != 0), 0)
 

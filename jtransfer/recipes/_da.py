@@ -44,13 +44,13 @@ def default_config() -> ml_collections.ConfigDict:
     c.hidden = (10, 10)
     c.activation = "relu"
     c.disc_hidden = (10, 10)
-    c.head_hidden = ()             # hidden ReLU layers of the task head on the features
-    c.init = "lecun"               # "lecun" (Flax default) or "glorot" (Keras default)
-    c.lam = 1.0                    # weight of the alignment / adversarial term
-    c.lam_schedule = "constant"    # "constant" or "dann" (λ·(2/(1+e^{-10p}) − 1))
-    c.optimizer = "adam"           # "adam" or "sgd" (momentum 0.9)
+    c.head_hidden = ()  # hidden ReLU layers of the task head on the features
+    c.init = "lecun"  # "lecun" (Flax default) or "glorot" (Keras default)
+    c.lam = 1.0  # weight of the alignment / adversarial term
+    c.lam_schedule = "constant"  # "constant" or "dann" (λ·(2/(1+e^{-10p}) − 1))
+    c.optimizer = "adam"  # "adam" or "sgd" (momentum 0.9)
     c.learning_rate = 1e-3
-    c.lr_schedule = "constant"     # "constant" or "dann" (μ0/(1+10p)^0.75)
+    c.lr_schedule = "constant"  # "constant" or "dann" (μ0/(1+10p)^0.75)
     c.b1 = 0.9
     c.weight_decay = 0.0
     c.batch_size = 32
@@ -58,8 +58,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.eval_every = 500
     c.save_every = 500
     c.keep_checkpoints = 2
-    c.debug_kill_at_step = -1      # debug only: SIGKILL the process after this step
-    c.mesh_shape = (1,)            # "data" mesh for the source/target batches; (-1,) = all
+    c.debug_kill_at_step = -1  # debug only: SIGKILL the process after this step
+    c.mesh_shape = (1,)  # "data" mesh for the source/target batches; (-1,) = all
     return c
 
 
@@ -67,11 +67,18 @@ def check_config(config: ml_collections.ConfigDict, methods=METHODS) -> None:
     """Raises ``ValueError`` naming the offending field of a :func:`default_config`-style
     config (call it before anything is written)."""
     train.validate_config(
-        config, positive_ints=("batch_size", "num_steps", "eval_every", "save_every"),
-        positive=("learning_rate",), nonnegative=("lam",),
-        choices={"method": methods, "lam_schedule": ("constant", "dann"),
-                 "lr_schedule": ("constant", "dann"), "init": ("lecun", "glorot"),
-                 "optimizer": ("adam", "sgd")})
+        config,
+        positive_ints=("batch_size", "num_steps", "eval_every", "save_every"),
+        positive=("learning_rate",),
+        nonnegative=("lam",),
+        choices={
+            "method": methods,
+            "lam_schedule": ("constant", "dann"),
+            "lr_schedule": ("constant", "dann"),
+            "init": ("lecun", "glorot"),
+            "optimizer": ("adam", "sgd"),
+        },
+    )
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
@@ -81,8 +88,9 @@ def make_optimizer(config) -> optax.GradientTransformation:
     lr = config.learning_rate
     if config.lr_schedule == "dann":
         lr = lambda s: config.learning_rate / (1.0 + 10.0 * s / config.num_steps) ** 0.75  # noqa: E731
-    opt = (optax.adam(lr, b1=config.b1) if config.optimizer == "adam"
-           else optax.sgd(lr, momentum=0.9))
+    opt = (
+        optax.adam(lr, b1=config.b1) if config.optimizer == "adam" else optax.sgd(lr, momentum=0.9)
+    )
     if config.weight_decay > 0:
         opt = optax.chain(optax.add_decayed_weights(config.weight_decay), opt)
     return opt
@@ -92,9 +100,9 @@ def make_optimizer(config) -> optax.GradientTransformation:
 class DAModel(NamedTuple):
     """The recipe's network as pure functions of a params dict ``{"enc", "head", "disc"}``."""
 
-    features: Callable   # (params["enc"], x) -> (n, d_feat)
-    head: Callable       # (params["head"], f) -> logits (n, n_out)
-    disc: Callable       # (params["disc"], f) -> domain logit (n,)
+    features: Callable  # (params["enc"], x) -> (n, d_feat)
+    head: Callable  # (params["head"], f) -> logits (n, n_out)
+    disc: Callable  # (params["disc"], f) -> domain logit (n,)
 
     def logits(self, params, x):
         """Task logits ``(n, n_out)`` of inputs ``x`` (one column: a sigmoid logit)."""
@@ -113,8 +121,14 @@ def build_model(config, in_dim: int, n_out: int, *, key: jax.Array) -> tuple[DAM
     Returns:
       ``(model, params)``.
     """
-    arch = (tuple(config.hidden), config.activation, tuple(config.disc_hidden), in_dim, n_out,
-            tuple(config.head_hidden))
+    arch = (
+        tuple(config.hidden),
+        config.activation,
+        tuple(config.disc_hidden),
+        in_dim,
+        n_out,
+        tuple(config.head_hidden),
+    )
     modules = _modules(arch, key)
     params = {k: (models.functional(m)[1] if m is not None else {}) for k, m in modules.items()}
     if config.init == "glorot":
@@ -126,23 +140,32 @@ def _glorot_kernels(params, key):
     """Redraws every 2-D ``kernel`` leaf Glorot-uniform (one folded key per leaf)."""
     init = jax.nn.initializers.glorot_uniform()
     leaves = jax.tree_util.tree_leaves_with_path(params)
-    new = {jax.tree_util.keystr(path): init(jax.random.fold_in(key, i), leaf.shape, leaf.dtype)
-           for i, (path, leaf) in enumerate(leaves)
-           if "kernel" in jax.tree_util.keystr(path) and leaf.ndim == 2}
+    new = {
+        jax.tree_util.keystr(path): init(jax.random.fold_in(key, i), leaf.shape, leaf.dtype)
+        for i, (path, leaf) in enumerate(leaves)
+        if "kernel" in jax.tree_util.keystr(path) and leaf.ndim == 2
+    }
     return jax.tree_util.tree_map_with_path(
-        lambda path, leaf: new.get(jax.tree_util.keystr(path), leaf), params)
+        lambda path, leaf: new.get(jax.tree_util.keystr(path), leaf), params
+    )
 
 
 def _modules(arch, key):
     hidden, activation, disc_hidden, in_dim, n_out, head_hidden = arch
     k_enc, k_head, k_disc = jax.random.split(key, 3)
     feat_dim = hidden[-1] if hidden else in_dim
-    enc = (models.MLP(in_dim, hidden[:-1], hidden[-1], activation=activation,
-                      rngs=nnx.Rngs(params=k_enc)) if hidden else None)
-    return {"enc": enc,
-            "head": models.MLP(feat_dim, head_hidden, n_out, rngs=nnx.Rngs(params=k_head)),
-            "disc": models.DomainDiscriminator(feat_dim, disc_hidden,
-                                               rngs=nnx.Rngs(params=k_disc))}
+    enc = (
+        models.MLP(
+            in_dim, hidden[:-1], hidden[-1], activation=activation, rngs=nnx.Rngs(params=k_enc)
+        )
+        if hidden
+        else None
+    )
+    return {
+        "enc": enc,
+        "head": models.MLP(feat_dim, head_hidden, n_out, rngs=nnx.Rngs(params=k_head)),
+        "disc": models.DomainDiscriminator(feat_dim, disc_hidden, rngs=nnx.Rngs(params=k_disc)),
+    }
 
 
 @functools.cache
@@ -155,11 +178,14 @@ def _model(arch) -> DAModel:
         def features(p, x):
             return act(enc_apply(p, x))
     else:
+
         def features(p, x):
             del p
             return x
-    return DAModel(features, models.functional(modules["head"])[0],
-                   models.functional(modules["disc"])[0])
+
+    return DAModel(
+        features, models.functional(modules["head"])[0], models.functional(modules["disc"])[0]
+    )
 
 
 # ----------------------------------------------------------------------------- losses
@@ -175,9 +201,18 @@ def task_loss(logits: jax.Array, labels: jax.Array, weights: jax.Array | None = 
     return jnp.sum(weights * per) / jnp.sum(weights)
 
 
-def da_loss(model: DAModel, params, x_source, y_source, x_target, *, method: str,
-            lam: jax.Array | float, weights_source=None,
-            shard: Callable = lambda x: x) -> jax.Array:
+def da_loss(
+    model: DAModel,
+    params,
+    x_source,
+    y_source,
+    x_target,
+    *,
+    method: str,
+    lam: jax.Array | float,
+    weights_source=None,
+    shard: Callable = lambda x: x,
+) -> jax.Array:
     """One batch of the recipe's objective, :math:`L_{task}(source) + \\lambda\\,L_{align}`.
 
     ``dann``: the domain loss of a discriminator behind a gradient-reversal layer of strength
@@ -186,8 +221,11 @@ def da_loss(model: DAModel, params, x_source, y_source, x_target, *, method: str
     ``source_only``: the task loss alone (``x_target`` unused, may be None).
     """
     fs = model.features(params["enc"], shard(x_source))
-    loss = task_loss(model.head(params["head"], fs), shard(y_source),
-                     None if weights_source is None else shard(weights_source))
+    loss = task_loss(
+        model.head(params["head"], fs),
+        shard(y_source),
+        None if weights_source is None else shard(weights_source),
+    )
     if method == "source_only":
         return loss
     ft = model.features(params["enc"], shard(x_target))
@@ -228,24 +266,33 @@ def _loss_fn(model, hyper, p, consts, step):
     xs, ys, xt, ws, s_key, t_key, lam0 = consts
     ns, nt, bs = xs.shape[0], xt.shape[0], hyper.batch_size
     i_s = _batch_idx(s_key, step, ns, min(bs, ns))
-    lam = lam0 * (align.dann_lambda(step / hyper.num_steps) if hyper.lam_schedule == "dann"
-                  else 1.0)
+    lam = lam0 * (
+        align.dann_lambda(step / hyper.num_steps) if hyper.lam_schedule == "dann" else 1.0
+    )
     x_t = None if hyper.method == "source_only" else xt[_batch_idx(t_key, step, nt, min(bs, nt))]
-    return da_loss(model, p, xs[i_s], ys[i_s], x_t, method=hyper.method, lam=lam,
-                   weights_source=None if ws is None else ws[i_s],
-                   shard=lambda x: parallel.constrain(x, hyper.mesh, "data"))
+    return da_loss(
+        model,
+        p,
+        xs[i_s],
+        ys[i_s],
+        x_t,
+        method=hyper.method,
+        lam=lam,
+        weights_source=None if ws is None else ws[i_s],
+        shard=lambda x: parallel.constrain(x, hyper.mesh, "data"),
+    )
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _run(model, hyper, params, opt_state, consts, start, stop):
     """Steps ``start .. stop-1`` in one ``fori_loop``; compiled once per (model, hyper)."""
-    optimizer = make_optimizer(ml_collections.ConfigDict(
-        {k: v for k, v in hyper._asdict().items() if k != "mesh"}))
+    optimizer = make_optimizer(
+        ml_collections.ConfigDict({k: v for k, v in hyper._asdict().items() if k != "mesh"})
+    )
 
     def body(step, carry):
         params, opt_state, _ = carry
-        loss, grads = jax.value_and_grad(
-            lambda p: _loss_fn(model, hyper, p, consts, step))(params)
+        loss, grads = jax.value_and_grad(lambda p: _loss_fn(model, hyper, p, consts, step))(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
@@ -274,12 +321,12 @@ def _arrays_sha256(*arrays) -> str:
 class DAResult(NamedTuple):
     """What :func:`fit_domain_adaptation` returns."""
 
-    model: DAModel           # the network's pure functions
-    params: dict             # trained parameters {"enc", "head", "disc"}
-    metrics: dict            # "<eval>_accuracy", "train_seconds", "num_steps"
-    n_out: int               # logit columns (1: binary sigmoid)
+    model: DAModel  # the network's pure functions
+    params: dict  # trained parameters {"enc", "head", "disc"}
+    metrics: dict  # "<eval>_accuracy", "train_seconds", "num_steps"
+    n_out: int  # logit columns (1: binary sigmoid)
     config: ml_collections.ConfigDict  # the resolved config (method and overrides applied)
-    key: jax.Array           # the key it was trained with
+    key: jax.Array  # the key it was trained with
 
     @property
     def apply_fn(self) -> Callable:
@@ -293,11 +340,20 @@ def _n_out(y_source) -> int:
     return 1 if k <= 2 else k
 
 
-def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = None,
-                          config: ml_collections.ConfigDict | None = None,
-                          key: jax.Array | None = None, workdir: str | None = None,
-                          weights_source=None, n_out: int | None = None,
-                          evals: Mapping[str, tuple] | None = None, **overrides) -> DAResult:
+def fit_domain_adaptation(
+    x_source,
+    y_source,
+    x_target,
+    *,
+    method: str | None = None,
+    config: ml_collections.ConfigDict | None = None,
+    key: jax.Array | None = None,
+    workdir: str | None = None,
+    weights_source=None,
+    n_out: int | None = None,
+    evals: Mapping[str, tuple] | None = None,
+    **overrides,
+) -> DAResult:
     r"""Trains a domain-adapted MLP classifier on labelled source and unlabelled target arrays.
 
     Each step draws a source batch :math:`B_s` and a target batch :math:`B_t` (per-epoch
@@ -357,31 +413,53 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
     xt = jnp.asarray(x_target, jnp.float32)
     ys = jnp.asarray(y_source)
     if xs.ndim != 2 or xt.ndim != 2 or xs.shape[1] != xt.shape[1] or ys.shape != xs.shape[:1]:
-        raise ValueError(f"x_source (n_s, d), y_source (n_s,) and x_target (n_t, d) expected, "
-                         f"got shapes {tuple(xs.shape)}, {tuple(ys.shape)}, {tuple(xt.shape)}")
+        raise ValueError(
+            f"x_source (n_s, d), y_source (n_s,) and x_target (n_t, d) expected, "
+            f"got shapes {tuple(xs.shape)}, {tuple(ys.shape)}, {tuple(xt.shape)}"
+        )
     ws = None if weights_source is None else jnp.asarray(weights_source, jnp.float32)
     if ws is not None and ws.shape != ys.shape:
-        raise ValueError(f"weights_source must have shape {tuple(ys.shape)}, got "
-                         f"{tuple(ws.shape)}")
+        raise ValueError(f"weights_source must have shape {tuple(ys.shape)}, got {tuple(ws.shape)}")
     n_out = _n_out(y_source) if n_out is None else int(n_out)
     b_s, b_t = min(config.batch_size, len(xs)), min(config.batch_size, len(xt))
-    mesh = parallel.mesh_from_config(config, "data", divides={
-        "batch_size": b_s, **({"batch_size (capped at the target size)": b_t}
-                              if b_t != b_s else {})})
+    mesh = parallel.mesh_from_config(
+        config,
+        "data",
+        divides={
+            "batch_size": b_s,
+            **({"batch_size (capped at the target size)": b_t} if b_t != b_s else {}),
+        },
+    )
     evals = dict(evals or {})
     key = default_key(key)
     init_key, s_key, t_key = (_named_key(key, n) for n in ("init", "source", "target"))
     model, params = build_model(config, xs.shape[1], n_out, key=init_key)
-    hyper = _Hyper(config.method, int(config.batch_size), int(config.num_steps),
-                   config.lam_schedule, config.optimizer, float(config.learning_rate),
-                   config.lr_schedule, float(config.b1), float(config.weight_decay), mesh)
+    hyper = _Hyper(
+        config.method,
+        int(config.batch_size),
+        int(config.num_steps),
+        config.lam_schedule,
+        config.optimizer,
+        float(config.learning_rate),
+        config.lr_schedule,
+        float(config.b1),
+        float(config.weight_decay),
+        mesh,
+    )
     consts = (xs, ys, xt, ws, s_key, t_key, jnp.float32(config.lam))
     if mesh is not None:  # data parallel: parameters and data replicated, batches sharded
         consts = parallel.replicate(consts, mesh)
 
     def run_chunk(state, start, stop):
-        p, o, loss = _run(model, hyper, state["params"], state["opt_state"], consts,
-                          jnp.int32(start), jnp.int32(stop))
+        p, o, loss = _run(
+            model,
+            hyper,
+            state["params"],
+            state["opt_state"],
+            consts,
+            jnp.int32(start),
+            jnp.int32(stop),
+        )
         return {"params": p, "opt_state": o}, {"train_loss": loss}
 
     def evaluate(state, step=None):
@@ -397,15 +475,30 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
         secs = time.perf_counter() - t0
     else:  # jtransfer.train's loop: restore, chunks between events, metrics, save, resume
         # The record covers what determines the numbers: the config, the key and the data.
-        record = {**config.to_dict(), "key": np.asarray(jax.random.key_data(key)).tolist(),
-                  "n_out": n_out, "data_sha256": _arrays_sha256(xs, ys, xt, ws)}
-        with train.Run(workdir, config=record,
-                       exempt=("plot", "save_every", "debug_kill_at_step"),
-                       save_every=config.save_every, keep=config.keep_checkpoints) as run:
+        record = {
+            **config.to_dict(),
+            "key": np.asarray(jax.random.key_data(key)).tolist(),
+            "n_out": n_out,
+            "data_sha256": _arrays_sha256(xs, ys, xt, ws),
+        }
+        with train.Run(
+            workdir,
+            config=record,
+            exempt=("plot", "save_every", "debug_kill_at_step"),
+            save_every=config.save_every,
+            keep=config.keep_checkpoints,
+        ) as run:
             out = train.train_loop(
-                run, state, num_steps=config.num_steps, run_chunk=run_chunk,
-                eval_every=config.eval_every, evaluate=evaluate, reduce="last", mesh=mesh,
-                debug_kill_at_step=config.debug_kill_at_step)
+                run,
+                state,
+                num_steps=config.num_steps,
+                run_chunk=run_chunk,
+                eval_every=config.eval_every,
+                evaluate=evaluate,
+                reduce="last",
+                mesh=mesh,
+                debug_kill_at_step=config.debug_kill_at_step,
+            )
         state, secs = out.state, out.train_seconds
     metrics = dict(evaluate(state))
     metrics.update(train_seconds=secs, num_steps=float(config.num_steps))
@@ -416,15 +509,22 @@ def fit_domain_adaptation(x_source, y_source, x_target, *, method: str | None = 
 @functools.partial(jax.jit, static_argnums=0)
 def _predict_jit(model, params, x):
     logits = model.logits(params, x)
-    return (logits[:, 0] > 0).astype(jnp.int32) if logits.shape[-1] == 1 else jnp.argmax(
-        logits, axis=-1).astype(jnp.int32)
+    return (
+        (logits[:, 0] > 0).astype(jnp.int32)
+        if logits.shape[-1] == 1
+        else jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    )
 
 
 def _accuracy(model, params, x, y, chunk: int = 8192) -> float:
     if len(x) == 0:
         return float("nan")
-    pred = np.concatenate([np.asarray(_predict_jit(model, params, jnp.asarray(x[i:i + chunk])))
-                           for i in range(0, len(x), chunk)])
+    pred = np.concatenate(
+        [
+            np.asarray(_predict_jit(model, params, jnp.asarray(x[i : i + chunk])))
+            for i in range(0, len(x), chunk)
+        ]
+    )
     return float(np.mean(pred == np.asarray(y)))
 
 
@@ -435,22 +535,34 @@ def predict(result: DAResult, x, *, params=None) -> np.ndarray:
     x = np.asarray(x, np.float32)
     if len(x) == 0:
         return np.zeros((0,), np.int32)
-    return np.concatenate([np.asarray(_predict_jit(result.model, params,
-                                                   jnp.asarray(x[i:i + 8192])))
-                           for i in range(0, len(x), 8192)])
+    return np.concatenate(
+        [
+            np.asarray(_predict_jit(result.model, params, jnp.asarray(x[i : i + 8192])))
+            for i in range(0, len(x), 8192)
+        ]
+    )
 
 
 def accuracy(result: DAResult, x, y, *, params=None) -> float:
     """Accuracy of the classifier on ``(x, y)`` (evaluated in chunks; NaN when empty)."""
-    return _accuracy(result.model, result.params if params is None else params,
-                     np.asarray(x, np.float32), y)
+    return _accuracy(
+        result.model, result.params if params is None else params, np.asarray(x, np.float32), y
+    )
 
 
 # ----------------------------------------------------------------------------- selection
-def reverse_validate(result: DAResult, x_source, y_source, x_target, *,
-                       config: ml_collections.ConfigDict | None = None,
-                       key: jax.Array | None = None, workdir: str | None = None,
-                       params=None, **overrides) -> select.ReverseValidation:
+def reverse_validate(
+    result: DAResult,
+    x_source,
+    y_source,
+    x_target,
+    *,
+    config: ml_collections.ConfigDict | None = None,
+    key: jax.Array | None = None,
+    workdir: str | None = None,
+    params=None,
+    **overrides,
+) -> select.ReverseValidation:
     """Reverse validation (``jtransfer.select.reverse_validation``) of a fitted recipe: the
     target is labelled by ``result`` (or by ``params``), a reverse model is fitted from the
     pseudo-labelled target to the source with ``result.config`` and ``result.key`` (unless
@@ -467,15 +579,17 @@ def reverse_validate(result: DAResult, x_source, y_source, x_target, *,
     key = result.key if key is None else key
 
     def fit(xs, ys, xt):
-        r = fit_domain_adaptation(xs, ys, xt, config=config, key=key, workdir=workdir,
-                                  n_out=result.n_out, **overrides)
+        r = fit_domain_adaptation(
+            xs, ys, xt, config=config, key=key, workdir=workdir, n_out=result.n_out, **overrides
+        )
         return lambda x: r.model.logits(r.params, jnp.asarray(x, jnp.float32))
 
     return select.reverse_validation(fit, x_source, y_source, x_target, pseudo)
 
 
-def importance_weights(x_source, x_target, *, C: float = 1.0,
-                       max_weight: float = 20.0) -> np.ndarray:
+def importance_weights(
+    x_source, x_target, *, C: float = 1.0, max_weight: float = 20.0
+) -> np.ndarray:
     """Importance weights :math:`w \\approx q/p` of source points for IW validation, as the DA
     experiments use them: ``jtransfer.select.domain_classifier_weights`` (the library's one
     selection weighting) with an absolute cap ``max_weight`` and no quantile cap
@@ -495,5 +609,6 @@ def importance_weights(x_source, x_target, *, C: float = 1.0,
       ``(n_s,)`` float32 weights of the source points, mean 1 (slice out a held-out
       validation part after the call to keep its weights on the same scale).
     """
-    return select.domain_classifier_weights(x_source, x_target, C=C, clip_quantile=None,
-                                            max_weight=max_weight)
+    return select.domain_classifier_weights(
+        x_source, x_target, C=C, clip_quantile=None, max_weight=max_weight
+    )

@@ -12,10 +12,15 @@ from jtransfer._core.keys import default_key
 from jtransfer.select._logistic import fit_logistic
 
 
-def domain_classifier_error(source: jax.Array, target: jax.Array, *,
-                            key: jax.Array | None = None,
-                            train_fraction: float = 0.5, l2: float = 1e-3,
-                            steps: int = 300) -> jax.Array:
+def domain_classifier_error(
+    source: jax.Array,
+    target: jax.Array,
+    *,
+    key: jax.Array | None = None,
+    train_fraction: float = 0.5,
+    l2: float = 1e-3,
+    steps: int = 300,
+) -> jax.Array:
     r"""Held-out balanced error of a logistic source-vs-target classifier.
 
     Each domain is split at random (``key``) into a training part (``train_fraction``) and a
@@ -55,9 +60,15 @@ def domain_classifier_error(source: jax.Array, target: jax.Array, *,
     return 0.5 * (err_s + err_t)
 
 
-def proxy_a_distance(source: jax.Array, target: jax.Array, *, key: jax.Array | None = None,
-                     train_fraction: float = 0.5, l2: float = 1e-3,
-                     steps: int = 300) -> jax.Array:
+def proxy_a_distance(
+    source: jax.Array,
+    target: jax.Array,
+    *,
+    key: jax.Array | None = None,
+    train_fraction: float = 0.5,
+    l2: float = 1e-3,
+    steps: int = 300,
+) -> jax.Array:
     r"""Proxy A-distance :math:`\hat d_A = 2(1 - 2\epsilon)` from a domain classifier's error.
 
     :math:`\epsilon` is the held-out balanced error of a logistic regression separating
@@ -83,13 +94,15 @@ def proxy_a_distance(source: jax.Array, target: jax.Array, *, key: jax.Array | N
       https://doi.org/10.1007/s10994-009-5152-4 ; Ganin et al. 2016 (DANN),
       https://arxiv.org/abs/1505.07818 (PAD protocol).
     """
-    err = domain_classifier_error(source, target, key=key, train_fraction=train_fraction, l2=l2,
-                                  steps=steps)
+    err = domain_classifier_error(
+        source, target, key=key, train_fraction=train_fraction, l2=l2, steps=steps
+    )
     return 2.0 * (1.0 - 2.0 * jnp.minimum(err, 0.5))
 
 
-def mmd_distance(source: jax.Array, target: jax.Array, *,
-                 bandwidth: Bandwidth = "median") -> jax.Array:
+def mmd_distance(
+    source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median"
+) -> jax.Array:
     r"""MMD distance :math:`\sqrt{\max(\widehat{\mathrm{MMD}}^2_b, 0)}` between two samples.
 
     Uses :func:`jtransfer.align.mmd2` with the biased (V-statistic) estimator, which is
@@ -108,5 +121,4 @@ def mmd_distance(source: jax.Array, target: jax.Array, *,
       Gretton et al. 2012, "A Kernel Two-Sample Test", https://jmlr.org/papers/v13/gretton12a.html
     """
     xs, xt = check_pair(source, target, "source", "target")
-    return jnp.sqrt(jnp.maximum(align.mmd2(xs, xt, bandwidth=bandwidth, estimator="biased"),
-                                0.0))
+    return jnp.sqrt(jnp.maximum(align.mmd2(xs, xt, bandwidth=bandwidth, estimator="biased"), 0.0))

@@ -13,9 +13,9 @@ import optax
 class Logistic(NamedTuple):
     """A fitted binary logistic model on standardised inputs."""
 
-    w: jax.Array      # (d,) weights on standardised inputs
-    b: jax.Array      # () bias
-    mean: jax.Array   # (d,) input mean of the training data
+    w: jax.Array  # (d,) weights on standardised inputs
+    b: jax.Array  # () bias
+    mean: jax.Array  # (d,) input mean of the training data
     scale: jax.Array  # (d,) input standard deviation (floored)
 
     def logits(self, x: jax.Array) -> jax.Array:
@@ -23,8 +23,15 @@ class Logistic(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("steps",))
-def fit_logistic(x: jax.Array, t: jax.Array, *, l2: float = 1e-3, steps: int = 300,
-                 learning_rate: float = 0.1, sample_weight: jax.Array | None = None) -> Logistic:
+def fit_logistic(
+    x: jax.Array,
+    t: jax.Array,
+    *,
+    l2: float = 1e-3,
+    steps: int = 300,
+    learning_rate: float = 0.1,
+    sample_weight: jax.Array | None = None,
+) -> Logistic:
     r"""Minimises :math:`\frac1{\sum s_i}\sum_i s_i\,\mathrm{BCE}(w^\top\tilde x_i+b, t_i)
     + \frac{l_2}{2}\|w\|^2` with full-batch Adam on standardised inputs
     :math:`\tilde x`. ``t`` holds 0/1 targets; ``sample_weight`` defaults to ones."""

@@ -19,25 +19,33 @@ VERDICTS = ("negative transfer", "positive transfer", "inconclusive")
 class NegativeTransferReport(NamedTuple):
     """Result of :func:`negative_transfer_report` (Python floats and a string)."""
 
-    gain: float         # estimated E[adapted - baseline] (in "higher is better" units)
-    ci_low: float       # lower end of the two-sided confidence interval of ``gain``
-    ci_high: float      # upper end
-    confidence: float   # e.g. 0.95
-    n: int              # number of paired examples
-    verdict: str        # one of VERDICTS
+    gain: float  # estimated E[adapted - baseline] (in "higher is better" units)
+    ci_low: float  # lower end of the two-sided confidence interval of ``gain``
+    ci_high: float  # upper end
+    confidence: float  # e.g. 0.95
+    n: int  # number of paired examples
+    verdict: str  # one of VERDICTS
 
     def __str__(self) -> str:
-        return (f"{self.verdict}: gain {self.gain:+.4f} "
-                f"[{self.ci_low:+.4f}, {self.ci_high:+.4f}] ({self.confidence:.0%} CI, "
-                f"n={self.n})")
+        return (
+            f"{self.verdict}: gain {self.gain:+.4f} "
+            f"[{self.ci_low:+.4f}, {self.ci_high:+.4f}] ({self.confidence:.0%} CI, "
+            f"n={self.n})"
+        )
 
 
-def negative_transfer_report(adapted: jax.Array, baseline: jax.Array, *,
-                             weights: jax.Array | None = None,
-                             higher_is_better: bool = True, confidence: float = 0.95,
-                             margin: float = 0.0, method: str = "normal",
-                             key: jax.Array | None = None,
-                             num_bootstrap: int = 2000) -> NegativeTransferReport:
+def negative_transfer_report(
+    adapted: jax.Array,
+    baseline: jax.Array,
+    *,
+    weights: jax.Array | None = None,
+    higher_is_better: bool = True,
+    confidence: float = 0.95,
+    margin: float = 0.0,
+    method: str = "normal",
+    key: jax.Array | None = None,
+    num_bootstrap: int = 2000,
+) -> NegativeTransferReport:
     r"""Does the adapted (transferred) model beat a target-only baseline? With a CI.
 
     Both models are scored on the same examples: per-example correctness (or negative loss)

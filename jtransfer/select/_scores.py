@@ -16,8 +16,14 @@ from jtransfer._core.checks import (
 )
 
 
-def logme(features: jax.Array, labels: jax.Array, *, num_classes: int | None = None,
-          max_iter: int = 100, tol: float = 1e-6) -> jax.Array:
+def logme(
+    features: jax.Array,
+    labels: jax.Array,
+    *,
+    num_classes: int | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+) -> jax.Array:
     r"""LogME: the maximum log evidence of a Bayesian linear model on the features.
 
     For each class :math:`c` a linear model :math:`y_c = F w + \epsilon` with prior
@@ -64,17 +70,17 @@ _LOGME_EPS = 1e-5  # added to m^T m and ||Fm - y||^2, as in the authors' code
 @functools.partial(jax.jit, static_argnames=("num_classes", "max_iter", "tol"))
 def _logme(f, y, *, num_classes, max_iter, tol):
     n, d = f.shape
-    u, s, _ = jnp.linalg.svd(f, full_matrices=False)       # F = U diag(s) V^T, r = min(n, d)
-    sig = s * s                                             # nonzero eigenvalues of F^T F
+    u, s, _ = jnp.linalg.svd(f, full_matrices=False)  # F = U diag(s) V^T, r = min(n, d)
+    sig = s * s  # nonzero eigenvalues of F^T F
     r = sig.shape[0]
     targets = jax.nn.one_hot(y, num_classes, dtype=f.dtype)  # (n, C)
-    z = u.T @ targets                                        # (r, C) coordinates of y in U
-    yy = jnp.sum(targets * targets, axis=0)                  # ||y_c||^2
+    z = u.T @ targets  # (r, C) coordinates of y in U
+    yy = jnp.sum(targets * targets, axis=0)  # ||y_c||^2
 
     def quantities(alpha, beta, zc, yyc):
         den = alpha + beta * sig
         gamma = jnp.sum(beta * sig / den)
-        mm = jnp.sum((beta * s * zc / den) ** 2)             # m^T m
+        mm = jnp.sum((beta * s * zc / den) ** 2)  # m^T m
         res = jnp.sum((alpha * zc / den) ** 2) + yyc - jnp.sum(zc * zc)  # ||F m - y||^2
         return den, gamma, mm + _LOGME_EPS, jnp.maximum(res, 0.0) + _LOGME_EPS
 
@@ -95,8 +101,14 @@ def _logme(f, y, *, num_classes, max_iter, tol):
         _, alpha, beta, _ = jax.lax.while_loop(cond, body, (0, one, one, jnp.inf * one))
         den, _, mm, res = quantities(alpha, beta, zc, yyc)
         logdet = jnp.sum(jnp.log(den)) + (d - r) * jnp.log(alpha)
-        ev = (n / 2 * jnp.log(beta) + d / 2 * jnp.log(alpha) - n / 2 * jnp.log(2 * jnp.pi)
-              - beta / 2 * res - alpha / 2 * mm - logdet / 2)
+        ev = (
+            n / 2 * jnp.log(beta)
+            + d / 2 * jnp.log(alpha)
+            - n / 2 * jnp.log(2 * jnp.pi)
+            - beta / 2 * res
+            - alpha / 2 * mm
+            - logdet / 2
+        )
         return ev / n
 
     return jnp.mean(jax.vmap(one_class, in_axes=(1, 0))(z, yy))
@@ -108,8 +120,9 @@ def _joint(source_probs, labels, num_classes):
     return onehot.T @ source_probs / source_probs.shape[0]
 
 
-def leep(source_probs: jax.Array, target_labels: jax.Array, *,
-         num_classes: int | None = None) -> jax.Array:
+def leep(
+    source_probs: jax.Array, target_labels: jax.Array, *, num_classes: int | None = None
+) -> jax.Array:
     r"""LEEP: log expected empirical prediction of the source classifier on the target.
 
     With :math:`\theta_i \in \Delta^{Z}` the source model's class probabilities on target
@@ -133,22 +146,28 @@ def leep(source_probs: jax.Array, target_labels: jax.Array, *,
       Representations", https://arxiv.org/abs/2002.12462
     """
     p = check_matrix(source_probs, "source_probs")
-    y, c = check_labels(target_labels, "target_labels", p.shape[0], "source_probs",
-                        num_classes=num_classes)
+    y, c = check_labels(
+        target_labels, "target_labels", p.shape[0], "source_probs", num_classes=num_classes
+    )
     check_probabilities(p, "source_probs", rows_sum_to_one=True, atol=1e-3)
     return _leep(p, y, num_classes=c)
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes",))
 def _leep(p, y, *, num_classes):
-    joint = _joint(p, y, num_classes)                       # (C, Z)
+    joint = _joint(p, y, num_classes)  # (C, Z)
     cond = joint / jnp.maximum(joint.sum(0, keepdims=True), jnp.finfo(p.dtype).tiny)
-    eep = jnp.sum(p * cond[y], axis=1)                       # sum_z P(y_i|z) theta_i(z)
+    eep = jnp.sum(p * cond[y], axis=1)  # sum_z P(y_i|z) theta_i(z)
     return jnp.mean(jnp.log(eep))
 
 
-def nce(source_labels: jax.Array, target_labels: jax.Array, *,
-        num_source_classes: int | None = None, num_classes: int | None = None) -> jax.Array:
+def nce(
+    source_labels: jax.Array,
+    target_labels: jax.Array,
+    *,
+    num_source_classes: int | None = None,
+    num_classes: int | None = None,
+) -> jax.Array:
     r"""NCE: negative conditional entropy of the target labels given the source labels.
 
     .. math::
@@ -172,25 +191,36 @@ def nce(source_labels: jax.Array, target_labels: jax.Array, *,
     zs = jnp.asarray(source_labels)
     if zs.ndim != 1:
         raise ValueError(f"source_labels must have shape (n,), got shape {zs.shape}")
-    z, nz = check_labels(zs, "source_labels", zs.shape[0], "source_labels",
-                         num_classes=num_source_classes, min_classes=1)
-    y, c = check_labels(target_labels, "target_labels", z.shape[0], "source_labels",
-                        num_classes=num_classes)
+    z, nz = check_labels(
+        zs,
+        "source_labels",
+        zs.shape[0],
+        "source_labels",
+        num_classes=num_source_classes,
+        min_classes=1,
+    )
+    y, c = check_labels(
+        target_labels, "target_labels", z.shape[0], "source_labels", num_classes=num_classes
+    )
     return _nce(z, y, num_source_classes=nz, num_classes=c)
 
 
 @functools.partial(jax.jit, static_argnames=("num_source_classes", "num_classes"))
 def _nce(z, y, *, num_source_classes, num_classes):
     zo = jax.nn.one_hot(z, num_source_classes)
-    joint = _joint(zo, y, num_classes)                       # (C, Z)
+    joint = _joint(zo, y, num_classes)  # (C, Z)
     pz = joint.sum(0, keepdims=True)
     safe = jnp.where(joint > 0, joint, 1.0)
-    return jnp.sum(jnp.where(joint > 0, joint * jnp.log(safe / jnp.where(pz > 0, pz, 1.0)),
-                             0.0))
+    return jnp.sum(jnp.where(joint > 0, joint * jnp.log(safe / jnp.where(pz > 0, pz, 1.0)), 0.0))
 
 
-def hscore(features: jax.Array, labels: jax.Array, *, num_classes: int | None = None,
-           rtol: float | None = None) -> jax.Array:
+def hscore(
+    features: jax.Array,
+    labels: jax.Array,
+    *,
+    num_classes: int | None = None,
+    rtol: float | None = None,
+) -> jax.Array:
     r"""H-score: how well the features separate the classes, relative to their spread.
 
     .. math::
@@ -227,14 +257,15 @@ def _hscore(f, y, *, num_classes, rtol):
     cov_f = fc.T @ fc / n
     onehot = jax.nn.one_hot(y, num_classes, dtype=f.dtype)
     counts = onehot.sum(0)
-    means = (onehot.T @ fc) / jnp.maximum(counts, 1.0)[:, None]   # class means of centred f
+    means = (onehot.T @ fc) / jnp.maximum(counts, 1.0)[:, None]  # class means of centred f
     g = means[y]
     cov_g = g.T @ g / n
     return jnp.trace(jnp.linalg.pinv(cov_f, rtol=rtol, hermitian=True) @ cov_g)
 
 
-def transrate(features: jax.Array, labels: jax.Array, *, eps: float = 1e-2,
-              num_classes: int | None = None) -> jax.Array:
+def transrate(
+    features: jax.Array, labels: jax.Array, *, eps: float = 1e-2, num_classes: int | None = None
+) -> jax.Array:
     r"""TransRate: coding rate of the features minus their rate given the labels.
 
     With centred features :math:`Z \in \mathbb R^{n\times d}` and
@@ -273,11 +304,11 @@ def _transrate(f, y, *, eps, num_classes):
     eye = jnp.eye(d, dtype=f.dtype)
 
     def rate(gram, count):
-        scale = d / (jnp.maximum(count, 1.0) * eps ** 2)
+        scale = d / (jnp.maximum(count, 1.0) * eps**2)
         return 0.5 * jnp.linalg.slogdet(eye + scale * gram)[1]
 
     rz = rate(z.T @ z, jnp.asarray(n, f.dtype))
-    onehot = jax.nn.one_hot(y, num_classes, dtype=f.dtype)   # (n, C)
+    onehot = jax.nn.one_hot(y, num_classes, dtype=f.dtype)  # (n, C)
     counts = onehot.sum(0)
     grams = jnp.einsum("nc,nd,ne->cde", onehot, z, z)
     # lax.map, not vmap: a batched LAPACK call can deadlock jaxlib's CPU thread pool on

@@ -42,10 +42,16 @@ DEFAULT_ESS_WARNING = 0.1
 size is below this fraction of the validation set."""
 
 
-def domain_classifier_weights(source, target, *, x_eval=None, C: float = 1.0,
-                              clip_quantile: float | None = DEFAULT_CLIP_QUANTILE,
-                              max_weight: float | None = None,
-                              normalize: bool = True) -> np.ndarray:
+def domain_classifier_weights(
+    source,
+    target,
+    *,
+    x_eval=None,
+    C: float = 1.0,
+    clip_quantile: float | None = DEFAULT_CLIP_QUANTILE,
+    max_weight: float | None = None,
+    normalize: bool = True,
+) -> np.ndarray:
     r"""Importance weights :math:`w(x)\approx q(x)/p(x)` for label-free selection.
 
     The one weighting that ``jtransfer.select`` and the DA recipes use for
@@ -100,18 +106,22 @@ def domain_classifier_weights(source, target, *, x_eval=None, C: float = 1.0,
       10; Sugiyama, Krauledat & Müller 2007, JMLR 8; Ionides 2008, "Truncated Importance
       Sampling", J. Comput. Graph. Stat. 17(2); You et al. 2019 (DEV), ICML.
     """
-    LogisticRegression = import_extra("sklearn.linear_model", "data",
-                                      "select.domain_classifier_weights").LogisticRegression
+    LogisticRegression = import_extra(
+        "sklearn.linear_model", "data", "select.domain_classifier_weights"
+    ).LogisticRegression
 
     xs, xt = np.asarray(source), np.asarray(target)
-    if xs.ndim != 2 or xt.ndim != 2 or xs.shape[1] != xt.shape[1] or len(xs) < 1 or \
-            len(xt) < 1:
-        raise ValueError(f"source and target must be non-empty (n, d) matrices with the same d, "
-                         f"got shapes {xs.shape} and {xt.shape}")
+    if xs.ndim != 2 or xt.ndim != 2 or xs.shape[1] != xt.shape[1] or len(xs) < 1 or len(xt) < 1:
+        raise ValueError(
+            f"source and target must be non-empty (n, d) matrices with the same d, "
+            f"got shapes {xs.shape} and {xt.shape}"
+        )
     xe = xs if x_eval is None else np.asarray(x_eval)
     if xe.ndim != 2 or xe.shape[1] != xs.shape[1] or len(xe) < 1:
-        raise ValueError(f"x_eval must be a non-empty (m, {xs.shape[1]}) matrix like source "
-                         f"{xs.shape}, got shape {xe.shape}")
+        raise ValueError(
+            f"x_eval must be a non-empty (m, {xs.shape[1]}) matrix like source "
+            f"{xs.shape}, got shape {xe.shape}"
+        )
     check_positive(C, "C")
     if clip_quantile is not None and not 0.0 < float(clip_quantile) <= 1.0:
         raise ValueError(f"clip_quantile must be in (0, 1] or None, got {clip_quantile}")
@@ -121,8 +131,10 @@ def domain_classifier_weights(source, target, *, x_eval=None, C: float = 1.0,
     d = np.concatenate([np.zeros(len(xs)), np.ones(len(xt))])
     clf = LogisticRegression(C=C, max_iter=1000).fit(x, d)
     p = clf.predict_proba(xe)[:, 1]
-    w = np.asarray(weighting.from_domain_classifier(
-        p, n_source=len(xs), n_target=len(xt), clip=1e-6), np.float64)
+    w = np.asarray(
+        weighting.from_domain_classifier(p, n_source=len(xs), n_target=len(xt), clip=1e-6),
+        np.float64,
+    )
     if max_weight is not None:
         w = np.clip(w, 0.0, max_weight)
     if clip_quantile is not None:
@@ -132,8 +144,7 @@ def domain_classifier_weights(source, target, *, x_eval=None, C: float = 1.0,
     return w.astype(np.float32)
 
 
-def iwv_risk(losses: jax.Array, weights: jax.Array, *,
-             self_normalize: bool = False) -> jax.Array:
+def iwv_risk(losses: jax.Array, weights: jax.Array, *, self_normalize: bool = False) -> jax.Array:
     r"""Importance-weighted validation risk (IWV): a target-risk estimate from source data.
 
     Under covariate shift, :math:`\mathbb E_{x\sim q}[\ell(x)] = \mathbb E_{x\sim p}[w(x)\ell(x)]`
@@ -216,22 +227,27 @@ def dev_risk(losses: jax.Array, weights: jax.Array) -> jax.Array:
 class Selection(NamedTuple):
     """Outcome of :func:`select_by_risk` (plain NumPy / Python values)."""
 
-    index: int                  # the chosen candidate
-    risks: np.ndarray           # (k,) the criterion's estimated target risks
-    source_risks: np.ndarray    # (k,) unweighted validation risks (the first tie-break key)
-    tied: tuple[int, ...]       # candidates within tie_tol of the best risk (index among them)
-    ess: float                  # Kish effective sample size of the weights
-    ess_fraction: float         # ess / n
+    index: int  # the chosen candidate
+    risks: np.ndarray  # (k,) the criterion's estimated target risks
+    source_risks: np.ndarray  # (k,) unweighted validation risks (the first tie-break key)
+    tied: tuple[int, ...]  # candidates within tie_tol of the best risk (index among them)
+    ess: float  # Kish effective sample size of the weights
+    ess_fraction: float  # ess / n
     criterion: str
-    warnings: tuple[str, ...]   # the warnings issued (low ESS, risks outside the loss range)
+    warnings: tuple[str, ...]  # the warnings issued (low ESS, risks outside the loss range)
 
 
 SELECTION_CRITERIA = ("iwv", "dev", "source")
 
 
-def select_by_risk(losses, weights, *, criterion: str = "iwv",
-                   ess_warning: float = DEFAULT_ESS_WARNING,
-                   tie_tol: float = 1e-7) -> Selection:
+def select_by_risk(
+    losses,
+    weights,
+    *,
+    criterion: str = "iwv",
+    ess_warning: float = DEFAULT_ESS_WARNING,
+    tie_tol: float = 1e-7,
+) -> Selection:
     r"""Choose one of ``k`` candidate models by an importance-weighted validation risk.
 
     Every candidate is evaluated on the same labelled source validation set of ``n`` points
@@ -279,11 +295,14 @@ def select_by_risk(losses, weights, *, criterion: str = "iwv",
     losses = np.asarray(losses, np.float64)
     w = np.asarray(weights, np.float64)
     if losses.ndim != 2 or losses.shape[0] < 1 or losses.shape[1] < 2:
-        raise ValueError(f"losses must have shape (k, n) with k >= 1 and n >= 2, got "
-                         f"{losses.shape}")
+        raise ValueError(
+            f"losses must have shape (k, n) with k >= 1 and n >= 2, got {losses.shape}"
+        )
     if w.shape != (losses.shape[1],):
-        raise ValueError(f"weights must have shape ({losses.shape[1]},) to match losses "
-                         f"{losses.shape}, got {w.shape}")
+        raise ValueError(
+            f"weights must have shape ({losses.shape[1]},) to match losses "
+            f"{losses.shape}, got {w.shape}"
+        )
     if not np.all(np.isfinite(losses)) or not np.all(np.isfinite(w)):
         raise ValueError("losses and weights must be finite")
     if np.any(w < 0) or w.sum() <= 0:
@@ -302,20 +321,25 @@ def select_by_risk(losses, weights, *, criterion: str = "iwv",
     ess = float(w.sum() ** 2 / np.sum(w * w))
     notes = []
     if ess < ess_warning * n:
-        notes.append(f"effective sample size of the weights is {ess:.1f} of n={n} "
-                     f"({100 * ess / n:.1f}% < {100 * ess_warning:g}%): the weighted risks rest "
-                     f"on few points")
+        notes.append(
+            f"effective sample size of the weights is {ess:.1f} of n={n} "
+            f"({100 * ess / n:.1f}% < {100 * ess_warning:g}%): the weighted risks rest "
+            f"on few points"
+        )
     lo, hi = losses.min(), losses.max()
     out = np.flatnonzero((risks < lo - 1e-9) | (risks > hi + 1e-9))
     if out.size:
-        notes.append(f"{criterion} risks of candidates {out.tolist()} lie outside the loss "
-                     f"range [{lo:g}, {hi:g}] (min {risks.min():.3g}, max {risks.max():.3g})")
+        notes.append(
+            f"{criterion} risks of candidates {out.tolist()} lie outside the loss "
+            f"range [{lo:g}, {hi:g}] (min {risks.min():.3g}, max {risks.max():.3g})"
+        )
     for note in notes:
         warnings.warn(note, RuntimeWarning, stacklevel=2)
     tied = np.flatnonzero(risks <= risks.min() + tie_tol)
     best = int(tied[np.lexsort((tied, source[tied]))[0]])
-    return Selection(best, risks, source, tuple(int(t) for t in tied), ess, ess / n,
-                     criterion, tuple(notes))
+    return Selection(
+        best, risks, source, tuple(int(t) for t in tied), ess, ess / n, criterion, tuple(notes)
+    )
 
 
 def snd(target_outputs: jax.Array, *, temperature: float = 0.05) -> jax.Array:
@@ -372,5 +396,4 @@ def prediction_entropy(probs: jax.Array) -> jax.Array:
     """
     p = check_matrix(probs, "probs", min_rows=1)
     check_probabilities(p, "probs", rows_sum_to_one=True)
-    return -jnp.mean(jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0),
-                             axis=1))
+    return -jnp.mean(jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0), axis=1))

@@ -16,7 +16,7 @@ class ReverseValidation(NamedTuple):
     """Score of a reverse-validation run (higher accuracy, then lower loss, is better)."""
 
     accuracy: float  # accuracy of the reverse model on the labelled source
-    loss: float      # its mean cross-entropy there (breaks accuracy ties)
+    loss: float  # its mean cross-entropy there (breaks accuracy ties)
 
 
 def iw_accuracy(predictions: jax.Array, labels: jax.Array, weights: jax.Array) -> jax.Array:
@@ -54,11 +54,16 @@ def iw_accuracy(predictions: jax.Array, labels: jax.Array, weights: jax.Array) -
     weights = jnp.asarray(weights)
     if not jnp.issubdtype(weights.dtype, jnp.floating):
         weights = weights.astype(jnp.float32)
-    if predictions.ndim != 1 or predictions.shape != labels.shape or \
-            weights.shape != predictions.shape:
-        raise ValueError(f"predictions, labels and weights must have the same shape (n,), got "
-                         f"{tuple(predictions.shape)}, {tuple(labels.shape)} and "
-                         f"{tuple(weights.shape)}")
+    if (
+        predictions.ndim != 1
+        or predictions.shape != labels.shape
+        or weights.shape != predictions.shape
+    ):
+        raise ValueError(
+            f"predictions, labels and weights must have the same shape (n,), got "
+            f"{tuple(predictions.shape)}, {tuple(labels.shape)} and "
+            f"{tuple(weights.shape)}"
+        )
     if predictions.shape[0] == 0:
         raise ValueError("predictions needs at least one entry, got shape (0,)")
     hit = (predictions == labels).astype(weights.dtype)
@@ -67,10 +72,12 @@ def iw_accuracy(predictions: jax.Array, labels: jax.Array, weights: jax.Array) -
 
 def _cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     if logits.shape[-1] == 1:
-        return jnp.mean(optax.sigmoid_binary_cross_entropy(logits[:, 0],
-                                                           labels.astype(logits.dtype)))
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
-        logits, labels.astype(jnp.int32)))
+        return jnp.mean(
+            optax.sigmoid_binary_cross_entropy(logits[:, 0], labels.astype(logits.dtype))
+        )
+    return jnp.mean(
+        optax.softmax_cross_entropy_with_integer_labels(logits, labels.astype(jnp.int32))
+    )
 
 
 def _labels_from_logits(logits: jax.Array) -> jax.Array:
@@ -79,10 +86,13 @@ def _labels_from_logits(logits: jax.Array) -> jax.Array:
     return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
 
-def reverse_validation(fit: Callable[[jax.Array, jax.Array, jax.Array],
-                                     Callable[[jax.Array], jax.Array]],
-                       x_source: jax.Array, y_source: jax.Array, x_target: jax.Array,
-                       pseudo_labels_target: jax.Array) -> ReverseValidation:
+def reverse_validation(
+    fit: Callable[[jax.Array, jax.Array, jax.Array], Callable[[jax.Array], jax.Array]],
+    x_source: jax.Array,
+    y_source: jax.Array,
+    x_target: jax.Array,
+    pseudo_labels_target: jax.Array,
+) -> ReverseValidation:
     r"""Reverse validation: score a domain-adapted model without target labels.
 
     A forward model :math:`\eta` trained on labelled source and unlabelled target labels the
@@ -131,15 +141,18 @@ def reverse_validation(fit: Callable[[jax.Array, jax.Array, jax.Array],
     pseudo = jnp.asarray(pseudo_labels_target)
     n_s, n_t = len(x_source), len(x_target)
     if y_source.shape != (n_s,) or pseudo.shape != (n_t,):
-        raise ValueError(f"y_source must have shape ({n_s},) and pseudo_labels_target shape "
-                         f"({n_t},) to match x_source {tuple(np.shape(x_source))} and x_target "
-                         f"{tuple(np.shape(x_target))}, got {tuple(y_source.shape)} and "
-                         f"{tuple(pseudo.shape)}")
+        raise ValueError(
+            f"y_source must have shape ({n_s},) and pseudo_labels_target shape "
+            f"({n_t},) to match x_source {tuple(np.shape(x_source))} and x_target "
+            f"{tuple(np.shape(x_target))}, got {tuple(y_source.shape)} and "
+            f"{tuple(pseudo.shape)}"
+        )
     logits_fn = fit(x_target, pseudo, x_source)
     logits = jnp.asarray(logits_fn(x_source))
     if logits.ndim != 2 or logits.shape[0] != n_s:
-        raise ValueError(f"fit's logits_fn must return shape ({n_s}, k) on x_source, got "
-                         f"{tuple(logits.shape)}")
+        raise ValueError(
+            f"fit's logits_fn must return shape ({n_s}, k) on x_source, got {tuple(logits.shape)}"
+        )
     pred = np.asarray(_labels_from_logits(logits))
     acc = float(np.mean(pred == np.asarray(y_source)))
     return ReverseValidation(acc, float(_cross_entropy(logits, y_source)))

@@ -34,8 +34,10 @@ def _to_saveable(state: PyTree) -> PyTree:
 
 def _from_saveable(restored: PyTree, template: PyTree) -> PyTree:
     return jax.tree.map(
-        lambda r, t: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if _is_key(t)
-        else r, restored, template)
+        lambda r, t: jax.random.wrap_key_data(r, impl=jax.random.key_impl(t)) if _is_key(t) else r,
+        restored,
+        template,
+    )
 
 
 class CheckpointManager:
@@ -76,8 +78,9 @@ class CheckpointManager:
         )
         # the item handler is named so that reading a step's metadata in a new process needs
         # no restore first (and logs no "could not be restored" warning)
-        self._mngr = ocp.CheckpointManager(self.directory, options=options,
-                                           item_handlers=ocp.StandardCheckpointHandler())
+        self._mngr = ocp.CheckpointManager(
+            self.directory, options=options, item_handlers=ocp.StandardCheckpointHandler()
+        )
 
     def latest_step(self) -> int | None:
         return self._mngr.latest_step()
@@ -85,8 +88,9 @@ class CheckpointManager:
     def all_steps(self) -> list[int]:
         return list(self._mngr.all_steps())
 
-    def save(self, step: int, state: PyTree, *, force: bool = False,
-             metadata: dict | None = None) -> bool:
+    def save(
+        self, step: int, state: PyTree, *, force: bool = False, metadata: dict | None = None
+    ) -> bool:
         """Saves ``state`` at ``step`` if due (or forced). Returns whether it saved.
 
         ``metadata`` (a JSON-able dict) is stored inside the checkpoint, atomically with it, and
@@ -97,8 +101,12 @@ class CheckpointManager:
             return False
         if step in self._mngr.all_steps():
             return False
-        self._mngr.save(step, args=ocp.args.StandardSave(_to_saveable(state)), force=True,
-                        custom_metadata=dict(metadata or {}))
+        self._mngr.save(
+            step,
+            args=ocp.args.StandardSave(_to_saveable(state)),
+            force=True,
+            custom_metadata=dict(metadata or {}),
+        )
         self._mngr.wait_until_finished()
         return True
 
@@ -130,20 +138,30 @@ class CheckpointManager:
             saved = self._mngr.restore(step, args=ocp.args.StandardRestore())
         except Exception as err2:
             raise CheckpointCorruptError(
-                f"checkpoint {path} cannot be read: {_first_line(err2)}") from err
-        want = {jax.tree_util.keystr(k): (tuple(v.shape), str(v.dtype))
-                for k, v in jax.tree_util.tree_leaves_with_path(abstract)}
-        got = {jax.tree_util.keystr(k): (tuple(np.shape(v)), str(np.asarray(v).dtype))
-               for k, v in jax.tree_util.tree_leaves_with_path(saved)}
-        diffs = [f"{k}: saved {got.get(k, 'absent')}, expected {want.get(k, 'absent')}"
-                 for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k)]
+                f"checkpoint {path} cannot be read: {_first_line(err2)}"
+            ) from err
+        want = {
+            jax.tree_util.keystr(k): (tuple(v.shape), str(v.dtype))
+            for k, v in jax.tree_util.tree_leaves_with_path(abstract)
+        }
+        got = {
+            jax.tree_util.keystr(k): (tuple(np.shape(v)), str(np.asarray(v).dtype))
+            for k, v in jax.tree_util.tree_leaves_with_path(saved)
+        }
+        diffs = [
+            f"{k}: saved {got.get(k, 'absent')}, expected {want.get(k, 'absent')}"
+            for k in sorted(set(want) | set(got))
+            if want.get(k) != got.get(k)
+        ]
         if not diffs:  # same leaves, yet the restore failed: report orbax's reason
             diffs = [_first_line(err)]
-        shown = "; ".join(diffs[:5]) + (f"; ... ({len(diffs)} differences)"
-                                          if len(diffs) > 5 else "")
+        shown = "; ".join(diffs[:5]) + (
+            f"; ... ({len(diffs)} differences)" if len(diffs) > 5 else ""
+        )
         raise ValueError(
             f"checkpoint {path} holds a different state than this run expects ({shown}); "
-            "it belongs to another model or config: use a new workdir or delete this one")
+            "it belongs to another model or config: use a new workdir or delete this one"
+        )
 
     def restore_or(self, init_state: PyTree) -> tuple[PyTree, int]:
         """Returns ``(state, step)`` of the latest readable checkpoint, or ``(init_state, 0)``.
@@ -163,8 +181,11 @@ class CheckpointManager:
                 shutil.rmtree(aside, ignore_errors=True)
                 os.replace(os.path.join(self.directory, str(step)), aside)
                 self._mngr.reload()
-                warnings.warn(f"{err}; moved to {aside}, falling back to the previous "
-                              "checkpoint", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"{err}; moved to {aside}, falling back to the previous checkpoint",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         return init_state, 0
 
     def close(self) -> None:

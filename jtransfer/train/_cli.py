@@ -23,10 +23,14 @@ def experiment_main(name: str, train_and_evaluate: Callable[..., Mapping[str, fl
 
     workdir = flags.DEFINE_string("workdir", f"runs/{name}", "Where to write outputs.")
     config = config_flags.DEFINE_config_file(
-        "config", f"experiments/{name}/configs/default.py", "Training configuration.")
+        "config", f"experiments/{name}/configs/default.py", "Training configuration."
+    )
     overwrite = flags.DEFINE_bool(
-        "overwrite", False, "Delete the workdir's config record, checkpoints and metrics "
-        "first, so the run starts over instead of resuming (or refusing another config).")
+        "overwrite",
+        False,
+        "Delete the workdir's config record, checkpoints and metrics "
+        "first, so the run starts over instead of resuming (or refusing another config).",
+    )
 
     def main(argv):
         del argv
@@ -35,8 +39,12 @@ def experiment_main(name: str, train_and_evaluate: Callable[..., Mapping[str, fl
             from jtransfer.train._loop import clear_run
 
             removed = clear_run(workdir.value)
-            print(f"{name}: --overwrite: removed {len(removed)} run files and folders under "
-                  f"{workdir.value}", file=sys.stderr, flush=True)
+            print(
+                f"{name}: --overwrite: removed {len(removed)} run files and folders under "
+                f"{workdir.value}",
+                file=sys.stderr,
+                flush=True,
+            )
         metrics = train_and_evaluate(config.value, workdir.value)
         for k, v in sorted(metrics.items()):
             print(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}")
@@ -55,11 +63,13 @@ def _check_config_file(argv: Sequence[str]) -> None:
         if arg == "--config" and i + 1 < len(argv):
             path = argv[i + 1]
         elif arg.startswith("--config="):
-            path = arg[len("--config="):]
+            path = arg[len("--config=") :]
     if path is None:
         return
     if not os.path.isfile(path) and ":" in path:
         path = path.split(":", 1)[0]
     if not os.path.isfile(path):
-        raise SystemExit(f"error: --config file {path!r} does not exist (relative to "
-                         f"{os.getcwd()!r}); pass an experiments/<name>/configs/*.py file")
+        raise SystemExit(
+            f"error: --config file {path!r} does not exist (relative to "
+            f"{os.getcwd()!r}); pass an experiments/<name>/configs/*.py file"
+        )

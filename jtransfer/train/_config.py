@@ -22,13 +22,18 @@ def _bad(name: str, what: str, v) -> ValueError:
     return ValueError(f"config.{name} must be {what}, got {v!r}")
 
 
-def validate_config(config: Mapping[str, Any], *, positive_ints: Iterable[str] = (),
-                    min_ints: Mapping[str, int] | None = None,
-                    positive: Iterable[str] = (), nonnegative: Iterable[str] = (),
-                    choices: Mapping[str, Collection] | None = None,
-                    subsets: Mapping[str, Collection] | None = None,
-                    intervals: Mapping[str, tuple[float, float, str]] | None = None,
-                    mesh_shape: bool = True) -> None:
+def validate_config(
+    config: Mapping[str, Any],
+    *,
+    positive_ints: Iterable[str] = (),
+    min_ints: Mapping[str, int] | None = None,
+    positive: Iterable[str] = (),
+    nonnegative: Iterable[str] = (),
+    choices: Mapping[str, Collection] | None = None,
+    subsets: Mapping[str, Collection] | None = None,
+    intervals: Mapping[str, tuple[float, float, str]] | None = None,
+    mesh_shape: bool = True,
+) -> None:
     """Checks an experiment config's fields; raises ``ValueError`` naming the first bad one.
 
     Call it first in ``train_and_evaluate``, before anything is written.
@@ -60,8 +65,10 @@ def validate_config(config: Mapping[str, Any], *, positive_ints: Iterable[str] =
     """
     for old, new in RENAMED_FIELDS.items():
         if old in config:
-            raise ValueError(f"config.{old} was renamed config.{new}; set config.{new} "
-                             f"(the manual-download folder) instead")
+            raise ValueError(
+                f"config.{old} was renamed config.{new}; set config.{new} "
+                f"(the manual-download folder) instead"
+            )
     for name in positive_ints:
         v = config[name]
         if not _is_int(v) or v < 1:
@@ -86,15 +93,20 @@ def validate_config(config: Mapping[str, Any], *, positive_ints: Iterable[str] =
         v = config[name]
         unknown = sorted({str(x) for x in v} - {str(a) for a in allowed})
         if isinstance(v, str) or unknown:
-            raise ValueError(f"config.{name} has unknown entries {unknown or [v]}; choose "
-                             f"from {tuple(allowed)}")
+            raise ValueError(
+                f"config.{name} has unknown entries {unknown or [v]}; choose from {tuple(allowed)}"
+            )
     for name, (lo, hi, kind) in (intervals or {}).items():
         v = config[name]
         if kind not in ("()", "[)", "(]", "[]"):
-            raise ValueError(f"intervals[{name!r}] kind must be '()', '[)', '(]' or '[]', "
-                             f"got {kind!r}")
-        ok = _number(v) and (v >= lo if kind[0] == "[" else v > lo) and (
-            v <= hi if kind[1] == "]" else v < hi)
+            raise ValueError(
+                f"intervals[{name!r}] kind must be '()', '[)', '(]' or '[]', got {kind!r}"
+            )
+        ok = (
+            _number(v)
+            and (v >= lo if kind[0] == "[" else v > lo)
+            and (v <= hi if kind[1] == "]" else v < hi)
+        )
         if not ok:
             raise _bad(name, f"in {kind[0]}{lo}, {hi}{kind[1]}", v)
     if mesh_shape:
@@ -110,8 +122,12 @@ def _number(v) -> bool:
         return False
 
 
-def manual_dir(config: Mapping[str, Any] | str | os.PathLike | None = None,
-               subdir: str | None = None, *, must_exist: bool = True) -> pathlib.Path:
+def manual_dir(
+    config: Mapping[str, Any] | str | os.PathLike | None = None,
+    subdir: str | None = None,
+    *,
+    must_exist: bool = True,
+) -> pathlib.Path:
     """The manual-download folder (or its ``subdir``) an experiment reads its files from.
 
     ``config.manual_dir`` (or a path given directly) when set, else
@@ -138,14 +154,15 @@ def manual_dir(config: Mapping[str, Any] | str | os.PathLike | None = None,
     else:
         for old, new in RENAMED_FIELDS.items():
             if old in config:
-                raise ValueError(f"config.{old} was renamed config.{new}; set "
-                                 f"config.{new} instead")
+                raise ValueError(f"config.{old} was renamed config.{new}; set config.{new} instead")
         configured = config.get("manual_dir") or None
     root = default_manual_dir(configured)
     path = root / subdir if subdir else root
     if must_exist and not path.is_dir():
-        raise FileNotFoundError(f"benchmark folder {path} not found; set config.manual_dir or "
-                                "$JTRANSFER_MANUAL_DIR to the manual-download folder")
+        raise FileNotFoundError(
+            f"benchmark folder {path} not found; set config.manual_dir or "
+            "$JTRANSFER_MANUAL_DIR to the manual-download folder"
+        )
     return path
 
 
@@ -187,8 +204,9 @@ def _show(v) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def record_config(workdir: str | os.PathLike, config: Mapping[str, Any], *,
-                  exempt: Iterable[str] = ()) -> dict:
+def record_config(
+    workdir: str | os.PathLike, config: Mapping[str, Any], *, exempt: Iterable[str] = ()
+) -> dict:
     """Compares ``config`` with the one recorded in ``<workdir>/config.json``, then records it.
 
     The record is ``{"jtransfer_version": ..., "config": config_to_json(config)}``. When the
@@ -204,29 +222,43 @@ def record_config(workdir: str | os.PathLike, config: Mapping[str, Any], *,
     exempt = tuple(exempt)
     new = config_to_json(config)
     path = os.path.join(workdir, CONFIG_FILE)
-    hint = ("rerun with --overwrite to start over (train.clear_run(workdir) from Python), or use "
-            "a new --workdir")
+    hint = (
+        "rerun with --overwrite to start over (train.clear_run(workdir) from Python), or use "
+        "a new --workdir"
+    )
     if os.path.exists(path):
         try:
             with open(path, encoding="utf-8") as f:
                 old = json.load(f)["config"]
             old_flat = _flatten(old)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-            raise ValueError(f"{path} cannot be read ({type(err).__name__}: {err}); {hint}"
-                             ) from err
+            raise ValueError(
+                f"{path} cannot be read ({type(err).__name__}: {err}); {hint}"
+            ) from err
         new_flat = _flatten(new)
-        diffs = [k for k in sorted(set(old_flat) | set(new_flat))
-                 if not _same(old_flat.get(k, _ABSENT), new_flat.get(k, _ABSENT))
-                 and not any(k == e or k.startswith(e + ".") for e in exempt)]
+        diffs = [
+            k
+            for k in sorted(set(old_flat) | set(new_flat))
+            if not _same(old_flat.get(k, _ABSENT), new_flat.get(k, _ABSENT))
+            and not any(k == e or k.startswith(e + ".") for e in exempt)
+        ]
         if diffs:
-            shown = "; ".join(f"{k}: {_show(old_flat.get(k, _ABSENT))} -> "
-                              f"{_show(new_flat.get(k, _ABSENT))}" for k in diffs[:5])
+            shown = "; ".join(
+                f"{k}: {_show(old_flat.get(k, _ABSENT))} -> {_show(new_flat.get(k, _ABSENT))}"
+                for k in diffs[:5]
+            )
             more = f"; ... ({len(diffs)} fields differ)" if len(diffs) > 5 else ""
-            raise ValueError(f"{workdir} holds a run with a different config ({shown}{more}); "
-                             f"resuming would mix the two runs: {hint}")
+            raise ValueError(
+                f"{workdir} holds a run with a different config ({shown}{more}); "
+                f"resuming would mix the two runs: {hint}"
+            )
     elif any(os.path.exists(os.path.join(workdir, n)) for n in ("checkpoints", "metrics.jsonl")):
-        warnings.warn(f"{workdir} holds a run without a recorded {CONFIG_FILE}: its config "
-                      "cannot be checked; recording this one", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{workdir} holds a run without a recorded {CONFIG_FILE}: its config "
+            "cannot be checked; recording this one",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     from jtransfer import __version__
 
     os.makedirs(workdir, exist_ok=True)

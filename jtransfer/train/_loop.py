@@ -40,8 +40,7 @@ PyTree = Any
 Metrics = Mapping[str, Any]
 
 
-RUN_FILES = ("config.json", "metrics.jsonl", "tensorboard", "checkpoints",
-             "checkpoints.corrupt")
+RUN_FILES = ("config.json", "metrics.jsonl", "tensorboard", "checkpoints", "checkpoints.corrupt")
 
 
 class Run:
@@ -96,15 +95,27 @@ class Run:
       ValueError: ... holds a run with a different config (lr: 0.1 -> 0.2); ...
     """
 
-    def __init__(self, workdir: str | os.PathLike, *, config: Mapping[str, Any] | None = None,
-                 exempt: Iterable[str] = (), save_every: int | None, keep: int = 2,
-                 tensorboard: bool = True, metrics: bool = True):
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        *,
+        config: Mapping[str, Any] | None = None,
+        exempt: Iterable[str] = (),
+        save_every: int | None,
+        keep: int = 2,
+        tensorboard: bool = True,
+        metrics: bool = True,
+    ):
         self.workdir = os.path.abspath(os.fspath(workdir))
-        self.config = None if config is None else record_config(self.workdir, config,
-                                                                 exempt=exempt)
+        self.config = None if config is None else record_config(self.workdir, config, exempt=exempt)
         os.makedirs(self.workdir, exist_ok=True)
-        self.checkpoints = None if save_every is None else CheckpointManager(
-            os.path.join(self.workdir, "checkpoints"), save_every=save_every, keep=keep)
+        self.checkpoints = (
+            None
+            if save_every is None
+            else CheckpointManager(
+                os.path.join(self.workdir, "checkpoints"), save_every=save_every, keep=keep
+            )
+        )
         self._metrics, self._tensorboard = metrics, tensorboard
         self.writer: MetricWriter | None = None  # opened by the first restore, write or save
         self._rows = 0
@@ -133,25 +144,33 @@ class Run:
         path = os.path.join(self.workdir, "metrics.jsonl")
         # rows saved with the checkpoint; older checkpoints: the rows up to its step
         kept, dropped = truncate_metrics(
-            path, keep=0 if restored is None else rows,
-            max_step=None if restored is None else restored)
+            path,
+            keep=0 if restored is None else rows,
+            max_step=None if restored is None else restored,
+        )
         if dropped:
-            after = (f"after the checkpoint of step {restored}" if restored is not None
-                     else "by an earlier run (no checkpoint: starting over)")
-            print(f"{os.path.basename(self.workdir)}: metrics.jsonl: kept {len(kept)} rows, "
-                  f"removed {len(dropped)} written {after}; this run writes them again",
-                  file=sys.stderr, flush=True)
+            after = (
+                f"after the checkpoint of step {restored}"
+                if restored is not None
+                else "by an earlier run (no checkpoint: starting over)"
+            )
+            print(
+                f"{os.path.basename(self.workdir)}: metrics.jsonl: kept {len(kept)} rows, "
+                f"removed {len(dropped)} written {after}; this run writes them again",
+                file=sys.stderr,
+                flush=True,
+            )
         purge = None
         if self._tensorboard and os.path.isdir(os.path.join(self.workdir, "tensorboard")):
             purge = 0 if restored is None else restored
-        self.writer = MetricWriter(self.workdir, tensorboard=self._tensorboard,
-                                   purge_step=purge)
+        self.writer = MetricWriter(self.workdir, tensorboard=self._tensorboard, purge_step=purge)
         self._rows = len(kept)
         if purge is not None:  # the kept rows at steps >= purge were hidden: write them again
             for row in kept:
                 if row.get("step", 0) >= purge:
-                    self.writer._write_tensorboard(int(row["step"]), {
-                        k: float(v) for k, v in row.items() if k != "step"})
+                    self.writer._write_tensorboard(
+                        int(row["step"]), {k: float(v) for k, v in row.items() if k != "step"}
+                    )
 
     def _open_latest(self) -> None:
         latest = None if self.checkpoints is None else self.checkpoints.latest_step()
@@ -229,13 +248,13 @@ def clear_run(workdir: str | os.PathLike) -> list[str]:
 class LoopResult(NamedTuple):
     """What :func:`train_loop` returns."""
 
-    state: PyTree                 # the final state (on the mesh when one was given)
-    step: int                     # the last step done (``num_steps`` unless stopped early)
-    start_step: int               # the step restored from (0 for a fresh run)
-    train_seconds: float          # wall time of the loop, evaluation and saving included
-    first_chunk_seconds: float    # wall time of the first chunk (compilation), 0 if none ran
-    last_row: dict                # the last metric row written (without "step"), {} if none
-    stopped_early: bool           # ``max_seconds`` ran out before ``num_steps``
+    state: PyTree  # the final state (on the mesh when one was given)
+    step: int  # the last step done (``num_steps`` unless stopped early)
+    start_step: int  # the step restored from (0 for a fresh run)
+    train_seconds: float  # wall time of the loop, evaluation and saving included
+    first_chunk_seconds: float  # wall time of the first chunk (compilation), 0 if none ran
+    last_row: dict  # the last metric row written (without "step"), {} if none
+    stopped_early: bool  # ``max_seconds`` ran out before ``num_steps``
 
 
 def _reduce(rows: list[Metrics], how: str) -> dict:
@@ -252,15 +271,23 @@ def _positive_int(name: str, v) -> None:
         raise ValueError(f"{name} must be a positive int, got {v!r}")
 
 
-def train_loop(run: Run, init_state: PyTree, *, num_steps: int,
-               run_chunk: Callable[[PyTree, int, int], tuple[PyTree, Metrics]] | None = None,
-               step_fn: Callable[[PyTree, int], tuple[PyTree, Metrics]] | None = None,
-               eval_every: int | None = None,
-               evaluate: Callable[[PyTree, int], Metrics] | None = None,
-               chunk_size: int | None = None, reduce: str = "mean",
-               mesh: jax.sharding.Mesh | None = None, max_seconds: float = 0.0,
-               desc: str | None = None, progress_every: int | None = None,
-               debug_kill_at_step: int = -1) -> LoopResult:
+def train_loop(
+    run: Run,
+    init_state: PyTree,
+    *,
+    num_steps: int,
+    run_chunk: Callable[[PyTree, int, int], tuple[PyTree, Metrics]] | None = None,
+    step_fn: Callable[[PyTree, int], tuple[PyTree, Metrics]] | None = None,
+    eval_every: int | None = None,
+    evaluate: Callable[[PyTree, int], Metrics] | None = None,
+    chunk_size: int | None = None,
+    reduce: str = "mean",
+    mesh: jax.sharding.Mesh | None = None,
+    max_seconds: float = 0.0,
+    desc: str | None = None,
+    progress_every: int | None = None,
+    debug_kill_at_step: int = -1,
+) -> LoopResult:
     """Trains ``init_state`` for ``num_steps`` steps, resuming from ``run``'s checkpoints.
 
     1. Restores the latest checkpoint of ``run`` (or starts from ``init_state`` at step 0) and
@@ -340,8 +367,11 @@ def train_loop(run: Run, init_state: PyTree, *, num_steps: int,
     state, start = run.restore_or(init_state)
     if start:
         checked = "; config unchanged" if run.config is not None else ""
-        print(f"{name}: resuming from step {start} (checkpoint in {run.workdir}{checked})",
-              file=sys.stderr, flush=True)
+        print(
+            f"{name}: resuming from step {start} (checkpoint in {run.workdir}{checked})",
+            file=sys.stderr,
+            flush=True,
+        )
     if mesh is not None:
         from jtransfer.parallel import replicate
 
@@ -352,8 +382,9 @@ def train_loop(run: Run, init_state: PyTree, *, num_steps: int,
     step, pending, last_row, first_s, stopped = start, [], {}, None, False
     last_line_step, last_line_time = start, t0
     while step < num_steps:
-        stop = min(num_steps, (step // eval_every + 1) * eval_every,
-                   (step // save_every + 1) * save_every)
+        stop = min(
+            num_steps, (step // eval_every + 1) * eval_every, (step // save_every + 1) * save_every
+        )
         if chunk_size is not None:
             stop = min(stop, step + chunk_size)
         if step < debug_kill_at_step < stop:
@@ -378,13 +409,19 @@ def train_loop(run: Run, init_state: PyTree, *, num_steps: int,
                 row.update(evaluate(state, step))
             run.write(step, row)
             last_row, pending = row, []
-            if not tty and (progress_every is None
-                            or step - last_line_step >= progress_every or step == num_steps):
+            if not tty and (
+                progress_every is None
+                or step - last_line_step >= progress_every
+                or step == num_steps
+            ):
                 now = time.perf_counter()
                 rate = (step - last_line_step) / max(now - last_line_time, 1e-9)
                 shown = " ".join(f"{k}={_fmt(v)}" for k, v in row.items())
-                print(f"{name}: step {step}/{num_steps} ({rate:.1f} steps/s) {shown}".rstrip(),
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{name}: step {step}/{num_steps} ({rate:.1f} steps/s) {shown}".rstrip(),
+                    file=sys.stderr,
+                    flush=True,
+                )
                 last_line_step, last_line_time = step, now
         run.save(step, state, force=step == num_steps or stopped)
         if step == debug_kill_at_step:
@@ -395,12 +432,14 @@ def train_loop(run: Run, init_state: PyTree, *, num_steps: int,
     jax.block_until_ready(state)
     if bar is not None:
         bar.close()
-    return LoopResult(state, step, start, time.perf_counter() - t0, first_s or 0.0, last_row,
-                      stopped)
+    return LoopResult(
+        state, step, start, time.perf_counter() - t0, first_s or 0.0, last_row, stopped
+    )
 
 
-def fori_chunk(step_fn: Callable[[PyTree, jax.Array], tuple[PyTree, Metrics]]
-               ) -> Callable[[PyTree, int, int], tuple[PyTree, Metrics]]:
+def fori_chunk(
+    step_fn: Callable[[PyTree, jax.Array], tuple[PyTree, Metrics]],
+) -> Callable[[PyTree, int, int], tuple[PyTree, Metrics]]:
     """A jitted ``run_chunk(state, start, stop)`` for :func:`train_loop` from a step function.
 
     ``step_fn(state, step) -> (state, metrics)`` must be traceable (``step`` is an int32
@@ -414,6 +453,7 @@ def fori_chunk(step_fn: Callable[[PyTree, jax.Array], tuple[PyTree, Metrics]]
       >>> int(state), int(metrics["s"])
       (6, 3)
     """
+
     @jax.jit
     def run(state, start, stop):
         _, shapes = jax.eval_shape(step_fn, state, start)

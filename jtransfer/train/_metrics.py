@@ -20,8 +20,9 @@ from jtransfer._core.extras import import_extra
 def _scalar(name: str, value) -> float:
     arr = np.asarray(value)
     if arr.size != 1 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"metric {name!r} must be a numeric scalar, got shape {arr.shape} "
-                         f"dtype {arr.dtype}")
+        raise ValueError(
+            f"metric {name!r} must be a numeric scalar, got shape {arr.shape} dtype {arr.dtype}"
+        )
     return float(arr.reshape(()))
 
 
@@ -41,8 +42,14 @@ class MetricWriter:
     ones written from here on. :class:`jtransfer.train.Run` sets it when a run resumes.
     """
 
-    def __init__(self, workdir: str | os.PathLike, *, tensorboard: bool = True,
-                 filename: str = "metrics.jsonl", purge_step: int | None = None):
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        *,
+        tensorboard: bool = True,
+        filename: str = "metrics.jsonl",
+        purge_step: int | None = None,
+    ):
         self.workdir = os.fspath(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.path = os.path.join(self.workdir, filename)
@@ -50,19 +57,23 @@ class MetricWriter:
         self._tb = None
         if tensorboard:
             SummaryWriter = import_extra(
-                "tensorboardX", "train", "MetricWriter(tensorboard=True)").SummaryWriter
+                "tensorboardX", "train", "MetricWriter(tensorboard=True)"
+            ).SummaryWriter
 
             # tensorboardX names files by the second: a suffix keeps two writers of the same
             # second (a quick resume) from overwriting each other's file
-            self._tb = SummaryWriter(logdir=os.path.join(self.workdir, "tensorboard"),
-                                     purge_step=purge_step,
-                                     filename_suffix=f".{time.time_ns():020d}")
+            self._tb = SummaryWriter(
+                logdir=os.path.join(self.workdir, "tensorboard"),
+                purge_step=purge_step,
+                filename_suffix=f".{time.time_ns():020d}",
+            )
             self._tb.flush()
 
     def write(self, step: int, metrics: Mapping[str, float]) -> None:
         if not isinstance(step, numbers.Integral) and not (
-                isinstance(step, np.ndarray | np.generic) and np.issubdtype(
-                    np.asarray(step).dtype, np.integer)):
+            isinstance(step, np.ndarray | np.generic)
+            and np.issubdtype(np.asarray(step).dtype, np.integer)
+        ):
             raise ValueError(f"step must be an int, got {step!r}")
         values = {k: _scalar(k, v) for k, v in metrics.items()}
         record = {"step": int(step)}
@@ -114,15 +125,19 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:
             if j == len(lines) - 1 and not line.endswith("\n"):
-                warnings.warn(f"{path}:{number}: ignoring a truncated last line ({err.msg})",
-                              RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"{path}:{number}: ignoring a truncated last line ({err.msg})",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 break
             raise ValueError(f"{path}:{number}: not a JSON line ({err.msg})") from err
     return rows
 
 
-def truncate_metrics(path: str | os.PathLike, *, keep: int | None = None,
-                     max_step: int | None = None) -> tuple[list[dict], list[dict]]:
+def truncate_metrics(
+    path: str | os.PathLike, *, keep: int | None = None, max_step: int | None = None
+) -> tuple[list[dict], list[dict]]:
     """Cuts a ``metrics.jsonl`` file down to its first rows, atomically.
 
     Keeps the first ``keep`` rows, or (``keep=None``) the leading rows whose step is
@@ -155,8 +170,15 @@ def truncate_metrics(path: str | os.PathLike, *, keep: int | None = None,
     return kept, dropped
 
 
-def progress(iterable: Iterable | int, *, desc: str | None = None, total: int | None = None,
-             disable: bool | None = None, every: int | None = None, **kwargs):
+def progress(
+    iterable: Iterable | int,
+    *,
+    desc: str | None = None,
+    total: int | None = None,
+    disable: bool | None = None,
+    every: int | None = None,
+    **kwargs,
+):
     """A tqdm progress bar on a terminal; one line per ``every`` items in logs (no terminal).
 
     ``progress(1000)`` iterates over ``range(1000)``. When stderr is not a terminal (CI, a log
@@ -174,8 +196,9 @@ def progress(iterable: Iterable | int, *, desc: str | None = None, total: int | 
             total = None
     if disable is None and not sys.stderr.isatty():
         return _log_lines(iterable, desc or "progress", total, every)
-    return tqdm(iterable, desc=desc, total=total, disable=bool(disable), dynamic_ncols=True,
-                **kwargs)
+    return tqdm(
+        iterable, desc=desc, total=total, disable=bool(disable), dynamic_ncols=True, **kwargs
+    )
 
 
 def _log_lines(iterable: Iterable, desc: str, total: int | None, every: int | None):
@@ -186,5 +209,8 @@ def _log_lines(iterable: Iterable, desc: str, total: int | None, every: int | No
         yield item
         if i % every == 0 or i == total:
             of = f"/{total}" if total else ""
-            print(f"{desc}: {i}{of} done ({time.perf_counter() - t0:.1f} s)", file=sys.stderr,
-                  flush=True)
+            print(
+                f"{desc}: {i}{of} done ({time.perf_counter() - t0:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )

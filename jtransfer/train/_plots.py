@@ -21,9 +21,16 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 120) -> str:
     return path
 
 
-def plot_curves(curves: Mapping[str, Sequence[float] | np.ndarray], path: str | os.PathLike, *,
-                xlabel: str = "step", ylabel: str = "", title: str = "", logy: bool = False,
-                band: Mapping[str, np.ndarray] | None = None) -> str:
+def plot_curves(
+    curves: Mapping[str, Sequence[float] | np.ndarray],
+    path: str | os.PathLike,
+    *,
+    xlabel: str = "step",
+    ylabel: str = "",
+    title: str = "",
+    logy: bool = False,
+    band: Mapping[str, np.ndarray] | None = None,
+) -> str:
     """Line plot of named curves; ``band[name]`` (2, T) draws a shaded interval."""
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, ys in curves.items():

@@ -25,8 +25,9 @@ def bandwidth_spec(bandwidth, bandwidth_grid, xs, xt):
         sig = resolve_bandwidth("median" if bandwidth is None else bandwidth, xs, xt)
         return sig[None, :], False
     if bandwidth is not None:
-        raise ValueError("pass either bandwidth or bandwidth_grid, not both "
-                         f"(got bandwidth={bandwidth!r})")
+        raise ValueError(
+            f"pass either bandwidth or bandwidth_grid, not both (got bandwidth={bandwidth!r})"
+        )
     grid = grid_values(bandwidth_grid, "bandwidth_grid", xs.dtype)
     return grid[:, None], True
 

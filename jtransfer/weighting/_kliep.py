@@ -16,10 +16,17 @@ from jtransfer.weighting import _common
 from jtransfer.weighting._results import DensityRatio
 
 
-def kliep(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth | None = None,
-          num_centers: int = 100, key: jax.Array | None = None,
-          bandwidth_grid: Sequence[float] | None = None, num_folds: int = 5,
-          num_iters: int = 2000) -> DensityRatio:
+def kliep(
+    source: jax.Array,
+    target: jax.Array,
+    *,
+    bandwidth: Bandwidth | None = None,
+    num_centers: int = 100,
+    key: jax.Array | None = None,
+    bandwidth_grid: Sequence[float] | None = None,
+    num_folds: int = 5,
+    num_iters: int = 2000,
+) -> DensityRatio:
     """KLIEP density-ratio estimate :math:`\\hat w(x) = \\sum_l \\alpha_l k(x, c_l)`.
 
     Maximises the target log-likelihood of :math:`\\hat q = \\hat w\\, p` under the
@@ -85,8 +92,9 @@ def kliep(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth | None =
     if use_grid:
         n_min = min(n_t, xs.shape[0])
         if not isinstance(num_folds, int) or not 2 <= num_folds <= n_min:
-            raise ValueError(f"num_folds must be an int in [2, min(n_s, n_t)={n_min}], got "
-                             f"{num_folds!r}")
+            raise ValueError(
+                f"num_folds must be an int in [2, min(n_s, n_t)={n_min}], got {num_folds!r}"
+            )
         k_perm, k_rank, k_srce = jax.random.split(k_folds, 3)
         folds = jax.random.permutation(k_perm, n_t) % num_folds
         # Centres of each fold's fit come from that fold's training points only (at most
@@ -94,21 +102,31 @@ def kliep(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth | None =
         num_cv_centers = min(centers.shape[0], n_t - -(-n_t // num_folds))
         rank = jax.random.permutation(k_rank, n_t)
         folds_s = jax.random.permutation(k_srce, xs.shape[0]) % num_folds
-        scores = _kliep_cv(xs, xt, sigs, folds, folds_s, rank, num_folds=num_folds,
-                           num_centers=num_cv_centers, num_iters=num_iters)
+        scores = _kliep_cv(
+            xs,
+            xt,
+            sigs,
+            folds,
+            folds_s,
+            rank,
+            num_folds=num_folds,
+            num_centers=num_cv_centers,
+            num_iters=num_iters,
+        )
         sig = sigs[jnp.argmax(scores)]
     else:
         sig = sigs[0]
-    alpha, weights = _kliep_fit_jit(xs, xt, centers, sig, jnp.ones(n_t, xs.dtype),
-                                    num_iters=num_iters)
+    alpha, weights = _kliep_fit_jit(
+        xs, xt, centers, sig, jnp.ones(n_t, xs.dtype), num_iters=num_iters
+    )
     return DensityRatio(weights, alpha, centers, sig, None, scores)
 
 
 def _kliep_fit(xs, xt, centers, sig, mask, *, num_iters, mask_s=None):
     """Fits alpha on the target points with ``mask`` weight 1 (others 0), normalised on the
     source points with ``mask_s`` weight 1 (default all); returns (alpha, w_s)."""
-    phi_s = kernel_from_sq_dists(pairwise_sq_dists(xs, centers), sig)   # (n_s, b)
-    a = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig)       # (n_t, b)
+    phi_s = kernel_from_sq_dists(pairwise_sq_dists(xs, centers), sig)  # (n_s, b)
+    a = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig)  # (n_t, b)
     if mask_s is None:
         b = jnp.mean(phi_s, axis=0)
     else:
@@ -145,8 +163,7 @@ def _kliep_cv(xs, xt, sigs, folds, folds_s, rank, *, num_folds, num_centers, num
         centers = xt[order[:num_centers]]
         trainf = train.astype(xs.dtype)
         train_s = (folds_s != k).astype(xs.dtype)
-        alpha, w_s = _kliep_fit(xs, xt, centers, sig, trainf, num_iters=num_iters,
-                                mask_s=train_s)
+        alpha, w_s = _kliep_fit(xs, xt, centers, sig, trainf, num_iters=num_iters, mask_s=train_s)
         w_t = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig) @ alpha
         held, held_s = 1.0 - trainf, 1.0 - train_s
         tiny = jnp.finfo(xs.dtype).tiny

@@ -14,9 +14,16 @@ from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists, resolve_ban
 from jtransfer.weighting._results import KMMResult
 
 
-def kmm(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median",
-        B: float = 1000.0, eps: float | None = None, tol: float | None = None,
-        max_iters: int = 20000) -> KMMResult:
+def kmm(
+    source: jax.Array,
+    target: jax.Array,
+    *,
+    bandwidth: Bandwidth = "median",
+    B: float = 1000.0,
+    eps: float | None = None,
+    tol: float | None = None,
+    max_iters: int = 20000,
+) -> KMMResult:
     """Kernel mean matching: source weights whose weighted mean embedding matches the target.
 
     Solves the QP of Huang et al. (2006)
@@ -65,8 +72,9 @@ def kmm(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median"
         _checks.check_nonnegative(eps, "eps")
     sig = resolve_bandwidth(bandwidth, xs, xt)
     xs, xt, dtype = _checks.half_to_float32(xs, xt)  # the QP's Cholesky has no half precision
-    res = _kmm_jit(xs, xt, sig.astype(xs.dtype), float(B), float(eps), tol=tol,
-                   max_iters=int(max_iters))
+    res = _kmm_jit(
+        xs, xt, sig.astype(xs.dtype), float(B), float(eps), tol=tol, max_iters=int(max_iters)
+    )
     return res._replace(weights=res.weights.astype(dtype))
 
 
@@ -77,9 +85,11 @@ def kmm_qp(xs, xt, sig, B, eps):
     k_ss = kernel_from_sq_dists(pairwise_sq_dists(xs, xs, same=True), sig)
     kappa = (n_s / n_t) * jnp.sum(kernel_from_sq_dists(pairwise_sq_dists(xs, xt), sig), axis=1)
     # A = [I; 1^T] as a structured operator: A x = (x, sum x), A^T y = y[:n] + y[n].
-    a = solvers.LinearOp(lambda v: jnp.concatenate([v, jnp.sum(v, keepdims=True)]),
-                     lambda v: v[:n_s] + v[n_s],
-                     jnp.eye(n_s, dtype=dt) + jnp.ones((n_s, n_s), dt))
+    a = solvers.LinearOp(
+        lambda v: jnp.concatenate([v, jnp.sum(v, keepdims=True)]),
+        lambda v: v[:n_s] + v[n_s],
+        jnp.eye(n_s, dtype=dt) + jnp.ones((n_s, n_s), dt),
+    )
     lo = jnp.concatenate([jnp.zeros(n_s, dt), jnp.full((1,), n_s * (1.0 - eps), dt)])
     hi = jnp.concatenate([jnp.full((n_s,), B, dt), jnp.full((1,), n_s * (1.0 + eps), dt)])
     return k_ss, -kappa, a, lo, hi
@@ -91,7 +101,6 @@ _SIGMA = 1e-6
 @functools.partial(jax.jit, static_argnames=("tol", "max_iters"))
 def _kmm_jit(xs, xt, sig, B, eps, *, tol, max_iters):
     P, q, A, lo, hi = kmm_qp(xs, xt, sig, B, eps)
-    sol = solvers.solve_qp(P, q, A, lo, hi, tol=tol, max_iters=max_iters,
-                       sigma=_SIGMA)
+    sol = solvers.solve_qp(P, q, A, lo, hi, tol=tol, max_iters=max_iters, sigma=_SIGMA)
     beta = jnp.clip(sol.x, 0.0, B)
     return KMMResult(beta, sol.num_iters, sol.converged, sol.primal_residual, sol.dual_residual)

@@ -15,8 +15,9 @@ from jtransfer._core.kernels import kernel_from_sq_dists
 def _new_points(x, d, name="x"):
     x = _checks.check_samples(x, name, min_samples=1)
     if x.shape[1] != d:
-        raise ValueError(f"{name} must have {d} features like the fitted sample, got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have {d} features like the fitted sample, got shape {tuple(x.shape)}"
+        )
     return x
 
 
@@ -24,11 +25,11 @@ class DensityRatio(NamedTuple):
     """A fitted kernel model of the density ratio, :math:`\\hat w(x) = \\sum_l \\alpha_l
     k(x, c_l)` (KLIEP, uLSIF). A pytree; ``predict`` evaluates it at new points."""
 
-    weights: jax.Array             # (n_s,) w(x) at the source points
-    alpha: jax.Array               # (b,) non-negative coefficients
-    centers: jax.Array             # (b, d) kernel centres (a subset of the target sample)
-    bandwidth: jax.Array           # (K,) the sigmas used (after selection)
-    lam: jax.Array | None = None   # () ridge used (uLSIF only)
+    weights: jax.Array  # (n_s,) w(x) at the source points
+    alpha: jax.Array  # (b,) non-negative coefficients
+    centers: jax.Array  # (b, d) kernel centres (a subset of the target sample)
+    bandwidth: jax.Array  # (K,) the sigmas used (after selection)
+    lam: jax.Array | None = None  # () ridge used (uLSIF only)
     cv_scores: jax.Array | None = None  # grid of selection scores (when a grid was given)
 
     def predict(self, x: jax.Array) -> jax.Array:
@@ -41,10 +42,10 @@ class DensityRatio(NamedTuple):
 class KDERatio(NamedTuple):
     """Ratio of two Gaussian kernel density estimates, :math:`\\hat q(x)/\\hat p(x)`."""
 
-    weights: jax.Array     # (n_s,) ratio at the source points
-    source: jax.Array      # (n_s, d)
-    target: jax.Array      # (n_t, d)
-    bandwidth: jax.Array   # (K,) sigmas
+    weights: jax.Array  # (n_s,) ratio at the source points
+    source: jax.Array  # (n_s, d)
+    target: jax.Array  # (n_t, d)
+    bandwidth: jax.Array  # (K,) sigmas
 
     def predict(self, x: jax.Array) -> jax.Array:
         """:math:`\\hat q(x)/\\hat p(x)` for new points ``x (n, d)`` -> ``(n,)``."""
@@ -61,8 +62,8 @@ def kde_ratio_at(x, xs, xt, sig):
 class KMMResult(NamedTuple):
     """Kernel mean matching weights and solver diagnostics (no out-of-sample function)."""
 
-    weights: jax.Array          # (n_s,) beta, in [0, B]
-    num_iters: jax.Array        # () ADMM iterations
-    converged: jax.Array        # () bool
+    weights: jax.Array  # (n_s,) beta, in [0, B]
+    num_iters: jax.Array  # () ADMM iterations
+    converged: jax.Array  # () bool
     primal_residual: jax.Array  # ()
-    dual_residual: jax.Array    # ()
+    dual_residual: jax.Array  # ()

@@ -16,8 +16,9 @@ from jtransfer.weighting._results import KDERatio, kde_ratio_at
 FORMS = ("ratio", "probability")
 
 
-def from_domain_classifier(prob_target: jax.Array, *, n_source: int, n_target: int,
-                           form: str = "ratio", clip: float = 1e-3) -> jax.Array:
+def from_domain_classifier(
+    prob_target: jax.Array, *, n_source: int, n_target: int, form: str = "ratio", clip: float = 1e-3
+) -> jax.Array:
     """Importance weights from a probabilistic domain classifier.
 
     A classifier trained to tell target (label 1) from source (label 0) on
@@ -59,8 +60,9 @@ def from_domain_classifier(prob_target: jax.Array, *, n_source: int, n_target: i
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
     if p.ndim != 1:
-        raise ValueError(f"prob_target must have shape (n,) or (n, 1), got shape "
-                         f"{tuple(jnp.shape(prob_target))}")
+        raise ValueError(
+            f"prob_target must have shape (n,) or (n, 1), got shape {tuple(jnp.shape(prob_target))}"
+        )
     _checks.check_probabilities(p, "prob_target")
     for name, v in (("n_source", n_source), ("n_target", n_target)):
         if not isinstance(v, int | np.integer) or v <= 0:
@@ -72,8 +74,7 @@ def from_domain_classifier(prob_target: jax.Array, *, n_source: int, n_target: i
     return r if form == "ratio" else r / (1.0 + r)
 
 
-def kde_ratio(source: jax.Array, target: jax.Array, *,
-              bandwidth: Bandwidth = "median") -> KDERatio:
+def kde_ratio(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median") -> KDERatio:
     """Density ratio as a ratio of Gaussian kernel density estimates.
 
     .. math::
@@ -105,7 +106,10 @@ def kde_ratio(source: jax.Array, target: jax.Array, *,
             f"the smallest {xs.dtype} number at every source point: bandwidth "
             f"{np.asarray(sig).tolist()} is small for the distance between the samples); use "
             "weighting.kde_log_ratio (log-space, normalise with jax.nn.softmax) or a larger "
-            "bandwidth", RuntimeWarning, stacklevel=2)
+            "bandwidth",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return KDERatio(weights, xs, xt, sig)
 
 
@@ -114,8 +118,9 @@ def _kde_jit(xs, xt, sig):
     return kde_ratio_at(xs, xs, xt, sig)
 
 
-def kde_log_ratio(source: jax.Array, target: jax.Array, *,
-                  bandwidth: Bandwidth = "median") -> jax.Array:
+def kde_log_ratio(
+    source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "median"
+) -> jax.Array:
     r"""Log of the KDE density ratio at the source points, computed in log space.
 
     .. math::
@@ -194,8 +199,10 @@ def weighted_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
     v = _checks.as_float(values, "values")
     w = _check_weight_vector(weights)
     if v.ndim < 1 or v.shape[0] != w.shape[0]:
-        raise ValueError(f"values must have leading dimension {w.shape[0]} to match weights, got "
-                         f"shapes {tuple(v.shape)} and {tuple(w.shape)}")
+        raise ValueError(
+            f"values must have leading dimension {w.shape[0]} to match weights, got "
+            f"shapes {tuple(v.shape)} and {tuple(w.shape)}"
+        )
     wb = w.astype(v.dtype).reshape((w.shape[0],) + (1,) * (v.ndim - 1))
     return jnp.sum(wb * v, axis=0) / jnp.sum(w).astype(v.dtype)
 
@@ -219,4 +226,3 @@ def effective_sample_size(weights: jax.Array) -> jax.Array:
     """
     w = _check_weight_vector(weights)
     return jnp.sum(w) ** 2 / jnp.sum(w * w)
-

@@ -17,10 +17,17 @@ from jtransfer.weighting._results import DensityRatio
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
-def ulsif(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth | None = None,
-          lam: float = 0.1, num_centers: int = 100, key: jax.Array | None = None,
-          bandwidth_grid: Sequence[float] | None = None,
-          lam_grid: Sequence[float] | None = None) -> DensityRatio:
+def ulsif(
+    source: jax.Array,
+    target: jax.Array,
+    *,
+    bandwidth: Bandwidth | None = None,
+    lam: float = 0.1,
+    num_centers: int = 100,
+    key: jax.Array | None = None,
+    bandwidth_grid: Sequence[float] | None = None,
+    lam_grid: Sequence[float] | None = None,
+) -> DensityRatio:
     """uLSIF density-ratio estimate in closed form.
 
     Fits :math:`\\hat w(x) = \\sum_l \\alpha_l k(x, c_l)` by least squares on
@@ -80,8 +87,8 @@ def ulsif(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth | None =
 
 
 def _design(xs, xt, centers, sig):
-    phi_s = kernel_from_sq_dists(pairwise_sq_dists(xs, centers), sig)   # (n_s, b)
-    phi_t = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig)   # (n_t, b)
+    phi_s = kernel_from_sq_dists(pairwise_sq_dists(xs, centers), sig)  # (n_s, b)
+    phi_t = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig)  # (n_t, b)
     return phi_s, phi_t
 
 
@@ -100,15 +107,15 @@ def _loo_score(phi_s, phi_t, lam):
     """Kanamori et al.'s closed-form LOO score (their uLSIF.m), for one (sigma, lambda)."""
     n_s, n_t, b = phi_s.shape[0], phi_t.shape[0], phi_s.shape[1]
     n = min(n_s, n_t)
-    kde, knu = phi_s.T, phi_t.T                           # (b, n_s), (b, n_t)
+    kde, knu = phi_s.T, phi_t.T  # (b, n_s), (b, n_t)
     h_mat = jnp.matmul(kde, kde.T, precision=_HIGHEST) / n_s
     h_vec = jnp.mean(knu, axis=1)
     bm = h_mat + lam * (n_s - 1) / n_s * jnp.eye(b, dtype=phi_s.dtype)
     xde, xnu = kde[:, :n], knu[:, :n]
     # One solve with all right-hand sides (one LAPACK call, not three).
     sol = jnp.linalg.solve(bm, jnp.concatenate([xde, h_vec[:, None], xnu], axis=1))
-    binv_x, binv_h, binv_nu = sol[:, :n], sol[:, n], sol[:, n + 1:]   # (b, n), (b,), (b, n)
-    denom = n_s - jnp.sum(xde * binv_x, axis=0)           # (n,)
+    binv_x, binv_h, binv_nu = sol[:, :n], sol[:, n], sol[:, n + 1 :]  # (b, n), (b,), (b, n)
+    denom = n_s - jnp.sum(xde * binv_x, axis=0)  # (n,)
     b0 = binv_h[:, None] + binv_x * ((h_vec @ binv_x) / denom)[None, :]
     b1 = binv_nu + binv_x * (jnp.sum(xnu * binv_x, axis=0) / denom)[None, :]
     b2 = jnp.maximum(0.0, (n_s - 1) * (n_t * b0 - b1) / (n_s * (n_t - 1)))
@@ -127,5 +134,3 @@ def _ulsif_loo_jit(xs, xt, centers, sigs, lams):
         return jax.lax.map(lambda lam: _loo_score(phi_s, phi_t, lam), lams)
 
     return jax.lax.map(per_sigma, sigs)
-
-

@@ -22,9 +22,12 @@ class Out(NamedTuple):
 def _params():
     rng = np.random.default_rng(0)
     w = lambda *shape, s=1.0: jnp.asarray(s * rng.standard_normal(shape), jnp.float32)
-    return {"embeddings": {"word": w(V, H)},
-            "layer": {"0": {"query": {"kernel": w(H, H, s=H ** -0.5)},
-                            "value": {"kernel": w(H, H, s=H ** -0.5)}}}}
+    return {
+        "embeddings": {"word": w(V, H)},
+        "layer": {
+            "0": {"query": {"kernel": w(H, H, s=H**-0.5)}, "value": {"kernel": w(H, H, s=H**-0.5)}}
+        },
+    }
 
 
 def _apply(params, batch):
@@ -38,7 +41,7 @@ def _apply(params, batch):
 def _data(n=16):
     rng = np.random.default_rng(0)
     ids = rng.integers(1, V, (n, L)).astype(np.int32)
-    labels = (ids[:, 0] % 2).astype(np.int32)     # the class is in the first token
+    labels = (ids[:, 0] % 2).astype(np.int32)  # the class is in the first token
     mask = np.ones_like(ids)
     mask[:, 3:] = rng.integers(0, 2, (n, 2))
     return {"input_ids": ids, "attention_mask": mask.astype(np.int32)}, labels
@@ -58,19 +61,23 @@ def _manual_loss(lora, head, params, batch, labels):
 def test_one_step_equals_manual_sgd_step():
     params, (batch, labels) = _params(), _data()
     lora = lora_init(params, rank=2, alpha=4.0, key=jax.random.key(1))
-    lora = jax.tree.map(lambda x: x + 0.1, lora)    # non-zero b so every factor gets a gradient
+    lora = jax.tree.map(lambda x: x + 0.1, lora)  # non-zero b so every factor gets a gradient
     head = linear_head_init(H, C, key=jax.random.key(2))
     lr = 0.5
     clf = lora_classifier(_apply, optax.sgd(lr))
     state, metrics = clf.step(clf.init(lora, head), params, batch, labels)
-    g_lora, g_head = jax.jit(jax.grad(_manual_loss, argnums=(0, 1)))(lora, head, params, batch,
-                                                                      labels)
-    want = jax.tree.map(lambda x, g: x - lr * g, {"lora": lora, "head": head},
-                        {"lora": g_lora, "head": g_head})
-    jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6),
-                 state.trainable, want)
-    np.testing.assert_allclose(metrics["loss"], _manual_loss(lora, head, params, batch, labels),
-                               rtol=1e-6)
+    g_lora, g_head = jax.jit(jax.grad(_manual_loss, argnums=(0, 1)))(
+        lora, head, params, batch, labels
+    )
+    want = jax.tree.map(
+        lambda x, g: x - lr * g, {"lora": lora, "head": head}, {"lora": g_lora, "head": g_head}
+    )
+    jax.tree.map(
+        lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6), state.trainable, want
+    )
+    np.testing.assert_allclose(
+        metrics["loss"], _manual_loss(lora, head, params, batch, labels), rtol=1e-6
+    )
     assert int(state.step) == 1 and isinstance(state.trainable["lora"], LoraParams)
 
 
@@ -87,9 +94,10 @@ def test_training_decreases_loss_and_moves_only_adapter_and_head(train_head):
         state, metrics = clf.step(state, params, batch, labels)
         first = metrics["loss"] if first is None else first
     assert float(metrics["loss"]) < 0.8 * float(first)
-    jax.tree.map(np.testing.assert_array_equal, params, body)    # the body is an input only
-    moved = jax.tree.map(lambda u, v: bool(jnp.any(u != v)), state.trainable,
-                         {"lora": lora, "head": head})
+    jax.tree.map(np.testing.assert_array_equal, params, body)  # the body is an input only
+    moved = jax.tree.map(
+        lambda u, v: bool(jnp.any(u != v)), state.trainable, {"lora": lora, "head": head}
+    )
     assert all(jax.tree.leaves(moved["lora"]))
     assert all(jax.tree.leaves(moved["head"])) == train_head
 

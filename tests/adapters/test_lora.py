@@ -30,9 +30,16 @@ def _params(key=0, dtype=np.float32):
     """A 2-layer MLP with HF-like paths; 'query' and 'value' are the two dense layers."""
     rng = np.random.default_rng(key)
     w = lambda *shape: jnp.asarray(rng.standard_normal(shape).astype(dtype))
-    return {"encoder": {"layer": {"0": {
-        "query": {"kernel": w(D_IN, D_HID), "bias": w(D_HID)},
-        "value": {"kernel": w(D_HID, D_OUT), "bias": w(D_OUT)}}}}}
+    return {
+        "encoder": {
+            "layer": {
+                "0": {
+                    "query": {"kernel": w(D_IN, D_HID), "bias": w(D_HID)},
+                    "value": {"kernel": w(D_HID, D_OUT), "bias": w(D_OUT)},
+                }
+            }
+        }
+    }
 
 
 def _apply(params, x):
@@ -44,8 +51,7 @@ def _apply(params, x):
 def _randomise_b(lora, key):
     """LoRA starts with b = 0; give b random values so the update is not trivially zero."""
     rng = np.random.default_rng(key)
-    return jax.tree.map(lambda x: jnp.asarray(rng.standard_normal(x.shape).astype(x.dtype)),
-                        lora)
+    return jax.tree.map(lambda x: jnp.asarray(rng.standard_normal(x.shape).astype(x.dtype)), lora)
 
 
 def test_zero_initialised_adapter_leaves_outputs_unchanged():
@@ -53,12 +59,16 @@ def test_zero_initialised_adapter_leaves_outputs_unchanged():
     lora = lora_init(params, rank=2, key=jax.random.key(1))
     x = jnp.asarray(np.random.default_rng(2).standard_normal((4, D_IN)), jnp.float32)
     np.testing.assert_array_equal(_apply(lora_merge(params, lora), x), _apply(params, x))
-    flat = {p: f for p, f in zip(lora.paths, jax.tree.leaves(
-        lora.factors, is_leaf=lambda f: isinstance(f, LoraFactors)))}
+    flat = {
+        p: f
+        for p, f in zip(
+            lora.paths, jax.tree.leaves(lora.factors, is_leaf=lambda f: isinstance(f, LoraFactors))
+        )
+    }
     assert set(flat) == {"encoder/layer/0/query/kernel", "encoder/layer/0/value/kernel"}
     a = flat["encoder/layer/0/query/kernel"].a
     assert a.shape == (D_IN, 2) and float(jnp.abs(a).max()) > 0
-    assert float(jnp.abs(a).max()) <= 1 / np.sqrt(D_IN)   # Kaiming-uniform bound
+    assert float(jnp.abs(a).max()) <= 1 / np.sqrt(D_IN)  # Kaiming-uniform bound
 
 
 @pytest.mark.parametrize("alpha", [None, 8.0])
@@ -70,23 +80,27 @@ def test_merge_equals_numpy_w_plus_scaled_b_a(alpha):
     scale = (rank if alpha is None else alpha) / rank
     for name in ("query", "value"):
         f = lora.factors["encoder"]["layer"]["0"][name]["kernel"]
-        A, B = np.asarray(f.a, np.float64).T, np.asarray(f.b, np.float64).T   # paper layout
+        A, B = np.asarray(f.a, np.float64).T, np.asarray(f.b, np.float64).T  # paper layout
         W = np.asarray(params["encoder"]["layer"]["0"][name]["kernel"], np.float64)
         want = W + scale * (B @ A).T
         got = merged["encoder"]["layer"]["0"][name]["kernel"]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-        np.testing.assert_array_equal(merged["encoder"]["layer"]["0"][name]["bias"],
-                                      params["encoder"]["layer"]["0"][name]["bias"])
-    np.testing.assert_allclose(lora_merge(params, lora, scale=0.0)["encoder"]["layer"]["0"]
-                               ["query"]["kernel"], params["encoder"]["layer"]["0"]["query"]
-                               ["kernel"])
+        np.testing.assert_array_equal(
+            merged["encoder"]["layer"]["0"][name]["bias"],
+            params["encoder"]["layer"]["0"][name]["bias"],
+        )
+    np.testing.assert_allclose(
+        lora_merge(params, lora, scale=0.0)["encoder"]["layer"]["0"]["query"]["kernel"],
+        params["encoder"]["layer"]["0"]["query"]["kernel"],
+    )
 
 
 def test_num_params_is_r_times_din_plus_dout():
     lora = lora_init(_params(), rank=2)
     assert lora_num_params(lora) == 2 * (D_IN + D_HID) + 2 * (D_HID + D_OUT)
     assert lora_num_params(lora_init(_params(), rank=2, num_adapters=4)) == 4 * lora_num_params(
-        lora)
+        lora
+    )
 
 
 def test_nnx_state_paths_and_structure():
@@ -97,20 +111,24 @@ def test_nnx_state_paths_and_structure():
 
     _, state = nnx.split(Block(nnx.Rngs(0)), nnx.Param)
     lora = _randomise_b(lora_init(state, rank=2), 1)
-    assert lora.paths == ("query/kernel", "value/kernel")   # nnx's trailing .value dropped
+    assert lora.paths == ("query/kernel", "value/kernel")  # nnx's trailing .value dropped
     merged = lora_merge(state, lora)
     assert jax.tree.structure(merged) == jax.tree.structure(state)
     f = lora.factors["query"]["kernel"]
-    np.testing.assert_allclose(merged["query"]["kernel"].get_value(),
-                               state["query"]["kernel"].get_value() + np.asarray(f.a) @ f.b,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        merged["query"]["kernel"].get_value(),
+        state["query"]["kernel"].get_value() + np.asarray(f.a) @ f.b,
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_optimizer_mask_updates_only_adapter_and_head():
     params = _params()
     lora = _randomise_b(lora_init(params, rank=2, key=jax.random.key(1)), 5)
-    head = {"kernel": jnp.asarray(np.random.default_rng(6).standard_normal((D_OUT, 2)),
-                                  jnp.float32)}
+    head = {
+        "kernel": jnp.asarray(np.random.default_rng(6).standard_normal((D_OUT, 2)), jnp.float32)
+    }
     tree = {"body": params, "lora": lora, "head": head}
     x = jnp.asarray(np.random.default_rng(7).standard_normal((8, D_IN)), jnp.float32)
     y = jnp.arange(8) % 2
@@ -128,15 +146,18 @@ def test_optimizer_mask_updates_only_adapter_and_head():
     for u in jax.tree.leaves(updates["body"]):
         np.testing.assert_array_equal(u, np.zeros(u.shape))
     manual = jax.tree.map(lambda g: -lr * g, {"lora": grads["lora"], "head": grads["head"]})
-    jax.tree.map(lambda u, m: np.testing.assert_allclose(u, m, rtol=1e-6),
-                 {"lora": updates["lora"], "head": updates["head"]}, manual)
+    jax.tree.map(
+        lambda u, m: np.testing.assert_allclose(u, m, rtol=1e-6),
+        {"lora": updates["lora"], "head": updates["head"]},
+        manual,
+    )
     # Without `train`, the head is frozen too; adam keeps no moments for frozen leaves.
     tx = lora_optimizer(optax.adam(1e-3))
     labels = adapters.lora_labels(tree)
     assert jax.tree.leaves(labels["head"]) == ["frozen"]
     assert set(jax.tree.leaves(labels["lora"])) == {"trainable"}
     n_state = sum(x.size for x in jax.tree.leaves(jax.eval_shape(tx.init, tree)))
-    assert n_state == 2 * lora_num_params(lora) + 1   # mu, nu, count
+    assert n_state == 2 * lora_num_params(lora) + 1  # mu, nu, count
 
 
 def test_training_the_adapter_alone_leaves_params_constant():
@@ -167,7 +188,7 @@ def test_gradient_matches_finite_differences():
         grads = jax.jit(jax.grad(loss))(leaves)
         rng = np.random.default_rng(0)
         eps = 1e-6
-        for i in range(len(leaves)):   # each a and each b along two random directions
+        for i in range(len(leaves)):  # each a and each b along two random directions
             for _ in range(2):
                 d = rng.standard_normal(leaves[i].shape)
                 plus, minus = list(leaves), list(leaves)
@@ -181,7 +202,7 @@ def test_stacked_adapter_under_vmap_equals_loop():
     T = 3
     init = lora_init(params, rank=2, num_adapters=T, key=jax.random.key(1))
     a = init.factors["encoder"]["layer"]["0"]["query"]["kernel"].a
-    assert init.num_adapters == T and float(jnp.abs(a[0] - a[1]).max()) > 0   # own draws
+    assert init.num_adapters == T and float(jnp.abs(a[0] - a[1]).max()) > 0  # own draws
     lora = _randomise_b(init, 9)
     xs = jnp.asarray(np.random.default_rng(4).standard_normal((T, 5, D_IN)), jnp.float32)
     fn = lora_apply(_apply)
@@ -189,8 +210,7 @@ def test_stacked_adapter_under_vmap_equals_loop():
     singles = lora_unstack(lora)
     single = jax.jit(fn)
     for t in range(T):
-        np.testing.assert_allclose(got[t], single(params, singles[t], xs[t]),
-                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(got[t], single(params, singles[t], xs[t]), rtol=1e-6, atol=1e-6)
     restacked = lora_stack(singles)
     for u, v in zip(jax.tree.leaves(restacked), jax.tree.leaves(lora)):
         np.testing.assert_array_equal(u, v)
@@ -202,11 +222,12 @@ def test_the_frozen_body_is_not_batched_under_vmap():
     # out_axes=None asserts an output does not depend on the mapped axis (vmap raises if it
     # does): only the adapted kernels get a leading adapter axis, the rest is not copied.
     out_axes = jax.tree_util.tree_map_with_path(
-        lambda p, _: 0 if adapters.path_str(p).endswith("kernel") else None, params)
+        lambda p, _: 0 if adapters.path_str(p).endswith("kernel") else None, params
+    )
     merged = jax.vmap(lambda l: lora_merge(params, l), out_axes=out_axes)(lora)
     assert merged["encoder"]["layer"]["0"]["query"]["kernel"].shape == (4, D_IN, D_HID)
     assert merged["encoder"]["layer"]["0"]["query"]["bias"].shape == (D_HID,)
-    with pytest.raises(ValueError):   # the kernels do depend on the adapter axis
+    with pytest.raises(ValueError):  # the kernels do depend on the adapter axis
         jax.vmap(lambda l: lora_merge(params, l), out_axes=None)(lora)
 
 
@@ -220,16 +241,19 @@ def test_regex_targets_and_key_reproducibility():
         np.testing.assert_array_equal(u, v)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(rank=0), "rank"),
-    (dict(rank=-1), "rank"),
-    (dict(rank=4), r"rank=4 exceeds min\(d_in, d_out\) = 3"),
-    (dict(rank=1, targets=["*nothing*"]), r"'\*nothing\*' matches no leaf"),
-    (dict(rank=1, targets=["*bias"]), r"matches 'encoder/layer/0/query/bias' of shape \(7,\)"),
-    (dict(rank=1, alpha=0.0), "alpha"),
-    (dict(rank=1, num_adapters=0), "num_adapters"),
-    (dict(rank=1, targets=[]), "targets"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(rank=0), "rank"),
+        (dict(rank=-1), "rank"),
+        (dict(rank=4), r"rank=4 exceeds min\(d_in, d_out\) = 3"),
+        (dict(rank=1, targets=["*nothing*"]), r"'\*nothing\*' matches no leaf"),
+        (dict(rank=1, targets=["*bias"]), r"matches 'encoder/layer/0/query/bias' of shape \(7,\)"),
+        (dict(rank=1, alpha=0.0), "alpha"),
+        (dict(rank=1, num_adapters=0), "num_adapters"),
+        (dict(rank=1, targets=[]), "targets"),
+    ],
+)
 def test_bad_inputs_raise_value_error_naming_the_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         lora_init(_params(), **kwargs)
@@ -267,13 +291,16 @@ def test_vmapped_adapters_do_not_copy_unadapted_weights():
 
     def temp_bytes(targets):
         lora = lora_init(params, rank=2, targets=targets, num_adapters=T)
-        compiled = jax.jit(jax.vmap(fn, in_axes=(None, 0, 0))).lower(
-            params, lora, jnp.ones((T, 4, 512))).compile()
+        compiled = (
+            jax.jit(jax.vmap(fn, in_axes=(None, 0, 0)))
+            .lower(params, lora, jnp.ones((T, 4, 512)))
+            .compile()
+        )
         stats = compiled.memory_analysis()
         if stats is None:
             pytest.skip("this backend reports no memory analysis")
         return stats.temp_size_in_bytes
 
     big = 512 * 512 * 4
-    assert temp_bytes(["query/kernel"]) < big          # the 1 MiB body is shared by all T
-    assert temp_bytes(["big/kernel"]) >= T * big       # an adapted kernel is merged T times
+    assert temp_bytes(["query/kernel"]) < big  # the 1 MiB body is shared by all T
+    assert temp_bytes(["big/kernel"]) >= T * big  # an adapted kernel is merged T times

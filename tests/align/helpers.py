@@ -31,10 +31,12 @@ def check_fd_grad(f, args, argnum=0, *, seed=0, h=1e-5, rtol=1e-6, atol=1e-8, nu
     x0 = np.asarray(args[argnum], dtype=np.float64)
     for _ in range(num_dirs):
         v = rng.normal(size=x0.shape)
+
         def at(t, v=v):
             a = list(args)
             a[argnum] = jnp.asarray(x0 + t * v)
             return float(f(*a))
+
         fd = (at(h) - at(-h)) / (2 * h)
         an = float(np.sum(np.asarray(g) * v))
         np.testing.assert_allclose(an, fd, rtol=rtol, atol=atol)

@@ -31,12 +31,15 @@ def test_coral_recolours_to_target_covariance(match_mean):
 def test_coral_matches_numpy_formula_with_ridge():
     rng = np.random.default_rng(1)
     xs, xt = rng.normal(size=(50, 3)), rng.normal(size=(40, 3)) * 2
+
     def mpow(c, p):
         e, v = np.linalg.eigh(c)
         return (v * e**p) @ v.T
+
     want = xs @ mpow(np_cov(xs) + np.eye(3), -0.5) @ mpow(np_cov(xt) + np.eye(3), 0.5)
-    np.testing.assert_allclose(align.coral(xs.astype(np.float32), xt.astype(np.float32)),
-                               want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        align.coral(xs.astype(np.float32), xt.astype(np.float32)), want, rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("dtype_name", DTYPES)
@@ -95,6 +98,7 @@ def test_dann_schedules():
     lam = align.dann_lambda_schedule(100, gamma=5.0, scale=0.5)
     np.testing.assert_allclose(lam(30), 0.5 * (2 / (1 + np.exp(-1.5)) - 1), rtol=1e-6)
     import optax
+
     opt = optax.sgd(lr)
     state = opt.init(jnp.zeros(2))
     upd, _ = opt.update(jnp.ones(2), state)
@@ -107,18 +111,25 @@ def test_domain_adversarial_loss_formula():
     sig = lambda z: 1 / (1 + np.exp(-z))
     src = -np.log(1 - sig(zs))
     tgt = -np.log(sig(zt[:, 0]))
-    np.testing.assert_allclose(align.domain_adversarial_loss(zs, zt),
-                               0.5 * (src.mean() + tgt.mean()), rtol=1e-5)
-    np.testing.assert_allclose(align.domain_adversarial_loss(zs, zt, weights_source=w),
-                               0.5 * ((w * src).sum() / w.sum() + tgt.mean()), rtol=1e-5)
-    np.testing.assert_allclose(align.domain_adversarial_loss(np.zeros(3), np.zeros(2)),
-                               np.log(2), rtol=1e-6)
+    np.testing.assert_allclose(
+        align.domain_adversarial_loss(zs, zt), 0.5 * (src.mean() + tgt.mean()), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        align.domain_adversarial_loss(zs, zt, weights_source=w),
+        0.5 * ((w * src).sum() / w.sum() + tgt.mean()),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        align.domain_adversarial_loss(np.zeros(3), np.zeros(2)), np.log(2), rtol=1e-6
+    )
 
 
 X = np.zeros((5, 3))
 BAD = [
-    ("source and target must have the same feature dimension",
-     lambda: align.mmd2(X, np.zeros((5, 2)))),
+    (
+        "source and target must have the same feature dimension",
+        lambda: align.mmd2(X, np.zeros((5, 2))),
+    ),
     ("at least 2 samples", lambda: align.mmd2(X[:1], X)),
     ("must have shape \\(n, d\\)", lambda: align.mmd2(np.zeros(5), X)),
     ("source contains NaN", lambda: align.mmd2(np.full((5, 3), np.nan), X)),
@@ -127,18 +138,27 @@ BAD = [
     ("bandwidth must be positive", lambda: align.mmd2(X, X, bandwidth=[1.0, -1.0])),
     ("bandwidth must be one of", lambda: align.mmd2(X, X, bandwidth="mean")),
     ("estimator must be one of", lambda: align.mmd2(X, X, estimator="fast")),
-    ("same number of rows.*\\(5, 3\\) and \\(4, 3\\)",
-     lambda: align.mmd2(X, X[:4], estimator="linear")),
-    ("weights_source must have a positive sum",
-     lambda: align.mmd2(X, X, weights_source=np.zeros(5))),
-    ("weights_source must have shape \\(5,\\)",
-     lambda: align.mmd2(X, X, weights_source=np.ones(4))),
-    ("weights_source must be non-negative",
-     lambda: align.mmd2(X, X, weights_source=-np.ones(5))),
-    ("at least two positive entries",
-     lambda: align.mmd2(X, X, weights_source=np.array([1.0, 0, 0, 0, 0]))),
-    ("source and target must have the same feature dimension",
-     lambda: align.coral(X, np.zeros((5, 2)))),
+    (
+        "same number of rows.*\\(5, 3\\) and \\(4, 3\\)",
+        lambda: align.mmd2(X, X[:4], estimator="linear"),
+    ),
+    (
+        "weights_source must have a positive sum",
+        lambda: align.mmd2(X, X, weights_source=np.zeros(5)),
+    ),
+    (
+        "weights_source must have shape \\(5,\\)",
+        lambda: align.mmd2(X, X, weights_source=np.ones(4)),
+    ),
+    ("weights_source must be non-negative", lambda: align.mmd2(X, X, weights_source=-np.ones(5))),
+    (
+        "at least two positive entries",
+        lambda: align.mmd2(X, X, weights_source=np.array([1.0, 0, 0, 0, 0])),
+    ),
+    (
+        "source and target must have the same feature dimension",
+        lambda: align.coral(X, np.zeros((5, 2))),
+    ),
     ("eps must be positive", lambda: align.coral(X, X, eps=0.0)),
     ("source needs at least 2 samples", lambda: align.coral_loss(X[:1], X)),
     ("bandwidths must be positive", lambda: align.mk_mmd_weights(X, X, [1.0, 0.0])),
@@ -147,8 +167,10 @@ BAD = [
     ("gamma must be positive", lambda: align.dann_lambda(0.5, gamma=-1.0)),
     ("scale must be a scalar", lambda: align.gradient_reversal(X, np.ones(2))),
     ("logits_target must have shape", lambda: align.domain_adversarial_loss(X[:, 0], X)),
-    ("weights_source must have shape \\(5,\\)",
-     lambda: align.domain_adversarial_loss(X[:, 0], X[:, 0], weights_source=np.ones(3))),
+    (
+        "weights_source must have shape \\(5,\\)",
+        lambda: align.domain_adversarial_loss(X[:, 0], X[:, 0], weights_source=np.ones(3)),
+    ),
 ]
 
 

@@ -53,12 +53,16 @@ def np_mmd2(x, y, sigmas, estimator, w=None):
 
 def np_median(x, y):
     z = np.concatenate([x, y]).astype(np.float64)
-    return np.median([np.linalg.norm(z[i] - z[j]) for i in range(len(z))
-                      for j in range(i + 1, len(z))])
+    return np.median(
+        [np.linalg.norm(z[i] - z[j]) for i in range(len(z)) for j in range(i + 1, len(z))]
+    )
 
 
-CASES = list(itertools.product(
-    DTYPES, ("biased", "unbiased", "linear"), (False, True), (1.3, (0.5, 1.0, 2.5), "median")))
+CASES = list(
+    itertools.product(
+        DTYPES, ("biased", "unbiased", "linear"), (False, True), (1.3, (0.5, 1.0, 2.5), "median")
+    )
+)
 
 
 @pytest.mark.parametrize("dtype_name,estimator,weighted,bandwidth", CASES)
@@ -76,19 +80,27 @@ def test_mmd2_matches_numpy_double_loop(dtype_name, estimator, weighted, bandwid
         np.testing.assert_allclose(float(got), want, **tol(dt))
 
 
-@pytest.mark.parametrize("estimator,weighted", list(itertools.product(("biased", "unbiased"),
-                                                                       (False, True))))
+@pytest.mark.parametrize(
+    "estimator,weighted", list(itertools.product(("biased", "unbiased"), (False, True)))
+)
 def test_tiled_gram_sums_match_numpy(estimator, weighted):
     # Large inputs are summed in row strips over the upper block triangle (symmetry counted
     # twice); a block of 4 on 11/9 rows exercises several strips and ragged last blocks.
     from jtransfer.align import _mmd
+
     rng = np.random.default_rng(11)
     with jax.enable_x64(True):
         x, y = rng.normal(size=(11, 3)), rng.normal(size=(9, 3)) + 0.4
         w = rng.uniform(0.2, 3.0, size=11) if weighted else None
         sig = np.array([0.6, 1.5])
-        got = _mmd._mmd2_core(x, y, jax.numpy.asarray(sig), None if w is None else
-                              jax.numpy.asarray(w), estimator=estimator, block=4)
+        got = _mmd._mmd2_core(
+            x,
+            y,
+            jax.numpy.asarray(sig),
+            None if w is None else jax.numpy.asarray(w),
+            estimator=estimator,
+            block=4,
+        )
         np.testing.assert_allclose(float(got), np_mmd2(x, y, sig, estimator, w), rtol=1e-10)
 
 
@@ -148,6 +160,7 @@ def test_gaussian_kernel_convention_and_median():
 
 def test_exp_plan_squares_power_of_two_bandwidths():
     from jtransfer.align._mmd import exp_plan
+
     # sigma * 2^k: gammas 256, 64, 16, 4, 1 (relative). exp for gamma 1 and 64 (a chain would
     # amplify rounding by > 16x), the others are two squarings of the next wider kernel.
     steps, order = exp_plan([0.25, 0.5, 1.0, 2.0, 4.0])
@@ -157,8 +170,9 @@ def test_exp_plan_squares_power_of_two_bandwidths():
     assert exp_plan([2.0, 1.0]) == (((-1, 0), (0, 2)), (0, 1))
 
 
-@pytest.mark.parametrize("dtype_name,estimator", list(itertools.product(
-    DTYPES, ("biased", "unbiased"))))
+@pytest.mark.parametrize(
+    "dtype_name,estimator", list(itertools.product(DTYPES, ("biased", "unbiased")))
+)
 def test_mmd2_geometric_bandwidths_match_numpy(dtype_name, estimator):
     """The squaring plan (kernels derived from wider ones) against plain exps in NumPy, with
     strips (n > block) and weights."""
@@ -169,16 +183,27 @@ def test_mmd2_geometric_bandwidths_match_numpy(dtype_name, estimator):
         y = (rng.normal(size=(30, 3)) * 1.5 + 0.4).astype(dt)
         w = rng.uniform(0.2, 3.0, size=40).astype(dt)
         from jtransfer.align._mmd import _mmd2_jit
-        got = _mmd2_jit(x, y, np.asarray(sig, dt), w, estimator=estimator, block=16,
-                        plan=align._mmd.exp_plan(sig))
+
+        got = _mmd2_jit(
+            x,
+            y,
+            np.asarray(sig, dt),
+            w,
+            estimator=estimator,
+            block=16,
+            plan=align._mmd.exp_plan(sig),
+        )
         np.testing.assert_allclose(float(got), np_mmd2(x, y, sig, estimator, w), **tol(dt))
         np.testing.assert_allclose(
             float(align.mmd2(x, y, bandwidth=sig, estimator=estimator, weights_source=w)),
-            np_mmd2(x, y, sig, estimator, w), **tol(dt))
+            np_mmd2(x, y, sig, estimator, w),
+            **tol(dt),
+        )
     with jax.enable_x64(True):
         xs, ys = rng.normal(size=(8, 3)), rng.normal(size=(8, 3)) + 0.3
-        check_fd_grad(lambda a, b: align.mmd2(a, b, bandwidth=sig, estimator=estimator),
-                      (xs, ys), 0)
+        check_fd_grad(
+            lambda a, b: align.mmd2(a, b, bandwidth=sig, estimator=estimator), (xs, ys), 0
+        )
 
 
 @pytest.mark.parametrize("estimator", ["biased", "unbiased", "linear"])
@@ -187,8 +212,9 @@ def test_fd_gradients_float64(estimator):
         rng = np.random.default_rng(7)
         x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 3)) + 0.3
         w = rng.uniform(0.5, 2.0, size=8)
-        f = lambda x, y, w: align.mmd2(x, y, bandwidth=(0.8, 2.0), estimator=estimator,
-                                       weights_source=w)
+        f = lambda x, y, w: align.mmd2(
+            x, y, bandwidth=(0.8, 2.0), estimator=estimator, weights_source=w
+        )
         for argnum in (0, 1, 2):
             check_fd_grad(f, (x, y, w), argnum)
         # gradient w.r.t. the bandwidth itself
@@ -208,6 +234,7 @@ def test_median_bandwidth_has_no_gradient():
 
 def test_mmd2_jit_does_not_retrace():
     import chex
+
     rng = np.random.default_rng(9)
     x, y = rng.normal(size=(6, 2)).astype(np.float32), rng.normal(size=(6, 2)).astype(np.float32)
 
@@ -226,16 +253,29 @@ def scipy_mk_weights(x, y, sigmas, ridge=1e-4):
     h = []
     for i in range(p):
         a, b = 2 * i, 2 * i + 1
-        h.append([np_k(x[a], x[b], [s]) + np_k(y[a], y[b], [s]) - np_k(x[a], y[b], [s])
-                  - np_k(x[b], y[a], [s]) for s in sigmas])
+        h.append(
+            [
+                np_k(x[a], x[b], [s])
+                + np_k(y[a], y[b], [s])
+                - np_k(x[a], y[b], [s])
+                - np_k(x[b], y[a], [s])
+                for s in sigmas
+            ]
+        )
     h = np.array(h)
     eta, q = h.mean(0), np.cov(h.T, ddof=1)
     q = q + ridge * np.trace(q) / len(sigmas) * np.eye(len(sigmas))
     cons = [{"type": "eq", "fun": lambda b: eta @ b - 1, "jac": lambda b: eta}]
     b0 = np.maximum(eta, 0) / (np.maximum(eta, 0) @ eta)
-    res = scipy.optimize.minimize(lambda b: b @ q @ b, b0, jac=lambda b: 2 * q @ b,
-                                  bounds=[(0, None)] * len(sigmas), constraints=cons,
-                                  method="SLSQP", options={"ftol": 1e-15, "maxiter": 1000})
+    res = scipy.optimize.minimize(
+        lambda b: b @ q @ b,
+        b0,
+        jac=lambda b: 2 * q @ b,
+        bounds=[(0, None)] * len(sigmas),
+        constraints=cons,
+        method="SLSQP",
+        options={"ftol": 1e-15, "maxiter": 1000},
+    )
     assert res.success, res.message
     return res.x / res.x.sum()
 
@@ -291,6 +331,7 @@ def test_median_bandwidth_sampled_above_2048_points_within_1_percent():
         other = float(align.median_bandwidth(jnp.asarray(z), key=jax.random.key(1)))
         assert other != got and abs(other / exact - 1) < 0.01
 
+
 def test_mmd2_multi_matches_a_numpy_sum_of_kernels_around_the_mean_distance():
     """align.mmd2_multi: biased MMD² with k = Σ_s exp(-d²/(2 (s σ0)²)), σ0² the mean pooled
     squared distance (+1e-8); NumPy float64 reference, and no gradient through σ0."""
@@ -311,8 +352,9 @@ def test_mmd2_multi_matches_a_numpy_sum_of_kernels_around_the_mean_distance():
     np.testing.assert_allclose(float(got), ref, rtol=2e-4, atol=1e-6)
     # The bandwidth is held fixed in the gradient: it equals mmd2's at that bandwidth.
     g_multi = jax.grad(lambda a: align.mmd2_multi(a, xt, scales=scales))(xs)
-    g_fixed = jax.grad(lambda a: align.mmd2(a, xt, bandwidth=[s * s0 for s in scales],
-                                            estimator="biased"))(xs)
+    g_fixed = jax.grad(
+        lambda a: align.mmd2(a, xt, bandwidth=[s * s0 for s in scales], estimator="biased")
+    )(xs)
     np.testing.assert_allclose(np.asarray(g_multi), np.asarray(g_fixed), rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError, match=r"\(30, 4\).*\(20, 3\)"):
         align.mmd2_multi(xs, xt[:, :3])

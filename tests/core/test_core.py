@@ -12,8 +12,9 @@ from jtransfer._core.keys import default_key
 
 
 def test_default_key_is_key0_and_passes_keys_through():
-    assert np.array_equal(jax.random.key_data(default_key(None)),
-                          jax.random.key_data(jax.random.key(0)))
+    assert np.array_equal(
+        jax.random.key_data(default_key(None)), jax.random.key_data(jax.random.key(0))
+    )
     k = jax.random.key(7)
     assert default_key(k) is k
     raw = jax.random.PRNGKey(3)
@@ -32,9 +33,9 @@ def test_value_checks_are_skipped_for_tracers_and_shape_checks_are_not():
     @jax.jit
     def f(x, lam):
         seen.append(checks.is_tracer(lam))
-        checks.check_positive(lam, "lam")          # skipped: traced value
-        checks.check_finite(x, "x")                # skipped: traced value
-        return checks.check_matrix(x, "x").sum()   # shape check still runs
+        checks.check_positive(lam, "lam")  # skipped: traced value
+        checks.check_finite(x, "x")  # skipped: traced value
+        return checks.check_matrix(x, "x").sum()  # shape check still runs
 
     assert float(f(jnp.ones((3, 2)), -1.0)) == 6.0 and seen == [True]
     with pytest.raises(ValueError, match=r"x must have shape \(n, d\)"):
@@ -73,16 +74,21 @@ def test_public_distances_and_bandwidth_match_scipy_and_numpy():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(7, 3)), rng.normal(size=(5, 3))
     with jax.enable_x64(True):
-        np.testing.assert_allclose(align.pairwise_sq_dists(jnp.asarray(x), jnp.asarray(y)),
-                                   cdist(x, y, "sqeuclidean"), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            align.pairwise_sq_dists(jnp.asarray(x), jnp.asarray(y)),
+            cdist(x, y, "sqeuclidean"),
+            rtol=1e-12,
+            atol=1e-12,
+        )
         d = align.pairwise_sq_dists(jnp.asarray(x), jnp.asarray(x), same=True)
         assert np.all(np.diag(np.asarray(d)) == 0.0)
         np.testing.assert_allclose(align.covariance(jnp.asarray(x)), np.cov(x.T), rtol=1e-12)
         z = np.concatenate([x, y])
-        np.testing.assert_allclose(align.resolve_bandwidth("median", jnp.asarray(x),
-                                                           jnp.asarray(y)),
-                                   [np.median(pdist(z))], rtol=1e-12)
-    np.testing.assert_allclose(align.resolve_bandwidth((0.5, 2.0), jnp.zeros((2, 1))),
-                               [0.5, 2.0])
+        np.testing.assert_allclose(
+            align.resolve_bandwidth("median", jnp.asarray(x), jnp.asarray(y)),
+            [np.median(pdist(z))],
+            rtol=1e-12,
+        )
+    np.testing.assert_allclose(align.resolve_bandwidth((0.5, 2.0), jnp.zeros((2, 1))), [0.5, 2.0])
     with pytest.raises(ValueError, match="bandwidth must be positive"):
         align.resolve_bandwidth(-1.0, jnp.zeros((2, 1)))

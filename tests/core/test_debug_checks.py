@@ -25,17 +25,41 @@ TASKS = ((jnp.ones((2, 3)), jnp.ones((2, 3))), (jnp.ones((2, 3)), jnp.ones((2, 3
 
 # (name, function of traced arguments, bad arguments, good arguments, the eager message start)
 ISSUE_CASES = [
-    ("mmd2 bandwidth -1", lambda s: align.mmd2(X, Y, bandwidth=s), (-1.0,), (1.0,),
-     "bandwidth must be positive and finite"),
-    ("mmd2 NaN input", lambda x: align.mmd2(x, Y, bandwidth=1.0), (X.at[0, 0].set(jnp.nan),),
-     (X,), "source contains NaN or Inf"),
-    ("mmd2 zero weights", lambda w: align.mmd2(X, Y, bandwidth=1.0, weights_source=w),
-     (jnp.zeros(4),), (jnp.ones(4),), "weights_source must have a positive sum"),
-    ("coral eps -1", lambda e: align.coral(X, Y, eps=e), (-1.0,), (1.0,),
-     "eps must be positive and finite"),
-    ("maml_loss inner_lr -0.1",
-     lambda lr: meta.maml_loss(_loss, jnp.float32(1.0), TASKS, inner_lr=lr, num_steps=1),
-     (-0.1,), (0.1,), "inner_lr must be positive and finite"),
+    (
+        "mmd2 bandwidth -1",
+        lambda s: align.mmd2(X, Y, bandwidth=s),
+        (-1.0,),
+        (1.0,),
+        "bandwidth must be positive and finite",
+    ),
+    (
+        "mmd2 NaN input",
+        lambda x: align.mmd2(x, Y, bandwidth=1.0),
+        (X.at[0, 0].set(jnp.nan),),
+        (X,),
+        "source contains NaN or Inf",
+    ),
+    (
+        "mmd2 zero weights",
+        lambda w: align.mmd2(X, Y, bandwidth=1.0, weights_source=w),
+        (jnp.zeros(4),),
+        (jnp.ones(4),),
+        "weights_source must have a positive sum",
+    ),
+    (
+        "coral eps -1",
+        lambda e: align.coral(X, Y, eps=e),
+        (-1.0,),
+        (1.0,),
+        "eps must be positive and finite",
+    ),
+    (
+        "maml_loss inner_lr -0.1",
+        lambda lr: meta.maml_loss(_loss, jnp.float32(1.0), TASKS, inner_lr=lr, num_steps=1),
+        (-0.1,),
+        (0.1,),
+        "inner_lr must be positive and finite",
+    ),
 ]
 
 
@@ -77,18 +101,21 @@ def test_global_switch_and_context_manager_with_checkify():
 
 
 def test_environment_variable_switches_it_on():
-    code = ("import jtransfer, jax.numpy as jnp; from jtransfer._core import checks; "
-            "print(checks.debug_checks_enabled())")
+    code = (
+        "import jtransfer, jax.numpy as jnp; from jtransfer._core import checks; "
+        "print(checks.debug_checks_enabled())"
+    )
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "JTRANSFER_DEBUG_CHECKS": "1", "PYTHONPATH": root,
-           "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True, cwd=root)
+    env = {**os.environ, "JTRANSFER_DEBUG_CHECKS": "1", "PYTHONPATH": root, "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=root
+    )
     assert out.stdout.strip() == "True"
 
 
 def test_labels_and_probabilities_are_checked_under_jit():
     from jtransfer import select
+
     probs = jnp.array([[0.5, 0.5], [2.0, -1.0]])
     with pytest.raises(ValueError, match="probs"):
         jtransfer.checked(lambda p: select.prediction_entropy(p))(probs)

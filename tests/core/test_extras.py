@@ -11,16 +11,41 @@ import pytest
 
 from jtransfer._core.extras import import_extra, require_extra
 
-OPTIONAL = ("tensorflow_datasets", "array_record", "h5py", "sklearn", "orbax", "tensorboardX",
-            "matplotlib", "tqdm", "ml_collections", "safetensors", "tokenizers")
-CORE = ("align", "weighting", "meta", "lopt", "mtl", "select", "adapters", "ops", "models",
-        "parallel", "data")
+OPTIONAL = (
+    "tensorflow_datasets",
+    "array_record",
+    "h5py",
+    "sklearn",
+    "orbax",
+    "tensorboardX",
+    "matplotlib",
+    "tqdm",
+    "ml_collections",
+    "safetensors",
+    "tokenizers",
+)
+CORE = (
+    "align",
+    "weighting",
+    "meta",
+    "lopt",
+    "mtl",
+    "select",
+    "adapters",
+    "ops",
+    "models",
+    "parallel",
+    "data",
+)
 
 
 def test_import_extra_names_the_extra_and_chains_the_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # as if not installed
-    with pytest.raises(ImportError, match=r"jtransfer\.data\.load needs .*'tensorflow_datasets'"
-                       r".*pip install 'jtransfer\[data\]'") as info:
+    with pytest.raises(
+        ImportError,
+        match=r"jtransfer\.data\.load needs .*'tensorflow_datasets'"
+        r".*pip install 'jtransfer\[data\]'",
+    ) as info:
         import_extra("tensorflow_datasets", "data", "jtransfer.data.load")
     assert isinstance(info.value.__cause__, ImportError)
     assert import_extra("math", "data", "x").pi == np.pi
@@ -33,13 +58,15 @@ def test_require_extra_checks_without_importing(monkeypatch):
         require_extra("train", "jtransfer.train", "json", "ml_collections")
 
 
-@pytest.mark.parametrize("package, missing, extra", [
-    ("jtransfer.train", "orbax.checkpoint", "train"),
-    ("jtransfer.train", "tensorboardX", "train"),
-    ("jtransfer.recipes", "sklearn", "train"),
-])
-def test_importing_a_subpackage_without_its_extra_says_which(monkeypatch, package, missing,
-                                                             extra):
+@pytest.mark.parametrize(
+    "package, missing, extra",
+    [
+        ("jtransfer.train", "orbax.checkpoint", "train"),
+        ("jtransfer.train", "tensorboardX", "train"),
+        ("jtransfer.recipes", "sklearn", "train"),
+    ],
+)
+def test_importing_a_subpackage_without_its_extra_says_which(monkeypatch, package, missing, extra):
     monkeypatch.setitem(sys.modules, missing, None)
     monkeypatch.delitem(sys.modules, package, raising=False)
     with pytest.raises(ImportError, match=rf"{package} needs .*jtransfer\[{extra}\]"):
@@ -76,6 +103,7 @@ def test_core_subpackages_import_with_no_optional_dependency():
         assert not leaked, leaked
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, cwd=".")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd="."
+    )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -57,11 +57,14 @@ def test_office_caltech10(loaded):
 
 
 AMAZON = {  # PROVENANCE.md: (rows, nnz, #negative, #positive)
-    "books_train": (2000, 184408, 1000, 1000), "books_test": (4465, 394856, 2201, 2264),
-    "dvd_train": (2000, 184399, 1000, 1000), "dvd_test": (3586, 331695, 1779, 1807),
+    "books_train": (2000, 184408, 1000, 1000),
+    "books_test": (4465, 394856, 2201, 2264),
+    "dvd_train": (2000, 184399, 1000, 1000),
+    "dvd_test": (3586, 331695, 1779, 1807),
     "electronics_train": (2000, 142574, 1000, 1000),
     "electronics_test": (5681, 402476, 2824, 2857),
-    "kitchen_train": (2000, 126363, 1000, 1000), "kitchen_test": (5945, 373659, 2991, 2954),
+    "kitchen_train": (2000, 126363, 1000, 1000),
+    "kitchen_test": (5945, 373659, 2991, 2954),
 }
 
 
@@ -93,10 +96,30 @@ def test_usps(loaded):
     d = loaded("usps")
     assert d["x"].shape == (9298, 16, 16, 1) and d["x"].dtype == np.float32
     assert 0 <= d["x"].min() and d["x"].max() <= 1
-    assert _counts(d["y"][d["split"] == 0], 10) == [1194, 1005, 731, 658, 652, 556, 664,
-                                                    645, 542, 644]
-    assert _counts(d["y"][d["split"] == 1], 10) == [359, 264, 198, 166, 200, 160, 170, 147,
-                                                    166, 177]
+    assert _counts(d["y"][d["split"] == 0], 10) == [
+        1194,
+        1005,
+        731,
+        658,
+        652,
+        556,
+        664,
+        645,
+        542,
+        644,
+    ]
+    assert _counts(d["y"][d["split"] == 1], 10) == [
+        359,
+        264,
+        198,
+        166,
+        200,
+        160,
+        170,
+        147,
+        166,
+        177,
+    ]
 
 
 def test_mnist_and_mnist_m(loaded):

@@ -30,14 +30,19 @@ def test_rotating_by_90_four_times_gives_the_original(images):
     for _ in range(4):
         x = np.asarray(apply_shift(x, DigitShift(rotation=90)))
     np.testing.assert_array_equal(x, images)
-    np.testing.assert_array_equal(apply_shift(images, DigitShift(rotation=90)),
-                                  np.rot90(images, 1, axes=(1, 2)))
+    np.testing.assert_array_equal(
+        apply_shift(images, DigitShift(rotation=90)), np.rot90(images, 1, axes=(1, 2))
+    )
 
 
 @pytest.mark.parametrize("angle", [30.0, -45.0, 90.0])
 def test_rotation_matches_scipy(images, angle):
-    ref = np.stack([ndi.rotate(im.astype(np.float64), angle, reshape=False, order=1,
-                               mode="grid-constant") for im in images])
+    ref = np.stack(
+        [
+            ndi.rotate(im.astype(np.float64), angle, reshape=False, order=1, mode="grid-constant")
+            for im in images
+        ]
+    )
     if angle == 90.0:  # exercise the general interpolation path, not the exact rot90 one
         t = np.deg2rad(angle)
         got = _affine_sample(images, np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]]))
@@ -49,16 +54,26 @@ def test_rotation_matches_scipy(images, angle):
 @pytest.mark.parametrize("scale", [0.7, 1.5])
 def test_scale_matches_scipy(images, scale):
     c = np.array([3.5, 3.5])
-    ref = np.stack([ndi.affine_transform(im.astype(np.float64), np.eye(2) / scale,
-                                         offset=c - c / scale, order=1, mode="grid-constant")
-                    for im in images])
+    ref = np.stack(
+        [
+            ndi.affine_transform(
+                im.astype(np.float64),
+                np.eye(2) / scale,
+                offset=c - c / scale,
+                order=1,
+                mode="grid-constant",
+            )
+            for im in images
+        ]
+    )
     np.testing.assert_allclose(apply_shift(images, DigitShift(scale=scale)), ref, atol=1e-5)
 
 
 @pytest.mark.parametrize("sigma", [0.5, 1.0])
 def test_blur_matches_scipy(images, sigma):
-    ref = np.stack([ndi.gaussian_filter(im.astype(np.float64), sigma, mode="constant")
-                    for im in images])
+    ref = np.stack(
+        [ndi.gaussian_filter(im.astype(np.float64), sigma, mode="constant") for im in images]
+    )
     np.testing.assert_allclose(apply_shift(images, DigitShift(blur=sigma)), ref, atol=1e-5)
 
 
@@ -71,9 +86,9 @@ def test_invert_and_noise(images):
     resid = noisy - images
     assert abs(resid.std() - 0.3) < 0.03 and abs(resid.mean()) < 0.03
     default = apply_shift(images, DigitShift(noise=0.3))  # key=None: jax.random.key(0)
-    np.testing.assert_array_equal(default,
-                                  apply_shift(images, DigitShift(noise=0.3),
-                                              key=jax.random.key(0)))
+    np.testing.assert_array_equal(
+        default, apply_shift(images, DigitShift(noise=0.3), key=jax.random.key(0))
+    )
 
 
 def test_digits_keywords_and_validation():

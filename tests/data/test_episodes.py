@@ -11,8 +11,11 @@ from jtransfer.data import _episodes
 
 def _dataset(num_classes=12, per_class=7, unbalanced=False):
     rng = np.random.default_rng(0)
-    counts = rng.integers(per_class, 3 * per_class, num_classes) if unbalanced else \
-        np.full(num_classes, per_class)
+    counts = (
+        rng.integers(per_class, 3 * per_class, num_classes)
+        if unbalanced
+        else np.full(num_classes, per_class)
+    )
     y = np.repeat(np.arange(num_classes) * 3 + 5, counts)  # labels are not 0..C-1
     perm = rng.permutation(len(y))
     y = y[perm]
@@ -20,13 +23,20 @@ def _dataset(num_classes=12, per_class=7, unbalanced=False):
     return x, y
 
 
-@pytest.mark.parametrize("ways, shots, queries, unbalanced",
-                         [(5, 1, 1, False), (5, 2, 3, True), (3, 1, 0, True)])
+@pytest.mark.parametrize(
+    "ways, shots, queries, unbalanced", [(5, 1, 1, False), (5, 2, 3, True), (3, 1, 0, True)]
+)
 def test_episode_structure(ways, shots, queries, unbalanced):
     x, y = _dataset(unbalanced=unbalanced)
-    xs, ys, xq, yq = data.sample_episodes(x, y, key=jax.random.key(0), num_ways=ways,
-                                          num_shots=shots, num_queries=queries,
-                                          num_episodes=50)
+    xs, ys, xq, yq = data.sample_episodes(
+        x,
+        y,
+        key=jax.random.key(0),
+        num_ways=ways,
+        num_shots=shots,
+        num_queries=queries,
+        num_episodes=50,
+    )
     assert xs.shape == (50, ways * shots) and xq.shape == (50, ways * queries)
     assert ys.shape == xs.shape and yq.shape == xq.shape and ys.dtype == np.int32
     np.testing.assert_array_equal(ys[0], np.repeat(np.arange(ways), shots))
@@ -64,8 +74,9 @@ def test_episode_determinism_and_no_recompile():
 def test_class_and_example_choice_is_uniform():
     # 10 classes x 6 examples; 5-way 1-shot 1-query over 4000 episodes.
     x, y = _dataset(num_classes=10, per_class=6)
-    xs, ys, xq, yq = data.sample_episodes(x, y, key=jax.random.key(7), num_ways=5, num_shots=1,
-                                          num_queries=1, num_episodes=4000)
+    xs, ys, xq, yq = data.sample_episodes(
+        x, y, key=jax.random.key(7), num_ways=5, num_shots=1, num_queries=1, num_episodes=4000
+    )
     xs, xq = np.asarray(xs), np.asarray(xq)
     cls = y[xs]  # (E, 5) original class per way
     # each class appears in an episode with probability 1/2
@@ -84,21 +95,26 @@ def test_episode_float_dtypes_and_images():
     for dtype in (np.float32, np.uint8):
         x = (rng.random((40, 4, 4, 1)) * 200).astype(dtype)
         y = np.repeat(np.arange(8), 5)
-        xs, _, xq, _ = data.sample_episodes(x, y, key=jax.random.key(0), num_ways=2, num_shots=2,
-                                            num_queries=3, num_episodes=3)
+        xs, _, xq, _ = data.sample_episodes(
+            x, y, key=jax.random.key(0), num_ways=2, num_shots=2, num_queries=3, num_episodes=3
+        )
         assert xs.shape == (3, 4, 4, 4, 1) and xq.shape == (3, 6, 4, 4, 1)
         assert xs.dtype == jax.numpy.asarray(x).dtype
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(num_ways=13, num_shots=1, num_queries=1), "num_ways"),
-    (dict(num_ways=2, num_shots=4, num_queries=4), "examples"),
-    (dict(num_ways=2, num_shots=0, num_queries=1), "num_shots"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_ways=13, num_shots=1, num_queries=1), "num_ways"),
+        (dict(num_ways=2, num_shots=4, num_queries=4), "examples"),
+        (dict(num_ways=2, num_shots=0, num_queries=1), "num_shots"),
+    ],
+)
 def test_episode_validation(kwargs, match):
     x, y = _dataset()
     with pytest.raises(ValueError, match=match):
         data.sample_episodes(x, y, key=jax.random.key(0), num_episodes=2, **kwargs)
     with pytest.raises(ValueError, match="same length"):
-        data.sample_episodes(x[:-1], y, key=jax.random.key(0), num_ways=2, num_shots=1,
-                             num_queries=1, num_episodes=2)
+        data.sample_episodes(
+            x[:-1], y, key=jax.random.key(0), num_ways=2, num_shots=1, num_queries=1, num_episodes=2
+        )

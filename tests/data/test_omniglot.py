@@ -11,8 +11,9 @@ from tests.conftest import manual_dir_or_skip
 @pytest.fixture(scope="module")
 def maml(data_dir):
     manual = manual_dir_or_skip("omniglot")
-    return data.omniglot_few_shot(key=jax.random.key(0), dtype=np.uint8, manual_dir=manual,
-                                  data_dir=data_dir)
+    return data.omniglot_few_shot(
+        key=jax.random.key(0), dtype=np.uint8, manual_dir=manual, data_dir=data_dir
+    )
 
 
 def test_maml_split_counts_and_disjoint_classes(maml):
@@ -35,17 +36,21 @@ def test_rotations_are_new_classes(maml):
 
 def test_split_depends_on_key_only(maml, data_dir):
     manual = manual_dir_or_skip("omniglot")
-    again = data.omniglot_few_shot(key=jax.random.key(0), dtype=np.uint8, rotations=False,
-                                   manual_dir=manual, data_dir=data_dir)
-    np.testing.assert_array_equal(np.unique(again["train"]["y"]),
-                                  np.unique(maml["train"]["y"] // 4))
-    other = data.omniglot_few_shot(key=jax.random.key(1), rotations=False, manual_dir=manual,
-                                   data_dir=data_dir)
+    again = data.omniglot_few_shot(
+        key=jax.random.key(0), dtype=np.uint8, rotations=False, manual_dir=manual, data_dir=data_dir
+    )
+    np.testing.assert_array_equal(
+        np.unique(again["train"]["y"]), np.unique(maml["train"]["y"] // 4)
+    )
+    other = data.omniglot_few_shot(
+        key=jax.random.key(1), rotations=False, manual_dir=manual, data_dir=data_dir
+    )
     assert not np.array_equal(np.unique(other["train"]["y"]), np.unique(again["train"]["y"]))
     x = other["train"]["x"]
     assert x.dtype == np.float32 and set(np.unique(x)) == {0.0, 1.0}
-    bg = data.omniglot_few_shot(split="background", rotations=False, dtype=np.uint8,
-                                manual_dir=manual, data_dir=data_dir)
+    bg = data.omniglot_few_shot(
+        split="background", rotations=False, dtype=np.uint8, manual_dir=manual, data_dir=data_dir
+    )
     assert len(np.unique(bg["train"]["y"])) == 964 and len(np.unique(bg["test"]["y"])) == 659
 
 

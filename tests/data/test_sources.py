@@ -33,8 +33,9 @@ def test_missing_and_altered_files_name_file_checksum_and_source(tmp_path, name)
 def test_sums_match_shared_sha256sums():
     for name, src in data.SOURCES.items():
         sums = pathlib.Path(manual_dir_or_skip(src.folder)) / "SHA256SUMS"
-        listed = dict(reversed(line.split()) for line in sums.read_text().splitlines()
-                      if line.strip())
+        listed = dict(
+            reversed(line.split()) for line in sums.read_text().splitlines() if line.strip()
+        )
         for f, h in src.files.items():
             assert listed[f] == h, (name, f)
 
@@ -47,15 +48,18 @@ def test_manual_dir_resolution(tmp_path, monkeypatch):
     assert data.default_data_dir() == os.fspath(tmp_path / "d")
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(name="cifar"), "unknown dataset"),
-    (dict(name="omniglot", config="64x64"), "config"),
-    (dict(name="school", config="28x28"), "no configs"),
-    (dict(name="office_caltech10", domain="art"), "domain"),
-    (dict(name="amazon_reviews", split="valid"), "split"),
-    (dict(name="school", split="train"), "no split"),
-    (dict(name="mnist", split="train"), "split"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="cifar"), "unknown dataset"),
+        (dict(name="omniglot", config="64x64"), "config"),
+        (dict(name="school", config="28x28"), "no configs"),
+        (dict(name="office_caltech10", domain="art"), "domain"),
+        (dict(name="amazon_reviews", split="valid"), "split"),
+        (dict(name="school", split="train"), "no split"),
+        (dict(name="mnist", split="train"), "split"),
+    ],
+)
 def test_load_validation(kwargs, match, tmp_path):
     with pytest.raises(ValueError, match=match):
         data.load(manual_dir=tmp_path, data_dir=str(tmp_path), **kwargs)

@@ -12,7 +12,8 @@ from jtransfer import data
 
 def test_sinusoid_shapes_and_closed_form():
     (xs, ys), (xq, yq), info = data.sample_sinusoid_tasks(
-        key=jax.random.key(0), num_tasks=7, num_support=5, num_query=11)
+        key=jax.random.key(0), num_tasks=7, num_support=5, num_query=11
+    )
     assert xs.shape == ys.shape == (7, 5, 1)
     assert xq.shape == yq.shape == (7, 11, 1)
     assert info.amplitude.shape == info.phase.shape == (7,)
@@ -42,20 +43,30 @@ def test_sinusoid_distribution_and_determinism():
 
 
 def test_sinusoid_jit_matches_eager():
-    f = jax.jit(lambda k: data.sample_sinusoid_tasks(key=k, num_tasks=3, num_support=4,
-                                                     num_query=2, amplitude=(1.0, 2.0)))
+    f = jax.jit(
+        lambda k: data.sample_sinusoid_tasks(
+            key=k, num_tasks=3, num_support=4, num_query=2, amplitude=(1.0, 2.0)
+        )
+    )
     k = jax.random.key(1)
-    jax.tree.map(np.testing.assert_array_equal, f(k),
-                 data.sample_sinusoid_tasks(key=k, num_tasks=3, num_support=4, num_query=2,
-                                            amplitude=(1.0, 2.0)))
+    jax.tree.map(
+        np.testing.assert_array_equal,
+        f(k),
+        data.sample_sinusoid_tasks(
+            key=k, num_tasks=3, num_support=4, num_query=2, amplitude=(1.0, 2.0)
+        ),
+    )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(num_tasks=0, num_support=1, num_query=1), "num_tasks"),
-    (dict(num_tasks=2, num_support=-1, num_query=1), "num_support"),
-    (dict(num_tasks=2, num_support=1, num_query=1, amplitude=(5.0, 0.1)), "amplitude"),
-    (dict(num_tasks=2, num_support=1, num_query=1, x_range=(0.0,)), "x_range"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_tasks=0, num_support=1, num_query=1), "num_tasks"),
+        (dict(num_tasks=2, num_support=-1, num_query=1), "num_support"),
+        (dict(num_tasks=2, num_support=1, num_query=1, amplitude=(5.0, 0.1)), "amplitude"),
+        (dict(num_tasks=2, num_support=1, num_query=1, x_range=(0.0,)), "x_range"),
+    ],
+)
 def test_sinusoid_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         data.sample_sinusoid_tasks(key=jax.random.key(0), **kwargs)
@@ -82,10 +93,8 @@ def test_two_moons_follows_sklearn_and_rotates():
     np.testing.assert_array_equal(d["yt"], d["ys"])
     # Rotation: norms kept, signed angle from xs to xt is +30 degrees for every point.
     xs, xt = d["xs"].astype(np.float64), d["xt"].astype(np.float64)
-    np.testing.assert_allclose(np.linalg.norm(xt, axis=1), np.linalg.norm(xs, axis=1),
-                               rtol=1e-5)
-    ang = np.degrees(np.arctan2(xs[:, 0] * xt[:, 1] - xs[:, 1] * xt[:, 0],
-                                (xs * xt).sum(1)))
+    np.testing.assert_allclose(np.linalg.norm(xt, axis=1), np.linalg.norm(xs, axis=1), rtol=1e-5)
+    ang = np.degrees(np.arctan2(xs[:, 0] * xt[:, 1] - xs[:, 1] * xt[:, 0], (xs * xt).sum(1)))
     np.testing.assert_allclose(ang, 30.0, atol=1e-3)
     d90 = data.two_moons(key=key, angle=90.0)
     np.testing.assert_allclose(d90["xt"], np.stack([-xs[:, 1], xs[:, 0]], 1), atol=1e-6)
@@ -95,8 +104,9 @@ def test_two_moons_follows_sklearn_and_rotates():
 def test_bias_regression():
     f = data.bias_regression_function
     e = math.exp
-    np.testing.assert_allclose(f(np.array([0.0, 1.0, 2.0])),
-                               [0.0, 1.0, 16 * e(-4) + 4 * (1 - e(-4))], rtol=1e-12)
+    np.testing.assert_allclose(
+        f(np.array([0.0, 1.0, 2.0])), [0.0, 1.0, 16 * e(-4) + 4 * (1 - e(-4))], rtol=1e-12
+    )
     d = data.sample_bias_regression(key=jax.random.key(0), n_source=4000, n_target=4000)
     assert d["xs"].shape == (4000, 1) and d["ys"].shape == (4000,)
     assert d["f"] is f
@@ -112,11 +122,15 @@ def test_bias_regression():
 
 def test_float64_when_x64_is_enabled():
     with jax.enable_x64(True):
-        (xs, ys), _, info = data.sample_sinusoid_tasks(key=jax.random.key(0), num_tasks=3,
-                                                       num_support=4, num_query=1)
+        (xs, ys), _, info = data.sample_sinusoid_tasks(
+            key=jax.random.key(0), num_tasks=3, num_support=4, num_query=1
+        )
         assert xs.dtype == ys.dtype == np.float64
         np.testing.assert_allclose(
-            ys, np.asarray(info.amplitude)[:, None, None]
-            * np.sin(np.asarray(xs) - np.asarray(info.phase)[:, None, None]), rtol=1e-12)
+            ys,
+            np.asarray(info.amplitude)[:, None, None]
+            * np.sin(np.asarray(xs) - np.asarray(info.phase)[:, None, None]),
+            rtol=1e-12,
+        )
         w, y = data.sample_quadratics(key=jax.random.key(0), num_functions=2)
         assert w.dtype == y.dtype == np.float64

@@ -17,12 +17,14 @@ from tests.conftest import manual_dir_or_skip
 
 
 def test_parse_blitzer_quirks(tmp_path):
-    raw = (b"<reviews>\r\n<review>\tGreat book \r\n\tFirst line & more.\r\n\r\n"
-           b"Second line with a < b and caf\xe9 (latin-1).  \r\n</review>"
-           b"<review>\t\n\tNo title here</review>\n"          # empty title
-           b"<review>\tSpace then tab\n \tText after a space and a tab\n</review>\r\n"
-           b"<review>\tUTF-8 title \xc3\xa9\n\tT\xc3\xa9xt <b> &amp; x</review>\n"
-           b"<review>just one line</review>\n</reviews>\n")
+    raw = (
+        b"<reviews>\r\n<review>\tGreat book \r\n\tFirst line & more.\r\n\r\n"
+        b"Second line with a < b and caf\xe9 (latin-1).  \r\n</review>"
+        b"<review>\t\n\tNo title here</review>\n"  # empty title
+        b"<review>\tSpace then tab\n \tText after a space and a tab\n</review>\r\n"
+        b"<review>\tUTF-8 title \xc3\xa9\n\tT\xc3\xa9xt <b> &amp; x</review>\n"
+        b"<review>just one line</review>\n</reviews>\n"
+    )
     path = tmp_path / "positive.parsed"
     path.write_bytes(raw)
     got = T.parse_blitzer_reviews(path.read_bytes())
@@ -36,15 +38,16 @@ def test_parse_blitzer_quirks(tmp_path):
 
 
 def test_parse_fdu_mtl_quirks(tmp_path):
-    labelled = (b"1\ti do n't like clich\xe9s \x97 at all .  \r\n"   # Windows-1252 line
-                b"0\tutf-8 caf\xc3\xa9\n"
-                b"0\t\n"                                            # empty text (real quirk)
-                b"1\tno final newline")
+    labelled = (
+        b"1\ti do n't like clich\xe9s \x97 at all .  \r\n"  # Windows-1252 line
+        b"0\tutf-8 caf\xc3\xa9\n"
+        b"0\t\n"  # empty text (real quirk)
+        b"1\tno final newline"
+    )
     (tmp_path / "x.task.train").write_bytes(labelled)
     labels, texts = T.parse_fdu_mtl((tmp_path / "x.task.train").read_bytes(), labelled=True)
     assert labels == [1, 0, 0, 1]
-    assert texts == ["i do n't like clichés \u2014 at all .", "utf-8 café", "",
-                     "no final newline"]
+    assert texts == ["i do n't like clichés \u2014 at all .", "utf-8 café", "", "no final newline"]
     labels, texts = T.parse_fdu_mtl(b"Raw Text, not tokenised.\nSecond\t\n", labelled=False)
     assert labels == [-1, -1] and texts == ["Raw Text, not tokenised.", "Second"]
     with pytest.raises(ValueError, match="line 2"):
@@ -63,8 +66,9 @@ def test_fdu_mtl_file_names():
     assert T.fdu_mtl_file("mr", "train") == "MR.task.train"
     assert T.fdu_mtl_file("kitchen_housewares", "unlabel") == "kitchen_housewares.task.unlabel"
     assert len(data.FDU_MTL_DOMAINS) == 16 and len(set(data.FDU_MTL_DOMAINS)) == 16
-    names = {T.fdu_mtl_file(d, p) for d in data.FDU_MTL_DOMAINS
-             for p in ("train", "test", "unlabel")}
+    names = {
+        T.fdu_mtl_file(d, p) for d in data.FDU_MTL_DOMAINS for p in ("train", "test", "unlabel")
+    }
     assert names == set(data.SOURCES["fdu_mtl"].files)
     with pytest.raises(ValueError, match="domain"):
         T.fdu_mtl_file("kitchen", "train")
@@ -108,14 +112,16 @@ def test_amazon_text_and_fdu_mtl_splits():
     labels = np.repeat([0, 1], 1000)
     parts = T.amazon_text_split(labels)
     assert {k: np.bincount(labels[v]).tolist() for k, v in parts.items()} == {
-        "train": [700, 700], "validation": [100, 100], "test": [200, 200]}
+        "train": [700, 700],
+        "validation": [100, 100],
+        "test": [200, 200],
+    }
     # pinned: the split is np.random.default_rng(0) over the rows in id order, the same on
     # every machine; a change here changes every text experiment's split
     assert parts["test"][:4].tolist() == [1, 3, 7, 11]
     assert parts["validation"][:3].tolist() == [4, 6, 9]
     fdu = T.fdu_mtl_split(np.array([0] * 700 + [1] * 800))
-    assert np.bincount(np.array([0] * 700 + [1] * 800)[fdu["validation"]]).tolist() == [93,
-                                                                                           107]
+    assert np.bincount(np.array([0] * 700 + [1] * 800)[fdu["validation"]]).tolist() == [93, 107]
     with pytest.raises(ValueError, match="2000"):
         T.amazon_text_split(labels[:10])
     with pytest.raises(ValueError, match="sum to"):
@@ -137,14 +143,19 @@ def test_text_overlap_against_brute_force(mode):
     a = ["Great  book!", "great book!", "I don't like it.", "", "Unique text", "caf\u00e9"]
     b = ["GREAT book!\n", "i do n't like it .", "", "something else", "cafe\u0301"]
     if mode == "whitespace":
+
         def key(s):
             import unicodedata
+
             return " ".join(unicodedata.normalize("NFKC", s).lower().split())
     else:
+
         def key(s):
             import unicodedata
+
             s = unicodedata.normalize("NFKC", s).lower()
             return "".join(ch for ch in s if ch.isalnum())
+
     got = data.text_overlap(np.array(a, object), b, mode=mode)
     in_b, in_a, shared = _brute_overlap(a, b, key)
     assert got.a_in_b.tolist() == in_b and got.b_in_a.tolist() == in_a
@@ -159,12 +170,15 @@ def test_text_overlap_against_brute_force(mode):
 # --- load validation (no files needed) --------------------------------------------------
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(name="amazon_text", split="dev"), "split"),
-    (dict(name="amazon_text", domain="kitchen_housewares"), "domain"),
-    (dict(name="fdu_mtl", split="all"), "split"),
-    (dict(name="fdu_mtl", domain="kitchen"), "domain"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="amazon_text", split="dev"), "split"),
+        (dict(name="amazon_text", domain="kitchen_housewares"), "domain"),
+        (dict(name="fdu_mtl", split="all"), "split"),
+        (dict(name="fdu_mtl", domain="kitchen"), "domain"),
+    ],
+)
 def test_text_load_validation(kwargs, match, tmp_path):
     with pytest.raises(ValueError, match=match):
         data.load(manual_dir=tmp_path, data_dir=str(tmp_path), **kwargs)
@@ -182,8 +196,11 @@ def test_amazon_text(loaded):
         sel = d["domain"] == i
         assert np.bincount(d["y"][sel]).tolist() == [1000, 1000]
         # rows in id order: the negative file, then the positive file, each in file order
-        reviews = [r for f in ("negative", "positive")
-                   for r in T.parse_blitzer_reviews((folder / dom / f"{f}.parsed").read_bytes())]
+        reviews = [
+            r
+            for f in ("negative", "positive")
+            for r in T.parse_blitzer_reviews((folder / dom / f"{f}.parsed").read_bytes())
+        ]
         assert [t for _, t in reviews] == d["text"][sel].tolist()
         assert [t for t, _ in reviews] == d["title"][sel].tolist()
         assert d["id"][sel][1000] == f"{dom}/positive/0000"
@@ -199,8 +216,12 @@ def test_amazon_text(loaded):
         assert set.union(*ids.values()) == set(d["id"][d["domain"] == i])
         assert sum(map(len, ids.values())) == 2000  # disjoint
     test = loaded("amazon_text", domain="books", split="test")
-    assert test["id"][:4].tolist() == ["books/negative/0001", "books/negative/0003",
-                                       "books/negative/0007", "books/negative/0011"]
+    assert test["id"][:4].tolist() == [
+        "books/negative/0001",
+        "books/negative/0003",
+        "books/negative/0007",
+        "books/negative/0011",
+    ]
 
 
 def test_fdu_mtl_counts_match_files(data_dir):
@@ -209,8 +230,10 @@ def test_fdu_mtl_counts_match_files(data_dir):
     builder = data.build("fdu_mtl", data_dir=data_dir, manual_dir=manual)
     splits = builder.info.splits
     for dom in data.FDU_MTL_DOMAINS:
-        lines = {p: (pathlib.Path(manual) / T.fdu_mtl_file(dom, p)).read_bytes().count(b"\n")
-                 for p in ("train", "test", "unlabel")}
+        lines = {
+            p: (pathlib.Path(manual) / T.fdu_mtl_file(dom, p)).read_bytes().count(b"\n")
+            for p in ("train", "test", "unlabel")
+        }
         assert splits[f"{dom}_validation"].num_examples == 200
         assert splits[f"{dom}_train"].num_examples == lines["train"] - 200
         assert splits[f"{dom}_test"].num_examples == lines["test"] == 400
@@ -230,7 +253,8 @@ def test_fdu_mtl(loaded):
         val = dom_sel & (d["split"] == 1)
         train = dom_sel & (d["split"] == 0)
         labels, texts = T.parse_fdu_mtl(
-            (folder / T.fdu_mtl_file(dom, "train")).read_bytes(), labelled=True)
+            (folder / T.fdu_mtl_file(dom, "train")).read_bytes(), labelled=True
+        )
         expected = T._largest_remainder(200, np.bincount(labels).astype(float))
         assert np.bincount(d["y"][val]).tolist() == expected.tolist()
         # train + validation = the train file, each row with its own line's text and label
@@ -241,19 +265,28 @@ def test_fdu_mtl(loaded):
     assert any("clichés" in t for t in mr)  # Windows-1252 bytes decoded
     assert (d["text"] == "").sum() == 1  # sports_outdoors train line 1121 is "0<TAB>"
     val = loaded("fdu_mtl", domain="books", split="validation")
-    assert val["id"][:4].tolist() == ["books/train/0008", "books/train/0015",
-                                      "books/train/0026", "books/train/0033"]
+    assert val["id"][:4].tolist() == [
+        "books/train/0008",
+        "books/train/0015",
+        "books/train/0026",
+        "books/train/0033",
+    ]
 
 
 # Blitzer's 2000 labelled reviews found verbatim (case/whitespace ignored) in the FDU-MTL
 # unlabelled pool of the same domain; the numbers quoted in docs/data.md
-OVERLAP = {"books": (51, 56, 13), "dvd": (156, 158, 31), "electronics": (203, 288, 40),
-           "kitchen": (43, 72, 13)}
+OVERLAP = {
+    "books": (51, 56, 13),
+    "dvd": (156, 158, 31),
+    "electronics": (203, 288, 40),
+    "kitchen": (43, 72, 13),
+}
 
 
 def test_blitzer_vs_fdu_unlabelled_overlap(loaded):
-    for dom, fdu_dom in zip(data.AMAZON_TEXT_DOMAINS,
-                            ("books", "dvd", "electronics", "kitchen_housewares"), strict=True):
+    for dom, fdu_dom in zip(
+        data.AMAZON_TEXT_DOMAINS, ("books", "dvd", "electronics", "kitchen_housewares"), strict=True
+    ):
         blitzer = loaded("amazon_text", domain=dom, split="all")
         pool = loaded("fdu_mtl", domain=fdu_dom, split="unlabelled")
         test = loaded("amazon_text", domain=dom, split="test")
@@ -282,7 +315,6 @@ def test_tampered_copy_names_the_file(tmp_path):
     assert "PBLM" in msg and not (tmp_path / "tfds").exists()
 
 
-
 def test_docstring_examples():
     import doctest
 
@@ -294,16 +326,18 @@ def test_corrupted_build_is_rebuilt_with_a_warning(tmp_path):
     # issue #17: a corrupted built TFDS cache gave a Riegeli error with no path, no rebuild hint
     manual = manual_dir_or_skip()
     tfds_dir = tmp_path / "tfds"
-    want = data.load("amazon_text", domain="kitchen", split="test", manual_dir=manual,
-                     data_dir=str(tfds_dir))
+    want = data.load(
+        "amazon_text", domain="kitchen", split="test", manual_dir=manual, data_dir=str(tfds_dir)
+    )
     records = [p for p in tfds_dir.rglob("*array_record*") if "kitchen_test" in p.name]
     assert records, sorted(str(p) for p in tfds_dir.rglob("*"))
     for p in records:
         with open(p, "r+b") as f:
             f.truncate(64)
     with pytest.warns(RuntimeWarning, match=r"jtransfer_amazon_text.*cannot be read.*rebuild"):
-        got = data.load("amazon_text", domain="kitchen", split="test", manual_dir=manual,
-                        data_dir=str(tfds_dir))
+        got = data.load(
+            "amazon_text", domain="kitchen", split="test", manual_dir=manual, data_dir=str(tfds_dir)
+        )
     assert list(got["id"]) == list(want["id"]) and (got["y"] == want["y"]).all()
 
 

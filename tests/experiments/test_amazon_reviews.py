@@ -17,8 +17,9 @@ def test_end_to_end_tiny_config(tmp_path):
     assert (tmp_path / "results.json").exists()
 
 
-@pytest.mark.parametrize("field, value", [("shifts", ("B→B",)), ("methods", ("magic",)),
-                                          ("lam_grid", ())])
+@pytest.mark.parametrize(
+    "field, value", [("shifts", ("B→B",)), ("methods", ("magic",)), ("lam_grid", ())]
+)
 def test_bad_config_raises(tmp_path, field, value):
     c = test_config.get_config()
     c[field] = value
@@ -46,7 +47,7 @@ def _synthetic_root(tmp_path, flip_pool_labels):
     xb, yb = draw(120, 0.0)
     xk, yk = draw(80, 0.002)
     xk_test, yk_test = draw(60, 0.002)
-    xk_test[:6], yk_test[:6] = xk[:6], yk[:6]        # 10 % of the test set is in the pool
+    xk_test[:6], yk_test[:6] = xk[:6], yk[:6]  # 10 % of the test set is in the pool
     root = tmp_path / ("flipped" if flip_pool_labels else "plain")
     root.mkdir()
     _write_svmlight(root / "books_train.svmlight", xb, yb)
@@ -70,8 +71,10 @@ def test_unlabelled_pool_labels_are_never_read(tmp_path):
     c.methods = ("source_only", "iw_logreg")
     c.mlp.num_steps = c.mlp.eval_every = c.mlp.save_every = 20
     c.mlp.batch_size = 16
-    runs = [train.run_shift(c, "B→K", str(_synthetic_root(tmp_path, flip)),
-                            str(tmp_path / f"w{flip}")) for flip in (False, True)]
+    runs = [
+        train.run_shift(c, "B→K", str(_synthetic_root(tmp_path, flip)), str(tmp_path / f"w{flip}"))
+        for flip in (False, True)
+    ]
     untimed = [{k: v for k, v in r.items() if not k.endswith("/seconds")} for r in runs]
     assert untimed[0] == untimed[1]
     assert abs(runs[0]["overlap_fraction"] - 0.1) < 1e-9

@@ -31,8 +31,11 @@ def test_lambda_is_selected_by_iw_accuracy_not_by_target_accuracy(tmp_path, monk
 
     def fake_fit(xs, ys, xt, *, config, lam, key, workdir, n_out, evals):
         del xs, ys, xt, config, key, workdir, n_out, evals
-        return SimpleNamespace(params={}, lam=lam, metrics={
-            "target_accuracy": canned[lam][1], "source_val_accuracy": 0.95})
+        return SimpleNamespace(
+            params={},
+            lam=lam,
+            metrics={"target_accuracy": canned[lam][1], "source_val_accuracy": 0.95},
+        )
 
     monkeypatch.setattr(train.recipes, "fit_domain_adaptation", fake_fit)
     monkeypatch.setattr(train.recipes, "predict", lambda fit, x: fit.lam)
@@ -44,8 +47,9 @@ def test_lambda_is_selected_by_iw_accuracy_not_by_target_accuracy(tmp_path, monk
     assert (m["lam"], m["target_accuracy"], m["oracle_target_accuracy"]) == (0.1, 0.5, 0.7)
 
 
-@pytest.mark.parametrize("field, value", [("method", "magic"), ("lam_grid", ()),
-                                          ("noise", -1.0), ("num_steps", 0)])
+@pytest.mark.parametrize(
+    "field, value", [("method", "magic"), ("lam_grid", ()), ("noise", -1.0), ("num_steps", 0)]
+)
 def test_bad_config_raises(tmp_path, field, value):
     c = test_config.get_config()
     c[field] = value
@@ -60,8 +64,12 @@ def test_benchmark_pairs_have_the_documented_splits():
     from tests.conftest import manual_dir_or_skip
 
     root = manual_dir_or_skip("mnist_usps_jda")
-    sizes = {"jda_mu": (2000, 1800, 1800, 256), "jda_um": (1800, 2000, 2000, 256),
-             "usps_mu": (10000, 7291, 2007, 256), "mnist_m": (4500, 4501, 4501, 3072)}
+    sizes = {
+        "jda_mu": (2000, 1800, 1800, 256),
+        "jda_um": (1800, 2000, 2000, 256),
+        "usps_mu": (10000, 7291, 2007, 256),
+        "mnist_m": (4500, 4501, 4501, 3072),
+    }
     for shift, (n_s, n_t, n_e, d) in sizes.items():
         c = full.get_config(shift)
         c.manual_dir = os.path.dirname(root)

@@ -78,7 +78,7 @@ def test_end_to_end_tiny_config(tmp_path, guarded_load):
     # transferability and the detector on the same run (1 source per target: ρ = 0)
     tr = transfer.run(c, str(tmp_path / "run"), num_bootstrap=2, num_bootstrap_layers=1)
     det = tr["detector"]["all"]
-    assert det["tp"] + det["fn"] + det["fp"] + det["tn"] == 9 * 2   # 9 methods x 2 shifts
+    assert det["tp"] + det["fn"] + det["fp"] + det["tn"] == 9 * 2  # 9 methods x 2 shifts
     assert set(tr["sources"]["spearman"]) == set(transfer.SCORES)
     assert "hit rate" in transfer.render(tr)
 
@@ -93,14 +93,15 @@ def test_paired_gain_matches_scipy_paired_t():
     ci = stats.ttest_rel(a, b).confidence_interval(0.95)
     np.testing.assert_allclose([g["low"], g["high"]], [ci.low, ci.high], rtol=1e-10)
     np.testing.assert_allclose(g["gain"], np.mean(a) - np.mean(b), rtol=1e-12)
-    assert g["verdict"] == ("gain reproduced" if ci.low > 0 else "harm" if ci.high < 0
-                            else "none")
+    assert g["verdict"] == ("gain reproduced" if ci.low > 0 else "harm" if ci.high < 0 else "none")
     harm = tables.paired_gain(base, {s: list(np.array(v) + 5) for s, v in base.items()})
     assert harm["verdict"] == "harm" and harm["wins"] == 0
 
 
-@pytest.mark.parametrize("field, value", [("methods", ("magic",)), ("layer", 7),
-                                          ("lam_grid", ()), ("domains", ("books",))])
+@pytest.mark.parametrize(
+    "field, value",
+    [("methods", ("magic",)), ("layer", 7), ("lam_grid", ()), ("domains", ("books",))],
+)
 def test_bad_config_raises(field, value):
     c = test_config.get_config()
     c[field] = value

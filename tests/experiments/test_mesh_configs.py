@@ -6,9 +6,10 @@ import pathlib
 import ml_collections
 import pytest
 
-EXPERIMENTS = sorted(p.parent.parent.name for p in
-                     pathlib.Path(__file__).resolve().parents[2].glob(
-                         "experiments/*/configs/default.py"))
+EXPERIMENTS = sorted(
+    p.parent.parent.name
+    for p in pathlib.Path(__file__).resolve().parents[2].glob("experiments/*/configs/default.py")
+)
 
 
 def _mesh_shapes(c, prefix=""):

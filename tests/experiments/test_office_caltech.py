@@ -10,7 +10,7 @@ from tests.conftest import manual_dir_or_skip
 def test_preprocessing_is_l1_then_population_zscore():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 5, size=(30, 6)).astype(float)
-    x[:, 2] = 0.0                                    # a constant feature stays at 0
+    x[:, 2] = 0.0  # a constant feature stays at 0
     z = ocd.preprocess(x)
     l1 = x / x.sum(1, keepdims=True)
     sd = l1.std(0, ddof=0)
@@ -42,8 +42,10 @@ def test_end_to_end_tiny_config(tmp_path, monkeypatch):
         assert r[f"all/{m}/D→W/oracle"] >= r[f"all/{m}/D→W"]
 
 
-@pytest.mark.parametrize("field, value", [("shifts", ("A→A",)), ("svm_cs", ()),
-                                          ("num_trials", 0), ("protocols", ("magic",))])
+@pytest.mark.parametrize(
+    "field, value",
+    [("shifts", ("A→A",)), ("svm_cs", ()), ("num_trials", 0), ("protocols", ("magic",))],
+)
 def test_bad_config_raises(tmp_path, field, value):
     c = test_config.get_config()
     c[field] = value

@@ -17,8 +17,10 @@ def _boom(workdir, suite):
 
 
 def test_runner_writes_report_with_published_column(tmp_path):
-    exps = {"ok": Experiment("ok", ("quick",), _ok), "full_only": Experiment(
-        "full_only", ("full",), _boom)}
+    exps = {
+        "ok": Experiment("ok", ("quick",), _ok),
+        "full_only": Experiment("full_only", ("full",), _boom),
+    }
     path, ok = run_suite("quick", str(tmp_path), experiments=exps)
     assert ok
     report = open(path).read()
@@ -27,14 +29,12 @@ def test_runner_writes_report_with_published_column(tmp_path):
 
 
 def test_runner_reports_failures_and_keeps_going(tmp_path):
-    exps = {"boom": Experiment("boom", ("quick",), _boom),
-            "ok": Experiment("ok", ("quick",), _ok)}
+    exps = {"boom": Experiment("boom", ("quick",), _boom), "ok": Experiment("ok", ("quick",), _ok)}
     path, ok = run_suite("quick", str(tmp_path), experiments=exps)
     assert not ok
     report = open(path).read()
     assert "| boom |" in report and "FAILED" in report and "| ok | bench |" in report
-    assert "broken experiment" in open(os.path.join(os.path.dirname(path),
-                                                    "boom.error.txt")).read()
+    assert "broken experiment" in open(os.path.join(os.path.dirname(path), "boom.error.txt")).read()
     with pytest.raises(ValueError, match="unknown experiments"):
         run_suite("quick", str(tmp_path), only=["nope"], experiments=exps)
 
@@ -66,20 +66,30 @@ def test_runner_report_has_the_effects_of_the_artefacts_a_run_wrote(tmp_path, mo
 
     def _writes(workdir, suite, seeds=(0, 1, 2)):
         seen["seeds"] = seeds
-        results.write_results("demo", "acc", {"base": [0.80, 0.82, 0.84],
-                                              "ours": [0.85, 0.88, 0.88]},
-                              seeds=seeds, config={}, wall_seconds=1.0, metric="accuracy",
-                              baseline="base", published={"base": 0.8, "ours": 0.9},
-                              root=os.path.dirname(workdir))
+        results.write_results(
+            "demo",
+            "acc",
+            {"base": [0.80, 0.82, 0.84], "ours": [0.85, 0.88, 0.88]},
+            seeds=seeds,
+            config={},
+            wall_seconds=1.0,
+            metric="accuracy",
+            baseline="base",
+            published={"base": 0.8, "ours": 0.9},
+            root=os.path.dirname(workdir),
+        )
         return []
 
     monkeypatch.setattr(results, "EXPERIMENTS_ROOT", tmp_path / "committed")
     exps = {"demo": Experiment("demo", ("quick",), _writes)}
-    path, ok = run_suite("quick", str(tmp_path / "runs"), experiments=exps, save_results=True,
-                         seeds=[3, 4, 5])
+    path, ok = run_suite(
+        "quick", str(tmp_path / "runs"), experiments=exps, save_results=True, seeds=[3, 4, 5]
+    )
     assert ok and seen["seeds"] == (3, 4, 5)
     report = open(path).read()
-    assert ("| demo | acc | accuracy | ours | 0.800 | 0.900 | 0.820 ± 0.020 | 0.870 ± 0.017 | "
-            "+0.100 | +0.050 [+0.025, +0.075] | 3 | smaller |") in report
+    assert (
+        "| demo | acc | accuracy | ours | 0.800 | 0.900 | 0.820 ± 0.020 | 0.870 ± 0.017 | "
+        "+0.100 | +0.050 [+0.025, +0.075] | 3 | smaller |"
+    ) in report
     saved = results.read_results("demo", "acc", root=tmp_path / "committed")
     assert saved["seeds"] == [3, 4, 5]

@@ -47,17 +47,20 @@ def test_paired_gain_lower_is_better_and_bad_input():
     assert stats.verdict(one, 0.1) == "n/a (1 seed)"
 
 
-@pytest.mark.parametrize("low,high,published,expected", [
-    (0.03, 0.07, 0.06, "reproduced"),     # published inside the interval
-    (0.03, 0.07, 0.01, "reproduced"),     # ours larger than published: still reproduced
-    (0.03, 0.07, 0.10, "smaller"),        # positive but the published gain is excluded
-    (-0.01, 0.07, 0.06, "absent"),        # interval contains 0
-    (0.0, 0.07, 0.06, "absent"),          # touching 0 is not above 0
-    (-0.07, -0.01, 0.06, "reversed"),     # reliably worse
-    (0.03, 0.07, None, "gain"),           # nothing published to compare with
-    (0.03, 0.07, -0.02, "differs"),       # paper: no gain; ours: a gain
-    (-0.03, 0.02, -0.01, "absent"),
-])
+@pytest.mark.parametrize(
+    "low,high,published,expected",
+    [
+        (0.03, 0.07, 0.06, "reproduced"),  # published inside the interval
+        (0.03, 0.07, 0.01, "reproduced"),  # ours larger than published: still reproduced
+        (0.03, 0.07, 0.10, "smaller"),  # positive but the published gain is excluded
+        (-0.01, 0.07, 0.06, "absent"),  # interval contains 0
+        (0.0, 0.07, 0.06, "absent"),  # touching 0 is not above 0
+        (-0.07, -0.01, 0.06, "reversed"),  # reliably worse
+        (0.03, 0.07, None, "gain"),  # nothing published to compare with
+        (0.03, 0.07, -0.02, "differs"),  # paper: no gain; ours: a gain
+        (-0.03, 0.02, -0.01, "absent"),
+    ],
+)
 def test_verdict_cases(low, high, published, expected):
     e = stats.Effect((low + high) / 2, 0.01, low, high, 5)
     assert stats.verdict(e, published) == expected
@@ -70,12 +73,23 @@ def test_published_gain_orientation():
 
 
 def _write(root, **kw):
-    args = dict(values={"base": [0.80, 0.82, 0.84], "ours": [0.85, 0.88, 0.88],
-                        "other": [0.80, 0.80, 0.86]},
-                seeds=[0, 1, 2], config={"lr": 0.1, "sizes": (2, 3)}, wall_seconds=[1.0, 2.0, 3.0],
-                metric="target accuracy", baseline="base", published={"base": 0.8, "ours": 0.9},
-                labels={"base": "source only", "ours": "DANN"}, source="paper Table 1",
-                command="python -m experiments.demo.main", root=root)
+    args = dict(
+        values={
+            "base": [0.80, 0.82, 0.84],
+            "ours": [0.85, 0.88, 0.88],
+            "other": [0.80, 0.80, 0.86],
+        },
+        seeds=[0, 1, 2],
+        config={"lr": 0.1, "sizes": (2, 3)},
+        wall_seconds=[1.0, 2.0, 3.0],
+        metric="target accuracy",
+        baseline="base",
+        published={"base": 0.8, "ours": 0.9},
+        labels={"base": "source only", "ours": "DANN"},
+        source="paper Table 1",
+        command="python -m experiments.demo.main",
+        root=root,
+    )
     args.update(kw)
     return results.write_results("demo", "acc", **args)
 
@@ -103,8 +117,16 @@ def test_write_results_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="distinct"):
         _write(tmp_path, seeds=[0, 0, 1])
     with pytest.raises(ValueError, match="name must match"):
-        results.write_results("demo", "../x", {"a": [1.0]}, seeds=[0], config={},
-                              wall_seconds=0.0, metric="m", root=tmp_path)
+        results.write_results(
+            "demo",
+            "../x",
+            {"a": [1.0]},
+            seeds=[0],
+            config={},
+            wall_seconds=0.0,
+            metric="m",
+            root=tmp_path,
+        )
 
 
 def test_render_table_columns_from_known_values(tmp_path):
@@ -112,11 +134,15 @@ def test_render_table_columns_from_known_values(tmp_path):
     table = results.render_table(results.read_results("demo", "acc", root=tmp_path))
     # ours - base = [0.05, 0.06, 0.04]: +0.050 ± 4.303 * 0.01 / sqrt(3) = [+0.025, +0.075];
     # published gain 0.9 - 0.8 = +0.100 is above 0.075 -> smaller
-    assert ("| DANN | 0.800 | 0.900 | 0.820 ± 0.020 | 0.870 ± 0.017 | +0.100 | "
-            "+0.050 [+0.025, +0.075] | 3 | smaller |") in table
+    assert (
+        "| DANN | 0.800 | 0.900 | 0.820 ± 0.020 | 0.870 ± 0.017 | +0.100 | "
+        "+0.050 [+0.025, +0.075] | 3 | smaller |"
+    ) in table
     # other - base = [0, -0.02, 0.02]: mean 0, half 4.303 * 0.02 / sqrt(3) = 0.0497 -> absent
-    assert ("| other | 0.800 | – | 0.820 ± 0.020 | 0.820 ± 0.035 | – | +0.000 [-0.050, +0.050] "
-            "| 3 | absent |") in table
+    assert (
+        "| other | 0.800 | – | 0.820 ± 0.020 | 0.820 ± 0.035 | – | +0.000 [-0.050, +0.050] "
+        "| 3 | absent |"
+    ) in table
     assert "baseline: source only" in table and "seeds 0–2" in table
     assert "regenerate: `python -m experiments.demo.main`" in table
 
@@ -124,8 +150,9 @@ def test_render_table_columns_from_known_values(tmp_path):
 def test_update_tables_rewrites_and_checks_readme_blocks(tmp_path):
     _write(tmp_path)
     readme = tmp_path / "demo" / "README.md"
-    readme.write_text("# Demo\n\n<!-- results:acc -->\nhand-typed 0.99\n<!-- /results:acc -->\n"
-                      "tail\n")
+    readme.write_text(
+        "# Demo\n\n<!-- results:acc -->\nhand-typed 0.99\n<!-- /results:acc -->\ntail\n"
+    )
     assert results.update_tables(check=True, root=tmp_path) == [readme]
     assert "hand-typed" in readme.read_text()  # check writes nothing
     assert results.update_tables(root=tmp_path) == [readme]
@@ -134,8 +161,10 @@ def test_update_tables_rewrites_and_checks_readme_blocks(tmp_path):
     assert text.startswith("# Demo\n\n<!-- results:acc -->\n*target accuracy*")
     assert text.endswith("<!-- /results:acc -->\ntail\n")
     assert results.update_tables(check=True, root=tmp_path) == []
-    _write(tmp_path, values={"base": [0.8, 0.8, 0.8], "ours": [0.9, 0.9, 0.91],
-                             "other": [0.8, 0.8, 0.8]})
+    _write(
+        tmp_path,
+        values={"base": [0.8, 0.8, 0.8], "ours": [0.9, 0.9, 0.91], "other": [0.8, 0.8, 0.8]},
+    )
     assert results.update_tables(check=True, root=tmp_path) == [readme]  # new artefact -> stale
     readme.write_text("<!-- results:missing -->\n<!-- /results:missing -->\n")
     with pytest.raises(FileNotFoundError, match="missing.json"):
@@ -172,8 +201,11 @@ def test_every_std_in_experiments_passes_ddof():
         if path.relative_to(root).parts[0] in _NOT_YET:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in ("std", "nanstd")
-                    and not any(k.arg == "ddof" for k in node.keywords)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("std", "nanstd")
+                and not any(k.arg == "ddof" for k in node.keywords)
+            ):
                 missing.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not missing, f"std without an explicit ddof= at {missing}"

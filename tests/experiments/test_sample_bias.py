@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 
@@ -10,6 +9,7 @@ from tests.conftest import run_on_devices
 
 def _toy(seed=3):
     import jax
+
     return jdata.sample_bias_regression(key=jax.random.key(seed), n_source=100, n_target=100)
 
 
@@ -49,17 +49,27 @@ def test_estimated_weights_track_the_true_ratio_and_kmm_matches_means():
 
     def mmd2(w):
         w = w / w.sum()
-        return (w @ np_gauss(xs, xs, sigma) @ w - 2 * w @ np_gauss(xs, xt, sigma).mean(1)
-                + np_gauss(xt, xt, sigma).mean())
+        return (
+            w @ np_gauss(xs, xs, sigma) @ w
+            - 2 * w @ np_gauss(xs, xt, sigma).mean(1)
+            + np_gauss(xt, xt, sigma).mean()
+        )
 
     assert mmd2(ws["kmm"].astype(float)) < 0.2 * mmd2(np.ones(100))
     for w in ws.values():
         assert w.dtype == np.float32 and abs(w.mean() - 1) < 1e-5 and w.min() >= 0
 
 
-@pytest.mark.parametrize("field, value", [("num_steps", 0), ("learning_rate", -1.0),
-                                          ("kmm_gamma", 0.0), ("methods", ("magic",)),
-                                          ("mesh_shape", (0,))])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("num_steps", 0),
+        ("learning_rate", -1.0),
+        ("kmm_gamma", 0.0),
+        ("methods", ("magic",)),
+        ("mesh_shape", (0,)),
+    ],
+)
 def test_bad_config_raises(tmp_path, field, value):
     c = test_config.get_config()
     c[field] = value
@@ -83,6 +93,7 @@ print(json.dumps(m))
 def test_config_mesh_shape_runs_data_parallel(tmp_path):
     """``config.mesh_shape=(-1,)``: the weighted regression's batch over 4 simulated devices
     gives the 1-device metrics."""
+
     def run(devices):
         return run_on_devices(_SCRIPT, devices, tmp_path / f"d{devices}")
 

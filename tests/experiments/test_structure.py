@@ -14,8 +14,12 @@ def _imports(path: pathlib.Path, modules) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("experiments.")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and (
-                node.module == "experiments" or node.module.startswith("experiments.")):
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and (node.module == "experiments" or node.module.startswith("experiments."))
+        ):
             for a in node.names:
                 sub = f"{node.module}.{a.name}"
                 out.add(sub if sub in modules else node.module)
@@ -28,8 +32,9 @@ def _graph() -> dict[str, set[str]]:
         rel = path.relative_to(ROOT).with_suffix("")
         name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
         modules[name] = path
-    return {m: {i for i in _imports(p, modules) if i in modules and i != m}
-            for m, p in modules.items()}
+    return {
+        m: {i for i in _imports(p, modules) if i in modules and i != m} for m, p in modules.items()
+    }
 
 
 def test_no_experiment_imports_another():

@@ -36,9 +36,16 @@ def test_registered():
     assert exps["model_selection"].suites == ("full",)
 
 
-@pytest.mark.parametrize("field, value", [("experiment", "magic"), ("num_folds", 1),
-                                          ("n_labelled", (3,)), ("l2", 0.0),
-                                          ("confidence", 1.5)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("experiment", "magic"),
+        ("num_folds", 1),
+        ("n_labelled", (3,)),
+        ("l2", 0.0),
+        ("confidence", 1.5),
+    ],
+)
 def test_bad_config_raises(tmp_path, field, value):
     c = test_config.get_config()
     c[field] = value
@@ -61,12 +68,12 @@ def test_realdata_one_office_shift():
     src = realdata.load_domain("office_caltech10", "dslr", os.path.dirname(root))
     tgt = realdata.load_domain("office_caltech10", "webcam", os.path.dirname(root))
     import jax
+
     s = realdata.shift_scores(src, tgt, num_classes=10, config=c, key=jax.random.key(0))
     assert set(realdata.SCORES) <= set(s)
-    assert 0.5 < s["acc_source_only"] <= 1.0       # D->W is the easy shift
+    assert 0.5 < s["acc_source_only"] <= 1.0  # D->W is the easy shift
     assert -2.0 <= s["neg_pad"] <= 0.0 and s["neg_mmd"] <= 0.0
-    sel = realdata.shift_selection(src, tgt, num_classes=10, config=c, key=None,
-                                   use_coral=True)
+    sel = realdata.shift_selection(src, tgt, num_classes=10, config=c, key=None, use_coral=True)
     assert len(sel["candidates"]) == 4
     assert all(sel[k] <= sel["oracle"] for k in realdata.CRITERIA)
 
@@ -80,10 +87,15 @@ def test_external_accuracies_become_correlation_targets(tmp_path):
 
     shifts = [f"{a}->{b}" for a, b in itertools.permutations("ACDW", 2)]
     rng = np.random.default_rng(0)
-    results = {s: {"acc_source_only": float(rng.random()),
-                   **{k: float(rng.random()) for k in realdata.SCORES}} for s in shifts}
+    results = {
+        s: {
+            "acc_source_only": float(rng.random()),
+            **{k: float(rng.random()) for k in realdata.SCORES},
+        }
+        for s in shifts
+    }
     ext = {f"all/CORAL/{s.replace('->', '→')}": float(results[s]["leep"]) for s in shifts}
-    ext["partial/NA/A→C"] = 1.0                       # incomplete groups are ignored
+    ext["partial/NA/A→C"] = 1.0  # incomplete groups are ignored
     (tmp_path / "ext.json").write_text(json.dumps(ext))
     realdata.add_external_accuracies(results, str(tmp_path / "ext.json"))
     m = realdata._correlations("office_caltech10", results, str(tmp_path), plot=False)
@@ -111,7 +123,7 @@ def test_mesh_shape_shards_the_fits_and_matches_one_device(tmp_path):
     def run(devices, shape):
         return run_on_devices(_MESH_RUN, devices, tmp_path / f"d{devices}", shape)
 
-    one, four = run(1, 1), run(3, -1)   # 3 devices: 10 fits are padded to 12
+    one, four = run(1, 1), run(3, -1)  # 3 devices: 10 fits are padded to 12
     assert [r["case"] for r in one] == [r["case"] for r in four]
     for a, b in zip(one, four):
         assert a["verdict"] == b["verdict"]
@@ -139,7 +151,7 @@ def test_scores_and_accuracy_use_disjoint_target_labels():
 
     tgt = realdata.load_domain("office_caltech10", "webcam", os.path.dirname(root))
     src = realdata.load_domain("office_caltech10", "dslr", os.path.dirname(root))
-    n = len(tgt["y_src"])                 # the whole target domain
+    n = len(tgt["y_src"])  # the whole target domain
     lab, test = tgt["idx_unlab"], tgt["idx_test"]
     assert not set(lab) & set(test) and len(lab) + len(test) == n
     c = test_config.get_config()
@@ -148,10 +160,9 @@ def test_scores_and_accuracy_use_disjoint_target_labels():
     runs = []
     for shuffle_test in (False, True):
         t = dict(tgt)
-        if shuffle_test:      # garbage test labels: every score must stay the same
+        if shuffle_test:  # garbage test labels: every score must stay the same
             t["y_test"] = (tgt["y_test"] + 1) % 10
-        runs.append(realdata.shift_scores(src, t, num_classes=10, config=c,
-                                          key=jax.random.key(0)))
+        runs.append(realdata.shift_scores(src, t, num_classes=10, config=c, key=jax.random.key(0)))
     for k in realdata.SCORES:
         assert runs[0][k] == runs[1][k], k
     assert runs[0]["acc_source_only"] != runs[1]["acc_source_only"]

@@ -22,7 +22,7 @@ def test_end_to_end_tiny_config_is_deterministic(tmp_path):
     c = test_config.get_config()
     m1 = train.train_and_evaluate(c, str(tmp_path / "a"))
     m2 = train.train_and_evaluate(c, str(tmp_path / "b"))
-    assert m1["source_accuracy"] > 0.8        # 120 steps learn the source moons
+    assert m1["source_accuracy"] > 0.8  # 120 steps learn the source moons
     assert 0.0 <= m1["target_accuracy"] <= 1.0
     for k in ("source_accuracy", "target_accuracy"):
         assert m1[k] == m2[k]
@@ -32,29 +32,49 @@ def test_end_to_end_tiny_config_is_deterministic(tmp_path):
     assert len(rows) == 3
     c.seed = 1
     m3 = train.train_and_evaluate(c, str(tmp_path / "c"))
-    assert any(not np.array_equal(a, b)
-               for a, b in zip(_final(tmp_path / "a"), _final(tmp_path / "c")))
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(_final(tmp_path / "a"), _final(tmp_path / "c"))
+    )
     del m3
 
 
 @pytest.mark.parametrize("method", ["dann"])  # the shared loop; source_only is the same path
 def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, method):
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
-    base = [sys.executable, "-m", "experiments.two_moons.main",
-            "--config", "experiments/two_moons/configs/test.py", f"--config.method={method}"]
+    base = [
+        sys.executable,
+        "-m",
+        "experiments.two_moons.main",
+        "--config",
+        "experiments/two_moons/configs/test.py",
+        f"--config.method={method}",
+    ]
     # Uninterrupted reference run.
-    subprocess.run(base + ["--workdir", str(tmp_path / "ref")], env=env, cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        base + ["--workdir", str(tmp_path / "ref")],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     # A run that SIGKILLs itself at step 75 (after the checkpoint at step 60).
-    killed = subprocess.run(base + ["--workdir", str(tmp_path / "run"),
-                                    "--config.debug_kill_at_step=75"],
-                            env=env, cwd=ROOT, capture_output=True)
+    killed = subprocess.run(
+        base + ["--workdir", str(tmp_path / "run"), "--config.debug_kill_at_step=75"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+    )
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "run" / "final_params.npz").exists()
     assert sorted(os.listdir(tmp_path / "run" / "restart0" / "checkpoints")) == ["30", "60"]
     # Resume to completion.
-    subprocess.run(base + ["--workdir", str(tmp_path / "run")], env=env, cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        base + ["--workdir", str(tmp_path / "run")],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     for a, b in zip(_final(tmp_path / "ref"), _final(tmp_path / "run")):
         np.testing.assert_array_equal(a, b)
 
@@ -83,20 +103,38 @@ def test_reverse_validation_separates_a_good_from_a_constant_labelling(tmp_path)
     c = train._with_steps(test_config.get_config())
     data = train.make_data(c)
     key = jax.random.key(c.seed)
-    fit = recipes.fit_domain_adaptation(data["xs"], data["ys"], data["xt"], config=c, key=key,
-                                        workdir=str(tmp_path / "fit"), n_out=1)
+    fit = recipes.fit_domain_adaptation(
+        data["xs"],
+        data["ys"],
+        data["xt"],
+        config=c,
+        key=key,
+        workdir=str(tmp_path / "fit"),
+        n_out=1,
+    )
     good_acc, good_loss = recipes.reverse_validate(
-        fit, data["xs"], data["ys"], data["xt"], config=c, key=key,
-        workdir=str(tmp_path / "good"))
+        fit, data["xs"], data["ys"], data["xt"], config=c, key=key, workdir=str(tmp_path / "good")
+    )
     # Every weight 0 and the head's output bias -5: logit -5 (class 0) for every input.
     last = len(c.head_hidden)
     const = jax.tree_util.tree_map_with_path(
-        lambda path, a: a * 0 - 5.0 * (jax.tree_util.keystr(path).startswith(
-            f"['head']['layers'][{last}]['bias']")), fit.params)
+        lambda path, a: (
+            a * 0
+            - 5.0 * (jax.tree_util.keystr(path).startswith(f"['head']['layers'][{last}]['bias']"))
+        ),
+        fit.params,
+    )
     bad_acc, bad_loss = recipes.reverse_validate(
-        fit, data["xs"], data["ys"], data["xt"], config=c, key=key,
-        workdir=str(tmp_path / "bad"), params=const)
-    assert good_acc > 0.65 and bad_acc == 0.5, (good_acc, bad_acc)   # 0.72 vs 0.5
+        fit,
+        data["xs"],
+        data["ys"],
+        data["xt"],
+        config=c,
+        key=key,
+        workdir=str(tmp_path / "bad"),
+        params=const,
+    )
+    assert good_acc > 0.65 and bad_acc == 0.5, (good_acc, bad_acc)  # 0.72 vs 0.5
     assert good_loss < bad_loss
 
 
@@ -105,13 +143,20 @@ def test_every_method_runs_and_fits_the_source(tmp_path, method):
     c = test_config.get_config()
     c.method = method
     m = train.train_and_evaluate(c, str(tmp_path))
-    assert m["source_accuracy"] > 0.7, m      # 120 steps; the alignment term slows fitting
+    assert m["source_accuracy"] > 0.7, m  # 120 steps; the alignment term slows fitting
     assert (tmp_path / "boundary.npz").exists()
 
 
-@pytest.mark.parametrize("field, value", [("method", "magic"), ("batch_size", 0),
-                                          ("batch_size", 1000), ("learning_rate", -1.0),
-                                          ("eval_every", 0)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("method", "magic"),
+        ("batch_size", 0),
+        ("batch_size", 1000),
+        ("learning_rate", -1.0),
+        ("eval_every", 0),
+    ],
+)
 def test_bad_config_raises_before_training(tmp_path, field, value):
     c = test_config.get_config()
     c[field] = value
@@ -140,6 +185,7 @@ print(json.dumps(m))
 def test_config_mesh_shape_runs_data_parallel(tmp_path):
     """The shared DA loop with ``config.mesh_shape=(-1,)``: the source and target batches are
     sharded over 4 simulated devices (parameters replicated) and give the 1-device run."""
+
     def run(devices):
         return run_on_devices(_MESH_RUN, devices, tmp_path / f"d{devices}", timeout=300)
 
@@ -156,6 +202,6 @@ def test_mesh_shape_must_divide_the_batch(tmp_path):
     c.mesh_shape = (0,)
     with pytest.raises(ValueError, match="mesh_shape"):
         train.train_and_evaluate(c, str(tmp_path))
-    c.mesh_shape = (3,)   # 34 is not a multiple of 3 (needs 3 devices: checked first)
+    c.mesh_shape = (3,)  # 34 is not a multiple of 3 (needs 3 devices: checked first)
     with pytest.raises(ValueError, match="mesh_shape|devices"):
         train.train_and_evaluate(c, str(tmp_path))

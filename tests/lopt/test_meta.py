@@ -25,6 +25,7 @@ def _task(dtype, init_scale=1.0):
 
 def shift_optimizer(eta=0.1):
     """A toy learned optimizer ``u = -eta g + theta_u``: the meta-loss is quadratic in theta."""
+
     def init(key):
         del key
         return {"u": jnp.zeros(3)}
@@ -33,6 +34,7 @@ def shift_optimizer(eta=0.1):
         def update(g, state, params=None, **extra):
             del params, extra
             return -eta * g + theta["u"].astype(g.dtype), state
+
         return optax.GradientTransformationExtraArgs(lambda p: optax.EmptyState(), update)
 
     return lopt.LearnedOptimizer(init, build, "shift")
@@ -63,9 +65,13 @@ def test_tbptt_matches_finite_differences(x64):
         assert np.isfinite(float(loss))
         for kd in dirs:
             leaves, treedef = jax.tree.flatten(theta)
-            v = jax.tree.unflatten(treedef, [
-                jax.random.normal(k, x.shape, jnp.float64)
-                for k, x in zip(jax.random.split(kd, len(leaves)), leaves, strict=True)])
+            v = jax.tree.unflatten(
+                treedef,
+                [
+                    jax.random.normal(k, x.shape, jnp.float64)
+                    for k, x in zip(jax.random.split(kd, len(leaves)), leaves, strict=True)
+                ],
+            )
             fd = _central_fd(lambda th, s=state, k=key: grad(th, s, k)[0], theta, v, 1e-6)
             np.testing.assert_allclose(float(_dot(g, v)), float(fd), rtol=1e-6, atol=1e-9)
         state = new_state
@@ -78,8 +84,14 @@ def test_tbptt_full_truncation_equals_meta_loss_gradient_and_drop_second_order(x
     task = _task(jnp.float64, init_scale=0.0)
     want = jax.grad(lambda th: lopt.meta_loss(lo, th, task, jax.random.key(0), num_steps=4))(theta)
     for second_order in (True, False):
-        est = lopt.tbptt(lo, lambda k: task, num_steps=4, truncation_length=4, num_tasks=1,
-                         second_order=second_order)
+        est = lopt.tbptt(
+            lo,
+            lambda k: task,
+            num_steps=4,
+            truncation_length=4,
+            num_tasks=1,
+            second_order=second_order,
+        )
         _, g, _ = est.update(theta, est.init(theta, key=jax.random.key(0)), key=jax.random.key(1))
         if second_order:
             np.testing.assert_allclose(g["u"], want["u"], rtol=1e-10)
@@ -111,12 +123,14 @@ def test_es_pes_unbiased_and_pes_matches_full_unroll_es(x64):
 
     es = lopt.es(lo, lambda k: task, num_steps=num_steps, sigma=0.1, population=1)
     es_samples = jax.jit(jax.vmap(lambda k: es.update(theta, (), key=k)[1]["u"]))(
-        jax.random.split(jax.random.key(3), reps))
+        jax.random.split(jax.random.key(3), reps)
+    )
     es_mean, es_se = _mean_and_se(es_samples)
     assert np.all(np.abs(es_mean - want) < 4 * es_se), (es_mean, want, es_se)
 
-    pes = lopt.pes(lo, lambda k: task, num_steps=num_steps, truncation_length=1, sigma=0.1,
-                   population=1)
+    pes = lopt.pes(
+        lo, lambda k: task, num_steps=num_steps, truncation_length=1, sigma=0.1, population=1
+    )
 
     def pes_over_horizon(key):
         state = pes.init(theta, key=key)
@@ -176,11 +190,21 @@ def test_estimator_protocol_init_update_keys(name):
     lo = shift_optimizer()
     theta = {"u": jnp.array([0.1, -0.2, 0.05])}
     task = _task(jnp.float32)
-    est = {"tbptt": lambda: lopt.tbptt(lo, lambda k: task, num_steps=4, truncation_length=2,
-                                       num_tasks=2, stagger=True),
-           "es": lambda: lopt.es(lo, lambda k: task, num_steps=2, sigma=0.1, population=2),
-           "pes": lambda: lopt.pes(lo, lambda k: task, num_steps=4, truncation_length=2,
-                                   sigma=0.1, population=2, stagger=True)}[name]()
+    est = {
+        "tbptt": lambda: lopt.tbptt(
+            lo, lambda k: task, num_steps=4, truncation_length=2, num_tasks=2, stagger=True
+        ),
+        "es": lambda: lopt.es(lo, lambda k: task, num_steps=2, sigma=0.1, population=2),
+        "pes": lambda: lopt.pes(
+            lo,
+            lambda k: task,
+            num_steps=4,
+            truncation_length=2,
+            sigma=0.1,
+            population=2,
+            stagger=True,
+        ),
+    }[name]()
     default, explicit = est.init(theta), est.init(theta, key=jax.random.key(0))
     for a, b in zip(jax.tree.leaves(default), jax.tree.leaves(explicit), strict=True):
         if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
@@ -198,6 +222,5 @@ def test_estimator_protocol_init_update_keys(name):
 
     outer_state, est_state = outer.init(theta), default
     for i in range(2):
-        theta, outer_state, est_state, loss = step(theta, outer_state, est_state,
-                                                   jax.random.key(i))
+        theta, outer_state, est_state, loss = step(theta, outer_state, est_state, jax.random.key(i))
         assert np.isfinite(float(loss)) and theta["u"].shape == (3,)

@@ -17,8 +17,10 @@ OPTIMIZERS = {
 
 
 def _params(dtype):
-    return {"a": jnp.arange(6, dtype=dtype).reshape(3, 2) / 7,
-            "nested": {"scalar": jnp.asarray(0.5, dtype), "v": jnp.ones((4,), dtype)}}
+    return {
+        "a": jnp.arange(6, dtype=dtype).reshape(3, 2) / 7,
+        "nested": {"scalar": jnp.asarray(0.5, dtype), "v": jnp.ones((4,), dtype)},
+    }
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
@@ -44,10 +46,12 @@ def test_chain_jit_no_retrace_keeps_dtypes(name, dtype):
         chex.assert_trees_all_equal_shapes_and_dtypes(new_params, params)
         assert jax.tree.map(lambda x: (x.shape, x.dtype), state) == state_struct
         assert all(isinstance(x, jax.Array) for x in jax.tree.leaves(state))
-        assert all(bool(jnp.all(jnp.isfinite(u.astype(jnp.float32))))
-                   for u in jax.tree.leaves(updates))
-        assert any(float(jnp.max(jnp.abs(u.astype(jnp.float32)))) > 0
-                   for u in jax.tree.leaves(updates))
+        assert all(
+            bool(jnp.all(jnp.isfinite(u.astype(jnp.float32)))) for u in jax.tree.leaves(updates)
+        )
+        assert any(
+            float(jnp.max(jnp.abs(u.astype(jnp.float32)))) > 0 for u in jax.tree.leaves(updates)
+        )
         params = new_params
     chex.clear_trace_counter()
 
@@ -72,12 +76,17 @@ def test_mlp_optimizer_needs_params():
         opt.update(p, opt.init(p))
 
 
-@pytest.mark.parametrize("factory,kwargs", [
-    (lopt.lstm_optimizer, {"hidden": 0}), (lopt.lstm_optimizer, {"output_scale": -1.0}),
-    (lopt.mlp_optimizer, {"decays": (1.5,)}), (lopt.mlp_optimizer, {"step_mult": 0.0}),
-    (lopt.learned_hyperparams, {"horizon": 0}),
-    (lopt.learned_hyperparams, {"horizon": 5, "init_lr": -1.0}),
-])
+@pytest.mark.parametrize(
+    "factory,kwargs",
+    [
+        (lopt.lstm_optimizer, {"hidden": 0}),
+        (lopt.lstm_optimizer, {"output_scale": -1.0}),
+        (lopt.mlp_optimizer, {"decays": (1.5,)}),
+        (lopt.mlp_optimizer, {"step_mult": 0.0}),
+        (lopt.learned_hyperparams, {"horizon": 0}),
+        (lopt.learned_hyperparams, {"horizon": 5, "init_lr": -1.0}),
+    ],
+)
 def test_bad_hyperparameters_raise(factory, kwargs):
     with pytest.raises(ValueError):
         factory(**kwargs)
@@ -93,8 +102,12 @@ def _np_preprocess(g, k):
 def test_preprocess_matches_numpy():
     g = np.array([3.0, -1e-6, 0.0, -0.2, 5e-5, 1e-3])
     for k in (10.0, 5.0):
-        np.testing.assert_allclose(lopt.preprocess_gradient(jnp.asarray(g, jnp.float32), k),
-                                   _np_preprocess(g, k), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            lopt.preprocess_gradient(jnp.asarray(g, jnp.float32), k),
+            _np_preprocess(g, k),
+            rtol=1e-5,
+            atol=1e-6,
+        )
 
 
 def _np_sigmoid(x):

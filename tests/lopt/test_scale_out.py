@@ -42,8 +42,9 @@ def test_experiment_config_mesh_shape_runs_meta_batch_parallel(tmp_path):
     one, four = _run(tmp_path, 1), _run(tmp_path, 4)
     assert (one["devices"], four["devices"]) == (1, 4)
     for estimator in ("tbptt", "pes"):
-        np.testing.assert_allclose(four[estimator]["history"], one[estimator]["history"],
-                                   rtol=1e-4, err_msg=estimator)
+        np.testing.assert_allclose(
+            four[estimator]["history"], one[estimator]["history"], rtol=1e-4, err_msg=estimator
+        )
         for a, b in zip(four[estimator]["theta"], one[estimator]["theta"], strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=estimator)
     assert one["bad"] == "ran"  # one device: mesh_shape (-1,) is a 1-device mesh

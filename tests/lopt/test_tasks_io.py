@@ -20,8 +20,10 @@ def test_quadratic_tasks_loss_and_vmap():
     assert tasks.w.shape == (4, 10, 10) and tasks.y.shape == (4, 10)
     theta = np.linspace(-1, 1, 10)
     got = jax.vmap(lambda t: t.loss(jnp.asarray(theta, jnp.float32), None))(tasks)
-    want = [np.sum((np.asarray(w) @ theta - np.asarray(y)) ** 2)
-            for w, y in zip(tasks.w, tasks.y, strict=True)]
+    want = [
+        np.sum((np.asarray(w) @ theta - np.asarray(y)) ** 2)
+        for w, y in zip(tasks.w, tasks.y, strict=True)
+    ]
     np.testing.assert_allclose(got, want, rtol=1e-5)
     one = lopt.quadratic_task(jax.random.key(0), dim=10)
     assert one.w.shape == (10, 10)
@@ -30,8 +32,10 @@ def test_quadratic_tasks_loss_and_vmap():
 def test_mlp_task_loss_matches_numpy():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(7, 5)), rng.integers(0, 3, size=7)
-    for activation, act in (("sigmoid", lambda z: 1 / (1 + np.exp(-z))),
-                            ("relu", lambda z: np.maximum(z, 0))):
+    for activation, act in (
+        ("sigmoid", lambda z: 1 / (1 + np.exp(-z))),
+        ("relu", lambda z: np.maximum(z, 0)),
+    ):
         task = lopt.mlp_task(x, y, hidden=(4,), activation=activation, batch_size=3)
         params = task.init(jax.random.key(1))
         p = jax.tree.map(np.asarray, params)
@@ -64,8 +68,18 @@ class _UserTask:
 
 def test_meta_loss_with_user_task_decreases_with_lr():
     lo = lopt.learned_hyperparams(horizon=5, num_knots=1)
-    losses = [float(lopt.meta_loss(lo, {"log_lr": jnp.log(jnp.array([lr]))}, _UserTask(),
-                                   jax.random.key(0), num_steps=5)) for lr in (0.01, 0.3)]
+    losses = [
+        float(
+            lopt.meta_loss(
+                lo,
+                {"log_lr": jnp.log(jnp.array([lr]))},
+                _UserTask(),
+                jax.random.key(0),
+                num_steps=5,
+            )
+        )
+        for lr in (0.01, 0.3)
+    ]
     assert losses[1] < losses[0] < 18.0  # 18 = f(0)
 
 
@@ -88,8 +102,15 @@ def test_orbax_save_and_reload_in_fresh_process(tmp_path):
     opt = lo.optimizer(theta)
     want, _ = opt.update(params, opt.init(params))
     env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True,
-                         env=env, cwd=ROOT, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, path],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
     got = json.loads(out.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(got, want["w"], rtol=1e-6)
     with pytest.raises(ValueError, match="theta"):
@@ -111,9 +132,15 @@ def test_failed_save_raises_at_once_and_the_process_exits(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", _SAVE_UNDER_FILE, str(blocker / "theta")],
-                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _SAVE_UNDER_FILE, str(blocker / "theta")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
     assert "is a file, not a folder" in out.stdout
     existing = tmp_path / "exists"
     existing.mkdir()

@@ -30,7 +30,8 @@ def test_sinusoid_tiny_end_to_end(tmp_path, capfd):
     again = sinusoid.train_and_evaluate(c, str(tmp_path))
     assert "resuming from step 40" in capfd.readouterr().err
     assert {k: v for k, v in again.items() if "_k5" in k} == {
-        k: v for k, v in m.items() if "_k5" in k}
+        k: v for k, v in m.items() if "_k5" in k
+    }
     assert train.read_metrics(tmp_path) == metric_rows
     for label in ("maml", "pretrained"):
         # fine-tuning on a task's K support points lowers the error on its query points
@@ -63,11 +64,20 @@ def test_fewshot_digits_tiny_end_to_end_and_resume(tmp_path, method):
 
 def test_omniglot_configs_follow_the_paper():
     for variant, (ways, shots, lr, steps, test_steps, mb) in {
-            "5w1s": (5, 1, 0.4, 1, 3, 32), "5w5s": (5, 5, 0.4, 1, 3, 32),
-            "20w1s": (20, 1, 0.1, 5, 5, 16), "20w5s": (20, 5, 0.1, 5, 5, 16)}.items():
+        "5w1s": (5, 1, 0.4, 1, 3, 32),
+        "5w5s": (5, 5, 0.4, 1, 3, 32),
+        "20w1s": (20, 1, 0.1, 5, 5, 16),
+        "20w5s": (20, 5, 0.1, 5, 5, 16),
+    }.items():
         c = omniglot_default.get_config(variant)
-        assert (c.num_ways, c.num_shots, c.inner_lr, c.train_steps, c.eval_steps,
-                c.meta_batch_size) == (ways, shots, lr, steps, test_steps, mb)
+        assert (
+            c.num_ways,
+            c.num_shots,
+            c.inner_lr,
+            c.train_steps,
+            c.eval_steps,
+            c.meta_batch_size,
+        ) == (ways, shots, lr, steps, test_steps, mb)
         assert (c.num_iterations, c.eval_tasks, c.image_size) == (60_000, 600, 28)
     with pytest.raises(ValueError, match="variant"):
         omniglot_default.get_config("3w1s")
@@ -83,7 +93,7 @@ def test_omniglot_splits_have_the_paper_sizes():
     assert s["x_test"].shape == (423 * 4 * 20, 28, 28, 1)
     assert len(np.unique(s["y_train"])) == 4800 and len(np.unique(s["y_test"])) == 1692
     ink = s["x_train"].mean()
-    assert 0.03 < ink < 0.3          # ink = 1 covers a small fraction of each character
+    assert 0.03 < ink < 0.3  # ink = 1 covers a small fraction of each character
 
 
 _FEWSHOT_MESH = """
@@ -100,12 +110,16 @@ print(json.dumps(m))
 def test_fewshot_config_mesh_shape_runs_task_parallel(tmp_path):
     """maml_fewshot_digits with ``config.mesh_shape=(-1,)``: the meta-batch of 4 split over 4
     simulated devices gives the 1-device training loss and test accuracy."""
+
     def run(devices):
         return run_on_devices(_FEWSHOT_MESH, devices, tmp_path / f"d{devices}", timeout=300)
 
     one, four = run(1), run(4)
-    assert one["iterations_done"] == four["iterations_done"] == fewshot_test.get_config(
-        ).num_iterations
+    assert (
+        one["iterations_done"]
+        == four["iterations_done"]
+        == fewshot_test.get_config().num_iterations
+    )
     for k in ("meta_train_query_loss", "test_accuracy"):
         np.testing.assert_allclose(four[k], one[k], rtol=1e-4, atol=1e-5, err_msg=k)
 
@@ -115,6 +129,6 @@ def test_fewshot_mesh_shape_is_validated():
     c.mesh_shape = (0,)
     with pytest.raises(ValueError, match="mesh_shape"):
         fewshot.validate_config(c)
-    c.mesh_shape = (3,)       # does not divide meta_batch_size = 4
+    c.mesh_shape = (3,)  # does not divide meta_batch_size = 4
     with pytest.raises(ValueError, match="mesh"):
         fewshot.train_and_evaluate(c, "/nonexistent/unused")

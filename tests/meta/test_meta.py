@@ -73,8 +73,9 @@ def manual_adapt(params, support, rates):
 def manual_meta_loss(params, tasks, rates):
     """Reference meta-loss: a Python loop over tasks (no vmap)."""
     (xs, ys), (xq, yq) = tasks
-    losses = [mse(manual_adapt(params, (xs[i], ys[i]), rates), (xq[i], yq[i]))
-              for i in range(xs.shape[0])]
+    losses = [
+        mse(manual_adapt(params, (xs[i], ys[i]), rates), (xq[i], yq[i])) for i in range(xs.shape[0])
+    ]
     return sum(losses) / len(losses)
 
 
@@ -91,6 +92,7 @@ def assert_close(a, b, tol):
 
 
 # ------------------------------------------------------------------------ MAML gradients
+
 
 def test_second_order_meta_gradient_matches_finite_differences(x64):
     params, tasks = make_params(jnp.float64), make_tasks(jnp.float64)
@@ -109,12 +111,16 @@ def test_second_order_meta_gradient_matches_finite_differences(x64):
 def test_first_order_equals_query_gradient_at_adapted_params(dtype):
     params, tasks = make_params(dtype), make_tasks(dtype)
     (xs, ys), (xq, yq) = tasks
-    g_fo = jgrad(lambda p: meta.maml_loss(mse, p, tasks, inner_lr=0.3, num_steps=2,
-                                             first_order=True))(params)
+    g_fo = jgrad(
+        lambda p: meta.maml_loss(mse, p, tasks, inner_lr=0.3, num_steps=2, first_order=True)
+    )(params)
+
     @jax.jit
     def ref_fn(params):
-        g = [jax.grad(mse)(manual_adapt(params, (xs[i], ys[i]), [0.3, 0.3]), (xq[i], yq[i]))
-             for i in range(3)]
+        g = [
+            jax.grad(mse)(manual_adapt(params, (xs[i], ys[i]), [0.3, 0.3]), (xq[i], yq[i]))
+            for i in range(3)
+        ]
         return jax.tree.map(lambda *gi: sum(gi) / len(gi), *g)
 
     ref = ref_fn(params)
@@ -138,11 +144,16 @@ def test_vmap_over_tasks_equals_python_loop_with_per_step_rates(dtype):
 
 def test_remat_and_task_batching_give_same_gradients(dtype):
     params, tasks = make_params(dtype), make_tasks(dtype)
-    g = [jgrad(lambda p, r=r, b=b: meta.maml_loss(mse, p, tasks, inner_lr=0.2, num_steps=4,
-                                                  remat=r, task_batch_size=b))(params)
-         for r, b in ((False, None), (True, None), (False, 2))]
+    g = [
+        jgrad(
+            lambda p, r=r, b=b: meta.maml_loss(
+                mse, p, tasks, inner_lr=0.2, num_steps=4, remat=r, task_batch_size=b
+            )
+        )(params)
+        for r, b in ((False, None), (True, None), (False, 2))
+    ]
     assert_close(g[0], g[1], TOL[dtype])
-    assert_close(g[0], g[2], TOL[dtype])     # lax.map over tasks, 2 at a time (3 = 2 + 1)
+    assert_close(g[0], g[2], TOL[dtype])  # lax.map over tasks, 2 at a time (3 = 2 + 1)
     per_task = jax.jit(lambda p: meta.query_losses(mse, p, tasks, inner_lr=0.2, num_steps=4))
     assert per_task(params).shape == (3,)
 
@@ -166,13 +177,19 @@ def _np_conv_nchw(x, w, strides, pads, dil):
 
 def _cnn(params, x):
     """conv (stride 2, dilated, NCHW) → ReLU → 2×2 max-pool → conv (NHWC) → mean → linear."""
-    h = jax.lax.conv_general_dilated(x, params["k1"], (2, 1), ((1, 2), (1, 1)),
-                                     rhs_dilation=(1, 2), dimension_numbers=("NCHW", "OIHW",
-                                                                             "NHWC"))
+    h = jax.lax.conv_general_dilated(
+        x,
+        params["k1"],
+        (2, 1),
+        ((1, 2), (1, 1)),
+        rhs_dilation=(1, 2),
+        dimension_numbers=("NCHW", "OIHW", "NHWC"),
+    )
     h = jax.nn.relu(h + params["b1"][None, None, None])
     h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
-    h = jax.lax.conv_general_dilated(h, params["k2"], (1, 1), "SAME",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    h = jax.lax.conv_general_dilated(
+        h, params["k2"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     return jnp.tanh(h).mean((1, 2)) @ params["w"]
 
 
@@ -182,14 +199,23 @@ def test_matmul_ops_matches_native_ops_to_second_order(dtype):
     k1 = r.normal(size=(4, 3, 3, 2)) / 3
     np.testing.assert_allclose(
         ops.matmul_ops(jax.lax.conv_general_dilated)(
-            jnp.asarray(x, dtype), jnp.asarray(k1, dtype), window_strides=(2, 1),
-            padding=((1, 2), (1, 1)), rhs_dilation=(1, 2)),
-        _np_conv_nchw(x, k1, (2, 1), ((1, 2), (1, 1)), (1, 2)), rtol=50 * TOL[dtype],
-        atol=50 * TOL[dtype])
-    params = {"k1": jnp.asarray(k1, dtype), "b1": jnp.asarray(r.normal(size=4), dtype),
-              "k2": jnp.asarray(r.normal(size=(3, 3, 4, 5)) / 6, dtype),
-              "w": jnp.asarray(r.normal(size=(5, 2)), dtype)}
-    xs = jnp.asarray(r.normal(size=(3, 2, 3, 9, 8)), dtype)      # 3 tasks
+            jnp.asarray(x, dtype),
+            jnp.asarray(k1, dtype),
+            window_strides=(2, 1),
+            padding=((1, 2), (1, 1)),
+            rhs_dilation=(1, 2),
+        ),
+        _np_conv_nchw(x, k1, (2, 1), ((1, 2), (1, 1)), (1, 2)),
+        rtol=50 * TOL[dtype],
+        atol=50 * TOL[dtype],
+    )
+    params = {
+        "k1": jnp.asarray(k1, dtype),
+        "b1": jnp.asarray(r.normal(size=4), dtype),
+        "k2": jnp.asarray(r.normal(size=(3, 3, 4, 5)) / 6, dtype),
+        "w": jnp.asarray(r.normal(size=(5, 2)), dtype),
+    }
+    xs = jnp.asarray(r.normal(size=(3, 2, 3, 9, 8)), dtype)  # 3 tasks
     ys = jnp.asarray(r.normal(size=(3, 2, 2)), dtype)
 
     def loss(p, batch):
@@ -198,8 +224,7 @@ def test_matmul_ops_matches_native_ops_to_second_order(dtype):
     tasks = ((xs, ys), (xs[::-1], ys))
     # Per-task weights vmapped (batched matmuls) in float32, mapped one task at a time in f64.
     tbs = None if dtype == jnp.float32 else 1
-    f = lambda p, fn: meta.maml_loss(fn, p, tasks, inner_lr=0.3, num_steps=2,
-                                     task_batch_size=tbs)
+    f = lambda p, fn: meta.maml_loss(fn, p, tasks, inner_lr=0.3, num_steps=2, task_batch_size=tbs)
     v, g = jax.jit(jax.value_and_grad(f), static_argnums=1)(params, loss)
     v2, g2 = jax.jit(jax.value_and_grad(f), static_argnums=1)(params, ops.matmul_ops(loss))
     np.testing.assert_allclose(v2, v, rtol=10 * TOL[dtype])
@@ -214,10 +239,12 @@ def test_matmul_ops_matches_native_ops_to_second_order(dtype):
 def test_metasgd_with_equal_rates_equals_maml(dtype):
     params, tasks = make_params(dtype), make_tasks(dtype)
     lrs = meta.metasgd_init(params, 0.25)
-    v1, (gp, glr) = jax.jit(jax.value_and_grad(
-        lambda p, a: meta.metasgd(mse, p, a, tasks, num_steps=2), argnums=(0, 1)))(params, lrs)
-    v2, g2 = jax.jit(jax.value_and_grad(
-        lambda p: meta.maml_loss(mse, p, tasks, inner_lr=0.25, num_steps=2)))(params)
+    v1, (gp, glr) = jax.jit(
+        jax.value_and_grad(lambda p, a: meta.metasgd(mse, p, a, tasks, num_steps=2), argnums=(0, 1))
+    )(params, lrs)
+    v2, g2 = jax.jit(
+        jax.value_and_grad(lambda p: meta.maml_loss(mse, p, tasks, inner_lr=0.25, num_steps=2))
+    )(params)
     np.testing.assert_allclose(v1, v2, rtol=TOL[dtype])
     assert_close(gp, g2, 10 * TOL[dtype])
     assert jax.tree.map(jnp.shape, glr) == jax.tree.map(jnp.shape, params)
@@ -232,9 +259,14 @@ def test_metasgd_rate_gradient_matches_finite_differences(x64):
     eps = 1e-6
     bump = lambda s: jax.tree.map(lambda a: a.at[0].add(s), lrs)
     fd = (f(bump(eps)) - f(bump(-eps))) / (2 * eps)
-    np.testing.assert_allclose(sum(np.asarray(x)[0].sum() if x.ndim == 1 else
-                                   np.asarray(x)[0].sum() for x in jax.tree.leaves(g)),
-                               fd, rtol=1e-6)
+    np.testing.assert_allclose(
+        sum(
+            np.asarray(x)[0].sum() if x.ndim == 1 else np.asarray(x)[0].sum()
+            for x in jax.tree.leaves(g)
+        ),
+        fd,
+        rtol=1e-6,
+    )
 
 
 def test_anil_mask_leaves_body_unchanged(dtype):
@@ -260,11 +292,13 @@ def test_anil_mask_leaves_body_unchanged(dtype):
 
 # ------------------------------------------------------------------------ Reptile
 
+
 def test_reptile_update_equals_formula(dtype):
     params, ((xs, ys), _) = make_params(dtype), make_tasks(dtype)
     phi_bar = meta.reptile_adapted(mse, params, (xs, ys), inner_lr=0.1, num_steps=4)
-    ref_phis = jax.jit(lambda p: [manual_adapt(p, (xs[i], ys[i]), [0.1] * 4)
-                                  for i in range(3)])(params)
+    ref_phis = jax.jit(lambda p: [manual_adapt(p, (xs[i], ys[i]), [0.1] * 4) for i in range(3)])(
+        params
+    )
     ref_bar = jax.tree.map(lambda *p: sum(p) / 3, *ref_phis)
     assert_close(phi_bar, ref_bar, 10 * TOL[dtype])
     tx = meta.reptile(optax.linear_schedule(0.5, 0.1, 4))
@@ -275,12 +309,16 @@ def test_reptile_update_equals_formula(dtype):
         new = optax.apply_updates(theta, upd)
         eps = 0.5 - 0.1 * t
         # optax schedules evaluate in float32, hence the 1e-7 floor.
-        assert_close(new, jax.tree.map(lambda th, ph, e=eps: th + e * (ph - th), theta, phi_bar),
-                     max(TOL[dtype], 1e-7))
+        assert_close(
+            new,
+            jax.tree.map(lambda th, ph, e=eps: th + e * (ph - th), theta, phi_bar),
+            max(TOL[dtype], 1e-7),
+        )
         theta = new
 
 
 # ------------------------------------------------------------------------ iMAML
+
 
 def test_imaml_gradient_equals_closed_form_on_quadratic(x64):
     """Inner loss 1/2 phi'A phi - b'phi; outer 1/2|phi - c|^2 (as A=I, b=c).
@@ -301,10 +339,15 @@ def test_imaml_gradient_equals_closed_form_on_quadratic(x64):
         return 0.5 * phi @ batch["A"] @ phi - batch["b"] @ phi
 
     eye = np.broadcast_to(np.eye(d), (num_tasks, d, d))
-    tasks = ({"A": jnp.asarray(a_mat), "b": jnp.asarray(b)},
-             {"A": jnp.asarray(eye), "b": jnp.asarray(c)})
-    f = jax.jit(lambda th: meta.imaml(quad, th, tasks, lam=lam, inner_lr=0.3, num_steps=300,
-                                      cg_maxiter=50, cg_tol=1e-12))
+    tasks = (
+        {"A": jnp.asarray(a_mat), "b": jnp.asarray(b)},
+        {"A": jnp.asarray(eye), "b": jnp.asarray(c)},
+    )
+    f = jax.jit(
+        lambda th: meta.imaml(
+            quad, th, tasks, lam=lam, inner_lr=0.3, num_steps=300, cg_maxiter=50, cg_tol=1e-12
+        )
+    )
     g = jgrad(f)(jnp.asarray(theta))
     ref = np.zeros(d)
     for i in range(num_tasks):
@@ -312,12 +355,18 @@ def test_imaml_gradient_equals_closed_form_on_quadratic(x64):
         ref += np.linalg.solve(np.eye(d) + a_mat[i] / lam, phi - c[i]) / num_tasks
     np.testing.assert_allclose(g, ref, rtol=1e-8, atol=1e-10)
     # It is not the first-order approximation (phi* - c averaged).
-    fo = np.mean([np.linalg.solve(a_mat[i] + lam * np.eye(d), b[i] + lam * theta) - c[i]
-                  for i in range(num_tasks)], axis=0)
+    fo = np.mean(
+        [
+            np.linalg.solve(a_mat[i] + lam * np.eye(d), b[i] + lam * theta) - c[i]
+            for i in range(num_tasks)
+        ],
+        axis=0,
+    )
     assert np.linalg.norm(fo - ref) > 1e-2
 
 
 # ------------------------------------------------------------------------ compilation
+
 
 def test_second_call_with_same_shapes_does_not_retrace():
     params, tasks = make_params(jnp.float32), make_tasks(jnp.float32)
@@ -327,7 +376,8 @@ def test_second_call_with_same_shapes_does_not_retrace():
     @chex.assert_max_traces(n=1)
     def step(p, s, t):
         loss, g = jax.value_and_grad(meta.maml_loss, argnums=1)(
-            mse, p, t, inner_lr=0.1, num_steps=2, remat=True)
+            mse, p, t, inner_lr=0.1, num_steps=2, remat=True
+        )
         u, s = opt.update(g, s, p)
         return optax.apply_updates(p, u), s, loss
 
@@ -339,28 +389,45 @@ def test_second_call_with_same_shapes_does_not_retrace():
 
 # ------------------------------------------------------------------------ bad input
 
+
 def _bad_cases():
     params, tasks = make_params(jnp.float32), make_tasks(jnp.float32)
     (xs, ys), (xq, yq) = tasks
     ok = dict(inner_lr=0.1, num_steps=1)
     return [
         ("num_steps", lambda: meta.maml_loss(mse, params, tasks, inner_lr=0.1, num_steps=0)),
-        ("num_steps", lambda: meta.adapt(mse, params, (xs[0], ys[0]), inner_lr=0.1,
-                                         num_steps=1.5)),
+        ("num_steps", lambda: meta.adapt(mse, params, (xs[0], ys[0]), inner_lr=0.1, num_steps=1.5)),
         ("leading", lambda: meta.maml_loss(mse, params, ((xs, ys), (xq[:2], yq[:2])), **ok)),
         ("leading", lambda: meta.maml_loss(mse, params, ((xs, ys[:2]), (xq, yq)), **ok)),
         ("pair", lambda: meta.maml_loss(mse, params, (xs, ys, xq), **ok)),
-        ("structure", lambda: meta.maml_loss(
-            mse, params, tasks, inner_lr={"w1": 0.1, "b1": 0.1}, num_steps=1)),
-        ("shape", lambda: meta.maml_loss(
-            mse, params, tasks, inner_lr={**meta.metasgd_init(params, 0.1),
-                                          "w1": jnp.ones((3,))}, num_steps=1)),
-        ("per-step", lambda: meta.maml_loss(mse, params, tasks, inner_lr=jnp.ones(3) * 0.1,
-                                            num_steps=2)),
-        ("inner_lr must be positive",
-         lambda: meta.maml_loss(mse, params, tasks, inner_lr=-0.1, num_steps=1)),
-        ("no parameters", lambda: meta.anil(mse, params, tasks, inner_mask=lambda p, x: False,
-                                            **ok)),
+        (
+            "structure",
+            lambda: meta.maml_loss(
+                mse, params, tasks, inner_lr={"w1": 0.1, "b1": 0.1}, num_steps=1
+            ),
+        ),
+        (
+            "shape",
+            lambda: meta.maml_loss(
+                mse,
+                params,
+                tasks,
+                inner_lr={**meta.metasgd_init(params, 0.1), "w1": jnp.ones((3,))},
+                num_steps=1,
+            ),
+        ),
+        (
+            "per-step",
+            lambda: meta.maml_loss(mse, params, tasks, inner_lr=jnp.ones(3) * 0.1, num_steps=2),
+        ),
+        (
+            "inner_lr must be positive",
+            lambda: meta.maml_loss(mse, params, tasks, inner_lr=-0.1, num_steps=1),
+        ),
+        (
+            "no parameters",
+            lambda: meta.anil(mse, params, tasks, inner_mask=lambda p, x: False, **ok),
+        ),
         ("lam", lambda: meta.imaml(mse, params, tasks, lam=0.0, inner_lr=0.1, num_steps=1)),
         ("step_size", lambda: meta.reptile(0.0)),
         ("task_batch_size", lambda: meta.maml_loss(mse, params, tasks, task_batch_size=0, **ok)),

@@ -22,9 +22,18 @@ from jtransfer import models
 from tests.conftest import manual_dir_or_skip
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
-TINY = dict(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=2,
-            num_attention_heads=4, intermediate_size=64, max_position_embeddings=16,
-            type_vocab_size=2, layer_norm_eps=1e-12, hidden_act="gelu")
+TINY = dict(
+    model_type="bert",
+    vocab_size=100,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=16,
+    type_vocab_size=2,
+    layer_norm_eps=1e-12,
+    hidden_act="gelu",
+)
 
 
 # --------------------------------------------------------------------- NumPy reference
@@ -33,15 +42,23 @@ def tiny_state_dict(cfg, seed=0, prefix=""):
     rng = np.random.default_rng(seed)
     h, i = cfg["hidden_size"], cfg["intermediate_size"]
     r = lambda *s: rng.normal(0, 0.5, s).astype(np.float32)  # noqa: E731
-    sd = {"embeddings.word_embeddings.weight": r(cfg["vocab_size"], h),
-          "embeddings.position_embeddings.weight": r(cfg["max_position_embeddings"], h),
-          "embeddings.token_type_embeddings.weight": r(cfg["type_vocab_size"], h),
-          "embeddings.LayerNorm.weight": 1 + r(h) * 0.1, "embeddings.LayerNorm.bias": r(h)}
+    sd = {
+        "embeddings.word_embeddings.weight": r(cfg["vocab_size"], h),
+        "embeddings.position_embeddings.weight": r(cfg["max_position_embeddings"], h),
+        "embeddings.token_type_embeddings.weight": r(cfg["type_vocab_size"], h),
+        "embeddings.LayerNorm.weight": 1 + r(h) * 0.1,
+        "embeddings.LayerNorm.bias": r(h),
+    }
     for n in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{n}."
-        for name, (o, k) in {"attention.self.query": (h, h), "attention.self.key": (h, h),
-                             "attention.self.value": (h, h), "attention.output.dense": (h, h),
-                             "intermediate.dense": (i, h), "output.dense": (h, i)}.items():
+        for name, (o, k) in {
+            "attention.self.query": (h, h),
+            "attention.self.key": (h, h),
+            "attention.self.value": (h, h),
+            "attention.output.dense": (h, h),
+            "intermediate.dense": (i, h),
+            "output.dense": (h, i),
+        }.items():
             sd[p + name + ".weight"] = r(o, k) / np.sqrt(k)
             sd[p + name + ".bias"] = r(o) * 0.1
         for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
@@ -64,9 +81,11 @@ def np_bert(sd, cfg, ids, mask, tt):
         return x @ sd[p + ".weight"].T + sd[p + ".bias"]
 
     L = ids.shape[1]
-    x = (sd["embeddings.word_embeddings.weight"][ids]
-         + sd["embeddings.position_embeddings.weight"][:L][None]
-         + sd["embeddings.token_type_embeddings.weight"][tt])
+    x = (
+        sd["embeddings.word_embeddings.weight"][ids]
+        + sd["embeddings.position_embeddings.weight"][:L][None]
+        + sd["embeddings.token_type_embeddings.weight"][tt]
+    )
     x = ln(x, "embeddings.LayerNorm")
     out = [x]
     nh = cfg["num_attention_heads"]
@@ -74,8 +93,10 @@ def np_bert(sd, cfg, ids, mask, tt):
     B = ids.shape[0]
     for n in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{n}."
-        q, k, v = (lin(x, p + f"attention.self.{t}").reshape(B, L, nh, hd).transpose(0, 2, 1, 3)
-                   for t in ("query", "key", "value"))
+        q, k, v = (
+            lin(x, p + f"attention.self.{t}").reshape(B, L, nh, hd).transpose(0, 2, 1, 3)
+            for t in ("query", "key", "value")
+        )
         s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hd)
         s = s + np.where(mask[:, None, None, :] > 0, 0.0, -1e30)
         s = np.exp(s - s.max(-1, keepdims=True))
@@ -95,8 +116,10 @@ def write_ckpt(folder, sd, cfg, sums=False):
         json.dump(cfg, f)
     save_file(sd, os.path.join(folder, "model.safetensors"))
     if sums:
-        lines = [f"{hashlib.sha256(open(os.path.join(folder, n), 'rb').read()).hexdigest()}  {n}"
-                 for n in ("config.json", "model.safetensors")]
+        lines = [
+            f"{hashlib.sha256(open(os.path.join(folder, n), 'rb').read()).hexdigest()}  {n}"
+            for n in ("config.json", "model.safetensors")
+        ]
         with open(os.path.join(folder, "SHA256SUMS"), "w") as f:
             f.write("\n".join(lines) + "\n")
     return folder
@@ -161,11 +184,13 @@ def test_pooling_matches_numpy(tiny):
     m = b["attention_mask"][..., None].astype(np.float64)
     ref = (h * m).sum(1) / m.sum(1)
     np.testing.assert_allclose(out.pooled, ref, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(models.mean_pool(out.hidden_states[-1], b["attention_mask"]),
-                               ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        models.mean_pool(out.hidden_states[-1], b["attention_mask"]), ref, rtol=1e-5, atol=1e-6
+    )
     nrm = models.l2_normalize(out.pooled)
-    np.testing.assert_allclose(nrm, ref / np.linalg.norm(ref, axis=1, keepdims=True),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        nrm, ref / np.linalg.norm(ref, axis=1, keepdims=True), rtol=1e-5, atol=1e-6
+    )
     # all-padding row: zeros, not NaN
     z = models.mean_pool(jnp.ones((1, 3, 2)), jnp.zeros((1, 3), jnp.int32))
     np.testing.assert_array_equal(z, 0.0)
@@ -216,8 +241,9 @@ def test_loader_round_trip_matches_numpy(tmp_path, prefix):
     apply_fn, params = models.functional(enc, train=False)
     b = tiny_batch()
     out = jax.jit(apply_fn)(params, b)
-    ref = np_bert(tiny_state_dict(TINY), TINY, b["input_ids"], b["attention_mask"],
-                  b["token_type_ids"])
+    ref = np_bert(
+        tiny_state_dict(TINY), TINY, b["input_ids"], b["attention_mask"], b["token_type_ids"]
+    )
     m = b["attention_mask"][..., None] > 0
     for got, want in zip(out.hidden_states, ref):
         np.testing.assert_allclose(np.where(m, got, 0), np.where(m, want, 0), atol=2e-5)
@@ -254,18 +280,22 @@ def test_loader_errors(tmp_path):
     with pytest.raises(ValueError, match=r"unexpected tensors.*encoder\.layer\.2"):
         models.load_pretrained(write_ckpt(str(tmp_path / "extra"), extra, TINY))
     with pytest.raises(ValueError, match="model_type 'roberta'"):
-        models.load_pretrained(write_ckpt(str(tmp_path / "rob"), sd,
-                                          {**TINY, "model_type": "roberta"}))
+        models.load_pretrained(
+            write_ckpt(str(tmp_path / "rob"), sd, {**TINY, "model_type": "roberta"})
+        )
 
 
-@pytest.mark.parametrize("change,match", [
-    ({"model_type": "gpt2"}, "model_type"),
-    ({"hidden_act": "swish"}, "hidden_act"),
-    ({"position_embedding_type": "relative_key"}, "position_embedding_type"),
-    ({"num_attention_heads": 5}, "divisible"),
-    ({"hidden_size": 0}, "hidden_size"),
-    ({"hidden_dropout_prob": 1.0}, "hidden_dropout_prob"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"model_type": "gpt2"}, "model_type"),
+        ({"hidden_act": "swish"}, "hidden_act"),
+        ({"position_embedding_type": "relative_key"}, "position_embedding_type"),
+        ({"num_attention_heads": 5}, "divisible"),
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"hidden_dropout_prob": 1.0}, "hidden_dropout_prob"),
+    ],
+)
 def test_config_errors(change, match):
     with pytest.raises(ValueError, match=match):
         models.BertConfig.from_dict({**TINY, **change})
@@ -321,8 +351,10 @@ def test_tokenizer(minilm_dir):
 def test_golden_vs_pytorch(minilm_dir):
     """Token ids, last hidden states and sentence embeddings equal PyTorch's within 1e-4."""
     meta = json.load(open(os.path.join(FIXTURES, "minilm_golden.json"), encoding="utf-8"))
-    g = {k: np.load(os.path.join(FIXTURES, f"minilm_golden_{k}.npy"))
-         for k in ("input_ids", "attention_mask", "token_type_ids", "last_hidden", "pooled")}
+    g = {
+        k: np.load(os.path.join(FIXTURES, f"minilm_golden_{k}.npy"))
+        for k in ("input_ids", "attention_mask", "token_type_ids", "last_hidden", "pooled")
+    }
     tok = models.load_tokenizer(minilm_dir)
     batch = tok(meta["sentences"], max_length=meta["max_length"])
     for k in ("input_ids", "attention_mask", "token_type_ids"):
@@ -335,8 +367,10 @@ def test_golden_vs_pytorch(minilm_dir):
     real = g["attention_mask"][..., None] > 0
     d_hidden = float(np.where(real, diff, 0).max())
     d_pooled = float(np.abs(pooled - g["pooled"]).max())
-    print(f"\nmax |jtransfer - PyTorch|: last hidden {d_hidden:.2e} (attended tokens; "
-          f"{float(diff.max()):.2e} incl. padding), pooled {d_pooled:.2e}")
+    print(
+        f"\nmax |jtransfer - PyTorch|: last hidden {d_hidden:.2e} (attended tokens; "
+        f"{float(diff.max()):.2e} incl. padding), pooled {d_pooled:.2e}"
+    )
     # Hidden states at padding positions are not used by anything (pooling masks them) and are
     # ill-conditioned in float32: against a float64 NumPy forward PyTorch is off by 6.8e-5 there
     # and jtransfer by 1.9e-4 (both ~2e-6 on attended tokens; jtransfer run in float64 equals
@@ -358,8 +392,9 @@ def test_manual_dir_lookup_and_dtype(tmp_path, monkeypatch):
     b = tiny_batch()
     out = jax.jit(apply_fn)(params, b)
     assert out.hidden_states[-1].dtype == jnp.bfloat16 and out.pooled.dtype == jnp.float32
-    ref = np_bert(tiny_state_dict(TINY), TINY, b["input_ids"], b["attention_mask"],
-                  b["token_type_ids"])[-1]
+    ref = np_bert(
+        tiny_state_dict(TINY), TINY, b["input_ids"], b["attention_mask"], b["token_type_ids"]
+    )[-1]
     m = b["attention_mask"][..., None] > 0
     err = np.abs(np.where(m, np.asarray(out.hidden_states[-1], np.float32) - ref, 0)).max()
     assert err < 0.25, err  # bf16 has ~3 significant digits; values are O(1)

@@ -28,12 +28,15 @@ def _params(seed=0):
     rng = np.random.default_rng(seed)
     w = lambda *shape: jnp.asarray(rng.standard_normal(shape), jnp.float32)
     layer = lambda i: {"dense": {"kernel": w(H, H), "context": w(H, H)}}
-    return {"embeddings": {"word": w(V, H)},
-            "encoder": {"layer": {str(i): layer(i) for i in range(2)}}}
+    return {
+        "embeddings": {"word": w(V, H)},
+        "encoder": {"layer": {str(i): layer(i) for i in range(2)}},
+    }
 
 
 def _encoder(traces):
     """A 2-layer stand-in with the encoder contract; each layer mixes tokens via the mask."""
+
     def apply_fn(params, batch):
         traces.n += 1
         m = batch["attention_mask"].astype(jnp.float32)[:, :, None]
@@ -46,6 +49,7 @@ def _encoder(traces):
             hs.append(h)
         pooled = (h * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
         return EncoderOutput(tuple(hs), pooled)
+
     return apply_fn
 
 
@@ -55,14 +59,28 @@ def _tokenizer(calls):
         ids = np.zeros((len(texts), max_length), np.int32)
         for i, t in enumerate(texts):
             toks = [1 + (ord(c) % (V - 1)) for c in t][:max_length]
-            ids[i, :len(toks)] = toks
-        return {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int32),
-                "token_type_ids": np.zeros_like(ids)}
+            ids[i, : len(toks)] = toks
+        return {
+            "input_ids": ids,
+            "attention_mask": (ids > 0).astype(np.int32),
+            "token_type_ids": np.zeros_like(ids),
+        }
+
     return tokenizer
 
 
-TEXTS = ["a", "hello world", "jax", "transfer learning", "lo", "ra", "x" * 20, "cache",
-         "resume", "q"]
+TEXTS = [
+    "a",
+    "hello world",
+    "jax",
+    "transfer learning",
+    "lo",
+    "ra",
+    "x" * 20,
+    "cache",
+    "resume",
+    "q",
+]
 
 
 def _reference(params, texts, layers, max_length):
@@ -73,19 +91,25 @@ def _reference(params, texts, layers, max_length):
         batch = tok([t], max_length=max_length)
         out = apply_fn(params, batch)
         mask = batch["attention_mask"][0].astype(bool)
-        rows.append([np.asarray(out.hidden_states[l][0], np.float64)[mask].mean(0)
-                     for l in layers])
+        rows.append([np.asarray(out.hidden_states[l][0], np.float64)[mask].mean(0) for l in layers])
     return np.asarray(rows)
 
 
 def test_features_equal_direct_unbatched_computation():
     params, traces, calls = _params(), Counter(), Counter()
-    got = extract_features(_encoder(traces), params, TEXTS, _tokenizer(calls), layers=(0, -1, 1),
-                           max_length=L, batch_size=3, progress=False)
+    got = extract_features(
+        _encoder(traces),
+        params,
+        TEXTS,
+        _tokenizer(calls),
+        layers=(0, -1, 1),
+        max_length=L,
+        batch_size=3,
+        progress=False,
+    )
     assert got.shape == (len(TEXTS), 3, H) and got.dtype == np.float32
-    np.testing.assert_allclose(got, _reference(params, TEXTS, (0, -1, 1), L), rtol=1e-5,
-                               atol=1e-6)
-    assert traces.n == 1   # the padded last batch has the same shape: one compilation
+    np.testing.assert_allclose(got, _reference(params, TEXTS, (0, -1, 1), L), rtol=1e-5, atol=1e-6)
+    assert traces.n == 1  # the padded last batch has the same shape: one compilation
 
 
 def test_cache_hit_does_not_call_encoder_or_tokenizer(tmp_path):
@@ -114,14 +138,28 @@ def test_interrupted_run_resumes_with_only_the_missing_chunks(tmp_path):
 
     calls = Counter()
     with pytest.raises(Killed):
-        extract_features(_encoder(Counter()), params, TEXTS, _tokenizer(calls),
-                         cache_dir=tmp_path, on_chunk=kill_after_first, **kw)
+        extract_features(
+            _encoder(Counter()),
+            params,
+            TEXTS,
+            _tokenizer(calls),
+            cache_dir=tmp_path,
+            on_chunk=kill_after_first,
+            **kw,
+        )
     (folder,) = os.listdir(tmp_path)
     assert sorted(os.listdir(tmp_path / folder)) == ["chunk_00000.npy", "manifest.json"]
     calls.n, seen = 0, []
-    got = extract_features(_encoder(Counter()), params, TEXTS, _tokenizer(calls),
-                           cache_dir=tmp_path, on_chunk=lambda c, n: seen.append(c), **kw)
-    assert seen == [1, 2] and calls.n == 2   # chunk 0 was not recomputed
+    got = extract_features(
+        _encoder(Counter()),
+        params,
+        TEXTS,
+        _tokenizer(calls),
+        cache_dir=tmp_path,
+        on_chunk=lambda c, n: seen.append(c),
+        **kw,
+    )
+    assert seen == [1, 2] and calls.n == 2  # chunk 0 was not recomputed
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
@@ -142,8 +180,9 @@ def test_a_changed_key_never_reuses_the_cache(tmp_path):
         calls = Counter()
         v = dict(v)
         texts, p = v.pop("texts", TEXTS), v.pop("params", params)
-        outs.append(extract_features(_encoder(Counter()), p, texts, _tokenizer(calls),
-                                     **{**base, **v}))
+        outs.append(
+            extract_features(_encoder(Counter()), p, texts, _tokenizer(calls), **{**base, **v})
+        )
         assert calls.n == 1, f"variant {i} reused a cache entry"
         assert len(os.listdir(tmp_path)) == i + 1
     assert not np.allclose(outs[0], outs[1]) and not np.allclose(outs[0], outs[5])
@@ -156,15 +195,18 @@ def test_params_hash_depends_on_values_and_paths():
     assert params_hash({"a": jnp.zeros(2)}) != params_hash({"b": jnp.zeros(2)})
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(layers=(3,)), r"layers \[3\] out of range for 3 hidden states"),
-    (dict(layers=()), "layers"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(max_length=0), "max_length"),
-    (dict(chunk_size=0), "chunk_size"),
-    (dict(texts=[]), "texts is empty"),
-    (dict(texts="abc"), "texts"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(layers=(3,)), r"layers \[3\] out of range for 3 hidden states"),
+        (dict(layers=()), "layers"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(max_length=0), "max_length"),
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(texts=[]), "texts is empty"),
+        (dict(texts="abc"), "texts"),
+    ],
+)
 def test_bad_inputs_raise_value_error(kwargs, match):
     texts = kwargs.pop("texts", TEXTS)
     kw = {**dict(max_length=L, progress=False), **kwargs}

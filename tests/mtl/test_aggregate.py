@@ -16,8 +16,9 @@ from jtransfer import mtl
 
 def _grads(seed, t, shapes=((3, 4), (5,)), dtype=np.float32, shift=0.0):
     rng = np.random.default_rng(seed)
-    return {f"w{i}": jnp.asarray(rng.normal(size=(t,) + s) + shift, dtype)
-            for i, s in enumerate(shapes)}
+    return {
+        f"w{i}": jnp.asarray(rng.normal(size=(t,) + s) + shift, dtype) for i, s in enumerate(shapes)
+    }
 
 
 def _flat(tree):
@@ -36,8 +37,12 @@ def test_gram_and_combine_match_numpy(dtype):
     np.testing.assert_allclose(mtl.task_gram(g), f @ f.T, rtol=_tol(dtype), atol=_tol(dtype))
     w = jnp.asarray([0.1, 0.2, 0.3, 0.4], dtype)
     out = mtl.combine(g, w)
-    np.testing.assert_allclose(_flat(jax.tree.map(lambda x: x[None], out))[0],
-                               np.asarray(w, np.float64) @ f, rtol=_tol(dtype), atol=_tol(dtype))
+    np.testing.assert_allclose(
+        _flat(jax.tree.map(lambda x: x[None], out))[0],
+        np.asarray(w, np.float64) @ f,
+        rtol=_tol(dtype),
+        atol=_tol(dtype),
+    )
 
 
 def _pcgrad_numpy(f, orders):
@@ -75,23 +80,39 @@ def test_pcgrad_matches_reference_loop(t, dtype):
     orders = np.asarray(jax.vmap(lambda k: jax.random.permutation(k, t))(jax.random.split(key, t)))
     ref = _pcgrad_numpy(_flat(g), orders)
     got = _flat(jax.jit(mtl.pcgrad_project)(g, key=key))
-    np.testing.assert_allclose(got, ref, rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-4
-                               if dtype == np.float32 else 1e-10)
+    np.testing.assert_allclose(
+        got,
+        ref,
+        rtol=1e-4 if dtype == np.float32 else 1e-10,
+        atol=1e-4 if dtype == np.float32 else 1e-10,
+    )
     f = _flat(g)
     agg = mtl.pcgrad(key=jax.random.key(3))
     upd, _ = jax.jit(agg.update)(g, agg.init(None))
-    orders = np.asarray(jax.vmap(lambda k: jax.random.permutation(k, t))(
-        jax.random.split(jax.random.split(jax.random.key(3))[1], t)))
-    np.testing.assert_allclose(_flat(jax.tree.map(lambda x: x[None], upd))[0],
-                               _pcgrad_numpy(f, orders).mean(0), rtol=1e-4, atol=1e-4)
+    orders = np.asarray(
+        jax.vmap(lambda k: jax.random.permutation(k, t))(
+            jax.random.split(jax.random.split(jax.random.key(3))[1], t)
+        )
+    )
+    np.testing.assert_allclose(
+        _flat(jax.tree.map(lambda x: x[None], upd))[0],
+        _pcgrad_numpy(f, orders).mean(0),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def _scipy_min_norm(gram):
     t = gram.shape[0]
-    res = minimize(lambda w: w @ gram @ w, np.full(t, 1.0 / t), jac=lambda w: 2 * gram @ w,
-                   bounds=[(0, 1)] * t, method="SLSQP",
-                   constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
-                   options={"ftol": 1e-13, "maxiter": 1000})
+    res = minimize(
+        lambda w: w @ gram @ w,
+        np.full(t, 1.0 / t),
+        jac=lambda w: 2 * gram @ w,
+        bounds=[(0, 1)] * t,
+        method="SLSQP",
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+        options={"ftol": 1e-13, "maxiter": 1000},
+    )
     w = res.x
     # KKT of the QP: (G w)_r >= w'Gw for all r, with equality on the support
     gw = gram @ w
@@ -131,8 +152,9 @@ def test_mgda_weights_equal_scipy_qp(t, p, shift, dtype):
     # float32: the Gram matrix itself is rounded at ~1e-7; float64: exact to rounding
     np.testing.assert_allclose(w, exact, atol=1e-5 if dtype == np.float32 else 1e-12)
     np.testing.assert_allclose(w, ref, atol=1e-5 if dtype == np.float32 else 5e-8)
-    np.testing.assert_allclose(w @ gram @ w, exact @ gram @ exact,
-                               rtol=1e-6 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(
+        w @ gram @ w, exact @ gram @ exact, rtol=1e-6 if dtype == np.float32 else 1e-13
+    )
 
 
 def test_mgda_weights_are_continuous_in_the_gram_matrix():
@@ -179,9 +201,14 @@ def _cagrad_scipy(gram, c):
     def obj(w):
         return w @ gram @ mean + np.sqrt(phi) * np.sqrt(w @ gram @ w + 1e-12)
 
-    res = minimize(obj, mean, bounds=[(0, 1)] * t, method="SLSQP",
-                   constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
-                   options={"ftol": 1e-14, "maxiter": 1000})
+    res = minimize(
+        obj,
+        mean,
+        bounds=[(0, 1)] * t,
+        method="SLSQP",
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}],
+        options={"ftol": 1e-14, "maxiter": 1000},
+    )
     w = res.x
     lam = np.sqrt(phi) / np.sqrt(w @ gram @ w)
     return (mean + lam * w) / (1 + c**2), obj(w)
@@ -199,8 +226,9 @@ def test_cagrad_c0_is_average(dtype):
 def test_cagrad_matches_scipy(t, c):
     g = _grads(5 + t, t, shapes=((12,),), shift=0.2)
     gram = np.asarray(mtl.task_gram(g), np.float64)
-    beta = np.asarray(jax.jit(lambda g: mtl.cagrad_weights(mtl.task_gram(g), c, num_steps=400))(g),
-                      np.float64)
+    beta = np.asarray(
+        jax.jit(lambda g: mtl.cagrad_weights(mtl.task_gram(g), c, num_steps=400))(g), np.float64
+    )
     ref, _ = _cagrad_scipy(gram, c)
     f = _flat(g)
     # compare the update directions (weights of a singular Gram need not be unique)
@@ -214,15 +242,18 @@ def test_imtl_g_equal_projections(t, dtype):
     f = _flat(g)
     d = np.asarray(w, np.float64) @ f
     proj = f @ d / np.linalg.norm(f, axis=1)
-    np.testing.assert_allclose(proj, np.full(t, proj[0]), rtol=1e-3 if dtype == np.float32
-                               else 1e-9)
+    np.testing.assert_allclose(
+        proj, np.full(t, proj[0]), rtol=1e-3 if dtype == np.float32 else 1e-9
+    )
     assert abs(float(np.sum(w)) - 1) < 1e-5
 
 
 def test_per_task_grads_vmap_equals_loop(dtype):
     rng = np.random.default_rng(0)
-    params = {"w": jnp.asarray(rng.normal(size=(4, 2)), dtype),
-              "b": jnp.asarray(rng.normal(size=(2,)), dtype)}
+    params = {
+        "w": jnp.asarray(rng.normal(size=(4, 2)), dtype),
+        "b": jnp.asarray(rng.normal(size=(2,)), dtype),
+    }
     x = jnp.asarray(rng.normal(size=(3, 6, 4)), dtype)
     y = jnp.asarray(rng.normal(size=(3, 6, 2)), dtype)
 
@@ -233,8 +264,9 @@ def test_per_task_grads_vmap_equals_loop(dtype):
     got = jax.jit(lambda p, b: mtl.per_task_grads(loss, p, b))(params, (x, y))
     for t in range(3):
         ref = jax.grad(loss)(params, (x[t], y[t]))
-        chex.assert_trees_all_close(jax.tree.map(lambda a, t=t: a[t], got), ref,
-                                    rtol=_tol(dtype), atol=_tol(dtype))
+        chex.assert_trees_all_close(
+            jax.tree.map(lambda a, t=t: a[t], got), ref, rtol=_tol(dtype), atol=_tol(dtype)
+        )
     # and via jacrev of the vector of task losses
     jac = jax.jacrev(lambda p: jax.vmap(loss, in_axes=(None, 0))(p, (x, y)))(params)
     chex.assert_trees_all_close(jac, got, rtol=_tol(dtype), atol=_tol(dtype))
@@ -277,8 +309,7 @@ def test_aggregators_reject_bad_trees(name, factory):
     with pytest.raises(ValueError, match="structure"):
         agg.update({"w0": jnp.zeros((3, 3, 4))}, agg.init(params), params)
     with pytest.raises(ValueError, match="shape"):
-        agg.update({"w0": jnp.zeros((3, 4, 3)), "w1": jnp.zeros((3, 5))}, agg.init(params),
-                   params)
+        agg.update({"w0": jnp.zeros((3, 4, 3)), "w1": jnp.zeros((3, 5))}, agg.init(params), params)
 
 
 def test_bad_hyperparameters():
@@ -329,8 +360,9 @@ def test_aggregators_chain_with_sgd_reproduce_pre_optax_outputs(name, factory):
     for i, g in enumerate(inputs):
         updates, state = step(g, state, params)
         for k in ("a", "b"):
-            np.testing.assert_allclose(updates[k], -lr * ref[f"{name}{i}_{k}"], rtol=2e-6,
-                                       atol=1e-7)
+            np.testing.assert_allclose(
+                updates[k], -lr * ref[f"{name}{i}_{k}"], rtol=2e-6, atol=1e-7
+            )
         new = optax.apply_updates(params, updates)
         chex.assert_trees_all_close(new, jax.tree.map(lambda p, u: p + u, params, updates))
 
@@ -359,7 +391,7 @@ def test_chained_aggregator_trains_to_a_common_descent_point():
         params, state = step(params, state)
     w = np.asarray(params["w"])
     np.testing.assert_allclose(w.sum(), 1.0, atol=1e-4)  # on the line through a and b
-    assert np.all(w >= -1e-4) and np.all(w <= 1 + 1e-4)   # between them
+    assert np.all(w >= -1e-4) and np.all(w <= 1 + 1e-4)  # between them
 
 
 def test_pcgrad_key_is_keyword_only_and_defaults_to_key_zero():

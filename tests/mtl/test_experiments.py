@@ -48,7 +48,8 @@ def test_digits_tiny(tmp_path):
     for method in config.methods:
         # the reported mean is the mean of both tasks, and the per-seed list agrees with it
         assert m[f"{method}/acc_mean"] == pytest.approx(
-            (m[f"{method}/acc_left"] + m[f"{method}/acc_right"]) / 2)
+            (m[f"{method}/acc_left"] + m[f"{method}/acc_right"]) / 2
+        )
         assert m[f"{method}/acc_mean_per_seed"] == [pytest.approx(m[f"{method}/acc_mean"])]
         assert math.isnan(m[f"{method}/acc_left_std"])  # one seed: no ddof = 1 spread
     assert m["mgda/acc_mean"] > 0.1  # above chance after 30 steps
@@ -100,12 +101,20 @@ def test_config_mesh_shape_shards_batch_and_tasks(tmp_path):
     root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
     def start(devices):
-        env = {**os.environ, "JAX_PLATFORMS": "cpu",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-               "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        return subprocess.Popen([sys.executable, "-c", _SCALE_OUT, str(tmp_path / f"d{devices}")],
-                                env=env, cwd=root, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        env = {
+            **os.environ,
+            "JAX_PLATFORMS": "cpu",
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+            "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        }
+        return subprocess.Popen(
+            [sys.executable, "-c", _SCALE_OUT, str(tmp_path / f"d{devices}")],
+            env=env,
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def result(proc):
         out, err = proc.communicate(timeout=600)

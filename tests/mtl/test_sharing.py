@@ -18,10 +18,17 @@ def _linear(p, x):
 
 def _hard_params(rng, d_in=4, d_z=3, outs=(2, 1, 2), dtype=np.float32):
     return {
-        "trunk": {"w": jnp.asarray(rng.normal(size=(d_in, d_z)), dtype),
-                  "b": jnp.asarray(rng.normal(size=(d_z,)), dtype)},
-        "heads": tuple({"w": jnp.asarray(rng.normal(size=(d_z, o)), dtype),
-                        "b": jnp.asarray(rng.normal(size=(o,)), dtype)} for o in outs),
+        "trunk": {
+            "w": jnp.asarray(rng.normal(size=(d_in, d_z)), dtype),
+            "b": jnp.asarray(rng.normal(size=(d_z,)), dtype),
+        },
+        "heads": tuple(
+            {
+                "w": jnp.asarray(rng.normal(size=(d_z, o)), dtype),
+                "b": jnp.asarray(rng.normal(size=(o,)), dtype),
+            }
+            for o in outs
+        ),
     }
 
 
@@ -64,8 +71,10 @@ def test_hard_sharing_stacked_heads_match_sequence():
     x = jnp.asarray(rng.normal(size=(5, 4)), jnp.float32)
     seq = mtl.hard_sharing(_linear, [_linear] * 3)
     stk = mtl.hard_sharing(_linear, _linear, num_tasks=3)
-    sparams = {"trunk": params["trunk"],
-               "heads": jax.tree.map(lambda *a: jnp.stack(a), *params["heads"])}
+    sparams = {
+        "trunk": params["trunk"],
+        "heads": jax.tree.map(lambda *a: jnp.stack(a), *params["heads"]),
+    }
     outs = jax.jit(jax.vmap(stk, in_axes=(None, None, 0)))(sparams, x, jnp.arange(3))
     for t in range(3):
         np.testing.assert_allclose(stk(sparams, x, t), seq(params, x, t), rtol=1e-6)
@@ -74,8 +83,11 @@ def test_hard_sharing_stacked_heads_match_sequence():
     with pytest.raises(ValueError, match="out of range"):
         stk(sparams, x, 3)
     with pytest.raises(ValueError, match="leading axis 3"):
-        stk({"trunk": params["trunk"], "heads": jax.tree.map(lambda a: a[:2],
-                                                             sparams["heads"])}, x, 0)
+        stk(
+            {"trunk": params["trunk"], "heads": jax.tree.map(lambda a: a[:2], sparams["heads"])},
+            x,
+            0,
+        )
     with pytest.raises(ValueError, match="num_tasks"):
         mtl.hard_sharing(_linear, _linear)
 
@@ -101,8 +113,10 @@ def test_hard_sharing_net_module_matches_pure_form():
     heads = [nnx.Linear(3, 2, rngs=rngs), nnx.Linear(3, 1, rngs=rngs)]
     net = models.HardSharingNet(trunk, heads)
     x = jnp.ones((2, 4))
-    params = {"trunk": {"w": trunk.kernel[...], "b": trunk.bias[...]},
-              "heads": tuple({"w": h.kernel[...], "b": h.bias[...]} for h in heads)}
+    params = {
+        "trunk": {"w": trunk.kernel[...], "b": trunk.bias[...]},
+        "heads": tuple({"w": h.kernel[...], "b": h.bias[...]} for h in heads),
+    }
     apply = mtl.hard_sharing(_linear, [_linear] * 2)
     for t in range(2):
         np.testing.assert_allclose(net(x, t), apply(params, x, t), rtol=1e-6)
@@ -116,15 +130,25 @@ def test_hard_sharing_net_module_matches_pure_form():
 def test_soft_sharing_penalty_closed_form():
     dtype = np.float32
     rng = np.random.default_rng(3)
-    task = {"a": jnp.asarray(rng.normal(size=(3, 2, 2)), dtype),
-            "b": jnp.asarray(rng.normal(size=(3, 4)), dtype)}
-    shared = {"a": jnp.asarray(rng.normal(size=(2, 2)), dtype),
-              "b": jnp.asarray(rng.normal(size=(4,)), dtype)}
+    task = {
+        "a": jnp.asarray(rng.normal(size=(3, 2, 2)), dtype),
+        "b": jnp.asarray(rng.normal(size=(3, 4)), dtype),
+    }
+    shared = {
+        "a": jnp.asarray(rng.normal(size=(2, 2)), dtype),
+        "b": jnp.asarray(rng.normal(size=(4,)), dtype),
+    }
     lam = np.array([0.5, 2.0, 0.0])
-    sq = np.array([np.sum((np.asarray(task["a"][t]) - shared["a"]) ** 2)
-                   + np.sum((np.asarray(task["b"][t]) - shared["b"]) ** 2) for t in range(3)])
-    np.testing.assert_allclose(mtl.soft_sharing_penalty(task, shared, jnp.asarray(lam, dtype)),
-                               0.5 * lam @ sq, rtol=1e-5)
+    sq = np.array(
+        [
+            np.sum((np.asarray(task["a"][t]) - shared["a"]) ** 2)
+            + np.sum((np.asarray(task["b"][t]) - shared["b"]) ** 2)
+            for t in range(3)
+        ]
+    )
+    np.testing.assert_allclose(
+        mtl.soft_sharing_penalty(task, shared, jnp.asarray(lam, dtype)), 0.5 * lam @ sq, rtol=1e-5
+    )
     # hierarchical prior NLL == sum of independent Gaussian log densities (SciPy)
     log_sigma = np.array([-0.3, 0.2, 0.7])
     ref = 0.0
@@ -133,7 +157,8 @@ def test_soft_sharing_penalty_closed_form():
         m = np.concatenate([np.ravel(shared["a"]), np.ravel(shared["b"])])
         ref -= multivariate_normal(m, np.exp(2 * log_sigma[t]) * np.eye(8)).logpdf(v)
     np.testing.assert_allclose(
-        mtl.hierarchical_prior_nll(task, shared, jnp.asarray(log_sigma, dtype)), ref, rtol=1e-5)
+        mtl.hierarchical_prior_nll(task, shared, jnp.asarray(log_sigma, dtype)), ref, rtol=1e-5
+    )
     with pytest.raises(ValueError, match="strength"):
         mtl.soft_sharing_penalty(task, shared, jnp.ones((2,)))
     with pytest.raises(ValueError, match="non-negative"):
@@ -156,9 +181,11 @@ def _ragged_linear(rng, sizes, d, thetas, noise=0.3):
 
 def _solve_quadratic(obj, z0):
     """Exact minimiser of a quadratic objective of a flat vector (one Newton step)."""
+
     @jax.jit
     def newton(z0):
         return z0 - jnp.linalg.solve(jax.hessian(obj)(z0), jax.grad(obj)(z0))
+
     return newton(z0)
 
 
@@ -172,10 +199,13 @@ def test_soft_sharing_limits(strength):
         t = len(sizes)
 
         def obj(z):
-            thetas, theta0 = z[: t * d].reshape(t, d), z[t * d:]
+            thetas, theta0 = z[: t * d].reshape(t, d), z[t * d :]
             r = (jnp.einsum("tnd,td->tn", x, thetas) - y) * mask
-            return 0.5 * jnp.sum(r**2) + mtl.soft_sharing_penalty(
-                {"w": thetas}, {"w": theta0}, strength) + 1e-9 * jnp.sum(theta0**2)
+            return (
+                0.5 * jnp.sum(r**2)
+                + mtl.soft_sharing_penalty({"w": thetas}, {"w": theta0}, strength)
+                + 1e-9 * jnp.sum(theta0**2)
+            )
 
         z = _solve_quadratic(obj, jnp.zeros(t * d + d))
         thetas = np.asarray(z[: t * d].reshape(t, d))
@@ -202,12 +232,12 @@ def test_linear_marginal_matches_scipy(dtype):
         cov = np.exp(2 * log_sigma[t]) * xt @ xt.T + np.exp(2 * log_noise[t]) * np.eye(k)
         ref -= multivariate_normal(xt @ w0, cov).logpdf(y[t, :k])
     c = lambda a: jnp.asarray(a, dtype)
-    got = jax.jit(mtl.linear_marginal_nll)(c(x), c(y), c(mask), c(w0), c(log_sigma),
-                                           c(log_noise))
+    got = jax.jit(mtl.linear_marginal_nll)(c(x), c(y), c(mask), c(w0), c(log_sigma), c(log_noise))
     np.testing.assert_allclose(got, ref, rtol=1e-5 if dtype == np.float32 else 1e-10)
     # posterior mean == ridge toward w0
-    post = jax.jit(mtl.linear_posterior_mean)(c(x), c(y), c(mask), c(w0), c(log_sigma),
-                                               c(log_noise))
+    post = jax.jit(mtl.linear_posterior_mean)(
+        c(x), c(y), c(mask), c(w0), c(log_sigma), c(log_noise)
+    )
     for t, k in enumerate(sizes):
         xt, s2, n2 = x[t, :k], np.exp(2 * log_sigma[t]), np.exp(2 * log_noise[t])
         a = xt.T @ xt / n2 + np.eye(d) / s2
@@ -225,18 +255,21 @@ def test_laplace_marginal_is_exact_for_orthogonal_linear_tasks():
     with jax.enable_x64(True):
         rng = np.random.default_rng(6)
         t, n, d = 3, 8, 3
-        x = np.stack([np.linalg.qr(rng.normal(size=(n, d)))[0] * rng.uniform(1, 3, d)
-                      for _ in range(t)])
+        x = np.stack(
+            [np.linalg.qr(rng.normal(size=(n, d)))[0] * rng.uniform(1, 3, d) for _ in range(t)]
+        )
         y = rng.normal(size=(t, n))
         w0, log_sigma, log_noise = rng.normal(size=d), np.array([-0.4, 0.0, 0.5]), -0.1
         exact = mtl.linear_marginal_nll(x, y, None, w0, log_sigma, log_noise)
         mode = mtl.linear_posterior_mean(x, y, None, w0, log_sigma, log_noise)
         s2 = np.exp(2 * log_noise)
-        nll = 0.5 * np.sum((np.einsum("tnd,td->tn", x, mode) - y) ** 2, 1) / s2 \
-            + 0.5 * n * np.log(2 * np.pi * s2)
+        nll = 0.5 * np.sum((np.einsum("tnd,td->tn", x, mode) - y) ** 2, 1) / s2 + 0.5 * n * np.log(
+            2 * np.pi * s2
+        )
         curv = np.stack([np.diag(x[i].T @ x[i]) / s2 for i in range(t)])
-        lap = mtl.laplace_marginal_nll(jnp.asarray(nll), {"w": mode}, {"w": w0}, log_sigma,
-                                       {"w": jnp.asarray(curv)})
+        lap = mtl.laplace_marginal_nll(
+            jnp.asarray(nll), {"w": mode}, {"w": w0}, log_sigma, {"w": jnp.asarray(curv)}
+        )
         np.testing.assert_allclose(lap, exact, rtol=1e-10)
 
 
@@ -262,6 +295,7 @@ def test_learned_soft_sharing_recovers_relatedness():
             g = jax.grad(loss)(p)
             u, s = opt.update(g, s)
             return (optax.apply_updates(p, u), s), None
+
         (p, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=600)
         return p
 
@@ -277,12 +311,14 @@ def test_cross_stitch_matches_einsum(dtype):
     rng = np.random.default_rng(8)
     f = jnp.asarray(rng.normal(size=(3, 2, 5)), dtype)
     a = jnp.asarray(rng.normal(size=(3, 3)), dtype)
-    ref = np.stack([sum(np.asarray(a)[t, s] * np.asarray(f)[s] for s in range(3))
-                    for t in range(3)])
+    ref = np.stack(
+        [sum(np.asarray(a)[t, s] * np.asarray(f)[s] for s in range(3)) for t in range(3)]
+    )
     np.testing.assert_allclose(mtl.cross_stitch(a, f), ref, rtol=1e-5, atol=1e-6)
     ac = jnp.asarray(rng.normal(size=(5, 3, 3)), dtype)
-    ref = np.stack([sum(np.asarray(ac)[:, t, s] * np.asarray(f)[s] for s in range(3))
-                    for t in range(3)])
+    ref = np.stack(
+        [sum(np.asarray(ac)[:, t, s] * np.asarray(f)[s] for s in range(3)) for t in range(3)]
+    )
     np.testing.assert_allclose(mtl.cross_stitch(ac, f), ref, rtol=1e-5, atol=1e-6)
     unit = models.CrossStitch(3, 5, self_weight=0.8)
     np.testing.assert_allclose(np.asarray(unit.alpha[...]).sum(-1), 1.0, rtol=1e-6)

@@ -20,8 +20,9 @@ def test_uncertainty_grad_zero_at_analytic_optimum(kinds, factor, dtype):
     g_lo = jax.grad(lambda s: mtl.uncertainty_weighted_loss(losses, s, kinds=kinds))(opt - 0.5)
     assert np.all(np.asarray(g_lo) < 0)
     ref = np.sum(factor * np.exp(-2 * np.asarray(opt)) * np.asarray(losses) + np.asarray(opt))
-    np.testing.assert_allclose(mtl.uncertainty_weighted_loss(losses, opt, kinds=kinds), ref,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        mtl.uncertainty_weighted_loss(losses, opt, kinds=kinds), ref, rtol=1e-6
+    )
 
 
 def test_weighted_loss_and_validation():
@@ -63,9 +64,11 @@ def test_gradnorm_step_matches_numpy():
     gn = mtl.gradnorm(t, alpha=alpha, learning_rate=lr)
     state = gn.init(None)
     l0 = np.array([2.0, 1.0, 4.0])
-    _, state = gn.update(None, state, losses=jnp.asarray(l0),
-                         grad_norms=jnp.asarray([1.0, 2.0, 0.5]))
+    _, state = gn.update(
+        None, state, losses=jnp.asarray(l0), grad_norms=jnp.asarray([1.0, 2.0, 0.5])
+    )
     w = state.weights
+
     # first step: all relative rates are 1 -> targets = mean(G); check against numpy
     def np_step(w, losses, l0, norms):
         rel = losses / l0
@@ -75,6 +78,7 @@ def test_gradnorm_step_matches_numpy():
         w = w - lr * np.sign(g - target) * norms
         w = np.maximum(w, 1e-3)
         return t * w / w.sum()
+
     ref = np_step(np.ones(t), l0, l0, np.array([1.0, 2.0, 0.5]))
     np.testing.assert_allclose(w, ref, rtol=1e-6)
     losses = np.array([1.0, 0.9, 1.0])  # task 1 trains slowest (relative loss 0.9)
@@ -89,8 +93,10 @@ def test_gradnorm_step_matches_numpy():
 
 def _task_grads(t=3, seed=0):
     rng = np.random.default_rng(seed)
-    return {"a": jnp.asarray(rng.normal(size=(t, 4, 2)), jnp.float32),
-            "b": jnp.asarray(rng.normal(size=(t, 3)), jnp.float32)}
+    return {
+        "a": jnp.asarray(rng.normal(size=(t, 4, 2)), jnp.float32),
+        "b": jnp.asarray(rng.normal(size=(t, 3)), jnp.float32),
+    }
 
 
 @pytest.mark.parametrize("name", ["dwa", "gradnorm", "uncertainty"])
@@ -98,8 +104,11 @@ def test_weightings_chain_combine_with_current_weights(name):
     """In ``optax.chain(weighting, sgd)`` the step is ``-lr sum_t w_t g_t`` with the weights
     held *before* the call, and the state advances exactly as the state-only call does."""
     t, lr = 3, 0.1
-    weighting = {"dwa": lambda: mtl.dwa(t), "gradnorm": lambda: mtl.gradnorm(t),
-                 "uncertainty": lambda: mtl.uncertainty_weighting(t, optax.sgd(0.05))}[name]()
+    weighting = {
+        "dwa": lambda: mtl.dwa(t),
+        "gradnorm": lambda: mtl.gradnorm(t),
+        "uncertainty": lambda: mtl.uncertainty_weighting(t, optax.sgd(0.05)),
+    }[name]()
     extra = {"grad_norms": jnp.asarray([1.0, 2.0, 0.5])} if name == "gradnorm" else {}
     g = _task_grads(t)
     params = jax.tree.map(lambda x: x[0], g)
@@ -135,8 +144,9 @@ def test_uncertainty_weighting_matches_joint_gradient_descent():
     opt = optax.chain(mtl.uncertainty_weighting(3, optax.sgd(lr)), optax.sgd(lr))
     w, state = jnp.zeros(4), opt.init(jnp.zeros(4))
     for _ in range(5):
-        gw, gs = jax.grad(lambda w, s: mtl.uncertainty_weighted_loss(losses_of(w), s),
-                          argnums=(0, 1))(w_joint, s_joint)
+        gw, gs = jax.grad(
+            lambda w, s: mtl.uncertainty_weighted_loss(losses_of(w), s), argnums=(0, 1)
+        )(w_joint, s_joint)
         w_joint, s_joint = w_joint - lr * gw, s_joint - lr * gs
         task_grads = jax.jacrev(losses_of)(w)
         updates, state = opt.update(task_grads, state, w, losses=losses_of(w))

@@ -27,10 +27,12 @@ def mlp(params, x):
 
 
 def init(rng, d_in, d_h, d_out):
-    return {"w1": rng.normal(size=(d_in, d_h)).astype(np.float32) / np.sqrt(d_in),
-            "b1": np.zeros(d_h, np.float32),
-            "w2": rng.normal(size=(d_h, d_out)).astype(np.float32) / np.sqrt(d_h),
-            "b2": np.zeros(d_out, np.float32)}
+    return {
+        "w1": rng.normal(size=(d_in, d_h)).astype(np.float32) / np.sqrt(d_in),
+        "b1": np.zeros(d_h, np.float32),
+        "w2": rng.normal(size=(d_h, d_out)).astype(np.float32) / np.sqrt(d_h),
+        "b2": np.zeros(d_out, np.float32),
+    }
 
 
 def global_batch(arrays, mesh, axis):
@@ -41,8 +43,10 @@ def global_batch(arrays, mesh, axis):
 
 
 def dann_step(mesh, rng):
-    params = {"f": init(rng, 5, 8, 2), "d": {"w": rng.normal(size=(8, 1)).astype(np.float32),
-                                             "b": np.zeros(1, np.float32)}}
+    params = {
+        "f": init(rng, 5, 8, 2),
+        "d": {"w": rng.normal(size=(8, 1)).astype(np.float32), "b": np.zeros(1, np.float32)},
+    }
     xs = rng.normal(size=(32, 5)).astype(np.float32)
     ys = rng.integers(0, 2, size=32)
     xt = (rng.normal(size=(32, 5)) + 1.0).astype(np.float32)
@@ -64,9 +68,10 @@ def dann_step(mesh, rng):
     for _ in range(5):
         params, opt_state, loss = step(params, opt_state, batch)
         losses.append(float(loss))
-    return {"losses": losses,
-            "params": [np.asarray(jax.device_get(a)).ravel().tolist()
-                       for a in jax.tree.leaves(params)]}
+    return {
+        "losses": losses,
+        "params": [np.asarray(jax.device_get(a)).ravel().tolist() for a in jax.tree.leaves(params)],
+    }
 
 
 def maml_grad(mesh, rng):
@@ -87,10 +92,12 @@ def maml_grad(mesh, rng):
 
     tasks = global_batch(tasks, mesh, "task")
     grad = jax.jit(jax.value_and_grad(meta_loss), out_shardings=NamedSharding(mesh, P()))(
-        parallel.replicate(params, mesh), tasks)
-    return {"loss": float(grad[0]),
-            "grad": [np.asarray(jax.device_get(a)).ravel().tolist()
-                     for a in jax.tree.leaves(grad[1])]}
+        parallel.replicate(params, mesh), tasks
+    )
+    return {
+        "loss": float(grad[0]),
+        "grad": [np.asarray(jax.device_get(a)).ravel().tolist() for a in jax.tree.leaves(grad[1])],
+    }
 
 
 def mtl_update(mesh, rng):
@@ -98,30 +105,37 @@ def mtl_update(mesh, rng):
     t = 8
     params = jax.tree.map(jnp.asarray, init(rng, 3, 6, 1))
     x = rng.normal(size=(t, 12, 3)).astype(np.float32)
-    y = (x @ rng.normal(size=(t, 3, 1)).astype(np.float32))
+    y = x @ rng.normal(size=(t, 3, 1)).astype(np.float32)
 
     def loss_fn(p, batch):
         bx, by = batch
         return jnp.mean((mlp(p, bx)[1] - by) ** 2)
 
     tasks = global_batch((x, y), mesh, "task")
-    grads = jax.jit(lambda p, t: mtl.per_task_grads(loss_fn, p, t),
-                    out_shardings=NamedSharding(mesh, P("task")))(
-        parallel.replicate(params, mesh), tasks)
+    grads = jax.jit(
+        lambda p, t: mtl.per_task_grads(loss_fn, p, t), out_shardings=NamedSharding(mesh, P("task"))
+    )(parallel.replicate(params, mesh), tasks)
     from jax.experimental import multihost_utils
 
     grads = multihost_utils.process_allgather(grads, tiled=True)  # sharded over processes
     out = {"grads": [np.asarray(a).ravel().tolist() for a in jax.tree.leaves(grads)]}
-    for name, agg in (("imtl_g", mtl.imtl_g()), ("cagrad", mtl.cagrad(c=0.4)),
-                      ("mgda", mtl.mgda())):
+    for name, agg in (
+        ("imtl_g", mtl.imtl_g()),
+        ("cagrad", mtl.cagrad(c=0.4)),
+        ("mgda", mtl.mgda()),
+    ):
+
         def step(p, tasks, agg=agg):
             g = mtl.per_task_grads(loss_fn, p, tasks)
             update, _ = agg.update(g, agg.init(p), p)
             return update
+
         update = jax.jit(step, out_shardings=NamedSharding(mesh, P()))(
-            parallel.replicate(params, mesh), tasks)
-        out[name] = [np.asarray(jax.device_get(a)).ravel().tolist()
-                     for a in jax.tree.leaves(update)]
+            parallel.replicate(params, mesh), tasks
+        )
+        out[name] = [
+            np.asarray(jax.device_get(a)).ravel().tolist() for a in jax.tree.leaves(update)
+        ]
     return out
 
 
@@ -132,17 +146,23 @@ def es_grads(mesh):
     family = lambda k: lopt.quadratic_task(k, dim=4)
     out = {}
     for name, make in (
-            ("es", lambda m: lopt.es(opt, family, num_steps=5, sigma=0.1, population=8,
-                                     mesh=m)),
-            ("pes", lambda m: lopt.pes(opt, family, num_steps=6, truncation_length=3,
-                                       sigma=0.1, population=8, mesh=m))):
+        ("es", lambda m: lopt.es(opt, family, num_steps=5, sigma=0.1, population=8, mesh=m)),
+        (
+            "pes",
+            lambda m: lopt.pes(
+                opt, family, num_steps=6, truncation_length=3, sigma=0.1, population=8, mesh=m
+            ),
+        ),
+    ):
         est = make(mesh)
         state = est.init(parallel.replicate(theta, mesh), key=jax.random.key(1))
         grad = jax.jit(lambda th, s, k, est=est: est.update(th, s, key=k))
         for i in range(2):  # PES: two consecutive truncations through the persistent state
             loss, g, state = grad(parallel.replicate(theta, mesh), state, jax.random.key(2 + i))
-        out[name] = {"loss": float(loss), "grad": [np.asarray(jax.device_get(a)).ravel().tolist()
-                                                   for a in jax.tree.leaves(g)]}
+        out[name] = {
+            "loss": float(loss),
+            "grad": [np.asarray(jax.device_get(a)).ravel().tolist() for a in jax.tree.leaves(g)],
+        }
         if name == "pes":  # the persistent particles really are split over the devices
             out[name]["accum_spec"] = str(jax.tree.leaves(state.accum)[0].sharding.spec)
     return out
@@ -153,24 +173,32 @@ def checkpoints(mesh, write_dir, read_dir):
     from jtransfer.train import CheckpointManager
 
     sharded = NamedSharding(mesh, P("data"))
-    state = {"w": jax.device_put(jnp.arange(64.0).reshape(16, 4), sharded),
-             "b": parallel.replicate(jnp.ones(3), mesh)}
+    state = {
+        "w": jax.device_put(jnp.arange(64.0).reshape(16, 4), sharded),
+        "b": parallel.replicate(jnp.ones(3), mesh),
+    }
     with CheckpointManager(write_dir, save_every=1) as mngr:
         mngr.save(7, state)
-    template = {"w": jax.device_put(jnp.zeros((16, 4)), sharded),
-                "b": parallel.replicate(jnp.zeros(3), mesh)}
+    template = {
+        "w": jax.device_put(jnp.zeros((16, 4)), sharded),
+        "b": parallel.replicate(jnp.zeros(3), mesh),
+    }
     with CheckpointManager(read_dir, save_every=1) as mngr:
         restored, step = mngr.restore_or(template)
-    return {"step": step, "w": np.asarray(jax.device_get(restored["w"])).tolist(),
-            "b": np.asarray(jax.device_get(restored["b"])).tolist(),
-            "w_sharding": str(restored["w"].sharding.spec)}
+    return {
+        "step": step,
+        "w": np.asarray(jax.device_get(restored["w"])).tolist(),
+        "b": np.asarray(jax.device_get(restored["b"])).tolist(),
+        "w_sharding": str(restored["w"].sharding.spec),
+    }
 
 
 def main(out_path, write_dir=None, read_dir=None):
     results = {"process_count": jax.process_count(), "device_count": jax.device_count()}
     if write_dir:
-        results["ckpt"] = checkpoints(parallel.mesh_from_shape((-1,), ("data",)), write_dir,
-                                      read_dir)
+        results["ckpt"] = checkpoints(
+            parallel.mesh_from_shape((-1,), ("data",)), write_dir, read_dir
+        )
     data_mesh = parallel.mesh_from_shape((-1,), ("data",))
     task_mesh = parallel.mesh_from_shape((-1,), ("task",))
     results["dann"] = dann_step(data_mesh, np.random.default_rng(0))

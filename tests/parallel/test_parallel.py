@@ -43,8 +43,9 @@ _SCRIPT = textwrap.dedent("""
 
 def _run(n):
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", _SCRIPT, str(n)], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(n)], env=env, check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -17,15 +17,24 @@ WORKER = os.path.join(os.path.dirname(__file__), "_scale_worker.py")
 
 def _env(**extra):
     pp = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": ROOT + (os.pathsep + pp if pp else ""),
-            "JAX_PLATFORMS": "cpu", **extra}
+    return {
+        **os.environ,
+        "PYTHONPATH": ROOT + (os.pathsep + pp if pp else ""),
+        "JAX_PLATFORMS": "cpu",
+        **extra,
+    }
 
 
 def _single(tmp_path, devices, *ckpt_dirs):
     out = tmp_path / f"single{devices}.json"
     env = _env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    subprocess.run([sys.executable, WORKER, str(out), *map(str, ckpt_dirs)], env=env,
-                   check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, WORKER, str(out), *map(str, ckpt_dirs)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return json.loads(out.read_text())
 
 
@@ -81,8 +90,9 @@ def test_two_processes_equal_one(tmp_path, reference):
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = _env()["PYTHONPATH"]
     try:
-        results = launch_mod.launch([sys.executable, WORKER, str(out)], 2, local_devices=2,
-                                    timeout=600, capture=True)
+        results = launch_mod.launch(
+            [sys.executable, WORKER, str(out)], 2, local_devices=2, timeout=600, capture=True
+        )
     finally:
         if old is None:
             del os.environ["PYTHONPATH"]
@@ -109,6 +119,7 @@ print(json.dumps(m))
 
 def test_experiment_config_mesh_shape_runs_task_parallel(tmp_path):
     """maml_sinusoid with ``config.mesh_shape=(-1,)``: 4 devices give the 1-device metrics."""
+
     def run(devices):
         return run_on_devices(_SINUSOID, devices, tmp_path / f"d{devices}")
 

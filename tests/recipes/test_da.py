@@ -29,7 +29,7 @@ def _adapt_config():
     """ADAPT's network and optimiser (experiments/two_moons/configs/default.py)."""
     c = recipes.default_config()
     c.hidden, c.head_hidden, c.disc_hidden, c.init = (10,), (10, 10), (10, 10), "glorot"
-    c.b1, c.batch_size, c.num_steps, c.lam = 0.5, 34, 1200, 2.0   # ADAPT: 2400 steps
+    c.b1, c.batch_size, c.num_steps, c.lam = 0.5, 34, 1200, 2.0  # ADAPT: 2400 steps
     c.eval_every = c.save_every = 1200
     return c
 
@@ -41,15 +41,15 @@ def test_dann_beats_the_same_run_with_the_gradient_reversal_sign_flipped(monkeyp
     (0.79 vs 0.81)."""
     xs, ys, xt = _moons(2)
     key = jax.random.key(2)
-    good = recipes.fit_domain_adaptation(xs, ys, xt, method="dann", config=_adapt_config(),
-                                         key=key)
+    good = recipes.fit_domain_adaptation(xs, ys, xt, method="dann", config=_adapt_config(), key=key)
     flipped_align = types.SimpleNamespace(**{n: getattr(align, n) for n in align.__all__})
     flipped_align.gradient_reversal = lambda x, lam: align.gradient_reversal(x, -lam)
     monkeypatch.setattr("jtransfer.recipes._da.align", flipped_align)
-    jax.clear_caches()   # the jitted loop is cached per (model, hyper): retrace it
+    jax.clear_caches()  # the jitted loop is cached per (model, hyper): retrace it
     try:
-        bad = recipes.fit_domain_adaptation(xs, ys, xt, method="dann", config=_adapt_config(),
-                                            key=key)
+        bad = recipes.fit_domain_adaptation(
+            xs, ys, xt, method="dann", config=_adapt_config(), key=key
+        )
     finally:
         jax.clear_caches()
     acc_good = recipes.accuracy(good, xt, ys)
@@ -68,8 +68,15 @@ def _small(**kw):
 @pytest.mark.parametrize("method", recipes.METHODS)
 def test_every_method_fits_the_source_and_returns_its_pure_apply_fn(method):
     xs, ys, xt = _moons(0)
-    r = recipes.fit_domain_adaptation(xs, ys, xt, method=method, config=_small(num_steps=300),
-                                      key=jax.random.key(0), evals={"source": (xs, ys)})
+    r = recipes.fit_domain_adaptation(
+        xs,
+        ys,
+        xt,
+        method=method,
+        config=_small(num_steps=300),
+        key=jax.random.key(0),
+        evals={"source": (xs, ys)},
+    )
     assert r.n_out == 1 and r.metrics["num_steps"] == 300.0
     logits = np.asarray(r.apply_fn(r.params, xs))
     assert logits.shape == (100, 1)
@@ -92,30 +99,49 @@ recipes.fit_domain_adaptation(xs, y3, xt, method="mmd", config=_small(debug_kill
 
 def test_resume_from_a_checkpoint_is_bit_identical_and_the_key_matters(tmp_path):
     xs, ys, xt = _moons(1)
-    y3 = (ys + (xs[:, 1] > 0.5)).astype(np.int32)          # three classes: softmax head
+    y3 = (ys + (xs[:, 1] > 0.5)).astype(np.int32)  # three classes: softmax head
     key = jax.random.key(3)
     fresh = recipes.fit_domain_adaptation(xs, y3, xt, method="mmd", config=_small(), key=key)
     assert fresh.n_out == 3
     # A run killed (SIGKILL) at step 30 of 60, then the same call again: resumes at step 30.
     env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", _KILLED_AT_30, str(tmp_path)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_AT_30, str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["30"]
-    resumed = recipes.fit_domain_adaptation(xs, y3, xt, method="mmd", config=_small(),
-                                            key=key, workdir=str(tmp_path))
+    resumed = recipes.fit_domain_adaptation(
+        xs, y3, xt, method="mmd", config=_small(), key=key, workdir=str(tmp_path)
+    )
     for a, b in zip(jax.tree.leaves(fresh.params), jax.tree.leaves(resumed.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    other = recipes.fit_domain_adaptation(xs, y3, xt, method="mmd", config=_small(),
-                                          key=jax.random.key(4))
-    assert any(not np.array_equal(a, b) for a, b in
-               zip(jax.tree.leaves(fresh.params), jax.tree.leaves(other.params)))
+    other = recipes.fit_domain_adaptation(
+        xs, y3, xt, method="mmd", config=_small(), key=jax.random.key(4)
+    )
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(fresh.params), jax.tree.leaves(other.params))
+    )
     # The workdir belongs to that run: another key, length or data is refused, not resumed.
-    for kwargs, field in ((dict(key=jax.random.key(4)), "key"),
-                          (dict(config=_small(num_steps=90)), "num_steps"),
-                          (dict(x_target=xt + 1), "data_sha256")):
-        call = dict(x_source=xs, y_source=y3, x_target=xt, method="mmd", config=_small(),
-                    key=key, workdir=str(tmp_path))
+    for kwargs, field in (
+        (dict(key=jax.random.key(4)), "key"),
+        (dict(config=_small(num_steps=90)), "num_steps"),
+        (dict(x_target=xt + 1), "data_sha256"),
+    ):
+        call = dict(
+            x_source=xs,
+            y_source=y3,
+            x_target=xt,
+            method="mmd",
+            config=_small(),
+            key=key,
+            workdir=str(tmp_path),
+        )
         call.update(kwargs)
         with pytest.raises(ValueError, match=field):
             recipes.fit_domain_adaptation(**call)
@@ -126,9 +152,9 @@ def test_reverse_validation_separates_a_fitted_from_a_constant_labelling():
     c, key = _small(num_steps=300), jax.random.key(0)
     fit = recipes.fit_domain_adaptation(xs, ys, xt, method="coral", config=c, key=key)
     good = recipes.reverse_validate(fit, xs, ys, xt, config=c, key=key)
-    const = jax.tree.map(lambda a: a * 0, fit.params)      # logit 0 -> class 0 everywhere
+    const = jax.tree.map(lambda a: a * 0, fit.params)  # logit 0 -> class 0 everywhere
     bad = recipes.reverse_validate(fit, xs, ys, xt, config=c, key=key, params=const)
-    assert bad.accuracy == 0.5 and good.accuracy > 0.65, (good, bad)   # 0.69 vs 0.5
+    assert bad.accuracy == 0.5 and good.accuracy > 0.65, (good, bad)  # 0.69 vs 0.5
 
 
 def test_importance_weights_are_the_domain_classifier_ratio_capped_and_normalised():
@@ -139,19 +165,23 @@ def test_importance_weights_are_the_domain_classifier_ratio_capped_and_normalise
     xt = rng.normal(size=(40, 3)) + 1.5
     w = recipes.importance_weights(xs, xt, C=0.5, max_weight=5.0)
     clf = LogisticRegression(C=0.5, max_iter=1000).fit(
-        np.concatenate([xs, xt]), np.r_[np.zeros(80), np.ones(40)])
+        np.concatenate([xs, xt]), np.r_[np.zeros(80), np.ones(40)]
+    )
     p = clf.predict_proba(xs)[:, 1]
     ref = np.minimum(80 / 40 * p / (1 - p), 5.0)
     np.testing.assert_allclose(w, ref / ref.mean(), rtol=1e-4)
     assert w.dtype == np.float32 and abs(w.mean() - 1) < 1e-5
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"method": "magic"}, "config.method"),
-    ({"batch_size": 0}, "config.batch_size"),
-    ({"lam": -1.0}, "config.lam"),
-    ({"no_such_field": 1}, "no_such_field"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "magic"}, "config.method"),
+        ({"batch_size": 0}, "config.batch_size"),
+        ({"lam": -1.0}, "config.lam"),
+        ({"no_such_field": 1}, "no_such_field"),
+    ],
+)
 def test_bad_config_raises_naming_the_field(kwargs, match):
     xs, ys, xt = _moons(0)
     with pytest.raises(ValueError, match=match):
@@ -169,8 +199,18 @@ def test_bad_shapes_raise_with_the_shapes():
 def test_no_algorithm_package_imports_the_recipes():
     """recipes is the layer above: algorithms, models, train and data never import it."""
     offenders = []
-    for pkg in ("align", "weighting", "meta", "lopt", "mtl", "select", "models", "data",
-                "train", "parallel"):
+    for pkg in (
+        "align",
+        "weighting",
+        "meta",
+        "lopt",
+        "mtl",
+        "select",
+        "models",
+        "data",
+        "train",
+        "parallel",
+    ):
         for dirpath, _, files in os.walk(os.path.join(ROOT, "jtransfer", pkg)):
             for f in files:
                 text = open(os.path.join(dirpath, f)).read() if f.endswith(".py") else ""

@@ -53,8 +53,14 @@ def np_logme(f, y, eps=1e-5, tol=1e-12, max_iter=10000):
         m = beta * np.linalg.solve(a, f.T @ t)
         mm = m @ m + eps
         res = np.sum((f @ m - t) ** 2) + eps
-        ev = (n / 2 * np.log(beta) + d / 2 * np.log(alpha) - n / 2 * np.log(2 * np.pi)
-              - beta / 2 * res - alpha / 2 * mm - 0.5 * np.linalg.slogdet(a)[1])
+        ev = (
+            n / 2 * np.log(beta)
+            + d / 2 * np.log(alpha)
+            - n / 2 * np.log(2 * np.pi)
+            - beta / 2 * res
+            - alpha / 2 * mm
+            - 0.5 * np.linalg.slogdet(a)[1]
+        )
         out.append(ev / n)
     return np.mean(out)
 
@@ -67,8 +73,7 @@ def np_leep(theta, y):
     for i in range(n):
         joint[y[i]] += theta[i] / n
     cond = joint / joint.sum(0)
-    return np.mean([math.log(sum(cond[y[i], k] * theta[i, k] for k in range(z)))
-                    for i in range(n)])
+    return np.mean([math.log(sum(cond[y[i], k] * theta[i, k] for k in range(z))) for i in range(n)])
 
 
 def np_nce(zs, y):
@@ -85,9 +90,11 @@ def np_nce(zs, y):
 
 def np_hscore(f, y):
     """As in Bao et al.'s released code (covariances with 1/(n-1); pinv)."""
+
     def cov(x):
         xm = x - x.mean(0, keepdims=True)
         return xm.T @ xm / (len(x) - 1)
+
     f = np.asarray(f, np.float64)
     g = np.zeros_like(f)
     for c in np.unique(y):
@@ -101,19 +108,20 @@ def np_transrate(f, y, eps):
     n, d = z.shape
 
     def rate(x):
-        return 0.5 * np.linalg.slogdet(np.eye(d) + d / (len(x) * eps ** 2) * x.T @ x)[1]
+        return 0.5 * np.linalg.slogdet(np.eye(d) + d / (len(x) * eps**2) * x.T @ x)[1]
 
     return rate(z) - sum(np.mean(y == c) * rate(z[y == c]) for c in np.unique(y))
 
 
 # ----------------------------------------------------------------- scores
-@pytest.mark.parametrize("n, d", [(60, 6), (20, 40)])   # n > D and n < D (SVD branch)
+@pytest.mark.parametrize("n, d", [(60, 6), (20, 40)])  # n > D and n < D (SVD branch)
 def test_logme_matches_numpy(dtype, n, d):
     f, y = _data(n=n, d=d)
     got = select.logme(f.astype(dtype), y, tol=1e-9 if dtype == np.float64 else 1e-5)
     assert got.dtype == dtype
-    np.testing.assert_allclose(got, np_logme(f.astype(dtype), y), rtol=TOL[dtype] * 5,
-                               atol=TOL[dtype] * 5)
+    np.testing.assert_allclose(
+        got, np_logme(f.astype(dtype), y), rtol=TOL[dtype] * 5, atol=TOL[dtype] * 5
+    )
 
 
 def test_logme_ranks_informative_features_above_noise():
@@ -180,8 +188,10 @@ BAD = [
     (lambda: select.logme(np.ones((10,)), np.arange(10) % 2), "shape"),
     (lambda: select.logme(np.full((10, 3), np.nan), np.arange(10) % 2), "NaN"),
     (lambda: select.transrate(np.random.rand(10, 3), np.arange(10) % 2, eps=0.0), "eps"),
-    (lambda: select.proxy_a_distance(np.ones((10, 3)), np.ones((10, 4)),
-                                     key=jax.random.key(0)), "feature dimension"),
+    (
+        lambda: select.proxy_a_distance(np.ones((10, 3)), np.ones((10, 4)), key=jax.random.key(0)),
+        "feature dimension",
+    ),
     (lambda: select.iwv_risk(np.ones(5), np.ones(4)), "weights"),
     (lambda: select.dev_risk(np.ones(5), -np.ones(5)), "non-negative"),
     (lambda: select.snd(np.ones((5, 2)), temperature=-1.0), "temperature"),
@@ -211,6 +221,7 @@ def test_proxy_a_distance_identical_and_separable():
 
 def _needs(module, name):
     import importlib
+
     mod = importlib.import_module(f"jtransfer.{module}")
     if not hasattr(mod, name):
         pytest.skip(f"jtransfer.{module}.{name} not available yet (branch align)")
@@ -223,7 +234,7 @@ def test_mmd_distance_matches_numpy():
     sigma = 1.3
 
     def k(a, b):
-        return np.exp(-((a[:, None] - b[None]) ** 2).sum(-1) / (2 * sigma ** 2))
+        return np.exp(-((a[:, None] - b[None]) ** 2).sum(-1) / (2 * sigma**2))
 
     ref = np.sqrt(k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean())
     np.testing.assert_allclose(select.mmd_distance(x, y, bandwidth=sigma), ref, rtol=1e-4)
@@ -235,14 +246,14 @@ def _gauss_toy(key, reps, n, shift=1.0):
     """p = N(0,1), q = N(shift,1): w(x) = exp(shift x - shift^2/2); loss x^2,
     E_q[x^2] = 1 + shift^2."""
     x = jax.random.normal(key, (reps, n), jnp.float64)
-    return x ** 2, jnp.exp(shift * x - shift ** 2 / 2)
+    return x**2, jnp.exp(shift * x - shift**2 / 2)
 
 
 def test_iwv_is_unbiased_with_known_ratio():
     with jax.enable_x64(True):
         losses, w = _gauss_toy(jax.random.key(0), 4000, 50, shift=0.7)
         est = jax.vmap(select.iwv_risk)(losses, w)
-        truth = 1 + 0.7 ** 2
+        truth = 1 + 0.7**2
         se = float(jnp.std(est)) / np.sqrt(est.shape[0])
         assert abs(float(jnp.mean(est)) - truth) < 4 * se
         # the unweighted source mean is clearly biased (E_p[x^2] = 1)
@@ -252,8 +263,7 @@ def test_iwv_is_unbiased_with_known_ratio():
 def test_iwv_self_normalized_uses_weighted_mean():
     _needs("weighting", "weighted_mean")
     losses, w = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])
-    np.testing.assert_allclose(select.iwv_risk(losses, w, self_normalize=True), 10 / 4,
-                               rtol=1e-6)
+    np.testing.assert_allclose(select.iwv_risk(losses, w, self_normalize=True), 10 / 4, rtol=1e-6)
 
 
 def test_dev_control_variate_lowers_variance():
@@ -262,8 +272,8 @@ def test_dev_control_variate_lowers_variance():
         iwv = jax.vmap(select.iwv_risk)(losses, w)
         dev = jax.vmap(select.dev_risk)(losses, w)
         assert float(jnp.var(dev)) < 0.7 * float(jnp.var(iwv))
-        truth = 1 + 0.7 ** 2
-        assert abs(float(jnp.mean(dev)) - truth) < 0.05 * truth   # estimated eta: O(1/n) bias only
+        truth = 1 + 0.7**2
+        assert abs(float(jnp.mean(dev)) - truth) < 0.05 * truth  # estimated eta: O(1/n) bias only
 
 
 def test_dev_with_constant_weights_is_plain_mean():
@@ -300,8 +310,9 @@ def test_prediction_entropy_matches_scipy():
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(5), size=30)
     p[0] = [1, 0, 0, 0, 0]
-    np.testing.assert_allclose(select.prediction_entropy(p), stats.entropy(p, axis=1).mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        select.prediction_entropy(p), stats.entropy(p, axis=1).mean(), rtol=1e-5
+    )
 
 
 # ----------------------------------------------------------------- negative transfer
@@ -313,13 +324,16 @@ def test_negative_transfer_report_verdicts_and_normal_ci():
     assert r.verdict == "negative transfer" and r.ci_high < 0
     d = worse - base
     half = stats.norm.ppf(0.975) * d.std(ddof=1) / np.sqrt(200)
-    np.testing.assert_allclose([r.gain, r.ci_low, r.ci_high],
-                               [d.mean(), d.mean() - half, d.mean() + half], rtol=1e-5)
+    np.testing.assert_allclose(
+        [r.gain, r.ci_low, r.ci_high], [d.mean(), d.mean() - half, d.mean() + half], rtol=1e-5
+    )
     assert select.negative_transfer_report(base, worse).verdict == "positive transfer"
     assert select.negative_transfer_report(base, base[::-1]).verdict == "inconclusive"
     # losses: lower is better flips the sign
-    assert (select.negative_transfer_report(worse, base, higher_is_better=False).verdict
-            == "positive transfer")
+    assert (
+        select.negative_transfer_report(worse, base, higher_is_better=False).verdict
+        == "positive transfer"
+    )
 
 
 def test_negative_transfer_report_bootstrap_close_to_normal_and_weighted():

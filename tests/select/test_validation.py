@@ -31,11 +31,11 @@ def test_reverse_validation_trains_backwards_and_scores_on_the_source():
     def fit(x, y, x_other):
         seen["args"] = (np.asarray(x), np.asarray(y), np.asarray(x_other))
         m0, m1 = x[y == 0].mean(), x[y == 1].mean()
-        return lambda z: (z - (m0 + m1) / 2) * jnp.sign(m1 - m0)    # one sigmoid logit
+        return lambda z: (z - (m0 + m1) / 2) * jnp.sign(m1 - m0)  # one sigmoid logit
 
     good = select.reverse_validation(fit, xs, ys, xt, jnp.array([0, 1, 1]))
-    np.testing.assert_array_equal(seen["args"][0], np.asarray(xt))     # target as source
-    np.testing.assert_array_equal(seen["args"][2], np.asarray(xs))     # source as target
+    np.testing.assert_array_equal(seen["args"][0], np.asarray(xt))  # target as source
+    np.testing.assert_array_equal(seen["args"][2], np.asarray(xs))  # source as target
     # means -1.5 and 1.0: threshold -0.25; logits on xs: -1.75, -0.75, 1.25, 2.25
     z = np.array([-1.75, -0.75, 1.25, 2.25])
     t = np.array([0, 0, 1, 1])

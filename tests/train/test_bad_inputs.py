@@ -16,17 +16,27 @@ def _experiment_main_with(argv):
             train.experiment_main("two_moons", lambda config, workdir: {})
         finally:
             sys.argv = old
+
     return run
 
 
 CASES = [
-    Case("experiment_main: --config=missing.py", _experiment_main_with(
-        ["--config=experiments/two_moons/configs/missing.py"]), (),
-        "--config file 'experiments/two_moons/configs/missing.py' does not exist", "static",
-        SystemExit),
-    Case("experiment_main: --config missing.py:arg", _experiment_main_with(
-        ["--config", "nowhere/cfg.py:small"]), (), "--config file 'nowhere/cfg.py' does not exist",
-        "static", SystemExit),
+    Case(
+        "experiment_main: --config=missing.py",
+        _experiment_main_with(["--config=experiments/two_moons/configs/missing.py"]),
+        (),
+        "--config file 'experiments/two_moons/configs/missing.py' does not exist",
+        "static",
+        SystemExit,
+    ),
+    Case(
+        "experiment_main: --config missing.py:arg",
+        _experiment_main_with(["--config", "nowhere/cfg.py:small"]),
+        (),
+        "--config file 'nowhere/cfg.py' does not exist",
+        "static",
+        SystemExit,
+    ),
     Case("keys: a string seed", lambda: train.keys("0"), (), "seed", "static"),
     Case("keys: repeated names", lambda: train.keys(0, "a", "a"), (), "a", "static"),
 ]
@@ -35,4 +45,3 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=ids(CASES))
 def test_bad_input(case):
     check_case(case)
-

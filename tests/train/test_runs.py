@@ -25,8 +25,9 @@ def _chunk(s, a, b):
 def _run_13(workdir, config=None, **kw):
     """13 SGD steps, a row every 3, a checkpoint every 4 (and at 13)."""
     with train.Run(workdir, config=config or {"lr": 0.05}, save_every=4, **kw) as run:
-        return train.train_loop(run, INIT, num_steps=13, eval_every=3, reduce="last",
-                                run_chunk=_chunk)
+        return train.train_loop(
+            run, INIT, num_steps=13, eval_every=3, reduce="last", run_chunk=_chunk
+        )
 
 
 def tensorboard_scalars(logdir) -> dict:
@@ -41,8 +42,8 @@ def tensorboard_scalars(logdir) -> dict:
             data = f.read()
         pos = 0
         while pos < len(data):
-            (n,) = struct.unpack("<Q", data[pos:pos + 8])
-            event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + n])
+            (n,) = struct.unpack("<Q", data[pos : pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12 : pos + 12 + n])
             pos += 12 + n + 4  # length, its crc, the record, its crc
             if event.session_log.status == event_pb2.SessionLog.START:
                 out = {t: [(s, v) for s, v in p if s < event.step] for t, p in out.items()}
@@ -65,12 +66,15 @@ def test_config_is_recorded_and_a_different_one_refuses_to_resume(tmp_path):
     with pytest.raises(ValueError) as err:
         train.Run(tmp_path, config={**config, "method": "dann"}, save_every=2)
     msg = str(err.value)
-    assert "method: \"source_only\" -> \"dann\"" in msg and "--overwrite" in msg
+    assert 'method: "source_only" -> "dann"' in msg and "--overwrite" in msg
     assert "new --workdir" in msg and "\n" not in msg
     # nested, added and removed fields; at most five shown
     bad = {"method": "source_only", "lr": 0.2, "model": {"hidden": [16]}, "new": 1}
-    with pytest.raises(ValueError, match=r"lr: 0.1 -> 0.2; model.hidden: \[8, 8\] -> \[16\]; "
-                                         r"new: <absent> -> 1; plot: true -> <absent>"):
+    with pytest.raises(
+        ValueError,
+        match=r"lr: 0.1 -> 0.2; model.hidden: \[8, 8\] -> \[16\]; "
+        r"new: <absent> -> 1; plot: true -> <absent>",
+    ):
         train.Run(tmp_path, config=bad, save_every=2)
     many = {f"f{i}": i for i in range(7)}
     with pytest.raises(ValueError, match=r"\.\.\. \(11 fields differ\)"):
@@ -78,8 +82,9 @@ def test_config_is_recorded_and_a_different_one_refuses_to_resume(tmp_path):
     assert (sorted(os.listdir(tmp_path)), (tmp_path / "config.json").read_text()) == before
 
     # an exempt field may change (and is recorded); the same config reopens
-    with train.Run(tmp_path, config={**config, "plot": False}, exempt=("plot",),
-                   save_every=2) as run:
+    with train.Run(
+        tmp_path, config={**config, "plot": False}, exempt=("plot",), save_every=2
+    ) as run:
         assert run.restore_or({"w": jnp.ones(2)})[1] == 2
     assert json.load(open(tmp_path / "config.json"))["config"]["plot"] is False
     with pytest.raises(ValueError, match="plot: false -> true"):
@@ -90,11 +95,15 @@ def test_config_is_recorded_and_a_different_one_refuses_to_resume(tmp_path):
 def test_model_shape_change_is_one_config_line_before_orbax(tmp_path):
     """The issue's 84-line orbax error: a rerun with another hidden size is refused by the
     config check, naming the field, before any checkpoint is read."""
+
     def run(hidden):
-        with train.Run(tmp_path, config={"hidden": hidden}, save_every=2,
-                       tensorboard=False) as r:
-            return train.train_loop(r, {"w": jnp.zeros(hidden)}, num_steps=2,
-                                    step_fn=lambda s, i: ({"w": s["w"] + 1.0}, {}))
+        with train.Run(tmp_path, config={"hidden": hidden}, save_every=2, tensorboard=False) as r:
+            return train.train_loop(
+                r,
+                {"w": jnp.zeros(hidden)},
+                num_steps=2,
+                step_fn=lambda s, i: ({"w": s["w"] + 1.0}, {}),
+            )
 
     run(4)
     with pytest.raises(ValueError) as err:
@@ -122,10 +131,14 @@ def test_clear_run_removes_run_files_of_sub_runs_only(tmp_path):
 def toy(config, workdir):
     """A tiny experiment (``train_and_evaluate(config, workdir)``) for the command line."""
     with train.Run(workdir, config=config, save_every=2, tensorboard=False) as run:
-        out = train.train_loop(run, {"w": jnp.zeros(2)}, num_steps=config.num_steps,
-                               eval_every=2, reduce="last",
-                               step_fn=lambda s, i: ({"w": s["w"] + config.lr},
-                                                                   {"w0": s["w"][0]}))
+        out = train.train_loop(
+            run,
+            {"w": jnp.zeros(2)},
+            num_steps=config.num_steps,
+            eval_every=2,
+            reduce="last",
+            step_fn=lambda s, i: ({"w": s["w"] + config.lr}, {"w0": s["w"][0]}),
+        )
     return {"w0": float(out.state["w"][0])}
 
 
@@ -142,22 +155,32 @@ def test_command_line_refuses_another_method_and_overwrite_starts_over(tmp_path,
     starts over with the new config; rerunning that config resumes it."""
     (tmp_path / "toy_config.py").write_text(_TOY_CONFIG)
     workdir = tmp_path / "w"
-    cmd = [sys.executable, "-c", "from jtransfer import train; from tests.train.test_runs "
-           "import toy; train.experiment_main('toy', toy)",
-           f"--config={tmp_path / 'toy_config.py'}", f"--workdir={workdir}",
-           "--config.method=dann"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from jtransfer import train; from tests.train.test_runs "
+        "import toy; train.experiment_main('toy', toy)",
+        f"--config={tmp_path / 'toy_config.py'}",
+        f"--workdir={workdir}",
+        "--config.method=dann",
+    ]
     import ml_collections
 
     config = ml_collections.ConfigDict({"method": "source_only", "lr": 0.5, "num_steps": 4})
     assert toy(config, workdir) == {"w0": 2.0}
-    refused = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=ENV,
-                             timeout=300)
+    refused = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=ENV, timeout=300)
     assert refused.returncode != 0
     last = refused.stderr.strip().splitlines()[-1]
     assert last.startswith("ValueError") and 'method: "source_only" -> "dann"' in last
     assert "--overwrite" in last
-    fresh = subprocess.run([*cmd, "--overwrite", "--config.lr=0.25"], cwd=ROOT,
-                           capture_output=True, text=True, env=ENV, timeout=300)
+    fresh = subprocess.run(
+        [*cmd, "--overwrite", "--config.lr=0.25"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert "resuming" not in fresh.stderr and "w0: 1.0000" in fresh.stdout
     assert [r["w0"] for r in train.read_metrics(workdir)] == [0.25, 0.75]
@@ -193,14 +216,24 @@ _KILLED = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("mode, at, restored", [
-    ("before-save", 12, 8),   # rows 9 and 12 written after checkpoint 8
-    ("mid-row", 12, 8),       # row 12 cut short, row 9 after checkpoint 8
-])  # a kill after a save, between two events: tests/train/test_loop.py (debug_kill_at_step)
-def test_kill_at_any_point_resumes_with_exactly_the_uninterrupted_rows(tmp_path, capfd, mode,
-                                                                       at, restored):
-    killed = subprocess.run([sys.executable, "-c", _KILLED, str(tmp_path / "a"), mode, str(at)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300, env=ENV)
+@pytest.mark.parametrize(
+    "mode, at, restored",
+    [
+        ("before-save", 12, 8),  # rows 9 and 12 written after checkpoint 8
+        ("mid-row", 12, 8),  # row 12 cut short, row 9 after checkpoint 8
+    ],
+)  # a kill after a save, between two events: tests/train/test_loop.py (debug_kill_at_step)
+def test_kill_at_any_point_resumes_with_exactly_the_uninterrupted_rows(
+    tmp_path, capfd, mode, at, restored
+):
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED, str(tmp_path / "a"), mode, str(at)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+    )
     assert killed.returncode == -9, killed.stderr[-2000:]
     if mode == "mid-row":
         with pytest.warns(RuntimeWarning, match="truncated last line"):
@@ -225,10 +258,12 @@ def test_rerun_of_a_finished_run_with_a_final_row_writes_it_once(tmp_path):
     """An experiment that writes a final evaluation row after the loop (maml_sinusoid,
     maml_omniglot): rerunning the finished run restores step 13, cuts the final row (written
     after the last save) and writes it again: rows and TensorBoard as after one run."""
+
     def experiment(workdir):
         with train.Run(workdir, config={"lr": 0.05}, save_every=4) as run:
-            out = train.train_loop(run, INIT, num_steps=13, eval_every=3, reduce="last",
-                                   run_chunk=_chunk)
+            out = train.train_loop(
+                run, INIT, num_steps=13, eval_every=3, reduce="last", run_chunk=_chunk
+            )
             run.write(out.step, {"final_w0": out.state["w"][0]})
 
     experiment(tmp_path / "a")
@@ -251,8 +286,9 @@ def test_run_without_checkpoints_starts_its_rows_over(tmp_path, capfd):
             run.write(2, {"mae": 0.25})
     assert [r["step"] for r in train.read_metrics(tmp_path)] == [1, 2]
     assert "removed 2 written by an earlier run" in capfd.readouterr().err
-    assert {t: [s for s, _ in p] for t, p in
-            tensorboard_scalars(tmp_path / "tensorboard").items()} == {"mae": [1, 2]}
+    assert {
+        t: [s for s, _ in p] for t, p in tensorboard_scalars(tmp_path / "tensorboard").items()
+    } == {"mae": [1, 2]}
     assert sorted(os.listdir(tmp_path)) == ["config.json", "metrics.jsonl", "tensorboard"]
 
 
@@ -262,8 +298,8 @@ def test_run_without_checkpoints_starts_its_rows_over(tmp_path, capfd):
 def test_progress_prints_lines_in_logs(capfd):
     assert list(train.progress(range(25), desc="splits")) == list(range(25))
     lines = capfd.readouterr().err.splitlines()  # stderr is captured: not a terminal
-    assert [line.split(" (")[0] for line in lines] == [f"splits: {i}/25 done"
-                                                       for i in (2, 4, 6, 8, 10, 12, 14, 16,
-                                                                 18, 20, 22, 24, 25)]
+    assert [line.split(" (")[0] for line in lines] == [
+        f"splits: {i}/25 done" for i in (2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 25)
+    ]
     assert list(train.progress(3, desc="x", disable=True)) == [0, 1, 2]
     assert capfd.readouterr().err == ""

@@ -17,8 +17,11 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def _state(i):
-    return {"w": jnp.arange(4.0) + i, "nested": {"b": jnp.full((2, 2), i, jnp.int32)},
-            "key": jax.random.fold_in(jax.random.key(0), i)}
+    return {
+        "w": jnp.arange(4.0) + i,
+        "nested": {"b": jnp.full((2, 2), i, jnp.int32)},
+        "key": jax.random.fold_in(jax.random.key(0), i),
+    }
 
 
 def test_checkpoint_save_every_keep_and_resume(tmp_path):
@@ -34,8 +37,9 @@ def test_checkpoint_save_every_keep_and_resume(tmp_path):
     state, step = again.restore_or(_state(0))
     assert step == 10 and train.tree_equal(state, _state(10))
     assert jax.dtypes.issubdtype(state["key"].dtype, jax.dtypes.prng_key)
-    np.testing.assert_array_equal(jax.random.key_data(state["key"]),
-                                  jax.random.key_data(_state(10)["key"]))
+    np.testing.assert_array_equal(
+        jax.random.key_data(state["key"]), jax.random.key_data(_state(10)["key"])
+    )
     assert train.tree_equal(again.restore(9, _state(0)), _state(9))
     again.close()
 
@@ -64,9 +68,14 @@ def test_kill_during_save_never_breaks_the_latest_checkpoint(tmp_path):
     ckpt = tmp_path / "ckpt"
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
     for delay in (2.5, 3.1):
-        proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(ckpt)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        first = proc.stdout.readline()          # wait until at least one save completed
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SAVER, str(ckpt)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        first = proc.stdout.readline()  # wait until at least one save completed
         assert first.strip(), "saver produced no checkpoint"
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
@@ -119,12 +128,19 @@ def test_progress_without_a_terminal_prints_lines_not_a_bar(capsys):
     err = capsys.readouterr().err
     assert "\r" not in err  # no tqdm bar in a log
     assert [line.split(" (")[0] for line in err.splitlines()] == [
-        "progress: 1/3 done", "progress: 2/3 done", "progress: 3/3 done"]
+        "progress: 1/3 done",
+        "progress: 2/3 done",
+        "progress: 3/3 done",
+    ]
 
 
 def test_plot_curves_writes_a_png(tmp_path):
-    path = train.plot_curves({"a": [3, 2, 1]}, tmp_path / "p.png", logy=True,
-                             band={"a": np.array([[2, 1, 0.5], [4, 3, 2]])})
+    path = train.plot_curves(
+        {"a": [3, 2, 1]},
+        tmp_path / "p.png",
+        logy=True,
+        band={"a": np.array([[2, 1, 0.5], [4, 3, 2]])},
+    )
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
@@ -152,8 +168,11 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
 def test_checkpoint_of_another_model_is_a_one_line_error(tmp_path):
     mngr = train.CheckpointManager(tmp_path / "ck", save_every=10, keep=2)
     mngr.save(10, {"w": jnp.ones(8)})
-    with pytest.raises(ValueError, match=r"\['w'\]: saved \(\(8,\), 'float32'\), expected "
-                                         r"\(\(4,\), 'float32'\).*new workdir"):
+    with pytest.raises(
+        ValueError,
+        match=r"\['w'\]: saved \(\(8,\), 'float32'\), expected "
+        r"\(\(4,\), 'float32'\).*new workdir",
+    ):
         mngr.restore_or({"w": jnp.zeros(4)})
 
 

@@ -29,6 +29,7 @@ def two_gaussians():
 
 def _classifier_weights(xs, xt):
     from sklearn.linear_model import LogisticRegression
+
     feats = lambda x: np.concatenate([x, x**2], axis=1)  # the true log-ratio is quadratic
     clf = LogisticRegression(C=100.0, max_iter=1000)
     clf.fit(feats(np.concatenate([xs, xt])), np.r_[np.zeros(len(xs)), np.ones(len(xt))])
@@ -39,8 +40,9 @@ def _classifier_weights(xs, xt):
 ESTIMATORS = {
     "kde_ratio": lambda xs, xt: weighting.kde_ratio(xs, xt, bandwidth=0.5).weights,
     "kliep": lambda xs, xt: weighting.kliep(xs, xt, bandwidth=1.0).weights,
-    "ulsif_loo": lambda xs, xt: weighting.ulsif(
-        xs, xt, bandwidth_grid=[0.5, 1.0, 2.0], lam_grid=[1e-2, 1e-1, 1.0]).weights,
+    "ulsif_loo": lambda xs, xt: (
+        weighting.ulsif(xs, xt, bandwidth_grid=[0.5, 1.0, 2.0], lam_grid=[1e-2, 1e-1, 1.0]).weights
+    ),
     "classifier": _classifier_weights,
 }
 
@@ -58,8 +60,9 @@ def test_ulsif_equals_numpy_closed_form(dtype_name):
     rng = np.random.default_rng(1)
     with dtype_context(dtype_name) as dt:
         xs, xt = rng.normal(size=(60, 3)).astype(dt), (rng.normal(size=(50, 3)) + 0.3).astype(dt)
-        fit = weighting.ulsif(xs, xt, bandwidth=1.2, lam=0.05, num_centers=20,
-                              key=jax.random.key(3))
+        fit = weighting.ulsif(
+            xs, xt, bandwidth=1.2, lam=0.05, num_centers=20, key=jax.random.key(3)
+        )
         c = np.asarray(fit.centers, np.float64)
         assert any(np.allclose(c[0], row) for row in xt)  # centres are target points
         phs, pht = np_gauss(xs.astype(float), c, 1.2), np_gauss(xt.astype(float), c, 1.2)
@@ -99,12 +102,19 @@ def scipy_kmm(xs, xt, sigma, B, eps):
     K = np_gauss(xs, xs, sigma)
     kappa = n_s / n_t * np_gauss(xs, xt, sigma).sum(1)
     ones = np.ones(n_s)
-    cons = [{"type": "ineq", "fun": lambda b: b.sum() - n_s * (1 - eps), "jac": lambda b: ones},
-            {"type": "ineq", "fun": lambda b: n_s * (1 + eps) - b.sum(), "jac": lambda b: -ones}]
-    res = scipy.optimize.minimize(lambda b: 0.5 * b @ K @ b - kappa @ b, np.ones(n_s),
-                                  jac=lambda b: K @ b - kappa, bounds=[(0, B)] * n_s,
-                                  constraints=cons, method="SLSQP",
-                                  options={"ftol": 1e-14, "maxiter": 2000})
+    cons = [
+        {"type": "ineq", "fun": lambda b: b.sum() - n_s * (1 - eps), "jac": lambda b: ones},
+        {"type": "ineq", "fun": lambda b: n_s * (1 + eps) - b.sum(), "jac": lambda b: -ones},
+    ]
+    res = scipy.optimize.minimize(
+        lambda b: 0.5 * b @ K @ b - kappa @ b,
+        np.ones(n_s),
+        jac=lambda b: K @ b - kappa,
+        bounds=[(0, B)] * n_s,
+        constraints=cons,
+        method="SLSQP",
+        options={"ftol": 1e-14, "maxiter": 2000},
+    )
     assert res.success, res.message
     return res.x, res.fun, K, kappa
 
@@ -127,8 +137,9 @@ def test_kmm_equals_scipy_slsqp(B, eps):
 def test_kmm_float32_close_to_float64():
     rng = np.random.default_rng(5)
     xs, xt = rng.normal(size=(40, 2)), rng.normal(size=(30, 2)) * 0.6 + 0.8
-    w32 = np.asarray(weighting.kmm(xs.astype(np.float32), xt.astype(np.float32),
-                                   bandwidth=0.7).weights)
+    w32 = np.asarray(
+        weighting.kmm(xs.astype(np.float32), xt.astype(np.float32), bandwidth=0.7).weights
+    )
     with jax.enable_x64(True):
         want = scipy_kmm(xs, xt, 0.7, 1000.0, (np.sqrt(40) - 1) / np.sqrt(40))[0]
     assert w32.dtype == np.float32
@@ -145,9 +156,14 @@ def test_kliep_reaches_the_scipy_optimum():
         A, bvec = np_gauss(xt, c, 0.8), np_gauss(xs, c, 0.8).mean(0)
         obj = lambda a: -np.mean(np.log(A @ a))
         res = scipy.optimize.minimize(
-            obj, np.full(10, 1.0 / bvec.sum()), jac=lambda a: -(A / (A @ a)[:, None]).mean(0),
-            bounds=[(0, None)] * 10, method="SLSQP", options={"ftol": 1e-14, "maxiter": 2000},
-            constraints=[{"type": "eq", "fun": lambda a: bvec @ a - 1, "jac": lambda a: bvec}])
+            obj,
+            np.full(10, 1.0 / bvec.sum()),
+            jac=lambda a: -(A / (A @ a)[:, None]).mean(0),
+            bounds=[(0, None)] * 10,
+            method="SLSQP",
+            options={"ftol": 1e-14, "maxiter": 2000},
+            constraints=[{"type": "eq", "fun": lambda a: bvec @ a - 1, "jac": lambda a: bvec}],
+        )
         assert res.success, res.message
         alpha = np.asarray(fit.alpha)
         assert abs(bvec @ alpha - 1) < 1e-9 and alpha.min() >= 0
@@ -173,6 +189,7 @@ def test_kliep_cv_does_not_collapse_to_the_smallest_bandwidth(seed):
     # held-out log w alone (the paper's CV) picks sigma = 0.05, the smallest value, on these
     # draws (fits correlating ~0.7 with q/p); the normalised held-out likelihood does not.
     from jtransfer import data as jdata
+
     d = jdata.sample_bias_regression(key=jax.random.key(seed), n_source=100, n_target=100)
     xs, xt = d["xs"], d["xt"]
     grid = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0]
@@ -192,7 +209,8 @@ def test_kde_ratio_formula_and_predict():
     np.testing.assert_allclose(fit.weights, want, rtol=1e-5)
     xn = rng.normal(size=(4, 2))
     np.testing.assert_allclose(
-        fit.predict(xn), np_gauss(xn, xt, 0.6).mean(1) / np_gauss(xn, xs, 0.6).mean(1), rtol=1e-5)
+        fit.predict(xn), np_gauss(xn, xt, 0.6).mean(1) / np_gauss(xn, xs, 0.6).mean(1), rtol=1e-5
+    )
 
 
 def test_from_domain_classifier_forms_and_clipping():
@@ -200,11 +218,13 @@ def test_from_domain_classifier_forms_and_clipping():
     r = np.asarray(weighting.from_domain_classifier(p, n_source=300, n_target=100))
     pc = np.clip(p, 1e-3, 1 - 1e-3)
     np.testing.assert_allclose(r, 3.0 * pc / (1 - pc), rtol=1e-4)  # float32 1 - p near 1
-    prob = weighting.from_domain_classifier(p[:, None], n_source=100, n_target=100,
-                                            form="probability")
+    prob = weighting.from_domain_classifier(
+        p[:, None], n_source=100, n_target=100, form="probability"
+    )
     np.testing.assert_allclose(prob, pc, rtol=1e-5)  # Q/(P+Q) = p when n_s = n_t
-    s2 = weighting.from_domain_classifier(p, n_source=300, n_target=100, form="probability",
-                                          clip=0.1)
+    s2 = weighting.from_domain_classifier(
+        p, n_source=300, n_target=100, form="probability", clip=0.1
+    )
     rr = 3.0 * np.clip(p, 0.1, 0.9) / (1 - np.clip(p, 0.1, 0.9))
     np.testing.assert_allclose(s2, rr / (1 + rr), rtol=1e-5)
 
@@ -212,10 +232,12 @@ def test_from_domain_classifier_forms_and_clipping():
 def test_weighted_mean_ess_and_importance_identity(two_gaussians):
     rng = np.random.default_rng(8)
     v, w = rng.normal(size=(10, 3)), rng.uniform(0, 2, size=10)
-    np.testing.assert_allclose(weighting.weighted_mean(v, w), (w[:, None] * v).sum(0) / w.sum(),
-                               rtol=1e-5)
-    np.testing.assert_allclose(weighting.effective_sample_size(w), w.sum() ** 2 / (w**2).sum(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        weighting.weighted_mean(v, w), (w[:, None] * v).sum(0) / w.sum(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        weighting.effective_sample_size(w), w.sum() ** 2 / (w**2).sum(), rtol=1e-5
+    )
     np.testing.assert_allclose(weighting.effective_sample_size(np.ones(7)), 7.0, rtol=1e-6)
     # E_P[w f] = E_Q[f]: the true ratio reweights source values to the target mean of x_0
     # (0.5; the unweighted source mean is ~0). Monte-Carlo error ~ 0.06 at n_eff ~ 250.
@@ -232,45 +254,70 @@ def test_fd_gradients_float64():
         check_fd_grad(lambda w, v: jnp.sum(weighting.weighted_mean(v, w)), (w, v), 0)
         check_fd_grad(lambda w, v: jnp.sum(weighting.weighted_mean(v, w)), (w, v), 1)
         check_fd_grad(lambda w: weighting.effective_sample_size(w), (w,), 0)
-        check_fd_grad(lambda p: jnp.sum(weighting.from_domain_classifier(
-            p, n_source=12, n_target=10)), (rng.uniform(0.1, 0.9, size=12),), 0)
+        check_fd_grad(
+            lambda p: jnp.sum(weighting.from_domain_classifier(p, n_source=12, n_target=10)),
+            (rng.uniform(0.1, 0.9, size=12),),
+            0,
+        )
         proj = rng.normal(size=12)
-        check_fd_grad(lambda a, b: weighting.kde_ratio(a, b, bandwidth=0.9).weights @ proj,
-                      (xs, xt), 0)
-        check_fd_grad(lambda a, b: weighting.kde_ratio(a, b, bandwidth=0.9).weights @ proj,
-                      (xs, xt), 1)
-        check_fd_grad(lambda a, b: weighting.ulsif(a, b, bandwidth=0.9, lam=0.1,
-                                                   num_centers=5).weights @ proj, (xs, xt), 0)
+        check_fd_grad(
+            lambda a, b: weighting.kde_ratio(a, b, bandwidth=0.9).weights @ proj, (xs, xt), 0
+        )
+        check_fd_grad(
+            lambda a, b: weighting.kde_ratio(a, b, bandwidth=0.9).weights @ proj, (xs, xt), 1
+        )
+        check_fd_grad(
+            lambda a, b: (
+                weighting.ulsif(a, b, bandwidth=0.9, lam=0.1, num_centers=5).weights @ proj
+            ),
+            (xs, xt),
+            0,
+        )
 
 
 X = np.zeros((5, 2))
 BAD = [
-    ("source and target must have the same feature dimension",
-     lambda: weighting.kmm(X, np.zeros((5, 3)))),
+    (
+        "source and target must have the same feature dimension",
+        lambda: weighting.kmm(X, np.zeros((5, 3))),
+    ),
     ("B must be positive", lambda: weighting.kmm(X, X + 1, B=0.0)),
     ("eps must be non-negative", lambda: weighting.kmm(X, X + 1, eps=-0.1)),
     ("bandwidth must be positive", lambda: weighting.kmm(X, X + 1, bandwidth=-1.0)),
     ("source needs at least 2 samples", lambda: weighting.kliep(X[:1], X)),
     ("target contains NaN", lambda: weighting.ulsif(X, np.full((5, 2), np.nan))),
     ("lam must be positive", lambda: weighting.ulsif(X, X + 1, lam=0.0)),
-    ("either bandwidth or bandwidth_grid",
-     lambda: weighting.ulsif(X, X + 1, bandwidth=1.0, bandwidth_grid=[1.0])),
+    (
+        "either bandwidth or bandwidth_grid",
+        lambda: weighting.ulsif(X, X + 1, bandwidth=1.0, bandwidth_grid=[1.0]),
+    ),
     ("bandwidth_grid must be positive", lambda: weighting.kliep(X, X + 1, bandwidth_grid=[0.0])),
     ("num_centers must be a positive int", lambda: weighting.kliep(X, X + 1, num_centers=0)),
-    ("num_folds must be an int", lambda: weighting.kliep(X, X + 1, bandwidth_grid=[1.0],
-                                                         num_folds=9)),
-    ("prob_target must be finite probabilities", lambda: weighting.from_domain_classifier(
-        np.array([0.5, 1.5]), n_source=1, n_target=1)),
-    ("n_target must be a positive int", lambda: weighting.from_domain_classifier(
-        np.array([0.5]), n_source=1, n_target=0)),
-    ("form must be one of", lambda: weighting.from_domain_classifier(
-        np.array([0.5]), n_source=1, n_target=1, form="odds")),
+    (
+        "num_folds must be an int",
+        lambda: weighting.kliep(X, X + 1, bandwidth_grid=[1.0], num_folds=9),
+    ),
+    (
+        "prob_target must be finite probabilities",
+        lambda: weighting.from_domain_classifier(np.array([0.5, 1.5]), n_source=1, n_target=1),
+    ),
+    (
+        "n_target must be a positive int",
+        lambda: weighting.from_domain_classifier(np.array([0.5]), n_source=1, n_target=0),
+    ),
+    (
+        "form must be one of",
+        lambda: weighting.from_domain_classifier(
+            np.array([0.5]), n_source=1, n_target=1, form="odds"
+        ),
+    ),
     ("weights must have a positive sum", lambda: weighting.weighted_mean(X, np.zeros(5))),
-    ("values must have leading dimension 4",
-     lambda: weighting.weighted_mean(X, np.ones(4))),
+    ("values must have leading dimension 4", lambda: weighting.weighted_mean(X, np.ones(4))),
     ("weights must be non-negative", lambda: weighting.effective_sample_size(-np.ones(3))),
-    ("x must have 2 features", lambda: weighting.kde_ratio(X, X + 1, bandwidth=1.0).predict(
-        np.zeros((3, 4)))),
+    (
+        "x must have 2 features",
+        lambda: weighting.kde_ratio(X, X + 1, bandwidth=1.0).predict(np.zeros((3, 4))),
+    ),
 ]
 
 
@@ -295,9 +342,12 @@ def test_kde_log_ratio_matches_numpy_and_survives_underflow():
         return sum(np.exp(-d2 / (2 * s * s)) for s in sig).mean(1)
 
     ref = np.log(kde(xs, xt) / kde(xs, xs))
-    np.testing.assert_allclose(weighting.kde_log_ratio(xs.astype(np.float32),
-                                                       xt.astype(np.float32), bandwidth=sig),
-                               ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        weighting.kde_log_ratio(xs.astype(np.float32), xt.astype(np.float32), bandwidth=sig),
+        ref,
+        rtol=1e-5,
+        atol=1e-5,
+    )
     far_s, far_t = jnp.array([[0.0], [1.0]]), jnp.array([[100.0], [101.0]])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

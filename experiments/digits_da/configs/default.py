@@ -8,13 +8,13 @@ from jtransfer import recipes
 
 
 def get_config():
-    c = recipes.default_config()   # the library recipe's fields, overridden below
+    c = recipes.default_config()  # the library recipe's fields, overridden below
     c.seed = 0
     c.method = "source_only"
-    c.dataset = "sklearn"          # see experiments/digits_da/train.py; full.py for the rest
+    c.dataset = "sklearn"  # see experiments/digits_da/train.py; full.py for the rest
     c.direction = "M→U"
-    c.normalize = "none"           # "l2": unit-norm feature rows
-    c.manual_dir = ""              # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
+    c.normalize = "none"  # "l2": unit-norm feature rows
+    c.manual_dir = ""  # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
     c.rotation = 30.0
     c.noise = 0.1
     c.hidden = (128, 64)

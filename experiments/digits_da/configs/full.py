@@ -17,9 +17,13 @@ Run: ``JTRANSFER_MANUAL_DIR=/path/to/shared/data python -m experiments.digits_da
 
 from experiments.digits_da.configs import default
 
-SHIFTS = {"jda_mu": ("jda", "M→U"), "jda_um": ("jda", "U→M"),
-          "usps_mu": ("usps_full", "M→U"), "usps_um": ("usps_full", "U→M"),
-          "mnist_m": ("mnist_m", "M→U")}
+SHIFTS = {
+    "jda_mu": ("jda", "M→U"),
+    "jda_um": ("jda", "U→M"),
+    "usps_mu": ("usps_full", "M→U"),
+    "usps_um": ("usps_full", "U→M"),
+    "mnist_m": ("mnist_m", "M→U"),
+}
 
 
 def get_config(shift: str = "jda_mu"):
@@ -30,7 +34,7 @@ def get_config(shift: str = "jda_mu"):
     c.normalize = "l2"
     c.hidden = (512, 256) if shift == "mnist_m" else (256, 128)
     c.disc_hidden = (256,)
-    c.weight_decay = 5e-4          # as the Office MLPs; fixed a priori
+    c.weight_decay = 5e-4  # as the Office MLPs; fixed a priori
     c.num_steps = 1500
     c.eval_every = 1500
     c.save_every = 1500

@@ -18,12 +18,24 @@ from experiments.lm_domain_shift.configs import default
 def get_config():
     c = default.get_config()
     c.adapt = dict(
-        lora_rank=8, lora_alpha=16.0,
-        lora_targets=("attention/query", "attention/key", "attention/value",
-                      "attention/output", "intermediate", "output"),
-        trainable_layers=(0, 1, 2, 3, 4, 5),   # all 6 on a GPU
-        cpu_top_layers=(5,),                    # CPU variant: cache layer-5 input, adapt layer 6
-        max_length=128, batch_size=32, learning_rate=2e-4, num_steps=1500,
+        lora_rank=8,
+        lora_alpha=16.0,
+        lora_targets=(
+            "attention/query",
+            "attention/key",
+            "attention/value",
+            "attention/output",
+            "intermediate",
+            "output",
+        ),
+        trainable_layers=(0, 1, 2, 3, 4, 5),  # all 6 on a GPU
+        cpu_top_layers=(5,),  # CPU variant: cache layer-5 input, adapt layer 6
+        max_length=128,
+        batch_size=32,
+        learning_rate=2e-4,
+        num_steps=1500,
         methods=("source_only", "mmd", "coral", "dann"),
-        shifts="largest_source_only_error:4", seeds=(0, 1, 2))
+        shifts="largest_source_only_error:4",
+        seeds=(0, 1, 2),
+    )
     return c

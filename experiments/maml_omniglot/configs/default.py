@@ -35,14 +35,18 @@ Run (GPU recommended):
 import ml_collections
 
 VARIANTS = {
-    "5w1s": dict(num_ways=5, num_shots=1, inner_lr=0.4, train_steps=1, eval_steps=3,
-                 meta_batch_size=32),
-    "5w5s": dict(num_ways=5, num_shots=5, inner_lr=0.4, train_steps=1, eval_steps=3,
-                 meta_batch_size=32),
-    "20w1s": dict(num_ways=20, num_shots=1, inner_lr=0.1, train_steps=5, eval_steps=5,
-                  meta_batch_size=16),
-    "20w5s": dict(num_ways=20, num_shots=5, inner_lr=0.1, train_steps=5, eval_steps=5,
-                  meta_batch_size=16),
+    "5w1s": dict(
+        num_ways=5, num_shots=1, inner_lr=0.4, train_steps=1, eval_steps=3, meta_batch_size=32
+    ),
+    "5w5s": dict(
+        num_ways=5, num_shots=5, inner_lr=0.4, train_steps=1, eval_steps=3, meta_batch_size=32
+    ),
+    "20w1s": dict(
+        num_ways=20, num_shots=1, inner_lr=0.1, train_steps=5, eval_steps=5, meta_batch_size=16
+    ),
+    "20w5s": dict(
+        num_ways=20, num_shots=5, inner_lr=0.1, train_steps=5, eval_steps=5, meta_batch_size=16
+    ),
 }
 
 
@@ -51,35 +55,35 @@ def get_config(variant: str = "5w1s") -> ml_collections.ConfigDict:
         raise ValueError(f"unknown variant {variant!r}; choose from {sorted(VARIANTS)}")
     c = ml_collections.ConfigDict()
     c.variant = variant
-    c.dataset = "omniglot"        # or "digits" (sklearn, 8×8, embedded; for the quick suite)
-    c.model = "conv4"             # or "mlp" (for digits)
+    c.dataset = "omniglot"  # or "digits" (sklearn, 8×8, embedded; for the quick suite)
+    c.model = "conv4"  # or "mlp" (for digits)
     c.hidden = 64
-    c.method = "maml"             # maml | fomaml | reptile
+    c.method = "maml"  # maml | fomaml | reptile
     c.seed = 0
-    c.num_train_classes = 1200    # characters before rotation
+    c.num_train_classes = 1200  # characters before rotation
     c.image_size = 28
     c.rotations = True
-    c.num_queries = 0             # training queries per class; 0 means = num_shots
+    c.num_queries = 0  # training queries per class; 0 means = num_shots
     c.eval_queries = 15
     c.meta_lr = 1e-3
     c.reptile_step_size = 1.0
-    c.reptile_inner_steps = 5     # k of Reptile (Nichol et al. 2018: 5 for Omniglot)
+    c.reptile_inner_steps = 5  # k of Reptile (Nichol et al. 2018: 5 for Omniglot)
     c.remat = False
-    c.ops = "auto"                # convs / max-pools: "matmul" (jtransfer.ops.matmul_ops, fast
-                                  # second-order derivatives on XLA:CPU), "native", "auto" = matmul
-                                  # on CPU, native on GPU/TPU
-    c.task_batch_size = 0         # 0: vmap all tasks; b > 0: lax.map over chunks of b tasks
+    c.ops = "auto"  # convs / max-pools: "matmul" (jtransfer.ops.matmul_ops, fast
+    # second-order derivatives on XLA:CPU), "native", "auto" = matmul
+    # on CPU, native on GPU/TPU
+    c.task_batch_size = 0  # 0: vmap all tasks; b > 0: lax.map over chunks of b tasks
     # Task-parallel meta-training: the meta-batch is split over a ("task",) mesh of this shape
     # ((-1,) = every device; it must divide meta_batch_size), parameters replicated.
     c.mesh_shape = (1,)
     c.num_iterations = 60_000
     c.eval_every = 5_000
     c.eval_tasks = 600
-    c.eval_tasks_during = 100     # tasks for the intermediate evaluations on the curve
+    c.eval_tasks_during = 100  # tasks for the intermediate evaluations on the curve
     c.eval_batch = 50
     c.save_every = 1_000
-    c.max_train_seconds = 0.0     # > 0: stop (and evaluate) after this much wall time
-    c.manual_dir = ""             # "" = $JTRANSFER_MANUAL_DIR or ../shared/data
+    c.max_train_seconds = 0.0  # > 0: stop (and evaluate) after this much wall time
+    c.manual_dir = ""  # "" = $JTRANSFER_MANUAL_DIR or ../shared/data
     for k, v in VARIANTS[variant].items():
         c[k] = v
     return c

@@ -21,21 +21,21 @@ def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
     c.hidden = (40, 40)
-    c.init_std = 0.01             # reference code: kernels ~ truncated N(0, 0.01²); 0 = flax init
+    c.init_std = 0.01  # reference code: kernels ~ truncated N(0, 0.01²); 0 = flax init
     c.inner_lr = 0.01
     c.num_inner_steps = 1
     c.first_order = False
-    c.num_shots = 10              # K for meta-training (support and query)
+    c.num_shots = 10  # K for meta-training (support and query)
     c.meta_batch_size = 25
     c.meta_lr = 1e-3
     c.num_iterations = 70_000
-    c.chunk = 500                 # meta-iterations per jitted lax.scan call
+    c.chunk = 500  # meta-iterations per jitted lax.scan call
     c.save_every = 10_000
     c.eval_tasks = 600
     c.eval_shots = (5, 10, 20)
     c.eval_steps = (1, 5, 10)
     c.eval_query = 100
-    c.pretrain = True             # also train and evaluate the pretrained baseline
+    c.pretrain = True  # also train and evaluate the pretrained baseline
     c.plot = True
     # Task-parallel meta-training: the meta-batch is split over a ("task",) mesh of this
     # shape; (-1,) uses every device (GPUs, TPU cores, simulated CPU devices), (1,) one.

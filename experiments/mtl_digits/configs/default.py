@@ -17,8 +17,17 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.methods = ("single_task", "equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda",
-                 "cagrad", "imtl_g")
+    c.methods = (
+        "single_task",
+        "equal",
+        "uncertainty",
+        "dwa",
+        "gradnorm",
+        "pcgrad",
+        "mgda",
+        "cagrad",
+        "imtl_g",
+    )
     c.seeds = (0, 1, 2)
     c.overlap = 4
     c.num_train_pairs = 6000

@@ -19,9 +19,9 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.dataset = "school"          # or "synthetic" (hierarchical linear tasks, for tests)
-    c.manual_dir = ""             # "" -> $JTRANSFER_MANUAL_DIR or ../shared/data
-    c.max_tasks = 0               # 0 = all tasks
+    c.dataset = "school"  # or "synthetic" (hierarchical linear tasks, for tests)
+    c.manual_dir = ""  # "" -> $JTRANSFER_MANUAL_DIR or ../shared/data
+    c.max_tasks = 0  # 0 = all tasks
     c.num_splits = 10
     c.seed = 0
     c.train_fraction = 0.75
@@ -32,7 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.hard_rank = 6
     c.hard_steps = 3000
     c.hard_learning_rate = 1e-2
-    c.hard_l2 = 1e-2               # L2 on trunk and head weights (standardised units)
+    c.hard_l2 = 1e-2  # L2 on trunk and head weights (standardised units)
     c.save_every = 1000
     # learned soft sharing (empirical Bayes)
     c.eb_steps = 1500

@@ -15,8 +15,8 @@ from jtransfer import recipes
 
 def get_config():
     c = ml_collections.ConfigDict()
-    c.manual_dir = ""             # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
-    c.data_subdir = "office_caltech10_surf"   # the folder in manual_dir
+    c.manual_dir = ""  # empty: $JTRANSFER_MANUAL_DIR or ../shared/data
+    c.data_subdir = "office_caltech10_surf"  # the folder in manual_dir
     c.file_pattern = "{domain}_SURF_L10.mat"  # domain: amazon, Caltech10, dslr, webcam
     c.seed = 0
     c.shifts = SHIFTS
@@ -26,7 +26,7 @@ def get_config():
     c.coral_eps = 1.0
     c.deep_methods = ("source_only", "mmd", "coral", "dann")
     c.lam_grid = (0.1, 1.0)
-    mlp = recipes.default_config()   # the library recipe; method and lam set per run
+    mlp = recipes.default_config()  # the library recipe; method and lam set per run
     mlp.hidden = (256,)
     mlp.disc_hidden = (256,)
     mlp.learning_rate = 1e-3

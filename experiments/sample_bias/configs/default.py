@@ -17,9 +17,9 @@ def get_config():
     c.n_target = 100
     c.hidden = (100, 100)
     c.learning_rate = 1e-3
-    c.num_steps = 2000          # full-batch Adam steps
-    c.kmm_gamma = 0.1           # ADAPT's KMM kernel exp(−γ‖x−y‖²), i.e. σ = √(1/(2γ))
+    c.num_steps = 2000  # full-batch Adam steps
+    c.kmm_gamma = 0.1  # ADAPT's KMM kernel exp(−γ‖x−y‖²), i.e. σ = √(1/(2γ))
     c.methods = METHODS
     c.plot = True
-    c.mesh_shape = (1,)         # the regression batch over a "data" axis; (-1,) = all devices
+    c.mesh_shape = (1,)  # the regression batch over a "data" axis; (-1,) = all devices
     return c

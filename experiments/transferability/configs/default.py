@@ -39,13 +39,14 @@ def get_config() -> ml_collections.ConfigDict:
     c.mesh_shape = (1,)
     # real data (correlation / model selection)
     c.datasets = ("office_caltech10", "amazon_reviews")
-    c.manual_dir = ""            # "" = $JTRANSFER_MANUAL_DIR or ../shared/data
+    c.manual_dir = ""  # "" = $JTRANSFER_MANUAL_DIR or ../shared/data
     c.source_val_fraction = 0.2
     c.candidate_l2 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
     c.candidate_steps = (30, 300)
-    c.max_target = 1000          # cap on points per domain for PAD, MMD, SND, domain classifier
-    c.coral_accuracy = True      # set per dataset by realdata.run (Office-Caltech10 only)
+    c.max_target = 1000  # cap on points per domain for PAD, MMD, SND, domain classifier
+    c.coral_accuracy = True  # set per dataset by realdata.run (Office-Caltech10 only)
     # optional JSON of accuracies measured elsewhere, per dataset (realdata.add_external_accuracies)
-    c.external_accuracies = ml_collections.ConfigDict({"office_caltech10": "",
-                                                       "amazon_reviews": ""})
+    c.external_accuracies = ml_collections.ConfigDict(
+        {"office_caltech10": "", "amazon_reviews": ""}
+    )
     return c

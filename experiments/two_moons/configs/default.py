@@ -27,8 +27,8 @@ from jtransfer import recipes
 
 
 def get_config():
-    c = recipes.default_config()   # the library recipe's fields, overridden below
-    c.seed = 0                # data; restart r initialises and batches with seed + 1000 r
+    c = recipes.default_config()  # the library recipe's fields, overridden below
+    c.seed = 0  # data; restart r initialises and batches with seed + 1000 r
     c.method = "source_only"
     c.n_samples = 100
     c.noise = 0.05
@@ -41,8 +41,8 @@ def get_config():
     c.b1 = 0.5
     c.batch_size = 34
     c.num_epochs = 800
-    c.lam = 1.0               # CORAL / MMD weight
-    c.dann_lam = 2.0          # = ADAPT's λ = 1 (see the module docstring)
+    c.lam = 1.0  # CORAL / MMD weight
+    c.dann_lam = 2.0  # = ADAPT's λ = 1 (see the module docstring)
     c.lam_schedule = "constant"
     c.num_restarts = 5
     c.eval_every = 300

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jtransfer import parallel
 from jtransfer._core.keys import default_key
 from jtransfer.lopt._base import LearnedOptimizer
 from jtransfer.lopt._estimator import (
@@ -14,7 +15,6 @@ from jtransfer.lopt._estimator import (
     MetaGradientEstimator,
     _check_es,
     _check_mesh,
-    _shard_population,
     _tree_normal,
     _weighted_mean,
 )
@@ -113,7 +113,7 @@ def es(
         eps = _tree_normal(keps, theta, population, sigma)
         tasks = jax.vmap(task_family)(jax.random.split(ktask, population))
         keys = jax.random.split(krun, population)
-        eps, tasks, keys = _shard_population((eps, tasks, keys), mesh, axis_name)
+        eps, tasks, keys = parallel.constrain((eps, tasks, keys), mesh, axis_name)
 
         def member(e, task, k, sign):
             th = jax.tree.map(lambda t, x: t + sign * x, theta, e)
@@ -221,8 +221,8 @@ def pes(
         eps = _tree_normal(keps, theta, population, sigma)
         accum = jax.tree.map(jnp.add, accum, eps)
         keys = jax.random.split(krun, population)
-        eps, accum, keys = _shard_population((eps, accum, keys), mesh, axis_name)
-        unroll = _shard_population(unroll, mesh, axis_name, axis=1)
+        eps, accum, keys = parallel.constrain((eps, accum, keys), mesh, axis_name)
+        unroll = parallel.constrain(unroll, mesh, axis_name, axis=1)
 
         def particle(sign, e, s, k):
             th = jax.tree.map(lambda t, x: t + sign * x, theta, e)

@@ -62,22 +62,6 @@ def _weighted_mean(weights: jax.Array, tree: Theta) -> Theta:
 _SIGNS = jnp.array([1.0, -1.0])
 
 
-def _shard_population(tree: Any, mesh, axis_name: str, axis: int = 0) -> Any:
-    """Constrains ``axis`` of every leaf to be split over ``mesh``'s ``axis_name`` (no-op
-    without a mesh). The population (or the tasks) is drawn exactly as on one device, then
-    laid out across devices, so a sharded run computes the same estimate as an unsharded one."""
-    if mesh is None:
-        return tree
-    from jax.sharding import NamedSharding, PartitionSpec
-
-    def constrain(x):
-        spec = [None] * jnp.ndim(x)
-        spec[axis] = axis_name
-        return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, PartitionSpec(*spec)))
-
-    return jax.tree.map(constrain, tree)
-
-
 def _check_mesh(mesh, axis_name, population, fn, what="population"):
     if mesh is None:
         return

@@ -7,9 +7,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jtransfer import parallel
 from jtransfer._core.keys import default_key
 from jtransfer.lopt._base import LearnedOptimizer
-from jtransfer.lopt._estimator import MetaGradientEstimator, _check_mesh, _shard_population
+from jtransfer.lopt._estimator import MetaGradientEstimator, _check_mesh
 from jtransfer.lopt._unroll import (
     TaskFamily,
     UnrollState,
@@ -111,7 +112,7 @@ def tbptt(
         unroll, _ = _reset_finished(lopt, theta, task_family, state.unroll, kreset, num_steps)
         unroll = jax.lax.stop_gradient(unroll)
         keys = jax.random.split(krun, num_tasks)
-        unroll, keys = _shard_population((unroll, keys), mesh, axis_name)
+        unroll, keys = parallel.constrain((unroll, keys), mesh, axis_name)
 
         def loss_fn(th):
             opt = lopt.optimizer(th)

@@ -98,7 +98,7 @@ def shift_data(config, texts, feats, s, t, layer_index=None):
     tr, va = src["split"] == "train", src["split"] == "validation"
     pool = feats[t]["pool"][:, li]
     ref = np.concatenate([xs_all[tr], pool])
-    mu, sd = ref.mean(0), ref.std(0) + 1e-6
+    mu, sd = ref.mean(0), ref.std(0, ddof=0) + 1e-6
     z = lambda x: ((x - mu) / sd).astype(np.float32)
     return {
         "xs": z(xs_all[tr]),
@@ -233,7 +233,7 @@ def layer_mmd(config, feats, pairs, *, n: int = 500) -> dict:
         for li in range(len(config.layers)):
             a, b = feats[s]["labelled"][:n, li], feats[t]["pool"][:n, li]
             ref = np.concatenate([a, b])
-            mu, sd = ref.mean(0), ref.std(0) + 1e-6
+            mu, sd = ref.mean(0), ref.std(0, ddof=0) + 1e-6
             vals.append(float(align.mmd2(jnp.asarray((a - mu) / sd), jnp.asarray((b - mu) / sd))))
         out[shift_name(s, t)] = vals
     return out

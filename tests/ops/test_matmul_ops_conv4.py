@@ -12,7 +12,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jtransfer import meta, models
+from jtransfer import meta, models, ops
 
 
 def test_conv4_adapt_and_meta_gradient_match_native_ops_in_float64():
@@ -38,7 +38,7 @@ def test_conv4_adapt_and_meta_gradient_match_native_ops_in_float64():
             f = lambda p: meta.maml_loss(fn, p, ((x, y), (x[::-1], y)), inner_lr=0.4, num_steps=1)
             return jax.jit(jax.value_and_grad(f))(params)
 
-        fast = meta.matmul_ops(loss_fn)
+        fast = ops.matmul_ops(loss_fn)
         for a, b in zip(
             jax.tree.leaves(adapted(fast)), jax.tree.leaves(adapted(loss_fn)), strict=True
         ):

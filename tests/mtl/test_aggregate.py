@@ -341,7 +341,16 @@ def test_mgda_ub_weights_on_representation():
 # ---------------------------------------------------------------------------------------------
 # The optax protocol: aggregators are GradientTransformationExtraArgs over stacked gradients
 
-_FIXTURE = os.path.join(os.path.dirname(__file__), "data", "aggregators_v0_1.npz")
+_FIXTURE = os.path.join(os.path.dirname(__file__), "data", "aggregators_v0_1.json")
+
+
+def _load_fixture() -> dict:
+    """The committed reference arrays (JSON: dtype, shape, values; float32 round-trips)."""
+    import json
+
+    with open(_FIXTURE) as f:
+        raw = json.load(f)
+    return {k: np.asarray(v["data"], v["dtype"]).reshape(v["shape"]) for k, v in raw.items()}
 
 
 @pytest.mark.parametrize("name,factory", AGGREGATORS)
@@ -349,7 +358,7 @@ def test_aggregators_chain_with_sgd_reproduce_pre_optax_outputs(name, factory):
     """``optax.chain(aggregator, sgd(lr))`` steps by ``-lr`` times the direction the
     jtransfer 0.1 ``Aggregator`` returned on the same inputs (committed fixture, two calls so
     PCGrad's key advance is covered), under ``jit``, and ``apply_updates`` takes the result."""
-    ref = np.load(_FIXTURE)
+    ref = _load_fixture()
     lr = 0.1
     inputs = [{k: jnp.asarray(ref[f"in{i}_{k}"]) for k in ("a", "b")} for i in range(2)]
     params = jax.tree.map(lambda x: jnp.zeros(x.shape[1:]), inputs[0])

@@ -12,12 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jtransfer._core.checks import num_tasks_of
+from jtransfer._core.checks import is_tracer, num_tasks_of
 
 
 def _static_task_index(task: Any, num_tasks: int) -> int | None:
     """Returns a Python int for a concrete task index (checking the range), None if traced."""
-    if isinstance(task, jax.core.Tracer):
+    if is_tracer(task):
         return None
     arr = np.asarray(task)
     if arr.shape != () or not np.issubdtype(arr.dtype, np.integer):

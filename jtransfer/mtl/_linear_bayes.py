@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jtransfer._core.checks import is_tracer
 from jtransfer.mtl._soft import _per_task
 
 _HI = jax.lax.Precision.HIGHEST
@@ -30,7 +31,7 @@ def _check_linear(x, y, mask, shared_w):
         mask = jnp.ones((t, n), x.dtype)
     if jnp.shape(mask) != (t, n):
         raise ValueError(f"mask must be (T, N) = ({t}, {n}), got {jnp.shape(mask)}")
-    if not isinstance(mask, jax.core.Tracer):
+    if not is_tracer(mask):
         counts = np.asarray(mask).sum(axis=1)
         if np.any(counts <= 0):
             raise ValueError(

@@ -31,7 +31,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jtransfer._core.checks import num_tasks_of
+from jtransfer._core.checks import is_tracer, num_tasks_of
 
 
 def _deltas_sq(task_params, shared_params, name="task_params"):
@@ -86,7 +86,7 @@ def soft_sharing_penalty(task_params: Any, shared_params: Any, strength: Any) ->
     """
     t, sq, _ = _deltas_sq(task_params, shared_params)
     lam = _per_task(strength, t, "strength")
-    if not isinstance(lam, jax.core.Tracer) and bool(jnp.any(lam < 0)):
+    if not is_tracer(lam) and bool(jnp.any(lam < 0)):
         raise ValueError(f"strength must be non-negative, got {strength!r}")
     return 0.5 * jnp.sum(lam * sq)
 

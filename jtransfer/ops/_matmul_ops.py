@@ -15,10 +15,11 @@ import functools
 from collections.abc import Callable
 
 import jax
-import jax.extend as jex
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from jtransfer.ops import _jaxpr
 
 
 def _conv_supported(params, lhs, rhs) -> bool:
@@ -116,7 +117,7 @@ def _eval(jaxpr, consts, args):
     env = {}
 
     def read(v):
-        return v.val if isinstance(v, jex.core.Literal) else env[v]
+        return v.val if _jaxpr.is_literal(v) else env[v]
 
     for v, x in zip(jaxpr.constvars, consts, strict=True):
         env[v] = x
@@ -130,15 +131,12 @@ def _eval(jaxpr, consts, args):
         elif name == "reduce_window_max" and _pool_supported(params, *invals):
             outs = [_reshape_max_pool(*invals, **params)]
         elif name in _CALLS and isinstance(
-            params.get("jaxpr", params.get("call_jaxpr")), jex.core.ClosedJaxpr
+            params.get("jaxpr", params.get("call_jaxpr")), _jaxpr.ClosedJaxpr
         ):
             inner = params.get("jaxpr", params.get("call_jaxpr"))
             outs = _eval(inner.jaxpr, inner.consts, invals)
         else:
-            with eqn.ctx.manager:
-                outs = eqn.primitive.bind(*invals, **eqn.primitive.get_bind_params(params))
-            if not eqn.primitive.multiple_results:
-                outs = [outs]
+            outs = _jaxpr.bind(eqn, invals)
         for v, o in zip(eqn.outvars, outs, strict=True):
             env[v] = o
     return [read(v) for v in jaxpr.outvars]

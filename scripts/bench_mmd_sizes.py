@@ -12,7 +12,13 @@ that machine load hits both alike:
 ``*_first_s`` is the first call at that size (compile if the shape is new, plus the run),
 ``*_second_s`` a repeat (run only). One JSON line per size, then the totals.
 
-Usage: ``python scripts/bench_mmd_sizes.py [--start 1000 --stop 4000 --step 100 --dim 32]``.
+Usage: ``PYTHONPATH=. python scripts/bench_mmd_sizes.py [--start 1000 --stop 4000 --step 100]``.
+
+Measured once (2026-12-06, the shared 2-core CPU under a load average of 20-25, ``nice 19``,
+so every time is inflated several-fold; the ratio is what carries over): 31 sizes, first calls
+**653 s new vs 1676 s old** in total, 9 compilations vs 31; a new bucket's first call costs
+about what an old size did (37-113 s here), the other sizes of a bucket 0.3-5 s; repeat calls
+55 s vs 56 s in total (the same work). Values agree to 4.1e-6 relative (2.9e-7 absolute).
 """
 
 from __future__ import annotations

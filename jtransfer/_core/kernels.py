@@ -56,21 +56,53 @@ def median_sigma(z: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
     return jax.lax.stop_gradient(jnp.where(med > 0, med, jnp.ones((), med.dtype)))
 
 
-def _exact_median_distance(z: jax.Array) -> jax.Array:
+def median_sigma_padded(
+    z: jax.Array, valid: jax.Array, *, exact: bool, key: jax.Array | None = None
+) -> jax.Array:
+    """:func:`median_sigma` of the rows ``z[valid]`` (in order) of a sample padded to a shape
+    bucket (see ``jtransfer._core.sizes``); padded rows take no part in any pair.
+
+    The valid rows are first moved to the front (``jnp.nonzero`` with a static size), so the
+    pairs and the random draws are those of :func:`median_sigma` on the unpadded sample; only
+    their count ``N`` is traced. ``exact`` (static) must be ``N <= EXACT_MEDIAN_MAX``, the
+    choice :func:`median_sigma` makes from the unpadded shape.
+    """
+    z = jax.lax.stop_gradient(z)
+    size = z.shape[0]
+    count = jnp.sum(valid.astype(jnp.int32))
+    rows = jnp.nonzero(valid, size=size, fill_value=0)[0]
+    z = z[rows]  # valid rows first, in their order
+    if exact:
+        med = _exact_median_distance(z, count)
+    else:
+        med = _sampled_median_distance(z, default_key(key), count)
+    return jax.lax.stop_gradient(jnp.where(med > 0, med, jnp.ones((), med.dtype)))
+
+
+def _exact_median_distance(z: jax.Array, count: jax.Array | None = None) -> jax.Array:
+    """Exact median pairwise distance of ``z[:count]`` (all rows when ``count`` is None)."""
     n = z.shape[0]
     d2 = pairwise_sq_dists(z, z, same=True)
     rows = jax.lax.broadcasted_iota(jnp.int32, (n, n), 0)
     cols = jax.lax.broadcasted_iota(jnp.int32, (n, n), 1)
     d2 = jnp.where(rows < cols, d2, d2.T)  # exactly symmetric: every pair from its (i < j) entry
-    d2 = jnp.where(rows == cols, jnp.asarray(jnp.inf, d2.dtype), d2)
+    off = rows == cols
+    if count is not None:  # padded rows pair with nothing
+        off = off | (rows >= count) | (cols >= count)
+        n = count
+    d2 = jnp.where(off, jnp.asarray(jnp.inf, d2.dtype), d2)
     s = jnp.sort(d2.reshape(-1))
     half = n * (n - 1) // 2  # the off-diagonal entries are s[:2 * half], each pair twice
     lo, hi = jnp.sqrt(s[half - 1]), jnp.sqrt(s[half])
     return (lo + hi) * jnp.asarray(0.5, lo.dtype)  # jnp.median's midpoint rule
 
 
-def _sampled_median_distance(z: jax.Array, key: jax.Array) -> jax.Array:
-    n = z.shape[0]
+def _sampled_median_distance(
+    z: jax.Array, key: jax.Array, count: jax.Array | None = None
+) -> jax.Array:
+    """Median distance of :data:`MEDIAN_PAIRS` random pairs of ``z[:count]`` (all rows when
+    ``count`` is None; a traced ``count`` draws the same indices as the static one)."""
+    n = z.shape[0] if count is None else count
     ki, kj = jax.random.split(key)
     i = jax.random.randint(ki, (MEDIAN_PAIRS,), 0, n)
     j = (i + jax.random.randint(kj, (MEDIAN_PAIRS,), 1, n)) % n  # uniform over j != i

@@ -11,8 +11,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from jtransfer._core import checks as _checks
 from jtransfer._core.keys import default_key
 from jtransfer.adapters._lora import LoraParams, lora_merge
 
@@ -49,6 +51,7 @@ def linear_head_init(
     for name, v in (("hidden_size", hidden_size), ("num_classes", num_classes)):
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
+    _checks.check_nonnegative(std, "std")
     kernel = std * jax.random.normal(default_key(key), (hidden_size, num_classes))
     return {"kernel": kernel, "bias": jnp.zeros((num_classes,))}
 
@@ -101,6 +104,16 @@ def lora_classifier(
       1
     """
 
+    if not callable(apply_fn):
+        raise ValueError(f"apply_fn must be callable, got {type(apply_fn).__name__}")
+    if not (
+        callable(getattr(optimizer, "init", None)) and callable(getattr(optimizer, "update", None))
+    ):
+        raise ValueError(
+            f"optimizer must be an optax GradientTransformation (init/update), got "
+            f"{type(optimizer).__name__}"
+        )
+
     def logits(params, trainable, batch):
         out = apply_fn(lora_merge(params, trainable["lora"]), batch)
         pooled = getattr(out, "pooled", None)
@@ -118,12 +131,26 @@ def lora_classifier(
 
     def loss(trainable, params, batch, labels, weights=None):
         z = logits(params, trainable, batch)
+        labels = jnp.asarray(labels)
         if labels.shape != z.shape[:1]:
             raise ValueError(f"labels has shape {labels.shape}, expected {z.shape[:1]}")
+        if not jnp.issubdtype(labels.dtype, jnp.integer):
+            raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}")
+        num_classes = z.shape[1]
+        _checks._require(
+            lambda xp, a: xp.all((a >= 0) & (a < num_classes)),
+            labels,
+            f"labels must be class ids in [0, {num_classes}) (the head has {num_classes} "
+            f"classes), shape {tuple(labels.shape)}",
+        )
         ce = optax.softmax_cross_entropy_with_integer_labels(z, labels)
-        w = jnp.ones_like(ce) if weights is None else weights.astype(ce.dtype)
-        if w.shape != ce.shape:
-            raise ValueError(f"weights has shape {w.shape}, expected {ce.shape}")
+        if weights is None:
+            w = jnp.ones_like(ce)
+        else:
+            w = jnp.asarray(weights)
+            if w.shape != ce.shape:
+                raise ValueError(f"weights has shape {w.shape}, expected {ce.shape}")
+            w = _checks.check_weights(w, "weights", ce.shape[0], "labels").astype(ce.dtype)
         value = (w * ce).sum() / w.sum()
         accuracy = (w * (z.argmax(-1) == labels)).sum() / w.sum()
         return value, {"loss": value, "accuracy": accuracy}
@@ -137,6 +164,18 @@ def lora_classifier(
     def init(lora, head):
         if not isinstance(lora, LoraParams):
             raise ValueError(f"lora must be a LoraParams, got {type(lora).__name__}")
+        kernel = head.get("kernel") if isinstance(head, dict) else None
+        bias = head.get("bias") if isinstance(head, dict) else None
+        if np.ndim(kernel) != 2 or np.ndim(bias) != 1 or np.shape(bias)[0] != np.shape(kernel)[1]:
+            shapes = (
+                {k: np.shape(v) for k, v in head.items()}
+                if isinstance(head, dict)
+                else type(head).__name__
+            )
+            raise ValueError(
+                "head must be {'kernel': (H, C), 'bias': (C,)} (see linear_head_init), "
+                f"got {shapes}"
+            )
         trainable = {"lora": lora, "head": head}
         return LoraTrainState(
             trainable, optimizer.init(_split(trainable)), jnp.zeros((), jnp.int32)

@@ -58,8 +58,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from jtransfer._core import checks as _checks
 from jtransfer._core.keys import default_key
 
 PyTree = Any
@@ -157,7 +159,12 @@ def _matches(path: str, pattern: Pattern) -> bool:
 def _check_patterns(name: str, patterns) -> tuple[Pattern, ...]:
     if isinstance(patterns, str | re.Pattern):
         patterns = (patterns,)
-    patterns = tuple(patterns)
+    try:
+        patterns = tuple(patterns)
+    except TypeError as e:
+        raise ValueError(
+            f"{name} must be a sequence of glob strings or compiled regexes, got {patterns!r}"
+        ) from e
     for p in patterns:
         if not isinstance(p, str | re.Pattern):
             raise ValueError(f"{name} must hold glob strings or compiled regexes, got {p!r}")
@@ -171,6 +178,50 @@ def _flat_factors(lora: LoraParams) -> dict[str, LoraFactors]:
     if not flat:
         raise ValueError("lora has no adapted matrices")
     return {path_str(p): f for p, f in flat}
+
+
+def _check_lora(lora: Any, name: str = "lora") -> dict[str, LoraFactors]:
+    """The factors of ``lora`` by path, after checking that they make a consistent adapter:
+    a :class:`LoraParams` whose factors are arrays ``a (..., d_in, r)``, ``b (..., r, d_out)``
+    with the same leading (stack) axes, the same rank ``r`` in every matrix (``alpha / r`` is
+    one scale) and a finite ``alpha`` (shape checks: they hold at trace time)."""
+    if not isinstance(lora, LoraParams):
+        raise ValueError(f"{name} must be a LoraParams, got {type(lora).__name__}")
+    if not isinstance(lora.alpha, int | float) or not math.isfinite(lora.alpha):
+        raise ValueError(f"{name}.alpha must be a finite number, got {lora.alpha!r}")
+    flat = _flat_factors(lora)
+    ranks = {}
+    for path, f in flat.items():
+        if not isinstance(f, LoraFactors) or not all(hasattr(v, "shape") for v in f):
+            raise ValueError(f"{name} factors of {path!r} must be LoraFactors(a, b) of arrays")
+        a, b = f
+        if (
+            a.ndim not in (2, 3)
+            or a.ndim != b.ndim
+            or a.shape[-1] != b.shape[-2]
+            or a.shape[:-2] != b.shape[:-2]
+        ):
+            raise ValueError(
+                f"{name} factors of {path!r} have shapes a{tuple(a.shape)}, b{tuple(b.shape)}; "
+                "expected a (d_in, r) and b (r, d_out), with the same leading adapter axis "
+                "when stacked"
+            )
+        ranks[path] = a.shape[-1]
+    if len(set(ranks.values())) > 1:
+        raise ValueError(
+            f"{name} has factors of different ranks {ranks}; one adapter shares one rank "
+            "(its scale is alpha / r)"
+        )
+    return flat
+
+
+def _check_scale(scale: Any) -> None:
+    if scale is not None:
+        if _checks.is_concrete(scale) and np.ndim(scale) != 0:
+            raise ValueError(f"scale must be a scalar, got shape {np.shape(scale)}")
+        _checks._require(
+            lambda xp, v: xp.all(xp.isfinite(v)), scale, "scale must be finite, got {}", scale
+        )
 
 
 def _nest(flat: dict[str, Any]) -> dict:
@@ -275,9 +326,15 @@ def lora_init(
         isinstance(num_adapters, bool) or not isinstance(num_adapters, int) or num_adapters <= 0
     ):
         raise ValueError(f"num_adapters must be a positive int or None, got {num_adapters!r}")
+    if alpha is not None and (
+        isinstance(alpha, bool | str) or _checks.is_tracer(alpha) or np.ndim(alpha) != 0
+    ):
+        raise ValueError(f"alpha must be a positive finite number (static), got {alpha!r}")
     alpha = float(rank if alpha is None else alpha)
     if not math.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"alpha must be a positive finite number, got {alpha!r}")
+    if dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(f"dtype must be a floating dtype, got {dtype!r}")
     selected = lora_targets(params, targets)
     for path, (d_in, d_out) in selected.items():
         if rank > min(d_in, d_out):
@@ -290,6 +347,13 @@ def lora_init(
         for p, x in jax.tree_util.tree_flatten_with_path(params)[0]
         if path_str(p) in selected
     }
+    if dtype is None:
+        for path, dt in sorted(dtypes.items()):
+            if not jnp.issubdtype(dt, jnp.floating):
+                raise ValueError(
+                    f"params leaf {path!r} has dtype {dt}: LoRA adapts floating kernels "
+                    "(pass dtype= for the factors, or cast the kernel)"
+                )
     lead = () if num_adapters is None else (num_adapters,)
     keys = jax.random.split(default_key(key), len(selected))
     flat = {}
@@ -308,8 +372,10 @@ def lora_delta(lora: LoraParams, *, scale: float | None = None) -> dict[str, jax
     Works on a single adapter (``(d_in, d_out)`` updates) and on a stacked one
     (``(T, d_in, d_out)``). ``scale`` overrides ``alpha / r``.
     """
+    flat = _check_lora(lora)
+    _check_scale(scale)
     s = lora.scale if scale is None else scale
-    return {p: s * jnp.matmul(f.a, f.b) for p, f in _flat_factors(lora).items()}
+    return {p: s * jnp.matmul(f.a, f.b) for p, f in flat.items()}
 
 
 def lora_merge(params: PyTree, lora: LoraParams, *, scale: float | None = None) -> PyTree:
@@ -337,9 +403,7 @@ def lora_merge(params: PyTree, lora: LoraParams, *, scale: float | None = None) 
       >>> bool((lora_merge(params, lora)["query"]["kernel"] == 0).all())   # b starts at zero
       True
     """
-    if not isinstance(lora, LoraParams):
-        raise ValueError(f"lora must be a LoraParams, got {type(lora).__name__}")
-    flat = _flat_factors(lora)
+    flat = _check_lora(lora)
     for path, f in flat.items():
         if f.a.ndim != 2 or f.b.ndim != 2:
             raise ValueError(
@@ -354,6 +418,11 @@ def lora_merge(params: PyTree, lora: LoraParams, *, scale: float | None = None) 
         if p not in delta:
             return w
         found.add(p)
+        if not jnp.issubdtype(getattr(w, "dtype", np.float64), jnp.floating):
+            raise ValueError(
+                f"params leaf {p!r} has dtype {getattr(w, 'dtype', type(w).__name__)}: the "
+                "update of a LoRA-adapted kernel would be truncated (cast the kernel to float)"
+            )
         if tuple(w.shape) != delta[p].shape:
             raise ValueError(
                 f"params leaf {p!r} has shape {tuple(w.shape)} but lora factors "
@@ -392,6 +461,7 @@ def lora_apply(apply_fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def lora_num_params(lora: LoraParams) -> int:
     """Number of adapter parameters: :math:`\\sum r (d_{in} + d_{out})`, times T if stacked."""
+    _check_lora(lora)
     return sum(int(x.size) for x in jax.tree.leaves(lora))
 
 
@@ -401,8 +471,7 @@ def lora_stack(loras: Sequence[LoraParams]) -> LoraParams:
     if not loras:
         raise ValueError("loras is empty")
     for i, l in enumerate(loras):
-        if not isinstance(l, LoraParams):
-            raise ValueError(f"loras[{i}] must be a LoraParams, got {type(l).__name__}")
+        _check_lora(l, f"loras[{i}]")
         if l.num_adapters is not None:
             raise ValueError(f"loras[{i}] is already stacked ({l.num_adapters} adapters)")
         if l.alpha != loras[0].alpha:
@@ -416,11 +485,19 @@ def lora_stack(loras: Sequence[LoraParams]) -> LoraParams:
                 f"loras[{i}] adapts other paths or shapes than loras[0]: "
                 f"{l.paths} vs {loras[0].paths}"
             )
+        dts = [x.dtype for x in jax.tree.leaves(l)]
+        dts0 = [x.dtype for x in jax.tree.leaves(loras[0])]
+        if dts != dts0:
+            raise ValueError(
+                f"loras[{i}] has factor dtypes {sorted(set(map(str, dts)))}, loras[0] has "
+                f"{sorted(set(map(str, dts0)))}: stacking would silently promote them"
+            )
     return jax.tree.map(lambda *xs: jnp.stack(xs), *loras)
 
 
 def lora_unstack(lora: LoraParams) -> list[LoraParams]:
     """Splits a stacked adapter into a list of T single adapters (inverse of lora_stack)."""
+    _check_lora(lora)
     t = lora.num_adapters
     if t is None:
         raise ValueError("lora is not stacked (its factors have no leading adapter axis)")
@@ -442,6 +519,20 @@ def lora_labels(tree: PyTree, *, train: Sequence[Pattern] = ()) -> PyTree:
       A pytree of strings with the structure of ``tree``.
     """
     train = _check_patterns("train", train)
+    is_lora = lambda x: isinstance(x, LoraParams)  # noqa: E731
+    if train:
+        paths = [
+            path_str(p)
+            for p, x in jax.tree_util.tree_flatten_with_path(tree, is_leaf=is_lora)[0]
+            if not is_lora(x)
+        ]
+        for pattern in train:
+            if not any(_matches(p, pattern) for p in paths):
+                sample = ", ".join(paths[:6])
+                raise ValueError(
+                    f"train pattern {pattern!r} matches no leaf of tree outside the adapters "
+                    f"(paths look like: {sample}{', ...' if len(paths) > 6 else ''})"
+                )
 
     def label(path, x):
         if isinstance(x, LoraParams):
@@ -449,9 +540,7 @@ def lora_labels(tree: PyTree, *, train: Sequence[Pattern] = ()) -> PyTree:
         p = path_str(path)
         return TRAINABLE if any(_matches(p, pat) for pat in train) else FROZEN
 
-    return jax.tree_util.tree_map_with_path(
-        label, tree, is_leaf=lambda x: isinstance(x, LoraParams)
-    )
+    return jax.tree_util.tree_map_with_path(label, tree, is_leaf=is_lora)
 
 
 def lora_optimizer(

@@ -102,7 +102,7 @@ def test_training_decreases_loss_and_moves_only_adapter_and_head(train_head):
     assert all(jax.tree.leaves(moved["head"])) == train_head
 
 
-def test_weights_and_shape_errors():
+def test_weights():
     params, (batch, labels) = _params(), _data(4)
     clf = lora_classifier(_apply, optax.sgd(0.1))
     tr = {"lora": lora_init(params, rank=1), "head": linear_head_init(H, C)}
@@ -112,12 +112,6 @@ def test_weights_and_shape_errors():
     single = {k: v[:1] for k, v in batch.items()}
     l2, _ = loss(tr, params, single, labels[:1])
     np.testing.assert_allclose(l1, l2, rtol=1e-6)
-    with pytest.raises(ValueError, match="labels has shape"):
-        clf.loss(tr, params, batch, labels[:2])
-    with pytest.raises(ValueError, match="head kernel"):
-        clf.logits(params, {**tr, "head": linear_head_init(H + 1, C)}, batch)
-    with pytest.raises(ValueError, match="num_classes"):
-        linear_head_init(H, 0)
 
 
 def test_docstring_examples_run():

@@ -241,42 +241,6 @@ def test_regex_targets_and_key_reproducibility():
         np.testing.assert_array_equal(u, v)
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        (dict(rank=0), "rank"),
-        (dict(rank=-1), "rank"),
-        (dict(rank=4), r"rank=4 exceeds min\(d_in, d_out\) = 3"),
-        (dict(rank=1, targets=["*nothing*"]), r"'\*nothing\*' matches no leaf"),
-        (dict(rank=1, targets=["*bias"]), r"matches 'encoder/layer/0/query/bias' of shape \(7,\)"),
-        (dict(rank=1, alpha=0.0), "alpha"),
-        (dict(rank=1, num_adapters=0), "num_adapters"),
-        (dict(rank=1, targets=[]), "targets"),
-    ],
-)
-def test_bad_inputs_raise_value_error_naming_the_argument(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        lora_init(_params(), **kwargs)
-
-
-def test_merge_and_stack_errors():
-    params = _params()
-    stacked = lora_init(params, rank=1, num_adapters=2)
-    with pytest.raises(ValueError, match="stacked"):
-        lora_merge(params, stacked)
-    with pytest.raises(ValueError, match="already stacked"):
-        lora_stack([stacked])
-    with pytest.raises(ValueError, match="alpha"):
-        lora_stack([lora_init(params, rank=1), lora_init(params, rank=1, alpha=2.0)])
-    with pytest.raises(ValueError, match="other paths"):
-        lora_stack([lora_init(params, rank=1), lora_init(params, rank=2, alpha=1.0)])
-    other = {"x": {"query": {"kernel": jnp.zeros((5, 7))}}}
-    with pytest.raises(ValueError, match="does not have"):
-        lora_merge(other, lora_init(params, rank=1, targets=["*query/kernel"]))
-    with pytest.raises(ValueError, match="not stacked"):
-        lora_unstack(lora_init(params, rank=1))
-
-
 def test_docstring_examples_run():
     import jtransfer.adapters._lora as mod
 

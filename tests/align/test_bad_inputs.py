@@ -219,6 +219,43 @@ CASES = [
         "scale",
         "static",
     ),
+    # folded from the old list in tests/align/test_coral_adversarial.py and test_mmd.py
+    Case(
+        "coral: feature dimensions differ",
+        lambda y: align.coral(X, y),
+        (jnp.zeros((4, 3)),),
+        "source and target must have the same feature dimension",
+        "shape",
+    ),
+    Case("coral: eps 0", lambda e: align.coral(X, Y, eps=e), (0.0,), "eps"),
+    Case(
+        "mmd2_multi: feature dimensions differ",
+        lambda y: align.mmd2_multi(X, y),
+        (jnp.zeros((5, 3)),),
+        r"source and target .*\(4, 2\) and \(5, 3\)",
+        "shape",
+    ),
+    Case(
+        "dann_lr_schedule: total_steps 0",
+        lambda: align.dann_lr_schedule(0.1, total_steps=0),
+        (),
+        "total_steps must be a positive int",
+        "static",
+    ),
+    Case(
+        "domain_adversarial_loss: logits_target of another rank",
+        lambda s, t: align.domain_adversarial_loss(s, t),
+        (X[:, 0], X),
+        "logits_target must have shape",
+        "shape",
+    ),
+    Case(
+        "domain_adversarial_loss: weights_source of another length",
+        lambda w: align.domain_adversarial_loss(X[:, 0], X[:, 0], weights_source=w),
+        (jnp.ones(3),),
+        r"weights_source must have shape \(4,\)",
+        "shape",
+    ),
 ]
 
 

@@ -153,6 +153,36 @@ CASES = [
         "num_steps",
         "static",
     ),
+    # folded from the old list in tests/meta/test_meta.py
+    Case(
+        "adapt: num_steps 1.5",
+        lambda: meta.adapt(loss, P, (jnp.ones(3), jnp.ones(3)), inner_lr=0.1, num_steps=1.5),
+        (),
+        "num_steps",
+        "static",
+    ),
+    Case(
+        "maml_loss: support x and y task counts differ",
+        lambda ys: ml(tasks=((BATCH[0], ys), BATCH)),
+        (jnp.ones((1, K)),),
+        "leading",
+        "shape",
+    ),
+    Case(
+        "maml_loss: per-step inner_lr of another length than num_steps",
+        lambda lr: ml(inner_lr=lr, num_steps=2),
+        (jnp.full(3, 0.1),),
+        "per-step",
+        "shape",
+    ),
+    Case(
+        "anil: inner_mask selecting no parameters",
+        lambda: meta.anil(loss, P, TASKS, inner_mask=lambda p, x: False, inner_lr=0.1, num_steps=1),
+        (),
+        "no parameters",
+        "static",
+    ),
+    Case("reptile: step_size 0", lambda: meta.reptile(0.0), (), "step_size", "static"),
 ]
 
 

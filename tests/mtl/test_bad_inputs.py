@@ -78,6 +78,14 @@ CASES = [
         "static",
     ),
     Case("equal_weights: 0 tasks", lambda: mtl.equal_weights(0), (), "num_tasks", "static"),
+    # folded from tests/mtl/test_weighting.py
+    Case(
+        "uncertainty_weighted_loss: kinds of another length than the losses",
+        lambda: mtl.uncertainty_weighted_loss(jnp.ones(3), jnp.zeros(3), kinds=("regression",) * 2),
+        (),
+        "kinds",
+        "static",
+    ),
 ]
 
 

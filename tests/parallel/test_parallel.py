@@ -59,8 +59,6 @@ def test_data_parallel_on_8_simulated_devices_equals_1_device():
 
 def test_shard_batch_rejects_indivisible_batches():
     mesh = parallel.make_mesh(1)
-    with pytest.raises(ValueError, match="num_devices"):
-        parallel.make_mesh(10_000)
     parallel.shard_batch(jnp.ones((3, 2)), mesh)  # any size splits over one device
     with pytest.raises(ValueError, match="leading dimension"):
         parallel.shard_batch(jnp.float32(1.0), mesh)

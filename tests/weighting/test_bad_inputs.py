@@ -211,6 +211,48 @@ CASES = [
         "form",
         "static",
     ),
+    # folded from the old list in tests/weighting/test_weighting.py
+    Case(
+        "kliep: one source sample",
+        lambda x: weighting.kliep(x, XT),
+        (XS[:1],),
+        "source needs at least 2 samples",
+        "shape",
+    ),
+    Case(
+        "kliep: num_centers 0",
+        lambda: weighting.kliep(XS, XT, num_centers=0),
+        (),
+        "num_centers must be a positive int",
+        "static",
+    ),
+    Case(
+        "kliep: more folds than target samples",
+        lambda: weighting.kliep(XS, XT, bandwidth_grid=[1.0], num_folds=9),
+        (),
+        "num_folds must be an int",
+        "static",
+    ),
+    Case(
+        "from_domain_classifier: n_target 0",
+        lambda: weighting.from_domain_classifier(jnp.array([0.5]), n_source=1, n_target=0),
+        (),
+        "n_target must be a positive int",
+        "static",
+    ),
+    Case(
+        "effective_sample_size: negative weights",
+        weighting.effective_sample_size,
+        (-jnp.ones(3),),
+        "weights must be non-negative",
+    ),
+    Case(
+        "kde_ratio.predict: x with another feature count",
+        lambda x: weighting.kde_ratio(XS, XT, bandwidth=1.0).predict(x),
+        (jnp.zeros((3, 4)),),
+        "x must have 2 features",
+        "shape",
+    ),
 ]
 
 

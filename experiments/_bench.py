@@ -106,11 +106,13 @@ class Runner:
         n: int = 3,
         gflop: float | None = None,
         baseline: str = "jtransfer",
+        items: int | None = None,
     ) -> dict[str, dict]:
         """Checks and times ``impls`` on ``workload``; returns the rows by implementation.
 
         ``reference``: the value each implementation must match (``None``: the first
-        implementation's value, computed even when ``--only`` leaves it out).
+        implementation's value, computed even when ``--only`` leaves it out). ``items``: work
+        items per call (e.g. episodes): rows then carry ``items`` and ``items_per_s``.
         """
         names = [k for k in impls if self.wants(k)]
         if not names:
@@ -188,6 +190,9 @@ class Runner:
                 row["first_s"] = round(imp.first_s, 4)
             if gflop is not None:
                 row["gflop"] = round(gflop, 4)
+            if items is not None:
+                row["items"] = items
+                row["items_per_s"] = round(items / row["median_s"], 1)
             if imp.note:
                 row["note"] = imp.note
             rows[name] = row

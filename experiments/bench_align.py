@@ -151,7 +151,8 @@ def torch_mmd2(x, y, sigmas):
     (68 GB here); ``torch.cdist`` computes the same squared distances by a matrix product."""
     import torch
 
-    z = torch.cat([torch.from_numpy(x), torch.from_numpy(y)])
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    z = torch.cat([torch.from_numpy(x), torch.from_numpy(y)]).to(dev)
     d2 = torch.cdist(z, z) ** 2
     k = sum(torch.exp(-d2 / (2 * s * s)) for s in sigmas)
     n = len(x)
@@ -316,7 +317,7 @@ def bench_kmm(runner, workload, xs, xt, sigma, adapt_res, args):
         )
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--repeats", type=int, default=3, help="calls per round (median)")
@@ -327,7 +328,11 @@ def main():
         help="also run KMM on d=5, sigma=2 (flat QP: solutions depend on tolerance)",
     )
     _bench.add_args(ap)
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     runner = _bench.Runner(args, device=jax.devices()[0].platform)
     n_mmd, d_mmd = (1024, 64) if args.small else (4096, 256)
     n_kmm = 500 if args.small else 2000

@@ -76,7 +76,7 @@ def numpy_episodes(rng, x, by_class, num_ways, num_shots, num_queries, num_episo
     return np.stack(xs), np.stack(xq)
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manual_dir", default=None)
     parser.add_argument("--data_dir", default=None, help="default: a fresh temporary dir")
@@ -92,7 +92,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=5, help="calls per round (median)")
     parser.add_argument("--queries", type=int, nargs="+", default=[15, 1])
     _bench.add_args(parser)
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     runner = _bench.Runner(args, device=jax.devices()[0].platform)
     runner.say(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs")
 

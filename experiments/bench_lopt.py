@@ -154,13 +154,17 @@ def meta_throughput(estimator, theta, calls, particles, truncation):
     return particles * truncation * calls / sec, sec / calls
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=20, help="steps per timed call")
     parser.add_argument("--meta-calls", type=int, default=20)
     parser.add_argument("--skip-meta", action="store_true", help="only part 1")
     _bench.add_args(parser)
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     runner = _bench.Runner(args, device=jax.devices()[0].platform)
     runner.say(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind})")
     params, loss = _mlp_problem(jax.random.key(0))

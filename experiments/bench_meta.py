@@ -438,7 +438,7 @@ def bench_speed(runner, workload, kind, rows, params, tasks, *, inner_lr, num_st
     return res
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
@@ -454,7 +454,11 @@ def main():
         help="also time vmapped Conv4 with native conv ops (tens of s per step on XLA:CPU)",
     )
     _bench.add_args(ap)
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     runner = _bench.Runner(args, device=f"{jax.default_backend()}:{jax.devices()[0].device_kind}")
     runner.threads = args.threads
     reps = 3 if args.quick else 5
@@ -467,10 +471,9 @@ def main():
     if not args.skip_conv4:
         loss_fn, params, tasks = omniglot_problem(args.meta_batch)
         fast = ops.matmul_ops(loss_fn)
-        rows = [
-            ("jtransfer", fast, None),
-            ("jtransfer_laxmap", fast, 1),
-        ]
+        rows = [("jtransfer", fast, None)]
+        if jax.default_backend() == "cpu":
+            rows.append(("jtransfer_laxmap", fast, 1))
         if args.native_conv or jax.default_backend() != "cpu":
             rows.append(("jtransfer_native_conv", loss_fn, None))
         bench_speed(
@@ -483,7 +486,9 @@ def main():
             inner_lr=0.4,
             num_steps=1,
             reps=reps,
-            rtol=2e-3,  # float32 second-order meta-gradients, max|diff| / max|g|
+            # float32 second-order meta-gradients, max|diff| / max|g|; on a GPU both libraries
+            # may use TF32 convolutions by default (10-bit mantissa), hence the wider bound there
+            rtol=2e-3 if jax.default_backend() == "cpu" else 2e-2,
         )
     if not args.skip_sinusoid:
         loss_fn, params, tasks = sinusoid_problem()

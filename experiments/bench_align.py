@@ -4,24 +4,24 @@ Run from the repository root::
 
     python experiments/bench_align.py          # MMD 4096x256, KMM 2000x20, CORAL 5000x800
     python experiments/bench_align.py --small  # quick sizes for a smoke run
+    python experiments/bench_align.py --json --only numpy   # one JSON line per row
 
-Timings are the median of ``--repeats`` runs after one warm-up (compile excluded, reported
-separately), all in one process, float32, on whatever devices JAX sees (CPU here).
-Peers run only if they import; otherwise they are reported as skipped. Run the torch peers
-(PyTorch with TLlib's formula, pytorch-adapt, skada) in the same process from their venv::
+Rows go through ``experiments/_bench.py``: every implementation's value is checked against a
+reference before timing (MMD²: the float64 three-block value, 2e-5 absolute; CORAL: float64
+NumPy, 1e-3 relative; KMM: weight correlation with jtransfer's >= 0.99), and every round times
+all implementations, so each ratio comes from one round. Both sides run float32: the NumPy
+MMD² is the three-block form (xx, yy, xy; the pooled (n+m)² Gram matrix did twice the work),
+the CORAL inputs are float32 (NumPy 2 turns ``float32 / np.float64(...)`` into float64) and the
+NumPy CORAL forms its covariances with a float32 GEMM (``np.cov`` computes in float64). The
+MMD² bound is the matrix FLOPs of ``align.mmd2``'s own blocks (the upper block triangle of each
+symmetric block and the cross block, :func:`mmd_matrix_flops`) at the rate of the pooled GEMM
+timed in the same rounds, not the pooled product itself. KMM is a one-off fit: its rows carry
+``compile_s`` beside the warm median, and ADAPT's row is one cold fit in a subprocess.
 
-    PYTHONPATH=. .peers/torch/bin/python experiments/bench_align.py
-
+Peers run only if they import (PyTorch with TLlib's formula, pytorch-adapt, skada in the same
+process from their venv: ``PYTHONPATH=. .peers/torch/bin/python experiments/bench_align.py``).
 ADAPT (TensorFlow, numpy<2) cannot share a process with JAX: its KMM and CORAL run in a
 subprocess of ``$ADAPT_PYTHON`` (default .peers/adapt/bin/python), timed inside it.
-
-Last full run (2 CPU cores, jax 0.10.2, torch 2.14.1, ADAPT 0.4.5, skada 0.6.0):
-MMD² 200 ms = 92 % of the one-matmul bound, 6.2x skada's dan_loss (the fastest peer), 6.4x
-pytorch-adapt, 8.4x the TLlib formula in PyTorch, 9.9x NumPy. KMM n = 2000, d = 20, median
-bandwidth: 0.33 s, 85x ADAPT (cvxopt) with weight correlation 1.0000 (also vs ADAPT at
-tolerance 1e-10), 2.1x skada's Frank-Wolfe (correlation 0.84). Ill-posed KMM (d = 5, σ = 2):
-113x ADAPT but correlation 0.54, while ADAPT's own default and 1e-10 solutions correlate only
-0.82. CORAL 5000x800: 6.5x ADAPT, 3.3x skada, 1.3x NumPy.
 """
 
 from __future__ import annotations

@@ -3,33 +3,37 @@
 1. Peak memory of a 20-step second-order MAML inner loop on Conv4 (Omniglot 28×28, 5-way
    1-shot, meta-batch 4), read from the compiled executable's ``memory_analysis()``, with and
    without ``remat`` (goal: remat ≤ 0.3× no remat).
-2. Meta-training step time and compile time of one jitted meta-step (second order,
-   value_and_grad + Adam) for Omniglot-shaped 5-way 1-shot meta-batch 32 (Conv4 with
-   max-pool and transductive batch norm, 1 inner step, α = 0.4, 1 query per class) and for
-   the sinusoid (MLP 1-40-40-1, meta-batch 25, K = 10, α = 0.01). Rows, all timed in this
-   process on the same data:
-   * ``jtransfer vmap``: ``maml_loss`` as is (native ``conv_general_dilated`` /
-     ``reduce_window``; on XLA:CPU the vmapped second-order Conv4 step takes tens of seconds,
-     so it is timed only with ``--native-conv``);
-   * ``jtransfer vmap + matmul_ops``: the loss wrapped in :func:`jtransfer.ops.matmul_ops`
-     (convolutions as patch matmuls, pools as reshape-max), tasks vmapped;
-   * ``... lax.map``: the same with ``task_batch_size=1`` (tasks one at a time);
-   * ``learn2learn`` ``MAML`` and ``higher`` ``innerloop_ctx`` (Python loop over tasks, the
-     peers' documented usage) on the same torch network (``ConvBase(max_pool=True)`` + linear
-     head, batch norm in training mode; MLP for the sinusoid), Adam, only when torch and the
-     peer import (run with the peers venv: ``PYTHONPATH=. .peers/torch/bin/python
-     experiments/bench_meta.py``).
+2. Meta-training step time of one jitted meta-step (second order, value_and_grad + Adam) for
+   Omniglot-shaped 5-way 1-shot meta-batch 32 (Conv4 with max-pool and transductive batch
+   norm, 1 inner step, α = 0.4, 1 query per class; workload
+   ``maml2_conv4_omniglot_5w1s1q_mb32``) and for the sinusoid (MLP 1-40-40-1, meta-batch 25,
+   K = 10, α = 0.01; ``maml2_sinusoid_mlp40x40_k10_mb25``). Implementations, all on the same
+   weights and data, each meta-gradient checked against the first row's before timing:
+   * ``jtransfer``: ``maml_loss`` through :func:`jtransfer.ops.matmul_ops` (convolutions as
+     patch matmuls, pools as reshape-max), tasks vmapped; ``jtransfer_laxmap``: the same with
+     ``task_batch_size=1``; ``jtransfer_native_conv`` (``--native-conv``; always on a GPU):
+     native ``conv_general_dilated`` / ``reduce_window``;
+   * ``torch_loop``: plain PyTorch (functional forward, batch norm on batch statistics written
+     out, ``autograd.grad(create_graph=True)`` per task); ``torch_func``:
+     ``torch.func.vmap(grad(...))`` of the same loss; ``learn2learn`` ``MAML`` and ``higher``
+     ``innerloop_ctx`` on an ``nn.Sequential`` (``nn.BatchNorm2d`` in training mode, which
+     also updates running statistics) loaded with the same weights. torch uses ``--threads``
+     (default: all CPUs, as XLA) and CUDA when it sees a GPU.
 
-Each row also prints the step's FLOPs (XLA ``cost_analysis``) and, per peer, the compute
-bound: those FLOPs at this machine's best float32 GEMM rate (a 8192×256×8192 product) is the
-fastest any implementation of the same maths can run, so it caps the possible speed-up.
+Each round times every implementation (``experiments/_bench.py``), so ratios come from one
+round. Why the old in-process and alternating Conv4 ratios differed (1.08-2.47x vs 0.93x):
+(a) threads: on a loaded 2-core machine PyTorch's OpenMP pool with 2 threads collapses (the
+plain sinusoid loop measured 74-85 ms/step with 1 thread and 1.7-3.9 s with 2, torch alone in
+its process at load 24), so any ratio against torch depends on the load and thread count more
+than on the code; (b) order: the old script timed all jtransfer reps, then all peer reps,
+so a change of load between the blocks entered the ratio; (c) what each side computes: the
+peers' ``nn.BatchNorm2d`` also updates running statistics, torch's max-pool backward differs
+from ``matmul_ops``' one-hot selection, and the old peers started from other random weights.
+Rows are now checked against each other and interleaved per round; pin ``--threads`` and
+compare processes with ``--only`` when the machine is shared.
 
-Last run (2 idle CPU cores): Conv4 meta-step 803 ms (38.35 GFLOP, 48 GFLOP/s), learn2learn
-871 ms (1.08x), higher 1016 ms (1.27x); GEMM rate 175 GFLOP/s, so even a step at the full
-GEMM rate (220 ms) would be only 3.97x learn2learn: the 5x goal is beyond this CPU's compute
-bound for this network. Sinusoid: 0.7 ms vs learn2learn 26.6 ms (36x), higher 49 ms (66x).
-
-Run: ``python experiments/bench_meta.py`` (``--quick`` for fewer repetitions).
+Run: ``python experiments/bench_meta.py [--json] [--only jtransfer --only torch_loop]
+[--rounds 3] [--threads 1] [--quick] [--skip-memory] [--skip-sinusoid]``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,21 @@ times under ``jax.profiler.trace`` and sums the XLA:CPU op events of the trace b
 then prints the share of each category and the GEMM-rate bound of the dot FLOPs. Run::
 
     python experiments/bench_conv4_profile.py [--meta-batch 32] [--calls 3] [--json]
+
+Measured 2026-12-06 (2 cores shared with other jobs, load average 21-23, so the GEMM rate
+itself was 15 GFLOP/s instead of ~175 idle; the shares below are the point, not the times):
+step 6.59 s for 38.4 GFLOP (36.8 GFLOP in dots) = 38 % of the GEMM bound at that rate. Op
+time: dots 41.6 % (fused 33.8 + plain 7.8; on average 79 % of the GEMM rate, but the
+per-task weight-gradient shapes run far below it: ``[32,980,576]`` patch gradients (K = 64)
+8.5 GFLOP/s, the task-summed kernel gradient ``[3,3,64,64]`` 5.2, the first layer's
+``[32,3920,64]`` (K = 9) 2.0), pads 18.8 % (the transpose of im2col's nine strided slices:
+col2im), transposes 13.8 % (layout changes around the batched dots), reductions 11.0 % (batch
+norm statistics and their derivatives), elementwise 9.5 %, concatenates 5.2 % (im2col). So
+58 % of the time is memory-bound data movement that the matmul formulation adds or that
+batch norm needs; with every dot at the full GEMM rate the step would still take about 1.7x
+the bound, i.e. <= 60 % of it: the issue's 60 % goal needs a convolution path without the
+im2col copies (a fused direct convolution, which XLA:CPU's native convolution is not under
+second-order vmap), not faster GEMMs.
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ per-task weight-gradient shapes run far below it: ``[32,980,576]`` patch gradien
 col2im), transposes 13.8 % (layout changes around the batched dots), reductions 11.0 % (batch
 norm statistics and their derivatives), elementwise 9.5 %, concatenates 5.2 % (im2col). So
 58 % of the time is memory-bound data movement that the matmul formulation adds or that
-batch norm needs; with every dot at the full GEMM rate the step would still take about 1.7x
-the bound, i.e. <= 60 % of it: the issue's 60 % goal needs a convolution path without the
+batch norm needs; with every dot at the full GEMM rate (2.45 s) and the rest unchanged
+(58 % of 6.59 s = 3.85 s) the step would still take 2.5x the bound (~40 % of it): the
+issue's 60 % goal needs a convolution path without the
 im2col copies (a fused direct convolution, which XLA:CPU's native convolution is not under
 second-order vmap), not faster GEMMs.
 """

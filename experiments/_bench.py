@@ -63,7 +63,8 @@ class Impl:
     ``fn()`` runs it once and returns its value (anything ``value`` turns into an array);
     ``block`` waits for asynchronous results (``jax.block_until_ready``); ``jit``: report
     ``compile_s`` (first call minus the median warm call); ``first_s``: a cold time measured
-    elsewhere (e.g. in a subprocess), reported as is; ``check``: override of the comparison
+    elsewhere (e.g. in a subprocess, or a first call made before the runner's), reported as
+    is and used for ``compile_s`` when ``jit``; ``check``: override of the comparison
     (``"not comparable: <why>"`` skips it); ``note``: one free-text field for the JSON row.
     """
 
@@ -188,7 +189,8 @@ class Runner:
             if imp.compile_s is not None:
                 row["compile_s"] = round(imp.compile_s, 4)
             elif imp.jit and name in first:
-                row["compile_s"] = round(max(first[name] - row["median_s"], 0.0), 4)
+                cold = imp.first_s if imp.first_s is not None else first[name]
+                row["compile_s"] = round(max(cold - row["median_s"], 0.0), 4)
             if imp.first_s is not None:
                 row["first_s"] = round(imp.first_s, 4)
             if gflop is not None:

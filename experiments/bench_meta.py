@@ -236,7 +236,7 @@ def torch_impls(kind, params, tasks, *, inner_lr, threads):
         loss = F.cross_entropy
     else:
         loss = F.mse_loss
-    xs, ys, xq, yq = (torch.from_numpy(np.ascontiguousarray(a)).to(dev) for a in (xs, ys, xq, yq))
+    xs, ys, xq, yq = (torch.from_numpy(np.array(a)).to(dev) for a in (xs, ys, xq, yq))
     num_tasks = xs.shape[0]
     can = canonical(params, kind)
 

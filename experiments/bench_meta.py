@@ -32,6 +32,12 @@ from ``matmul_ops``' one-hot selection, and the old peers started from other ran
 Rows are now checked against each other and interleaved per round; pin ``--threads`` and
 compare processes with ``--only`` when the machine is shared.
 
+Measured 2026-12-06, 2 cores at load average 23 (GEMM rate 15 GFLOP/s instead of ~175 idle;
+rerun on an idle machine before quoting): Conv4 mb 32, torch 1 thread, XLA default threads,
+3 rounds: jtransfer 7.28 s/step (compile 45 s; 35 % of the GEMM bound at that rate),
+torch_loop / jtransfer 0.84x [0.79, 0.99], torch_func / jtransfer 1.04x [0.83, 1.06]; their
+meta-gradients equal jtransfer's to 5.3e-5 and 3.2e-5 (max|g|-relative bound 2e-3).
+
 Run: ``python experiments/bench_meta.py [--json] [--only jtransfer --only torch_loop]
 [--rounds 3] [--threads 1] [--quick] [--skip-memory] [--skip-sinusoid]``.
 """

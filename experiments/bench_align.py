@@ -332,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run KMM on d=5, sigma=2 (flat QP: solutions depend on tolerance)",
     )
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: all CPUs, as XLA)"
+    )
     _bench.add_args(ap)
     return ap
 
@@ -372,7 +375,7 @@ def main(argv=None):
     if have("torch"):
         import torch
 
-        torch.set_num_threads(os.cpu_count())
+        torch.set_num_threads(args.threads or os.cpu_count())
         impls["torch_tllib"] = _bench.Impl(lambda: torch_mmd2(x, y, sigmas), float)
         if have("pytorch_adapt"):
             impls["pytorch_adapt"] = _bench.Impl(lambda: pytorch_adapt_mmd2(x, y, sigmas), float)

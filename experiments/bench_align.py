@@ -4,24 +4,24 @@ Run from the repository root::
 
     python experiments/bench_align.py          # MMD 4096x256, KMM 2000x20, CORAL 5000x800
     python experiments/bench_align.py --small  # quick sizes for a smoke run
+    python experiments/bench_align.py --json --only numpy   # one JSON line per row
 
-Timings are the median of ``--repeats`` runs after one warm-up (compile excluded, reported
-separately), all in one process, float32, on whatever devices JAX sees (CPU here).
-Peers run only if they import; otherwise they are reported as skipped. Run the torch peers
-(PyTorch with TLlib's formula, pytorch-adapt, skada) in the same process from their venv::
+Rows go through ``experiments/_bench.py``: every implementation's value is checked against a
+reference before timing (MMD²: the float64 three-block value, 2e-5 absolute; CORAL: float64
+NumPy, 1e-3 relative; KMM: weight correlation with jtransfer's >= 0.99), and every round times
+all implementations, so each ratio comes from one round. Both sides run float32: the NumPy
+MMD² is the three-block form (xx, yy, xy; the pooled (n+m)² Gram matrix did twice the work),
+the CORAL inputs are float32 (NumPy 2 turns ``float32 / np.float64(...)`` into float64) and the
+NumPy CORAL forms its covariances with a float32 GEMM (``np.cov`` computes in float64). The
+MMD² bound is the matrix FLOPs of ``align.mmd2``'s own blocks (the upper block triangle of each
+symmetric block and the cross block, :func:`mmd_matrix_flops`) at the rate of the pooled GEMM
+timed in the same rounds, not the pooled product itself. KMM is a one-off fit: its rows carry
+``compile_s`` beside the warm median, and ADAPT's row is one cold fit in a subprocess.
 
-    PYTHONPATH=. .peers/torch/bin/python experiments/bench_align.py
-
+Peers run only if they import (PyTorch with TLlib's formula, pytorch-adapt, skada in the same
+process from their venv: ``PYTHONPATH=. .peers/torch/bin/python experiments/bench_align.py``).
 ADAPT (TensorFlow, numpy<2) cannot share a process with JAX: its KMM and CORAL run in a
 subprocess of ``$ADAPT_PYTHON`` (default .peers/adapt/bin/python), timed inside it.
-
-Last full run (2 CPU cores, jax 0.10.2, torch 2.14.1, ADAPT 0.4.5, skada 0.6.0):
-MMD² 200 ms = 92 % of the one-matmul bound, 6.2x skada's dan_loss (the fastest peer), 6.4x
-pytorch-adapt, 8.4x the TLlib formula in PyTorch, 9.9x NumPy. KMM n = 2000, d = 20, median
-bandwidth: 0.33 s, 85x ADAPT (cvxopt) with weight correlation 1.0000 (also vs ADAPT at
-tolerance 1e-10), 2.1x skada's Frank-Wolfe (correlation 0.84). Ill-posed KMM (d = 5, σ = 2):
-113x ADAPT but correlation 0.54, while ADAPT's own default and 1e-10 solutions correlate only
-0.82. CORAL 5000x800: 6.5x ADAPT, 3.3x skada, 1.3x NumPy.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import sys
 import time
 
@@ -41,20 +40,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+from experiments import _bench  # noqa: E402
 from jtransfer import align, weighting  # noqa: E402
-
-
-def timeit(fn, repeats):
-    t0 = time.perf_counter()
-    out = fn()
-    jax.block_until_ready(out)
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), first, out
 
 
 def have(mod):
@@ -62,20 +49,39 @@ def have(mod):
 
 
 # --------------------------------------------------------------------------- NumPy baselines
-def np_mmd2_unbiased(x, y, sigmas):
-    """Straightforward NumPy: pooled Gram matrix via the |a|^2+|b|^2-2ab expansion."""
-    z = np.concatenate([x, y])
-    sq = (z * z).sum(1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (z @ z.T), 0.0)
+def _np_block_sum(a, b, sigmas):
+    """``sum_ij sum_u exp(-|a_i - b_j|^2 / (2 sigma_u^2))`` in float32 (one GEMM)."""
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - np.float32(2.0) * (a @ b.T)
+    np.maximum(d2, np.float32(0.0), out=d2)
     k = np.zeros_like(d2)
     for s in sigmas:
-        k += np.exp(-d2 / (2 * s * s))
-    n, m = len(x), len(y)
-    kxx, kyy, kxy = k[:n, :n], k[n:, n:], k[:n, n:]
-    nk = len(sigmas)
-    return (
-        (kxx.sum() - nk * n) / (n * (n - 1)) + (kyy.sum() - nk * m) / (m * (m - 1)) - 2 * kxy.mean()
+        k += np.exp(d2 * np.float32(-1.0 / (2 * s * s)))
+    return k.sum(dtype=np.float64)
+
+
+def np_mmd2_unbiased(x, y, sigmas):
+    """The strongest simple NumPy form: three blocks (xx, yy, xy), float32 throughout; the
+    pooled (n+m)^2 Gram matrix of the old baseline does about twice this work."""
+    n, m, nk = len(x), len(y), len(sigmas)
+    sxx, syy, sxy = (
+        _np_block_sum(x, x, sigmas),
+        _np_block_sum(y, y, sigmas),
+        _np_block_sum(x, y, sigmas),
     )
+    return (sxx - nk * n) / (n * (n - 1)) + (syy - nk * m) / (m * (m - 1)) - 2 * sxy / (n * m)
+
+
+def np_mmd2_f64(x, y, sigmas):
+    """float64 reference value (not timed): the same three blocks in float64."""
+    return np_mmd2_unbiased(x.astype(np.float64), y.astype(np.float64), sigmas)
+
+
+def mmd_matrix_flops(n, m, d, block):
+    """Matrix FLOPs of ``align.mmd2``'s unbiased path: the upper block triangle of each
+    symmetric block (strips of ``block`` rows from the diagonal block on: ``d n (n + block)``)
+    and the full cross block (``2 n m d``). This, not the pooled ``2 (n+m)^2 d`` product, is the
+    work the algorithm does, so its bound is these FLOPs at the GEMM rate."""
+    return d * n * (n + block) + d * m * (m + block) + 2.0 * n * m * d
 
 
 def np_kmm_admm(
@@ -122,14 +128,21 @@ def np_kmm_admm(
 
 
 def np_coral(xs, xt, eps):
+    """NumPy CORAL in the inputs' dtype: ``np.cov`` computes in float64 whatever the input, so
+    the covariance is formed here by one float32 GEMM (``ddof = 1``, as ``np.cov``)."""
+    dt = xs.dtype
+
+    def cov(a):
+        c = a - a.mean(0, dtype=dt)
+        return (c.T @ c) / dt.type(len(a) - 1) + dt.type(eps) * np.eye(a.shape[1], dtype=dt)
+
     def mpow(c, p):
         e, v = np.linalg.eigh(c)
-        return (v * np.maximum(e, 1e-12) ** p) @ v.T
+        return (v * np.maximum(e, dt.type(1e-12)) ** dt.type(p)) @ v.T
 
-    d = xs.shape[1]
-    cs = np.cov(xs, rowvar=False) + eps * np.eye(d)
-    ct = np.cov(xt, rowvar=False) + eps * np.eye(d)
-    return xs @ mpow(cs, -0.5) @ mpow(ct, 0.5)
+    out = xs @ mpow(cov(xs), -0.5) @ mpow(cov(xt), 0.5)
+    assert out.dtype == dt, out.dtype
+    return out
 
 
 # --------------------------------------------------------------------------- peers (optional)
@@ -139,7 +152,8 @@ def torch_mmd2(x, y, sigmas):
     (68 GB here); ``torch.cdist`` computes the same squared distances by a matrix product."""
     import torch
 
-    z = torch.cat([torch.from_numpy(x), torch.from_numpy(y)])
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    z = torch.cat([torch.from_numpy(x), torch.from_numpy(y)]).to(dev)
     d2 = torch.cdist(z, z) ** 2
     k = sum(torch.exp(-d2 / (2 * s * s)) for s in sigmas)
     n = len(x)
@@ -261,150 +275,129 @@ def skada_coral(xs, xt):
     return CORALAdapter(reg="auto").fit_transform(x, sample_domain=dom)[: len(xs)]
 
 
-def ratio_line(name, t_peer, t_ours, extra=""):
-    print(
-        f"  {name:<28s}{t_peer * 1e3:9.1f} ms  -> jtransfer is {t_peer / t_ours:.2f}x faster{extra}"
-    )
-
-
-def bench_kmm(xs, xt, sigma, adapt_res, repeats, label):
+def bench_kmm(runner, workload, xs, xt, sigma, adapt_res, args):
+    """KMM: a one-off fit, so jtransfer's compile time is part of what a user waits for; the
+    rows report the warm median, ``compile_s`` and (ADAPT) the cold single fit."""
     n_kmm = xs.shape[0]
     eps = (np.sqrt(n_kmm) - 1) / np.sqrt(n_kmm)
-    t_k, c_k, res = timeit(lambda: weighting.kmm(xs, xt, bandwidth=sigma), repeats)
-    t_kn, _, (w_np, it_np) = timeit(
-        lambda: np_kmm_admm(xs.astype(np.float64), xt.astype(np.float64), sigma, 1000.0, eps),
-        max(1, repeats - 2),
+    f = lambda: weighting.kmm(xs, xt, bandwidth=sigma)  # noqa: E731
+    t0 = time.perf_counter()
+    ref = np.asarray(f().weights, np.float64)  # the first call: compile + one fit
+    cold = time.perf_counter() - t0
+    # Weights are compared by correlation (KMM's QP is flat along some directions, so solvers
+    # stopping at different tolerances differ in the weights while agreeing in the objective).
+    corr = lambda w: np.asarray(  # noqa: E731
+        [np.corrcoef(ref, np.asarray(w, np.float64))[0, 1]]
     )
-    w = np.asarray(res.weights)
-    corr = lambda v: np.corrcoef(w, v)[0, 1]  # noqa: E731
-    print(
-        f"\nKMM ({label}), n_s=n_t={n_kmm}, d={xs.shape[1]}, sigma={sigma:.3f} "
-        f"(gamma={1 / (2 * sigma**2):.4g}), B=1000"
-    )
-    print(
-        f"  jtransfer  {t_k * 1e3:9.1f} ms  ({int(res.num_iters)} ADMM iterations, converged "
-        f"{bool(res.converged)}; first call {c_k:.2f} s)"
-    )
-    ratio_line(
-        "NumPy/SciPy same ADMM (f64)",
-        t_kn,
-        t_k,
-        f" ({it_np} iterations), weight correlation {corr(w_np):.4f}",
-    )
+    impls = {
+        "jtransfer": _bench.Impl(
+            lambda: f().weights, corr, jax.block_until_ready, jit=True, first_s=cold
+        ),
+        "numpy": _bench.Impl(
+            lambda: np_kmm_admm(xs.astype(np.float64), xt.astype(np.float64), sigma, 1000.0, eps)[
+                0
+            ],
+            corr,
+            note="float64: the same ADMM in NumPy/SciPy, the solver's reference (not same dtype)",
+        ),
+    }
     if adapt_res is not None:
-        t_ad, w_ad = adapt_res[0], adapt_res[1]
-        ratio_line(
-            "ADAPT KMM (cvxopt, 1 QP)",
-            t_ad,
-            t_k,
-            f", weight correlation {corr(w_ad[0]):.4f}  [subprocess, own venv]",
+        impls["adapt"] = _bench.Impl(
+            lambda: adapt_res[1][0],
+            corr,
+            times=[adapt_res[0]],
+            first_s=adapt_res[0],
+            note="one cold fit in a subprocess (cvxopt QP); compare with jtransfer's "
+            "median_s + compile_s for a one-off fit",
         )
-        print(
-            f"  ADAPT at tol 1e-10: weight correlation with ours {corr(w_ad[1]):.4f}; "
-            f"ADAPT default vs ADAPT 1e-10: {np.corrcoef(w_ad[0], w_ad[1])[0, 1]:.4f}"
-        )
-        ok = t_ad / t_k >= 10 and corr(w_ad[0]) >= 0.99
-        print(
-            f"  GOAL KMM >= 10x ADAPT with correlation >= 0.99: {t_ad / t_k:.1f}x, "
-            f"{corr(w_ad[0]):.4f} -> {'met' if ok else 'NOT met'}"
-        )
-    else:
-        print("  ADAPT: not available, skipped (goal: >= 10x ADAPT, correlation >= 0.99)")
     if have("skada"):
-        t_sk, _, w_sk = timeit(lambda: skada_kmm(xs, xt, sigma), max(1, repeats - 2))
-        ratio_line(
-            "skada KMM (Frank-Wolfe)",
-            t_sk,
-            t_k,
-            f", weight correlation {corr(np.asarray(w_sk)):.4f}",
+        impls["skada"] = _bench.Impl(lambda: skada_kmm(xs, xt, sigma), corr)
+    rows = runner.run(workload, impls, reference=np.ones(1), atol=0.01, n=max(1, args.repeats - 2))
+    if "jtransfer" in rows and "adapt" in rows:
+        j = rows["jtransfer"]
+        t_ad = rows["adapt"]["median_s"]
+        runner.say(
+            f"  one-off fit: ADAPT cold {t_ad:.2f} s / jtransfer cold (compile + fit) "
+            f"{j['first_s']:.2f} s = {t_ad / j['first_s']:.1f}x"
         )
-    else:
-        print("  skada: not installed, skipped")
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="calls per round (median)")
     ap.add_argument("--no-adapt", action="store_true", help="skip the ADAPT subprocess")
     ap.add_argument(
         "--kmm-ill-posed",
         action="store_true",
         help="also run KMM on d=5, sigma=2 (flat QP: solutions depend on tolerance)",
     )
-    args = ap.parse_args()
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: all CPUs, as XLA)"
+    )
+    _bench.add_args(ap)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    runner = _bench.Runner(args, device=jax.devices()[0].platform)
     n_mmd, d_mmd = (1024, 64) if args.small else (4096, 256)
     n_kmm = 500 if args.small else 2000
     n_cor, d_cor = (1000, 200) if args.small else (5000, 800)
-    print(
-        f"jax {jax.__version__} on {jax.devices()[0].platform}, "
-        f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} "
-        "(shared machine: expect noise)"
+    runner.say(
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPU cores, "
+        f"load average {_bench.load()} (shared machine: expect noise)"
     )
     rng = np.random.default_rng(0)
 
     # ---------------------------------------------------------------- MMD
     x = rng.normal(size=(n_mmd, d_mmd)).astype(np.float32)
-    y = (rng.normal(size=(n_mmd, d_mmd)) * 1.1 + 0.05).astype(np.float32)
+    y = (rng.normal(size=(n_mmd, d_mmd)) * np.float32(1.1) + np.float32(0.05)).astype(np.float32)
     base = float(np.sqrt(2 * d_mmd))
     sigmas = [base * f for f in (0.25, 0.5, 1.0, 2.0, 4.0)]
     xj, yj = jnp.asarray(x), jnp.asarray(y)
     ours = jax.jit(lambda a, b: align.mmd2(a, b, bandwidth=sigmas, estimator="unbiased"))
-    t_ours, c_ours, v_ours = timeit(lambda: ours(xj, yj), args.repeats)
     zj = jnp.concatenate([xj, yj])
     mm = jax.jit(lambda z: z @ z.T)
-    t_mm, _, _ = timeit(lambda: mm(zj), args.repeats)
-    t_np, _, v_np = timeit(lambda: np_mmd2_unbiased(x, y, sigmas), args.repeats)
-    print(f"\nMMD^2 unbiased, n=m={n_mmd}, d={d_mmd}, 5 bandwidths")
-    print(
-        f"  jtransfer  {t_ours * 1e3:9.1f} ms  (first call incl. compile {c_ours:.2f} s)  "
-        f"value {float(v_ours):.6f}"
-    )
-    print(
-        f"  NumPy      {t_np * 1e3:9.1f} ms  value {float(v_np):.6f}   speed-up "
-        f"{t_np / t_ours:.2f}x"
-    )
-    print(
-        f"  one (n+m)x d x(n+m) matmul in JAX: {t_mm * 1e3:.1f} ms -> MMD runs at "
-        f"{100 * t_mm / t_ours:.0f}% of the matmul bound (MMD time / matmul time = "
-        f"{t_ours / t_mm:.2f})"
-    )
-    peers = []
+    block = max(128, -(-n_mmd // 64))  # align._mmd's strip height
+    flops = mmd_matrix_flops(n_mmd, n_mmd, d_mmd, block)
+    wl = f"mmd2_unbiased_n{n_mmd}_d{d_mmd}_k5_f32"
+    impls = {
+        "jtransfer": _bench.Impl(lambda: ours(xj, yj), float, jax.block_until_ready, jit=True),
+        "numpy": _bench.Impl(lambda: np_mmd2_unbiased(x, y, sigmas), float),
+        "xla_gemm_pooled": _bench.Impl(
+            lambda: mm(zj),
+            block=jax.block_until_ready,
+            check="not comparable: the pooled (n+m)x d x(n+m) product alone (rate probe)",
+        ),
+    }
     if have("torch"):
         import torch
 
-        torch.set_num_threads(os.cpu_count())
-        for name, fn in (
-            ("PyTorch (TLlib formula)", torch_mmd2),
-            ("pytorch-adapt MMDLoss", pytorch_adapt_mmd2),
-            ("skada dan_loss", skada_dan),
-        ):
-            mod = {"pytorch-adapt MMDLoss": "pytorch_adapt", "skada dan_loss": "skada"}.get(name)
-            if mod and not have(mod):
-                print(f"  {name}: not installed, skipped")
-                continue
-            t_p, _, v_p = timeit(lambda fn=fn: fn(x, y, sigmas), args.repeats)
-            same = "" if name.startswith("skada") else f", value {v_p:.6f}"
-            ratio_line(
-                name,
-                t_p,
-                t_ours,
-                same + (" (different kernel: timing only)" if name.startswith("skada") else ""),
+        torch.set_num_threads(args.threads or os.cpu_count())
+        impls["torch_tllib"] = _bench.Impl(lambda: torch_mmd2(x, y, sigmas), float)
+        if have("pytorch_adapt"):
+            impls["pytorch_adapt"] = _bench.Impl(lambda: pytorch_adapt_mmd2(x, y, sigmas), float)
+        if have("skada"):
+            impls["skada_dan"] = _bench.Impl(
+                lambda: skada_dan(x, y, sigmas),
+                float,
+                check="not comparable: distances (not squared) and the biased estimator",
             )
-            peers.append((name, t_p))
-    else:
-        print("  PyTorch / pytorch-adapt / skada: not installed, skipped")
-    print("  ADAPT: has no MMD loss")
-    if peers:
-        name, t_best = min(peers, key=lambda p: p[1])
-        print(
-            f"  GOAL MMD >= 5x the fastest peer ({name}): {t_best / t_ours:.2f}x -> "
-            f"{'met' if t_best / t_ours >= 5 else 'NOT met'}"
-        )
-    print(
-        f"  GOAL MMD >= 50% of the matmul bound: {100 * t_mm / t_ours:.0f}% -> "
-        f"{'met' if t_mm / t_ours >= 0.5 else 'NOT met'}"
+    # float32 against the float64 value: |MMD^2| is ~1e-2 and its terms ~1, so 2e-5 absolute
+    rows = runner.run(
+        wl, impls, reference=np_mmd2_f64(x, y, sigmas), atol=2e-5, n=args.repeats, gflop=flops / 1e9
     )
+    if "jtransfer" in rows and "xla_gemm_pooled" in rows:
+        j, g = rows["jtransfer"], rows["xla_gemm_pooled"]
+        rate = 2.0 * (2 * n_mmd) ** 2 * d_mmd / g["median_s"]
+        bound = flops / rate
+        runner.say(
+            f"  matrix FLOPs of mmd2's own blocks {flops / 1e9:.2f} GFLOP; at the pooled GEMM's "
+            f"rate ({rate / 1e9:.0f} GFLOP/s, same rounds) they take {bound * 1e3:.1f} ms -> "
+            f"mmd2 runs at {100 * bound / j['median_s']:.0f}% of its own matrix bound"
+        )
 
     # ---------------------------------------------------------------- KMM / CORAL data
     # KMM on 20-d Gaussians with the library's default bandwidth (median pairwise distance
@@ -416,47 +409,46 @@ def main():
     xs = rng.normal(size=(n_kmm, 20)).astype(np.float32)
     xt = (rng.normal(size=(n_kmm, 20)) * 0.8 + 0.3).astype(np.float32)
     sigma = float(np.median(pdist(np.concatenate([xs, xt]).astype(np.float64))))
-    a = rng.normal(size=(d_cor, d_cor)).astype(np.float32) / np.sqrt(d_cor)
+    # np.float32 divisor: NumPy 2 promotes float32 / np.float64 scalar to float64
+    a = rng.normal(size=(d_cor, d_cor)).astype(np.float32) / np.float32(np.sqrt(d_cor))
     cxs = rng.normal(size=(n_cor, d_cor)).astype(np.float32) @ a
-    cxt = rng.normal(size=(n_cor, d_cor)).astype(np.float32) * 1.3
+    cxt = rng.normal(size=(n_cor, d_cor)).astype(np.float32) * np.float32(1.3)
+    assert cxs.dtype == cxt.dtype == np.float32
+    want_adapt = not args.no_adapt and runner.wants("adapt")
     adapt_res = (
-        None if args.no_adapt else run_adapt(xs, xt, sigma, cxs, cxt, args.repeats, (np.nan, 1e-10))
+        run_adapt(xs, xt, sigma, cxs, cxt, args.repeats, (np.nan, 1e-10)) if want_adapt else None
     )
-    bench_kmm(xs, xt, sigma, adapt_res, args.repeats, "d=20, sigma = median distance")
+    bench_kmm(runner, f"kmm_n{n_kmm}_d20_median_bw", xs, xt, sigma, adapt_res, args)
     if args.kmm_ill_posed:
         xs5 = rng.normal(size=(n_kmm, 5)).astype(np.float32)
         xt5 = (rng.normal(size=(n_kmm, 5)) * 0.8 + 0.3).astype(np.float32)
         res5 = (
-            None
-            if args.no_adapt
-            else run_adapt(xs5, xt5, 2.0, cxs[:10], cxt[:10], 1, (np.nan, 1e-10))
+            run_adapt(xs5, xt5, 2.0, cxs[:10], cxt[:10], 1, (np.nan, 1e-10)) if want_adapt else None
         )
-        bench_kmm(xs5, xt5, 2.0, res5, args.repeats, "ill-posed: d=5, sigma=2")
+        bench_kmm(runner, f"kmm_n{n_kmm}_d5_sigma2_ill_posed", xs5, xt5, 2.0, res5, args)
 
     # ---------------------------------------------------------------- CORAL
     cor = jax.jit(lambda p, q: align.coral(p, q, eps=1.0))
     xsj, xtj = jnp.asarray(cxs), jnp.asarray(cxt)
-    t_c, c_c, out = timeit(lambda: cor(xsj, xtj), args.repeats)
-    t_cn, _, out_np = timeit(lambda: np_coral(cxs, cxt, 1.0), args.repeats)
-    rel = lambda o: np.abs(np.asarray(out) - o).max() / np.abs(o).max()  # noqa: E731
-    print(f"\nCORAL, n={n_cor}, d={d_cor}, eps=1")
-    print(f"  jtransfer  {t_c * 1e3:9.1f} ms  (first call {c_c:.2f} s)")
-    ratio_line("NumPy (eigh)", t_cn, t_c, f", max rel. diff {rel(out_np):.1e}")
+    ref = np_coral(cxs.astype(np.float64), cxt.astype(np.float64), 1.0)
+    impls = {
+        "jtransfer": _bench.Impl(lambda: cor(xsj, xtj), block=jax.block_until_ready, jit=True),
+        "numpy": _bench.Impl(lambda: np_coral(cxs, cxt, 1.0)),
+    }
     if adapt_res is not None:
-        ratio_line(
-            "ADAPT CORAL (lambda_=1)",
-            adapt_res[2],
-            t_c,
-            f", max rel. diff {rel(adapt_res[3]):.1e}  [subprocess, own venv]",
+        impls["adapt"] = _bench.Impl(
+            lambda: adapt_res[3],
+            times=[adapt_res[2]],
+            note="median of the subprocess's own repeats (ADAPT's CORAL computes in float64)",
         )
-    else:
-        print("  ADAPT: not available, skipped")
     if have("skada"):
-        t_sc, _, _ = timeit(lambda: skada_coral(cxs, cxt), args.repeats)
-        ratio_line("skada CORALAdapter", t_sc, t_c, " (Ledoit-Wolf shrinkage: timing only)")
-    else:
-        print("  skada: not installed, skipped")
+        impls["skada"] = _bench.Impl(
+            lambda: skada_coral(cxs, cxt), check="not comparable: Ledoit-Wolf shrinkage"
+        )
+    # float32 eigendecompositions of 800x800 covariances against float64: 1e-3 of the scale
+    runner.run(f"coral_n{n_cor}_d{d_cor}_f32", impls, reference=ref, rtol=1e-3, n=args.repeats)
+    return runner.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,19 +8,30 @@ Baseline, timed in the same process: a straightforward NumPy episode sampler
 PyTorch-style ``Dataset`` would draw episodes. Run:
 
     python -m experiments.bench_data [--manual_dir ../shared/data] [--skip_build]
+    python -m experiments.bench_data --omniglot_npz ../shared/data/omniglot/images_background.npz \
+        [--json] [--only jtransfer_u8_store] [--batch 100] [--queries 15]
+
+Rows (``experiments/_bench.py``): workload ``episodes_omniglot_5w1s{Q}q_f32_batch{B}``,
+implementations ``jtransfer`` (x stored float32), ``jtransfer_u8_store`` (x stored uint8,
+``episode_sampler(dtype=float32)``: the gather reads a quarter of the bytes and converts in
+its fusion) and ``numpy_loop``; ``items_per_s`` is episodes per second.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 
 import jax
 import numpy as np
 
-from jtransfer import data
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from experiments import _bench  # noqa: E402
+from jtransfer import data  # noqa: E402
 
 
 def build_all(manual_dir, data_dir) -> dict[str, float]:
@@ -37,6 +48,21 @@ def build_all(manual_dir, data_dir) -> dict[str, float]:
     return times
 
 
+def omniglot_npz_arrays(path: str, size: int = 28) -> dict[str, np.ndarray]:
+    """Omniglot background classes with the 4 rotations as new classes (964 x 4 = 3856
+    classes x 20), nearest-neighbour resized to ``size``, uint8 ink in 0..255: the shapes of the
+    MAML meta-training split, from the shared ``images_background.npz`` (no TFDS build)."""
+    with np.load(path) as f:
+        imgs = f["images"]  # (C, 20, 105, 105) bool, True = background
+    idx = np.arange(size) * imgs.shape[-1] // size
+    ink = (~imgs[:, :, idx][:, :, :, idx]).astype(np.uint8) * np.uint8(255)
+    x = np.concatenate([np.rot90(ink, k, axes=(2, 3)) for k in range(4)])
+    return {
+        "x": np.ascontiguousarray(x.reshape(-1, size, size, 1)),
+        "y": np.repeat(np.arange(x.shape[0]), x.shape[1]).astype(np.int32),
+    }
+
+
 def numpy_episodes(rng, x, by_class, num_ways, num_shots, num_queries, num_episodes):
     classes = np.array(list(by_class))
     xs, xq = [], []
@@ -50,29 +76,34 @@ def numpy_episodes(rng, x, by_class, num_ways, num_shots, num_queries, num_episo
     return np.stack(xs), np.stack(xq)
 
 
-def episodes_per_second(sampler, batch, repeats) -> float:
-    jax.block_until_ready(sampler(jax.random.key(0), batch))  # compile
-    t = time.perf_counter()
-    for i in range(repeats):
-        out = sampler(jax.random.key(i + 1), batch)
-    jax.block_until_ready(out)
-    return batch * repeats / (time.perf_counter() - t)
-
-
-def main():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manual_dir", default=None)
     parser.add_argument("--data_dir", default=None, help="default: a fresh temporary dir")
     parser.add_argument("--skip_build", action="store_true")
-    parser.add_argument("--batch", type=int, default=1000, help="episodes per sampler call")
-    parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs")
+    parser.add_argument(
+        "--omniglot_npz",
+        default=None,
+        help="episodes from this images_background.npz directly (implies --skip_build)",
+    )
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=[32, 100, 1000], help="episodes per sampler call"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="calls per round (median)")
+    parser.add_argument("--queries", type=int, nargs="+", default=[15, 1])
+    _bench.add_args(parser)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    runner = _bench.Runner(args, device=jax.devices()[0].platform)
+    runner.say(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs")
 
     tmp = tempfile.TemporaryDirectory()
     data_dir = args.data_dir or tmp.name
-    have_omniglot = True
-    if not args.skip_build:
+    have_omniglot = args.omniglot_npz is None
+    if not args.skip_build and args.omniglot_npz is None:
         try:
             times = build_all(args.manual_dir, data_dir)
         except data.DataFileError as e:
@@ -80,8 +111,8 @@ def main():
             have_omniglot = False
         else:
             for k, v in times.items():
-                print(f"build {k:28s} {v:7.2f} s")
-            print(f"build all datasets          {sum(times.values()):7.2f} s (goal < 120 s)")
+                runner.say(f"build {k:28s} {v:7.2f} s")
+            runner.say(f"build all datasets          {sum(times.values()):7.2f} s (goal < 120 s)")
 
     if have_omniglot:
         try:
@@ -91,32 +122,70 @@ def main():
             label = "Omniglot MAML train (4800 classes, 28x28 uint8)"
         except data.DataFileError:
             have_omniglot = False
-    if not have_omniglot:
+    if args.omniglot_npz is not None:
+        d = omniglot_npz_arrays(args.omniglot_npz)
+        label = f"{args.omniglot_npz}: 3856 classes (964 x 4 rotations) x 20, 28x28 uint8"
+    elif not have_omniglot:
         rng = np.random.default_rng(0)
         d = {
             "x": rng.integers(0, 256, (96000, 28, 28, 1), dtype=np.uint8),
             "y": np.repeat(np.arange(4800), 20),
         }
         label = "random stand-in (4800 classes x 20, 28x28 uint8)"
-    print(f"episodes from: {label}")
+    runner.say(f"episodes from: {label}")
     by_class = {int(c): np.flatnonzero(d["y"] == c) for c in np.unique(d["y"])}
     rng = np.random.default_rng(0)
-    for queries in (1, 15):
-        for dtype in (np.uint8, np.float32):
-            x = d["x"].astype(dtype) if dtype is np.float32 else d["x"]
-            sampler = data.episode_sampler(x, d["y"], num_ways=5, num_shots=1, num_queries=queries)
-            ours = episodes_per_second(sampler, args.batch, args.repeats)
-            t = time.perf_counter()
-            n_base = 500
-            numpy_episodes(rng, x, by_class, 5, 1, queries, n_base)
-            base = n_base / (time.perf_counter() - t)
-            print(
-                f"5-way 1-shot {queries:2d}-query {np.dtype(dtype).name:7s}: "
-                f"{ours:10,.0f} episodes/s (goal >= 10,000); NumPy loop {base:8,.0f}/s; "
-                f"ratio {ours / base:6.1f}x"
+    x8 = np.asarray(d["x"], np.uint8)
+    x32 = x8.astype(np.float32)
+    for queries in args.queries:
+        kw = dict(num_ways=5, num_shots=1, num_queries=queries)
+        # x stored as float32 (as before), and x stored uint8 with float32 episodes out
+        s32 = data.episode_sampler(x32, d["y"], **kw)
+        s8 = data.episode_sampler(x8, d["y"], dtype=np.float32, **kw)
+        # check: the two jtransfer paths give the same float32 episodes for the same key
+        ref = np.asarray(s32(jax.random.key(0), 4)[2])
+        same = np.array_equal(np.asarray(s8(jax.random.key(0), 4)[2]), ref)
+        ok8 = f"{'ok' if same else 'FAILED'}: equal to the float32-stored path (same key)"
+        if not same:
+            runner.failed.append(f"episodes q={queries}: {ok8}")
+        for batch in args.batch:
+            keys = iter(range(1, 10**9))
+            impls = {
+                "jtransfer": _bench.Impl(
+                    lambda s32=s32, batch=batch, keys=keys: s32(jax.random.key(next(keys)), batch),
+                    block=jax.block_until_ready,
+                    jit=True,
+                    check="structure and determinism: tests/data/test_episodes.py",
+                    note="x stored float32 on the device",
+                ),
+                "jtransfer_u8_store": _bench.Impl(
+                    lambda s8=s8, batch=batch, keys=keys: s8(jax.random.key(next(keys)), batch),
+                    block=jax.block_until_ready,
+                    jit=True,
+                    check=ok8,
+                    note="x stored uint8, episode_sampler(dtype=float32)",
+                ),
+                "numpy_loop": _bench.Impl(
+                    lambda queries=queries, batch=batch: numpy_episodes(
+                        rng, x32, by_class, 5, 1, queries, batch
+                    ),
+                    check="not comparable: its own random episodes (same shapes, float32)",
+                    note="rng.choice per episode and class, fancy indexing, np.stack",
+                ),
+            }
+            rows = runner.run(
+                f"episodes_omniglot_5w1s{queries}q_f32_batch{batch}",
+                impls,
+                reference=np.zeros(1),
+                n=args.repeats,
+                items=batch,
             )
+            if not runner.json:
+                for name, row in rows.items():
+                    print(f"  {name:26s} {row['items_per_s']:12,.0f} episodes/s (goal >= 10,000)")
     tmp.cleanup()
+    return runner.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

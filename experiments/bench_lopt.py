@@ -1,16 +1,20 @@
 """Benchmark: learned optimizers as optax transforms, and meta-training throughput.
 
 1. Per-step wall time of a ~100k-parameter MLP (784-128-10, batch 128) with each learned
-   optimizer vs ``optax.adam``, timed in the same process (goal: learned / adam <= 2), both
-   for the full training step (forward, backward, update, apply) and for the optimizer update
-   alone (fixed gradients). Next to the times, XLA's own FLOP count of each compiled step
-   (``compiled.cost_analysis()``): the arithmetic the optimizer needs, which bounds the
-   ratio from below on a compute-bound machine.
+   optimizer and ``optax.adam``, both for the full training step (forward, backward, update,
+   apply: workload ``mlp101k_b128_train_step``) and for the optimizer update alone on fixed
+   gradients (``mlp101k_b128_update_only``). Every round times Adam and all transforms
+   together (``experiments/_bench.py``), so each ratio to Adam comes from one round. The LSTM's
+   update is checked against a float64 NumPy reference (``np_lstm_update``) before timing.
+   Profile rows: ``lstm_gemms_only`` (the LSTM's two gate matmuls alone, same shapes) and the
+   best XLA GEMM rate, which give the arithmetic floor (1.01 GFLOP of gate matmuls per update).
 2. Meta-training throughput in inner steps per second (every particle's step counts) for
    truncated BPTT (8 tasks) and PES (population 8 antithetic pairs = 16 particles), LSTM
-   optimizer on the digits MLP (64-20-10 sigmoid, batch 128), truncations of 20 steps.
+   optimizer on the digits MLP (64-20-10 sigmoid, batch 128), truncations of 20 steps
+   (human-readable mode only).
 
-Run: ``python experiments/bench_lopt.py [--steps 200] [--meta-calls 20]``
+Run: ``python experiments/bench_lopt.py [--json] [--only optax_adam --only lstm_optimizer]
+[--rounds 3] [--steps 20] [--skip-meta]``
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from experiments import _bench  # noqa: E402
 from jtransfer import lopt  # noqa: E402
 
 
@@ -48,18 +54,21 @@ def _mlp_problem(key):
     return params, loss
 
 
-def _best_time(fn, args, steps, carry):
-    """Best of seven repeats of ``steps`` calls of ``fn``, feeding ``carry(out, args)`` back."""
-    args = carry(jax.block_until_ready(fn(*args)), args)  # compile
-    best = float("inf")
-    for _ in range(7):  # best of seven repeats (the machine may be shared)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            out = fn(*args)
-            args = carry(out, args)
-        jax.block_until_ready(out)
-        best = min(best, (time.perf_counter() - t0) / steps)
-    return best
+def np_lstm_update(theta, g, h, c, k=10.0, scale=0.1):
+    """float64 NumPy reference of one ``lopt.lstm_optimizer`` update (rows = features)."""
+    g = np.asarray(g, np.float64)
+    big = np.abs(g) >= np.exp(-k)
+    safe = np.where(big, np.abs(g), 1.0)
+    x = np.stack([np.where(big, np.log(safe) / k, -1.0), np.where(big, np.sign(g), np.exp(k) * g)])
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    for layer, hl, cl in zip(theta["layers"], h, c, strict=True):
+        w = np.concatenate([np.asarray(layer["x"]["w"]), np.asarray(layer["h"])]).astype(float)
+        z = w.T @ np.concatenate([x, np.asarray(hl, float)]) + np.asarray(layer["x"]["b"])[:, None]
+        i, f, o, u = np.split(z, 4)
+        cl = sig(f) * np.asarray(cl, float) + sig(i) * np.tanh(u)
+        x = sig(o) * np.tanh(cl)
+    out = np.asarray(theta["out"]["w"], float).T @ x + np.asarray(theta["out"]["b"])[:, None]
+    return scale * out[0]
 
 
 def _flops(jitted, *args):
@@ -71,9 +80,20 @@ def _flops(jitted, *args):
         return float("nan")
 
 
-def time_train_step(opt, params, loss, steps):
-    """(seconds per full training step, its XLA flop count)."""
+class _Stepper:
+    """Runs ``steps`` jitted calls feeding the state back (one timed call = ``steps`` steps)."""
 
+    def __init__(self, fn, args, carry, steps):
+        self.fn, self.args, self.carry, self.steps = fn, args, carry, steps
+
+    def __call__(self):
+        for _ in range(self.steps):
+            out = self.fn(*self.args)
+            self.args = self.carry(out, self.args)
+        return jax.block_until_ready(out)
+
+
+def train_stepper(opt, params, loss, steps):
     @jax.jit
     def step(p, s):
         g = jax.grad(loss)(p)
@@ -81,14 +101,12 @@ def time_train_step(opt, params, loss, steps):
         return optax.apply_updates(p, u), s
 
     state = opt.init(params)
-    return (
-        _best_time(step, (params, state), steps, lambda out, args: out),
-        _flops(step, params, state),
+    return _Stepper(step, (params, state), lambda out, args: out, steps), _flops(
+        step, params, state
     )
 
 
-def time_update_only(opt, params, loss, steps):
-    """(seconds per optimizer update on fixed gradients, its XLA flop count)."""
+def update_stepper(opt, params, loss, steps):
     grads = jax.jit(jax.grad(loss))(params)
 
     @jax.jit
@@ -96,12 +114,30 @@ def time_update_only(opt, params, loss, steps):
         return opt.update(g, s, p)
 
     state = opt.init(params)
-    return (
-        _best_time(
-            update, (grads, state, params), steps, lambda out, args: (args[0], out[1], args[2])
-        ),
-        _flops(update, grads, state, params),
+    carry = lambda out, args: (args[0], out[1], args[2])  # noqa: E731
+    return _Stepper(update, (grads, state, params), carry, steps), _flops(
+        update, grads, state, params
     )
+
+
+def check_lstm(lo, theta, params, loss) -> str:
+    """One LSTM update from a random state against :func:`np_lstm_update` (float64)."""
+    from jtransfer.lopt._base import flatten_tree
+
+    opt = lo.optimizer(theta)
+    state = opt.init(params)
+    ks = jax.random.split(jax.random.key(5), 4)
+    state = type(state)(
+        h=tuple(0.3 * jax.random.normal(k, a.shape) for k, a in zip(ks[:2], state.h, strict=True)),
+        c=tuple(0.3 * jax.random.normal(k, a.shape) for k, a in zip(ks[2:], state.c, strict=True)),
+    )
+    g = jax.grad(loss)(params)
+    u, _ = jax.jit(opt.update)(g, state, params)
+    ref = np_lstm_update(theta, flatten_tree(g, jnp.float32), state.h, state.c)
+    err = float(np.max(np.abs(np.asarray(flatten_tree(u, jnp.float32)) - ref)))
+    tol = 1e-6
+    verdict = "ok" if err <= tol else "FAILED"
+    return f"{verdict}: update vs float64 NumPy max|diff| {err:.1e} (atol {tol:g})"
 
 
 def meta_throughput(estimator, theta, calls, particles, truncation):
@@ -118,43 +154,78 @@ def meta_throughput(estimator, theta, calls, particles, truncation):
     return particles * truncation * calls / sec, sec / calls
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=20, help="steps per timed call")
     parser.add_argument("--meta-calls", type=int, default=20)
     parser.add_argument("--skip-meta", action="store_true", help="only part 1")
-    args = parser.parse_args()
-    print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind})")
+    _bench.add_args(parser)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    runner = _bench.Runner(args, device=jax.devices()[0].platform)
+    runner.say(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind})")
     params, loss = _mlp_problem(jax.random.key(0))
     n = sum(x.size for x in jax.tree.leaves(params))
-    print(f"\n1) {n:,}-parameter MLP, batch 128: full train step (fwd+bwd+update) and update only")
-    print(
-        f"  {'':36s} {'train step':>12s} {'ratio':>7s} {'GFLOP':>7s} | "
-        f"{'update only':>12s} {'ratio':>7s} {'GFLOP':>7s}"
-    )
     candidates = {
-        "optax.adam": None,
-        "lstm_optimizer (20 units, 2 layers)": lopt.lstm_optimizer(),
-        "mlp_optimizer (hidden 32)": lopt.mlp_optimizer(),
-        "mlp_optimizer (hidden 8)": lopt.mlp_optimizer(hidden=8),
-        "learned_hyperparams (Adam schedule)": lopt.learned_hyperparams(horizon=100),
+        "optax_adam": None,
+        "lstm_optimizer": lopt.lstm_optimizer(),
+        "mlp_optimizer_h32": lopt.mlp_optimizer(),
+        "mlp_optimizer_h8": lopt.mlp_optimizer(hidden=8),
+        "learned_hyperparams": lopt.learned_hyperparams(horizon=100),
     }
-    ref = None
-    for name, lo in candidates.items():
-        opt = optax.adam(1e-3) if lo is None else lo.optimizer(lo.init(jax.random.key(0)))
-        steps = args.steps if lo is None or "hyper" in name else max(args.steps // 10, 5)
-        (t, ft), (u, fu) = (
-            time_train_step(opt, params, loss, steps),
-            time_update_only(opt, params, loss, steps),
-        )
-        ref = ref or (t, u)
-        print(
-            f"  {name:36s} {t * 1e3:9.3f} ms {t / ref[0]:6.1f}x {ft / 1e9:7.3f} | "
-            f"{u * 1e3:9.3f} ms {u / ref[1]:6.1f}x {fu / 1e9:7.3f}"
+    lstm_check = check_lstm(
+        candidates["lstm_optimizer"],
+        candidates["lstm_optimizer"].init(jax.random.key(0)),
+        params,
+        loss,
+    )
+    for kind, make in (("train_step", train_stepper), ("update_only", update_stepper)):
+        impls, flops = {}, {}
+        for name, lo in candidates.items():
+            if not runner.wants(name):
+                continue
+            opt = optax.adam(1e-3) if lo is None else lo.optimizer(lo.init(jax.random.key(0)))
+            stepper, flops[name] = make(opt, params, loss, args.steps)
+            impls[name] = _bench.Impl(
+                stepper,
+                jit=True,
+                check=lstm_check if name == "lstm_optimizer" else "not compared (optax/own maths)",
+                note=f"{args.steps} steps per call; XLA flops/step {flops[name] / 1e9:.4f} GFLOP",
+            )
+        if kind == "update_only" and runner.wants("lstm_gemms_only"):
+            # profile row: the LSTM's matmuls alone (same shapes, no gate maths)
+            theta = candidates["lstm_optimizer"].init(jax.random.key(0))
+            xs = jnp.ones((22, n)), jnp.ones((40, n))
+            ws = [
+                jnp.concatenate([la["x"]["w"], la["h"]]).T for la in theta["layers"]
+            ]  # (80, 22), (80, 40)
+            gemms = jax.jit(lambda a, b, ws=ws: (ws[0] @ a, ws[1] @ b))
+            impls["lstm_gemms_only"] = _bench.Impl(
+                _Stepper(gemms, xs, lambda out, a: a, args.steps),
+                jit=True,
+                check="not comparable: profile row (the two gate matmuls only)",
+                note=f"{2 * 80 * (22 + 40) * n / 1e9:.3f} GFLOP/step",
+            )
+        rows = runner.run(f"mlp{n // 1000}k_b128_{kind}", impls, reference=np.zeros(1), n=3)
+        if "optax_adam" in rows and not runner.json:
+            for name in rows:
+                if name != "optax_adam":
+                    r = _bench.round_ratios(rows, name, "optax_adam")
+                    print(f"  {name}/adam per round: " + ", ".join(f"{v:.1f}x" for v in r))
+    if "lstm_optimizer" in candidates and runner.wants("lstm_optimizer"):
+        rate = _bench.gemm_rate()
+        lstm_flops = 2 * 80 * (22 + 40) * n + 2 * 20 * n
+        runner.say(
+            f"  LSTM gate matmuls {lstm_flops / 1e9:.3f} GFLOP/update: at the best GEMM rate "
+            f"({rate / 1e9:.0f} GFLOP/s, load {_bench.load()[0]}) take "
+            f">= {lstm_flops / rate * 1e3:.2f} ms"
         )
 
-    if args.skip_meta:
-        return
+    if args.skip_meta or args.json:
+        return runner.finish()
     print(
         "\n2) meta-training throughput, LSTM optimizer on the digits MLP (64-20-10), "
         "truncation 20, horizon 100"
@@ -182,7 +253,8 @@ def main():
     for name, (est, particles) in ests.items():
         rate, per_call = meta_throughput(est, theta, args.meta_calls, particles, 20)
         print(f"  {name:34s} {rate:10.0f} inner steps/s   {per_call * 1e3:8.1f} ms/meta-step")
+    return runner.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

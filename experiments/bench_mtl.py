@@ -2,25 +2,32 @@
 
 For each T, stacked per-task gradients of a parameter tree with ``--params`` floats (split
 over a few leaves like a small MLP) are aggregated by each method inside ``jax.jit``. Prints
-the best (minimum) wall time of one step, its ratio to the mean-gradient baseline timed in the same
-process, and the compiled peak temporary memory (``compiled.memory_analysis()``) next to the
+the median wall time of one step, its ratio to the mean-gradient baseline timed in the same
+round, and the compiled peak temporary memory (``compiled.memory_analysis()``) next to the
 size of the input gradients. The aggregators only form the T × T Gram matrix, so the extra
 memory is O(T² + P), not O(T P).
 
 LibMTL (PyTorch) is a peer only if it imports; it is not installed here.
 
-Run: ``python -m experiments.bench_mtl [--params 200000] [--repeats 20]``
+Rows through ``experiments/_bench.py`` (``--json``, ``--only METHOD``, ``--rounds``; the
+``equal`` row is checked against the NumPy mean, ratios are to ``equal`` in the same round).
+
+Run: ``python -m experiments.bench_mtl [--params 200000] [--repeats 20] [--json]``
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import os
+import sys
 
 import jax
 import numpy as np
 
-from jtransfer import mtl
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from experiments import _bench  # noqa: E402
+from jtransfer import mtl  # noqa: E402
 
 METHODS = {
     "equal": mtl.equal_aggregate,
@@ -40,7 +47,7 @@ def make_grads(key, t, p):
     }
 
 
-def bench(method, grads, repeats):
+def compile_step(method, grads):
     agg = METHODS[method]()
     params = jax.tree.map(lambda g: g[0], grads)
     state = agg.init(params)
@@ -48,42 +55,58 @@ def bench(method, grads, repeats):
     compiled = step.lower(grads, state).compile()
     mem = compiled.memory_analysis()
     temp = getattr(mem, "temp_size_in_bytes", float("nan")) if mem is not None else float("nan")
-    jax.block_until_ready(step(grads, state))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(step(grads, state))
-        times.append(time.perf_counter() - t0)
-    return float(np.min(times)), temp
+    return (lambda: compiled(grads, state)), temp
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser()
     ap.add_argument("--params", type=int, default=200_000)
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=20, help="calls per round (median)")
     ap.add_argument("--tasks", type=int, nargs="*", default=[2, 10, 139])
-    args = ap.parse_args()
+    _bench.add_args(ap)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    runner = _bench.Runner(args, device=jax.devices()[0].platform)
     try:
         import LibMTL  # noqa: F401
 
-        print("LibMTL imports, but no LibMTL comparison is wired up here.")
+        runner.say("LibMTL imports, but no LibMTL comparison is wired up here.")
     except ImportError:
-        print("LibMTL not installed: no peer comparison.")
-    print(f"backend {jax.default_backend()}, {args.params} parameters, best of {args.repeats} runs")
-    print(f"{'T':>4} {'method':>8} {'ms/step':>9} {'x equal':>8} {'temp MiB':>9} {'input MiB':>9}")
+        runner.say("LibMTL not installed: no peer comparison.")
+    runner.say(f"backend {jax.default_backend()}, {args.params} parameters")
     for t in args.tasks:
         grads = make_grads(jax.random.key(t), t, args.params)
         in_mib = sum(g.size * g.dtype.itemsize for g in jax.tree.leaves(grads)) / 2**20
-        base, _ = bench("equal", grads, args.repeats)
+        mean = np.concatenate([np.asarray(g, np.float64).mean(0).ravel() for g in grads.values()])
+        impls, temps = {}, {}
         for method in METHODS:
-            ms, temp = bench(method, grads, args.repeats) if method != "equal" else (base, None)
-            if method == "equal":
-                _, temp = bench("equal", grads, 1)
-            print(
-                f"{t:>4} {method:>8} {1e3 * ms:>9.3f} {ms / base:>8.2f} "
-                f"{temp / 2**20:>9.2f} {in_mib:>9.2f}"
+            if not runner.wants(method):
+                continue
+            fn, temps[method] = compile_step(method, grads)
+            flat = lambda out: np.concatenate(  # noqa: E731
+                [np.ravel(out[k]) for k in sorted(out)]
             )
+            impls[method] = _bench.Impl(
+                fn,
+                flat,
+                jax.block_until_ready,
+                check=None if method == "equal" else "not compared here (tests/mtl)",
+                note=f"compiled temp {temps[method] / 2**20:.2f} MiB, input {in_mib:.2f} MiB",
+            )
+        runner.run(
+            f"mtl_aggregate_T{t}_P{args.params}",
+            impls,
+            reference=mean,
+            rtol=1e-5,
+            atol=1e-6,
+            n=args.repeats,
+            baseline="equal",
+        )
+    return runner.finish()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

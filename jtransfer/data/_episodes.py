@@ -90,9 +90,9 @@ def _episode_indices(key, table, counts, *, num_ways, per_class):
 
 
 @functools.partial(
-    jax.jit, static_argnames=("num_ways", "num_shots", "num_queries", "num_episodes")
+    jax.jit, static_argnames=("num_ways", "num_shots", "num_queries", "num_episodes", "dtype")
 )
-def _sample(key, x, table, counts, *, num_ways, num_shots, num_queries, num_episodes):
+def _sample(key, x, table, counts, *, num_ways, num_shots, num_queries, num_episodes, dtype=None):
     per_class = num_shots + num_queries
     idx = jax.vmap(
         functools.partial(
@@ -103,6 +103,8 @@ def _sample(key, x, table, counts, *, num_ways, num_shots, num_queries, num_epis
     flat = x.reshape((x.shape[0], -1))  # gathering whole rows is ~30% faster on CPU
     xs = flat[idx[:, :, :num_shots]].reshape((num_episodes, num_ways * num_shots) + feat)
     xq = flat[idx[:, :, num_shots:]].reshape((num_episodes, num_ways * num_queries) + feat)
+    if dtype is not None:  # converted in the gather's fusion: only the episodes are float
+        xs, xq = xs.astype(dtype), xq.astype(dtype)
     labels = jnp.arange(num_ways, dtype=jnp.int32)[:, None]
     ys = jnp.broadcast_to(labels, (num_ways, num_shots)).reshape(-1)
     yq = jnp.broadcast_to(labels, (num_ways, num_queries)).reshape(-1)
@@ -133,7 +135,7 @@ def _check_counts(index: ClassIndex, num_ways, num_shots, num_queries):
 
 
 def episode_sampler(
-    x: Any, y: Any, *, num_ways: int, num_shots: int, num_queries: int
+    x: Any, y: Any, *, num_ways: int, num_shots: int, num_queries: int, dtype: Any = None
 ) -> Callable[[jax.Array, int], tuple[jax.Array, ...]]:
     """Builds a jitted episode sampler over a fixed dataset (device-resident, indexed once).
 
@@ -146,14 +148,31 @@ def episode_sampler(
       num_ways: classes per episode ``N``.
       num_shots: support examples per class ``K``.
       num_queries: query examples per class ``Q``.
+      dtype: dtype of the sampled ``xs``, ``xq`` (``None``: ``x``'s). The conversion runs
+        inside the jitted gather, so ``x`` can stay ``uint8`` on the device (a quarter of the
+        bytes to read per episode) while the episodes come out as, e.g., ``float32``. The
+        values are ``x[i].astype(dtype)``: scale them yourself.
 
     Returns:
-      ``sample(key, num_episodes) -> (xs, ys, xq, yq)``, see :func:`sample_episodes`.
+      ``sample(key, num_episodes) -> (xs, ys, xq, yq)``, see :func:`sample_episodes`. The same
+      key gives the same episodes whatever ``dtype`` is.
+
+    Example:
+      >>> import jax, numpy as np
+      >>> from jtransfer import data
+      >>> x = np.arange(40, dtype=np.uint8).reshape(20, 2)
+      >>> y = np.repeat(np.arange(5), 4)
+      >>> sample = data.episode_sampler(
+      ...     x, y, num_ways=3, num_shots=1, num_queries=2, dtype=np.float32)
+      >>> xs, ys, xq, yq = sample(jax.random.key(0), 8)
+      >>> xs.shape, xs.dtype, xq.shape
+      ((8, 3, 2), dtype('float32'), (8, 6, 2))
     """
     if np.shape(x)[:1] != np.shape(y)[:1]:
         raise ValueError(f"x and y must have the same length; got x {np.shape(x)}, y {np.shape(y)}")
     index = class_index(y)
     _check_counts(index, num_ways, num_shots, num_queries)
+    out_dtype = None if dtype is None else jnp.dtype(dtype)
     x_dev = jnp.asarray(x)
     table = jnp.asarray(index.table)
     counts = jnp.asarray(index.counts)
@@ -174,6 +193,7 @@ def episode_sampler(
             num_shots=int(num_shots),
             num_queries=int(num_queries),
             num_episodes=int(num_episodes),
+            dtype=out_dtype,
         )
 
     return sample

@@ -118,3 +118,31 @@ def test_episode_validation(kwargs, match):
         data.sample_episodes(
             x[:-1], y, key=jax.random.key(0), num_ways=2, num_shots=1, num_queries=1, num_episodes=2
         )
+
+
+def test_sampler_dtype_converts_inside_jit_same_episodes():
+    # 5-way 1-shot 15-query from uint8 images (the benchmark's shape, fewer classes): float32
+    # episodes are the uint8 examples converted, with the class/shot structure, and the same
+    # key repeats.
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(12), 20)
+    x = rng.integers(0, 256, (len(y), 28, 28, 1), dtype=np.uint8)
+    x[:, 0, 0, 0] = np.arange(len(y)) % 256  # pixel (0, 0) identifies the example...
+    x[:, 0, 1, 0] = np.arange(len(y)) // 256  # ... with this one
+    kw = dict(num_ways=5, num_shots=1, num_queries=15)
+    f32 = data.episode_sampler(x, y, dtype=np.float32, **kw)
+    a, b = f32(jax.random.key(3), 6), f32(jax.random.key(3), 6)
+    assert a[0].dtype == a[2].dtype == np.float32 and a[0].shape == (6, 5, 28, 28, 1)
+    assert a[2].shape == (6, 75, 28, 28, 1)
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+    xs, ys, xq, yq = (np.asarray(v) for v in a)
+    idx_s = (xs[:, :, 0, 0, 0] + 256 * xs[:, :, 0, 1, 0]).astype(int)  # (6, 5)
+    idx_q = (xq[:, :, 0, 0, 0] + 256 * xq[:, :, 0, 1, 0]).astype(int)  # (6, 75)
+    for e in range(6):
+        np.testing.assert_array_equal(xs[e], x[idx_s[e]].astype(np.float32))
+        np.testing.assert_array_equal(xq[e], x[idx_q[e]].astype(np.float32))
+        assert len(set(idx_s[e]) | set(idx_q[e])) == 80  # 80 distinct examples
+        cls_s = y[idx_s[e]]
+        assert len(set(cls_s)) == 5  # 5 distinct classes, one shot each
+        np.testing.assert_array_equal(y[idx_q[e]], np.repeat(cls_s, 15))  # 15 queries per way
+        np.testing.assert_array_equal(yq[e], np.repeat(np.arange(5), 15))

@@ -465,8 +465,9 @@ def run(config, workdir: str) -> dict:
         runs.append(run_seed(source, targets, config, seed))
         secs.append(time.perf_counter() - t)
         print(f"[logme_protocol] seed {seed} done in {secs[-1]:.0f} s", flush=True)
-    with open(os.path.join(workdir, "logme_protocol.json"), "w") as f:
-        json.dump({"seeds": list(config.logme_seeds), "runs": runs, "seconds": secs}, f)
+        with open(os.path.join(workdir, "logme_protocol.json"), "w") as f:  # after every seed
+            done = list(config.logme_seeds)[: len(runs)]
+            json.dump({"seeds": done, "runs": runs, "seconds": secs}, f)
     summ = summarise(runs, num_resamples=config.num_resamples)
     metrics: dict = {}
     for t, by_score in summ.items():

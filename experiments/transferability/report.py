@@ -216,6 +216,108 @@ def correlation_rows_from(dataset, runs, seeds, plots=()) -> list[ResultRow]:
     ]
 
 
+LOGME_SEEDS = (0, 1, 2, 3, 4)
+
+
+def _run_logme(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
+    """Experiment 4 (the LogME paper's protocol) over ``seeds``; writes
+    ``results/logme_protocol.json`` beside ``workdir``."""
+    import json
+
+    from experiments.transferability import train
+    from experiments.transferability.configs import default
+
+    del suite
+    config = default.get_config()
+    config.experiment = "logme_protocol"
+    config.logme_seeds = tuple(seeds or LOGME_SEEDS)
+    train.train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, "logme_protocol.json")) as f:
+        raw = json.load(f)
+    summ = write_logme_artefact(raw, config, root=os.path.dirname(workdir))
+    m = summ["mean"]
+    best = max(m, key=lambda s: m[s]["weighted_tau"]["mean"])
+    b = m[best]["weighted_tau"]
+    return [
+        ResultRow(
+            benchmark=f"LogME-paper protocol: {len(config.zoo)} source MLPs (MNIST tasks) "
+            "ranked on USPS, sklearn digits, MNIST-M",
+            metric=f"best mean weighted Kendall τ_w ({best}) [95% bootstrap over models]",
+            ours=f"{b['mean']:.2f} [{b['low']:.2f}, {b['high']:.2f}]",
+            source="protocol of You et al. 2021 (ImageNet zoo there; not comparable)",
+            plots=("logme_protocol.png",),
+            notes="artefact results/logme_protocol.json",
+        )
+    ]
+
+
+def write_logme_artefact(raw: dict, config, root=None) -> dict:
+    """Writes ``logme_protocol.json`` from the raw per-seed output of
+    :func:`experiments.transferability.logme_protocol.run`; returns the summary."""
+    import numpy as np
+
+    from experiments.reproduce.results import reproduce_command, write_results
+    from experiments.transferability import logme_protocol as lp
+
+    runs, seeds = raw["runs"], raw["seeds"]
+    summ = lp.summarise(runs, num_resamples=config.num_resamples)
+    targets = list(runs[0])
+    models = list(runs[0][targets[0]])
+    lines = [
+        "| target | score | τ_w [95% bootstrap] | Spearman [95%] | Kendall [95%] |",
+        "|---|---|---|---|---|",
+    ]
+    for t in targets + ["mean"]:
+        for s in lp.SCORES:
+            cells = [
+                f"{d['mean']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
+                for d in (summ[t][s][c] for c in lp.CORRELATIONS)
+            ]
+            name = "**mean of the targets**" if t == "mean" else t
+            lines.append(f"| {name} | {lp.SCORE_LABELS[s]} | " + " | ".join(cells) + " |")
+    acc_lines = [
+        "| model | " + " | ".join(targets) + " |",
+        "|---" * (1 + len(targets)) + "|",
+    ]
+    for m in models:
+        cells = []
+        for t in targets:
+            a = 100 * np.array([r[t][m]["accuracy"] for r in runs])
+            sd = f" ± {a.std(ddof=1):.1f}" if len(a) > 1 else ""
+            cells.append(f"{a.mean():.1f}{sd}")
+        acc_lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    notes = (
+        f"Protocol of You et al. 2021 with our own zoo ({len(models)} MLPs pretrained on MNIST "
+        "source tasks, see `logme_protocol.py`): scores on each target's training images "
+        f"({config.n_train}), every layer fine-tuned on them (grid lr × wd chosen on a 20 % "
+        "validation part), accuracy on the target's disjoint test images; correlations over "
+        "the models per target and seed, seed means with percentile-bootstrap 95 % intervals "
+        f"over the models ({config.num_resamples} resamples, the same models for every seed "
+        "and target). τ_w: `scipy.stats.weightedtau` (hyperbolic weights), the paper's "
+        "measure.\n\n" + "\n".join(lines) + "\n\nFine-tuned test accuracy (%, mean ± std "
+        "over seeds, ddof = 1):\n\n" + "\n".join(acc_lines)
+    )
+    write_results(
+        "transferability",
+        "logme_protocol",
+        {s: summ["mean"][s]["weighted_tau"]["per_seed"] for s in lp.SCORES},
+        seeds=seeds,
+        config=config,
+        wall_seconds=raw["seconds"],
+        metric=f"weighted Kendall τ_w of the score vs fine-tuned test accuracy over "
+        f"{len(models)} source models, mean over {len(targets)} targets",
+        labels=lp.SCORE_LABELS,
+        source="no comparable published number (the paper ranks ImageNet CNNs on "
+        "natural-image targets)",
+        notes=notes,
+        command=reproduce_command("transferability_logme", "full", seeds),
+        digits=2,
+        extra={"runs": runs, "summary": summ},
+        root=root,
+    )
+    return summ
+
+
 def _run_selection(workdir: str, suite: str) -> list[ResultRow]:
     return selection_rows(workdir)
 
@@ -264,6 +366,13 @@ EXPERIMENTS = [
         run=_run_correlation,
         description="Transferability scores vs transfer accuracy, Office-Caltech10 "
         "and Amazon (12 shifts each): Spearman / Kendall",
+    ),
+    Experiment(
+        name="transferability_logme",
+        suites=("full",),
+        run=_run_logme,
+        description="LogME paper's protocol: a zoo of source models ranked per target by "
+        "LogME / LEEP / NCE / H-score / TransRate vs fine-tuned accuracy (weighted τ)",
     ),
     Experiment(
         name="model_selection",

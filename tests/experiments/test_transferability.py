@@ -35,6 +35,7 @@ def test_registered():
     assert exps["negative_transfer"].suites == ("quick", "full")
     assert exps["transferability_correlation"].suites == ("full",)
     assert exps["model_selection"].suites == ("full",)
+    assert exps["transferability_logme"].suites == ("full",)
 
 
 @pytest.mark.parametrize(
@@ -268,15 +269,25 @@ def test_logme_protocol_correlations_and_bootstrap_from_known_values():
 def test_logme_protocol_tiny_end_to_end(tmp_path):
     from experiments.transferability import logme_protocol as lp
 
-    m = train.train_and_evaluate(_logme_config(), str(tmp_path))
+    c = _logme_config()
+    c.pretrain_steps, c.finetune_steps = 100, 50  # enough to learn (test config's values)
+    m = train.train_and_evaluate(c, str(tmp_path))
     for s in lp.SCORES:
-        for c in lp.CORRELATIONS:
-            v = m[f"mean/{s}/{c}"]
-            assert np.isnan(v) or -1.0 <= m[f"mean/{s}/{c}/low"] <= v <= m[f"mean/{s}/{c}/high"]
+        for corr in lp.CORRELATIONS:
+            v, k = m[f"mean/{s}/{corr}"], f"mean/{s}/{corr}"
+            assert np.isnan(v) or -1.0 <= m[k + "/low"] <= v <= m[k + "/high"]
     raw = json.load(open(tmp_path / "logme_protocol.json"))
-    assert set(raw["runs"][0]["digits_b"]) == set(_logme_config().zoo)
+    assert set(raw["runs"][0]["digits_b"]) == set(c.zoo)
     # pretrained on the digits, the "mnist" recipe fine-tunes better than a random network
     assert m["digits_b/mnist/accuracy"] > m["digits_b/random/accuracy"]
+    from experiments.reproduce import results
+    from experiments.transferability import report
+
+    report.write_logme_artefact(raw, c, root=tmp_path)
+    rec = results.read_results("transferability", "logme_protocol", root=tmp_path)
+    assert rec["seeds"] == [0] and set(rec["values"]) == set(lp.SCORES)
+    assert rec["values"]["logme"] == [pytest.approx(m["mean/logme/weighted_tau"])]
+    assert "| digits_b | LogME |" in rec["notes"]
 
 
 def test_correlation_artefact_from_known_per_shift_values(tmp_path):

@@ -16,7 +16,7 @@ Pets, SUN, Caltech). Neither the models nor the data are available here, so the 
 this module (:data:`ZOO`): MLPs on 16×16 grey images (rows scaled to unit norm), each
 pretrained on a different *source task* drawn from MNIST (test file, images
 ``[:source_pool]``): all ten digits; 300 images only; digits 0–4; even/odd; the images
-rotated by 90°; inverted intensities; a narrow (32-32 instead of 128-64) network; 2.5 % of
+rotated by 90°; inverted intensities; a narrow (16-16 instead of 64-32) network; 2.5 % of
 the pretraining steps; and an untrained (random) network. They differ in source labels,
 source domain, data size, capacity and training length, as the paper's zoo differs in
 architecture and quality. The
@@ -90,7 +90,7 @@ class SourceModel:
     labels: str = "digits"
     transform: str = "none"
     num_examples: int | None = None
-    hidden: tuple[int, ...] = (128, 64)
+    hidden: tuple[int, ...] = (64, 32)
     steps_scale: float = 1.0
 
 
@@ -101,7 +101,7 @@ ZOO = (
     SourceModel("mnist_parity", labels="parity"),
     SourceModel("mnist_rot90", transform="rot90"),
     SourceModel("mnist_inverted", transform="invert"),
-    SourceModel("mnist_narrow", hidden=(32, 32)),
+    SourceModel("mnist_narrow", hidden=(16, 16)),
     SourceModel("mnist_short", steps_scale=0.025),
     SourceModel("random", labels="none"),
 )
@@ -249,7 +249,7 @@ def logits(params: dict, x: jax.Array) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "batch"))
-def pretrain(params, x, y, key, *, steps: int, batch: int, learning_rate: float = 1e-3):
+def pretrain(params, x, y, key, *, steps: int, batch: int, learning_rate: float = 3e-3):
     """Minibatch Adam on the source cross-entropy (batches drawn with ``key``)."""
     opt = optax.adam(learning_rate)
 
@@ -363,7 +363,7 @@ def build_zoo(source: dict, config, seed: int) -> dict[str, dict]:
         p = init_mlp(k_init, (x.shape[1],) + tuple(m.hidden), num_classes)
         if m.labels != "none":
             steps = max(1, int(round(m.steps_scale * config.pretrain_steps)))
-            p = pretrain(p, jnp.asarray(x), jnp.asarray(y), k_train, steps=steps, batch=128)
+            p = pretrain(p, jnp.asarray(x), jnp.asarray(y), k_train, steps=steps, batch=64)
         zoo[name] = p
     return zoo
 

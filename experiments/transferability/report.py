@@ -53,7 +53,7 @@ def _run_negative(workdir: str, suite: str) -> list[ResultRow]:
     return rows
 
 
-CORRELATION_SEEDS = (0, 1, 2, 3, 4)
+CORRELATION_SEEDS = (0, 1, 2)  # 5 did not fit the CPU time of the shared machine
 # The registered rerun covers Office-Caltech10, whose scores were circular before (#22 item 4);
 # Amazon's 12 shifts (already disjoint labels) were not rerun for CPU time (2 shared cores).
 CORRELATION_DATASETS = ("office_caltech10",)
@@ -216,7 +216,7 @@ def correlation_rows_from(dataset, runs, seeds, plots=()) -> list[ResultRow]:
     ]
 
 
-LOGME_SEEDS = (0, 1, 2, 3, 4)
+LOGME_SEEDS = (0, 1, 2)  # 5 did not fit the CPU time of the shared 2-core machine
 
 
 def _run_logme(workdir: str, suite: str, seeds=None) -> list[ResultRow]:

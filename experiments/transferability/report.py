@@ -129,11 +129,16 @@ def correlation_artefacts_from_workdir(workdir: str, root=None) -> list[int]:
     return seeds
 
 
-def _correlation_table(dataset: str, runs: list, targets: list[str]) -> tuple[str, dict]:
+def _correlation_table(
+    dataset: str, runs: list, targets: list[str], num_resamples: int = 2000
+) -> tuple[str, dict]:
     """Markdown table (generated) of Spearman / Kendall means with bootstrap intervals."""
     from experiments.transferability.realdata import SCORES, correlation_summary
 
-    summ = {t: {s: correlation_summary(runs, s, t) for s in SCORES} for t in targets}
+    summ = {
+        t: {s: correlation_summary(runs, s, t, num_resamples=num_resamples) for s in SCORES}
+        for t in targets
+    }
     head = "| score | " + " | ".join(
         f"Spearman vs {t.removeprefix('acc_')} [95% bootstrap] | Kendall vs "
         f"{t.removeprefix('acc_')} [95% bootstrap]"
@@ -150,7 +155,9 @@ def _correlation_table(dataset: str, runs: list, targets: list[str]) -> tuple[st
     return "\n".join(lines), summ
 
 
-def write_correlation_artefacts(runs: dict, seeds, config, secs, root=None) -> None:
+def write_correlation_artefacts(
+    runs: dict, seeds, config, secs, root=None, num_resamples: int = 2000
+) -> None:
     """Writes ``correlation_<dataset>.json`` (per-seed Spearman per score; per-shift values,
     Kendall and the bootstrap intervals in ``extra``) for each dataset in ``runs``."""
     import numpy as np
@@ -160,7 +167,7 @@ def write_correlation_artefacts(runs: dict, seeds, config, secs, root=None) -> N
 
     for dataset, r in runs.items():
         targets = [k for k in next(iter(r[0].values())) if k.startswith("acc_")]
-        table, summ = _correlation_table(dataset, r, targets)
+        table, summ = _correlation_table(dataset, r, targets, num_resamples)
         means = ", ".join(
             f"{t.removeprefix('acc_')} "
             f"{100 * np.mean([[v[t] for v in x.values()] for x in r]):.1f} %"
@@ -187,8 +194,8 @@ def write_correlation_artefacts(runs: dict, seeds, config, secs, root=None) -> N
             "for the best score",
             notes=f"Protocol: {split}. Mean target test accuracy over shifts and seeds: "
             f"{means}. Seed means with percentile-bootstrap 95 % intervals over the 12 "
-            "shifts (2000 resamples, the same shifts for every seed; shifts share domains, "
-            "so the intervals are optimistic):\n\n" + table,
+            f"shifts ({num_resamples} resamples, the same shifts for every seed; shifts share "
+            "domains, so the intervals are optimistic):\n\n" + table,
             command=reproduce_command("transferability_correlation", "full", seeds),
             digits=2,
             extra={"per_seed_shift_values": r, "summary": summ},

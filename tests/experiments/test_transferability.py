@@ -317,7 +317,12 @@ def test_correlation_artefact_from_known_per_shift_values(tmp_path):
             }
         )
     report.write_correlation_artefacts(
-        {"office_caltech10": runs}, [0, 1, 2], default.get_config(), [1.0] * 3, root=tmp_path
+        {"office_caltech10": runs},
+        [0, 1, 2],
+        default.get_config(),
+        [1.0] * 3,
+        root=tmp_path,
+        num_resamples=200,
     )
     rec = results.read_results("transferability", "correlation_office_caltech10", root=tmp_path)
     for k in realdata.SCORES:

@@ -371,8 +371,8 @@ EXPERIMENTS = [
         name="transferability_correlation",
         suites=("full",),
         run=_run_correlation,
-        description="Transferability scores vs transfer accuracy, Office-Caltech10 "
-        "and Amazon (12 shifts each): Spearman / Kendall",
+        description="Transferability scores vs transfer accuracy, Office-Caltech10 12 shifts, "
+        "disjoint target labels, seeds of the split: Spearman / Kendall, bootstrap intervals",
     ),
     Experiment(
         name="transferability_logme",

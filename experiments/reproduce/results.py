@@ -427,6 +427,8 @@ def render_table(record: Mapping[str, Any]) -> str:
         lines.append(f"Published: {record['source']}.")
     if record.get("notes"):
         lines.append(record["notes"])
+        if record["notes"].rstrip().endswith("|"):  # a table in the notes: end it
+            lines.append("")
     git, m = record.get("git", {}), record.get("machine", {})
     commit = (git.get("commit") or "unknown")[:10] + (" (dirty tree)" if git.get("dirty") else "")
     lines.append(

@@ -97,3 +97,34 @@ def logits(params, x):
 
 def predict(params, x) -> np.ndarray:
     return np.asarray(jnp.argmax(logits(params, jnp.asarray(x)), axis=1))
+
+
+def spearman_rows(a, b) -> np.ndarray:
+    """Spearman ρ of each row pair of ``a`` and ``b`` (shape ``(R, n)``): the Pearson
+    correlation of average ranks (ties share their mean rank, as ``scipy.stats.spearmanr``).
+    NaN for a constant row. Vectorised for bootstrap resamples."""
+    from scipy.stats import rankdata
+
+    ra = rankdata(np.asarray(a, np.float64), axis=1)
+    rb = rankdata(np.asarray(b, np.float64), axis=1)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    den = np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (ra * rb).sum(1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def kendall_rows(a, b) -> np.ndarray:
+    """Kendall τ_b of each row pair of ``a`` and ``b`` (shape ``(R, n)``), as
+    ``scipy.stats.kendalltau`` (variant b):
+    ``Σ_{i<j} sgn(a_i − a_j) sgn(b_i − b_j) / sqrt((n₀ − t_a)(n₀ − t_b))`` with ``n₀`` the
+    number of pairs and ``t_a``, ``t_b`` the pairs tied in ``a``, ``b``. NaN for a constant
+    row."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    n = a.shape[1]
+    iu = np.triu_indices(n, 1)
+    da = np.sign(a[:, :, None] - a[:, None, :])[:, iu[0], iu[1]]
+    db = np.sign(b[:, :, None] - b[:, None, :])[:, iu[0], iu[1]]
+    den = np.sqrt(np.count_nonzero(da, 1) * np.count_nonzero(db, 1).astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (da * db).sum(1) / np.where(den > 0, den, 1.0), np.nan)

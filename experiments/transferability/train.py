@@ -11,7 +11,7 @@ import numpy as np
 
 from jtransfer import train
 
-EXPERIMENTS = ("negative_transfer", "correlation", "model_selection")
+EXPERIMENTS = ("negative_transfer", "correlation", "model_selection", "logme_protocol")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -24,6 +24,22 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     )
     if not config.seeds:
         raise ValueError("config.seeds must be non-empty")
+    if config.experiment == "logme_protocol":
+        from experiments.transferability.logme_protocol import ZOO_BY_NAME
+
+        train.validate_config(
+            config,
+            choices={"data": ("mnist", "sklearn")},
+            min_ints={"n_train": 10, "finetune_steps": 1, "pretrain_steps": 1},
+            intervals={"val_fraction": (0, 1, "()")},
+        )
+        unknown = [m for m in config.zoo if m not in ZOO_BY_NAME]
+        if len(config.zoo) < 3 or unknown:
+            raise ValueError(
+                f"config.zoo must name >= 3 models of {sorted(ZOO_BY_NAME)}; got {config.zoo}"
+            )
+        if not config.logme_seeds or not config.finetune_lrs or not config.finetune_wds:
+            raise ValueError("config.logme_seeds, finetune_lrs and finetune_wds must be non-empty")
     for n in config.n_labelled:
         if not isinstance(n, int) or n < 2 * config.num_folds:
             raise ValueError(f"config.n_labelled entries must be ints >= 2*num_folds, got {n!r}")
@@ -74,6 +90,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t0 = time.perf_counter()
     if config.experiment == "negative_transfer":
         metrics = _negative_transfer(config, workdir)
+    elif config.experiment == "logme_protocol":
+        from experiments.transferability import logme_protocol
+
+        metrics = logme_protocol.run(config, workdir)
     else:
         from experiments.transferability import realdata
 

@@ -209,3 +209,41 @@ def test_every_std_in_experiments_passes_ddof():
             ):
                 missing.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not missing, f"std without an explicit ddof= at {missing}"
+
+
+def test_bootstrap_interval_matches_scipy_percentile_bootstrap():
+    """The paired percentile bootstrap equals scipy.stats.bootstrap with the same generator
+    (Spearman of 12 pairs, the transferability statistic), and its interval covers the
+    point estimate and narrows with more units."""
+    import scipy.stats
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=12)
+    y = x + rng.normal(size=12)
+    point, low, high = stats.bootstrap_interval(
+        lambda i: scipy.stats.spearmanr(x[i], y[i])[0], 12, num_resamples=400, seed=3
+    )
+    ref = scipy.stats.bootstrap(
+        (x, y),
+        lambda a, b: scipy.stats.spearmanr(a, b)[0],
+        paired=True,
+        vectorized=False,
+        n_resamples=400,
+        method="percentile",
+        confidence_level=0.95,
+        rng=np.random.default_rng(3),
+    )
+    assert point == pytest.approx(scipy.stats.spearmanr(x, y)[0])
+    assert (low, high) == (
+        pytest.approx(ref.confidence_interval.low, abs=1e-12),
+        pytest.approx(ref.confidence_interval.high, abs=1e-12),
+    )
+    assert low < point < high
+    # the mean of n = 400 N(0, 1) draws: interval about +/- 1.96 / sqrt(400) = +/- 0.098
+    z = rng.normal(size=400)
+    p, lo, hi = stats.bootstrap_interval(lambda i: z[i].mean(), 400, seed=0)
+    assert hi - lo == pytest.approx(2 * 1.96 * z.std(ddof=1) / 20, rel=0.15)
+    with pytest.raises(ValueError, match="n must be"):
+        stats.bootstrap_interval(lambda i: 0.0, 1)
+    with pytest.raises(ValueError, match="confidence"):
+        stats.bootstrap_interval(lambda i: 0.0, 5, confidence=1.0)

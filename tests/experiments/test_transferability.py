@@ -1,6 +1,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from experiments.reproduce.registry import discover
@@ -34,6 +35,7 @@ def test_registered():
     assert exps["negative_transfer"].suites == ("quick", "full")
     assert exps["transferability_correlation"].suites == ("full",)
     assert exps["model_selection"].suites == ("full",)
+    assert exps["transferability_logme"].suites == ("full",)
 
 
 @pytest.mark.parametrize(
@@ -167,3 +169,201 @@ def test_scores_and_accuracy_use_disjoint_target_labels():
         assert runs[0][k] == runs[1][k], k
     assert runs[0]["acc_source_only"] != runs[1]["acc_source_only"]
     np.testing.assert_array_equal(tgt["y_unlab"], tgt["y_src"][lab])
+
+
+# ---------------------------------------------------------------- LogME protocol (experiment 4)
+
+
+def _logme_config():
+    c = test_config.get_config()
+    c.experiment = "logme_protocol"
+    c.logme_seeds = (0,)
+    c.pretrain_steps = 20
+    c.finetune_steps = 10
+    c.n_train = 200
+    return c
+
+
+def test_logme_protocol_target_split_is_disjoint():
+    from experiments.transferability import logme_protocol as lp
+
+    tr, te = lp.target_split(50, 20, seed=3)
+    assert len(tr) == 20 and len(te) == 30 and not set(tr) & set(te)
+    assert sorted(np.concatenate([tr, te])) == list(range(50))
+    # a fixed test split (USPS): the training images come from the other indices only
+    pool = {
+        "x": np.zeros((40, 4), np.float32),
+        "y": np.arange(40) % 10,
+        "train_pool": np.arange(0, 30),
+        "test": np.arange(30, 40),
+    }
+    t = lp.target_data(pool, 12, seed=0)
+    assert len(t["idx_train"]) == 12 and not set(t["idx_train"]) & set(t["idx_test"])
+    assert set(t["idx_test"]) == set(range(30, 40))
+    np.testing.assert_array_equal(t["y_train"], pool["y"][t["idx_train"]])
+    with pytest.raises(ValueError, match="n_train"):
+        lp.target_split(10, 10, seed=0)
+
+
+def test_logme_protocol_scores_never_read_test_labels(monkeypatch):
+    """Issue #22 item 4: every label array a score receives is the target's training labels,
+    and garbage test labels change every accuracy of a real run but no score."""
+    from experiments.transferability import logme_protocol as lp
+
+    c = _logme_config()
+    source, targets = lp.load_pools(c)
+    seen = []
+    for name in ("logme", "leep", "nce", "hscore", "transrate"):
+        fn = getattr(lp.select, name)
+
+        def spy(f, y, *a, _fn=fn, **k):
+            seen.append(np.asarray(y))
+            return _fn(f, y, *a, **k)
+
+        monkeypatch.setattr(lp.select, name, spy)
+    clean = lp.run_seed(source, targets, c, seed=0)
+    pool = targets["digits_b"]
+    tgt = lp.target_data(pool, c.n_train, 0)
+    assert len(seen) == 5 * len(c.zoo)
+    for y in seen:
+        np.testing.assert_array_equal(y, tgt["y_train"])
+    garbage = {"digits_b": dict(pool, y=pool["y"].copy())}
+    garbage["digits_b"]["y"][tgt["idx_test"]] = (pool["y"][tgt["idx_test"]] + 1) % 10
+    dirty = lp.run_seed(source, garbage, c, seed=0)
+    for m in c.zoo:
+        a, b = clean["digits_b"][m], dirty["digits_b"][m]
+        for s in lp.SCORES:
+            assert a[s] == b[s], (m, s)
+        assert a["accuracy"] != b["accuracy"], m
+
+
+def test_logme_protocol_correlations_and_bootstrap_from_known_values():
+    from experiments.transferability import logme_protocol as lp
+
+    acc = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    runs = []
+    for seed in range(2):
+        rows = {}
+        for i, m in enumerate("abcde"):
+            rows[m] = {"accuracy": acc[i], "logme": acc[i] * 3, "leep": -acc[i]}
+            rows[m].update({"nce": [2, 1, 5, 4, 3][i] + seed, "hscore": 0.0, "transrate": 1.0})
+        runs.append({"t1": rows, "t2": rows})
+    s = lp.summarise(runs, num_resamples=200)
+    for c in lp.CORRELATIONS:  # a monotone score is +1 in every resample, its negation -1
+        got = s["mean"]["logme"][c]
+        assert got["per_seed"] == pytest.approx([1.0, 1.0])
+        assert (got["mean"], got["low"], got["high"]) == pytest.approx((1.0, 1.0, 1.0))
+        assert s["t1"]["leep"][c]["mean"] == pytest.approx(-1.0)
+    # NCE [2, 1, 5, 4, 3] vs decreasing accuracy: sum d^2 = 30, Spearman 1 - 180 / 120 = -0.5;
+    # 4 concordant and 6 discordant pairs: Kendall -0.2
+    assert s["t2"]["nce"]["spearman"]["mean"] == pytest.approx(-0.5)
+    assert s["t2"]["nce"]["kendall"]["mean"] == pytest.approx(-0.2)
+    nce = s["t2"]["nce"]["weighted_tau"]
+    assert nce["low"] <= nce["mean"] <= nce["high"]
+    import scipy.stats
+
+    assert nce["mean"] == pytest.approx(scipy.stats.weightedtau([2, 1, 5, 4, 3], acc)[0])
+    assert np.isnan(s["t1"]["hscore"]["spearman"]["mean"])  # constant score: undefined
+
+
+def test_logme_protocol_tiny_end_to_end(tmp_path):
+    from experiments.transferability import logme_protocol as lp
+
+    c = _logme_config()
+    c.pretrain_steps, c.finetune_steps = 100, 50  # enough to learn (test config's values)
+    m = train.train_and_evaluate(c, str(tmp_path))
+    for s in lp.SCORES:
+        for corr in lp.CORRELATIONS:
+            v, k = m[f"mean/{s}/{corr}"], f"mean/{s}/{corr}"
+            assert np.isnan(v) or -1.0 <= m[k + "/low"] <= v <= m[k + "/high"]
+    raw = json.load(open(tmp_path / "logme_protocol.json"))
+    assert set(raw["runs"][0]["digits_b"]) == set(c.zoo)
+    # pretrained on the digits, the "mnist" recipe fine-tunes better than a random network
+    assert m["digits_b/mnist/accuracy"] > m["digits_b/random/accuracy"]
+    from experiments.reproduce import results
+    from experiments.transferability import report
+
+    report.write_logme_artefact(raw, c, root=tmp_path)
+    rec = results.read_results("transferability", "logme_protocol", root=tmp_path)
+    assert rec["seeds"] == [0] and set(rec["values"]) == set(lp.SCORES)
+    assert rec["values"]["logme"] == [pytest.approx(m["mean/logme/weighted_tau"])]
+    assert "| digits_b | LogME |" in rec["notes"]
+
+
+def test_correlation_artefact_from_known_per_shift_values(tmp_path):
+    """Experiment 1's artefact: per-seed Spearman from canned per-shift values (scipy as the
+    reference), Kendall and bootstrap intervals over shifts in the generated notes."""
+    import itertools
+
+    import scipy.stats
+
+    from experiments.reproduce import results
+    from experiments.transferability import realdata, report
+    from experiments.transferability.configs import default
+
+    shifts = [f"{a}->{b}" for a, b in itertools.permutations("ACDW", 2)]
+    rng = np.random.default_rng(0)
+    runs = []
+    for _ in range(3):
+        acc = rng.random(12)
+        runs.append(
+            {
+                s: {
+                    "acc_source_only": float(acc[i]),
+                    **{k: float(acc[i] + rng.normal(0, 0.3)) for k in realdata.SCORES},
+                    "leep": float(acc[i]),  # a perfect score
+                }
+                for i, s in enumerate(shifts)
+            }
+        )
+    report.write_correlation_artefacts(
+        {"office_caltech10": runs},
+        [0, 1, 2],
+        default.get_config(),
+        [1.0] * 3,
+        root=tmp_path,
+        num_resamples=200,
+    )
+    rec = results.read_results("transferability", "correlation_office_caltech10", root=tmp_path)
+    for k in realdata.SCORES:
+        ref = [
+            scipy.stats.spearmanr(
+                [r[s][k] for s in shifts], [r[s]["acc_source_only"] for s in shifts]
+            )[0]
+            for r in runs
+        ]
+        np.testing.assert_allclose(rec["values"][k], ref, atol=1e-12)
+        summ = rec["extra"]["summary"]["acc_source_only"][k]
+        ref_k = [
+            scipy.stats.kendalltau(
+                [r[s][k] for s in shifts], [r[s]["acc_source_only"] for s in shifts]
+            )[0]
+            for r in runs
+        ]
+        np.testing.assert_allclose(summ["kendall"], ref_k, atol=1e-12)
+        assert summ["spearman_low"] <= summ["spearman_mean"] <= summ["spearman_high"]
+    assert rec["values"]["leep"] == [1.0, 1.0, 1.0]
+    assert "| LEEP | +1.00 [+1.00, +1.00] | +1.00 [+1.00, +1.00] |" in rec["notes"]
+    assert rec["seeds"] == [0, 1, 2] and rec["baseline"] is None
+
+
+def test_vectorised_rank_correlations_match_scipy_with_ties():
+    """The bootstrap's row-wise Spearman and Kendall tau-b equal scipy's, ties (duplicated
+    units in a resample) and constant rows (NaN) included."""
+    import warnings
+
+    import scipy.stats
+
+    from experiments.transferability.common import kendall_rows, spearman_rows
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 5, (100, 9)).astype(float)
+    b = rng.integers(0, 4, (100, 9)).astype(float)
+    a[0] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_s = [scipy.stats.spearmanr(x, y)[0] for x, y in zip(a, b)]
+        ref_k = [scipy.stats.kendalltau(x, y)[0] for x, y in zip(a, b)]
+    np.testing.assert_allclose(spearman_rows(a, b), ref_s, atol=1e-12)
+    np.testing.assert_allclose(kendall_rows(a, b), ref_k, atol=1e-12)
+    assert np.isnan(spearman_rows(a, b)[0]) and np.isnan(kendall_rows(a, b)[0])

@@ -13,6 +13,10 @@
   (SURF) and Amazon reviews. Goal (issue 9): Spearman ≥ 0.6 for the best score.
 * ``"model_selection"`` (experiment 2): DomainBed-style table — target accuracy of the
   candidate chosen by each label-free criterion vs source validation vs the oracle.
+* ``"logme_protocol"`` (experiment 4, MNIST / USPS / MNIST-M / sklearn digits): the LogME
+  paper's protocol — a zoo of source models ranked per target by scores on the target's
+  training data vs their fine-tuned test accuracy (weighted Kendall τ_w, Spearman,
+  Kendall, bootstrap intervals over models); see ``logme_protocol.py``.
 
 Run: ``python -m experiments.transferability.main --workdir runs/transferability
 --config experiments/transferability/configs/default.py --config.experiment=correlation``
@@ -49,4 +53,26 @@ def get_config() -> ml_collections.ConfigDict:
     c.external_accuracies = ml_collections.ConfigDict(
         {"office_caltech10": "", "amazon_reviews": ""}
     )
+    # LogME protocol (experiment 4; logme_protocol.py)
+    c.data = "mnist"  # "mnist": MNIST / USPS / MNIST-M / sklearn digits; "sklearn": tests only
+    c.zoo = (
+        "mnist",
+        "mnist_300",
+        "mnist_0to4",
+        "mnist_parity",
+        "mnist_rot90",
+        "mnist_inverted",
+        "mnist_narrow",
+        "mnist_short",
+        "random",
+    )
+    c.logme_seeds = (0, 1, 2, 3, 4)
+    c.source_pool = 5000  # MNIST test images [:source_pool] pretrain the zoo
+    c.pretrain_steps = 600  # minibatch Adam steps (batch 64, lr 3e-3)
+    c.n_train = 400  # target training images (scores read these; 20 % select the grid)
+    c.val_fraction = 0.2
+    c.finetune_lrs = (1e-3, 1e-2)
+    c.finetune_wds = (0.0,)
+    c.finetune_steps = 150  # full-batch AdamW steps
+    c.num_resamples = 2000  # bootstrap resamples (over models)
     return c

@@ -214,7 +214,7 @@ def _mlp_init(sizes, key):
 
 def _mlp(params, x):
     for i, p in enumerate(params):
-        x = x @ p["w"] + p["b"]
+        x = x @ p["w"] + p["b"][None]
         if i < len(params) - 1:
             x = jax.nn.relu(x)
     return x

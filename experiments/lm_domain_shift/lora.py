@@ -24,7 +24,8 @@ lowest DEV risk is the result. The target accuracy of the last step and of the �
 target labels are kept as labelled extras (``last``, ``oracle``).
 
 Run: ``python -m experiments.lm_domain_shift.lora --workdir DIR [--config configs/lora_cpu.py]``
-(``--cache_only`` fills the token cache and exits; resumable).
+(``--cache_only`` fills the token cache and exits, resumable; ``--collect WORKDIR OUT`` writes
+the results JSON of a cut run from its ``lora.jsonl``).
 """
 
 from __future__ import annotations
@@ -178,27 +179,43 @@ def encoder_split(config):
     return bottom, top, params, tok, key_parts, k
 
 
-def all_token_states(config, texts, *, log=None) -> dict:
-    """``{domain: {"labelled": (h, mask), "pool": (h, mask)}}`` for ``config.adapt.domains``."""
-    bottom, _, params, tok, key_parts, _ = encoder_split(config)
-    out = {}
+class TokenStates:
+    """Lazy ``states[domain][part] -> (h, mask)`` (``part``: ``labelled`` / ``pool``): each
+    domain's token states are loaded from (or written to) the cache on first use."""
+
+    def __init__(self, config, texts, *, log=None):
+        self.bottom, _, self.params, self.tok, self.key_parts, _ = encoder_split(config)
+        self.config, self.texts, self.log = config, texts, log
+        self._data: dict = {}
+        self.seconds = 0.0
+
+    def get(self, dom: str, part: str):
+        if (dom, part) not in self._data:
+            t0 = time.perf_counter()
+            self._data[dom, part] = token_states(
+                self.bottom,
+                self.params,
+                list(self.texts[dom][part]["text"]),
+                self.tok,
+                max_length=self.config.adapt.max_length,
+                batch_size=self.config.adapt.cache_batch,
+                cache_dir=self.config.cache_dir,
+                key_parts=self.key_parts,
+                log=self.log,
+            )
+            self.seconds += time.perf_counter() - t0
+            if self.log:
+                self.log(f"tokens {dom}/{part}: {time.perf_counter() - t0:.1f} s")
+        return self._data[dom, part]
+
+
+def all_token_states(config, texts, *, log=None) -> TokenStates:
+    """Fills the token cache of every domain in ``config.adapt.cache_domains`` (pools first)."""
+    states = TokenStates(config, texts, log=log)
     for part in ("pool", "labelled"):
         for dom in config.adapt.cache_domains or config.domains:
-            t0 = time.perf_counter()
-            out.setdefault(dom, {})[part] = token_states(
-                bottom,
-                params,
-                list(texts[dom][part]["text"]),
-                tok,
-                max_length=config.adapt.max_length,
-                batch_size=config.adapt.cache_batch,
-                cache_dir=config.cache_dir,
-                key_parts=key_parts,
-                log=log,
-            )
-            if log:
-                log(f"tokens {dom}/{part}: {time.perf_counter() - t0:.1f} s")
-    return out
+            states.get(dom, part)
+    return states
 
 
 METHODS = ("lora_source_only", "lora_mmd", "lora_coral", "lora_dann")
@@ -387,8 +404,8 @@ def shift_arrays(config, texts, toks, feats, s, t) -> tuple[dict, np.ndarray]:
 
     src = texts[s]["labelled"]
     tr, va = src["split"] == "train", src["split"] == "validation"
-    (hl, ml), (hu, mu) = toks[s]["labelled"], toks[t]["pool"]
-    ht, mt = toks[t]["labelled"]
+    (hl, ml), (hu, mu) = toks.get(s, "labelled"), toks.get(t, "pool")
+    ht, mt = toks.get(t, "labelled")
     d = {
         "hs": hl[tr], "ms": ml[tr], "ys": src["y"][tr].astype(np.int32),
         "hv": hl[va], "mv": ml[va], "yv": src["y"][va].astype(np.int32),
@@ -418,72 +435,31 @@ def validate_config(config) -> None:
             raise ValueError(f"config.adapt.{name} must be positive, got {a[name]}")
 
 
-def train_and_evaluate(config, workdir: str) -> dict[str, float]:
-    """Runs the adapted-encoder grid; writes ``workdir/lora.json`` (and
-    ``config.adapt.results_file``); resumes per (shift, seed, method) from ``lora.jsonl``."""
-    from experiments.lm_domain_shift import features as feats_mod
-    from experiments.lm_domain_shift import train as frozen
-
-    validate_config(config)
-    a = config.adapt
-    os.makedirs(workdir, exist_ok=True)
-    t_all = time.perf_counter()
-    log = lambda m: print(m, flush=True)
-    texts = feats_mod.load_texts(config)
-    feats, _ = feats_mod.features(config, texts)
-    _, top, params, _, _, k = encoder_split(config)
-    t0 = time.perf_counter()
-    toks = all_token_states(config, texts)
-    cache_s = time.perf_counter() - t0
-    num_layers = len(params["layers"])
-    with config.unlocked():
-        a.targets = lora_targets(config, num_layers, k)
-    names = {frozen.shift_name(s, t): (s, t) for s, t in frozen.shifts(config.domains)}
-    bad = [n for n in a.shifts if n not in names]
-    if bad:
-        raise ValueError(f"config.adapt.shifts: unknown {bad}; known {sorted(names)}")
-    log_path = os.path.join(workdir, "lora.jsonl")
+def read_log(path: str) -> dict:
+    """``{(shift, seed, method): record}`` of a ``lora.jsonl`` (a truncated last line skipped)."""
     done = {}
-    if os.path.exists(log_path):
-        with open(log_path, encoding="utf-8") as f:
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
             for line in f:
                 try:
                     r = json.loads(line)
                 except json.JSONDecodeError:
                     continue
                 done[(r["shift"], r["seed"], r["method"])] = r
-    fns = {
-        m: make_fns(top, m, learning_rate=a.learning_rate, num_steps=a.num_steps) for m in a.methods
-    }
-    for name in a.shifts:
-        s, t = names[name]
-        todo = [(sd, m) for sd in a.seeds for m in a.methods if (name, sd, m) not in done]
-        if not todo:
-            continue
-        d, wv = shift_arrays(config, texts, toks, feats, s, t)
-        t0 = time.perf_counter()
-        head = linear_probe(top, params, d["hs"], d["ms"], d["ys"], a.eval_batch)
-        probe_s = time.perf_counter() - t0
-        for seed, m in todo:
-            lams = (0.0,) if m == "lora_source_only" else tuple(a.lam_grid)
-            per = [run_one(config, fns[m], params, d, head, wv, m, lam, seed) for lam in lams]
-            i = min(range(len(per)), key=lambda j: per[j]["dev"])  # label-free (λ, step)
-            r = {
-                "shift": name, "seed": seed, "method": m,
-                "acc": per[i]["acc"], "lam": per[i]["lam"], "step": per[i]["step"],
-                "oracle_lam": max(p["acc"] for p in per), "per_lam": per,
-                "probe_seconds": probe_s,
-            }  # fmt: skip
-            done[(name, seed, m)] = r
-            with open(log_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(r) + "\n")
-            log(
-                f"{name} seed {seed} {m}: acc {r['acc']:.2f} (λ {r['lam']}, step {r['step']}; "
-                f"last {per[i]['last_acc']}) {sum(p['seconds'] for p in per):.0f} s"
-            )
+    return done
+
+
+def collect(config, done: dict) -> dict:
+    """The results JSON of the finished (shift, seed, method) records of ``done``: a cut run
+    keeps every shift with the seeds it finished (``seeds_done``)."""
+    from experiments.lm_domain_shift import train as frozen
+
+    a = config.adapt
+    seeds = lambda n, m: [sd for sd in a.seeds if (n, sd, m) in done]
     result = {
+        "seeds_done": {m: {n: seeds(n, m) for n in a.shifts} for m in a.methods},
         "accuracy": {
-            m: {n: [done[(n, sd, m)]["acc"] for sd in a.seeds] for n in a.shifts}
+            m: {n: [done[(n, sd, m)]["acc"] for sd in seeds(n, m)] for n in a.shifts}
             for m in a.methods
         },
         "last_step_accuracy": {
@@ -491,7 +467,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
                 n: [
                     next(p["last_acc"] for p in done[(n, sd, m)]["per_lam"]
                          if p["lam"] == done[(n, sd, m)]["lam"])
-                    for sd in a.seeds
+                    for sd in seeds(n, m)
                 ]
                 for n in a.shifts
             }
@@ -500,9 +476,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
         "selection": {
             m: {
                 n: {
-                    "lam": [done[(n, sd, m)]["lam"] for sd in a.seeds],
-                    "step": [done[(n, sd, m)]["step"] for sd in a.seeds],
-                    "history": [done[(n, sd, m)]["per_lam"] for sd in a.seeds],
+                    "lam": [done[(n, sd, m)]["lam"] for sd in seeds(n, m)],
+                    "step": [done[(n, sd, m)]["step"] for sd in seeds(n, m)],
+                    "history": [done[(n, sd, m)]["per_lam"] for sd in seeds(n, m)],
                 }
                 for n in a.shifts
             }
@@ -519,24 +495,85 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
             "load_average": list(os.getloadavg()),
         },
         "wall_seconds": {
-            "token_cache_load_or_fill": cache_s,
             "runs": {
                 m: float(
-                    sum(p["seconds"] for n in a.shifts for sd in a.seeds
+                    sum(p["seconds"] for n in a.shifts for sd in seeds(n, m)
                         for p in done[(n, sd, m)]["per_lam"])
                 )
                 for m in a.methods
             },
             "per_run_mean": {
                 m: float(
-                    np.mean([p["seconds"] for n in a.shifts for sd in a.seeds
+                    np.mean([p["seconds"] for n in a.shifts for sd in seeds(n, m)
                              for p in done[(n, sd, m)]["per_lam"]])
                 )
                 for m in a.methods
             },
-            "total_this_run": time.perf_counter() - t_all,
         },
     }  # fmt: skip
+    return result
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+    """Runs the adapted-encoder grid; writes ``workdir/lora.json`` (and
+    ``config.adapt.results_file``); resumes per (shift, seed, method) from ``lora.jsonl``."""
+    from experiments.lm_domain_shift import features as feats_mod
+    from experiments.lm_domain_shift import train as frozen
+
+    validate_config(config)
+    a = config.adapt
+    os.makedirs(workdir, exist_ok=True)
+    t_all = time.perf_counter()
+    log = lambda m: print(m, flush=True)
+    texts = feats_mod.load_texts(config)
+    feats, _ = feats_mod.features(config, texts)
+    _, top, params, _, _, k = encoder_split(config)
+    toks = TokenStates(config, texts, log=log)  # filled lazily, shift by shift
+    num_layers = len(params["layers"])
+    with config.unlocked():
+        a.targets = lora_targets(config, num_layers, k)
+    names = {frozen.shift_name(s, t): (s, t) for s, t in frozen.shifts(config.domains)}
+    bad = [n for n in a.shifts if n not in names]
+    if bad:
+        raise ValueError(f"config.adapt.shifts: unknown {bad}; known {sorted(names)}")
+    log_path = os.path.join(workdir, "lora.jsonl")
+    done = read_log(log_path)
+    fns = {
+        m: make_fns(top, m, learning_rate=a.learning_rate, num_steps=a.num_steps) for m in a.methods
+    }
+    prepared = {}  # shift -> (arrays, DEV weights, probe head, seconds)
+    for seed in a.seeds:  # seed-major: a cut run still covers every shift
+        for name in a.shifts:
+            todo = [m for m in a.methods if (name, seed, m) not in done]
+            if not todo:
+                continue
+            if name not in prepared:
+                d, wv = shift_arrays(config, texts, toks, feats, *names[name])
+                t0 = time.perf_counter()
+                head = linear_probe(top, params, d["hs"], d["ms"], d["ys"], a.eval_batch)
+                prepared[name] = (d, wv, head, time.perf_counter() - t0)
+            d, wv, head, probe_s = prepared[name]
+            for m in todo:
+                lams = (0.0,) if m == "lora_source_only" else tuple(a.lam_grid)
+                per = [run_one(config, fns[m], params, d, head, wv, m, lam, seed) for lam in lams]
+                i = min(range(len(per)), key=lambda j: per[j]["dev"])  # label-free (λ, step)
+                r = {
+                    "shift": name, "seed": seed, "method": m,
+                    "acc": per[i]["acc"], "lam": per[i]["lam"], "step": per[i]["step"],
+                    "oracle_lam": max(p["acc"] for p in per), "per_lam": per,
+                    "probe_seconds": probe_s,
+                }  # fmt: skip
+                done[(name, seed, m)] = r
+                with open(log_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(r) + "\n")
+                log(
+                    f"{name} seed {seed} {m}: acc {r['acc']:.2f} (λ {r['lam']}, step "
+                    f"{r['step']}; last {per[i]['last_acc']}) "
+                    f"{sum(p['seconds'] for p in per):.0f} s"
+                )
+    result = collect(config, done)
+    result["wall_seconds"]["token_cache_load_or_fill"] = toks.seconds
+    result["wall_seconds"]["total_this_run"] = time.perf_counter() - t_all
     for path in filter(None, (os.path.join(workdir, "lora.json"), a.results_file)):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
@@ -544,6 +581,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     return {
         f"{m}/avg": float(np.mean([np.mean(v) for v in result["accuracy"][m].values()]))
         for m in a.methods
+        if any(result["accuracy"][m].values())
     }
 
 
@@ -553,7 +591,14 @@ if __name__ == "__main__":
     from experiments.lm_domain_shift import features as feats_mod
     from experiments.lm_domain_shift.configs import lora_cpu
 
-    if "--cache_only" in sys.argv:
+    if "--collect" in sys.argv:  # lora.json of a (cut) run from its lora.jsonl, no training
+        cfg = lora_cpu.get_config()
+        wd = sys.argv[sys.argv.index("--collect") + 1]
+        res = collect(cfg, read_log(os.path.join(wd, "lora.jsonl")))
+        out = sys.argv[sys.argv.index("--collect") + 2]
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=1, default=_jsonable)
+    elif "--cache_only" in sys.argv:
         cfg = lora_cpu.get_config()
         t0 = time.perf_counter()
         txt = feats_mod.load_texts(cfg)

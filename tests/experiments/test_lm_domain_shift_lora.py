@@ -86,6 +86,34 @@ def test_end_to_end_tiny_config(tmp_path, guarded_load):  # noqa: F811
         assert res["selection"][m]["B->K"]["step"][0] in (2, 4)
     # the chosen step is the lowest DEV risk of the recorded checkpoints
     hist = res["selection"]["lora_dann"]["B->K"]["history"][0][0]["history"]
-    assert res["selection"]["lora_dann"]["B->K"]["step"][0] == min(hist, key=lambda r: r["dev"])[
-        "step"
-    ]
+    assert (
+        res["selection"]["lora_dann"]["B->K"]["step"][0]
+        == min(hist, key=lambda r: r["dev"])["step"]
+    )
+
+
+def test_negative_transfer_few_labels_and_cross_validation():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import PredefinedSplit, cross_val_predict
+
+    from experiments.lm_domain_shift import negative
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    idx = negative.few_labelled(y, 20, jax.random.key(1))
+    assert len(set(idx)) == 20 and (y[idx] == 1).sum() == 10
+    np.testing.assert_array_equal(idx, negative.few_labelled(y, 20, jax.random.key(1)))
+    x = rng.normal(size=(40, 3)) + 1.5 * rng.integers(0, 2, (40, 1))
+    yy = (x[:, 0] + 0.5 * rng.normal(size=40) > 0.7).astype(int)
+    fold = negative.stratified_folds(yy, 5, jax.random.key(2))
+    for c in (0, 1):  # each class spread evenly over the folds
+        counts = np.bincount(fold[yy == c], minlength=5)
+        assert counts.max() - counts.min() <= 1
+    ref = cross_val_predict(
+        LogisticRegression(C=1.0, max_iter=2000), x, yy, cv=PredefinedSplit(fold)
+    )
+    np.testing.assert_array_equal(
+        negative.cv_correct(x, yy, 5, jax.random.key(2)), (ref == yy).astype(np.float32)
+    )
+    with pytest.raises(ValueError, match="n must be even"):
+        negative.few_labelled(y, 7, jax.random.key(0))

@@ -237,7 +237,22 @@ def _mlp(params, x):
     return x
 
 
-def make_fns(top, method: str, *, learning_rate: float, num_steps: int):
+def features_fn(top, skip: bool):
+    """``f(params, h, mask)``: the pooled output of the top blocks, with ``skip`` also the
+    attention-mask mean of their input ``h`` (concatenated first: ``(B, 2H)``)."""
+
+    def f(params, h, m):
+        h = h.astype(jnp.float32)
+        z = top(params, h, m)
+        if not skip:
+            return z
+        w = m.astype(jnp.float32)[:, :, None]
+        return jnp.concatenate([(h * w).sum(1) / jnp.maximum(w.sum(1), 1.0), z], axis=-1)
+
+    return f
+
+
+def make_fns(top, method: str, *, learning_rate: float, num_steps: int, skip: bool = False):
     """Jitted ``step`` and ``logits`` of one method (see the module docstring).
 
     ``trainable = {"lora": LoraParams, "head": {"kernel": (H,), "bias": ()}, "disc": MLP}``;
@@ -251,8 +266,10 @@ def make_fns(top, method: str, *, learning_rate: float, num_steps: int):
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     opt = optax.adam(learning_rate)
 
+    feat = features_fn(top, skip)
+
     def pooled(params, lora, h, m):
-        return top(adapters.lora_merge(params, lora), h.astype(jnp.float32), m)
+        return feat(adapters.lora_merge(params, lora), h, m)
 
     def logits(params, trainable, h, m):
         z = pooled(params, trainable["lora"], h, m)
@@ -306,13 +323,13 @@ def _batched_logits(logits, params, trainable, h, m, batch):
     return np.concatenate(out)
 
 
-def linear_probe(top, params, h, m, y, batch) -> dict:
+def linear_probe(top, params, h, m, y, batch, *, skip: bool = False) -> dict:
     """Head init (linear probing, then fine-tuning): a logistic regression (scikit-learn,
     C = 1, on standardised features) on the pooled output of the un-adapted top block of
     the source train reviews, folded back to a head on the raw pooled states."""
     from sklearn.linear_model import LogisticRegression
 
-    f = jax.jit(lambda p, hb, mb: top(p, hb.astype(jnp.float32), mb))
+    f = jax.jit(features_fn(top, skip))
     z = np.concatenate(
         [np.asarray(f(params, h[s : s + batch], m[s : s + batch])) for s in range(0, len(h), batch)]
     )
@@ -539,7 +556,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     log_path = os.path.join(workdir, "lora.jsonl")
     done = read_log(log_path)
     fns = {
-        m: make_fns(top, m, learning_rate=a.learning_rate, num_steps=a.num_steps) for m in a.methods
+        m: make_fns(top, m, learning_rate=a.learning_rate, num_steps=a.num_steps, skip=a.head_skip)
+        for m in a.methods
     }
     prepared = {}  # shift -> (arrays, DEV weights, probe head, seconds)
     for seed in a.seeds:  # seed-major: a cut run still covers every shift
@@ -550,7 +568,9 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
             if name not in prepared:
                 d, wv = shift_arrays(config, texts, toks, feats, *names[name])
                 t0 = time.perf_counter()
-                head = linear_probe(top, params, d["hs"], d["ms"], d["ys"], a.eval_batch)
+                head = linear_probe(
+                    top, params, d["hs"], d["ms"], d["ys"], a.eval_batch, skip=a.head_skip
+                )
                 prepared[name] = (d, wv, head, time.perf_counter() - t0)
             d, wv, head, probe_s = prepared[name]
             for m in todo:

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.lm_domain_shift import features, lora
+from experiments.lm_domain_shift import features, lora, tables
 from experiments.lm_domain_shift.configs import lora_test
 from jtransfer import adapters
 from tests.conftest import manual_dir_or_skip
@@ -30,18 +30,26 @@ def test_split_encoder_matches_the_full_forward(k):
     np.testing.assert_allclose(top(params, h, batch["attention_mask"]), out.pooled, atol=1e-5)
 
 
-def test_zero_initialised_lora_and_probe_head_start_from_the_pretrained_model():
+@pytest.mark.parametrize("skip", [False, True])
+def test_zero_initialised_lora_starts_from_the_pretrained_model(skip):
     apply_fn, params, _, batch = _tiny()
     _, top = lora.split_encoder(apply_fn, 1)
     cfg = lora_test.get_config()
     targets = lora.lora_targets(cfg, 2, 1)
     assert targets[0] == "layers/1/query/kernel" and len(targets) == 6
     lo = adapters.lora_init(params, rank=2, targets=list(targets), key=jax.random.key(3))
-    head = {"kernel": jnp.arange(16.0) / 16, "bias": jnp.float32(0.5)}
-    _, _, logits = lora.make_fns(top, "lora_mmd", learning_rate=1e-3, num_steps=4)
+    dim = 32 if skip else 16
+    head = {"kernel": jnp.arange(float(dim)) / dim, "bias": jnp.float32(0.5)}
+    _, _, logits = lora.make_fns(top, "lora_mmd", learning_rate=1e-3, num_steps=4, skip=skip)
     h = np.asarray(lora.split_encoder(apply_fn, 1)[0](params, batch))
     z = logits(params, {"lora": lo, "head": head}, h, batch["attention_mask"])
-    ref = apply_fn(params, batch).pooled @ head["kernel"] + 0.5
+    out = apply_fn(params, batch)
+    feats = out.pooled
+    if skip:  # the mean of the block's input (hidden_states[1]) over attended tokens first
+        m = np.asarray(batch["attention_mask"], np.float64)[:, :, None]
+        mean_in = (np.asarray(out.hidden_states[1]) * m).sum(1) / m.sum(1)
+        feats = np.concatenate([mean_in, np.asarray(out.pooled)], axis=1)
+    ref = feats @ np.asarray(head["kernel"]) + 0.5
     np.testing.assert_allclose(z, ref, atol=1e-5)
 
 
@@ -85,6 +93,10 @@ def test_end_to_end_tiny_config(tmp_path, guarded_load):  # noqa: F811
         assert len(accs) == 1 and 0 <= accs[0] <= 100
         assert res["selection"][m]["B->K"]["step"][0] in (2, 4)
     # the chosen step is the lowest DEV risk of the recorded checkpoints
+    # the README table renders from it, paired against the committed frozen results
+    frozen = json.loads(open(tables.RESULTS, encoding="utf-8").read())
+    block = tables.render_lora(res, frozen)
+    assert "`lora_dann`" in block and "B->K" in block and "Best LoRA + alignment" in block
     hist = res["selection"]["lora_dann"]["B->K"]["history"][0][0]["history"]
     assert (
         res["selection"]["lora_dann"]["B->K"]["step"][0]

@@ -22,7 +22,11 @@ def get_config():
         # modules of each adapted block whose kernel gets LoRA factors
         lora_targets=("query", "key", "value", "attention_output", "intermediate", "output"),
         targets=(),  # filled by the runner: layers/<i>/<module>/kernel
-        learning_rate=1e-3,
+        # the head sees the mean of the adapted block's input (frozen layer 5, the layer the
+        # frozen grid chose on source validation) next to the mean of its adapted output: the
+        # last MiniLM layer alone discards much of the sentiment (README, layer choice)
+        head_skip=True,
+        learning_rate=5e-4,
         batch_size=16,  # source rows per step (and as many pool rows for the aligners)
         num_steps=60,
         eval_every=20,  # DEV on source validation at these steps (stopping step)

@@ -21,6 +21,7 @@ def get_config():
     a.cache_batch = 256
     a.batch_size = 32
     a.learning_rate = 2e-4
+    a.head_skip = False  # the embedding output would be the skip: head on the last block only
     a.num_steps = 1500
     a.eval_every = 250
     a.eval_last = True

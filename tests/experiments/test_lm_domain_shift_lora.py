@@ -129,3 +129,18 @@ def test_negative_transfer_few_labels_and_cross_validation():
     )
     with pytest.raises(ValueError, match="n must be even"):
         negative.few_labelled(y, 7, jax.random.key(0))
+
+
+def _block(text: str, begin: str, end: str) -> str:
+    return text[text.index(begin) + len(begin) : text.index(end)].strip()
+
+
+def test_readme_blocks_match_the_committed_results():
+    from experiments.lm_domain_shift import negative
+
+    readme = open(tables.README, encoding="utf-8").read()
+    res = json.loads(open(negative.RESULTS, encoding="utf-8").read())
+    assert _block(readme, negative.BEGIN, negative.END) == negative.render(res)
+    res = json.loads(open(tables.LORA_RESULTS, encoding="utf-8").read())
+    frozen = json.loads(open(tables.RESULTS, encoding="utf-8").read())
+    assert _block(readme, tables.LORA_BEGIN, tables.LORA_END) == tables.render_lora(res, frozen)

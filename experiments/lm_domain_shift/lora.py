@@ -476,12 +476,13 @@ def read_log(path: str) -> dict:
 
 
 def collect(config, done: dict) -> dict:
-    """The results JSON of the finished (shift, seed, method) records of ``done``: a cut run
-    keeps every shift with the seeds it finished (``seeds_done``)."""
+    """The results JSON of the finished records of ``done``: a cut run keeps the (shift, seed)
+    pairs that every method finished (``seeds_done``)."""
     from experiments.lm_domain_shift import train as frozen
 
     a = config.adapt
-    seeds = lambda n, m: [sd for sd in a.seeds if (n, sd, m) in done]
+    # only (shift, seed) pairs that every method finished, so that all rows pair up
+    seeds = lambda n, m: [sd for sd in a.seeds if all((n, sd, k) in done for k in a.methods)]
     result = {
         "seeds_done": {m: {n: seeds(n, m) for n in a.shifts} for m in a.methods},
         "accuracy": {
@@ -538,6 +539,51 @@ def collect(config, done: dict) -> dict:
         },
     }  # fmt: skip
     return result
+
+
+def probe_diagnostic(config, shift_names) -> dict:
+    """A labelled diagnostic (not a result): target and source-validation accuracy of the
+    linear-probe heads before any LoRA step, at ``config.adapt.max_length`` pieces: on the
+    mean of the cached block input alone (frozen layer 5) and on the ``head_skip`` features
+    (layer 5 and the un-adapted block 5). Separates the cost of the shorter sequences from that
+    of fine-tuning."""
+    from experiments.lm_domain_shift import features as feats_mod
+    from experiments.lm_domain_shift import train as frozen
+
+    a = config.adapt
+    texts = feats_mod.load_texts(config)
+    feats, _ = feats_mod.features(config, texts)
+    _, top, params, _, _, _ = encoder_split(config)
+    toks = TokenStates(config, texts)
+    names = {frozen.shift_name(s, t): (s, t) for s, t in frozen.shifts(config.domains)}
+    f_skip = jax.jit(features_fn(top, True))
+
+    def mean_in(h, m):
+        w = m.astype(np.float32)[:, :, None]
+        return (h.astype(np.float32) * w).sum(1) / np.maximum(w.sum(1), 1.0)
+
+    def feats_skip(h, m):
+        b = a.eval_batch
+        return np.concatenate(
+            [np.asarray(f_skip(params, h[i : i + b], m[i : i + b])) for i in range(0, len(h), b)]
+        )
+
+    from sklearn.linear_model import LogisticRegression
+
+    out = {}
+    for name in shift_names:
+        d, _ = shift_arrays(config, texts, toks, feats, *names[name])
+        rec = {}
+        for kind, fx in (("layer5_mean", mean_in), ("skip", feats_skip)):
+            xs, xv, xt = (fx(d[h], d[m]) for h, m in (("hs", "ms"), ("hv", "mv"), ("ht", "mt")))
+            mu, sd = xs.mean(0), xs.std(0, ddof=0) + 1e-6
+            lr = LogisticRegression(C=1.0, max_iter=2000).fit((xs - mu) / sd, d["ys"])
+            rec[kind] = {
+                "source_val_acc": 100 * float(lr.score((xv - mu) / sd, d["yv"])),
+                "target_acc": 100 * float(lr.score((xt - mu) / sd, d["yt"])),
+            }
+        out[name] = rec
+    return out
 
 
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
@@ -629,11 +675,19 @@ if __name__ == "__main__":
 
     if "--collect" in sys.argv:  # lora.json of a (cut) run from its lora.jsonl, no training
         cfg = lora_cpu.get_config()
+        cfg.adapt.targets = lora_targets(cfg, 6, 6 - cfg.adapt.top_layers)  # MiniLM-L6
         wd = sys.argv[sys.argv.index("--collect") + 1]
         res = collect(cfg, read_log(os.path.join(wd, "lora.jsonl")))
         out = sys.argv[sys.argv.index("--collect") + 2]
         with open(out, "w", encoding="utf-8") as f:
             json.dump(res, f, indent=1, default=_jsonable)
+    elif "--probe" in sys.argv:  # the diagnostic above for the given shifts -> OUT
+        cfg = lora_cpu.get_config()
+        i = sys.argv.index("--probe")
+        res = probe_diagnostic(cfg, sys.argv[i + 2].split(","))
+        with open(sys.argv[i + 1], "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=1)
+        print(json.dumps(res, indent=1))
     elif "--cache_only" in sys.argv:
         cfg = lora_cpu.get_config()
         t0 = time.perf_counter()

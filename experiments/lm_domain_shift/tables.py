@@ -205,9 +205,12 @@ def render_lora(res: dict, frozen: dict) -> str:
     shifts = list(fro["shifts"])
     a = res["config"]["adapt"]
     g = lambda x: (
-        f"{x['gain']:+.2f} [{x['low']:+.2f}, {x['high']:+.2f}] {x['wins']}/{x['n']} {x['verdict']}"
-        if x
-        else "-"
+        "-"
+        if not x
+        else f"{x['gain']:+.2f} [{x['low']:+.2f}, {x['high']:+.2f}] {x['wins']}/{x['n']} "
+        f"{x['verdict']}"
+        if x["n"] > 1
+        else f"{x['gain']:+.2f} (1 shift: no interval)"
     )
     nseeds = sorted({k for r in s.values() for k in r["seeds"].values()})
     lines = [
@@ -232,7 +235,9 @@ def render_lora(res: dict, frozen: dict) -> str:
         lines.append(
             f"| `{m}` | "
             + " | ".join(f"{r['shifts'][n]:.1f}" if n in r["shifts"] else "-" for n in shifts)
-            + f" | {r['avg']:.2f} | {_mean(r['seed_avgs']):.2f} ± {r['std']:.2f} | "
+            + f" | {r['avg']:.2f} | {_mean(r['seed_avgs']):.2f} ± "
+            + (f"{r['std']:.2f}" if len(r["seed_avgs"]) > 1 else "- (1 seed)")
+            + " | "
             + ("(baseline)" if m == "lora_source_only" else g(r.get("vs_lora_source_only")))
             + f" | {g(r['vs_frozen'])} |"
         )

@@ -149,6 +149,7 @@ def update_readme(results: str = RESULTS, readme: str = README) -> str:
 
 
 LORA_RESULTS = os.path.join(HERE, "results", "lora.json")
+LORA_PROBE = os.path.join(HERE, "results", "lora_probe.json")
 LORA_BEGIN, LORA_END = "<!-- lora:begin -->", "<!-- lora:end -->"
 
 
@@ -199,7 +200,7 @@ def _mean(x) -> float:
     return float(np.mean(x)) if len(x) else float("nan")
 
 
-def render_lora(res: dict, frozen: dict) -> str:
+def render_lora(res: dict, frozen: dict, probe: dict | None = None) -> str:
     s = lora_summary(res, frozen)
     fro = s.pop("_frozen_source_only_linear")
     shifts = list(fro["shifts"])
@@ -264,6 +265,24 @@ def render_lora(res: dict, frozen: dict) -> str:
     }
     lines += ["", "(λ, stopping step) chosen by DEV, count over shifts × seeds: "]
     lines[-1] += "; ".join(f"`{m}` {v}" for m, v in steps.items()) + "."
+    if probe:
+        lines += [
+            "",
+            "Diagnostic (a labelled extra, `results/lora_probe.json` from `lora.py --probe`): "
+            f"target accuracy of scikit-learn logistic probes (C = 1) at {a['max_length']} "
+            "pieces **before any LoRA step**, on the mean of frozen layer 5 / on the "
+            "`head_skip` features (the LoRA runs' starting head): "
+            + ", ".join(
+                f"{n} {r['layer5_mean']['target_acc']:.1f} / {r['skip']['target_acc']:.1f}"
+                for n, r in probe.items()
+            )
+            + " (source validation "
+            + ", ".join(
+                f"{r['layer5_mean']['source_val_acc']:.1f} / {r['skip']['source_val_acc']:.1f}"
+                for r in probe.values()
+            )
+            + ").",
+        ]
     w = res.get("wall_seconds", {})
     if w.get("per_run_mean"):
         lines += [
@@ -281,7 +300,11 @@ def update_lora_readme(results: str = LORA_RESULTS, readme: str = README) -> str
         res = json.load(f)
     with open(RESULTS, encoding="utf-8") as f:
         frozen = json.load(f)
-    block = render_lora(res, frozen)
+    probe = None
+    if os.path.exists(LORA_PROBE):
+        with open(LORA_PROBE, encoding="utf-8") as f:
+            probe = json.load(f)
+    block = render_lora(res, frozen, probe)
     with open(readme, encoding="utf-8") as f:
         text = f.read()
     i, j = text.index(LORA_BEGIN) + len(LORA_BEGIN), text.index(LORA_END)

@@ -97,6 +97,9 @@ def test_end_to_end_tiny_config(tmp_path, guarded_load):  # noqa: F811
     frozen = json.loads(open(tables.RESULTS, encoding="utf-8").read())
     block = tables.render_lora(res, frozen)
     assert "`lora_dann`" in block and "B->K" in block and "Best LoRA + alignment" in block
+    probe = lora.probe_diagnostic(cfg, ["B->K"])["B->K"]
+    assert set(probe) == {"layer5_mean", "skip"}
+    assert all(0 <= v <= 100 for r in probe.values() for v in r.values())
     hist = res["selection"]["lora_dann"]["B->K"]["history"][0][0]["history"]
     assert (
         res["selection"]["lora_dann"]["B->K"]["step"][0]
@@ -143,4 +146,6 @@ def test_readme_blocks_match_the_committed_results():
     assert _block(readme, negative.BEGIN, negative.END) == negative.render(res)
     res = json.loads(open(tables.LORA_RESULTS, encoding="utf-8").read())
     frozen = json.loads(open(tables.RESULTS, encoding="utf-8").read())
-    assert _block(readme, tables.LORA_BEGIN, tables.LORA_END) == tables.render_lora(res, frozen)
+    probe = json.loads(open(tables.LORA_PROBE, encoding="utf-8").read())
+    block = tables.render_lora(res, frozen, probe)
+    assert _block(readme, tables.LORA_BEGIN, tables.LORA_END) == block

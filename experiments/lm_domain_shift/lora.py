@@ -20,8 +20,9 @@ Selection without target labels: every ``eval_every`` steps the source-validatio
 cross-entropy per review is scored with **DEV** (``select.dev_risk``) using the density ratio
 of a logistic domain classifier fitted on the frozen pooled features (source train vs pool,
 evaluated at the validation reviews: the same weights as ``train.py``); the (λ, step) with the
-lowest DEV risk is the result. The target accuracy of the last step and of the λ chosen on the
-target labels are kept as labelled extras (``last``, ``oracle``).
+lowest DEV risk is the result, and only its checkpoint is scored on the target. Labelled
+extras: the last step's target accuracy (``last_acc``, only with ``config.adapt.eval_last``)
+and the best target accuracy over the λ grid (``oracle_lam``).
 
 Run: ``python -m experiments.lm_domain_shift.lora --workdir DIR [--config configs/lora_cpu.py]``
 (``--cache_only`` fills the token cache and exits, resumable; ``--collect WORKDIR OUT`` writes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -169,6 +170,37 @@ def _omniglot_npz(manual_dir, verify: bool) -> list[str]:
     return paths
 
 
+@functools.lru_cache(maxsize=2)
+def _resized(paths: tuple[str, ...], image_size: int) -> np.ndarray:
+    """``(characters, drawings, s, s)`` ink images, resized; cached (read-only) per process,
+    so several seeds in one process resize once."""
+    imgs = []
+    for path in paths:
+        with np.load(path) as f:
+            imgs.append(f["images"])
+    imgs = np.concatenate(imgs)  # (characters, drawings, h, w) bool, True = background
+    if imgs.ndim != 4:
+        raise DataFileError(f"Omniglot npz images must be 4-D; got shape {imgs.shape}")
+    n_chars, n_draw, h, w = imgs.shape
+    flat = imgs.reshape(-1, h, w, 1)
+    chunks = []
+    for i in range(0, len(flat), _RESIZE_CHUNK):
+        ink = 1.0 - flat[i : i + _RESIZE_CHUNK].astype(np.float32)
+        chunks.append(
+            np.asarray(
+                jax.image.resize(
+                    jnp.asarray(ink),
+                    (len(ink), image_size, image_size, 1),
+                    "linear",
+                    antialias=True,
+                )
+            )
+        )
+    small = np.concatenate(chunks).reshape(n_chars, n_draw, image_size, image_size)
+    small.flags.writeable = False
+    return small
+
+
 def omniglot_arrays(
     manual_dir: str | os.PathLike | None = None,
     image_size: int = 28,
@@ -221,31 +253,10 @@ def omniglot_arrays(
     """
     if not (isinstance(image_size, (int, np.integer)) and 1 <= image_size <= 105):
         raise ValueError(f"image_size must be an int in 1..105; got {image_size!r}")
-    imgs = []
-    for path in _omniglot_npz(manual_dir, verify):
-        with np.load(path) as f:
-            imgs.append(f["images"])
-    imgs = np.concatenate(imgs)  # (characters, drawings, h, w) bool, True = background
-    if imgs.ndim != 4:
-        raise DataFileError(f"Omniglot npz images must be 4-D; got shape {imgs.shape}")
-    n_chars, n_draw, h, w = imgs.shape
+    small = _resized(tuple(_omniglot_npz(manual_dir, verify)), int(image_size))
+    n_chars, n_draw = small.shape[:2]
     if not (isinstance(num_train, (int, np.integer)) and 0 < num_train < n_chars):
         raise ValueError(f"num_train must be in 1..{n_chars - 1}; got {num_train!r}")
-    flat = imgs.reshape(-1, h, w, 1)
-    chunks = []
-    for i in range(0, len(flat), _RESIZE_CHUNK):
-        ink = 1.0 - flat[i : i + _RESIZE_CHUNK].astype(np.float32)
-        chunks.append(
-            np.asarray(
-                jax.image.resize(
-                    jnp.asarray(ink),
-                    (len(ink), image_size, image_size, 1),
-                    "linear",
-                    antialias=True,
-                )
-            )
-        )
-    small = np.concatenate(chunks).reshape(n_chars, n_draw, image_size, image_size)
     order = np.random.default_rng(seed).permutation(n_chars)
     n_test = n_chars - num_train
     out = {}

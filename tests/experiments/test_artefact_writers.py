@@ -119,3 +119,22 @@ def test_lopt_quadratics_artefacts_round_trip():
             ref = results.read_results("lopt_quadratics", name)
             for field in ("seeds", "values", "labels", "extra", "wall_seconds"):
                 assert new[field] == ref[field], (name, field)
+
+
+@pytest.mark.parametrize(
+    "experiment", ["maml_omniglot", "mtl_school", "lopt_digits", "lopt_quadratics", "digits_da"]
+)
+def test_readme_has_no_hand_typed_result_table(experiment):
+    """Outside the generated ``<!-- results:... -->`` blocks a README table row holds no
+    digit, except under a ``## Published`` heading (cited numbers, not ours)."""
+    import re
+
+    text = (results.EXPERIMENTS_ROOT / experiment / "README.md").read_text()
+    text = re.sub(r"<!-- results:([\w.-]+) -->\n.*?<!-- /results:\1 -->", "", text, flags=re.S)
+    published, bad = False, []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            published = line.startswith("## Published")
+        if line.startswith("|") and re.search(r"\d", line) and not published:
+            bad.append(line)
+    assert not bad, bad

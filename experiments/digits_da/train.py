@@ -10,10 +10,16 @@
   target set is the unlabelled training target and the test set.
 * ``"usps_full"``: MNIST test (10 000, resized 28→16 bilinearly) and the full USPS
   (7291 train / 2007 test). ``"M→U"``: unlabelled target = USPS train, test = USPS test;
-  ``"U→M"``: source = USPS train, unlabelled target = MNIST test[:5000], test = [5000:].
+  ``"U→M"``: source = USPS train, unlabelled target = MNIST test[:5000], test = [5000:]
+  (``config.mnist_target_split``).
 * ``"mnist_m"``: source = MNIST test[:4500] (padded to 32×32, grey → RGB); target = MNIST-M
-  test[4500:9001] (disjoint halves: MNIST-M image i is built from MNIST test image i),
+  test[4500:9001] (``config.mnist_m_split``; disjoint halves: MNIST-M image i is built from
+  MNIST test image i),
   transductive. The published DANN numbers use the 60k train sets, which are not here.
+
+Every split size is a config field (``configs/default.py``; the defaults are the sizes
+above): ``sklearn_source_fraction`` (0.5), ``source_val_fraction`` (0.2, the held-out source
+share for λ selection), ``mnist_target_split`` (5000) and ``mnist_m_split`` (4500).
 
 An MLP on the flattened pixels is trained with ``source_only``, ``dann``, ``coral`` or
 ``mmd`` by the library recipe :func:`jtransfer.recipes.fit_domain_adaptation`. λ is chosen
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import os
 import time
+from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +49,12 @@ DATASETS = ("sklearn", "jda", "usps_full", "mnist_m")
 DIRECTIONS = ("M→U", "U→M")
 
 
+def _share(n: int, fraction: float) -> int:
+    """``floor(n * fraction)`` computed exactly (``0.2 * n`` in floats can round across an
+    integer; ``Fraction("0.2") * n`` cannot), so ``fraction = 0.2`` gives ``n // 5``."""
+    return int(Fraction(str(fraction)) * n)
+
+
 def make_data(config) -> dict[str, np.ndarray]:
     """Source train/val (``xs ys xv yv``), unlabelled target (``xt``) and labelled target
     test set (``xe ye``), all flattened to float32 feature rows."""
@@ -52,7 +65,8 @@ def make_data(config) -> dict[str, np.ndarray]:
         src = jdata.digits()
         tgt = jdata.digits(rotation=config.rotation, noise=config.noise, key=key)
         perm = rng.permutation(len(src["y"]))
-        s_idx, t_idx = perm[: len(perm) // 2], perm[len(perm) // 2 :]
+        n_src = _share(len(perm), config.sklearn_source_fraction)
+        s_idx, t_idx = perm[:n_src], perm[n_src:]
         xs, ys = flat(src["x"][s_idx]), src["y"][s_idx]
         xt, yt = flat(tgt["x"][t_idx]), tgt["y"][t_idx]
         xe, ye = xt, yt
@@ -63,7 +77,7 @@ def make_data(config) -> dict[str, np.ndarray]:
             a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-8) for a in (xs, xt, xe)
         )
     val = np.zeros(len(xs), bool)
-    val[rng.choice(len(xs), len(xs) // 5, replace=False)] = True
+    val[rng.choice(len(xs), _share(len(xs), config.source_val_fraction), replace=False)] = True
     ys, ye = np.asarray(ys, np.int32), np.asarray(ye, np.int32)
     return {
         "xs": xs[~val],
@@ -100,19 +114,28 @@ def _benchmark(config):
         u_tr, u_te = u["split"] == 0, u["split"] == 1
         if config.direction == "M→U":
             return flat(mx), m["y"], flat(u["x"][u_tr]), flat(u["x"][u_te]), u["y"][u_te]
-        return (flat(u["x"][u_tr]), u["y"][u_tr], flat(mx[:5000]), flat(mx[5000:]), m["y"][5000:])
+        n = config.mnist_target_split
+        return (flat(u["x"][u_tr]), u["y"][u_tr], flat(mx[:n]), flat(mx[n:]), m["y"][n:])
     m = jdata.load("mnist", split="test", **kw)
     mm = jdata.load("mnist_m", split="test", **kw)
-    grey = np.pad(m["x"][:4500], ((0, 0), (2, 2), (2, 2), (0, 0)))
+    n = config.mnist_m_split
+    grey = np.pad(m["x"][:n], ((0, 0), (2, 2), (2, 2), (0, 0)))
     xs = np.repeat(grey, 3, axis=-1).astype(np.float32) / 255.0
-    xt = mm["x"][4500:].astype(np.float32) / 255.0
-    return flat(xs), m["y"][:4500], flat(xt), flat(xt), mm["y"][4500:]
+    xt = mm["x"][n:].astype(np.float32) / 255.0
+    return flat(xs), m["y"][:n], flat(xt), flat(xt), mm["y"][n:]
 
 
 def validate_config(config) -> None:
     recipes.check_config(config, METHODS)
     train.validate_config(
-        config, nonnegative=("noise",), choices={"normalize": ("none", "l2"), "dataset": DATASETS}
+        config,
+        nonnegative=("noise",),
+        positive_ints=("mnist_target_split", "mnist_m_split"),
+        intervals={
+            "source_val_fraction": (0.0, 1.0, "()"),
+            "sklearn_source_fraction": (0.0, 1.0, "()"),
+        },
+        choices={"normalize": ("none", "l2"), "dataset": DATASETS},
     )
     if config.dataset not in ("sklearn", "mnist_m") and config.direction not in DIRECTIONS:
         raise ValueError(f"config.direction must be one of {DIRECTIONS}, got {config.direction!r}")

@@ -37,7 +37,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     horizon, a wider network (``config.wide_hidden``) and ReLU activations.
 
     Returns ``<variant>/<optimizer>/final_log10_loss`` (mean over ``num_eval`` seeds of the
-    final training loss), ``.../final_log10_std`` and the baselines' ``<name>/lr``; writes one
+    final training loss), ``.../final_log10_std``, ``.../final_log10_values`` (the list over
+    evaluation seeds) and the baselines' ``<name>/lr``; writes one
     ``curves_<variant>.png`` per variant, ``theta`` (orbax) and ``results.json``.
     """
     common.validate(config)
@@ -89,6 +90,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             s = common.summary(losses)
             metrics[f"{variant}/{name}/final_log10_loss"] = s["final_mean"]
             metrics[f"{variant}/{name}/final_log10_std"] = s["final_std"]
+            # per evaluation seed (same initialisation and batches for every optimizer)
+            metrics[f"{variant}/{name}/final_log10_values"] = np.log10(
+                np.maximum(losses[:, -1], 1e-30)
+            ).tolist()
         if config.plot:
             common.plot_log_curves(
                 curves,

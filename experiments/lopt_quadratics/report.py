@@ -20,9 +20,15 @@ PAPER = "Andrychowicz et al. 2016, Fig. 2 (curves only): LSTM below SGD/RMSprop/
 
 
 def write_artefacts(
-    metrics: dict[int, dict], walls: dict[int, float], config, suite: str, root=None
+    metrics: dict[int, dict],
+    walls: dict[int, float],
+    config,
+    suite: str,
+    root=None,
+    provenance: str = "",
 ) -> None:
-    """Writes ``final_log10_loss`` and ``avg_log10_loss`` from per-seed metrics."""
+    """Writes ``final_log10_loss`` and ``avg_log10_loss`` from per-seed metrics
+    (``provenance``: appended to the notes, e.g. when seeds ran at different commits)."""
     seeds = sorted(metrics)
     names = [k.split("/")[0] for k in metrics[seeds[0]] if k.endswith("/final_log10_loss")]
     ours = next(n for n in names if n.startswith("LSTM"))
@@ -57,9 +63,33 @@ def write_artefacts(
             notes=f"{PAPER}; no published numbers. The baseline is, on each seed, the best of "
             f"the four (learning rates tuned on {config.num_tune} training functions; "
             f"the best picked on the held-out functions, which favours the baseline). "
-            f"{config.meta_steps} meta-steps per seed.",
+            f"{config.meta_steps} meta-steps per seed." + (f" {provenance}" if provenance else ""),
             root=root,
         )
+
+
+def metrics_from_artefacts(suite: str, root=None) -> tuple[dict[int, dict], dict[int, float]]:
+    """Per-seed metrics and wall times rebuilt from the committed artefacts (the inverse of
+    :func:`write_artefacts`), so a new seed can be added without rerunning the others."""
+    from experiments.reproduce.results import read_results
+
+    suffix = "" if suite == "full" else "_quick"
+    final = read_results("lopt_quadratics", "final_log10_loss" + suffix, root=root)
+    avg = read_results("lopt_quadratics", "avg_log10_loss" + suffix, root=root)
+    ours = final["labels"]["lstm"]
+    metrics: dict[int, dict] = {}
+    for i, seed in enumerate(final["seeds"]):
+        m = {
+            f"{ours}/final_log10_loss": final["values"]["lstm"][i],
+            f"{ours}/avg_log10_loss": avg["values"]["lstm"][i],
+        }
+        for n, v in final["extra"]["baselines"].items():
+            m[f"{n}/final_log10_loss"] = v[i]
+            m[f"{n}/avg_log10_loss"] = avg["extra"]["baselines"][n][i]
+            m[f"{n}/lr"] = final["extra"]["tuned_lr"][n][i]
+        metrics[seed] = m
+    walls = dict(zip(final["seeds"], final["wall_seconds"], strict=True))
+    return metrics, walls
 
 
 def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:

@@ -51,75 +51,32 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 # ----------------------------------------------------------------------------- data
 
 
-def _with_rotations(x: np.ndarray, y: np.ndarray, num_classes: int):
-    """Adds 90°, 180°, 270° rotations of every class as new classes (Santoro et al. 2016)."""
-    xs = [np.rot90(x, k, axes=(1, 2)) for k in range(4)]
-    ys = [y + k * num_classes for k in range(4)]
-    return np.concatenate(xs), np.concatenate(ys)
-
-
 def load_splits(config) -> dict[str, np.ndarray]:
-    """Meta-train / meta-test images ``(n, s, s, 1)`` float32 with ink = 1, int32 labels."""
-    rng = np.random.default_rng(config.seed)
-    if config.dataset == "digits":
-        d = data.digits()
-        x, y = d["x"], d["y"]
-        tr, te = y < 5, y >= 5
-        splits = {"x_train": x[tr], "y_train": y[tr], "x_test": x[te], "y_test": y[te] - 5}
-        n_train, n_test = 5, 5
-    else:
-        folder = str(train.manual_dir(config, "omniglot", must_exist=False))
-        cache = os.path.join(folder, f"_resized_{config.image_size}.npz")
-        imgs = []
-        for name in ("images_background.npz", "images_evaluation.npz"):
-            path = os.path.join(folder, name)
-            if not os.path.exists(path):
-                raise FileNotFoundError(
-                    f"Omniglot file {path} not found; set config.manual_dir or JTRANSFER_MANUAL_DIR"
-                )
-            with np.load(path) as f:
-                imgs.append(f["images"])
-        imgs = np.concatenate(imgs)  # (1623, 20, 105, 105) bool
-        del cache
-        ink = 1.0 - imgs.reshape(-1, 105, 105, 1).astype(np.float32)  # True = background
-        small = np.concatenate(
-            [
-                np.asarray(
-                    jax.image.resize(
-                        jnp.asarray(ink[i : i + 2048]),
-                        (min(2048, len(ink) - i), config.image_size, config.image_size, 1),
-                        "linear",
-                        antialias=True,
-                    )
-                )
-                for i in range(0, len(ink), 2048)
-            ]
+    """Meta-train / meta-test images ``(n, s, s, 1)`` float32 with ink = 1, int32 labels.
+
+    Omniglot: :func:`jtransfer.data.omniglot_arrays` (the NumPy permutation of
+    ``config.seed``, antialiased resize). Digits: classes 0–4 (plus their rotations, as new
+    classes) train, 5–9 test (:func:`jtransfer.data.add_rotations`).
+    """
+    if config.dataset == "omniglot":
+        return data.omniglot_arrays(
+            train.manual_dir(config, must_exist=False),
+            config.image_size,
+            seed=config.seed,
+            num_train=config.num_train_classes,
+            rotations=config.rotations,
         )
-        small = small.reshape(imgs.shape[0], imgs.shape[1], config.image_size, config.image_size)
-        order = rng.permutation(imgs.shape[0])
-        n_train = config.num_train_classes
-        n_test = imgs.shape[0] - n_train
-        tr, te = small[order[:n_train]], small[order[n_train:]]
-        lab = lambda n: np.repeat(np.arange(n, dtype=np.int32), imgs.shape[1])
-        splits = {
-            "x_train": tr.reshape(-1, config.image_size, config.image_size),
-            "y_train": lab(n_train),
-            "x_test": te.reshape(-1, config.image_size, config.image_size),
-            "y_test": lab(n_test),
-        }
+    d = data.digits()
+    tr, te = d["y"] < 5, d["y"] >= 5
+    x_train, y_train = d["x"][tr], d["y"][tr]
     if config.rotations:
-        splits["x_train"], splits["y_train"] = _with_rotations(
-            splits["x_train"], splits["y_train"], n_train
-        )
-        if config.dataset == "omniglot":
-            splits["x_test"], splits["y_test"] = _with_rotations(
-                splits["x_test"], splits["y_test"], n_test
-            )
-    for k in ("x_train", "x_test"):
-        splits[k] = np.ascontiguousarray(splits[k][..., None], dtype=np.float32)
-    for k in ("y_train", "y_test"):
-        splits[k] = splits[k].astype(np.int32)
-    return splits
+        x_train, y_train = data.add_rotations(x_train, y_train, 5)
+    return {
+        "x_train": np.ascontiguousarray(x_train[..., None], dtype=np.float32),
+        "y_train": y_train.astype(np.int32),
+        "x_test": np.ascontiguousarray(d["x"][te][..., None], dtype=np.float32),
+        "y_test": (d["y"][te] - 5).astype(np.int32),
+    }
 
 
 # ----------------------------------------------------------------------------- model, losses

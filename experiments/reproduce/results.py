@@ -107,7 +107,19 @@ def _git() -> dict[str, Any]:
             timeout=30,
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            # the artefacts themselves do not make the code dirty (a writer of several
+            # artefacts would otherwise mark all but its first as "dirty tree")
+            [
+                "git",
+                "-C",
+                str(root),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)experiments/*/results/*.json",
+            ],
             check=True,
             capture_output=True,
             text=True,

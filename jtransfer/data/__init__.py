@@ -6,13 +6,14 @@ Benchmarks (TFDS builders over the manual-download folder): :func:`load`, :func:
 including the text benchmarks ``amazon_text`` (Blitzer reviews) and ``fdu_mtl``;
 :func:`text_overlap` measures exact duplicates between text collections.
 Few-shot episodes: :func:`sample_episodes`, :func:`episode_sampler`, and Omniglot with the
-MAML protocol, :func:`omniglot_few_shot`.
+MAML protocol, :func:`omniglot_few_shot` (TFDS) and :func:`omniglot_arrays` (the arrays of
+``experiments/maml_omniglot``), :func:`add_rotations`.
 """
 
 from jtransfer.data._digits import DigitShift, apply_shift, digits
 from jtransfer.data._episodes import ClassIndex, class_index, episode_sampler, sample_episodes
 from jtransfer.data._load import DATASETS, build, default_data_dir, load
-from jtransfer.data._omniglot import omniglot_few_shot
+from jtransfer.data._omniglot import add_rotations, omniglot_arrays, omniglot_few_shot
 from jtransfer.data._sources import (
     AMAZON_DOMAINS,
     AMAZON_TEXT_DOMAINS,
@@ -69,6 +70,8 @@ __all__ = [
     "default_manual_dir",
     "load",
     "omniglot_few_shot",
+    "omniglot_arrays",
+    "add_rotations",
     "resolve_files",
     "ClassIndex",
     "DigitShift",

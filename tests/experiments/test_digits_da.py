@@ -48,7 +48,17 @@ def test_lambda_is_selected_by_iw_accuracy_not_by_target_accuracy(tmp_path, monk
 
 
 @pytest.mark.parametrize(
-    "field, value", [("method", "magic"), ("lam_grid", ()), ("noise", -1.0), ("num_steps", 0)]
+    "field, value",
+    [
+        ("method", "magic"),
+        ("lam_grid", ()),
+        ("noise", -1.0),
+        ("num_steps", 0),
+        ("source_val_fraction", 1.0),
+        ("sklearn_source_fraction", 0.0),
+        ("mnist_target_split", 0),
+        ("mnist_m_split", -1),
+    ],
 )
 def test_bad_config_raises(tmp_path, field, value):
     c = test_config.get_config()
@@ -70,6 +80,7 @@ def test_benchmark_pairs_have_the_documented_splits():
         "usps_mu": (10000, 7291, 2007, 256),
         "mnist_m": (4500, 4501, 4501, 3072),
     }
+    sizes["usps_um"] = (7291, 5000, 5000, 256)
     for shift, (n_s, n_t, n_e, d) in sizes.items():
         c = full.get_config(shift)
         c.manual_dir = os.path.dirname(root)
@@ -80,3 +91,33 @@ def test_benchmark_pairs_have_the_documented_splits():
         assert sorted(np.unique(data["ye"])) == list(range(10))
         if shift.startswith("jda"):
             np.testing.assert_array_equal(data["xt"], data["xe"])
+
+
+def test_split_sizes_come_from_the_config():
+    """The defaults are the old hard-coded sizes (half the digits as source, n // 5 source
+    validation, computed exactly for every n), and other values change the splits."""
+    for n in range(1, 4000):
+        assert train._share(n, 0.2) == n // 5 and train._share(n, 0.5) == n // 2
+    c = test_config.get_config()
+    d = train.make_data(c)
+    n_src = 1797 // 2
+    assert len(d["xs"]) + len(d["xv"]) == n_src and len(d["xv"]) == n_src // 5
+    assert len(d["xt"]) == 1797 - n_src
+    c.sklearn_source_fraction, c.source_val_fraction = 0.25, 0.5
+    d = train.make_data(c)
+    assert len(d["xs"]) + len(d["xv"]) == 449 and len(d["xv"]) == 224 and len(d["xt"]) == 1348
+
+
+def test_benchmark_split_sizes_follow_the_config():
+    from experiments.digits_da.configs import full
+    from tests.conftest import manual_dir_or_skip
+
+    root = manual_dir_or_skip("mnist_usps_jda")
+    c = full.get_config("usps_um")
+    c.manual_dir, c.mnist_target_split = os.path.dirname(root), 3000
+    d = train.make_data(c)
+    assert (len(d["xt"]), len(d["xe"])) == (3000, 7000)
+    c = full.get_config("mnist_m")
+    c.manual_dir, c.mnist_m_split = os.path.dirname(root), 5000
+    d = train.make_data(c)
+    assert len(d["xs"]) + len(d["xv"]) == 5000 and len(d["xt"]) == len(d["xe"]) == 4001

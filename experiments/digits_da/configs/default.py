@@ -26,4 +26,9 @@ def get_config():
     c.save_every = 1500
     c.lam_grid = (0.1, 1.0)
     c.lam_schedule = "dann"
+    # Split sizes (every dataset; the defaults are the protocol's published splits):
+    c.source_val_fraction = 0.2  # held-out source share for λ selection (floor of n * f)
+    c.sklearn_source_fraction = 0.5  # "sklearn": source share of the 1797 digits
+    c.mnist_target_split = 5000  # "usps_full" U→M: MNIST test[:n] unlabelled, [n:] test
+    c.mnist_m_split = 4500  # "mnist_m": MNIST test[:n] source, MNIST-M test[n:] target
     return c

@@ -33,6 +33,13 @@ def manual_dir():
     return manual_dir_or_skip()
 
 
+@pytest.fixture(scope="session")
+def tfds_data_dir(tmp_path_factory):
+    """One temporary TFDS data dir for the session: each dataset is built once, whichever
+    test folder needs it first."""
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
 def execute_notebook(name: str) -> str:
     """Runs ``notebooks/<name>.py`` (jupytext percent format) in a fresh kernel; returns the
     concatenated text output of its code cells. A failing cell fails the test."""

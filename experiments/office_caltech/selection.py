@@ -39,7 +39,7 @@ from experiments.office_caltech import data as ocd
 from experiments.office_caltech.configs import default
 from jtransfer import align, recipes, select
 
-CS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
+CS = tuple(default.get_config().svm_cs)  # the experiment's (the CORAL authors') C grid
 CRITERIA = ("source", "iw_experiments", "iwv", "dev", "iwv_raw")
 DOMAIN_C = 0.01  # the Office-Caltech experiment's domain-classifier C (train.deep)
 

@@ -1,10 +1,29 @@
-"""Test-wide JAX settings: strict rank promotion so silent broadcasting surfaces as an error."""
+"""Test-wide JAX settings: strict rank promotion so silent broadcasting surfaces as an error,
+and one persistent compilation cache for the session."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
-import jax
-import pytest
+# One XLA compilation cache per test session, in a fresh temporary folder removed at exit
+# (set before JAX reads its configuration; subprocesses and notebook kernels inherit it):
+# a program compiled again -- by a test's subprocess, a resumed run, a retrace -- is read
+# back instead of compiled. The executables are the same, so the numbers are the same.
+# A folder given in $JAX_COMPILATION_CACHE_DIR is used as it is.
+if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jtransfer-xla-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs",
+    float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 SHARED_DATA = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
@@ -31,6 +50,13 @@ def manual_dir_or_skip(subdir: str | None = None) -> str:
 @pytest.fixture
 def manual_dir():
     return manual_dir_or_skip()
+
+
+@pytest.fixture(scope="session")
+def tfds_data_dir(tmp_path_factory):
+    """One temporary TFDS data dir for the session: each dataset is built once, whichever
+    test folder needs it first."""
+    return str(tmp_path_factory.mktemp("tfds"))
 
 
 def execute_notebook(name: str) -> str:

@@ -30,6 +30,15 @@ def load_domain(
     return m["fts"].astype(np.float64), m["labels"].ravel().astype(np.int64) - 1
 
 
+def load_raw(config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Raw counts and labels of every domain A/C/D/W, from ``config.manual_dir`` (see
+    ``jtransfer.train.manual_dir``), ``config.data_subdir`` and ``config.file_pattern``."""
+    from jtransfer import train as jtrain
+
+    root = str(jtrain.manual_dir(config, config.data_subdir))
+    return {d: load_domain(root, d, pattern=config.file_pattern) for d in DOMAINS}
+
+
 def preprocess(x: np.ndarray) -> np.ndarray:
     """L1 row normalisation, then per-feature z-score (population std) within the domain."""
     x = x / np.maximum(x.sum(1, keepdims=True), 1e-12)

@@ -36,10 +36,10 @@ import numpy as np
 from sklearn.svm import SVC
 
 from experiments.office_caltech import data as ocd
+from experiments.office_caltech.configs import default
 from jtransfer import align, recipes, select
-from jtransfer import train as jtrain
 
-CS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
+CS = tuple(default.get_config().svm_cs)  # the experiment's (the CORAL authors') C grid
 CRITERIA = ("source", "iw_experiments", "iwv", "dev", "iwv_raw")
 DOMAIN_C = 0.01  # the Office-Caltech experiment's domain-classifier C (train.deep)
 
@@ -97,8 +97,10 @@ def picks(errs, xs, xt, val, ds, dt):
     return out, diag
 
 
-def run(seeds, root, dump=None):
-    raw = {d: ocd.load_domain(root, d) for d in ocd.DOMAINS}
+def run(seeds, config, dump=None):
+    """Agreement and regret per seed on ``config``'s files and shifts (the Office-Caltech
+    experiment's config)."""
+    raw = ocd.load_raw(config)
     doms = {d: (ocd.preprocess(x), y) for d, (x, y) in raw.items()}
     l1 = {d: x / np.maximum(x.sum(1, keepdims=True), 1e-12) for d, (x, _) in raw.items()}
     agree = {c: [] for c in CRITERIA}
@@ -108,7 +110,7 @@ def run(seeds, root, dump=None):
         t0 = time.perf_counter()
         hits = {c: [] for c in CRITERIA}
         gaps = {c: [] for c in CRITERIA}
-        for shift in ocd.SHIFTS:
+        for shift in config.shifts:
             s, t = shift.split("→")
             (xs, ys), (xt, yt) = doms[s], doms[t]
             rng = np.random.default_rng(seed)
@@ -149,8 +151,6 @@ def main(argv=None):
     a = p.parse_args(argv)
     import json
 
-    import ml_collections
-
     if a.from_raw:
         with open(a.from_raw) as f:
             raw = json.load(f)
@@ -159,11 +159,8 @@ def main(argv=None):
         )
         a.seeds = raw["seeds"]
     else:
-        root = str(
-            jtrain.manual_dir(
-                ml_collections.ConfigDict({"manual_dir": a.manual_dir}), "office_caltech10_surf"
-            )
-        )
+        experiment = default.get_config()  # files and shifts of the experiment
+        experiment.manual_dir = a.manual_dir
 
         def dump(agree, regret, per_shift, walls, seeds):
             if a.out:
@@ -180,7 +177,7 @@ def main(argv=None):
                         ensure_ascii=False,
                     )
 
-        agree, regret, per_shift, walls = run(a.seeds, root, dump)
+        agree, regret, per_shift, walls = run(a.seeds, experiment, dump)
     config = {
         "candidates": "SVM {NA, CORAL} x C " + str(CS),
         "val_fraction": 0.2,

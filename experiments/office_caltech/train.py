@@ -86,13 +86,7 @@ def closed_form(xs, ys, xt, yt, cs, eps) -> dict[str, float]:
 
 
 def load(config):
-    root = str(jtrain.manual_dir(config, config.data_subdir))
-    return {
-        d: (ocd.preprocess(x), y)
-        for d, (x, y) in (
-            (d, ocd.load_domain(root, d, pattern=config.file_pattern)) for d in ocd.DOMAINS
-        )
-    }
+    return {d: (ocd.preprocess(x), y) for d, (x, y) in ocd.load_raw(config).items()}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:

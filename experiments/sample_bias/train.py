@@ -100,7 +100,9 @@ def estimate_weights(config, data) -> tuple[dict[str, np.ndarray], dict[str, obj
                     )
                 )
             else:
-                w = true_ratio(xs)
+                w = true_ratio(
+                    xs, source_std=config.source_std, target_range=tuple(config.target_range)
+                )
             out[m] = (w / w.mean()).astype(np.float32)
     return out, chosen
 
@@ -113,7 +115,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     run = train.Run(workdir, config=config, exempt=("plot",), save_every=None)
     data_key, init_key = train.keys(config.seed, "data", "init")
     data = jdata.sample_bias_regression(
-        key=data_key, n_source=config.n_source, n_target=config.n_target
+        key=data_key,
+        n_source=config.n_source,
+        n_target=config.n_target,
+        noise=config.noise,
+        source_std=config.source_std,
+        target_range=tuple(config.target_range),
     )
     t0 = time.perf_counter()
     ws, chosen = estimate_weights(config, data)
@@ -194,25 +201,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     with open(os.path.join(workdir, "chosen.txt"), "w") as f:
         f.write("\n".join(f"{k}: {v}" for k, v in chosen.items()) + "\n")
     if config.plot:
-        plot(os.path.join(workdir, "sample_bias.png"), data, grid, pred_g, ws, metrics)
+        plot(os.path.join(workdir, "sample_bias.png"), data, grid, pred_g, ws, metrics, config)
     return metrics
 
 
-def plot(path, data, grid, pred, ws, metrics) -> str:
+def plot(path, data, grid, pred, ws, metrics, config) -> str:
     """Three panels: input densities, the weights per method, the fitted curves."""
     import matplotlib.pyplot as plt
 
+    sd, (lo, hi) = config.source_std, tuple(config.target_range)
     fig, ax = plt.subplots(1, 3, figsize=(15, 4))
     g = grid[:, 0]
     ax[0].hist(data["xs"][:, 0], bins=20, density=True, alpha=0.5, label="source sample")
     ax[0].hist(data["xt"][:, 0], bins=20, density=True, alpha=0.5, label="target sample")
     ax[0].plot(
         g,
-        np.exp(-0.5 * (g / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi)),
+        np.exp(-0.5 * (g / sd) ** 2) / (sd * np.sqrt(2 * np.pi)),
         "C0",
-        label="p(x) = N(0, 0.5²)",
+        label=f"p(x) = N(0, {sd:g}²)",
     )
-    ax[0].plot(g, ((g >= -1.5) & (g <= 1.5)) / 3.0, "C1", label="q(x) = U(−1.5, 1.5)")
+    ax[0].plot(g, ((g >= lo) & (g <= hi)) / (hi - lo), "C1", label=f"q(x) = U({lo:g}, {hi:g})")
     ax[0].set_title("input densities")
     ax[0].legend(fontsize=7)
     order = np.argsort(data["xs"][:, 0])

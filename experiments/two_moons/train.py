@@ -23,11 +23,11 @@ METHODS = recipes.METHODS
 
 
 def make_data(config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
-    """ADAPT's two moons: source with its first coordinate shifted by −0.5 (the second is
-    left as is, as in ADAPT's ``make_moons_da``), target = source rotated by ``angle`` about
+    """ADAPT's two moons: source moved by ``source_shift`` (ADAPT's ``make_moons_da``: −0.5 on
+    the first coordinate, the second left as is), target = source rotated by ``angle`` about
     the origin."""
     xs, ys = make_moons(n_samples=config.n_samples, noise=config.noise, random_state=config.seed)
-    xs = (xs - np.array([0.5, 0.0])).astype(np.float32)
+    xs = (xs + np.array(config.source_shift)).astype(np.float32)
     theta = np.deg2rad(config.angle)
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]], np.float32)
     return {"xs": xs, "ys": ys.astype(np.float32), "xt": xs @ rot.T, "yt": ys.astype(np.float32)}

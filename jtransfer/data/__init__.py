@@ -5,6 +5,7 @@ Generated data (no files): :func:`sample_sinusoid_tasks`, :func:`sample_quadrati
 Benchmarks (TFDS builders over the manual-download folder): :func:`load`, :func:`build`,
 including the text benchmarks ``amazon_text`` (Blitzer reviews) and ``fdu_mtl``;
 :func:`text_overlap` measures exact duplicates between text collections.
+Any other TFDS dataset (a builder of your own included): :func:`load_tfds`.
 Few-shot episodes: :func:`sample_episodes`, :func:`episode_sampler`, and Omniglot with the
 MAML protocol, :func:`omniglot_few_shot` (TFDS) and :func:`omniglot_arrays` (the arrays of
 ``experiments/maml_omniglot``), :func:`add_rotations`.
@@ -45,6 +46,7 @@ from jtransfer.data._text import (
     normalize_text,
     text_overlap,
 )
+from jtransfer.data._tfds import load_tfds
 
 __all__ = [
     "AMAZON_DOMAINS",
@@ -69,6 +71,7 @@ __all__ = [
     "default_data_dir",
     "default_manual_dir",
     "load",
+    "load_tfds",
     "omniglot_few_shot",
     "omniglot_arrays",
     "add_rotations",

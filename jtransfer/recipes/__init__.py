@@ -12,6 +12,9 @@ Domain adaptation (an MLP classifier, labelled source + unlabelled target):
 * Configuration: :func:`default_config`, :func:`check_config`, :func:`make_optimizer`.
 * Pieces: :func:`build_model` → :class:`DAModel`, :func:`da_loss` (one batch's objective),
   :func:`task_loss`.
+* Data: :func:`load_domains` reads two domains of a TFDS dataset (a jtransfer benchmark or a
+  builder of your own) as :class:`Domains` ``(x_source, y_source, x_target, evals)``; the
+  target's labels are only in ``evals`` (reporting).
 * Label-free selection: :func:`reverse_validate` (``select.reverse_validation`` with the
   recipe as the method), :func:`importance_weights` (for ``select.iw_accuracy``).
 
@@ -47,11 +50,13 @@ from jtransfer.recipes._da import (
     reverse_validate,
     task_loss,
 )
+from jtransfer.recipes._domains import Domains, load_domains
 
 __all__ = [
     "METHODS",
     "DAModel",
     "DAResult",
+    "Domains",
     "accuracy",
     "build_model",
     "check_config",
@@ -59,6 +64,7 @@ __all__ = [
     "default_config",
     "fit_domain_adaptation",
     "importance_weights",
+    "load_domains",
     "make_optimizer",
     "predict",
     "reverse_validate",

@@ -7,8 +7,8 @@ from tests.conftest import manual_dir_or_skip
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
+def data_dir(tfds_data_dir):
+    return tfds_data_dir
 
 
 @pytest.fixture(scope="session")

@@ -38,8 +38,18 @@ def test_end_to_end_tiny_config_is_deterministic(tmp_path):
     del m3
 
 
-@pytest.mark.parametrize("method", ["dann"])  # the shared loop; source_only is the same path
-def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, method):
+@pytest.fixture(scope="module")
+def dann_run(tmp_path_factory):
+    """One uninterrupted DANN run of the tiny config: (workdir, metrics)."""
+    c = test_config.get_config()
+    c.method = "dann"
+    workdir = tmp_path_factory.mktemp("dann_ref")
+    return workdir, train.train_and_evaluate(c, str(workdir))
+
+
+def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, dann_run):
+    """The command line killed at step 75, then resumed, ends where an uninterrupted run
+    ends (the reference and the resume run in this process: the same computation)."""
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
     base = [
         sys.executable,
@@ -47,16 +57,8 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, method):
         "experiments.two_moons.main",
         "--config",
         "experiments/two_moons/configs/test.py",
-        f"--config.method={method}",
+        "--config.method=dann",
     ]
-    # Uninterrupted reference run.
-    subprocess.run(
-        base + ["--workdir", str(tmp_path / "ref")],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
     # A run that SIGKILLs itself at step 75 (after the checkpoint at step 60).
     killed = subprocess.run(
         base + ["--workdir", str(tmp_path / "run"), "--config.debug_kill_at_step=75"],
@@ -68,14 +70,14 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, method):
     assert not (tmp_path / "run" / "final_params.npz").exists()
     assert sorted(os.listdir(tmp_path / "run" / "restart0" / "checkpoints")) == ["30", "60"]
     # Resume to completion.
-    subprocess.run(
-        base + ["--workdir", str(tmp_path / "run")],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    for a, b in zip(_final(tmp_path / "ref"), _final(tmp_path / "run")):
+    c = test_config.get_config()
+    c.method = "dann"
+    resumed = train.train_and_evaluate(c, str(tmp_path / "run"))
+    ref_dir, ref = dann_run
+    accuracies = [k for k in ref if k.endswith("accuracy")]  # (NaN: no reverse validation)
+    assert "target_accuracy" in accuracies
+    np.testing.assert_equal([resumed[k] for k in accuracies], [ref[k] for k in accuracies])
+    for a, b in zip(_final(ref_dir), _final(tmp_path / "run")):
         np.testing.assert_array_equal(a, b)
 
 
@@ -139,12 +141,13 @@ def test_reverse_validation_separates_a_good_from_a_constant_labelling(tmp_path)
 
 
 @pytest.mark.parametrize("method", train.METHODS)
-def test_every_method_runs_and_fits_the_source(tmp_path, method):
+def test_every_method_runs_and_fits_the_source(tmp_path, method, dann_run):
     c = test_config.get_config()
     c.method = method
-    m = train.train_and_evaluate(c, str(tmp_path))
+    workdir, m = dann_run if method == "dann" else (tmp_path, None)
+    m = m or train.train_and_evaluate(c, str(tmp_path))
     assert m["source_accuracy"] > 0.7, m  # 120 steps; the alignment term slows fitting
-    assert (tmp_path / "boundary.npz").exists()
+    assert (workdir / "boundary.npz").exists()
 
 
 @pytest.mark.parametrize(
@@ -165,31 +168,35 @@ def test_bad_config_raises_before_training(tmp_path, field, value):
     assert not (tmp_path / "checkpoints").exists()
 
 
+def _mesh_run(workdir):
+    import jax
+
+    from experiments.two_moons import train
+    from experiments.two_moons.configs import test
+
+    c = test.get_config()
+    c.method, c.batch_size, c.num_epochs, c.eval_every, c.save_every = "dann", 20, 10, 50, 50
+    c.mesh_shape = (-1,)
+    m = train.train_and_evaluate(c, workdir)
+    with np.load(os.path.join(workdir, "final_params.npz")) as f:
+        m["params"] = [f[k].ravel().tolist() for k in sorted(f.files, key=lambda s: int(s[4:]))]
+    m["devices"] = jax.device_count()
+    return m
+
+
 _MESH_RUN = """
-import json, os, sys
-import jax
-import numpy as np
-from experiments.two_moons import train
-from experiments.two_moons.configs import test
-c = test.get_config()
-c.method, c.batch_size, c.num_epochs, c.eval_every, c.save_every = "dann", 20, 10, 50, 50
-c.mesh_shape = (-1,)
-m = train.train_and_evaluate(c, sys.argv[1])
-with np.load(os.path.join(sys.argv[1], "final_params.npz")) as f:
-    m["params"] = [f[k].ravel().tolist() for k in sorted(f.files, key=lambda s: int(s[4:]))]
-m["devices"] = jax.device_count()
-print(json.dumps(m))
+import json, sys
+from tests.experiments.test_two_moons import _mesh_run
+print(json.dumps(_mesh_run(sys.argv[1])))
 """
 
 
 def test_config_mesh_shape_runs_data_parallel(tmp_path):
     """The shared DA loop with ``config.mesh_shape=(-1,)``: the source and target batches are
-    sharded over 4 simulated devices (parameters replicated) and give the 1-device run."""
-
-    def run(devices):
-        return run_on_devices(_MESH_RUN, devices, tmp_path / f"d{devices}", timeout=300)
-
-    one, four = run(1), run(4)
+    sharded over 4 simulated devices (parameters replicated) and give the 1-device run (this
+    process, which sees one device)."""
+    one = _mesh_run(str(tmp_path / "d1"))
+    four = run_on_devices(_MESH_RUN, 4, tmp_path / "d4", timeout=300)
     assert one["devices"] == 1 and four["devices"] == 4
     for k in ("source_accuracy", "target_accuracy"):
         assert four[k] == one[k], k

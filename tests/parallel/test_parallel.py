@@ -1,31 +1,28 @@
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jtransfer import parallel
+from tests.conftest import run_on_devices
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
-_SCRIPT = textwrap.dedent("""
-    import json, os, sys
-    n = int(sys.argv[1])
-    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n}"
-    import jax, jax.numpy as jnp, optax
+def _train(n):
+    """Ten data-parallel Adam steps on ``n`` devices (all the process sees)."""
+    import jax
+    import optax
+
     from jtransfer.parallel import data_parallel_step, make_mesh, replicate, shard_batch
+
     assert len(jax.devices()) == n
     mesh = make_mesh(n)
     params = {"w": jax.random.normal(jax.random.key(0), (5, 3)), "b": jnp.zeros(3)}
     x = jax.random.normal(jax.random.key(1), (64, 5))
     y = jax.random.normal(jax.random.key(2), (64, 3))
+
     def loss_fn(p, batch):
         xb, yb = batch
-        return jnp.mean((jnp.tanh(xb @ p["w"] + p["b"]) - yb) ** 2)
+        return jnp.mean((jnp.tanh(xb @ p["w"] + p["b"][None, :]) - yb) ** 2)
+
     opt = optax.adam(1e-2)
     params = replicate(params, mesh)
     opt_state = replicate(opt.init(params), mesh)
@@ -36,21 +33,23 @@ _SCRIPT = textwrap.dedent("""
     for _ in range(10):
         params, opt_state, loss = step(params, opt_state, batch)
         losses.append(float(loss))
-    print(json.dumps({"losses": losses, "w": jax.device_get(params["w"]).tolist(),
-                      "b": jax.device_get(params["b"]).tolist()}))
-""")
+    return {
+        "losses": losses,
+        "w": jax.device_get(params["w"]).tolist(),
+        "b": jax.device_get(params["b"]).tolist(),
+    }
 
 
-def _run(n):
-    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(n)], env=env, check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+_SCRIPT = """
+import json
+from tests.parallel.test_parallel import _train
+print(json.dumps(_train(8)))
+"""
 
 
 def test_data_parallel_on_8_simulated_devices_equals_1_device():
-    one, eight = _run(1), _run(8)
+    """8 simulated devices (a fresh process) equal 1 device (this process)."""
+    one, eight = _train(1), run_on_devices(_SCRIPT, 8)
     np.testing.assert_allclose(eight["losses"], one["losses"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(eight["w"], one["w"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(eight["b"], one["b"], atol=1e-5, rtol=0)

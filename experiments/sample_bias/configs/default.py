@@ -15,6 +15,9 @@ def get_config():
     c.seed = 0
     c.n_source = 100
     c.n_target = 100
+    c.source_std = 0.5  # the shift: source x ~ N(0, source_std²) ...
+    c.target_range = (-1.5, 1.5)  # ... target x ~ U(target_range)
+    c.noise = 0.1  # y = f(x) + noise·ε
     c.hidden = (100, 100)
     c.learning_rate = 1e-3
     c.num_steps = 2000  # full-batch Adam steps

@@ -32,7 +32,8 @@ def get_config():
     c.method = "source_only"
     c.n_samples = 100
     c.noise = 0.05
-    c.angle = 30.0
+    c.angle = 30.0  # the shift: target = source rotated by this many degrees
+    c.source_shift = (-0.5, 0.0)  # added to make_moons' points (ADAPT's make_moons_da)
     c.hidden = (10,)
     c.head_hidden = (10, 10)
     c.disc_hidden = (10, 10)

@@ -1,0 +1,64 @@
+"""lm_multitask on FDU-MTL, CPU configuration (README: protocol).
+
+Frozen all-MiniLM-L6-v2; pooled features of every hidden state cached once (``features.py``);
+a residual bottleneck adapter per domain or shared (``model.py``) on the cached features of
+``layer``. ``configs/gpu.py`` describes the LoRA-on-the-body version.
+
+Run: ``python -m experiments.lm_multitask.main --workdir runs/lm_multitask``
+"""
+
+import os
+
+import ml_collections
+
+from jtransfer import data
+
+
+def get_config():
+    c = ml_collections.ConfigDict()
+    # data
+    c.domains = tuple(data.FDU_MTL_DOMAINS)
+    c.max_per_split = 0  # 0: every line (tiny configs cut each split-class cell)
+    # encoder and features (one pass, cached; see features.py)
+    c.encoder = "minilm"
+    c.layers = (0, 1, 2, 3, 4, 5, 6)
+    c.max_length = 32  # tokens (CPU budget: see the README)
+    c.max_train_per_domain = 0  # 0: every train line; else the first of a fixed permutation
+    c.train_block = 200  # train lines per cache unit (see features.load_features)
+    c.batch_size = 64  # encoder batch
+    c.forward_chunk = 16
+    c.cache_dir = os.path.join(os.path.expanduser("~"), ".cache", "jtransfer", "features")
+    # adapters and training
+    c.layer = 6  # hidden state the adapters read (6 = last layer, the sentence embedding)
+    c.rank = 32  # adapter bottleneck
+    c.batch_per_domain = 32
+    c.learning_rate = 1e-3
+    c.num_steps = 1500
+    c.eval_every = 100
+    c.methods = (
+        "single_task",
+        "hard",
+        "soft_val",
+        "soft_learned",
+        "sp",
+        "asp_adv",
+        "asp",
+        "uncertainty",
+        "pcgrad",
+        "cagrad",
+        "mgda",
+        "imtl_g",
+    )
+    c.soft_grid = (1.0, 10.0, 100.0, 1000.0)  # strength lambda (per-example scale)
+    c.soft_init_log_sigma = -1.15  # 1 / sigma^2 = 10 at the start
+    c.adv_weight = 0.05  # ASP-MTL's lambda
+    c.orth_weight = 0.01  # ASP-MTL's gamma
+    c.disc_hidden = 64
+    c.cagrad_c = 0.4
+    c.seeds = (0, 1, 2)
+    # detector and speed
+    c.detector_confidence = 0.95
+    c.speed_repeats = 20
+    c.plot = True
+    c.results_file = ""
+    return c

@@ -119,7 +119,8 @@ def load_features(config, *, log: bool = False) -> tuple[dict[str, dict], dict[s
     from jtransfer import models
 
     apply_fn, params, tok, ckpt = encoder_fns(config)
-    texts = {d: domain_texts(d, max_per_split=config.get("max_per_split", 0)) for d in config.domains}
+    small = config.get("max_per_split", 0)
+    texts = {d: domain_texts(d, max_per_split=small) for d in config.domains}
     cap = config.max_train_per_domain or 10**9
     rows: dict[str, list[np.ndarray]] = {d: [] for d in config.domains}
     feats: dict[str, list[np.ndarray]] = {d: [] for d in config.domains}

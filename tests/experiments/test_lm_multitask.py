@@ -1,12 +1,11 @@
 """lm_multitask: tiny end-to-end run on synthetic texts, and the pieces against references."""
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.lm_multitask import features, model, train
+from experiments.lm_multitask import analysis, features, report, train
 from experiments.lm_multitask.configs import test as test_config
+from experiments.reproduce.results import read_results
 
 WORDS = ["good", "great", "fine", "bad", "poor", "awful", "the", "a", "it", "was"]
 
@@ -40,3 +39,34 @@ def test_end_to_end_tiny_config(tmp_path, synthetic):
             assert len(s["test_err"]) == len(cfg.domains)
             assert all(0.0 <= e <= 1.0 for e in s["test_err"])
     assert set(out["soft_strength"]) <= set(cfg.soft_grid)
+    assert len(out["benchmark"]) == len(cfg.seeds)
+    assert out["benchmark"][0]["max_abs_diff"] < 1e-5
+    report.write_artefacts(out, cfg, "full", root=tmp_path)
+    avg = read_results("lm_multitask", "average_error", root=tmp_path)
+    assert avg["baseline"] == "single_task" and not avg["higher_is_better"]
+    want = [100 * np.mean(r["test_err"]) for r in out["per_seed"]["hard"]]
+    np.testing.assert_allclose(avg["values"]["hard"], want)
+    for name in ("domain_error_single_task", "domain_gain", "negative_transfer", "step_time"):
+        assert read_results("lm_multitask", name, root=tmp_path)["values"]
+
+
+def test_select_chooses_on_validation_only():
+    # 3 evaluations, 2 domains, 2 validation / 2 test lines; test correctness never consulted
+    va = np.array(
+        [[[1, 1], [0, 0]], [[0, 0], [1, 1]], [[1, 0], [1, 0]]], bool
+    )  # domain 0 best at e=0, domain 1 at e=1; mean best at e=0 or e=1 (tie -> first)
+    te = np.random.default_rng(0).random((3, 2, 2)) > 0.5
+    verr, terr, _ = train.select("single_task", va, te)
+    np.testing.assert_array_equal(verr, [0.0, 0.0])
+    np.testing.assert_array_equal(terr, [1 - te[0, 0].mean(), 1 - te[1, 1].mean()])
+    _, terr, _ = train.select("hard", va, te)
+    np.testing.assert_array_equal(terr, 1 - te[0].mean(-1))
+
+
+def test_detector_counts_against_a_hand_computed_case():
+    n = 200
+    good, bad = np.ones(n, bool), np.zeros(n, bool)
+    base = [{"test_err": [0.1, 0.1], "val_correct": [good, good]}]
+    joint = [{"test_err": [0.3, 0.05], "val_correct": [bad, good]}]  # domain 0 hurt + flagged
+    rec = analysis.detector({"single_task": base, "hard": joint})["hard"]
+    assert rec == {"hurt": [1], "flagged": [1], "hits": [1], "false_alarms": [0], "n": [2]}

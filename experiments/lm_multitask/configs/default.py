@@ -33,8 +33,8 @@ def get_config():
     c.rank = 32  # adapter bottleneck
     c.batch_per_domain = 32
     c.learning_rate = 1e-3
-    c.num_steps = 1500
-    c.eval_every = 100
+    c.num_steps = 800
+    c.eval_every = 50
     c.methods = (
         "single_task",
         "hard",
@@ -50,6 +50,7 @@ def get_config():
         "imtl_g",
     )
     c.soft_grid = (1.0, 10.0, 100.0, 1000.0)  # strength lambda (per-example scale)
+    c.fisher_batch = 8  # rows per domain for the curvature of soft_learned
     c.soft_init_log_sigma = -1.15  # 1 / sigma^2 = 10 at the start
     c.adv_weight = 0.05  # ASP-MTL's lambda
     c.orth_weight = 0.01  # ASP-MTL's gamma

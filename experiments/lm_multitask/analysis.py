@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.lm_multitask import model
+from experiments import _fdu_adapter as model
 from jtransfer import select
 
 

@@ -2,7 +2,7 @@
 
 import time
 
-from experiments.lm_multitask.features import load_features
+from experiments._fdu_features import load_features
 
 if __name__ == "__main__":
     from experiments.lm_multitask.configs import default

@@ -46,8 +46,9 @@ import ml_collections
 import numpy as np
 import optax
 
-from experiments.lm_multitask import analysis, model
-from experiments.lm_multitask.features import load_features
+from experiments import _fdu_adapter as model
+from experiments._fdu_features import load_features
+from experiments.lm_multitask import analysis
 from jtransfer import align, mtl, train
 
 AGGREGATORS = ("pcgrad", "cagrad", "mgda", "imtl_g")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from experiments.lm_multitask import analysis, features, report, train
+from experiments import _fdu_features as features
+from experiments.lm_multitask import analysis, report, train
 from experiments.lm_multitask.configs import test as test_config
 from experiments.reproduce.results import read_results
 

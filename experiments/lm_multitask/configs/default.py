@@ -1,8 +1,8 @@
 """lm_multitask on FDU-MTL, CPU configuration (README: protocol).
 
-Frozen all-MiniLM-L6-v2; pooled features of every hidden state cached once (``features.py``);
-a residual bottleneck adapter per domain or shared (``model.py``) on the cached features of
-``layer``. ``configs/gpu.py`` describes the LoRA-on-the-body version.
+Frozen all-MiniLM-L6-v2; pooled features of every hidden state cached once
+(``experiments/_fdu_features.py``); a residual bottleneck adapter per domain or shared
+(``experiments/_fdu_adapter.py``) on the cached features of ``layer``. ``configs/gpu.py`` describes the LoRA-on-the-body version.
 
 Run: ``python -m experiments.lm_multitask.main --workdir runs/lm_multitask``
 """
@@ -19,7 +19,7 @@ def get_config():
     # data
     c.domains = tuple(data.FDU_MTL_DOMAINS)
     c.max_per_split = 0  # 0: every line (tiny configs cut each split-class cell)
-    # encoder and features (one pass, cached; see features.py)
+    # encoder and features (one pass, cached; see experiments/_fdu_features.py)
     c.encoder = "minilm"
     c.layers = (0, 1, 2, 3, 4, 5, 6)
     c.max_length = 32  # tokens (CPU budget: see the README)

@@ -1,4 +1,5 @@
-"""FDU-MTL texts and their cached pooled MiniLM features (shared with ``lm_fewshot``).
+"""FDU-MTL texts and their cached pooled MiniLM features (shared by ``lm_multitask`` and
+``lm_fewshot``).
 
 Data: for each of the 16 domains of ``data.FDU_MTL_DOMAINS``, ``data.load("fdu_mtl",
 domain=d, split=["train", "validation", "test"])``: ``train`` (the train file less the 200
@@ -8,7 +9,9 @@ held-out lines), ``validation`` (those 200 lines: the ASP-MTL dev set) and ``tes
 Features: ``models.extract_features`` of ``text`` by the frozen encoder, mean-pooled over
 attended tokens for every hidden state in ``config.layers`` (0 = embeddings .. 6 = last
 layer), truncated to ``config.max_length`` tokens, cached under ``config.cache_dir``
-(resumable per chunk). ``python -m experiments.lm_multitask.cache`` fills the cache.
+(resumable per chunk). ``python -m experiments.lm_multitask.cache`` fills the cache: every
+domain's validation and test lines first, then the train lines in blocks (see
+:func:`load_features`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Frozen all-MiniLM-L6-v2; pooled features of every hidden state cached once
 (``experiments/_fdu_features.py``); a residual bottleneck adapter per domain or shared
-(``experiments/_fdu_adapter.py``) on the cached features of ``layer``. ``configs/gpu.py`` describes the LoRA-on-the-body version.
+(``experiments/_fdu_adapter.py``) on the cached features of ``layer``. ``configs/gpu.py``
+describes the LoRA-on-the-body version.
 
 Run: ``python -m experiments.lm_multitask.main --workdir runs/lm_multitask``
 """

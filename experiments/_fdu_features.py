@@ -167,3 +167,30 @@ def load_features(config, *, log: bool = False) -> tuple[dict[str, dict], dict[s
             "split": texts[dom]["split"][idx],
         }
     return out, times
+
+
+def probe_layer(feats: dict, domains, layers, *, fit_split="train", val_split="validation"):
+    """The hidden state whose per-domain logistic probe has the lowest validation error.
+
+    For every layer index ``l`` of ``layers`` (positions in the cached ``x``'s axis 1) and
+    every domain, scikit-learn ``LogisticRegression(C=1)`` on the standardised ``fit_split``
+    rows, scored on the ``val_split`` rows. Uses no test line.
+
+    Returns ``(best position, {position: mean validation error over the domains})``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    errs = {}
+    for l in range(len(layers)):
+        e = []
+        for d in domains:
+            f = feats[d]
+            tr, va = f["split"] == fit_split, np.isin(f["split"], val_split)
+            sc = StandardScaler().fit(f["x"][tr, l])
+            clf = LogisticRegression(C=1.0, max_iter=2000).fit(
+                sc.transform(f["x"][tr, l]), f["y"][tr]
+            )
+            e.append(1.0 - clf.score(sc.transform(f["x"][va, l]), f["y"][va]))
+        errs[l] = float(np.mean(e))
+    return min(errs, key=errs.get), errs

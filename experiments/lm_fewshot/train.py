@@ -29,6 +29,7 @@ meta-test domain; the same episodes for every method).
 
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
@@ -37,29 +38,29 @@ import numpy as np
 import optax
 
 from experiments import _fdu_adapter as model
-from experiments._fdu_features import load_features
+from experiments._fdu_features import load_features, probe_layer
 from jtransfer import data, meta, train
 
 META = ("maml", "fomaml", "anil", "reptile", "metasgd")
 METHODS = META + ("ft_multitask", "ft_scratch", "prototype")
 
 
-def arrays(feats: dict, config) -> tuple[dict, dict]:
-    """``({meta-train domain: (x, y)}, {meta-test domain: (x, y)})`` at ``config.layer``.
+def arrays(feats: dict, config, layer: int) -> tuple[dict, dict]:
+    """``({meta-train domain: (x, y)}, {meta-test domain: (x, y)})`` at position ``layer``.
 
     z-scored with the mean and standard deviation (ddof = 0) of the meta-training lines.
     """
     pick = lambda d, splits: np.isin(feats[d]["split"], splits)
     tr = {
         d: (
-            feats[d]["x"][pick(d, ("train", "validation")), config.layer],
+            feats[d]["x"][pick(d, ("train", "validation")), layer],
             feats[d]["y"][pick(d, ("train", "validation"))],
         )
         for d in config.meta_train
     }
     te = {
         d: (
-            feats[d]["x"][pick(d, ("validation", "test")), config.layer],
+            feats[d]["x"][pick(d, ("validation", "test")), layer],
             feats[d]["y"][pick(d, ("validation", "test"))],
         )
         for d in config.meta_test
@@ -96,7 +97,37 @@ def accuracy(params, x, y):
 HEAD_ONLY = {"ad": {"down": False, "b": False, "up": False}, "head": {"w": True, "c": True}}
 
 
-def meta_train(method, config, samplers, key, dim, *, log=False):
+def index_episodes(sets: dict, k: int, num_queries: int, per_domain: int, key) -> list:
+    """Episodes of row indices, ``per_domain`` from each domain, by ``data.sample_episodes``.
+
+    The library's sampler draws from ``x = arange(n)``, so an episode is a set of rows; the
+    features are gathered on the host (no feature copy per episode, one small compilation per
+    domain). Returns ``[(support rows, support labels, query rows, query labels)]`` per domain.
+    """
+    out = []
+    for j, (_, y) in enumerate(sets.values()):
+        eps = data.sample_episodes(
+            np.arange(len(y), dtype=np.int32),
+            y,
+            num_ways=2,
+            num_shots=k,
+            num_queries=num_queries,
+            num_episodes=per_domain,
+            key=jax.random.fold_in(key, j),
+        )
+        out.append(tuple(np.asarray(e) for e in eps))
+    return out
+
+
+def gather(sets: dict, eps: list, lo: int, hi: int) -> tuple[np.ndarray, ...]:
+    """Features ``(xs, ys, xq, yq)`` of episodes ``lo:hi`` of every domain, concatenated."""
+    parts = []
+    for (x, _), (si, ys, qi, yq) in zip(sets.values(), eps, strict=True):
+        parts.append((x[si[lo:hi]], ys[lo:hi], x[qi[lo:hi]], yq[lo:hi]))
+    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+
+
+def meta_train(method, config, train_sets, k, key, dim, *, log=False):
     """Meta-trains ``method`` for ``config.meta_steps`` steps; returns params (and rates)."""
     k_init, k_data = jax.random.split(key)
     params = init_params(k_init, dim, config.rank)
@@ -104,13 +135,8 @@ def meta_train(method, config, samplers, key, dim, *, log=False):
     opt = meta.reptile(config.reptile_step) if method == "reptile" else optax.adam(config.meta_lr)
     theta = (params, rates) if method == "metasgd" else params
     opt_state = opt.init(theta)
-    steps = config.inner_steps
-
-    def tasks_at(k):
-        ks = jax.random.split(k, len(samplers))
-        parts = [s(kk, config.episodes_per_domain) for s, kk in zip(samplers, ks, strict=True)]
-        xs, ys, xq, yq = (jnp.concatenate(p) for p in zip(*parts, strict=True))
-        return (xs, ys), (xq, yq)
+    steps, epd = config.inner_steps, config.episodes_per_domain
+    eps = index_episodes(train_sets, k, config.num_queries, config.meta_steps * epd, k_data)
 
     def loss(theta, tasks):
         if method == "metasgd":
@@ -122,22 +148,22 @@ def meta_train(method, config, samplers, key, dim, *, log=False):
         return meta.maml_loss(loss_fn, theta, tasks, first_order=method == "fomaml", **kw)
 
     @jax.jit
-    def step(theta, opt_state, i):
-        tasks = tasks_at(jax.random.fold_in(k_data, i))
+    def step(theta, opt_state, xs, ys, xq, yq):
         if method == "reptile":
-            (xs, ys), (xq, yq) = tasks
             both = (jnp.concatenate([xs, xq], 1), jnp.concatenate([ys, yq], 1))
             phi = meta.reptile_adapted(
                 loss_fn, theta, both, inner_lr=config.inner_lr, num_steps=steps
             )
             upd, opt_state = opt.update(phi, opt_state, theta)
             return optax.apply_updates(theta, upd), opt_state, jnp.float32(0.0)
-        val, g = jax.value_and_grad(loss)(theta, tasks)
+        val, g = jax.value_and_grad(loss)(theta, ((xs, ys), (xq, yq)))
         upd, opt_state = opt.update(g, opt_state, theta)
         return optax.apply_updates(theta, upd), opt_state, val
 
     for i in range(config.meta_steps):
-        theta, opt_state, val = step(theta, opt_state, i)
+        theta, opt_state, val = step(
+            theta, opt_state, *gather(train_sets, eps, i * epd, (i + 1) * epd)
+        )
         if log and (i + 1) % max(config.meta_steps // 4, 1) == 0:
             print(f"  {method} meta step {i + 1}: query loss {float(val):.3f}", flush=True)
     return theta
@@ -179,6 +205,18 @@ def multitask_adapter(config, train_sets, key, dim):
     return run(params)["ad"]
 
 
+@functools.cache
+def _adapt_eval(head_only: bool, steps: int):
+    """jit(vmap) of support adaptation + query accuracy; params and rates are arguments."""
+    mask = HEAD_ONLY if head_only else None
+
+    def one(params, lr, xs, ys, xq, yq):
+        phi = meta.adapt(loss_fn, params, (xs, ys), inner_lr=lr, num_steps=steps, mask=mask)
+        return accuracy(phi, xq, yq)
+
+    return jax.jit(jax.vmap(one, in_axes=(None, None, 0, 0, 0, 0)))
+
+
 def evaluate(method, theta, episodes, config, dim, key):
     """Query accuracy of every episode ``(E,)`` after adapting on its support set."""
     xs, ys, xq, yq = episodes
@@ -190,34 +228,24 @@ def evaluate(method, theta, episodes, config, dim, key):
         d2 = jnp.sum((xq[:, :, None] - means[:, None]) ** 2, -1)
         return jnp.mean(jnp.argmin(d2, -1) == yq, axis=1)
     if method == "metasgd":
-        params, rates = theta
-        lr, steps = rates, config.metasgd_steps
+        params, lr = theta
+        fn = _adapt_eval(False, config.metasgd_steps)
     else:
-        lr, steps = config.inner_lr, config.test_steps
+        lr = jnp.float32(config.inner_lr)
+        fn = _adapt_eval(method == "anil", config.test_steps)
+        params = theta
         if method in ("ft_multitask", "ft_scratch"):
             params = init_params(key, dim, config.rank)
             if method == "ft_multitask":
                 params["ad"] = theta
-        else:
-            params = theta
-    mask = HEAD_ONLY if method == "anil" else None
-
-    @jax.jit
-    def one(xs, ys, xq, yq):
-        phi = meta.adapt(loss_fn, params, (xs, ys), inner_lr=lr, num_steps=steps, mask=mask)
-        return accuracy(phi, xq, yq)
-
-    return jax.vmap(one)(xs, ys, xq, yq)
+    return fn(params, lr, xs, ys, xq, yq)
 
 
 def test_episodes(test_sets, k, config, seed):
     """``num_test_episodes`` episodes, an equal share from each meta-test domain, fixed keys."""
     per = config.num_test_episodes // len(test_sets)
-    parts = []
-    for j, (x, y) in enumerate(test_sets.values()):
-        s = data.episode_sampler(x, y, num_ways=2, num_shots=k, num_queries=config.num_queries)
-        parts.append(s(train.keys(seed, f"test/{k}/{j}"), per))
-    return tuple(jnp.concatenate(p) for p in zip(*parts, strict=True))
+    eps = index_episodes(test_sets, k, config.num_queries, per, train.keys(seed, f"test/{k}"))
+    return tuple(jnp.asarray(a) for a in gather(test_sets, eps, 0, per))
 
 
 def validate_config(config) -> None:
@@ -254,7 +282,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
     with cfg.unlocked():
         cfg.domains = tuple(config.meta_train) + tuple(config.meta_test)
     feats, _ = load_features(cfg, log=True)
-    train_sets, test_sets = arrays(feats, config)
+    layer, probe = config.layer, {}
+    if layer < 0:  # chosen by logistic probes on the meta-training domains' validation lines
+        layer, probe = probe_layer(feats, config.meta_train, config.layers)
+        print(f"layer position {layer} (hidden state {config.layers[layer]}): {probe}")
+    train_sets, test_sets = arrays(feats, config, layer)
     dim = next(iter(train_sets.values()))[0].shape[1]
     seed = config.seed
     mt = None
@@ -262,17 +294,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
         mt = multitask_adapter(config, train_sets, train.keys(seed, "multitask"), dim)
     acc, seconds = {}, {}
     for k in config.shots:
-        samplers = [
-            data.episode_sampler(x, y, num_ways=2, num_shots=k, num_queries=config.num_queries)
-            for x, y in train_sets.values()
-        ]
         eps = test_episodes(test_sets, k, config, seed)
         acc[k] = {}
         for method in config.methods:
             t1 = time.perf_counter()
             if method in META:
                 theta = meta_train(
-                    method, config, samplers, train.keys(seed, f"{method}/{k}"), dim, log=True
+                    method, config, train_sets, k, train.keys(seed, f"{method}/{k}"), dim, log=True
                 )
             else:
                 theta = mt
@@ -285,4 +313,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
                 f"({seconds[f'{method}/{k}']:.0f} s)",
                 flush=True,
             )
-    return {"acc": acc, "seconds": seconds, "total_seconds": time.perf_counter() - t0}
+    return {
+        "acc": acc,
+        "seconds": seconds,
+        "total_seconds": time.perf_counter() - t0,
+        "layer": int(config.layers[layer]),
+        "probe_val_err": {int(config.layers[k]): v for k, v in probe.items()},
+    }

@@ -66,7 +66,8 @@ def write_artefacts(out: dict, config, suite: str, root=None) -> dict[str, str]:
     sig = out["log_sigma"].get("soft_learned", [])
     learned = [float(np.median(np.exp(-2 * np.asarray(s)))) for s in sig]
     common = (
-        f"Frozen all-MiniLM-L6-v2, mean-pooled layer {config.layer} of the first "
+        f"Frozen all-MiniLM-L6-v2, mean-pooled hidden state {out['layer']} (chosen by "
+        f"validation error of per-domain logistic probes: {out['probe_val_err']}) of the first "
         f"{config.max_length} tokens, cached; residual bottleneck adapter (rank {config.rank}) "
         f"+ logistic head per domain; {ntrain} train lines per domain, {config.num_steps} Adam "
         f"steps of {config.batch_per_domain} rows per domain; the reported point of each run "
@@ -186,7 +187,7 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
     if seeds:
         config.seeds = tuple(seeds)
     out = train.train_and_evaluate(config, workdir)
-    info = write_artefacts(out, config, suite)
+    info = write_artefacts(out, config, suite, root=os.path.dirname(workdir))
     here = os.path.dirname(os.path.abspath(__file__))
     show = ["hard", "soft_val", "soft_learned", "asp", info["best"]]
     analysis.pareto_plot(

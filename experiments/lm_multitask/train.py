@@ -47,7 +47,7 @@ import numpy as np
 import optax
 
 from experiments import _fdu_adapter as model
-from experiments._fdu_features import load_features
+from experiments._fdu_features import load_features, probe_layer
 from experiments.lm_multitask import analysis
 from jtransfer import align, mtl, train
 
@@ -68,14 +68,14 @@ ASP = ("sp", "asp_adv", "asp")
 # ----------------------------------------------------------------------------- data
 
 
-def arrays(feats: dict, config) -> dict[str, np.ndarray]:
-    """Stacked ``(T, n, D)`` splits of ``config.domains`` at ``config.layer``, z-scored.
+def arrays(feats: dict, config, layer: int) -> dict[str, np.ndarray]:
+    """Stacked ``(T, n, D)`` splits of ``config.domains`` at position ``layer``, z-scored.
 
     The mean and standard deviation (ddof = 0) are those of all domains' train rows. Train
     splits of different sizes are padded with zeros to the largest; ``ntr`` holds the sizes.
     """
     doms = list(config.domains)
-    pick = lambda d, s: feats[d]["x"][feats[d]["split"] == s, config.layer]
+    pick = lambda d, s: feats[d]["x"][feats[d]["split"] == s, layer]
     lab = lambda d, s: feats[d]["y"][feats[d]["split"] == s]
     tr = [pick(d, "train") for d in doms]
     allx = np.concatenate(tr)
@@ -383,7 +383,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     os.makedirs(workdir, exist_ok=True)
     t0 = time.perf_counter()
     feats, ftimes = load_features(config, log=True)
-    dev = {k: jnp.asarray(v) for k, v in arrays(feats, config).items()}
+    layer, probe = config.layer, {}
+    if layer < 0:  # chosen by per-domain logistic probes on validation (no test line)
+        layer, probe = probe_layer(feats, config.domains, config.layers)
+        print(f"layer position {layer} (hidden state {config.layers[layer]}): {probe}")
+    dev = {k: jnp.asarray(v) for k, v in arrays(feats, config, layer).items()}
     per_seed = {m: [] for m in config.methods}
     seconds = {m: 0.0 for m in config.methods}
     chosen, sigmas = [], {}
@@ -439,4 +443,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "seconds": seconds,
         "total_seconds": time.perf_counter() - t0,
         "domains": list(config.domains),
+        "layer": int(config.layers[layer]),
+        "probe_val_err": {int(config.layers[k]): v for k, v in probe.items()},
     }

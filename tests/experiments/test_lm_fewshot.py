@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from experiments import _fdu_features as features
-from experiments.lm_fewshot import train
+from experiments.lm_fewshot import report, train
 from experiments.lm_fewshot.configs import test as test_config
+from experiments.reproduce.results import read_results
 from tests.experiments.test_lm_multitask import synthetic_texts
 
 
@@ -23,6 +24,11 @@ def test_end_to_end_tiny_config(tmp_path, synthetic):
         assert set(out["acc"][k]) == set(cfg.methods)
         for a in out["acc"][k].values():
             assert len(a) == cfg.num_test_episodes and all(0.0 <= v <= 1.0 for v in a)
+    report.write_artefacts(out, cfg, "full", root=tmp_path)
+    k = cfg.shots[0]
+    rec = read_results("lm_fewshot", f"accuracy_{k}shot", root=tmp_path)
+    assert rec["baseline"] == "ft_multitask" and rec["seeds"] == list(range(cfg.num_test_episodes))
+    np.testing.assert_allclose(rec["values"]["maml"], [100 * a for a in out["acc"][k]["maml"]])
 
 
 def test_prototype_is_nearest_class_mean():

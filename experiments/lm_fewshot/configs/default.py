@@ -25,12 +25,12 @@ def get_config():
     c.encoder = "minilm"
     c.layers = (0, 1, 2, 3, 4, 5, 6)
     c.max_length = 32
-    c.max_train_per_domain = 0
+    c.max_train_per_domain = 200  # as lm_multitask (shares its cache)
     c.train_block = 200
     c.batch_size = 64
     c.forward_chunk = 16
     c.cache_dir = os.path.join(os.path.expanduser("~"), ".cache", "jtransfer", "features")
-    c.layer = 6
+    c.layer = -1  # position in layers; -1: chosen by probes on the meta-training domains
     # learner and episodes
     c.rank = 16
     c.shots = (1, 5, 10)

@@ -8,7 +8,7 @@ def get_config():
     c.domains = ("books", "dvd", "mr")
     c.encoder = "tiny_random"
     c.layers = (0, 2)
-    c.layer = 1
+    c.layer = -1  # exercise the validation probe
     c.max_length = 16
     c.batch_size = 8
     c.forward_chunk = 0

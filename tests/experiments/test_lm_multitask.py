@@ -71,3 +71,38 @@ def test_detector_counts_against_a_hand_computed_case():
     joint = [{"test_err": [0.3, 0.05], "val_correct": [bad, good]}]  # domain 0 hurt + flagged
     rec = analysis.detector({"single_task": base, "hard": joint})["hard"]
     assert rec == {"hurt": [1], "flagged": [1], "hits": [1], "false_alarms": [0], "n": [2]}
+
+
+def test_fisher_diag_matches_a_per_example_loop():
+    import jax
+    import jax.numpy as jnp
+
+    from experiments import _fdu_adapter as model
+
+    t, b, d, r = 2, 3, 5, 2
+    k = jax.random.split(jax.random.key(0), 4)
+    params = {
+        "ad": jax.tree.map(
+            lambda a: a + 0.1 * jax.random.normal(k[0], a.shape),
+            model.adapter_init(k[1], d, r, t),
+        ),
+        "head": {"w": jax.random.normal(k[2], (t, d)), "c": jnp.zeros((t,))},
+    }
+    x = jax.random.normal(k[3], (t, b, d))
+    y = jnp.array([[0, 1, 1], [1, 0, 0]])
+    n = jnp.array([10.0, 20.0])
+    got = train._fisher_diag(params, x, y, n)
+    for ti in range(t):
+        ad = jax.tree.map(lambda a, ti=ti: a[ti], params["ad"])
+        head = jax.tree.map(lambda a, ti=ti: a[ti], params["head"])
+        sq = None
+        for i in range(b):
+
+            def loss(a, i=i, head=head, ti=ti):
+                f = x[ti, i] + model.adapter_delta(a, x[ti, i])
+                return model.bce(model.logit(head, f), y[ti, i])
+
+            g = jax.tree.map(np.asarray, jax.grad(loss)(ad))
+            sq = jax.tree.map(lambda s, v: s + v**2, sq, g) if sq else jax.tree.map(np.square, g)
+        for name in ("down", "b", "up"):
+            np.testing.assert_allclose(got[name][ti], n[ti] * sq[name] / b, rtol=1e-5, atol=1e-7)

@@ -49,7 +49,7 @@ def get_config():
     c.episodes_per_domain = 2  # meta-batch = 2 x 12 domains
     c.meta_lr = 1e-3
     c.inner_lr = 0.1
-    c.inner_steps = 5
+    c.inner_steps = 1  # meta-training inner steps (5 compile for minutes each on this CPU)
     c.test_steps = 10
     c.metasgd_steps = 1
     c.reptile_step = 0.1

@@ -101,6 +101,10 @@ def arrays(feats: dict, config, layer: int) -> dict[str, np.ndarray]:
 # ----------------------------------------------------------------------------- model
 
 
+def _perturbed_up(p: dict, key, scale: float) -> dict:
+    return {**p, "up": p["up"] + scale * jax.random.normal(key, p["up"].shape)}
+
+
 def init_params(method: str, key, num_tasks: int, dim: int, config) -> dict:
     """Initial params of ``method`` (every adapter starts from the same draw)."""
     k_ad, k_disc = jax.random.split(key)
@@ -108,7 +112,13 @@ def init_params(method: str, key, num_tasks: int, dim: int, config) -> dict:
     if method in ASP:
         p = {
             "shared": model.adapter_init(k_ad, dim, r),
-            "private": model.adapter_init(jax.random.fold_in(k_ad, 1), dim, r, num_tasks),
+            # private up-projections start small and random, not zero: with a zero private
+            # branch and a zero head the private gradients vanish and it never learns
+            "private": _perturbed_up(
+                model.adapter_init(jax.random.fold_in(k_ad, 1), dim, r, num_tasks),
+                jax.random.fold_in(k_ad, 2),
+                config.private_init,
+            ),
             "head": model.head_init(2 * dim, num_tasks),
         }
         if method != "sp":
@@ -266,6 +276,7 @@ def _run_key(method):
 
 _HYPER = (
     "fisher_batch",
+    "private_init",
     "rank",
     "batch_per_domain",
     "learning_rate",

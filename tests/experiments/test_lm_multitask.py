@@ -106,3 +106,18 @@ def test_fisher_diag_matches_a_per_example_loop():
             sq = jax.tree.map(lambda s, v: s + v**2, sq, g) if sq else jax.tree.map(np.square, g)
         for name in ("down", "b", "up"):
             np.testing.assert_allclose(got[name][ti], n[ti] * sq[name] / b, rtol=1e-5, atol=1e-7)
+
+
+def test_private_branch_of_shared_private_gets_gradient():
+    """With a zero private branch and a zero head both private gradients vanish (sp == hard);
+    the private up-projections therefore start small and random."""
+    import jax
+    import jax.numpy as jnp
+
+    cfg = test_config.get_config()
+    t, b, d = 3, 4, 6
+    params = train.init_params("sp", jax.random.key(0), t, d, cfg)
+    x = jax.random.normal(jax.random.key(1), (t, b, d))
+    y = jnp.array([[0, 1, 0, 1]] * t)
+    g = jax.grad(lambda p: train.objective("sp", p, x, y, jnp.full((t,), b), cfg)[0])(params)
+    assert float(jnp.abs(g["head"]["w"][:, d:]).max()) > 0  # the head's private half

@@ -57,6 +57,7 @@ def get_config():
     c.adv_weight = 0.05  # ASP-MTL's lambda
     c.orth_weight = 0.01  # ASP-MTL's gamma
     c.disc_hidden = 64
+    c.private_init = 0.01  # std of the private adapters' up-projection at the start
     c.cagrad_c = 0.4
     c.seeds = (0, 1, 2)
     # detector and speed

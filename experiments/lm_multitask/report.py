@@ -88,7 +88,16 @@ def write_artefacts(out: dict, config, suite: str, root=None) -> dict[str, str]:
         notes=common + f" Soft sharing: strength chosen on validation per seed {soft}; learned "
         f"1/sigma^2 (median over domains) per seed {[round(v, 1) for v in learned]}. "
         f"Joint method with the lowest validation error: {NAMES.get(best, best)}.",
-        extra={"per_seed": per_seed, "domains": doms, "log_sigma": out["log_sigma"]},
+        extra={  # per-domain errors per seed (the per-line correctness is left out: size)
+            "per_seed": {
+                m: [{k: r[k] for k in ("val_err", "test_err")} for r in runs]
+                for m, runs in per_seed.items()
+            },
+            "domains": doms,
+            "log_sigma": out["log_sigma"],
+            "layer": out["layer"],
+            "probe_val_err": out["probe_val_err"],
+        },
         **kw,
     )
     err = lambda m, j: [100 * r["test_err"][j] for r in per_seed[m]]

@@ -46,6 +46,12 @@ def coral(
     features. We follow the paper: centred covariances with :math:`1/(n-1)`, both
     regularised.
 
+    **Compilations.** Called eagerly, both samples are padded with zero rows to size buckets
+    (``2^e·{1, 1.25, 1.5, 1.75}``, see ``jtransfer._core.sizes``) that take no part in the means
+    and covariances (the counts are those of the real rows), and the padded output rows are
+    dropped, so all sizes of a bucket share one compiled program. Under ``jax.jit``, ``grad``
+    or ``vmap`` nothing is padded.
+
     Args:
       source: ``(n_s, d)`` source features :math:`X_s`.
       target: ``(n_t, d)`` target features :math:`X_t`.
@@ -150,6 +156,9 @@ def coral_loss(source: jax.Array, target: jax.Array) -> jax.Array:
     covariances (the paper's Eq. 2–3 form). TLlib/pytorch-adapt style implementations that use
     ``mean`` instead of a sum, or that also add a mean-difference term, differ from this by a
     constant factor or an extra term.
+
+    Called eagerly, the samples are padded to size buckets with masked rows (one compiled
+    program per bucket, as :func:`coral`); under a trace nothing is padded.
 
     Args:
       source: ``(n_s, d)`` source features, ``n_s >= 2``.

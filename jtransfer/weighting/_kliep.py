@@ -68,6 +68,12 @@ def kliep(
     score then always picks the smallest σ (seen on the 1-D sample-bias toy). The scores are
     returned in ``cv_scores`` ``(G,)``.
 
+    Called eagerly, the samples are padded to size buckets (see ``jtransfer._core.sizes``);
+    centres, folds and ranks are drawn on the real rows as before and padded rows take part
+    in no fit, normalisation, fold or centre set, so the fits and the cross-validation compile
+    once per bucket (the random draws are small programs per size). Under a trace nothing is
+    padded.
+
     Args:
       source: ``(n_s, d)`` source sample (density p).
       target: ``(n_t, d)`` target sample (density q).

@@ -50,6 +50,13 @@ def kmm(
 
     KMM gives weights for the source sample only (no function for new points).
 
+    Called eagerly (float32/float64), the samples are padded to size buckets (see
+    ``jtransfer._core.sizes``): a padded source row has bounds ``[0, 0]``, a zero row and
+    column of ``K``, no part in the sum constraint or the median bandwidth, and stays exactly
+    0 in every ADMM iterate, so all sizes of a bucket share one compiled program and the
+    solution is the unpadded one (equal to 1e-10 in float64; in float32 the QP is often flat
+    and both reach the same objective to about 1e-6 relative, not the same weights).
+
     Args:
       source: ``(n_s, d)`` source sample.
       target: ``(n_t, d)`` target sample.

@@ -94,6 +94,10 @@ def kde_ratio(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "m
     constants :math:`(2\\pi\\sigma^2)^{-d/2}` cancel. :math:`\\hat p` at a source point
     includes the point itself (no leave-one-out). Simple but poor in high dimension.
 
+    Called eagerly, the samples are padded to size buckets (see ``jtransfer._core.sizes``)
+    with rows masked out of both kernel means and of the median bandwidth, so all sizes of a
+    bucket share one compiled program; under a trace nothing is padded.
+
     Args:
       source: ``(n_s, d)`` source sample (density p).
       target: ``(n_t, d)`` target sample (density q).

@@ -55,6 +55,11 @@ def ulsif(
     pair of candidates, the minimiser is used, and the scores are returned in ``cv_scores``
     ``(G_σ, G_λ)``. A missing grid uses the single ``bandwidth``/``lam`` value.
 
+    Called eagerly, the samples are padded to size buckets (see ``jtransfer._core.sizes``)
+    with masked rows, after the centres are drawn from the real target rows (the same draw),
+    so the fit and the LOO scores compile once per bucket; the centre draw itself is a small
+    program per target size. Under a trace nothing is padded.
+
     Args:
       source: ``(n_s, d)`` source sample (density p).
       target: ``(n_t, d)`` target sample (density q).

@@ -84,15 +84,17 @@ def kmm(
         eps = (n_s**0.5 - 1.0) / n_s**0.5
     else:
         _checks.check_nonnegative(eps, "eps")
-    if sizes.all_concrete(xs, xt, bandwidth) and jnp.finfo(xs.dtype).bits >= 32:
-        sig = bandwidth_or_median(bandwidth, xs, xt)
-        res = _kmm_bucketed(xs, xt, sig, float(B), float(eps), tol=tol, max_iters=int(max_iters))
-        return res
-    sig = resolve_bandwidth(bandwidth, xs, xt)
+    bucketed = sizes.all_concrete(xs, xt, bandwidth)
+    if bucketed and jnp.finfo(xs.dtype).bits >= 32:
+        sig = bandwidth_or_median(bandwidth, xs, xt)  # None: the median, in the padded program
+    else:  # half inputs: the median of the half-precision samples, as before
+        sig = resolve_bandwidth(bandwidth, xs, xt)
     xs, xt, dtype = _checks.half_to_float32(xs, xt)  # the QP's Cholesky has no half precision
-    res = _kmm_jit(
-        xs, xt, sig.astype(xs.dtype), float(B), float(eps), tol=tol, max_iters=int(max_iters)
-    )
+    sig = None if sig is None else sig.astype(xs.dtype)
+    if bucketed:
+        res = _kmm_bucketed(xs, xt, sig, float(B), float(eps), tol=tol, max_iters=int(max_iters))
+    else:
+        res = _kmm_jit(xs, xt, sig, float(B), float(eps), tol=tol, max_iters=int(max_iters))
     return res._replace(weights=res.weights.astype(dtype))
 
 

@@ -160,6 +160,28 @@ def resolve_bandwidth(
     return sig.reshape(-1)
 
 
+def bandwidth_or_median(
+    bandwidth: Bandwidth, x: jax.Array, y: jax.Array | None = None, *, name: str = "bandwidth"
+) -> jax.Array | None:
+    """:func:`resolve_bandwidth`, except ``"median"`` gives ``None``: a padded (shape-bucketed)
+    caller then computes it with :func:`padded_median_sigmas` on the real rows only."""
+    if isinstance(bandwidth, str) and bandwidth == "median":
+        return None
+    return resolve_bandwidth(bandwidth, x, y, name=name)
+
+
+def padded_median_sigmas(
+    x: jax.Array, y: jax.Array, mx: jax.Array, my: jax.Array, *, exact: bool
+) -> jax.Array:
+    """``(1,)`` median-heuristic sigma of the pooled real rows of padded samples ``x``, ``y``
+    (``mx``, ``my`` 1 on real rows, 0 on padding): the value ``resolve_bandwidth("median", x,
+    y)`` gives on the unpadded samples. ``exact`` (static) is ``n + m <= EXACT_MEDIAN_MAX`` of
+    the real counts."""
+    valid = jnp.concatenate([mx, my]) > 0
+    z = jnp.concatenate([x, y], axis=0)
+    return median_sigma_padded(z, valid, exact=exact).reshape(1).astype(x.dtype)
+
+
 def kernel_from_sq_dists(d2: jax.Array, sigmas: jax.Array) -> jax.Array:
     """``sum_u exp(-d2 / (2 sigma_u^2))`` for a 1-D array of sigmas (static length)."""
     gammas = 1.0 / (2.0 * sigmas * sigmas)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jtransfer._core import checks as _checks
+from jtransfer._core import sizes
 from jtransfer._core.distances import HIGHEST as _HIGHEST
 from jtransfer._core.distances import covariance
 
@@ -45,6 +46,12 @@ def coral(
     features. We follow the paper: centred covariances with :math:`1/(n-1)`, both
     regularised.
 
+    **Compilations.** Called eagerly, both samples are padded with zero rows to size buckets
+    (``2^e·{1, 1.25, 1.5, 1.75}``, see ``jtransfer._core.sizes``) that take no part in the means
+    and covariances (the counts are those of the real rows), and the padded output rows are
+    dropped, so all sizes of a bucket share one compiled program. Under ``jax.jit``, ``grad``
+    or ``vmap`` nothing is padded.
+
     Args:
       source: ``(n_s, d)`` source features :math:`X_s`.
       target: ``(n_t, d)`` target features :math:`X_t`.
@@ -78,6 +85,9 @@ def coral(
     xs, xt = _checks.check_pair(source, target, "source", "target")
     _checks.check_positive(eps, "eps")
     xs, xt, dtype = _checks.half_to_float32(xs, xt)
+    if sizes.all_concrete(xs, xt, eps):
+        out = _coral_bucketed(xs, xt, eps, match_mean=bool(match_mean))
+        return out.astype(dtype)
     return _coral_jit(xs, xt, eps, match_mean=bool(match_mean)).astype(dtype)
 
 
@@ -97,6 +107,44 @@ def _coral_jit(xs, xt, eps, *, match_mean):
     return jnp.matmul(xs, a)
 
 
+def _masked_covariance(x, mask):
+    """:func:`covariance` of the rows with ``mask`` 1 (padding rows have ``mask`` 0 and add
+    exactly 0 to the centred product); the count ``n = sum(mask)`` is traced."""
+    n = jnp.sum(mask)
+    mu = jnp.sum(x * mask[:, None], axis=0, keepdims=True) / n
+    xc = (x - mu) * mask[:, None]
+    return jnp.matmul(xc.T, xc, precision=_HIGHEST) / (n - 1), mu
+
+
+def _coral_bucketed(xs, xt, eps, *, match_mean):
+    """:func:`coral` of concrete samples padded to shape buckets (one compile per bucket pair);
+    the padded output rows are dropped."""
+    n, m = xs.shape[0], xt.shape[0]
+    n_pad, m_pad = sizes.bucket(n), sizes.bucket(m)
+    out = _coral_padded_jit(
+        sizes.pad_rows(xs, n_pad),
+        sizes.pad_rows(xt, m_pad),
+        sizes.row_mask(n, n_pad, xs.dtype),
+        sizes.row_mask(m, m_pad, xs.dtype),
+        jnp.asarray(eps, xs.dtype),
+        match_mean=match_mean,
+    )
+    return out if n == n_pad else out[:n]
+
+
+@functools.partial(jax.jit, static_argnames=("match_mean",))
+def _coral_padded_jit(xs, xt, ms, mt, eps, *, match_mean):
+    """:func:`_coral_jit` on padded samples (``ms``/``mt`` 1 on real rows, 0 on padding)."""
+    d = xs.shape[1]
+    eye = jnp.eye(d, dtype=xs.dtype)
+    cs, mu_s = _masked_covariance(xs, ms)
+    ct, mu_t = _masked_covariance(xt, mt)
+    a = jnp.matmul(sym_matrix_power(cs + eps * eye, -0.5), sym_matrix_power(ct + eps * eye, 0.5))
+    if match_mean:
+        return jnp.matmul(xs - mu_s, a) + mu_t
+    return jnp.matmul(xs, a)
+
+
 def coral_loss(source: jax.Array, target: jax.Array) -> jax.Array:
     """Deep CORAL loss: squared Frobenius distance of the feature covariances.
 
@@ -108,6 +156,9 @@ def coral_loss(source: jax.Array, target: jax.Array) -> jax.Array:
     covariances (the paper's Eq. 2–3 form). TLlib/pytorch-adapt style implementations that use
     ``mean`` instead of a sum, or that also add a mean-difference term, differ from this by a
     constant factor or an extra term.
+
+    Called eagerly, the samples are padded to size buckets with masked rows (one compiled
+    program per bucket, as :func:`coral`); under a trace nothing is padded.
 
     Args:
       source: ``(n_s, d)`` source features, ``n_s >= 2``.
@@ -128,6 +179,15 @@ def coral_loss(source: jax.Array, target: jax.Array) -> jax.Array:
       https://arxiv.org/abs/1607.01719
     """
     fs, ft = _checks.check_pair(source, target, "source", "target")
+    if sizes.all_concrete(fs, ft):
+        n, m = fs.shape[0], ft.shape[0]
+        n_pad, m_pad = sizes.bucket(n), sizes.bucket(m)
+        return _coral_loss_padded_jit(
+            sizes.pad_rows(fs, n_pad),
+            sizes.pad_rows(ft, m_pad),
+            sizes.row_mask(n, n_pad, fs.dtype),
+            sizes.row_mask(m, m_pad, fs.dtype),
+        )
     return _coral_loss_jit(fs, ft)
 
 
@@ -135,4 +195,11 @@ def coral_loss(source: jax.Array, target: jax.Array) -> jax.Array:
 def _coral_loss_jit(fs, ft):
     d = fs.shape[1]
     diff = covariance(fs) - covariance(ft)
+    return jnp.sum(diff * diff) / (4.0 * d * d)
+
+
+@jax.jit
+def _coral_loss_padded_jit(fs, ft, ms, mt):
+    d = fs.shape[1]
+    diff = _masked_covariance(fs, ms)[0] - _masked_covariance(ft, mt)[0]
     return jnp.sum(diff * diff) / (4.0 * d * d)

@@ -7,10 +7,17 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jtransfer._core import checks as _checks
+from jtransfer._core import sizes
 from jtransfer._core.distances import pairwise_sq_dists
-from jtransfer._core.kernels import Bandwidth, kernel_from_sq_dists
+from jtransfer._core.kernels import (
+    EXACT_MEDIAN_MAX,
+    Bandwidth,
+    kernel_from_sq_dists,
+    padded_median_sigmas,
+)
 from jtransfer._core.keys import default_key
 from jtransfer.weighting import _common
 from jtransfer.weighting._results import DensityRatio
@@ -61,6 +68,12 @@ def kliep(
     score then always picks the smallest σ (seen on the 1-D sample-bias toy). The scores are
     returned in ``cv_scores`` ``(G,)``.
 
+    Called eagerly, the samples are padded to size buckets (see ``jtransfer._core.sizes``);
+    centres, folds and ranks are drawn on the real rows as before and padded rows take part
+    in no fit, normalisation, fold or centre set, so the fits and the cross-validation compile
+    once per bucket (the random draws are small programs per size). Under a trace nothing is
+    padded.
+
     Args:
       source: ``(n_s, d)`` source sample (density p).
       target: ``(n_t, d)`` target sample (density q).
@@ -82,9 +95,19 @@ def kliep(
       AISM 2008, https://papers.nips.cc/paper/3248
     """
     xs, xt = _checks.check_pair(source, target, "source", "target")
-    sigs, use_grid = _common.bandwidth_spec(bandwidth, bandwidth_grid, xs, xt)
+    bucketed = sizes.all_concrete(xs, xt, bandwidth, bandwidth_grid)
+    median = bandwidth_grid is None and (
+        bandwidth is None or (isinstance(bandwidth, str) and bandwidth == "median")
+    )
+    pad = _Padded(xs, xt) if bucketed else None
+    if bucketed and median:
+        sigs, use_grid = None, False
+    else:
+        sigs, use_grid = _common.bandwidth_spec(bandwidth, bandwidth_grid, xs, xt)
     if not isinstance(num_iters, int) or num_iters < 1:
         raise ValueError(f"num_iters must be a positive int, got {num_iters!r}")
+    if sigs is None:
+        sigs = pad.median()[None, :]  # the real rows' median, in the bucket's program
     k_centers, k_folds = jax.random.split(default_key(key))
     centers = _common.choose_centers(k_centers, xt, num_centers)
     n_t = xt.shape[0]
@@ -102,7 +125,8 @@ def kliep(
         num_cv_centers = min(centers.shape[0], n_t - -(-n_t // num_folds))
         rank = jax.random.permutation(k_rank, n_t)
         folds_s = jax.random.permutation(k_srce, xs.shape[0]) % num_folds
-        scores = _kliep_cv(
+        cv = _kliep_cv if pad is None else pad.cv
+        scores = cv(
             xs,
             xt,
             sigs,
@@ -116,6 +140,9 @@ def kliep(
         sig = sigs[jnp.argmax(scores)]
     else:
         sig = sigs[0]
+    if pad is not None:
+        alpha, weights = pad.fit(centers, sig, num_iters=num_iters)
+        return DensityRatio(weights, alpha, centers, sig, None, scores)
     alpha, weights = _kliep_fit_jit(
         xs, xt, centers, sig, jnp.ones(n_t, xs.dtype), num_iters=num_iters
     )
@@ -171,6 +198,82 @@ def _kliep_cv(xs, xt, sigs, folds, folds_s, rank, *, num_folds, num_centers, num
         # Held-out log-likelihood of q_hat = w_hat p / Z with Z = E_p w_hat re-estimated on the
         # held-out source points: the fit's own normalisation cannot see mass it puts where
         # the training source sample has no points.
+        log_z = jnp.log(jnp.maximum(jnp.sum(held_s * w_s) / jnp.sum(held_s), tiny))
+        out = jnp.sum(held * logw) / jnp.sum(held) - log_z
+        return jnp.where(jnp.isnan(out), -jnp.inf, out)
+
+    per_fold = jax.vmap(lambda s: jax.vmap(lambda k: score(s, k))(jnp.arange(num_folds)))(sigs)
+    return jnp.mean(per_fold, axis=1)
+
+
+class _Padded:
+    """Concrete samples padded to shape buckets, so that the fits and the cross-validation of
+    :func:`kliep` compile once per bucket pair, not per sample size.
+
+    Padded rows carry mask 0: no weight in the fit's target likelihood or in the source
+    normalisation, fold id -1 (never in a training or held-out part) and a rank above every
+    real row (never a centre). The random draws (centres, folds, ranks) are those of the
+    unpadded call: they are made on the real rows and padded afterwards."""
+
+    def __init__(self, xs, xt):
+        self.n, self.m = xs.shape[0], xt.shape[0]
+        self.n_pad, self.m_pad = sizes.bucket(self.n), sizes.bucket(self.m)
+        self.xs, self.xt = sizes.pad_rows(xs, self.n_pad), sizes.pad_rows(xt, self.m_pad)
+        self.ms = sizes.row_mask(self.n, self.n_pad, xs.dtype)
+        self.mt = sizes.row_mask(self.m, self.m_pad, xs.dtype)
+
+    def median(self):
+        exact = self.n + self.m <= EXACT_MEDIAN_MAX
+        return _median_jit(self.xs, self.xt, self.ms, self.mt, exact=exact)
+
+    def fit(self, centers, sig, *, num_iters):
+        alpha, w = _kliep_fit_jit(
+            self.xs, self.xt, centers, sig, self.mt, num_iters=num_iters, mask_s=self.ms
+        )
+        return alpha, (w if self.n == self.n_pad else w[: self.n])
+
+    def cv(self, xs, xt, sigs, folds, folds_s, rank, *, num_folds, num_centers, num_iters):
+        del xs, xt  # the padded copies are used
+        fill = lambda a, size, v: np.concatenate(  # noqa: E731
+            [np.asarray(a), np.full(size - a.shape[0], v, np.asarray(a).dtype)]
+        )
+        return _kliep_cv_padded(
+            self.xs,
+            self.xt,
+            self.ms,
+            self.mt,
+            sigs,
+            fill(folds, self.m_pad, -1),
+            fill(folds_s, self.n_pad, -1),
+            fill(rank, self.m_pad, 3 * self.m_pad),
+            num_folds=num_folds,
+            num_centers=num_centers,
+            num_iters=num_iters,
+        )
+
+
+_median_jit = jax.jit(padded_median_sigmas, static_argnames=("exact",))
+
+
+@functools.partial(jax.jit, static_argnames=("num_folds", "num_centers", "num_iters"))
+def _kliep_cv_padded(
+    xs, xt, ms, mt, sigs, folds, folds_s, rank, *, num_folds, num_centers, num_iters
+):
+    """:func:`_kliep_cv` on padded samples (``folds``/``folds_s`` -1 and ``rank`` above every
+    real row on padding; ``ms``/``mt`` 1 on real rows)."""
+    n_t = jnp.sum(mt).astype(rank.dtype)
+
+    def score(sig, k):
+        train = jnp.logical_and(folds != k, mt > 0)
+        order = jnp.argsort(jnp.where(train, rank, rank + n_t))
+        centers = xt[order[:num_centers]]
+        trainf = train.astype(xs.dtype)
+        train_s = jnp.logical_and(folds_s != k, ms > 0).astype(xs.dtype)
+        alpha, w_s = _kliep_fit(xs, xt, centers, sig, trainf, num_iters=num_iters, mask_s=train_s)
+        w_t = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig) @ alpha
+        held, held_s = (folds == k).astype(xs.dtype), (folds_s == k).astype(xs.dtype)
+        tiny = jnp.finfo(xs.dtype).tiny
+        logw = jnp.log(jnp.maximum(w_t, tiny))
         log_z = jnp.log(jnp.maximum(jnp.sum(held_s * w_s) / jnp.sum(held_s), tiny))
         out = jnp.sum(held * logw) / jnp.sum(held) - log_z
         return jnp.where(jnp.isnan(out), -jnp.inf, out)

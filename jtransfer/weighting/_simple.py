@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import jax
@@ -9,8 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jtransfer._core import checks as _checks
+from jtransfer._core import sizes
 from jtransfer._core.distances import pairwise_sq_dists
-from jtransfer._core.kernels import Bandwidth, resolve_bandwidth
+from jtransfer._core.kernels import (
+    EXACT_MEDIAN_MAX,
+    Bandwidth,
+    bandwidth_or_median,
+    kernel_from_sq_dists,
+    padded_median_sigmas,
+    resolve_bandwidth,
+)
 from jtransfer.weighting._results import KDERatio, kde_ratio_at
 
 FORMS = ("ratio", "probability")
@@ -85,6 +94,10 @@ def kde_ratio(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "m
     constants :math:`(2\\pi\\sigma^2)^{-d/2}` cancel. :math:`\\hat p` at a source point
     includes the point itself (no leave-one-out). Simple but poor in high dimension.
 
+    Called eagerly, the samples are padded to size buckets (see ``jtransfer._core.sizes``)
+    with rows masked out of both kernel means and of the median bandwidth, so all sizes of a
+    bucket share one compiled program; under a trace nothing is padded.
+
     Args:
       source: ``(n_s, d)`` source sample (density p).
       target: ``(n_t, d)`` target sample (density q).
@@ -98,8 +111,11 @@ def kde_ratio(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "m
       (Ch. 2, the naive KDE approach).
     """
     xs, xt = _checks.check_pair(source, target, "source", "target")
-    sig = resolve_bandwidth(bandwidth, xs, xt)
-    weights = _kde_jit(xs, xt, sig)
+    if sizes.all_concrete(xs, xt, bandwidth):
+        weights, sig = _kde_bucketed(xs, xt, bandwidth_or_median(bandwidth, xs, xt))
+    else:
+        sig = resolve_bandwidth(bandwidth, xs, xt)
+        weights = _kde_jit(xs, xt, sig)
     if _checks.is_concrete(weights) and not np.any(np.asarray(weights) > 0):
         warnings.warn(
             "kde_ratio: every weight underflowed to 0 (the target density estimate is below "
@@ -116,6 +132,33 @@ def kde_ratio(source: jax.Array, target: jax.Array, *, bandwidth: Bandwidth = "m
 @jax.jit
 def _kde_jit(xs, xt, sig):
     return kde_ratio_at(xs, xs, xt, sig)
+
+
+def _kde_bucketed(xs, xt, sig):
+    """:func:`kde_ratio` weights (and sigmas) of concrete samples padded to shape buckets, so
+    all sizes of a bucket share one compiled program; ``sig`` ``None`` is the median."""
+    n, m = xs.shape[0], xt.shape[0]
+    n_pad, m_pad = sizes.bucket(n), sizes.bucket(m)
+    w, sig = _kde_padded_jit(
+        sizes.pad_rows(xs, n_pad),
+        sizes.pad_rows(xt, m_pad),
+        sizes.row_mask(n, n_pad, xs.dtype),
+        sizes.row_mask(m, m_pad, xs.dtype),
+        sig,
+        exact_median=n + m <= EXACT_MEDIAN_MAX,
+    )
+    return (w if n == n_pad else w[:n]), sig
+
+
+@functools.partial(jax.jit, static_argnames=("exact_median",))
+def _kde_padded_jit(xs, xt, ms, mt, sig, *, exact_median):
+    """:func:`kde_ratio_at` at the rows of padded ``xs``: every kernel sum carries the row
+    masks (a padded row adds exactly 0), the means divide by the real counts."""
+    if sig is None:
+        sig = padded_median_sigmas(xs, xt, ms, mt, exact=exact_median)
+    q = kernel_from_sq_dists(pairwise_sq_dists(xs, xt), sig) @ mt / jnp.sum(mt)
+    p = kernel_from_sq_dists(pairwise_sq_dists(xs, xs), sig) @ ms / jnp.sum(ms)
+    return q / p, sig
 
 
 def kde_log_ratio(

@@ -1,0 +1,80 @@
+"""coral / coral_loss pad eager samples to shape buckets: one compilation per bucket, the same
+value (#17 item 7). Reference: float64 NumPy (np.cov, eigh) written from the formulas."""
+
+import jax
+import numpy as np
+import pytest
+
+from jtransfer import align
+from jtransfer._core import sizes
+from jtransfer.align import _coral
+
+
+def _data(n, m, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(d, d))
+    # offset far from 0: a zero padding row that leaked into a mean or covariance would show
+    return rng.normal(size=(n, d)) + 3.0, rng.normal(size=(m, d)) @ a + 3.5
+
+
+def _np_power(c, p):
+    ev, u = np.linalg.eigh(c)
+    return (u * ev**p) @ u.T
+
+
+def np_coral(xs, xt, eps, match_mean):
+    d = xs.shape[1]
+    cs, ct = np.cov(xs, rowvar=False) + eps * np.eye(d), np.cov(xt, rowvar=False) + eps * np.eye(d)
+    a = _np_power(cs, -0.5) @ _np_power(ct, 0.5)
+    if match_mean:
+        return (xs - xs.mean(0)) @ a + xt.mean(0)
+    return xs @ a
+
+
+def np_coral_loss(xs, xt):
+    diff = np.cov(xs, rowvar=False) - np.cov(xt, rowvar=False)
+    return np.sum(diff**2) / (4 * xs.shape[1] ** 2)
+
+
+@pytest.mark.parametrize("match_mean", [False, True])
+def test_padded_coral_matches_numpy_and_the_unpadded_path(match_mean):
+    xs, xt = _data(37, 50)
+    want = np_coral(xs, xt, 0.5, match_mean)
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731
+    got = align.coral(f32(xs), f32(xt), eps=0.5, match_mean=match_mean)
+    assert got.shape == (37, 3) and got.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=2e-5)
+    traced = jax.jit(lambda a, b: align.coral(a, b, eps=0.5, match_mean=match_mean))(
+        f32(xs), f32(xt)
+    )
+    np.testing.assert_allclose(np.asarray(got), np.asarray(traced), rtol=0, atol=2e-5)
+    with jax.enable_x64(True):
+        got64 = align.coral(xs, xt, eps=0.5, match_mean=match_mean)
+        np.testing.assert_allclose(np.asarray(got64), want, rtol=1e-12, atol=1e-12)
+
+
+def test_padded_coral_loss_matches_numpy():
+    xs, xt = _data(37, 50, seed=1)
+    want = np_coral_loss(xs, xt)
+    got = align.coral_loss(xs.astype(np.float32), xt.astype(np.float32))
+    np.testing.assert_allclose(float(got), want, rtol=2e-6)
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(float(align.coral_loss(xs, xt)), want, rtol=1e-13)
+
+
+def test_two_sizes_in_one_bucket_compile_once():
+    # sizes of no other test here: 65/70 rows share bucket 80, 97/100 rows bucket 112
+    assert sizes.bucket(65) == sizes.bucket(70) == 80 and sizes.bucket(97) == sizes.bucket(100)
+    xs, xt = (a.astype(np.float32) for a in _data(70, 100, seed=2))
+    c0, l0 = _coral._coral_padded_jit._cache_size(), _coral._coral_loss_padded_jit._cache_size()
+    a = align.coral(xs[:65], xt[:97], eps=0.5)
+    b = align.coral(xs, xt, eps=0.5)
+    align.coral_loss(xs[:65], xt[:97])
+    align.coral_loss(xs, xt)
+    assert _coral._coral_padded_jit._cache_size() == c0 + 1
+    assert _coral._coral_loss_padded_jit._cache_size() == l0 + 1
+    assert a.shape == (65, 3) and b.shape == (70, 3)
+    np.testing.assert_allclose(np.asarray(b), np_coral(xs, xt, 0.5, False), atol=2e-5)
+    # under a trace nothing is padded
+    jax.jit(lambda u, v: align.coral_loss(u, v))(xs, xt)
+    assert _coral._coral_loss_padded_jit._cache_size() == l0 + 1

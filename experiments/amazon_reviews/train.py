@@ -32,9 +32,16 @@ METHODS = ("source_only", "dann", "mmd", "coral", "iw_logreg")
 
 
 def load_split(
-    root: str, domain: str, split: str, *, pattern: str = "{domain}_{split}.svmlight"
+    root: str,
+    domain: str,
+    split: str,
+    *,
+    pattern: str = "{domain}_{split}.svmlight",
+    binarise: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Binarised features (n, 5000) float32 and labels in {0, 1} of ``root/pattern``."""
+    """Features (n, 5000) float32 and labels in {0, 1} of ``root/pattern``: binarised (word
+    present or not, our earlier protocol) or the raw counts (``binarise=False``, as the DANN
+    authors' code loads them)."""
     from sklearn.datasets import load_svmlight_file
 
     x, y = load_svmlight_file(
@@ -42,7 +49,9 @@ def load_split(
         n_features=5000,
         zero_based=True,
     )
-    return (x.toarray() > 0).astype(np.float32), (y > 0).astype(np.int32)
+    x = x.toarray()
+    x = (x > 0) if binarise else x
+    return x.astype(np.float32), (y > 0).astype(np.int32)
 
 
 def validate_config(config) -> None:
@@ -146,4 +155,104 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         out[f"{m}/oracle_avg"] = float(np.mean([out[f"{m}/{s}/oracle"] for s in config.shifts]))
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(out, f, indent=1, ensure_ascii=False)
+    return out
+
+
+# ------------------------------------------------------- the DANN authors' shallow protocol
+def validate_shallow_config(config) -> None:
+    jtrain.validate_config(
+        config,
+        positive_ints=("hidden", "max_epochs", "min_epochs"),
+        positive=("learning_rate", "patience_factor"),
+        nonnegative=("lam",),
+        subsets={"shifts": SHIFTS},
+    )
+    if not config.seeds:
+        raise ValueError(f"config.seeds must be non-empty, got {config.seeds}")
+
+
+def run_shallow_shift(config, shift: str, root: str, log=None) -> dict:
+    """Source-only (λ = 0) and DANN (``config.lam``) runs of every seed on one shift, the
+    authors' protocol (:mod:`experiments.amazon_reviews.shallow`). Returns per-seed target
+    test accuracies (%) ``{"source_only": [...], "dann": [...]}``, the same with the test
+    reviews that occur in the unlabelled pool removed (``.../no_overlap``), the stopping
+    epochs, the validation risks and the wall time."""
+    from experiments.amazon_reviews import shallow
+
+    s, t = shift.split("→")
+    kw = dict(pattern=config.file_pattern, binarise=config.binarise)
+    xs_all, ys_all = load_split(root, s, "train", **kw)
+    xt, _ = load_split(root, t, "train", **kw)  # unlabelled target sample
+    x_test, y_test = load_split(root, t, "test", **kw)
+    keep = ~overlap_mask(x_test > 0, xt > 0)
+    n_val = int(0.1 * len(ys_all))  # experiments_amazon.py: nb_valid = int(0.1 * len(ys))
+    xs, ys, xv, yv = xs_all[:-n_val], ys_all[:-n_val], xs_all[-n_val:], ys_all[-n_val:]
+    seeds = list(config.seeds)
+    params, info = shallow.fit(
+        xs,
+        ys,
+        xt,
+        xv,
+        yv,
+        seeds=seeds + seeds,
+        lams=[0.0] * len(seeds) + [config.lam] * len(seeds),
+        hidden=config.hidden,
+        learning_rate=config.learning_rate,
+        max_epochs=config.max_epochs,
+        min_epochs=config.min_epochs,
+        patience_factor=config.patience_factor,
+        log=None
+        if log is None
+        else lambda t, risk, stop: (
+            t % 10 == 0
+            and log(
+                f"  {shift} epoch {t}: validation risk {np.round(risk, 3).tolist()}, "
+                f"stopped {int(stop.stopped.sum())}/{len(risk)}"
+            )
+        ),
+    )
+    acc = 100 * shallow.accuracy(params, x_test, y_test)
+    acc_keep = 100 * shallow.accuracy(params, x_test[keep], y_test[keep])
+    n = len(seeds)
+    out = {"overlap_fraction": float(1.0 - keep.mean()), "seconds": info["seconds"]}
+    for j, m in enumerate(("source_only", "dann")):
+        sl = slice(j * n, (j + 1) * n)
+        out[m] = acc[sl].tolist()
+        out[f"{m}/no_overlap"] = acc_keep[sl].tolist()
+        out[f"{m}/best_epoch"] = info["best_epoch"][sl]
+        out[f"{m}/epochs"] = info["epochs"][sl]
+        out[f"{m}/valid_risk"] = info["valid_risk"][sl]
+    return out
+
+
+def run_shallow(config, workdir: str, log=print) -> dict[str, dict]:
+    """:func:`run_shallow_shift` for every shift of ``config``; each shift's result is kept
+    in ``workdir/<shift>.json`` and reused when its config matches (a killed run resumes
+    shift by shift). Returns ``{shift: result}``."""
+    validate_shallow_config(config)
+    os.makedirs(workdir, exist_ok=True)
+    root = str(jtrain.manual_dir(config, config.data_subdir))
+    record = {k: v for k, v in config.to_dict().items() if k not in ("shifts", "manual_dir")}
+    record = json.loads(json.dumps(record))
+    out = {}
+    for shift in config.shifts:
+        path = os.path.join(workdir, f"{shift.replace('→', '-')}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                saved = json.load(f)
+            if saved.get("config") == record:
+                out[shift] = saved["result"]
+                log(f"amazon shallow {shift}: reused {path}")
+                continue
+        t0 = time.perf_counter()
+        res = run_shallow_shift(config, shift, root, log=log)
+        with open(path + ".tmp", "w") as f:
+            json.dump({"config": record, "result": res}, f, ensure_ascii=False)
+        os.replace(path + ".tmp", path)
+        out[shift] = res
+        log(
+            f"amazon shallow {shift}: source only {np.mean(res['source_only']):.1f}, DANN "
+            f"{np.mean(res['dann']):.1f}, epochs {res['dann/epochs']} "
+            f"({time.perf_counter() - t0:.0f} s)"
+        )
     return out

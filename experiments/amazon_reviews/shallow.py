@@ -31,6 +31,7 @@ and count arrays), so a step touches only the rows of W of the words present.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
@@ -122,11 +123,14 @@ def stack_runs(params: list[dict]) -> dict:
     return out
 
 
-def predict(params, x: np.ndarray) -> np.ndarray:
-    """Labels ``(R, n)`` of dense ``x`` ``(n, d)`` for a batch of runs (argmax of the
-    softmax, as the reference)."""
+def predict(params, x) -> np.ndarray:
+    """Labels ``(R, n)`` of ``x`` ``(n, d)`` (dense, or a SciPy sparse matrix: the bag of
+    words is ~2 % non-zero) for a batch of runs (argmax of the softmax, as the reference)."""
+    import scipy.sparse
+
     d, n_runs, h = params["W"].shape
-    a = (np.asarray(x, np.float32) @ params["W"].reshape(d, n_runs * h)).reshape(-1, n_runs, h)
+    x = scipy.sparse.csr_matrix(x, dtype=np.float32)
+    a = np.asarray(x @ params["W"].reshape(d, n_runs * h)).reshape(-1, n_runs, h)
     hid = 1.0 / (1.0 + np.exp(-(a.transpose(1, 0, 2) + params["b"][:, None])))
     return np.argmax(np.einsum("rnh,rhk->rnk", hid, params["V"]) + params["c"][:, None], -1)
 
@@ -230,12 +234,13 @@ class EarlyStopping:
 def fit(
     xs: np.ndarray,
     ys: np.ndarray,
-    xt: np.ndarray,
     xv: np.ndarray,
     yv: np.ndarray,
+    targets,
     *,
     seeds,
     lams,
+    target_of=None,
     hidden: int = 50,
     learning_rate: float = 1e-3,
     max_epochs: int = 200,
@@ -243,45 +248,65 @@ def fit(
     patience_factor: float = 1.5,
     log=None,
 ):
-    """Trains one run per ``(seed, λ)`` pair (``len(seeds) == len(lams)``) by the reference's
-    protocol and returns the early-stopped parameters (leading axis: run) and a record.
+    """Trains one run per ``(seed, λ, target)`` triple by the reference's protocol, all on
+    the same labelled source ``(xs, ys)`` and validation split ``(xv, yv)``, and returns the
+    early-stopped parameters (leading run axis; W ``(d, R, H)``) and a record.
 
-    Seed ``s`` draws the initialisation from ``fold_in(key(s), 0)`` and epoch ``e``'s target
-    draws from ``fold_in(key(s), e + 1)``.
+    Run r pairs its source examples with examples of ``targets[target_of[r]]`` (unlabelled
+    target samples; unused when ``lams[r] == 0``, the standard NN, which therefore serves
+    every target). Seed ``s`` draws the initialisation from ``fold_in(key(s), 0)`` and epoch
+    ``e``'s target examples from ``fold_in(key(s), e + 1)``. Runs that have stopped are left
+    out of the remaining epochs.
 
     Returns:
-      ``(params, info)``: ``info`` has ``best_epoch``, ``epochs`` (run until), ``valid_risk``
-      and ``seconds``.
+      ``(params, info)``: ``info`` has ``best_epoch``, ``epochs`` (the last epoch run),
+      ``valid_risk`` (the best) and ``seconds``.
     """
     seeds, lams = list(seeds), np.asarray(lams, np.float32)
-    if len(seeds) != len(lams):
-        raise ValueError(f"seeds and lams must pair up; got {len(seeds)} and {len(lams)}")
+    target_of = np.zeros(len(seeds), int) if target_of is None else np.asarray(target_of)
+    if not len(seeds) == len(lams) == len(target_of):
+        raise ValueError(
+            f"seeds, lams and target_of must pair up; got {len(seeds)}, {len(lams)}, "
+            f"{len(target_of)}"
+        )
+    targets = list(targets)
+    import scipy.sparse
+
     t0 = time.perf_counter()
     keys = [jax.random.key(int(s)) for s in seeds]
     params = stack_runs([init_params(jax.random.fold_in(k, 0), xs.shape[1], hidden) for k in keys])
     src = (*csr(xs), np.asarray(ys, np.int64))
-    tgt = csr(xt)
+    tgt = csr(np.concatenate(targets))
+    sizes = np.array([len(x) for x in targets])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     stop = EarlyStopping(len(seeds), min_epochs, patience_factor)
     best = {k: v.copy() for k, v in params.items()}
     epochs = np.zeros(len(seeds), int)
+    xv = scipy.sparse.csr_matrix(np.asarray(xv, np.float32))
     for t in range(max_epochs):
-        draws = np.stack(
-            [
-                np.asarray(jax.random.randint(jax.random.fold_in(k, t + 1), (len(xs),), 0, len(xt)))
-                for k in keys
-            ]
-        )
-        run_epoch(params, src, tgt, draws, lams, np.float32(learning_rate))
-        risk = np.mean(predict(params, xv) != np.asarray(yv)[None], axis=1)
-        live = ~stop.stopped
+        live = np.flatnonzero(~stop.stopped)
+        draws = np.zeros((len(live), len(xs)), np.int64)
+        for n, r in enumerate(live):
+            if lams[r] > 0:
+                k = jax.random.fold_in(keys[r], t + 1)
+                size = int(sizes[target_of[r]])
+                draws[n] = offsets[target_of[r]] + np.asarray(
+                    jax.random.randint(k, (len(xs),), 0, size)
+                )
+        everyone = len(live) == len(seeds)
+        sub = params if everyone else {k: _take(v, k, live) for k, v in params.items()}
+        run_epoch(sub, src, tgt, draws, lams[live], np.float32(learning_rate))
+        if not everyone:
+            for k in params:
+                _put(params[k], k, live, sub[k])
+        risk = np.full(len(seeds), 2.0)
+        risk[live] = np.mean(predict(sub, xv) != np.asarray(yv)[None], axis=1)
         epochs[live] = t
         better = stop.update(t, risk)
         if better.any():
+            idx = np.flatnonzero(better)
             for k in best:
-                if k == "W":
-                    best[k][:, better] = params[k][:, better]
-                else:
-                    best[k][better] = params[k][better]
+                _put(best[k], k, idx, _take(params[k], k, idx))
         if log is not None:
             log(t, risk, stop)
         if stop.stopped.all():
@@ -295,12 +320,92 @@ def fit(
     return best, info
 
 
-def accuracy(params, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> np.ndarray:
+def _take(v, name, idx):
+    return np.ascontiguousarray(v[:, idx]) if name == "W" else v[idx]
+
+
+def _put(v, name, idx, new):
+    if name == "W":
+        v[:, idx] = new
+    else:
+        v[idx] = new
+
+
+def accuracy(params, x, y, chunk: int = 2048) -> np.ndarray:
     """Accuracy ``(runs,)`` of each run's early-stopped network on ``(x, y)`` (NaN if empty)."""
-    if len(x) == 0:
+    import scipy.sparse
+
+    if x.shape[0] == 0:
         return np.full(params["b"].shape[0], np.nan)
+    x = scipy.sparse.csr_matrix(np.asarray(x, np.float32))
     pred = np.concatenate(
-        [predict(params, x[i : i + chunk]) for i in range(0, len(x), chunk)],
-        axis=1,
+        [predict(params, x[i : i + chunk]) for i in range(0, x.shape[0], chunk)], axis=1
     )
     return np.mean(pred == np.asarray(y)[None], axis=1)
+
+
+# ----------------------------------------------------------------------------- compiled loop
+WIDTHS = (32, 64, 128, 256, 512, 1024, 2048)
+
+
+def padded_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`sparse_rows` padded to a width in :data:`WIDTHS`, plus each row's nnz."""
+    nnz = (np.asarray(x) != 0).sum(1)
+    width = next(w for w in WIDTHS if w >= max(1, nnz.max()))
+    idx, val = sparse_rows(x, width)
+    return idx, val, nnz
+
+
+def _bucket(n):
+    return jnp.searchsorted(jnp.asarray(WIDTHS), n)  # smallest width >= n
+
+
+@functools.partial(jax.jit, donate_argnums=0, static_argnames=("widths",))
+def run_epoch_compiled(p, src, tgt, draws, lams, lr, *, widths):
+    """:func:`run_epoch` compiled (``jax.lax.scan``), for runs that share one target draw
+    per step (``draws (n_s,)``). ``p`` as :func:`stack_runs` (JAX arrays); ``src = (idx,
+    val, nnz, y)`` and ``tgt = (idx, val, nnz)`` from :func:`padded_rows`. Each step slices
+    the rows to the smallest width in ``widths`` that holds both examples (``lax.switch``),
+    so a step costs what its words cost, not the longest review's."""
+    s_idx, s_val, s_nnz, s_y = src
+    t_idx, t_val, t_nnz = tgt
+    lam = lams[:, None]
+
+    def step_w(w):
+        def f(p, ex):
+            ws, vs, y, wt, vt = (a[:w] if a.ndim else a for a in ex)
+            W, b, V, c, u, d = (p[k] for k in ("W", "b", "V", "c", "u", "d"))
+            rs, rt = W[ws], W[wt]  # (w, R, H)
+            hs = jax.nn.sigmoid(jnp.einsum("k,krh->rh", vs, rs) + b)
+            ht = jax.nn.sigmoid(jnp.einsum("k,krh->rh", vt, rt) + b)
+            o = jax.nn.softmax(jnp.einsum("rh,rhk->rk", hs, V) + c, axis=-1)
+            dc = o - jax.nn.one_hot(y, V.shape[2], dtype=o.dtype)
+            dV = hs[:, :, None] * dc[:, None, :]
+            gs = jax.nn.sigmoid(jnp.sum(u * hs, 1) + d)[:, None]
+            gt = jax.nn.sigmoid(jnp.sum(u * ht, 1) + d)[:, None]
+            dd = lam * (1.0 - gs) - lam * gt
+            dU = lam * (1.0 - gs) * hs - lam * gt * ht
+            dh_s = (jnp.einsum("rhk,rk->rh", V, dc) + lam * (1.0 - gs) * u) * hs * (1.0 - hs)
+            dh_t = -lam * gt * u * ht * (1.0 - ht)
+            W = W.at[ws].add(-lr * vs[:, None, None] * dh_s[None])
+            W = W.at[wt].add(-lr * vt[:, None, None] * dh_t[None])
+            return {
+                "W": W,
+                "b": b - lr * (dh_s + dh_t),
+                "V": V - lr * dV,
+                "c": c - lr * dc,
+                "u": u + lr * dU,
+                "d": d + lr * dd[:, 0],
+            }
+
+        return f
+
+    branches = [step_w(w) for w in widths]
+
+    def body(p, i):
+        j = draws[i]
+        ex = (s_idx[i], s_val[i], s_y[i], t_idx[j], t_val[j])
+        k = jnp.searchsorted(jnp.asarray(widths), jnp.maximum(s_nnz[i], t_nnz[j]))
+        return jax.lax.switch(k, branches, p, ex), None
+
+    return jax.lax.scan(body, p, jnp.arange(s_idx.shape[0]))[0]

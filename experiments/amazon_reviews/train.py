@@ -171,31 +171,34 @@ def validate_shallow_config(config) -> None:
         raise ValueError(f"config.seeds must be non-empty, got {config.seeds}")
 
 
-def run_shallow_shift(config, shift: str, root: str, log=None) -> dict:
-    """Source-only (λ = 0) and DANN (``config.lam``) runs of every seed on one shift, the
-    authors' protocol (:mod:`experiments.amazon_reviews.shallow`). Returns per-seed target
-    test accuracies (%) ``{"source_only": [...], "dann": [...]}``, the same with the test
-    reviews that occur in the unlabelled pool removed (``.../no_overlap``), the stopping
-    epochs, the validation risks and the wall time."""
+def run_shallow_source(config, source: str, targets: list[str], root: str, log=None) -> dict:
+    """The authors' protocol for every shift ``source→t`` (``t`` in ``targets``): the
+    standard NN (λ = 0) of each seed, which sees no target data and so serves every shift
+    from ``source``, and DANN (``config.lam``) of each seed and target, trained side by side
+    (:func:`experiments.amazon_reviews.shallow.fit`).
+
+    Returns ``{shift: result}`` with per-seed target-test accuracies (%) ``source_only`` and
+    ``dann``, the same with the test reviews that occur in the unlabelled pool removed
+    (``<method>/no_overlap``), the stopping epochs, the validation risks, the overlap and
+    the wall time of the whole source."""
     from experiments.amazon_reviews import shallow
 
-    s, t = shift.split("→")
     kw = dict(pattern=config.file_pattern, binarise=config.binarise)
-    xs_all, ys_all = load_split(root, s, "train", **kw)
-    xt, _ = load_split(root, t, "train", **kw)  # unlabelled target sample
-    x_test, y_test = load_split(root, t, "test", **kw)
-    keep = ~overlap_mask(x_test > 0, xt > 0)
+    xs_all, ys_all = load_split(root, source, "train", **kw)
     n_val = int(0.1 * len(ys_all))  # experiments_amazon.py: nb_valid = int(0.1 * len(ys))
     xs, ys, xv, yv = xs_all[:-n_val], ys_all[:-n_val], xs_all[-n_val:], ys_all[-n_val:]
+    pools = [load_split(root, t, "train", **kw)[0] for t in targets]  # labels unread
     seeds = list(config.seeds)
+    n, k = len(seeds), len(targets)
     params, info = shallow.fit(
         xs,
         ys,
-        xt,
         xv,
         yv,
-        seeds=seeds + seeds,
-        lams=[0.0] * len(seeds) + [config.lam] * len(seeds),
+        pools,
+        seeds=seeds * (1 + k),
+        lams=[0.0] * n + [config.lam] * (n * k),
+        target_of=[0] * n + [i for i in range(k) for _ in seeds],
         hidden=config.hidden,
         learning_rate=config.learning_rate,
         max_epochs=config.max_epochs,
@@ -206,53 +209,57 @@ def run_shallow_shift(config, shift: str, root: str, log=None) -> dict:
         else lambda t, risk, stop: (
             t % 10 == 0
             and log(
-                f"  {shift} epoch {t}: validation risk {np.round(risk, 3).tolist()}, "
-                f"stopped {int(stop.stopped.sum())}/{len(risk)}"
+                f"  {source}→{''.join(targets)} epoch {t}: validation risk "
+                f"{np.round(risk, 3).tolist()}, stopped {int(stop.stopped.sum())}/{len(risk)}"
             )
         ),
     )
-    acc = 100 * shallow.accuracy(params, x_test, y_test)
-    acc_keep = 100 * shallow.accuracy(params, x_test[keep], y_test[keep])
-    n = len(seeds)
-    out = {"overlap_fraction": float(1.0 - keep.mean()), "seconds": info["seconds"]}
-    for j, m in enumerate(("source_only", "dann")):
-        sl = slice(j * n, (j + 1) * n)
-        out[m] = acc[sl].tolist()
-        out[f"{m}/no_overlap"] = acc_keep[sl].tolist()
-        out[f"{m}/best_epoch"] = info["best_epoch"][sl]
-        out[f"{m}/epochs"] = info["epochs"][sl]
-        out[f"{m}/valid_risk"] = info["valid_risk"][sl]
+    out = {}
+    for i, t in enumerate(targets):
+        x_test, y_test = load_split(root, t, "test", **kw)
+        keep = ~overlap_mask(x_test > 0, pools[i] > 0)
+        acc = 100 * shallow.accuracy(params, x_test, y_test)
+        acc_keep = 100 * shallow.accuracy(params, x_test[keep], y_test[keep])
+        res = {"overlap_fraction": float(1.0 - keep.mean()), "seconds": info["seconds"]}
+        for m, sl in (("source_only", slice(0, n)), ("dann", slice(n * (1 + i), n * (2 + i)))):
+            res[m] = acc[sl].tolist()
+            res[f"{m}/no_overlap"] = acc_keep[sl].tolist()
+            for f in ("best_epoch", "epochs", "valid_risk"):
+                res[f"{m}/{f}"] = info[f][sl]
+        out[f"{source}→{t}"] = res
     return out
 
 
 def run_shallow(config, workdir: str, log=print) -> dict[str, dict]:
-    """:func:`run_shallow_shift` for every shift of ``config``; each shift's result is kept
-    in ``workdir/<shift>.json`` and reused when its config matches (a killed run resumes
-    shift by shift). Returns ``{shift: result}``."""
+    """:func:`run_shallow_source` for every source domain of ``config.shifts``; each source's
+    results are kept in ``workdir/<source>.json`` and reused when the config matches (a
+    killed run resumes source by source). Returns ``{shift: result}`` in config order."""
     validate_shallow_config(config)
     os.makedirs(workdir, exist_ok=True)
     root = str(jtrain.manual_dir(config, config.data_subdir))
     record = {k: v for k, v in config.to_dict().items() if k not in ("shifts", "manual_dir")}
     record = json.loads(json.dumps(record))
     out = {}
-    for shift in config.shifts:
-        path = os.path.join(workdir, f"{shift.replace('→', '-')}.json")
+    for source in dict.fromkeys(s.split("→")[0] for s in config.shifts):
+        targets = [s.split("→")[1] for s in config.shifts if s.startswith(source + "→")]
+        path = os.path.join(workdir, f"{source}-{''.join(targets)}.json")
         if os.path.exists(path):
             with open(path) as f:
                 saved = json.load(f)
             if saved.get("config") == record:
-                out[shift] = saved["result"]
-                log(f"amazon shallow {shift}: reused {path}")
+                out.update(saved["result"])
+                log(f"amazon shallow {source}: reused {path}")
                 continue
         t0 = time.perf_counter()
-        res = run_shallow_shift(config, shift, root, log=log)
+        res = run_shallow_source(config, source, targets, root, log=log)
         with open(path + ".tmp", "w") as f:
             json.dump({"config": record, "result": res}, f, ensure_ascii=False)
         os.replace(path + ".tmp", path)
-        out[shift] = res
-        log(
-            f"amazon shallow {shift}: source only {np.mean(res['source_only']):.1f}, DANN "
-            f"{np.mean(res['dann']):.1f}, epochs {res['dann/epochs']} "
-            f"({time.perf_counter() - t0:.0f} s)"
-        )
-    return out
+        out.update(res)
+        for shift, r in res.items():
+            log(
+                f"amazon shallow {shift}: source only {np.mean(r['source_only']):.1f}, DANN "
+                f"{np.mean(r['dann']):.1f}, epochs {r['dann/epochs']} "
+                f"({time.perf_counter() - t0:.0f} s for the source)"
+            )
+    return {s: out[s] for s in config.shifts}

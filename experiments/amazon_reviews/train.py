@@ -230,36 +230,64 @@ def run_shallow_source(config, source: str, targets: list[str], root: str, log=N
     return out
 
 
-def run_shallow(config, workdir: str, log=print) -> dict[str, dict]:
-    """:func:`run_shallow_source` for every source domain of ``config.shifts``; each source's
-    results are kept in ``workdir/<source>.json`` and reused when the config matches (a
-    killed run resumes source by source). Returns ``{shift: result}`` in config order."""
+def run_shallow(config, workdir: str, log=print, complete_only: bool = False) -> dict[str, dict]:
+    """:func:`run_shallow_source` for every seed and source domain of ``config``, seed by
+    seed (all 12 shifts of seed 0 first, so a stopped run leaves whole seeds). Each
+    (seed, source) result is kept in ``workdir/seed<s>-<source>-<targets>.json`` and reused
+    when the config matches (a killed run resumes there).
+
+    Args:
+      complete_only: only read what is cached, run nothing, and keep the seeds whose every
+        shift is done (for reporting while a long run is still going).
+
+    Returns:
+      ``{shift: result}`` in config order, per-seed lists in seed order, plus ``"seeds"``.
+    """
     validate_shallow_config(config)
     os.makedirs(workdir, exist_ok=True)
-    root = str(jtrain.manual_dir(config, config.data_subdir))
-    record = {k: v for k, v in config.to_dict().items() if k not in ("shifts", "manual_dir")}
+    root = "" if complete_only else str(jtrain.manual_dir(config, config.data_subdir))
+    skip = ("shifts", "manual_dir", "seeds")
+    record = {k: v for k, v in config.to_dict().items() if k not in skip}
     record = json.loads(json.dumps(record))
-    out = {}
-    for source in dict.fromkeys(s.split("→")[0] for s in config.shifts):
-        targets = [s.split("→")[1] for s in config.shifts if s.startswith(source + "→")]
-        path = os.path.join(workdir, f"{source}-{''.join(targets)}.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                saved = json.load(f)
-            if saved.get("config") == record:
-                out.update(saved["result"])
-                log(f"amazon shallow {source}: reused {path}")
-                continue
-        t0 = time.perf_counter()
-        res = run_shallow_source(config, source, targets, root, log=log)
-        with open(path + ".tmp", "w") as f:
-            json.dump({"config": record, "result": res}, f, ensure_ascii=False)
-        os.replace(path + ".tmp", path)
-        out.update(res)
-        for shift, r in res.items():
-            log(
-                f"amazon shallow {shift}: source only {np.mean(r['source_only']):.1f}, DANN "
-                f"{np.mean(r['dann']):.1f}, epochs {r['dann/epochs']} "
-                f"({time.perf_counter() - t0:.0f} s for the source)"
-            )
-    return {s: out[s] for s in config.shifts}
+    sources = list(dict.fromkeys(s.split("→")[0] for s in config.shifts))
+    per_seed: dict[int, dict] = {}
+    for seed in config.seeds:
+        one = ml_collections.ConfigDict(config.to_dict())
+        one.seeds = (seed,)
+        per_seed[seed] = {}
+        for source in sources:
+            targets = [s.split("→")[1] for s in config.shifts if s.startswith(source + "→")]
+            path = os.path.join(workdir, f"seed{seed}-{source}-{''.join(targets)}.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    saved = json.load(f)
+                if saved.get("config") == record:
+                    per_seed[seed].update(saved["result"])
+                    continue
+            if complete_only:
+                break
+            t0 = time.perf_counter()
+            res = run_shallow_source(one, source, targets, root, log=log)
+            with open(path + ".tmp", "w") as f:
+                json.dump({"config": record, "result": res}, f, ensure_ascii=False)
+            os.replace(path + ".tmp", path)
+            per_seed[seed].update(res)
+            for shift, r in res.items():
+                log(
+                    f"amazon shallow seed {seed} {shift}: source only {r['source_only'][0]:.1f}, "
+                    f"DANN {r['dann'][0]:.1f}, best epochs {r['source_only/best_epoch']} / "
+                    f"{r['dann/best_epoch']} ({time.perf_counter() - t0:.0f} s for the source)"
+                )
+    seeds = [s for s in config.seeds if all(sh in per_seed[s] for sh in config.shifts)]
+    out: dict = {"seeds": seeds}
+    for shift in config.shifts:
+        rs = [per_seed[s][shift] for s in seeds]
+        if not rs:
+            continue
+        merged = {k: [v for r in rs for v in r[k]] for k in rs[0] if isinstance(rs[0][k], list)}
+        merged.update(
+            overlap_fraction=rs[0]["overlap_fraction"],
+            seconds=[r["seconds"] for r in rs],
+        )
+        out[shift] = merged
+    return out

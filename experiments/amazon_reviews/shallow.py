@@ -139,7 +139,9 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def run_epoch(p: dict, src, tgt, t_draw: np.ndarray, lams: np.ndarray, lr: float) -> None:
+def run_epoch(
+    p: dict, src, tgt, t_draw: np.ndarray, lams: np.ndarray, lr: float, reversal: float = 1.0
+) -> None:
     """One epoch of the reference's SGD for a batch of ``R`` runs, in place (NumPy).
 
     ``src = (indptr, indices, values, labels)`` is the source set in CSR form, visited in
@@ -148,6 +150,8 @@ def run_epoch(p: dict, src, tgt, t_draw: np.ndarray, lams: np.ndarray, lr: float
     gradients of :func:`example_loss` (the reference's ``delta_*``), applied to the rows of
     W of the words present only. A loop in NumPy because the step is tiny and sequential:
     ``tests/experiments/test_amazon_shallow.py`` checks it against :func:`sgd_step`.
+    ``reversal = -1`` flips the gradient reversal (the hidden layer then helps the domain
+    regressor instead of fooling it): a deliberately wrong variant for the tests.
     """
     s_ptr, s_idx, s_val, s_y = src
     t_ptr, t_idx, t_val = tgt
@@ -185,8 +189,8 @@ def run_epoch(p: dict, src, tgt, t_draw: np.ndarray, lams: np.ndarray, lr: float
             gt = _sigmoid(np.sum(u[adv] * ht, 1) + d[adv])[:, None]
             dd = lam_a * (1.0 - gs) - lam_a * gt  # the reference's delta_d (ascent on u, d)
             dU = lam_a * (1.0 - gs) * hs[adv] - lam_a * gt * ht
-            dh_s[adv] += lam_a * (1.0 - gs) * u[adv] * hs[adv] * (1.0 - hs[adv])
-            dh_t = -lam_a * gt * u[adv] * ht * (1.0 - ht)
+            dh_s[adv] += reversal * lam_a * (1.0 - gs) * u[adv] * hs[adv] * (1.0 - hs[adv])
+            dh_t = -reversal * lam_a * gt * u[adv] * ht * (1.0 - ht)
         W[ws] -= lr * vs[:, None, None] * dh_s[None]
         b -= lr * dh_s
         V -= lr * dV
@@ -246,6 +250,7 @@ def fit(
     max_epochs: int = 200,
     min_epochs: int = 30,
     patience_factor: float = 1.5,
+    reversal: float = 1.0,
     log=None,
 ):
     """Trains one run per ``(seed, λ, target)`` triple by the reference's protocol, all on
@@ -295,7 +300,7 @@ def fit(
                 )
         everyone = len(live) == len(seeds)
         sub = params if everyone else {k: _take(v, k, live) for k, v in params.items()}
-        run_epoch(sub, src, tgt, draws, lams[live], np.float32(learning_rate))
+        run_epoch(sub, src, tgt, draws, lams[live], np.float32(learning_rate), reversal)
         if not everyone:
             for k in params:
                 _put(params[k], k, live, sub[k])

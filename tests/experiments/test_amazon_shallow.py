@@ -108,22 +108,24 @@ def test_numpy_epoch_equals_a_transcription_of_the_reference_update(lam):
 
 def test_early_stopping_follows_the_reference_rule():
     """Best on ties (<=), training until max(min_epochs, int(1.5 t_best)), then stop at the
-    first non-improving epoch after that; each run on its own."""
+    first non-improving epoch after that; each run on its own (hand-worked sequences)."""
+    tail = [0.5] * 6
     risks = [
-        [0.5, 0.4, 0.4, 0.45, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],  # best 4 -> until 6
-        [0.5, 0.4, 0.45, 0.45, 0.45, 0.45, 0.45, 0.45, 0.45, 0.45, 0.45],  # best 1 -> until 3
+        [0.5, 0.45, 0.4, 0.38, 0.36, 0.35, 0.34] + tail,  # best 6 -> until 9 -> stop 10
+        [0.5, 0.4, 0.4, 0.45, 0.45, 0.45, 0.45] + tail,  # tie at 2 is the best -> stop 4
+        [0.5, 0.4, 0.45, 0.45, 0.45, 0.45, 0.45] + tail,  # best 1, until min_epochs 3 -> 4
     ]
-    stop = shallow.EarlyStopping(2, min_epochs=3, factor=1.5)
-    stopped_at = [None, None]
+    stop = shallow.EarlyStopping(3, min_epochs=3, factor=1.5)
+    stopped_at = [None] * 3
     for t in range(len(risks[0])):
         was = stop.stopped.copy()
         stop.update(t, np.array([r[t] for r in risks]))
-        for k in range(2):
+        for k in range(3):
             if stop.stopped[k] and not was[k]:
                 stopped_at[k] = t
-    assert stop.best_epoch.tolist() == [4, 1]
-    assert stop.best.tolist() == [0.3, 0.4]
-    assert stopped_at == [7, 4]  # first epoch > until (6 and 3) without improvement
+    assert stop.best_epoch.tolist() == [6, 2, 1]
+    assert stop.best.tolist() == [0.34, 0.4, 0.4]
+    assert stopped_at == [10, 4, 4]
 
 
 def _shift(rng, n, target):

@@ -69,9 +69,9 @@ def adapt_init(key: jax.Array, sizes) -> list[tuple[jax.Array, jax.Array]]:
 def adapt_apply(layers, x):
     """ReLU hidden layers, identity output (``MLPRegressor``'s defaults); ``(n, 1)`` -> ``(n,)``."""
     for w, b in layers[:-1]:
-        x = jax.nn.relu(x @ w + b)
+        x = jax.nn.relu(x @ w + b[None])
     w, b = layers[-1]
-    return (x @ w + b)[:, 0]
+    return (x @ w + b[None])[:, 0]
 
 
 def adapt_loss(layers, x, y, alpha):

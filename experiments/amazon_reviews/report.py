@@ -162,3 +162,35 @@ EXPERIMENTS = [
         "our earlier protocol's source-only, DANN, MMD, Deep CORAL, IW-LR",
     )
 ]
+
+
+def artefacts_from_workdir(workdir: str, seeds=None) -> dict:
+    """Writes the shallow-protocol artefacts (committed location) from the per-(seed, source)
+    results cached in ``workdir`` by :func:`train.run_shallow`, keeping the seeds whose 12
+    shifts are all done; runs nothing. For a long run stopped early:
+    ``python -m experiments.amazon_reviews.report runs/amazon_shallow``."""
+    from experiments.amazon_reviews import train
+    from experiments.amazon_reviews.configs import default
+
+    config = default.get_config().shallow
+    if seeds:
+        config.seeds = tuple(seeds)
+    out = train.run_shallow(config, workdir, complete_only=True)
+    if not out["seeds"]:
+        raise ValueError(f"no seed has all {len(config.shifts)} shifts done in {workdir}")
+    config.seeds = tuple(out["seeds"])
+    sources = dict.fromkeys(s.split("→")[0] for s in config.shifts)
+    first = {src: next(s for s in config.shifts if s.startswith(src)) for src in sources}
+    wall = {
+        f"seed {seed}": sum(out[first[src]]["seconds"][i] for src in sources)
+        for i, seed in enumerate(out["seeds"])
+    }
+    write_shallow_artefacts(out, config, wall)
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    done = artefacts_from_workdir(sys.argv[1])
+    print(f"artefacts written for seeds {done['seeds']}")

@@ -164,7 +164,7 @@ EXPERIMENTS = [
 ]
 
 
-def artefacts_from_workdir(workdir: str, seeds=None) -> dict:
+def artefacts_from_workdir(workdir: str, seeds=None, root=None) -> dict:
     """Writes the shallow-protocol artefacts (committed location) from the per-(seed, source)
     results cached in ``workdir`` by :func:`train.run_shallow`, keeping the seeds whose 12
     shifts are all done; runs nothing. For a long run stopped early:
@@ -185,7 +185,7 @@ def artefacts_from_workdir(workdir: str, seeds=None) -> dict:
         f"seed {seed}": sum(out[first[src]]["seconds"][i] for src in sources)
         for i, seed in enumerate(out["seeds"])
     }
-    write_shallow_artefacts(out, config, wall)
+    write_shallow_artefacts(out, config, wall, root=root)
     return out
 
 

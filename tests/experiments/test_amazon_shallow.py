@@ -198,3 +198,43 @@ def test_real_data_one_shift_two_epochs(tmp_path):
         assert 60.0 < r[m][0] < 90.0 and 60.0 < r[m + "/no_overlap"][0] < 90.0, (m, r)
     assert 0.02 < r["overlap_fraction"] < 0.06
     assert (tmp_path / "seed0-K-E.json").exists()
+
+
+def test_artefacts_from_a_stopped_run_keep_only_complete_seeds(tmp_path):
+    """A long run stopped part-way: seed 0 has every source cached, seed 1 only one; the
+    artefacts hold seed 0 alone, and nothing is trained."""
+    import json
+
+    from experiments.amazon_reviews import report
+    from experiments.amazon_reviews.configs import default
+
+    config = default.get_config().shallow
+    record = {
+        k: v for k, v in config.to_dict().items() if k not in ("shifts", "manual_dir", "seeds")
+    }
+    record = json.loads(json.dumps(record))
+
+    def cache(seed, source, acc):
+        targets = [t for t in "BDEK" if t != source]
+        res = {
+            f"{source}→{t}": {
+                "source_only": [acc], "dann": [acc + 1.0], "source_only/no_overlap": [acc],
+                "dann/no_overlap": [acc + 1.0], "overlap_fraction": 0.04, "seconds": 10.0,
+            }
+            for t in targets
+        }  # fmt: skip
+        path = tmp_path / "w" / f"seed{seed}-{source}-{''.join(targets)}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({"config": record, "result": res}, ensure_ascii=False))
+
+    for i, src in enumerate("BDEK"):
+        cache(0, src, 70.0 + i)
+    cache(1, "B", 50.0)
+    out = report.artefacts_from_workdir(str(tmp_path / "w"), root=tmp_path / "exp")
+    assert out["seeds"] == [0]
+    rec = results.read_results("amazon_reviews", "shallow_dann", root=tmp_path / "exp")
+    assert rec["seeds"] == [0]
+    assert rec["values"] == {"source_only": [71.5], "dann": [72.5]}
+    assert rec["wall_seconds"] == {"seed 0": 40.0}
+    with pytest.raises(ValueError, match="no seed"):
+        report.artefacts_from_workdir(str(tmp_path / "empty"), root=tmp_path / "exp")

@@ -31,7 +31,6 @@ and count arrays), so a step touches only the rows of W of the words present.
 
 from __future__ import annotations
 
-import functools
 import time
 
 import jax
@@ -347,70 +346,3 @@ def accuracy(params, x, y, chunk: int = 2048) -> np.ndarray:
         [predict(params, x[i : i + chunk]) for i in range(0, x.shape[0], chunk)], axis=1
     )
     return np.mean(pred == np.asarray(y)[None], axis=1)
-
-
-# ----------------------------------------------------------------------------- compiled loop
-WIDTHS = (32, 64, 128, 256, 512, 1024, 2048)
-
-
-def padded_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`sparse_rows` padded to a width in :data:`WIDTHS`, plus each row's nnz."""
-    nnz = (np.asarray(x) != 0).sum(1)
-    width = next(w for w in WIDTHS if w >= max(1, nnz.max()))
-    idx, val = sparse_rows(x, width)
-    return idx, val, nnz
-
-
-def _bucket(n):
-    return jnp.searchsorted(jnp.asarray(WIDTHS), n)  # smallest width >= n
-
-
-@functools.partial(jax.jit, donate_argnums=0, static_argnames=("widths",))
-def run_epoch_compiled(p, src, tgt, draws, lams, lr, *, widths):
-    """:func:`run_epoch` compiled (``jax.lax.scan``), for runs that share one target draw
-    per step (``draws (n_s,)``). ``p`` as :func:`stack_runs` (JAX arrays); ``src = (idx,
-    val, nnz, y)`` and ``tgt = (idx, val, nnz)`` from :func:`padded_rows`. Each step slices
-    the rows to the smallest width in ``widths`` that holds both examples (``lax.switch``),
-    so a step costs what its words cost, not the longest review's."""
-    s_idx, s_val, s_nnz, s_y = src
-    t_idx, t_val, t_nnz = tgt
-    lam = lams[:, None]
-
-    def step_w(w):
-        def f(p, ex):
-            ws, vs, y, wt, vt = (a[:w] if a.ndim else a for a in ex)
-            W, b, V, c, u, d = (p[k] for k in ("W", "b", "V", "c", "u", "d"))
-            rs, rt = W[ws], W[wt]  # (w, R, H)
-            hs = jax.nn.sigmoid(jnp.einsum("k,krh->rh", vs, rs) + b)
-            ht = jax.nn.sigmoid(jnp.einsum("k,krh->rh", vt, rt) + b)
-            o = jax.nn.softmax(jnp.einsum("rh,rhk->rk", hs, V) + c, axis=-1)
-            dc = o - jax.nn.one_hot(y, V.shape[2], dtype=o.dtype)
-            dV = hs[:, :, None] * dc[:, None, :]
-            gs = jax.nn.sigmoid(jnp.sum(u * hs, 1) + d)[:, None]
-            gt = jax.nn.sigmoid(jnp.sum(u * ht, 1) + d)[:, None]
-            dd = lam * (1.0 - gs) - lam * gt
-            dU = lam * (1.0 - gs) * hs - lam * gt * ht
-            dh_s = (jnp.einsum("rhk,rk->rh", V, dc) + lam * (1.0 - gs) * u) * hs * (1.0 - hs)
-            dh_t = -lam * gt * u * ht * (1.0 - ht)
-            W = W.at[ws].add(-lr * vs[:, None, None] * dh_s[None])
-            W = W.at[wt].add(-lr * vt[:, None, None] * dh_t[None])
-            return {
-                "W": W,
-                "b": b - lr * (dh_s + dh_t),
-                "V": V - lr * dV,
-                "c": c - lr * dc,
-                "u": u + lr * dU,
-                "d": d + lr * dd[:, 0],
-            }
-
-        return f
-
-    branches = [step_w(w) for w in widths]
-
-    def body(p, i):
-        j = draws[i]
-        ex = (s_idx[i], s_val[i], s_y[i], t_idx[j], t_val[j])
-        k = jnp.searchsorted(jnp.asarray(widths), jnp.maximum(s_nnz[i], t_nnz[j]))
-        return jax.lax.switch(k, branches, p, ex), None
-
-    return jax.lax.scan(body, p, jnp.arange(s_idx.shape[0]))[0]

@@ -13,6 +13,7 @@ points) over a ``data`` mesh axis; parameters are replicated.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -40,7 +41,121 @@ def validate_config(config) -> None:
         min_ints={"n_source": 2, "n_target": 2, "num_steps": 2},
         positive=("learning_rate", "kmm_gamma"),
         subsets={"methods": METHODS},
+        choices={"protocol": PROTOCOLS},
     )
+
+
+# ------------------------------------------------------------ ADAPT's network and training
+PROTOCOLS = ("ours", "adapt")
+
+
+def adapt_init(key: jax.Array, sizes) -> list[tuple[jax.Array, jax.Array]]:
+    """scikit-learn's ``MLPRegressor`` initialisation (``_init_coef``, ReLU/identity): every
+    weight and bias uniform in ``±sqrt(6 / (fan_in + fan_out))``; ``sizes = (1, 100, 100, 1)``
+    is ADAPT's ``MLPRegressor((100, 100))`` on 1-D inputs."""
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        bound = float(np.sqrt(6.0 / (a + b)))
+        kw, kb = jax.random.split(jax.random.fold_in(key, i))
+        layers.append(
+            (
+                jax.random.uniform(kw, (a, b), jnp.float32, -bound, bound),
+                jax.random.uniform(kb, (b,), jnp.float32, -bound, bound),
+            )
+        )
+    return layers
+
+
+def adapt_apply(layers, x):
+    """ReLU hidden layers, identity output (``MLPRegressor``'s defaults); ``(n, 1)`` -> ``(n,)``."""
+    for w, b in layers[:-1]:
+        x = jax.nn.relu(x @ w + b[None])
+    w, b = layers[-1]
+    return (x @ w + b[None])[:, 0]
+
+
+def adapt_loss(layers, x, y, alpha):
+    """``MLPRegressor``'s objective: half the mean squared error plus
+    ``alpha / 2 · Σ‖W‖² / n`` (weights only, n the batch size)."""
+    n = x.shape[0]
+    l2 = sum(jnp.sum(w**2) for w, _ in layers)
+    return 0.5 * jnp.mean((adapt_apply(layers, x) - y) ** 2) + 0.5 * alpha * l2 / n
+
+
+@functools.partial(jax.jit, static_argnames=("max_iter", "n_iter_no_change"))
+def fit_adapt_mlp(
+    layers, x, y, *, learning_rate, alpha, tol, max_iter: int = 200, n_iter_no_change: int = 10
+):
+    """``MLPRegressor((100, 100)).fit(x, y)`` with its defaults, for ``n <= 200`` points (one
+    full batch per epoch, ``batch_size = min(200, n)``): Adam (lr, β = 0.9/0.999, ε = 1e-8)
+    for at most ``max_iter`` epochs, stopping once the epoch loss has failed to fall below
+    ``best - tol`` more than ``n_iter_no_change`` epochs in a row (sklearn's
+    ``_update_no_improvement_count``; ``early_stopping=False``).
+
+    Returns ``(layers, n_iter, loss_curve)``; ``loss_curve`` has ``max_iter`` entries (NaN
+    after the stop).
+    """
+    opt = optax.adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8)
+
+    def epoch(carry, _):
+        p, s, best, count, stopped, n_iter = carry
+        loss, g = jax.value_and_grad(adapt_loss)(p, x, y, alpha)
+        u, s_new = opt.update(g, s, p)
+        p_new = optax.apply_updates(p, u)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(stopped, b, a), new, old)  # noqa: E731
+        count_new = jnp.where(loss > best - tol, count + 1, 0)
+        carry = (
+            keep(p_new, p),
+            keep(s_new, s),
+            jnp.where(stopped, best, jnp.minimum(best, loss)),
+            jnp.where(stopped, count, count_new),
+            stopped | (count_new > n_iter_no_change),
+            n_iter + jnp.where(stopped, 0, 1),
+        )
+        return carry, jnp.where(stopped, jnp.nan, loss)
+
+    init = (
+        layers,
+        opt.init(layers),
+        jnp.float32(jnp.inf),
+        jnp.int32(0),
+        jnp.bool_(False),
+        jnp.int32(0),
+    )
+    (p, _, _, _, _, n_iter), curve = jax.lax.scan(epoch, init, None, length=max_iter)
+    return p, n_iter, curve
+
+
+def _fit_adapt(config, data, ws, init_key, boot_key):
+    """ADAPT's protocol per method: the estimator is fitted on a bootstrap resample of the
+    source drawn with probabilities ∝ the weights (``BaseAdaptEstimator.fit_estimator`` when
+    the estimator's ``fit`` takes no ``sample_weight``, as ``MLPRegressor`` in 2021);
+    source only is fitted on the source as is. One initialisation for all methods."""
+    methods = list(ws)
+    n = len(data["xs"])
+    idx = []
+    for i, m in enumerate(methods):
+        if m == "source_only":
+            idx.append(np.arange(n))
+        else:
+            p = ws[m].astype(np.float64) / ws[m].sum()
+            idx.append(np.asarray(jax.random.choice(jax.random.fold_in(boot_key, i), n, (n,), p=p)))
+    idx = np.stack(idx)
+    xs, ys = np.asarray(data["xs"]), np.asarray(data["ys"])
+    layers = adapt_init(init_key, (1, *config.hidden, 1))
+    fit = jax.vmap(
+        lambda x, y: fit_adapt_mlp(
+            layers,
+            x,
+            y,
+            learning_rate=config.learning_rate,
+            alpha=config.adapt_alpha,
+            tol=config.adapt_tol,
+            max_iter=config.adapt_max_iter,
+        )
+    )
+    fitted, n_iter, _ = fit(jnp.asarray(xs[idx]), jnp.asarray(ys[idx]))
+    return fitted, np.asarray(n_iter), adapt_apply
 
 
 def make_data_mesh(config):
@@ -131,48 +246,56 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         file=sys.stderr,
         flush=True,
     )
-    apply_fn, params = models.functional(
-        models.MLP(1, tuple(config.hidden), 1, rngs=nnx.Rngs(params=init_key))
-    )
-    opt = optax.adam(config.learning_rate)
-    # Batch (source points) on the data axis: xs (n, 1), ys (n,), weights (n, methods).
-    batch = (
-        jnp.asarray(data["xs"]),
-        jnp.asarray(data["ys"]),
-        jnp.asarray(np.stack([ws[m] for m in methods], axis=1)),
-    )
-    mesh = make_data_mesh(config)
-    if mesh is not None:
-        batch = parallel.shard_batch(batch, mesh, axis_name="data")
-        params = parallel.replicate(params, mesh)
+    n_iter = None
+    if config.get("protocol", "ours") == "adapt":
+        fitted, n_iter, apply_one = _fit_adapt(
+            config, data, ws, init_key, train.keys(config.seed, "bootstrap")
+        )
+        secs = time.perf_counter() - t0
+        apply_fn = lambda p, x: apply_one(p, x)[:, None]  # noqa: E731
+    else:
+        apply_fn, params = models.functional(
+            models.MLP(1, tuple(config.hidden), 1, rngs=nnx.Rngs(params=init_key))
+        )
+        opt = optax.adam(config.learning_rate)
+        # Batch (source points) on the data axis: xs (n, 1), ys (n,), weights (n, methods).
+        batch = (
+            jnp.asarray(data["xs"]),
+            jnp.asarray(data["ys"]),
+            jnp.asarray(np.stack([ws[m] for m in methods], axis=1)),
+        )
+        mesh = make_data_mesh(config)
+        if mesh is not None:
+            batch = parallel.shard_batch(batch, mesh, axis_name="data")
+            params = parallel.replicate(params, mesh)
 
-    @jax.jit
-    def fit_all(params, xs, ys, wmat):
-        def fit(w):
-            def step(carry, _):
-                p, s = carry
-                loss, g = jax.value_and_grad(
-                    lambda p: jnp.mean(w * (apply_fn(p, xs)[:, 0] - ys) ** 2)
-                )(p)
-                u, s = opt.update(g, s, p)
-                return (optax.apply_updates(p, u), s), loss
+        @jax.jit
+        def fit_all(params, xs, ys, wmat):
+            def fit(w):
+                def step(carry, _):
+                    p, s = carry
+                    loss, g = jax.value_and_grad(
+                        lambda p: jnp.mean(w * (apply_fn(p, xs)[:, 0] - ys) ** 2)
+                    )(p)
+                    u, s = opt.update(g, s, p)
+                    return (optax.apply_updates(p, u), s), loss
 
-            (p, _), losses = jax.lax.scan(
-                step, (params, opt.init(params)), None, length=config.num_steps
-            )
-            return p, losses[-1]
+                (p, _), losses = jax.lax.scan(
+                    step, (params, opt.init(params)), None, length=config.num_steps
+                )
+                return p, losses[-1]
 
-        return jax.vmap(fit, in_axes=1)(wmat)
+            return jax.vmap(fit, in_axes=1)(wmat)
 
-    fitted, last_loss = fit_all(params, *batch)
-    jax.block_until_ready(fitted)
-    secs = time.perf_counter() - t0
-    print(
-        f"sample_bias: {len(methods)} regressors fitted, {config.num_steps} steps each "
-        f"({secs:.1f} s)",
-        file=sys.stderr,
-        flush=True,
-    )
+        fitted, last_loss = fit_all(params, *batch)
+        jax.block_until_ready(fitted)
+        secs = time.perf_counter() - t0
+        print(
+            f"sample_bias: {len(methods)} regressors fitted, {config.num_steps} steps each "
+            f"({secs:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     grid = np.linspace(-2.0, 2.0, 200, dtype=np.float32)[:, None]
     pred_t = np.asarray(jax.vmap(lambda p: apply_fn(p, jnp.asarray(data["xt"]))[:, 0])(fitted))
     pred_g = np.asarray(jax.vmap(lambda p: apply_fn(p, jnp.asarray(grid))[:, 0])(fitted))
@@ -180,12 +303,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     for i, m in enumerate(methods):
         metrics[f"{m}_mae"] = float(np.mean(np.abs(pred_t[i] - data["yt"])))
         metrics[f"{m}_ess"] = float(ws[m].sum() ** 2 / np.sum(ws[m] ** 2))
+        if n_iter is not None:
+            metrics[f"{m}_n_iter"] = float(n_iter[i])
     metrics["weights_seconds"] = t_weights
     metrics["train_seconds"] = secs
-    run.write(
-        config.num_steps,
-        {**metrics, **{f"{m}_final_loss": float(last_loss[i]) for i, m in enumerate(methods)}},
+    final = (
+        {}
+        if n_iter is not None
+        else {f"{m}_final_loss": float(last_loss[i]) for i, m in enumerate(methods)}
     )
+    run.write(config.num_steps, {**metrics, **final})
     run.close()
     np.savez(
         os.path.join(workdir, "fits.npz"),

@@ -39,7 +39,50 @@ def test_end_to_end_tiny_config(tmp_path, monkeypatch):
     assert r["sampled/CORAL/avg"] > r["sampled/NA/avg"]
     for m in c.deep_methods:
         assert 0.0 <= r[f"all/{m}/avg"] <= 100.0
-        assert r[f"all/{m}/D→W/oracle"] >= r[f"all/{m}/D→W"]
+        assert r[f"all/{m}/D→W/lam"] in c.lam_grid
+
+
+def test_deep_selects_lambda_by_iw_source_accuracy_not_by_the_target(monkeypatch):
+    """``deep`` keeps the λ whose importance-weighted validation accuracy is highest (computed
+    here by hand from stub predictions and weights) and reports the target accuracy of that λ;
+    the oracle column is the best target accuracy. The stub makes the two choices differ, so
+    selecting on the target (or on unweighted validation accuracy) fails."""
+    from jtransfer import recipes
+
+    rng = np.random.default_rng(0)
+    xs, ys = rng.normal(size=(50, 3)), np.arange(50) % 10
+    xt, yt = rng.normal(size=(40, 3)), np.arange(40) % 10
+    c = test_config.get_config()
+    c.lam_grid = (0.1, 1.0, 10.0)
+    val = np.zeros(50, bool)
+    val[np.random.default_rng(c.seed).choice(50, 10, replace=False)] = True  # as deep() draws
+    yv = ys[val]
+    w = np.linspace(0.2, 3.0, 10)  # importance weights of the 10 validation points
+    # λ -> which validation points it gets right; target accuracy (%) it "reaches"
+    right = {0.1: np.arange(10) < 6, 1.0: np.arange(10) >= 5, 10.0: np.arange(10) < 7}
+    target = {0.1: 80.0, 1.0: 60.0, 10.0: 70.0}
+    iw = {lam: float(np.sum(w * r) / np.sum(w)) for lam, r in right.items()}
+    chosen = max(iw, key=iw.get)
+    assert chosen == 1.0 and max(target, key=target.get) == 0.1  # the two criteria disagree
+    assert max((r.mean(), lam) for lam, r in right.items())[1] == 10.0  # unweighted: a third
+
+    class Fit:
+        def __init__(self, lam):
+            self.lam, self.metrics = lam, {"target_accuracy": target[lam] / 100}
+
+    monkeypatch.setattr(recipes, "fit_domain_adaptation", lambda *a, lam, **k: Fit(lam))
+    monkeypatch.setattr(
+        recipes, "predict", lambda fit, x: np.where(right[fit.lam], yv, (yv + 1) % 10)
+    )
+    monkeypatch.setattr(recipes, "importance_weights", lambda xs_, xt_, C: _spread(w, val))
+    r = train.deep(c, "dann", (xs, ys), (xt, yt), "unused")
+    assert r["lam"] == chosen and r["selected"] == target[chosen] and r["oracle"] == 80.0
+
+
+def _spread(w_val, val):
+    out = np.ones(len(val))
+    out[val] = w_val
+    return out
 
 
 @pytest.mark.parametrize(

@@ -33,4 +33,25 @@ def get_config():
     mlp.eval_every = 1500
     mlp.save_every = 1500
     c.mlp = mlp
+    c.shallow = shallow_config()
+    return c
+
+
+def shallow_config():
+    """The DANN authors' shallow protocol (``GRAAL-Research/domain_adversarial_neural_network``
+    at 91eeb0c: ``experiments_amazon.py`` lines 13-16 and 21-23, ``DANN.py``); the README
+    table says where each value comes from."""
+    c = ml_collections.ConfigDict()
+    c.manual_dir = ""
+    c.data_subdir = "amazon_reviews_dann"
+    c.file_pattern = "{domain}_{split}.svmlight"
+    c.shifts = SHIFTS
+    c.seeds = (0, 1, 2, 3, 4)
+    c.binarise = False  # raw counts, as load_svmlight_files + todense
+    c.hidden = 50  # hidden_layer_size = 50
+    c.learning_rate = 1e-3  # learning_rate = 0.001 (raw features)
+    c.lam = 0.1  # lambda_adapt = 0.1 if adversarial else 0.
+    c.max_epochs = 200  # maxiter = 200
+    c.min_epochs = 30  # continue_until = 30
+    c.patience_factor = 1.5  # continue_until = max(continue_until, int(1.5*t))
     return c

@@ -23,6 +23,12 @@ def get_config():
     c.num_steps = 2000  # full-batch Adam steps
     c.kmm_gamma = 0.1  # ADAPT's KMM kernel exp(−γ‖x−y‖²), i.e. σ = √(1/(2γ))
     c.methods = METHODS
+    c.protocol = (
+        "ours"  # "ours": the fields above; "adapt": ADAPT's MLPRegressor (configs/adapt.py)
+    )
+    c.adapt_alpha = 1e-4  # MLPRegressor's defaults, used by protocol "adapt" only
+    c.adapt_tol = 1e-4
+    c.adapt_max_iter = 200
     c.plot = True
     c.mesh_shape = (1,)  # the regression batch over a "data" axis; (-1,) = all devices
     return c

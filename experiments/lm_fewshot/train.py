@@ -39,7 +39,7 @@ import optax
 
 from experiments import _fdu_adapter as model
 from experiments._fdu_features import load_features, probe_layer
-from jtransfer import data, meta, train
+from jtransfer import data, meta, parallel, train
 
 META = ("maml", "fomaml", "anil", "reptile", "metasgd")
 METHODS = META + ("ft_multitask", "ft_scratch", "prototype")
@@ -127,6 +127,12 @@ def gather(sets: dict, eps: list, lo: int, hi: int) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
 
 
+def make_task_mesh(config, meta_batch: int):
+    """The ``tasks`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1;
+    the device count must divide the meta-batch (``episodes_per_domain`` x domains)."""
+    return parallel.mesh_from_config(config, "tasks", divides={"episodes_per_domain": meta_batch})
+
+
 def meta_train(method, config, train_sets, k, key, dim, *, log=False):
     """Meta-trains ``method`` for ``config.meta_steps`` steps; returns params (and rates)."""
     k_init, k_data = jax.random.split(key)
@@ -137,6 +143,7 @@ def meta_train(method, config, train_sets, k, key, dim, *, log=False):
     opt_state = opt.init(theta)
     steps, epd = config.inner_steps, config.episodes_per_domain
     eps = index_episodes(train_sets, k, config.num_queries, config.meta_steps * epd, k_data)
+    mesh = make_task_mesh(config, len(train_sets) * epd)
 
     def loss(theta, tasks):
         if method == "metasgd":
@@ -149,6 +156,9 @@ def meta_train(method, config, train_sets, k, key, dim, *, log=False):
 
     @jax.jit
     def step(theta, opt_state, xs, ys, xq, yq):
+        # task-parallel: the meta-batch's episodes are split over the devices (no-op without
+        # a mesh); the parameters are replicated and the meta-gradient is all-reduced
+        xs, ys, xq, yq = parallel.constrain((xs, ys, xq, yq), mesh, "tasks")
         if method == "reptile":
             both = (jnp.concatenate([xs, xq], 1), jnp.concatenate([ys, yq], 1))
             phi = meta.reptile_adapted(

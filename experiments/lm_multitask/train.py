@@ -49,7 +49,7 @@ import optax
 from experiments import _fdu_adapter as model
 from experiments._fdu_features import load_features, probe_layer
 from experiments.lm_multitask import analysis
-from jtransfer import align, mtl, train
+from jtransfer import align, mtl, parallel, train
 
 AGGREGATORS = ("pcgrad", "cagrad", "mgda", "imtl_g")
 METHODS = (
@@ -293,7 +293,8 @@ _CHUNKS: dict = {}
 def _chunk_fn(name, config, num_tasks):
     """The jitted ``chunk(state, dev, data_key, strength, start, stop)`` of a method, built
     once per method and hyper-parameters (seeds and strengths reuse the compilation)."""
-    key = (name, num_tasks) + tuple(config[k] for k in _HYPER)
+    mesh = make_task_mesh(config, num_tasks)
+    key = (name, num_tasks, tuple(config.mesh_shape)) + tuple(config[k] for k in _HYPER)
     if key in _CHUNKS:
         return _CHUNKS[key]
     optimizer = optax.adam(config.learning_rate)
@@ -307,6 +308,9 @@ def _chunk_fn(name, config, num_tasks):
             idx = jnp.floor(u * dev["ntr"][:, None]).astype(jnp.int32)
             x = jnp.take_along_axis(dev["xtr"], idx[..., None], axis=1)
             y = jnp.take_along_axis(dev["ytr"], idx, axis=1)
+            # task-parallel: the 16 domains' minibatches are split over the devices (no-op
+            # without a mesh); the vmapped adapters and heads follow the task axis
+            x, y = parallel.constrain((x, y), mesh, "tasks")
             return step(st, x, y, dev["ntr"], strength)
 
         state = jax.lax.fori_loop(start, stop, body, state)
@@ -319,6 +323,15 @@ def _chunk_fn(name, config, num_tasks):
 
     _CHUNKS[key] = (chunk, init_state)
     return _CHUNKS[key]
+
+
+def make_task_mesh(config, num_tasks: int):
+    """The ``tasks`` mesh of ``config.mesh_shape`` (``(-1,)`` = every device), or None for 1.
+
+    The domain (task) axis of every minibatch is split over the devices; the device count must
+    divide the number of domains.
+    """
+    return parallel.mesh_from_config(config, "tasks", divides={"domains": num_tasks})
 
 
 def run_method(method, config, dev, seed, workdir, strength=0.0):

@@ -47,6 +47,7 @@ def get_config():
     )
     c.meta_steps = 300
     c.episodes_per_domain = 2  # meta-batch = 2 x 12 domains
+    c.mesh_shape = (1,)  # devices for the meta-batch axis ((-1,): all; must divide it)
     c.meta_lr = 1e-3
     c.inner_lr = 0.1
     c.inner_steps = 1  # meta-training inner steps (5 compile for minutes each on this CPU)

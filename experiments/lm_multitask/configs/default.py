@@ -37,6 +37,7 @@ def get_config():
     c.learning_rate = 1e-3
     c.num_steps = 800
     c.eval_every = 50
+    c.mesh_shape = (1,)  # devices for the domain axis ((-1,): all; must divide the domains)
     c.methods = (
         "single_task",
         "hard",

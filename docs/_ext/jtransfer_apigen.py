@@ -99,8 +99,25 @@ def generate() -> None:
 
     for readme in sorted((ROOT / "experiments").glob("*/README.md")):
         text = readme.read_text()
+        name = readme.parent.name
+
+        # an embedded image in a subfolder (``![..](results/x.png)``) is copied under the
+        # experiment's name, so two experiments' ``results/pareto.png`` cannot collide
+        def _image(m, folder=readme.parent, name=name):
+            rel = m.group(2)
+            if "://" in rel or rel.startswith("/") or "/" not in rel:
+                return m.group(0)
+            source = folder / rel
+            if not source.is_file():
+                return m.group(0)
+            target = DOCS / "reproductions" / name / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+            return f"{m.group(1)}({name}/{rel})"
+
+        text = re.sub(r"(!\[[^\]]*\])\(([^)\s]+\.png)\)", _image, text)
         # images and links relative to the experiment folder point into the repository
-        _write(DOCS / "reproductions" / f"{readme.parent.name}.md", text)
+        _write(DOCS / "reproductions" / f"{name}.md", text)
         for image in readme.parent.glob("*.png"):
             target = DOCS / "reproductions" / image.name
             if not target.exists():

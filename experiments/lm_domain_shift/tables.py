@@ -136,16 +136,21 @@ def render(res: dict) -> str:
     return "\n".join(lines)
 
 
+def splice_readme(readme: str, begin: str, end: str, block: str) -> str:
+    """Writes ``block`` between the ``begin`` and ``end`` markers of ``readme``; returns it."""
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    i, j = text.index(begin) + len(begin), text.index(end)
+    with open(readme, "w", encoding="utf-8") as f:
+        f.write(text[:i] + "\n" + block + "\n" + text[j:])
+    return block
+
+
 def update_readme(results: str = RESULTS, readme: str = README) -> str:
     with open(results, encoding="utf-8") as f:
         res = json.load(f)
     block = render(res)
-    with open(readme, encoding="utf-8") as f:
-        text = f.read()
-    i, j = text.index(BEGIN) + len(BEGIN), text.index(END)
-    with open(readme, "w", encoding="utf-8") as f:
-        f.write(text[:i] + "\n" + block + "\n" + text[j:])
-    return block
+    return splice_readme(readme, BEGIN, END, block)
 
 
 LORA_RESULTS = os.path.join(HERE, "results", "lora.json")
@@ -305,12 +310,7 @@ def update_lora_readme(results: str = LORA_RESULTS, readme: str = README) -> str
         with open(LORA_PROBE, encoding="utf-8") as f:
             probe = json.load(f)
     block = render_lora(res, frozen, probe)
-    with open(readme, encoding="utf-8") as f:
-        text = f.read()
-    i, j = text.index(LORA_BEGIN) + len(LORA_BEGIN), text.index(LORA_END)
-    with open(readme, "w", encoding="utf-8") as f:
-        f.write(text[:i] + "\n" + block + "\n" + text[j:])
-    return block
+    return splice_readme(readme, LORA_BEGIN, LORA_END, block)
 
 
 if __name__ == "__main__":

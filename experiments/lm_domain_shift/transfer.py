@@ -41,6 +41,7 @@ from scipy import stats
 
 from experiments.lm_domain_shift import features as feats_mod
 from experiments.lm_domain_shift import train
+from experiments.lm_domain_shift.tables import splice_readme
 from jtransfer import recipes, select
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -317,12 +318,7 @@ def render(res: dict) -> str:
 
 def update_readme(res: dict, readme: str = os.path.join(HERE, "README.md")) -> str:
     block = render(res)
-    with open(readme, encoding="utf-8") as f:
-        text = f.read()
-    i, j = text.index(BEGIN) + len(BEGIN), text.index(END)
-    with open(readme, "w", encoding="utf-8") as f:
-        f.write(text[:i] + "\n" + block + "\n" + text[j:])
-    return block
+    return splice_readme(readme, BEGIN, END, block)
 
 
 if __name__ == "__main__":

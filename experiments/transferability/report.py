@@ -173,33 +173,43 @@ SCORE_LABELS = {
 }
 
 
-def _run_correlation(workdir: str, suite: str, seeds=None, datasets=None) -> list[ResultRow]:
-    """Experiment 1 over ``seeds`` (the Office-Caltech10 target halves and the PAD/MMD
-    subsamples; Amazon's split is the release's); writes ``results/correlation_<dataset>.json``
-    beside ``workdir``."""
+def _run_seeds(workdir: str, experiment: str, seeds, datasets, *, plot_first: bool):
+    """Runs ``experiment`` once per seed in ``workdir/seed<k>``; returns ``(runs, secs,
+    config)``: per dataset the list of per-seed ``<experiment>_<dataset>.json`` contents, the
+    wall seconds per seed, and the last seed's config."""
     import json
     import time
 
     from experiments.transferability import train
     from experiments.transferability.configs import default
 
-    del suite
-    seeds = tuple(seeds or CORRELATION_SEEDS)
-    datasets = tuple(datasets or CORRELATION_DATASETS)
     runs = {d: [] for d in datasets}
     secs = []
     config = None
     for seed in seeds:
         config = default.get_config()
-        config.experiment, config.seed, config.plot = "correlation", seed, seed == seeds[0]
+        config.experiment, config.seed = experiment, seed
+        config.plot = plot_first and seed == seeds[0]
         config.datasets = datasets
         out = os.path.join(workdir, f"seed{seed}")
         t = time.perf_counter()
         train.train_and_evaluate(config, out)
         secs.append(time.perf_counter() - t)
         for d in datasets:
-            with open(os.path.join(out, f"correlation_{d}.json")) as f:
+            with open(os.path.join(out, f"{experiment}_{d}.json")) as f:
                 runs[d].append(json.load(f))
+    return runs, secs, config
+
+
+def _run_correlation(workdir: str, suite: str, seeds=None, datasets=None) -> list[ResultRow]:
+    """Experiment 1 over ``seeds`` (the Office-Caltech10 target halves and the PAD/MMD
+    subsamples; Amazon's split is the release's); writes ``results/correlation_<dataset>.json``
+    beside ``workdir``."""
+
+    del suite
+    seeds = tuple(seeds or CORRELATION_SEEDS)
+    datasets = tuple(datasets or CORRELATION_DATASETS)
+    runs, secs, config = _run_seeds(workdir, "correlation", seeds, datasets, plot_first=True)
     write_correlation_artefacts(runs, seeds, config, secs, root=os.path.dirname(workdir))
     rows = []
     for d, r in runs.items():
@@ -445,29 +455,11 @@ CRITERION_LABELS = {
 def _run_selection(workdir: str, suite: str, seeds=None, datasets=None) -> list[ResultRow]:
     """Experiment 2 over ``seeds`` (source-validation split, Office-Caltech10 target halves,
     subsamples); writes ``results/model_selection_<dataset>.json`` beside ``workdir``."""
-    import json
-    import time
-
-    from experiments.transferability import train
-    from experiments.transferability.configs import default
 
     del suite
     seeds = tuple(seeds or SELECTION_SEEDS)
     datasets = tuple(datasets or SELECTION_DATASETS)
-    runs = {d: [] for d in datasets}
-    secs = []
-    config = None
-    for seed in seeds:
-        config = default.get_config()
-        config.experiment, config.seed, config.plot = "model_selection", seed, False
-        config.datasets = datasets
-        out = os.path.join(workdir, f"seed{seed}")
-        t = time.perf_counter()
-        train.train_and_evaluate(config, out)
-        secs.append(time.perf_counter() - t)
-        for d in datasets:
-            with open(os.path.join(out, f"model_selection_{d}.json")) as f:
-                runs[d].append(json.load(f))
+    runs, secs, config = _run_seeds(workdir, "model_selection", seeds, datasets, plot_first=False)
     write_selection_artefacts(runs, seeds, config, secs, root=os.path.dirname(workdir))
     rows = []
     for d, r in runs.items():

@@ -463,3 +463,35 @@ def test_vectorised_rank_correlations_match_scipy_with_ties():
     np.testing.assert_allclose(spearman_rows(a, b), ref_s, atol=1e-12)
     np.testing.assert_allclose(kendall_rows(a, b), ref_k, atol=1e-12)
     assert np.isnan(spearman_rows(a, b)[0]) and np.isnan(kendall_rows(a, b)[0])
+
+
+def test_run_seeds_runs_each_seed_in_its_folder_and_reads_its_files(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from experiments.transferability import report
+    from experiments.transferability import train as tr
+
+    seen = []
+
+    def fake(config, out):
+        seen.append((config.experiment, config.seed, config.plot, tuple(config.datasets), out))
+        os.makedirs(out, exist_ok=True)
+        for d in config.datasets:
+            with open(os.path.join(out, f"{config.experiment}_{d}.json"), "w") as f:
+                json.dump({"seed": config.seed, "dataset": d}, f)
+
+    monkeypatch.setattr(tr, "train_and_evaluate", fake)
+    runs, secs, config = report._run_seeds(
+        str(tmp_path), "model_selection", (3, 5), ("a", "b"), plot_first=True
+    )
+    assert [s[:4] for s in seen] == [
+        ("model_selection", 3, True, ("a", "b")),
+        ("model_selection", 5, False, ("a", "b")),
+    ]
+    assert [s[4] for s in seen] == [str(tmp_path / "seed3"), str(tmp_path / "seed5")]
+    assert runs == {
+        "a": [{"seed": 3, "dataset": "a"}, {"seed": 5, "dataset": "a"}],
+        "b": [{"seed": 3, "dataset": "b"}, {"seed": 5, "dataset": "b"}],
+    }
+    assert len(secs) == 2 and config.seed == 5

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import types
 
 import jax
@@ -103,19 +104,29 @@ def test_resume_from_a_checkpoint_is_bit_identical_and_the_key_matters(tmp_path)
     xs, ys, xt = _moons(1)
     y3 = (ys + (xs[:, 1] > 0.5)).astype(np.int32)  # three classes: softmax head
     key = jax.random.key(3)
-    fresh = recipes.fit_domain_adaptation(xs, y3, xt, method="mmd", config=_small(), key=key)
-    assert fresh.n_out == 3
     # A run killed (SIGKILL) at step 30 of 60, then the same call again: resumes at step 30.
     env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-    proc = subprocess.run(
-        [sys.executable, "-c", _KILLED_AT_30, str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _KILLED_AT_30, str(tmp_path)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        )
+        try:  # the uninterrupted run, meanwhile
+            fresh = recipes.fit_domain_adaptation(
+                xs, y3, xt, method="mmd", config=_small(), key=key
+            )
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            proc.wait(timeout=600)
+        err.seek(0)
+        assert proc.returncode == -signal.SIGKILL, err.read()[-2000:]
+    assert fresh.n_out == 3
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["30"]
     resumed = recipes.fit_domain_adaptation(
         xs, y3, xt, method="mmd", config=_small(), key=key, workdir=str(tmp_path)

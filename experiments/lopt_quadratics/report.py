@@ -94,6 +94,8 @@ def metrics_from_artefacts(suite: str, root=None) -> tuple[dict[int, dict], dict
 
 def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
     seeds = tuple(seeds or SEEDS[suite])
+    import jax
+
     from experiments.lopt_quadratics import train
     from experiments.lopt_quadratics.configs import default, quick
 
@@ -106,6 +108,9 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
             config, workdir if seed == seeds[0] else os.path.join(workdir, f"seed{seed}")
         )
         walls[seed] = time.perf_counter() - t
+        # The reproduce runner runs every experiment in this process: drop the compiled
+        # programs of this run (train_and_evaluate itself keeps them, so tests reuse them).
+        jax.clear_caches()
     write_artefacts(metrics, walls, config, suite, root=os.path.dirname(workdir))
     m = metrics[seeds[0]]
     plots = ("curves.png",) if config.plot else ()

@@ -84,7 +84,8 @@ def _run_notebook(name: str) -> str:
 # its notebook's result. A test module names its notebook in ``NOTEBOOK`` (and the
 # manual-download folders it needs in ``NOTEBOOK_NEEDS``: without them it is not started).
 _NOTEBOOKS_IN_BACKGROUND = """
-import json, os, sys, traceback
+import json, os, signal, sys, traceback
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped early: shut the kernel down
 from tests.conftest import _run_notebook
 for name in sys.argv[2:]:
     try:
@@ -136,7 +137,13 @@ def pytest_sessionfinish(session, exitstatus):
     proc = _background.get("proc")
     if proc is not None:
         if proc.poll() is None:  # stopped early (-x, Ctrl-C): leave nothing running
-            proc.kill()
+            import subprocess
+
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.wait()
         _background["stderr"].close()
         shutil.rmtree(_background["dir"], ignore_errors=True)

@@ -85,13 +85,23 @@ def _run_notebook(name: str) -> str:
 # manual-download folders it needs in ``NOTEBOOK_NEEDS``: without them it is not started).
 _NOTEBOOKS_IN_BACKGROUND = """
 import json, os, signal, sys, traceback
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped early: shut the kernel down
+stop = []
+
+
+def on_term(*_):  # stopped early: leave the loop (the kernel exits with its parent)
+    stop.append(True)
+    sys.exit(1)
+
+
+signal.signal(signal.SIGTERM, on_term)
 from tests.conftest import _run_notebook
 for name in sys.argv[2:]:
     try:
         result = {"outputs": _run_notebook(name)}
-    except BaseException as err:  # reported by the notebook's test
+    except Exception as err:  # reported by the notebook's test
         result = {"error": "".join(traceback.format_exception(err))}
+    if stop:
+        sys.exit(1)
     path = os.path.join(sys.argv[1], name + ".json")
     with open(path + ".tmp", "w") as f:
         json.dump(result, f)

@@ -23,6 +23,7 @@ import numpy as np
 
 from experiments.reproduce.registry import Experiment, ResultRow
 from experiments.reproduce.results import reproduce_command, write_results
+from experiments.reproduce.stats import mean_std_text
 
 NAMES = {
     "single_task": "single-task (adapter + head per domain)",
@@ -213,7 +214,7 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
             ResultRow(
                 benchmark=f"FDU-MTL 16 domains, MiniLM adapters: {NAMES.get(m, m)}",
                 metric="average test error (%)",
-                ours=f"{np.mean(v):.2f} ± {np.std(v, ddof=1) if len(v) > 1 else 0:.2f}",
+                ours=mean_std_text(v, 2),
                 published=PUBLISHED.get(m),
                 source=SOURCE if m in PUBLISHED else "",
                 plots=("results/pareto.png",),

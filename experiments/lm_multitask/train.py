@@ -48,6 +48,7 @@ import optax
 
 from experiments import _fdu_adapter as model
 from experiments._fdu_features import load_features, probe_layer
+from experiments._mtl import aggregate_shared, aggregator
 from experiments.lm_multitask import analysis
 from jtransfer import align, mtl, parallel, train
 
@@ -224,21 +225,12 @@ def objective(method, params, x, y, n, config, strength=0.0):
     raise ValueError(f"no plain objective for method {method!r}")
 
 
-def _aggregator(method, config):
-    return {
-        "pcgrad": mtl.pcgrad,
-        "mgda": mtl.mgda,
-        "cagrad": lambda: mtl.cagrad(config.cagrad_c),
-        "imtl_g": mtl.imtl_g,
-    }[method]()
-
-
 # ----------------------------------------------------------------------------- training
 
 
 def make_step(method, config, optimizer, num_tasks):
     """``step(state, x, y, n, strength) -> state`` for one minibatch ``(T, B, D)``."""
-    agg = _aggregator(method, config) if method in AGGREGATORS else None
+    agg = aggregator(method, config) if method in AGGREGATORS else None
 
     def step(state, x, y, n, strength):
         params = state["params"]
@@ -247,11 +239,9 @@ def make_step(method, config, optimizer, num_tasks):
             grads = jax.grad(lambda p: objective(method, p, x, y, n, config, strength)[0])(params)
         else:
             jac = jax.jacrev(lambda p: task_losses("hard", p, x, y)[0])(params)
-            g_ad, new["agg"] = agg.update(jac["ad"], state["agg"], params["ad"])
-            grads = {
-                "ad": jax.tree.map(lambda g: num_tasks * g, g_ad),
-                "head": jax.tree.map(lambda g: jnp.sum(g, axis=0), jac["head"]),
-            }
+            grads, new["agg"] = aggregate_shared(
+                agg, state["agg"], jac, params, shared="ad", heads="head", num_tasks=num_tasks
+            )
         updates, new["opt"] = optimizer.update(grads, state["opt"], params)
         new["params"] = optax.apply_updates(params, updates)
         return new

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from experiments.reproduce.registry import Experiment, ResultRow
+from experiments.reproduce.stats import mean_std_text
 
 SEEDS = (0, 1, 2)
 PUBLISHED = {
@@ -58,7 +59,7 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
             ResultRow(
                 benchmark=f"Office-Caltech10 SURF, all-source protocol: MLP {m}",
                 metric="mean accuracy over 12 shifts (%)",
-                ours=f"{np.mean(avgs):.1f} ± {np.std(avgs, ddof=1):.1f}",
+                ours=mean_std_text(avgs, 1),
                 notes="no published MLP number on these SURF features (compare with the CORAL "
                 "rows above); "
                 f"seeds {list(SEEDS)}; λ by IW source validation; oracle (target-selected "

@@ -145,6 +145,24 @@ def test_bad_config_raises(tmp_path, field, value):
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.parametrize("shifts", [("A->A",), ("A->C", "A->C"), (), ("A→C",)])
+def test_real_data_shifts_come_from_the_config(tmp_path, shifts):
+    import itertools
+
+    from experiments.transferability import realdata
+
+    c = test_config.get_config()
+    for d, letters in (("office_caltech10", "ACDW"), ("amazon_reviews", "BDEK")):
+        # the default is every shift, in the order the study always ran them
+        expected = tuple(f"{a}->{b}" for a, b in itertools.permutations(letters, 2))
+        assert tuple(c.shifts[d]) == realdata.all_shifts(d) == expected
+    c.experiment = "model_selection"
+    c.shifts.office_caltech10 = shifts
+    with pytest.raises(ValueError, match="config.shifts.office_caltech10"):
+        train.train_and_evaluate(c, str(tmp_path))
+    assert not os.listdir(tmp_path)
+
+
 def test_realdata_one_office_shift():
     from tests.conftest import manual_dir_or_skip
 

@@ -186,6 +186,55 @@ def test_importance_weights_are_the_domain_classifier_ratio_capped_and_normalise
     assert w.dtype == np.float32 and abs(w.mean() - 1) < 1e-5
 
 
+def test_select_lam_keeps_the_grid_point_of_highest_iw_accuracy():
+    """Each λ is fitted as fit_domain_adaptation alone would fit it (same key, same
+    parameters), scored by the weighted hit rate computed here in NumPy, and the first
+    maximiser is kept (that the weights, not the target, decide is tested with stub fits in
+    the office_caltech, amazon_reviews and digits_da tests)."""
+    xs, ys, xt = _moons(0)
+    xtr, ytr, xv, yv = xs[:80], ys[:80], xs[80:], ys[80:]
+    c, key, lams = _small(num_steps=30), jax.random.key(3), (0.0, 10.0)
+    fits = [
+        recipes.fit_domain_adaptation(xtr, ytr, xt, method="mmd", config=c, lam=lam, key=key)
+        for lam in lams
+    ]
+    hits = np.array([recipes.predict(f, xv) == yv for f in fits], np.float64)
+    w = np.linspace(0.1, 3.0, len(yv))
+    iw = hits @ w / w.sum()
+    val = {"x_val": xv, "y_val": yv, "weights_val": w}
+    s = recipes.select_lam(xtr, ytr, xt, **val, lams=lams, method="mmd", config=c, key=key)
+    assert s.lams == lams and s.index == int(np.argmax(iw)) and s.lam == lams[s.index]
+    np.testing.assert_allclose(s.iw_accuracies, iw, rtol=1e-6)
+    assert s.fit is s.fits[s.index]
+    for f, ref in zip(s.fits, fits):
+        jax.tree.map(np.testing.assert_array_equal, f.params, ref.params)
+
+
+def test_select_lam_breaks_ties_to_the_first_and_fits_source_only_once(monkeypatch, tmp_path):
+    from jtransfer.recipes import _da
+
+    calls = []
+
+    def fake_fit(xs, ys, xt, *, lam, key, workdir, **kw):
+        calls.append((lam, workdir, kw.get("method")))
+        return types.SimpleNamespace(lam=lam, metrics={})
+
+    monkeypatch.setattr(_da, "fit_domain_adaptation", fake_fit)
+    monkeypatch.setattr(_da, "predict", lambda fit, x: np.full(len(x), int(fit.lam > 1)))
+    xv, yv, w = np.zeros((4, 2)), np.array([1, 1, 0, 0]), np.ones(4)  # every λ: 0.5
+    val = {"x_val": xv, "y_val": yv, "weights_val": w}
+    s = recipes.select_lam(xv, yv, xv, **val, lams=(2.0, 0.5), method="dann", workdir=str(tmp_path))
+    assert (s.lam, s.index, s.iw_accuracies) == (2.0, 0, (0.5, 0.5))
+    assert calls == [(lam, str(tmp_path / f"lam{lam}"), "dann") for lam in (2.0, 0.5)]
+    calls.clear()
+    s = recipes.select_lam(xv, yv, xv, **val, lams=(2.0, 0.5), method="source_only")
+    assert s.lams == (0.0,) and calls == [(0.0, None, "source_only")]
+    with pytest.raises(ValueError, match="lams"):
+        recipes.select_lam(xv, yv, xv, **val, lams=())
+    with pytest.raises(ValueError, match=r"weights_val.*\(4,\) and \(3,\)"):
+        recipes.select_lam(xv, yv, xv, **{**val, "weights_val": np.ones(3)}, lams=(1.0,))
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

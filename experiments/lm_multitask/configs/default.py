@@ -12,6 +12,7 @@ import os
 
 import ml_collections
 
+from experiments.lm_multitask.train import METHODS
 from jtransfer import data
 
 
@@ -38,20 +39,7 @@ def get_config():
     c.num_steps = 800
     c.eval_every = 50
     c.mesh_shape = (1,)  # devices for the domain axis ((-1,): all; must divide the domains)
-    c.methods = (
-        "single_task",
-        "hard",
-        "soft_val",
-        "soft_learned",
-        "sp",
-        "asp_adv",
-        "asp",
-        "uncertainty",
-        "pcgrad",
-        "cagrad",
-        "mgda",
-        "imtl_g",
-    )
+    c.methods = METHODS  # every method, in train.METHODS' order
     c.soft_grid = (1.0, 10.0, 100.0, 1000.0)  # strength lambda (per-example scale)
     c.fisher_batch = 8  # rows per domain for the curvature of soft_learned
     c.soft_init_log_sigma = -1.15  # 1 / sigma^2 = 10 at the start

@@ -16,9 +16,12 @@
 Measured 2026-12-06 on the shared 2-core machine (load average 17-20; CPU time of the
 process, ``cpu_median_s``, 20 steps per call, 3 rounds; wall times at that load are not
 meaningful), LSTM before (one ``(4H, N)`` product per layer) and after (``lax.map`` over
-4096-coordinate chunks) issue 21 item 5: update alone 67.6 -> 39.2 ms CPU per step (1.7x);
-training step 71.6 -> 48.7 ms against ``optax.adam``'s 0.83 / 1.12 ms in the same processes,
-87x -> 43x (59x against the faster Adam figure). The two gate matmuls alone take ~38 ms CPU
+4096-coordinate chunks) issue 21 item 5: update alone 67.6 -> 39.2 ms CPU per step (1.7x;
+44.1 in a second run); training step 71.6 -> 48.7 ms against ``optax.adam``'s 0.83 / 1.12 ms
+in the same processes, 87x -> 43x (52x in the second run). Caveat: in a stand-alone timing of
+``jit(opt.update)`` on one ``(N,)`` leaf with a zero state and N(0, 0.01) gradients, old and
+new both took ~90 ms CPU per call; not explained yet (data-dependent slow paths such as
+denormals are a guess, not checked). The two gate matmuls alone take ~38 ms CPU
 at full size (27 GFLOP per CPU-second against ~64 for a square GEMM: K = 22 and 40 are too
 small for the GEMM kernel); chunking keeps their outputs in cache rather than making them
 faster. What remains: ~1.0 GFLOP of skinny matmuls and ~20M transcendental gate functions

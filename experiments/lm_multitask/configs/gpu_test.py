@@ -1,0 +1,19 @@
+"""Tiny LoRA-in-the-body config for the tests: random 2-layer encoder, synthetic texts."""
+
+from experiments.lm_multitask.configs import gpu, test
+
+
+def get_config():
+    c = gpu.get_config()
+    t = test.get_config()
+    for k in ("domains", "encoder", "max_length", "batch_per_domain", "soft_grid", "seeds"):
+        c[k] = t[k]
+    c.lora.rank = 2
+    c.lora.learning_rate = 1e-2
+    c.methods = ("single_task", "hard", "soft_val", "soft_learned", "pcgrad")
+    c.soft_grid = (10.0,)
+    c.fisher_batch = 2
+    c.num_steps = 4
+    c.eval_every = 2
+    c.eval_batch = 4
+    return c

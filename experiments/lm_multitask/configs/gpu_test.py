@@ -10,7 +10,7 @@ def get_config():
         c[k] = t[k]
     c.lora.rank = 2
     c.lora.learning_rate = 1e-2
-    c.methods = ("single_task", "hard", "soft_val", "soft_learned", "pcgrad")
+    c.methods = ("single_task", "soft_val", "soft_learned", "pcgrad")  # stacked / shared paths
     c.soft_grid = (10.0,)
     c.fisher_batch = 2
     c.num_steps = 4

@@ -47,7 +47,9 @@ import numpy as np
 import optax
 
 from experiments import _fdu_adapter as model
+from experiments import _fdu_features
 from experiments._fdu_features import load_features, probe_layer
+from experiments._lm_encoder import encoder_fns
 from experiments._mtl import aggregate_shared, aggregator
 from experiments.lm_multitask import analysis
 from jtransfer import align, mtl, parallel, train
@@ -402,6 +404,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         layer, probe = probe_layer(feats, config.domains, config.layers)
         print(f"layer position {layer} (hidden state {config.layers[layer]}): {probe}")
     dev = {k: jnp.asarray(v) for k, v in arrays(feats, config, layer).items()}
+    # gap analysis (README): what the train lines past the first probe_small_train buy a
+    # frozen-feature probe, and how much of each line the max_length truncation drops
+    probe_lines = analysis.probe_train_lines(feats, config.domains, layer, config.probe_small_train)
+    small = config.get("max_per_split", 0)
+    texts = [_fdu_features.domain_texts(d, max_per_split=small)["text"] for d in config.domains]
+    trunc = analysis.truncation(np.concatenate(texts), encoder_fns(config)[2], config.max_length)
+    print(f"probe small/all train lines: {probe_lines}; truncation: {trunc}", flush=True)
     per_seed = {m: [] for m in config.methods}
     seconds = {m: 0.0 for m in config.methods}
     chosen, sigmas = [], {}
@@ -459,4 +468,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "domains": list(config.domains),
         "layer": int(config.layers[layer]),
         "probe_val_err": {int(config.layers[k]): v for k, v in probe.items()},
+        "probe_train_lines": probe_lines,
+        "truncation": trunc,
     }

@@ -25,8 +25,7 @@ def get_config():
     c.encoder = "minilm"
     c.layers = (0, 1, 2, 3, 4, 5, 6)
     c.max_length = 32  # tokens (CPU budget: see the README)
-    c.max_train_per_domain = 200  # 0: every train line; else the first of a fixed permutation
-    # (200: what the shared 2-CPU machine could encode in time; README "Gaps")
+    c.max_train_per_domain = 0  # 0: every train line; else the first of a fixed permutation
     c.train_block = 200  # train lines per cache unit (see features.load_features)
     c.batch_size = 64  # encoder batch
     c.forward_chunk = 16
@@ -50,6 +49,7 @@ def get_config():
     c.cagrad_c = 0.4
     c.seeds = (0, 1, 2)
     # detector and speed
+    c.probe_small_train = 200  # README gaps: a probe on this many train lines vs all
     c.detector_confidence = 0.95
     c.speed_repeats = 20
     c.plot = True

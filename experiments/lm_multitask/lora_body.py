@@ -57,6 +57,7 @@ import optax
 from experiments import _fdu_adapter as model
 from experiments import _fdu_features
 from experiments._lm_encoder import encoder_fns
+from experiments._mtl import aggregator
 from experiments.lm_multitask import train as cpu
 from jtransfer import adapters, mtl, train
 
@@ -178,7 +179,7 @@ def make_fns(method: str, config, pooled, num_tasks: int):
     """``(step, logits)``: ``step(state, body, ids, mask, y, n, strength) -> state`` for one
     ``(T, B, L)`` minibatch, ``logits(params, body, ids, mask) -> (T, B)``."""
     name = "soft" if method == "soft_val" else method
-    agg = cpu._aggregator(name, config) if name in cpu.AGGREGATORS else None
+    agg = aggregator(name, config) if name in cpu.AGGREGATORS else None
     optimizer = optax.adam(config.lora.learning_rate)
     heads = jax.vmap(model.logit)
 

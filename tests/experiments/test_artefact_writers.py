@@ -221,3 +221,58 @@ def test_readme_has_no_hand_typed_result_table(experiment):
         if line.startswith("|") and re.search(r"\d", line) and not published:
             bad.append(line)
     assert not bad, bad
+
+
+def _selection_config():
+    from experiments.transferability import report
+    from experiments.transferability.configs import default
+
+    config = default.get_config()
+    config.experiment, config.datasets = "model_selection", report.SELECTION_DATASETS
+    return config
+
+
+def test_model_selection_artefacts_round_trip(tmp_path):
+    """The committed model-selection artefacts give back the per-seed results they were
+    written from: written again, the same seeds, values, extra and wall times."""
+    from experiments.transferability import report
+
+    runs, seeds, secs, git = report.selection_runs_from_artefacts()
+    assert git["commit"] and len(secs) == len(seeds)
+    report.write_selection_artefacts(runs, seeds, _selection_config(), secs, root=tmp_path)
+    for d in report.SELECTION_DATASETS:
+        new = results.read_results("transferability", f"model_selection_{d}", root=tmp_path)
+        ref = results.read_results("transferability", f"model_selection_{d}")
+        for field in ("seeds", "values", "extra", "wall_seconds", "baseline", "labels"):
+            assert new[field] == ref[field], (d, field)
+
+
+def test_extend_selection_appends_new_seeds(tmp_path, monkeypatch):
+    """extend_selection keeps the committed seeds, appends the new runs and says so."""
+    import shutil
+
+    from experiments.transferability import report
+
+    folder = tmp_path / "transferability" / "results"
+    folder.mkdir(parents=True)
+    for d in report.SELECTION_DATASETS:
+        name = f"model_selection_{d}.json"
+        shutil.copyfile(
+            results.EXPERIMENTS_ROOT / "transferability" / "results" / name, folder / name
+        )
+    runs, seeds, _, _ = report.selection_runs_from_artefacts(root=tmp_path)
+
+    def fake_run_seeds(workdir, experiment, new_seeds, datasets, *, plot_first):
+        assert experiment == "model_selection" and new_seeds == (9,)
+        return {d: [runs[d][0]] for d in datasets}, [1.5], _selection_config()
+
+    monkeypatch.setattr(report, "_run_seeds", fake_run_seeds)
+    assert report.extend_selection(str(tmp_path / "work"), [9], root=tmp_path) == seeds + [9]
+    with pytest.raises(ValueError, match="overlap"):
+        report.extend_selection(str(tmp_path / "work"), [0], root=tmp_path)
+    for d in report.SELECTION_DATASETS:
+        rec = results.read_results("transferability", f"model_selection_{d}", root=tmp_path)
+        assert rec["seeds"] == seeds + [9] and rec["wall_seconds"][-1] == 1.5
+        for c, v in rec["values"].items():
+            assert v[-1] == v[0], (d, c)  # seed 9's runs are seed 0's here
+        assert f"Seeds {seeds} from the artefacts written at commit" in rec["notes"]

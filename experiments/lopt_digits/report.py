@@ -142,9 +142,12 @@ def metrics_from_artefacts(root=None) -> tuple[dict[int, dict], dict[int, float]
     return metrics, walls
 
 
-def _run(workdir: str, suite: str, seeds=None, *, keep=None) -> list[ResultRow]:
-    """Runs ``seeds`` (one whole run each, in ``workdir/seed<k>``) and writes the artefacts;
-    ``keep``: per-seed metrics and wall times already run (``metrics_from_artefacts()``)."""
+def _run(
+    workdir: str, suite: str, seeds=None, *, keep=None, root=None, provenance: str = ""
+) -> list[ResultRow]:
+    """Runs ``seeds`` (one whole run each, in ``workdir/seed<k>``) and writes the artefacts
+    under ``root`` (default: beside ``workdir``); ``keep``: per-seed metrics and wall times
+    already run (:func:`metrics_from_artefacts`), written with the new seeds."""
     import jax
 
     from experiments.lopt_digits import train
@@ -160,14 +163,9 @@ def _run(workdir: str, suite: str, seeds=None, *, keep=None) -> list[ResultRow]:
         t = time.perf_counter()
         metrics[seed] = train.train_and_evaluate(config, os.path.join(workdir, f"seed{seed}"))
         walls[seed] = time.perf_counter() - t
-    provenance = ""
-    if keep:
-        provenance = (
-            f"Seeds {sorted(keep[0])} read from the committed artefacts (same code), seeds "
-            f"{list(seeds)} run now."
-        )
     config.plot = True
-    write_artefacts(metrics, config, walls, root=os.path.dirname(workdir), provenance=provenance)
+    root = os.path.dirname(workdir) if root is None else root
+    write_artefacts(metrics, config, walls, root=root, provenance=provenance)
     m = metrics[seeds[0]]
     rows = []
     for variant, *_ in train.VARIANTS:
@@ -192,6 +190,33 @@ def _run(workdir: str, suite: str, seeds=None, *, keep=None) -> list[ResultRow]:
             )
         )
     return rows
+
+
+def extend_seeds(workdir: str, new_seeds, root=None) -> list[int]:
+    """Runs ``new_seeds`` (in ``workdir/seed<k>``) and rewrites the artefacts under ``root``
+    (default: this repository's) with their seeds plus these; returns all seeds."""
+    from experiments.reproduce.results import EXPERIMENTS_ROOT, read_results
+
+    keep = metrics_from_artefacts(root=root)
+    if set(new_seeds) & set(keep[0]):
+        raise ValueError(
+            f"new_seeds {list(new_seeds)} overlap the committed seeds {sorted(keep[0])}"
+        )
+    git = read_results("lopt_digits", "base_final_log10_loss", root=root)["git"]
+    provenance = (
+        f"Seeds {sorted(keep[0])} from the artefacts written at commit "
+        f"{(git.get('commit') or '?')[:10]}, seeds {list(new_seeds)} run at this artefact's "
+        "commit."
+    )
+    _run(
+        workdir,
+        "full",
+        tuple(new_seeds),
+        keep=keep,
+        root=EXPERIMENTS_ROOT if root is None else root,
+        provenance=provenance,
+    )
+    return sorted(set(keep[0]) | set(new_seeds))
 
 
 EXPERIMENTS = [

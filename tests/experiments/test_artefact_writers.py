@@ -276,3 +276,32 @@ def test_extend_selection_appends_new_seeds(tmp_path, monkeypatch):
         for c, v in rec["values"].items():
             assert v[-1] == v[0], (d, c)  # seed 9's runs are seed 0's here
         assert f"Seeds {seeds} from the artefacts written at commit" in rec["notes"]
+
+
+def test_lopt_digits_extend_seeds_keeps_the_committed_seed(tmp_path, monkeypatch):
+    """extend_seeds reads the committed (one meta-training) artefacts as seed 0, runs only the
+    new seeds (stubbed here: they return seed 0's metrics) and writes all of them."""
+    import shutil
+
+    from experiments.lopt_digits import report, train
+
+    folder = tmp_path / "lopt_digits" / "results"
+    shutil.copytree(results.EXPERIMENTS_ROOT / "lopt_digits" / "results", folder)
+    committed, _ = report.metrics_from_artefacts(root=tmp_path)
+    (seed0,) = committed  # one meta-training
+    kept = committed[seed0]
+    fake = {**kept, **{k.replace("_loss", "_std"): 0.1 for k in kept if k.endswith("_loss")}}
+    calls = []
+
+    def fake_train(config, workdir):
+        calls.append(config.seed)
+        return fake
+
+    monkeypatch.setattr(train, "train_and_evaluate", fake_train)
+    assert report.extend_seeds(str(tmp_path / "work"), [5], root=tmp_path) == [seed0, 5]
+    assert calls == [5]
+    rec = results.read_results("lopt_digits", "relu_final_log10_loss", root=tmp_path)
+    assert rec["seeds"] == [seed0, 5] and rec["values"]["lstm"][0] == rec["values"]["lstm"][1]
+    assert "from the artefacts written at commit" in rec["notes"]
+    with pytest.raises(ValueError, match="overlap"):
+        report.extend_seeds(str(tmp_path / "work"), [5], root=tmp_path)

@@ -305,3 +305,28 @@ def test_lopt_digits_extend_seeds_keeps_the_committed_seed(tmp_path, monkeypatch
     assert "from the artefacts written at commit" in rec["notes"]
     with pytest.raises(ValueError, match="overlap"):
         report.extend_seeds(str(tmp_path / "work"), [5], root=tmp_path)
+
+
+def test_digits_da_shifts_from_the_environment(tmp_path, monkeypatch):
+    """JTRANSFER_DIGITS_SHIFTS runs only the named shifts and says so in the artefact's
+    command; an unknown name is refused before anything runs."""
+    from experiments.digits_da import report, train
+
+    datasets = []
+
+    def fake_train(config, workdir):
+        datasets.append(config.dataset)
+        m = {"target_accuracy": 0.5, "oracle_target_accuracy": 0.6, "lam": 0.1}
+        return {**m, "train_seconds": 1.0}
+
+    monkeypatch.setattr(train, "train_and_evaluate", fake_train)
+    monkeypatch.setenv("JTRANSFER_DIGITS_SHIFTS", "usps_nope")
+    with pytest.raises(ValueError, match="usps_nope"):
+        report._run(str(tmp_path / "digits_da"), "full", seeds=(0, 1))
+    assert not datasets
+    monkeypatch.setenv("JTRANSFER_DIGITS_SHIFTS", "mnist_m")
+    report._run(str(tmp_path / "digits_da"), "full", seeds=(0, 1))
+    assert set(datasets) == {"mnist_m"} and len(datasets) == 2 * len(train.METHODS)
+    assert results.list_results("digits_da", root=tmp_path) == ["mnist_m_target_accuracy"]
+    rec = results.read_results("digits_da", "mnist_m_target_accuracy", root=tmp_path)
+    assert rec["command"].startswith("JTRANSFER_DIGITS_SHIFTS=mnist_m python -m")

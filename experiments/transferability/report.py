@@ -514,8 +514,11 @@ def selection_artefacts_from_workdir(workdir: str, root=None) -> list[int]:
     return seeds
 
 
-def write_selection_artefacts(runs: dict, seeds, config, secs, root=None) -> None:
-    """Writes ``model_selection_<dataset>.json`` for each dataset in ``runs``.
+def write_selection_artefacts(
+    runs: dict, seeds, config, secs, root=None, provenance: str = ""
+) -> None:
+    """Writes ``model_selection_<dataset>.json`` for each dataset in ``runs`` (``provenance``:
+    appended to the notes, e.g. when seeds ran at different commits).
 
     ``runs[dataset]`` is a list (one per seed) of ``{shift: result}`` as written by
     :func:`experiments.transferability.realdata.shift_selection`. Values: per seed, the
@@ -572,7 +575,9 @@ def write_selection_artefacts(runs: dict, seeds, config, secs, root=None) -> Non
             f"{adapt}), {100 * config.source_val_fraction:g} % of the source held out for "
             f"validation; {split}. Ties: the first candidate in that order wins. Mean "
             f"effective sample size of the IWV weights: {100 * ess:.0f} % of the validation "
-            "set. Pooled over shifts and seeds (regret: oracle accuracy − chosen accuracy):"
+            "set. "
+            + (f"{provenance} " if provenance else "")
+            + "Pooled over shifts and seeds (regret: oracle accuracy − chosen accuracy):"
             "\n\n" + "\n".join(lines)
         )
         write_results(
@@ -599,6 +604,46 @@ def write_selection_artefacts(runs: dict, seeds, config, secs, root=None) -> Non
             },
             root=root,
         )
+
+
+def selection_runs_from_artefacts(root=None) -> tuple[dict, list[int], list[float], dict]:
+    """``(runs, seeds, secs, git)`` rebuilt from the committed model-selection artefacts (the
+    inverse of :func:`write_selection_artefacts`, without the candidates' own accuracies), so
+    seeds can be added without rerunning the others."""
+    from experiments.reproduce.results import read_results
+
+    runs, seeds, secs, git = {}, None, None, None
+    for d in SELECTION_DATASETS:
+        rec = read_results("transferability", f"model_selection_{d}", root=root)
+        runs[d] = rec["extra"]["per_seed_shift_results"]
+        if seeds is not None and rec["seeds"] != seeds:
+            raise ValueError(f"model_selection_{d} has seeds {rec['seeds']}, others {seeds}")
+        seeds, secs, git = rec["seeds"], rec["wall_seconds"], rec["git"]
+    return runs, list(seeds), list(secs), git
+
+
+def extend_selection(workdir: str, new_seeds, root=None) -> list[int]:
+    """Runs experiment 2 for ``new_seeds`` (in ``workdir/seed<k>``) and rewrites the
+    model-selection artefacts with the committed seeds plus these; returns all seeds."""
+    runs, seeds, secs, git = selection_runs_from_artefacts(root)
+    if set(new_seeds) & set(seeds):
+        raise ValueError(f"new_seeds {list(new_seeds)} overlap the committed seeds {seeds}")
+    new, new_secs, config = _run_seeds(
+        workdir, "model_selection", tuple(new_seeds), SELECTION_DATASETS, plot_first=False
+    )
+    provenance = (
+        f"Seeds {seeds} from the artefacts written at commit {(git or {}).get('commit', '?')[:10]}"
+        f", seeds {list(new_seeds)} run at this artefact's commit."
+    )
+    write_selection_artefacts(
+        {d: runs[d] + new[d] for d in SELECTION_DATASETS},
+        seeds + list(new_seeds),
+        config,
+        secs + new_secs,
+        root=root,
+        provenance=provenance,
+    )
+    return seeds + list(new_seeds)
 
 
 EXPERIMENTS = [

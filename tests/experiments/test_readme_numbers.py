@@ -64,7 +64,44 @@ def _quoted_two_moons() -> list[str]:
     return [f"DANN's {len(rec['seeds'])}-seed mean is {_f(np.mean(rec['values']['dann']), 3)}"]
 
 
-QUOTED = {"maml_sinusoid": _quoted_maml_sinusoid, "two_moons": _quoted_two_moons}
+def _quoted_office_caltech() -> list[str]:
+    """The normalisation bullets (all from ``normalisation.json``)."""
+    from experiments.office_caltech import report
+
+    rec = results.read_results("office_caltech", "normalisation")
+    v = {k: x[0] for k, x in rec["values"].items()}
+    per = rec["extra"]["per_shift"]
+    pub = report.PUBLISHED_SHIFTS["all"]
+    shifts = sorted(pub["NA"])
+
+    def mad(row, method="NA"):
+        return np.mean([abs(per[row][s] - pub[method][s]) for s in shifts])
+
+    mads = sorted(mad(f"NA_{r}") for r in ("per_domain_z", "source_z", "l1_only"))
+    corr = np.corrcoef(
+        [per["CORAL_per_domain_z"][s] for s in shifts], [pub["CORAL"][s] for s in shifts]
+    )
+    pdz, cdz, l1 = v["NA_per_domain_z"], v["CORAL_per_domain_z"], v["NA_l1_only"]
+    assert abs(v["CORAL_source_z"] - v["NA_source_z"]) < 0.05  # "CORAL adds nothing"
+    assert v["CORAL_l1_only"] == l1  # "so it equals NA"
+    assert rec["published"]["NA_per_domain_z"] == 41.1
+    return [
+        f"the CORAL authors' preprocessing, {_f(pdz, 1)})",
+        f"the off-diagonal part ({cdz - pdz:+.1f})",
+        f"(source z) NA is {_f(v['NA_source_z'], 1)} and CORAL adds nothing",
+        f"NA is {_f(l1, 1)}, within {_f(l1 - 41.1, 1)} of the published 41.1",
+        f"({_f(cdz, 1)} − {_f(l1, 1)} = {cdz - l1:+.1f} here), of which {pdz - l1:+.1f}",
+        f"(mean absolute difference {_f(mads[0], 1)}–{_f(mads[-1], 1)} points",
+        f"(mean absolute difference {_f(mad('CORAL_per_domain_z', 'CORAL'), 1)}, correlation "
+        f"{_f(corr[0, 1], 3)})",
+    ]
+
+
+QUOTED = {
+    "maml_sinusoid": _quoted_maml_sinusoid,
+    "two_moons": _quoted_two_moons,
+    "office_caltech": _quoted_office_caltech,
+}
 
 
 @pytest.mark.parametrize("experiment", sorted(QUOTED))

@@ -196,6 +196,19 @@ def test_office_gaps_prose_matches_the_per_shift_artefacts():
             assert all(abs(ours[s] - pub[s]) < 1.5 for s in ("D→W", "W→D"))
 
 
+def test_office_mlp_prose_matches_the_artefact():
+    """'no MLP alignment method shows a clear gain' (no verdict 'gain') and 'DANN loses most
+    on the shifts into DSLR (C→D, A→D)' (its two most negative per-shift paired gains)."""
+    rec = results.read_results("office_caltech", "mlp_selected")
+    assert all(r["verdict"] != "gain" for r in results.effect_rows(rec))
+    per = rec["extra"]["per_shift"]
+    gain = {s: np.mean(per["dann"][s]) - np.mean(per["source_only"][s]) for s in per["dann"]}
+    assert set(sorted(gain, key=gain.get)[:2]) == {"C→D", "A→D"}
+    assert "DANN loses most on the shifts into DSLR (C→D, A→D)" in " ".join(
+        _readme("office_caltech").split()
+    )
+
+
 def test_office_normalisation_story_matches_the_all_source_artefact():
     """``normalisation.json``'s per-domain-z rows are the all-source protocol's NA and CORAL
     (same features, SVM and C grid), so the two artefacts must agree shift by shift."""

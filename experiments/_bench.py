@@ -12,10 +12,12 @@ Every benchmark registers *workloads*; a workload has one or more *implementatio
   is always formed from timings taken in the same round;
 * prints one JSON line per (workload, implementation) with ``--json``: ``workload``, ``peer``
   (the implementation), ``median_s`` (median over rounds of the per-call median), ``n``
-  (calls per round), ``rounds_s``, ``load`` (``os.getloadavg()``), ``compile_s`` for jitted
-  rows (first call minus a warm call), ``check``, ``gflop`` when known. Workload names are
-  shared by the jtransfer and the peer rows, so an outside harness can run ``--only IMPL``
-  in separate processes, alternate them, and join the rows on ``workload``.
+  (calls per round), ``rounds_s``, ``cpu_median_s`` (the same median of this process's CPU
+  time, all threads: the figure to compare on a shared machine), ``load``
+  (``os.getloadavg()``), ``compile_s`` for jitted rows (first call minus a warm call),
+  ``check``, ``gflop`` when known. Workload names are shared by the jtransfer and the peer
+  rows, so an outside harness can run ``--only IMPL`` in separate processes, alternate them,
+  and join the rows on ``workload``.
 """
 
 from __future__ import annotations
@@ -160,18 +162,21 @@ class Runner:
             if not ok:
                 self.failed.append(f"{workload}/{name}: {checks[name]}")
         times = {k: [] for k in names}
+        cpu = {k: [] for k in names}
         for r in range(self.rounds):
             order = names if r % 2 == 0 else names[::-1]
             for name in order:
                 imp = impls[name]
                 if imp.times is not None:
                     continue
-                per = []
+                per, per_cpu = [], []
                 for _ in range(n):
-                    t0 = time.perf_counter()
+                    c0, t0 = time.process_time(), time.perf_counter()
                     imp.block(imp.fn())
                     per.append(time.perf_counter() - t0)
+                    per_cpu.append(time.process_time() - c0)
                 times[name].append(statistics.median(per))
+                cpu[name].append(statistics.median(per_cpu))
         for name in names:
             imp = impls[name]
             ts = imp.times if imp.times is not None else times[name]
@@ -181,6 +186,11 @@ class Runner:
                 "median_s": statistics.median(ts),
                 "n": n,
                 "rounds_s": [round(t, 6) for t in ts],
+                **(
+                    {"cpu_median_s": statistics.median(cpu[name])}
+                    if imp.times is None and cpu[name]
+                    else {}
+                ),
                 "load": load(),
                 "check": checks[name],
             }
@@ -198,6 +208,8 @@ class Runner:
             if items is not None:
                 row["items"] = items
                 row["items_per_s"] = round(items / row["median_s"], 1)
+                if row.get("cpu_median_s"):
+                    row["cpu_items_per_s"] = round(items / row["cpu_median_s"], 1)
             if imp.note:
                 row["note"] = imp.note
             rows[name] = row

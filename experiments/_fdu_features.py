@@ -16,6 +16,7 @@ domain's validation and test lines first, then the train lines in blocks (see
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -115,7 +116,11 @@ def load_features(config, *, log: bool = False) -> tuple[dict[str, dict], dict[s
         name = f"{dom}/{part}{b if part == 'train' else ''}"
         times[name] = time.perf_counter() - t0
         if log:
-            print(f"features {name} ({len(idx)} texts): {times[name]:.1f} s", flush=True)
+            print(
+                f"features {name} ({len(idx)} texts): {times[name]:.1f} s "
+                f"({len(idx) / times[name]:.1f} texts/s, load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
     out = {}
     for dom in config.domains:
         idx = np.concatenate(rows[dom])

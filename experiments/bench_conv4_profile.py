@@ -23,6 +23,21 @@ batch norm needs; with every dot at the full GEMM rate (2.45 s) and the rest unc
 issue's 60 % goal needs a convolution path without the
 im2col copies (a fused direct convolution, which XLA:CPU's native convolution is not under
 second-order vmap), not faster GEMMs.
+
+Tried 2026-12-06 (meta-batch 8, 9.61 GFLOP/step, CPU time of the process at load 17-20,
+median of 3 steps; the square-GEMM rate in the same process 57-64 GFLOP per CPU-second) and
+not adopted, since none moved the number:
+today's ``matmul_ops`` (im2col + reshape/argmax pool) 382-397 ms CPU = 24-25 GFLOP/CPU-s, about
+39 % of the GEMM rate; the same with a max-pool that keeps the window axes in place (a
+constant first-max mask from a running ``>`` over strided views, pooled by ``sum(x * mask)``:
+every derivative is a broadcast times the mask, no transposes; meta-gradients bitwise equal)
+425 ms; a convolution without patch copies (one matmul ``x @ [w_0 .. w_8]`` into all taps,
+then a sum of shifted slices; equal to ``conv_general_dilated`` to 1e-12 in float64 up to
+the second derivative) 1600 ms, 4x slower: it moves 9x the output instead of 9x the input
+and XLA:CPU emits its shifted sums and their transposes as separate pads; XLA:CPU flags
+``--xla_cpu_use_xnnpack=true`` 397 ms and ``--xla_cpu_use_onednn=true`` 413 ms. Native
+grouped convolutions (tasks as ``feature_group_count``) were not retried: XLA:CPU runs their
+weight gradients as generic loops (tens of seconds per step, see ``bench_meta.py``).
 """
 
 from __future__ import annotations

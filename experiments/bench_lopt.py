@@ -13,6 +13,20 @@
    optimizer on the digits MLP (64-20-10 sigmoid, batch 128), truncations of 20 steps
    (human-readable mode only).
 
+Measured 2026-12-06 on the shared 2-core machine (load average 17-20; CPU time of the
+process, ``cpu_median_s``, 20 steps per call, 3 rounds; wall times at that load are not
+meaningful), LSTM before (one ``(4H, N)`` product per layer) and after (``lax.map`` over
+4096-coordinate chunks) issue 21 item 5: update alone 67.6 -> 39.2 ms CPU per step (1.7x;
+44.1 in a second run); training step 71.6 -> 48.7 ms against ``optax.adam``'s 0.83 / 1.12 ms
+in the same processes, 87x -> 43x (52x in the second run). Caveat: in a stand-alone timing of
+``jit(opt.update)`` on one ``(N,)`` leaf with a zero state and N(0, 0.01) gradients, old and
+new both took ~90 ms CPU per call; not explained yet (data-dependent slow paths such as
+denormals are a guess, not checked). The two gate matmuls alone take ~38 ms CPU
+at full size (27 GFLOP per CPU-second against ~64 for a square GEMM: K = 22 and 40 are too
+small for the GEMM kernel); chunking keeps their outputs in cache rather than making them
+faster. What remains: ~1.0 GFLOP of skinny matmuls and ~20M transcendental gate functions
+per update.
+
 Run: ``python experiments/bench_lopt.py [--json] [--only optax_adam --only lstm_optimizer]
 [--rounds 3] [--steps 20] [--skip-meta]``
 """
@@ -126,14 +140,22 @@ def check_lstm(lo, theta, params, loss) -> str:
 
     opt = lo.optimizer(theta)
     state = opt.init(params)
+    n = sum(x.size for x in jax.tree.leaves(params))
+    hidden = state.h[0][0].shape[1]
     ks = jax.random.split(jax.random.key(5), 4)
-    state = type(state)(
-        h=tuple(0.3 * jax.random.normal(k, a.shape) for k, a in zip(ks[:2], state.h, strict=True)),
-        c=tuple(0.3 * jax.random.normal(k, a.shape) for k, a in zip(ks[2:], state.c, strict=True)),
-    )
+    cols = [0.3 * jax.random.normal(k, (hidden, n)) for k in ks]  # (H, N): h1, h2, c1, c2
+
+    def layout(a):  # (H, N) columns -> the state's (chunks, tail) pair (n >= chunk size here)
+        b = state.h[0][0].shape
+        nb = b[0] * b[2]
+        return a[:, :nb].reshape(hidden, b[0], b[2]).transpose(1, 0, 2), (
+            None if nb == n else a[:, nb:]
+        )
+
+    state = type(state)(h=tuple(map(layout, cols[:2])), c=tuple(map(layout, cols[2:])))
     g = jax.grad(loss)(params)
     u, _ = jax.jit(opt.update)(g, state, params)
-    ref = np_lstm_update(theta, flatten_tree(g, jnp.float32), state.h, state.c)
+    ref = np_lstm_update(theta, flatten_tree(g, jnp.float32), cols[:2], cols[2:])
     err = float(np.max(np.abs(np.asarray(flatten_tree(u, jnp.float32)) - ref)))
     tol = 1e-6
     verdict = "ok" if err <= tol else "FAILED"

@@ -48,7 +48,9 @@ def test_examples_are_collected():
 
 @pytest.mark.parametrize("test", [t for _, t in _TESTS], ids=[n for n, _ in _TESTS])
 def test_docstring_example(test):
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner = doctest.DocTestRunner(
+        verbose=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
     with np.printoptions(precision=4, suppress=True):
         result = runner.run(test, out=lambda s: pytest.fail(s, pytrace=False))
     assert result.failed == 0

@@ -8,6 +8,7 @@ import numpy as np
 
 from experiments.reproduce.registry import Experiment, ResultRow
 from experiments.reproduce.results import reproduce_command, write_results
+from experiments.reproduce.stats import mean_std_text
 
 SEEDS = (0, 1, 2)  # our earlier protocol (recipe MLP, binarised features)
 SHALLOW_SOURCE = (
@@ -112,7 +113,7 @@ def _run_shallow(workdir: str, seeds) -> list[ResultRow]:
             benchmark="Amazon reviews 5000-d raw counts, 12 shifts, authors' shallow protocol: "
             + NAMES[m],
             metric="mean target-test accuracy (%)",
-            ours=f"{np.mean(v):.1f} ± {np.std(v, ddof=1):.1f}" if len(v) > 1 else f"{v[0]:.1f}",
+            ours=mean_std_text(v, 1),
             published=76.3 if m == "dann" else None,
             source=SHALLOW_SOURCE if m == "dann" else "",
             notes=f"seeds {out['seeds']}; artefact results/shallow_dann.json",
@@ -140,7 +141,7 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
             ResultRow(
                 benchmark=f"Amazon reviews 5000-d, 12 shifts, our earlier protocol: {m}",
                 metric="mean target-test accuracy (%)",
-                ours=f"{np.mean(avgs):.1f} ± {np.std(avgs, ddof=1):.1f}",
+                ours=mean_std_text(avgs, 1),
                 published=76.3 if m == "dann" else None,
                 source="DANN, JMLR 2016, Table 1 (raw features; RESULTS_FROM_PAPERS.md §2)"
                 if m == "dann"

@@ -103,35 +103,31 @@ def run_shift(config, shift: str, root: str, workdir: str) -> dict[str, float]:
         t0 = time.perf_counter()
         if method == "iw_logreg":
             res = _iw_logreg(xs, ys, xv, yv, wv, w_all[:-n_val], x_test, y_test, config.lr_cs, keep)
+            _, selected, param, no_overlap = max(res, key=lambda r: r[0])
+            accs = [r[1] for r in res]
         else:
-            res = []
-            for lam in (0.0,) if method == "source_only" else config.lam_grid:
-                fit = recipes.fit_domain_adaptation(
-                    xs,
-                    ys,
-                    xt,
-                    method=method,
-                    config=config.mlp,
-                    lam=lam,
-                    key=jax.random.key(config.seed),
-                    workdir=os.path.join(workdir, method, f"lam{lam}"),
-                    n_out=1,
-                    evals={"target_test": (x_test, y_test)},
-                )
-                iw = float(select.iw_accuracy(recipes.predict(fit, xv), yv, wv))
-                res.append(
-                    (
-                        iw,
-                        100 * fit.metrics["target_test_accuracy"],
-                        lam,
-                        100 * recipes.accuracy(fit, x_test[keep], y_test[keep]),
-                    )
-                )
-        best = max(res, key=lambda r: r[0])
-        out[method] = best[1]
-        out[f"{method}/oracle"] = max(r[1] for r in res)
-        out[f"{method}/param"] = best[2]
-        out[f"{method}/no_overlap"] = best[3]  # same pick, overlapping test reviews removed
+            sel = recipes.select_lam(
+                xs,
+                ys,
+                xt,
+                x_val=xv,
+                y_val=yv,
+                weights_val=wv,
+                lams=config.lam_grid,
+                method=method,
+                config=config.mlp,
+                key=jax.random.key(config.seed),
+                workdir=os.path.join(workdir, method),
+                n_out=1,
+                evals={"target_test": (x_test, y_test)},
+            )
+            accs = [100 * f.metrics["target_test_accuracy"] for f in sel.fits]
+            selected, param = accs[sel.index], sel.lam
+            no_overlap = 100 * recipes.accuracy(sel.fit, x_test[keep], y_test[keep])
+        out[method] = selected
+        out[f"{method}/oracle"] = max(accs)
+        out[f"{method}/param"] = param
+        out[f"{method}/no_overlap"] = no_overlap  # same pick, overlapping test reviews removed
         out[f"{method}/seconds"] = time.perf_counter() - t0
     return out
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from experiments.reproduce.registry import Experiment, ResultRow
 from experiments.reproduce.results import reproduce_command, write_results
+from experiments.reproduce.stats import mean_std_text
 
 SEEDS = (0, 1, 2)
 NAMES = {"source_only": "source only", "dann": "DANN", "coral": "Deep CORAL", "mmd": "MMD"}
@@ -108,7 +109,7 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
                 ResultRow(
                     benchmark=bench,
                     metric="target accuracy",
-                    ours=f"{np.mean(acc):.3f} ± {np.std(acc, ddof=1):.3f}",
+                    ours=mean_std_text(acc, 3),
                     notes=(f"reference: {REFERENCE[name]}; " if name in REFERENCE else "")
                     + f"seeds {list(seeds)}, per-seed {[round(a, 3) for a in acc]}; λ by IW "
                     f"source validation {[r['lam'] for r in runs]}; oracle (target-selected "

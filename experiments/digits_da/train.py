@@ -40,7 +40,7 @@ import ml_collections
 import numpy as np
 
 from jtransfer import data as jdata
-from jtransfer import recipes, select, train
+from jtransfer import recipes, train
 
 METHODS = recipes.METHODS
 
@@ -151,29 +151,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     w_val = recipes.importance_weights(np.concatenate([data["xs"], data["xv"]]), data["xt"], C=0.1)[
         len(data["xs"]) :
     ]
-    grid = (0.0,) if config.method == "source_only" else tuple(config.lam_grid)
-    res, t0 = [], time.perf_counter()
-    for lam in grid:
-        fit = recipes.fit_domain_adaptation(
-            data["xs"],
-            data["ys"],
-            data["xt"],
-            config=config,
-            lam=lam,
-            key=jax.random.key(config.seed),
-            workdir=os.path.join(workdir, f"lam{lam}"),
-            n_out=10,
-            evals={"source_val": (data["xv"], data["yv"]), "target": (data["xe"], data["ye"])},
-        )
-        iw = float(select.iw_accuracy(recipes.predict(fit, data["xv"]), data["yv"], w_val))
-        res.append((iw, fit.metrics["target_accuracy"], lam, fit.metrics["source_val_accuracy"]))
-        if lam == grid[0]:
-            np.savez(os.path.join(workdir, "final_params.npz"), *jax.tree.leaves(fit.params))
-    best = max(res, key=lambda r: r[0])
+    t0 = time.perf_counter()
+    sel = recipes.select_lam(
+        data["xs"],
+        data["ys"],
+        data["xt"],
+        x_val=data["xv"],
+        y_val=data["yv"],
+        weights_val=w_val,
+        lams=config.lam_grid,
+        config=config,
+        key=jax.random.key(config.seed),
+        workdir=workdir,
+        n_out=10,
+        evals={"source_val": (data["xv"], data["yv"]), "target": (data["xe"], data["ye"])},
+    )
+    np.savez(os.path.join(workdir, "final_params.npz"), *jax.tree.leaves(sel.fits[0].params))
     return {
-        "target_accuracy": best[1],
-        "oracle_target_accuracy": max(r[1] for r in res),
-        "lam": best[2],
-        "source_val_accuracy": best[3],
+        "target_accuracy": sel.fit.metrics["target_accuracy"],
+        "oracle_target_accuracy": max(f.metrics["target_accuracy"] for f in sel.fits),
+        "lam": sel.lam,
+        "source_val_accuracy": sel.fit.metrics["source_val_accuracy"],
         "train_seconds": time.perf_counter() - t0,
     }

@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments.lm_domain_shift.tables import read_records
 from jtransfer import adapters, align, select
 
 _FORMAT = 1
@@ -464,16 +465,7 @@ def validate_config(config) -> None:
 
 def read_log(path: str) -> dict:
     """``{(shift, seed, method): record}`` of a ``lora.jsonl`` (a truncated last line skipped)."""
-    done = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    r = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                done[(r["shift"], r["seed"], r["method"])] = r
-    return done
+    return read_records(path, "shift", "seed", "method")
 
 
 def collect(config, done: dict) -> dict:

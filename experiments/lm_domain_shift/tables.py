@@ -146,6 +146,23 @@ def splice_readme(readme: str, begin: str, end: str, block: str) -> str:
     return block
 
 
+def read_records(path: str, *fields: str) -> dict[tuple, dict]:
+    """``{(record[f] for f in fields): record}`` of the JSON lines of ``path`` (the run logs
+    ``grid.jsonl`` and ``lora.jsonl``; empty when the file does not exist). A line that does
+    not parse, such as the truncated last line of a killed run, is skipped; a later record of
+    the same key replaces an earlier one."""
+    done = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                done[tuple(r[k] for k in fields)] = r
+    return done
+
+
 def update_readme(results: str = RESULTS, readme: str = README) -> str:
     with open(results, encoding="utf-8") as f:
         res = json.load(f)

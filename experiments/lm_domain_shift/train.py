@@ -38,6 +38,7 @@ import numpy as np
 import optax
 
 from experiments.lm_domain_shift import features as feats_mod
+from experiments.lm_domain_shift.tables import read_records
 from jtransfer import align, recipes, select, weighting
 
 LINEAR_METHODS = (
@@ -254,15 +255,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if config.get("only_shifts"):  # run a subset (e.g. two processes); a full run resumes
         pairs = [p for p in pairs if shift_name(*p) in config.only_shifts]
     log_path = os.path.join(workdir, "grid.jsonl")
-    done = {}
-    if os.path.exists(log_path):
-        with open(log_path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    r = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a truncated last line of a killed run
-                done[(r["shift"], r["seed"])] = r
+    done = read_records(log_path, "shift", "seed")  # a truncated last line is skipped
     weights_plot = None
     for s, t in pairs:
         name = shift_name(s, t)

@@ -41,7 +41,7 @@ from scipy import stats
 
 from experiments.lm_domain_shift import features as feats_mod
 from experiments.lm_domain_shift import train
-from experiments.lm_domain_shift.tables import splice_readme
+from experiments.lm_domain_shift.tables import read_records, splice_readme
 from jtransfer import recipes, select
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,23 +86,27 @@ def _spearman_mean(score_by_target, acc_by_target):
     return float(np.mean(rhos))
 
 
+def _source_only_logits(config, d) -> np.ndarray:
+    """``(n_t,)`` logits on the labelled target rows ``d["xt"]`` of the source-only linear head
+    (``config.linear``, key 0) fitted on one shift's data ``d`` (``train.shift_data``)."""
+    f = recipes.fit_domain_adaptation(
+        d["xs"],
+        d["ys"],
+        d["xu"],
+        method="source_only",
+        config=config.linear,
+        key=jax.random.key(0),
+        n_out=1,
+    )
+    return np.asarray(f.model.logits(f.params, jnp.asarray(d["xt"])))[:, 0]
+
+
 def _rank_sources(config, texts, feats, num_bootstrap, rng):
     li = config.layers.index(config.layer)
     heads = {}  # target -> list of (source, logit over all 2000 target rows)
     for s, t in train.shifts(config.domains):
         d = train.shift_data(config, texts, feats, s, t, layer_index=li)
-        f = recipes.fit_domain_adaptation(
-            d["xs"],
-            d["ys"],
-            d["xu"],
-            method="source_only",
-            config=config.linear,
-            key=jax.random.key(0),
-            n_out=1,
-        )
-        heads.setdefault(t, []).append(
-            (s, np.asarray(f.model.logits(f.params, jnp.asarray(d["xt"])))[:, 0], d["yt"])
-        )
+        heads.setdefault(t, []).append((s, _source_only_logits(config, d), d["yt"]))
     split = {t: texts[t]["labelled"]["split"] for t in heads}
 
     def evaluate(idx_score, idx_eval):
@@ -153,16 +157,7 @@ def _rank_layers(config, texts, feats, num_bootstrap, rng):
                 if s == t:
                     continue
                 d = train.shift_data(config, texts, feats, s, t, layer_index=li)
-                f = recipes.fit_domain_adaptation(
-                    d["xs"],
-                    d["ys"],
-                    d["xu"],
-                    method="source_only",
-                    config=config.linear,
-                    key=jax.random.key(0),
-                    n_out=1,
-                )
-                logits.append(np.asarray(f.model.logits(f.params, jnp.asarray(d["xt"])))[:, 0])
+                logits.append(_source_only_logits(config, d))
                 ys, xt = d["yt"], d["xt"]
             layers.append((logits, ys, xt))
         per_target[t] = (layers, a, b)
@@ -211,14 +206,7 @@ def _detector(workdir):
     path = os.path.join(workdir, "grid.jsonl")
     if not os.path.exists(path):
         return None
-    rows = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            rows[(r["shift"], r["seed"])] = r
+    rows = read_records(path, "shift", "seed")
     counts = {"tp": 0, "fn": 0, "fp": 0, "tn": 0}
     per_method = {}
     for r in rows.values():

@@ -169,3 +169,46 @@ def pareto_plot(per_seed: dict, domains, methods, path, labels=None):
     ax.set_title("FDU-MTL per domain (below the diagonal: sharing helps)")
     ax.legend(fontsize=7)
     return train.save_figure(fig, path)
+
+
+def probe_train_lines(feats: dict, domains, layer: int, num_small: int) -> dict[str, dict]:
+    """What the train lines beyond the first ``num_small`` buy a frozen-feature probe.
+
+    For every domain, scikit-learn ``LogisticRegression(C=1)`` on the standardised features
+    of position ``layer`` of (a) the first ``num_small`` train lines (of the fixed
+    permutation ``_fdu_features.train_order``) and (b) every train line, scored on the
+    validation and test lines (test only scored, nothing chosen on it).
+
+    Returns ``{"small" | "all": {"val_err": [per domain], "test_err": [...], "n": [...]}}``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    out = {k: {"val_err": [], "test_err": [], "n": []} for k in ("small", "all")}
+    for d in domains:
+        f = feats[d]
+        x, y, s = f["x"][:, layer], f["y"], f["split"]
+        tr = np.flatnonzero(s == "train")
+        for k, rows in (("small", tr[:num_small]), ("all", tr)):
+            sc = StandardScaler().fit(x[rows])
+            clf = LogisticRegression(C=1.0, max_iter=2000).fit(sc.transform(x[rows]), y[rows])
+            for split, name in (("validation", "val_err"), ("test", "test_err")):
+                m = s == split
+                out[k][name].append(float(1.0 - clf.score(sc.transform(x[m]), y[m])))
+            out[k]["n"].append(len(rows))
+    return out
+
+
+def truncation(texts, tokenizer, max_length: int, *, limit: int = 512) -> dict[str, float]:
+    """Word pieces per line (up to ``limit``): median, and the fraction over ``max_length``."""
+    n = []
+    for s in range(0, len(texts), 1000):
+        t = tokenizer(list(texts[s : s + 1000]), max_length=limit)
+        n.append(np.asarray(t["attention_mask"]).sum(1))
+    n = np.concatenate(n)
+    return {
+        "median_pieces": float(np.median(n)),
+        "frac_truncated": float(np.mean(n > max_length)),
+        "frac_at_limit": float(np.mean(n >= limit)),
+        "num_lines": int(len(n)),
+    }

@@ -47,7 +47,10 @@ import numpy as np
 import optax
 
 from experiments import _fdu_adapter as model
+from experiments import _fdu_features
 from experiments._fdu_features import load_features, probe_layer
+from experiments._lm_encoder import encoder_fns
+from experiments._mtl import aggregate_shared, aggregator
 from experiments.lm_multitask import analysis
 from jtransfer import align, mtl, parallel, train
 
@@ -224,21 +227,12 @@ def objective(method, params, x, y, n, config, strength=0.0):
     raise ValueError(f"no plain objective for method {method!r}")
 
 
-def _aggregator(method, config):
-    return {
-        "pcgrad": mtl.pcgrad,
-        "mgda": mtl.mgda,
-        "cagrad": lambda: mtl.cagrad(config.cagrad_c),
-        "imtl_g": mtl.imtl_g,
-    }[method]()
-
-
 # ----------------------------------------------------------------------------- training
 
 
 def make_step(method, config, optimizer, num_tasks):
     """``step(state, x, y, n, strength) -> state`` for one minibatch ``(T, B, D)``."""
-    agg = _aggregator(method, config) if method in AGGREGATORS else None
+    agg = aggregator(method, config) if method in AGGREGATORS else None
 
     def step(state, x, y, n, strength):
         params = state["params"]
@@ -247,11 +241,9 @@ def make_step(method, config, optimizer, num_tasks):
             grads = jax.grad(lambda p: objective(method, p, x, y, n, config, strength)[0])(params)
         else:
             jac = jax.jacrev(lambda p: task_losses("hard", p, x, y)[0])(params)
-            g_ad, new["agg"] = agg.update(jac["ad"], state["agg"], params["ad"])
-            grads = {
-                "ad": jax.tree.map(lambda g: num_tasks * g, g_ad),
-                "head": jax.tree.map(lambda g: jnp.sum(g, axis=0), jac["head"]),
-            }
+            grads, new["agg"] = aggregate_shared(
+                agg, state["agg"], jac, params, shared="ad", heads="head", num_tasks=num_tasks
+            )
         updates, new["opt"] = optimizer.update(grads, state["opt"], params)
         new["params"] = optax.apply_updates(params, updates)
         return new
@@ -412,6 +404,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         layer, probe = probe_layer(feats, config.domains, config.layers)
         print(f"layer position {layer} (hidden state {config.layers[layer]}): {probe}")
     dev = {k: jnp.asarray(v) for k, v in arrays(feats, config, layer).items()}
+    # gap analysis (README): what the train lines past the first probe_small_train buy a
+    # frozen-feature probe, and how much of each line the max_length truncation drops
+    probe_lines = analysis.probe_train_lines(feats, config.domains, layer, config.probe_small_train)
+    small = config.get("max_per_split", 0)
+    texts = [_fdu_features.domain_texts(d, max_per_split=small)["text"] for d in config.domains]
+    trunc = analysis.truncation(np.concatenate(texts), encoder_fns(config)[2], config.max_length)
+    print(f"probe small/all train lines: {probe_lines}; truncation: {trunc}", flush=True)
     per_seed = {m: [] for m in config.methods}
     seconds = {m: 0.0 for m in config.methods}
     chosen, sigmas = [], {}
@@ -469,4 +468,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "domains": list(config.domains),
         "layer": int(config.layers[layer]),
         "probe_val_err": {int(config.layers[k]): v for k, v in probe.items()},
+        "probe_train_lines": probe_lines,
+        "truncation": trunc,
     }

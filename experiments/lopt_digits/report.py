@@ -76,6 +76,9 @@ def _run(workdir: str, suite: str) -> list[ResultRow]:
     t = time.perf_counter()
     m = train.train_and_evaluate(config, workdir)
     write_artefacts(m, config, time.perf_counter() - t, root=os.path.dirname(workdir))
+    # The reproduce runner runs every experiment in this process: drop this run's compiled
+    # programs (train_and_evaluate itself keeps them, so tests reuse them).
+    jax.clear_caches()
     rows = []
     for variant, *_ in train.VARIANTS:
         base = {n: m[f"{variant}/{n}/final_log10_loss"] for n in ("SGD", "RMSprop", "Adam", "NAG")}

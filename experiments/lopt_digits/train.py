@@ -102,5 +102,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             )
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(metrics, f, indent=1)
-    jax.clear_caches()
     return metrics

@@ -10,10 +10,10 @@ regenerates it (:func:`experiments.reproduce.results.reproduce_command`).
 from __future__ import annotations
 
 import os
-import time
 
 from experiments.reproduce.registry import Experiment, ResultRow
 from experiments.reproduce.results import reproduce_command, write_results
+from experiments.reproduce.seeds import run_seeds
 
 SEEDS = {"quick": (0,), "full": (0, 1, 2, 3, 4)}
 PAPER = "Andrychowicz et al. 2016, Fig. 2 (curves only): LSTM below SGD/RMSprop/ADAM/NAG"
@@ -94,18 +94,22 @@ def metrics_from_artefacts(suite: str, root=None) -> tuple[dict[int, dict], dict
 
 def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
     seeds = tuple(seeds or SEEDS[suite])
+    import jax
+
     from experiments.lopt_quadratics import train
     from experiments.lopt_quadratics.configs import default, quick
 
-    metrics, walls = {}, {}
-    for seed in seeds:
-        config = (quick if suite == "quick" else default).get_config()
-        config.seed = seed
-        t = time.perf_counter()
-        metrics[seed] = train.train_and_evaluate(
-            config, workdir if seed == seeds[0] else os.path.join(workdir, f"seed{seed}")
-        )
-        walls[seed] = time.perf_counter() - t
+    get_config = (quick if suite == "quick" else default).get_config
+
+    def run_one(config, workdir):
+        # The reproduce runner runs every experiment in this process: drop the compiled
+        # programs of each run (train_and_evaluate itself keeps them, so tests reuse them).
+        try:
+            return train.train_and_evaluate(config, workdir)
+        finally:
+            jax.clear_caches()
+
+    metrics, walls, config = run_seeds(run_one, get_config, seeds, workdir)
     write_artefacts(metrics, walls, config, suite, root=os.path.dirname(workdir))
     m = metrics[seeds[0]]
     plots = ("curves.png",) if config.plot else ()

@@ -9,10 +9,10 @@ suite). Each artefact records the command that regenerates it
 from __future__ import annotations
 
 import os
-import time
 
 from experiments.reproduce.registry import Experiment, ResultRow
 from experiments.reproduce.results import reproduce_command, write_results
+from experiments.reproduce.seeds import run_seeds
 
 SEEDS = {"quick": (0,), "full": (0, 1, 2, 3, 4)}
 
@@ -109,24 +109,17 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
     from experiments.maml_sinusoid import train
     from experiments.maml_sinusoid.configs import default, quick
 
-    metrics, walls, rows = {}, {}, []
-    for seed in seeds:
-        config = (quick if suite == "quick" else default).get_config()
-        config.seed = seed
-        out = workdir if seed == seeds[0] else os.path.join(workdir, f"seed{seed}")
-        t = time.perf_counter()
-        m = metrics[seed] = train.train_and_evaluate(config, out)
-        walls[seed] = time.perf_counter() - t
-        if seed == seeds[0]:
-            plot = os.path.relpath(os.path.join(workdir, "fig2_adaptation.png"), workdir)
-            rows = rows_from_metrics(
-                m,
-                plots=(plot,),
-                notes=(
-                    f"{config.num_iterations} meta-iterations ({m['train_seconds']:.0f} s); "
-                    f"seed {seed}; all seeds in the effects table"
-                ),
-            )
+    get_config = (quick if suite == "quick" else default).get_config
+    metrics, walls, config = run_seeds(train.train_and_evaluate, get_config, seeds, workdir)
+    m = metrics[seeds[0]]  # its plots are in workdir
+    rows = rows_from_metrics(
+        m,
+        plots=("fig2_adaptation.png",),
+        notes=(
+            f"{config.num_iterations} meta-iterations ({m['train_seconds']:.0f} s); "
+            f"seed {seeds[0]}; all seeds in the effects table"
+        ),
+    )
     write_artefacts(metrics, walls, config, suite, root=os.path.dirname(workdir))
     return rows
 

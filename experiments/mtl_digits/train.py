@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from experiments._mtl import aggregate_shared, aggregator
 from jtransfer import mtl, parallel, train
 
 NUM_TASKS = 2
@@ -90,18 +91,9 @@ def accuracies(params, x, y) -> np.ndarray:
     return np.array([float(jnp.mean(jnp.argmax(outs[t], -1) == y[:, t])) for t in range(NUM_TASKS)])
 
 
-def _aggregator(method, config):
-    return {
-        "pcgrad": mtl.pcgrad,
-        "mgda": mtl.mgda,
-        "cagrad": lambda: mtl.cagrad(config.cagrad_c),
-        "imtl_g": mtl.imtl_g,
-    }[method]()
-
-
 def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, n_train, mesh=None):
     """Returns jit(chunk)(state, data, start, num) running ``num`` steps from ``start``."""
-    agg = _aggregator(method, config) if method in AGGREGATORS else None
+    agg = aggregator(method, config) if method in AGGREGATORS else None
     dwa = mtl.dwa(NUM_TASKS, temperature=config.dwa_temperature)
     gradnorm = mtl.gradnorm(
         NUM_TASKS, alpha=config.gradnorm_alpha, learning_rate=config.gradnorm_lr
@@ -149,11 +141,15 @@ def make_train_chunk(method, config, optimizer, fixed_weights, steps_per_epoch, 
                     jac, state["gradnorm"], params, losses=losses, grad_norms=norms
                 )
             else:
-                g_trunk, new["agg"] = agg.update(jac["trunk"], state["agg"], params["trunk"])
-                grads = {
-                    "trunk": jax.tree.map(lambda g: NUM_TASKS * g, g_trunk),
-                    "heads": jax.tree.map(lambda g: jnp.sum(g, axis=0), jac["heads"]),
-                }
+                grads, new["agg"] = aggregate_shared(
+                    agg,
+                    state["agg"],
+                    jac,
+                    params,
+                    shared="trunk",
+                    heads="heads",
+                    num_tasks=NUM_TASKS,
+                )
         updates, new["opt"] = optimizer.update(grads, state["opt"], params)
         new["params"] = optax.apply_updates(params, updates)
         new["last_losses"] = losses

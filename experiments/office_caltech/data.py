@@ -6,7 +6,8 @@ and ``labels`` (n, 1) in 1..10.
 
 Preprocessing (the GFK data README shipped with the CORAL code, and CORAL's demo): each row
 divided by its sum (L1 normalisation), then each feature z-scored within its domain with the
-population standard deviation (MATLAB ``zscore(fts, 1)``); constant features are left at 0.
+population standard deviation (MATLAB ``zscore(fts, 1)``); constant features are left at 0
+(``preprocess``, from ``experiments/_office_caltech.py``, which ``transferability`` shares).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
+
+from experiments._office_caltech import preprocess  # noqa: F401 (ocd.preprocess)
 
 DOMAINS = {"A": "amazon", "C": "Caltech10", "D": "dslr", "W": "webcam"}
 SHIFTS = tuple(f"{s}→{t}" for s in "CADW" for t in "CADW" if s != t)
@@ -37,13 +40,6 @@ def load_raw(config) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
     root = str(jtrain.manual_dir(config, config.data_subdir))
     return {d: load_domain(root, d, pattern=config.file_pattern) for d in DOMAINS}
-
-
-def preprocess(x: np.ndarray) -> np.ndarray:
-    """L1 row normalisation, then per-feature z-score (population std) within the domain."""
-    x = x / np.maximum(x.sum(1, keepdims=True), 1e-12)
-    sd = x.std(0, ddof=0)  # population std, as MATLAB zscore(fts, 1)
-    return ((x - x.mean(0)) / np.where(sd > 0, sd, 1.0)).astype(np.float64)
 
 
 def sample_per_class(y: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:

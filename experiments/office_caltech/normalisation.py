@@ -26,6 +26,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
+from experiments._office_caltech import l1_rows, zscore
 from experiments.office_caltech import data as ocd
 from experiments.office_caltech.configs import default
 from experiments.office_caltech.train import _svm_acc
@@ -35,25 +36,16 @@ ROWS = ("per_domain_z", "source_z", "l1_only")
 PUBLISHED = {"NA": 41.1, "CORAL": 48.8}
 
 
-def _l1(x):
-    return x / np.maximum(x.sum(1, keepdims=True), 1e-12)
-
-
-def _z(x, ref):
-    sd = ref.std(0, ddof=0)
-    return (x - ref.mean(0)) / np.where(sd > 0, sd, 1.0)
-
-
 def _coral(xs, xt, eps):
     return np.asarray(align.coral(jnp.asarray(xs), jnp.asarray(xt), eps=eps), np.float64)
 
 
 def features(row, xs, xt):
     """The (source, target) features of one normalisation row from raw counts."""
-    a, b = _l1(xs), _l1(xt)
+    a, b = l1_rows(xs), l1_rows(xt)
     return {
-        "per_domain_z": (_z(a, a), _z(b, b)),
-        "source_z": (_z(a, a), _z(b, a)),
+        "per_domain_z": (zscore(a, a), zscore(b, b)),
+        "source_z": (zscore(a, a), zscore(b, a)),
         "l1_only": (a, b),
     }[row]
 

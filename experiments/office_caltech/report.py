@@ -25,6 +25,7 @@ import numpy as np
 
 from experiments.reproduce.registry import Experiment, ResultRow
 from experiments.reproduce.results import reproduce_command, write_results
+from experiments.reproduce.stats import mean_std_text
 
 SEEDS = (0, 1, 2, 3, 4)  # of the MLP methods (the closed form uses config.seed only)
 SHIFT_ORDER = ("C→A", "C→D", "C→W", "A→C", "A→D", "A→W", "D→C", "D→A", "D→W", "W→C", "W→A", "W→D")
@@ -257,8 +258,7 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
             ResultRow(
                 benchmark=f"Office-Caltech10 SURF, all-source protocol: MLP {MLP_NAMES[m]}",
                 metric="mean accuracy over 12 shifts (%)",
-                ours=f"{np.mean(avgs):.1f}"
-                + (f" ± {np.std(avgs, ddof=1):.1f}" if len(avgs) > 1 else ""),
+                ours=mean_std_text(avgs, 1),
                 notes=f"seeds {list(runs)}; effects in the artefacts mlp_selected / mlp_oracle",
             )
         )

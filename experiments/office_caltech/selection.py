@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.svm import SVC
 
+from experiments._office_caltech import l1_rows
 from experiments.office_caltech import data as ocd
 from experiments.office_caltech.configs import default
 from jtransfer import align, recipes, select
@@ -102,7 +103,7 @@ def run(seeds, config, dump=None):
     experiment's config)."""
     raw = ocd.load_raw(config)
     doms = {d: (ocd.preprocess(x), y) for d, (x, y) in raw.items()}
-    l1 = {d: x / np.maximum(x.sum(1, keepdims=True), 1e-12) for d, (x, _) in raw.items()}
+    l1 = {d: l1_rows(x) for d, (x, _) in raw.items()}
     agree = {c: [] for c in CRITERIA}
     regret = {c: [] for c in CRITERIA}
     per_shift, walls = {}, []

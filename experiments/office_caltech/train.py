@@ -33,7 +33,7 @@ import numpy as np
 from sklearn.svm import SVC
 
 from experiments.office_caltech import data as ocd
-from jtransfer import align, recipes, select
+from jtransfer import align, recipes
 from jtransfer import train as jtrain
 
 PROTOCOLS = ("sampled", "all")
@@ -143,27 +143,25 @@ def deep(config, method, src, tgt, workdir) -> dict[str, float]:
     val = np.zeros(len(xs), bool)
     val[rng.choice(len(xs), len(xs) // 5, replace=False)] = True
     w_val = recipes.importance_weights(xs, xt, C=0.01)[val]
-    grid = (0.0,) if method == "source_only" else tuple(config.lam_grid)
-    results, t0 = [], time.perf_counter()
-    for lam in grid:
-        fit = recipes.fit_domain_adaptation(
-            xs[~val],
-            ys[~val],
-            xt,
-            method=method,
-            config=config.mlp,
-            lam=lam,
-            key=jax.random.key(config.seed),
-            workdir=os.path.join(workdir, f"lam{lam}"),
-            n_out=10,
-            evals={"target": (xt, yt)},
-        )
-        iw = float(select.iw_accuracy(recipes.predict(fit, xs[val]), ys[val], w_val))
-        results.append((iw, 100 * fit.metrics["target_accuracy"], lam))
-    best = max(results, key=lambda r: r[0])
+    t0 = time.perf_counter()
+    sel = recipes.select_lam(
+        xs[~val],
+        ys[~val],
+        xt,
+        x_val=xs[val],
+        y_val=ys[val],
+        weights_val=w_val,
+        lams=config.lam_grid,
+        method=method,
+        config=config.mlp,
+        key=jax.random.key(config.seed),
+        workdir=workdir,
+        n_out=10,
+        evals={"target": (xt, yt)},
+    )
     return {
-        "selected": best[1],
-        "lam": best[2],
-        "oracle": max(r[1] for r in results),
+        "selected": 100 * sel.fit.metrics["target_accuracy"],
+        "lam": sel.lam,
+        "oracle": max(100 * f.metrics["target_accuracy"] for f in sel.fits),
         "seconds": time.perf_counter() - t0,
     }

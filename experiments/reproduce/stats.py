@@ -37,6 +37,7 @@ import scipy.stats
 __all__ = [
     "Effect",
     "mean_std",
+    "mean_std_text",
     "paired_gain",
     "published_gain",
     "verdict",
@@ -73,6 +74,19 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """
     a = _as_1d(values, "values")
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else math.nan
+
+
+def mean_std_text(values: Sequence[float], digits: int = 3) -> str:
+    """``"mean ± std"`` of per-seed values at ``digits`` decimals (sample std, ddof = 1), as
+    the report rows write them; one value gives the mean alone (no std exists). Non-finite
+    values are printed, not rejected (a diverged run shows as ``nan``).
+
+    Example:
+      >>> mean_std_text([1.0, 2.0, 3.0], 2), mean_std_text([0.5])
+      ('2.00 ± 1.00', '0.500')
+    """
+    text = f"{np.mean(values):.{digits}f}"
+    return text if len(values) < 2 else f"{text} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 @dataclasses.dataclass(frozen=True)

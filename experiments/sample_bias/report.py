@@ -8,6 +8,7 @@ import numpy as np
 
 from experiments.reproduce.registry import Experiment, ResultRow
 from experiments.reproduce.results import reproduce_command, write_results
+from experiments.reproduce.stats import mean_std_text
 
 SEEDS = (0, 1, 2, 3, 4)
 PUBLISHED = {"source_only": 0.248, "kmm": 0.162, "kliep": 0.108}
@@ -115,7 +116,7 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
             ResultRow(
                 benchmark=f"1-D sample bias, MLP(100,100): {LABELS[m]}",
                 metric="target MAE",
-                ours=f"{np.mean(maes):.3f} ± {np.std(maes, ddof=1):.3f}",
+                ours=mean_std_text(maes, 3),
                 published=PUBLISHED.get(m),
                 source="ADAPT docs 'Sample bias' (RESULTS_FROM_PAPERS.md §5)"
                 if m in PUBLISHED
@@ -131,7 +132,7 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
             ResultRow(
                 benchmark=f"1-D sample bias, ADAPT's MLPRegressor protocol: {LABELS[m]}",
                 metric="target MAE",
-                ours=f"{np.mean(maes):.3f} ± {np.std(maes, ddof=1):.3f}",
+                ours=mean_std_text(maes, 3),
                 published=PUBLISHED.get(m),
                 source=SOURCE if m in PUBLISHED else "",
                 notes=f"seeds {list(seeds)}, per-seed {[round(x, 3) for x in maes]}",

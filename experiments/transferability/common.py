@@ -1,4 +1,5 @@
-"""Shared pieces of the transferability experiments: a jitted, vmappable softmax regression."""
+"""Shared pieces of the transferability experiments: a jitted, vmappable softmax regression
+and the full-batch optimisation loop it runs on."""
 
 from __future__ import annotations
 
@@ -34,8 +35,13 @@ def fit_softmax(
         logits = x @ w + b[None, :]
         return jnp.sum(s * optax.softmax_cross_entropy(logits, onehot)) + 0.5 * l2 * jnp.sum(w * w)
 
-    opt = optax.adam(learning_rate)
     p0 = (jnp.zeros((x.shape[1], num_classes), x.dtype), jnp.zeros(num_classes, x.dtype))
+    return minimise(loss, p0, optax.adam(learning_rate), steps)
+
+
+def minimise(loss, p0, opt: optax.GradientTransformation, steps: int):
+    """``steps`` full-batch steps of ``opt`` on ``loss(p)`` from ``p0`` (a ``lax.scan``; call
+    it under ``jit``). Returns the final parameters."""
 
     def step(carry, _):
         p, st = carry

@@ -58,6 +58,7 @@ import numpy as np
 import optax
 from scipy import stats
 
+from experiments.transferability.common import minimise
 from jtransfer import select
 
 SCORES = ("logme", "leep", "nce", "hscore", "transrate")
@@ -274,18 +275,10 @@ def finetune_grid(body, x, y, lrs, wds, *, num_classes: int, steps: int):
     p0 = {"body": body, "head": (jnp.zeros((d, num_classes)), jnp.zeros(num_classes))}
 
     def one(lr, wd):
-        opt = optax.adamw(lr, weight_decay=wd)
-
         def loss(p):
             return optax.softmax_cross_entropy_with_integer_labels(logits(p, x), y).mean()
 
-        def step(carry, _):
-            p, st = carry
-            u, st = opt.update(jax.grad(loss)(p), st, p)
-            return (optax.apply_updates(p, u), st), None
-
-        (p, _), _ = jax.lax.scan(step, (p0, opt.init(p0)), None, length=steps)
-        return p
+        return minimise(loss, p0, optax.adamw(lr, weight_decay=wd), steps)
 
     return jax.vmap(one)(lrs, wds)
 

@@ -40,6 +40,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             )
         if not config.logme_seeds or not config.finetune_lrs or not config.finetune_wds:
             raise ValueError("config.logme_seeds, finetune_lrs and finetune_wds must be non-empty")
+    if config.experiment in ("correlation", "model_selection"):
+        from experiments.transferability.realdata import check_shifts
+
+        check_shifts(config)
     for n in config.n_labelled:
         if not isinstance(n, int) or n < 2 * config.num_folds:
             raise ValueError(f"config.n_labelled entries must be ints >= 2*num_folds, got {n!r}")

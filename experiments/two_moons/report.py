@@ -15,6 +15,7 @@ import numpy as np
 
 from experiments.reproduce.registry import Experiment, ResultRow
 from experiments.reproduce.results import reproduce_command, write_results
+from experiments.reproduce.stats import mean_std_text
 
 SEEDS = {"quick": (0, 1, 2), "full": tuple(range(10))}
 PUBLISHED = {"source_only": 0.84, "dann": 0.94, "coral": 0.94, "mmd": None}
@@ -94,7 +95,7 @@ def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
             ResultRow(
                 benchmark=f"Two moons → 30° rotated target (ADAPT MLP, {NAMES[method]})",
                 metric="target accuracy",
-                ours=f"{np.mean(a):.3f} ± {np.std(a, ddof=1):.3f}",
+                ours=mean_std_text(a, 3),
                 published=PUBLISHED[method],
                 source=SOURCE if PUBLISHED[method] is not None else "",
                 notes=f"seeds {list(seeds)}, per-seed {[round(x, 3) for x in a]}; restart "

@@ -271,6 +271,19 @@ def _cross_sum(x, y, gammas, w, block, plan=None, wy=None):
     return total
 
 
+def _from_sums(sxx, syy, sxy, w1, w2, m, num_k, estimator):
+    """MMD² from the kernel sums (``sxx``, ``syy`` with their diagonals, ``sxy``) summed over
+    ``num_k`` kernels, the source weights' sum ``w1`` and sum of squares ``w2`` and the target
+    count ``m``: the V-statistic (``"biased"``) or the U-statistic (diagonals removed)."""
+    sxy = sxy / w1
+    if estimator == "biased":
+        txx, tyy = sxx / (w1 * w1), syy / (m * m)
+    else:
+        txx = (sxx - num_k * w2) / (w1 * w1 - w2)
+        tyy = (syy - num_k * m) / (m * (m - 1))
+    return txx + tyy - 2.0 * sxy / m
+
+
 def _mmd2_core(x, y, sig, w, *, estimator, block=_BLOCK, plan=None):
     if sig is None:
         sig = resolve_bandwidth("median", x, y)
@@ -287,13 +300,7 @@ def _mmd2_core(x, y, sig, w, *, estimator, block=_BLOCK, plan=None):
         w1, w2 = float(n), float(n)
     else:
         w1, w2 = jnp.sum(w), jnp.sum(w * w)
-    sxy = sxy / w1
-    if estimator == "biased":
-        txx, tyy = sxx / (w1 * w1), syy / (m * m)
-    else:
-        txx = (sxx - num_k * w2) / (w1 * w1 - w2)
-        tyy = (syy - num_k * m) / (m * (m - 1))
-    return txx + tyy - 2.0 * sxy / m
+    return _from_sums(sxx, syy, sxy, w1, w2, m, num_k, estimator)
 
 
 _mmd2_jit = jax.jit(_mmd2_core, static_argnames=("estimator", "block", "plan"))
@@ -338,13 +345,7 @@ def _mmd2_padded_core(x, y, mx, my, sig, w, *, estimator, plan, exact_median, bl
     syy = _sym_gram_sum(y, gammas, my, block, plan)
     sxy = _cross_sum(x, y, gammas, w, block, plan, wy=my)
     w1, w2 = jnp.sum(w), jnp.sum(w * w)
-    sxy = sxy / w1
-    if estimator == "biased":
-        txx, tyy = sxx / (w1 * w1), syy / (m * m)
-    else:
-        txx = (sxx - num_k * w2) / (w1 * w1 - w2)
-        tyy = (syy - num_k * m) / (m * (m - 1))
-    return txx + tyy - 2.0 * sxy / m
+    return _from_sums(sxx, syy, sxy, w1, w2, m, num_k, estimator)
 
 
 _mmd2_padded_jit = jax.jit(

@@ -12,7 +12,13 @@ MAML protocol, :func:`omniglot_few_shot` (TFDS) and :func:`omniglot_arrays` (the
 """
 
 from jtransfer.data._digits import DigitShift, apply_shift, digits
-from jtransfer.data._episodes import ClassIndex, class_index, episode_sampler, sample_episodes
+from jtransfer.data._episodes import (
+    ClassIndex,
+    EpisodeSampler,
+    class_index,
+    episode_sampler,
+    sample_episodes,
+)
 from jtransfer.data._load import DATASETS, build, default_data_dir, load
 from jtransfer.data._omniglot import add_rotations, omniglot_arrays, omniglot_few_shot
 from jtransfer.data._sources import (
@@ -78,6 +84,7 @@ __all__ = [
     "resolve_files",
     "ClassIndex",
     "DigitShift",
+    "EpisodeSampler",
     "SinusoidInfo",
     "apply_shift",
     "bias_regression_function",

@@ -23,16 +23,19 @@ from jtransfer.lopt._base import (
 class LSTMOptimizerState(NamedTuple):
     """State of :func:`lstm_optimizer`.
 
-    All coordinates of all parameters are laid out along one axis (``N``, the total number of
-    parameter coordinates, leaves in ``jax.tree.leaves`` order), so that one update is a few
-    dense matmuls and fused elementwise ops over ``(features, N)`` arrays.
+    All coordinates of all parameters (``N``, leaves in ``jax.tree.leaves`` order) are laid
+    out as ``B = N // chunk_size`` chunks of ``chunk_size`` coordinates (coordinate ``i < B *
+    chunk_size`` is column ``i % chunk_size`` of chunk ``i // chunk_size``) and a tail of the
+    last ``R = N % chunk_size``. One update is a loop over the chunks, each a few small matmuls
+    and fused elementwise ops over ``(features, chunk_size)`` arrays that stay in the CPU's
+    cache (the gate pre-activations of all ``N`` coordinates are never written to memory),
+    then the same on the tail.
 
     Attributes:
-      h: tuple of ``num_layers`` arrays ``(hidden, N)``, the hidden states, in the compute
-        dtype (the promotion of the parameters' dtypes with float32). One array per layer
-        (not one stacked array) so XLA writes each layer's new state straight from the fused
-        gate computation instead of recomputing it into a stack.
-      c: tuple of ``num_layers`` arrays ``(hidden, N)``, the LSTM cell states, same dtype.
+      h: tuple of ``num_layers`` pairs ``(chunks (B, hidden, chunk_size), tail (hidden, R))``,
+        the hidden states, in the compute dtype (the promotion of the parameters' dtypes with
+        float32); an empty part (``B = 0`` or ``R = 0``) is ``None``.
+      c: the LSTM cell states, same layout and dtype.
     """
 
     h: tuple[jax.Array, ...]
@@ -86,7 +89,12 @@ def _lstm_cell(layer: dict, x: jax.Array, h: jax.Array, c: jax.Array):
 
 
 def lstm_optimizer(
-    *, hidden: int = 20, num_layers: int = 2, preprocess_k: float = 10.0, output_scale: float = 0.1
+    *,
+    hidden: int = 20,
+    num_layers: int = 2,
+    preprocess_k: float = 10.0,
+    output_scale: float = 0.1,
+    chunk_size: int = 4096,
 ) -> LearnedOptimizer:
     r"""Coordinate-wise LSTM optimizer, "learning to learn by gradient descent by gradient descent".
 
@@ -102,8 +110,11 @@ def lstm_optimizer(
     convention (added to the parameters by ``optax.apply_updates``).
 
     Implementation: all coordinates of all parameter leaves are flattened into one axis of
-    length ``N``, so a step is one ``(4H, in + H) @ (in + H, N)`` matmul per layer followed by
-    fused elementwise gate maths along ``N`` (no per-leaf or per-coordinate small ops). The
+    length ``N`` and cut into chunks of ``chunk_size`` (and a tail); per chunk a step is one
+    ``(4H, in + H) @ (in + H, chunk)`` matmul per layer followed by fused elementwise gate
+    maths (no per-leaf or per-coordinate small ops), so the ``(4H, chunk)`` gate
+    pre-activations stay in cache instead of making a round trip to memory (on CPU half the
+    time of an update with one ``(4H, N)`` product for ~100k coordinates). The
     arithmetic is about ``2 N (4H (2 + H) + 4H (2H) + H)`` flops, roughly 10k per coordinate
     for the paper's sizes: on a ~100k-parameter MLP at batch 128 that is ~20x the flops of the
     training step itself, which bounds the wall-time ratio to ``optax.adam`` from below.
@@ -113,6 +124,9 @@ def lstm_optimizer(
       num_layers: stacked LSTM layers (2 in the paper).
       preprocess_k: the preprocessing cut-off :math:`k` (10 in the paper).
       output_scale: the output multiplier :math:`\alpha`.
+      chunk_size: coordinates per chunk of the state layout (see
+        :class:`LSTMOptimizerState`); a performance knob, the updates do not depend on it
+        beyond float rounding.
 
     Returns:
       A :class:`LearnedOptimizer` whose ``init(key)`` returns
@@ -131,7 +145,7 @@ def lstm_optimizer(
     """
     check_hyperparameters(
         "lstm_optimizer",
-        integers={"hidden": hidden, "num_layers": num_layers},
+        integers={"hidden": hidden, "num_layers": num_layers, "chunk_size": chunk_size},
         positive={"preprocess_k": preprocess_k, "output_scale": output_scale},
     )
 
@@ -151,22 +165,64 @@ def lstm_optimizer(
 
     def build(theta: dict) -> optax.GradientTransformationExtraArgs:
         def init_fn(params):
-            zeros = jnp.zeros((hidden, tree_size(params)), tree_compute_dtype(params))
-            return LSTMOptimizerState(h=(zeros,) * num_layers, c=(zeros,) * num_layers)
+            n, dt = tree_size(params), tree_compute_dtype(params)
+            # an empty part is None, not a zero-size array (orbax cannot save those)
+            body = jnp.zeros((n // chunk_size, hidden, chunk_size), dt) if n >= chunk_size else None
+            rem = n % chunk_size
+            tail = jnp.zeros((hidden, rem), dt) if rem or body is None else None
+            pair = (body, tail)
+            return LSTMOptimizerState(h=(pair,) * num_layers, c=(pair,) * num_layers)
+
+        def cells(x, h, c):  # x (2, m), h[l] and c[l] (H, m) -> u (m,), new h, new c
+            hs, cs = [], []
+            for l, layer in enumerate(theta["layers"]):
+                x, cl = _lstm_cell(layer, x, h[l], c[l])
+                hs.append(x)
+                cs.append(cl)
+            dt = x.dtype
+            out = theta["out"]["w"].astype(dt).T @ x + theta["out"]["b"].astype(dt)[:, None]
+            return output_scale * out[0], tuple(hs), tuple(cs)
 
         def update_fn(updates, state, params=None, **extra_args):
             del extra_args
-            check_update_args("lstm_optimizer", updates, params, state.h[0].shape[1])
-            dt = state.h[0].dtype
+            (body, tail) = state.h[0]
+            nb = 0 if body is None else body.shape[0] * body.shape[2]
+            size = 0 if tail is None else tail.shape[1]
+            check_update_args("lstm_optimizer", updates, params, nb + size)
+            dt = (tail if body is None else body).dtype
             x = _preprocess_rows(flatten_tree(updates, dt), preprocess_k)  # (2, N)
-            hs, cs = [], []
-            for l, layer in enumerate(theta["layers"]):
-                x, c = _lstm_cell(layer, x, state.h[l], state.c[l])
-                hs.append(x)
-                cs.append(c)
-            out = theta["out"]["w"].astype(dt).T @ x + theta["out"]["b"].astype(dt)[:, None]
-            u = output_scale * out[0]
-            return unflatten_like(u, updates), LSTMOptimizerState(h=tuple(hs), c=tuple(cs))
+            us, hs, cs = [], [[] for _ in state.h], [[] for _ in state.h]
+            if nb:
+                xb = x[:, :nb].reshape(2, body.shape[0], chunk_size).transpose(1, 0, 2)
+                u, hb, cb = jax.lax.map(
+                    lambda a: cells(*a),
+                    (xb, tuple(p[0] for p in state.h), tuple(p[0] for p in state.c)),
+                )
+                us.append(u.reshape(-1))
+                for l in range(num_layers):
+                    hs[l].append(hb[l])
+                    cs[l].append(cb[l])
+            else:
+                for l in range(num_layers):
+                    hs[l].append(state.h[l][0])
+                    cs[l].append(state.c[l][0])
+            if size:
+                u, ht, ct = cells(
+                    x[:, nb:], tuple(p[1] for p in state.h), tuple(p[1] for p in state.c)
+                )
+                us.append(u)
+                for l in range(num_layers):
+                    hs[l].append(ht[l])
+                    cs[l].append(ct[l])
+            else:
+                for l in range(num_layers):
+                    hs[l].append(state.h[l][1])
+                    cs[l].append(state.c[l][1])
+            if not us:  # no coordinates at all
+                us.append(jnp.zeros((0,), dt))
+            u = us[0] if len(us) == 1 else jnp.concatenate(us)
+            new = LSTMOptimizerState(h=tuple(map(tuple, hs)), c=tuple(map(tuple, cs)))
+            return unflatten_like(u, updates), new
 
         return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 

@@ -16,7 +16,9 @@ Domain adaptation (an MLP classifier, labelled source + unlabelled target):
   builder of your own) as :class:`Domains` ``(x_source, y_source, x_target, evals)``; the
   target's labels are only in ``evals`` (reporting).
 * Label-free selection: :func:`reverse_validate` (``select.reverse_validation`` with the
-  recipe as the method), :func:`importance_weights` (for ``select.iw_accuracy``).
+  recipe as the method), :func:`importance_weights` (for ``select.iw_accuracy``),
+  :func:`select_lam` (a λ grid fitted and chosen by importance-weighted accuracy on held-out
+  source data → :class:`LamSelection`).
 
 Example:
   >>> import numpy as np
@@ -38,6 +40,7 @@ from jtransfer.recipes._da import (
     METHODS,
     DAModel,
     DAResult,
+    LamSelection,
     accuracy,
     build_model,
     check_config,
@@ -48,6 +51,7 @@ from jtransfer.recipes._da import (
     make_optimizer,
     predict,
     reverse_validate,
+    select_lam,
     task_loss,
 )
 from jtransfer.recipes._domains import Domains, load_domains
@@ -57,6 +61,7 @@ __all__ = [
     "DAModel",
     "DAResult",
     "Domains",
+    "LamSelection",
     "accuracy",
     "build_model",
     "check_config",
@@ -68,5 +73,6 @@ __all__ = [
     "make_optimizer",
     "predict",
     "reverse_validate",
+    "select_lam",
     "task_loss",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -612,3 +613,108 @@ def importance_weights(
     return select.domain_classifier_weights(
         x_source, x_target, C=C, clip_quantile=None, max_weight=max_weight
     )
+
+
+class LamSelection(NamedTuple):
+    """What :func:`select_lam` returns (one entry per fitted λ in ``lams``, ``fits`` and
+    ``iw_accuracies``)."""
+
+    lam: float  # the chosen λ
+    index: int  # its position in ``lams``
+    fit: DAResult  # the chosen λ's fit (``fits[index]``)
+    lams: tuple[float, ...]  # the λ fitted, in order (``(0.0,)`` for ``source_only``)
+    iw_accuracies: tuple[float, ...]  # importance-weighted validation accuracy of each
+    fits: tuple[DAResult, ...]  # every fit (e.g. for target-selected "oracle" columns)
+
+
+def select_lam(
+    x_source,
+    y_source,
+    x_target,
+    *,
+    x_val,
+    y_val,
+    weights_val,
+    lams,
+    key: jax.Array | None = None,
+    workdir: str | None = None,
+    **fit_kwargs,
+) -> LamSelection:
+    r"""Chooses λ from a grid by importance-weighted accuracy on held-out source data.
+
+    For each :math:`\lambda_j` of ``lams`` a model :math:`h_j` =
+    :func:`fit_domain_adaptation` ``(x_source, y_source, x_target, lam=`` :math:`\lambda_j`
+    ``)`` is trained, all with the same ``key`` (same initialisation and batch order), and
+    scored by ``jtransfer.select.iw_accuracy`` on the validation points :math:`(x_i, y_i)`
+    with weights :math:`w_i \approx q(x_i)/p(x_i)`,
+
+    .. math:: \widehat{\mathrm{acc}}_j = \frac{\sum_i w_i\,[h_j(x_i) = y_i]}{\sum_i w_i},
+              \qquad j^\star = \min \arg\max_j \widehat{\mathrm{acc}}_j
+
+    (ties go to the first λ of the grid). No target label is read. ``source_only`` ignores
+    λ, so for it only λ = 0 is fitted. The validation points are held out of ``x_source``;
+    the experiments take their weights from :func:`importance_weights` of the whole source
+    (training and validation points) against ``x_target``, sliced to the validation points.
+
+    Args:
+      x_source: ``(n_s, d)`` labelled source inputs used for training.
+      y_source: ``(n_s,)`` their labels.
+      x_target: ``(n_t, d)`` unlabelled target inputs.
+      x_val: ``(n_v, d)`` held-out labelled source inputs (selection only).
+      y_val: ``(n_v,)`` their labels.
+      weights_val: ``(n_v,)`` importance weights of the validation points.
+      lams: the grid of alignment weights λ (in the order ties are broken).
+      key: PRNG key of every fit (default ``jax.random.key(0)``).
+      workdir: folder whose ``lam<λ>`` subfolders hold each fit's checkpoints and metrics
+        (a rerun resumes them); None writes nothing.
+      **fit_kwargs: passed to :func:`fit_domain_adaptation` (``method``, ``config``,
+        ``n_out``, ``evals``, config overrides); not ``lam``.
+
+    Returns:
+      :class:`LamSelection` ``(lam, index, fit, lams, iw_accuracies, fits)``.
+
+    Example:
+      >>> import numpy as np
+      >>> from jtransfer import data, recipes
+      >>> d = data.two_moons(angle=30.0)
+      >>> xs, ys = np.asarray(d["xs"]), np.asarray(d["ys"])
+      >>> w = recipes.importance_weights(xs, d["xt"])[-20:]
+      >>> s = recipes.select_lam(xs[:-20], ys[:-20], d["xt"], x_val=xs[-20:], y_val=ys[-20:],
+      ...                        weights_val=w, lams=(0.1, 1.0), method="coral",
+      ...                        num_steps=20, eval_every=20, save_every=20)
+      >>> s.lam in (0.1, 1.0), len(s.fits), s.fit is s.fits[s.index]
+      (True, 2, True)
+
+    References:
+      Sugiyama, Krauledat & Müller 2007, "Covariate Shift Adaptation by Importance Weighted
+      Cross Validation", JMLR 8, https://jmlr.org/papers/v8/sugiyama07a.html
+    """
+    if "lam" in fit_kwargs:
+        raise ValueError("select_lam takes the grid as lams=, not lam=")
+    lams = tuple(lams)
+    if not lams:
+        raise ValueError("lams must be a non-empty sequence of λ values, got ()")
+    shapes = [tuple(np.shape(a)) for a in (x_val, y_val, weights_val)]
+    if len(shapes[1]) != 1 or shapes[0][:1] != shapes[1] or shapes[2] != shapes[1]:
+        raise ValueError(
+            f"x_val (n_v, d), y_val (n_v,) and weights_val (n_v,) expected, got shapes "
+            f"{shapes[0]}, {shapes[1]} and {shapes[2]}"
+        )
+    method = fit_kwargs.get("method") or (fit_kwargs.get("config") or default_config()).method
+    if method == "source_only":
+        lams = (0.0,)
+    fits, scores = [], []
+    for lam in lams:
+        fit = fit_domain_adaptation(
+            x_source,
+            y_source,
+            x_target,
+            lam=lam,
+            key=key,
+            workdir=None if workdir is None else os.path.join(workdir, f"lam{lam}"),
+            **fit_kwargs,
+        )
+        fits.append(fit)
+        scores.append(float(select.iw_accuracy(predict(fit, x_val), y_val, weights_val)))
+    index = max(range(len(lams)), key=scores.__getitem__)  # the first of the best
+    return LamSelection(lams[index], index, fits[index], lams, tuple(scores), tuple(fits))

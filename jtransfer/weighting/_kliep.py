@@ -178,6 +178,18 @@ def _kliep_fit(xs, xt, centers, sig, mask, *, num_iters, mask_s=None):
 _kliep_fit_jit = jax.jit(_kliep_fit, static_argnames=("num_iters",))
 
 
+def _held_out_loglik(w_t, w_s, held, held_s, dtype):
+    """Held-out log-likelihood of :math:`\\hat q = \\hat w p / Z` on the target points marked by
+    ``held``, with :math:`Z = E_p \\hat w` re-estimated on the held-out source points
+    (``held_s``): the fit's own normalisation cannot see mass it puts where the training
+    source sample has no points. ``-inf`` instead of NaN."""
+    tiny = jnp.finfo(dtype).tiny
+    logw = jnp.log(jnp.maximum(w_t, tiny))
+    log_z = jnp.log(jnp.maximum(jnp.sum(held_s * w_s) / jnp.sum(held_s), tiny))
+    out = jnp.sum(held * logw) / jnp.sum(held) - log_z
+    return jnp.where(jnp.isnan(out), -jnp.inf, out)
+
+
 @functools.partial(jax.jit, static_argnames=("num_folds", "num_centers", "num_iters"))
 def _kliep_cv(xs, xt, sigs, folds, folds_s, rank, *, num_folds, num_centers, num_iters):
     n_t = xt.shape[0]
@@ -192,15 +204,7 @@ def _kliep_cv(xs, xt, sigs, folds, folds_s, rank, *, num_folds, num_centers, num
         train_s = (folds_s != k).astype(xs.dtype)
         alpha, w_s = _kliep_fit(xs, xt, centers, sig, trainf, num_iters=num_iters, mask_s=train_s)
         w_t = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig) @ alpha
-        held, held_s = 1.0 - trainf, 1.0 - train_s
-        tiny = jnp.finfo(xs.dtype).tiny
-        logw = jnp.log(jnp.maximum(w_t, tiny))
-        # Held-out log-likelihood of q_hat = w_hat p / Z with Z = E_p w_hat re-estimated on the
-        # held-out source points: the fit's own normalisation cannot see mass it puts where
-        # the training source sample has no points.
-        log_z = jnp.log(jnp.maximum(jnp.sum(held_s * w_s) / jnp.sum(held_s), tiny))
-        out = jnp.sum(held * logw) / jnp.sum(held) - log_z
-        return jnp.where(jnp.isnan(out), -jnp.inf, out)
+        return _held_out_loglik(w_t, w_s, 1.0 - trainf, 1.0 - train_s, xs.dtype)
 
     per_fold = jax.vmap(lambda s: jax.vmap(lambda k: score(s, k))(jnp.arange(num_folds)))(sigs)
     return jnp.mean(per_fold, axis=1)
@@ -272,11 +276,7 @@ def _kliep_cv_padded(
         alpha, w_s = _kliep_fit(xs, xt, centers, sig, trainf, num_iters=num_iters, mask_s=train_s)
         w_t = kernel_from_sq_dists(pairwise_sq_dists(xt, centers), sig) @ alpha
         held, held_s = (folds == k).astype(xs.dtype), (folds_s == k).astype(xs.dtype)
-        tiny = jnp.finfo(xs.dtype).tiny
-        logw = jnp.log(jnp.maximum(w_t, tiny))
-        log_z = jnp.log(jnp.maximum(jnp.sum(held_s * w_s) / jnp.sum(held_s), tiny))
-        out = jnp.sum(held * logw) / jnp.sum(held) - log_z
-        return jnp.where(jnp.isnan(out), -jnp.inf, out)
+        return _held_out_loglik(w_t, w_s, held, held_s, xs.dtype)
 
     per_fold = jax.vmap(lambda s: jax.vmap(lambda k: score(s, k))(jnp.arange(num_folds)))(sigs)
     return jnp.mean(per_fold, axis=1)

@@ -146,3 +146,24 @@ def test_sampler_dtype_converts_inside_jit_same_episodes():
         assert len(set(cls_s)) == 5  # 5 distinct classes, one shot each
         np.testing.assert_array_equal(y[idx_q[e]], np.repeat(cls_s, 15))  # 15 queries per way
         np.testing.assert_array_equal(yq[e], np.repeat(np.arange(5), 15))
+
+
+def test_refill_gives_the_episodes_of_a_fresh_draw_in_the_donated_buffers():
+    # float32 episodes from uint8 images: refill(key, old) equals sample(key, n) bitwise,
+    # reuses old's memory (donated) and rejects episodes of another shape or dtype.
+    rng = np.random.default_rng(2)
+    y = np.repeat(np.arange(9), 5)
+    x = rng.integers(0, 256, (len(y), 6, 6, 1), dtype=np.uint8)
+    sample = data.episode_sampler(x, y, num_ways=5, num_shots=1, num_queries=3, dtype=np.float32)
+    fresh = sample(jax.random.key(4), 3)
+    old = sample(jax.random.key(5), 3)
+    ptr = old[2].unsafe_buffer_pointer()
+    new = sample.refill(jax.random.key(4), old)
+    jax.tree.map(np.testing.assert_array_equal, new, fresh)
+    assert new[2].unsafe_buffer_pointer() == ptr and old[2].is_deleted()
+    again = sample.refill(jax.random.key(4), new)
+    jax.tree.map(np.testing.assert_array_equal, again, fresh)
+    with pytest.raises(ValueError, match="episodes"):
+        sample.refill(jax.random.key(4), fresh[:3])
+    with pytest.raises(ValueError, match="shapes"):  # uint8 episodes, not float32
+        sample.refill(jax.random.key(4), (np.zeros(fresh[0].shape, np.uint8), *fresh[1:]))

@@ -105,8 +105,9 @@ def test_run_shift_selects_lambda_by_iw_source_accuracy_not_by_the_target(tmp_pa
         def __init__(self, lam):
             self.lam, self.metrics = lam, {"target_test_accuracy": target[lam]}
 
-    monkeypatch.setattr(recipes, "fit_domain_adaptation", lambda *a, lam, **k: Fit(lam))
-    monkeypatch.setattr(recipes, "predict", lambda fit, x: np.where(right[fit.lam], yv, 1 - yv))
+    # recipes.select_lam (jtransfer.recipes._da) fits and predicts
+    monkeypatch.setattr(recipes._da, "fit_domain_adaptation", lambda *a, lam, **k: Fit(lam))
+    monkeypatch.setattr(recipes._da, "predict", lambda fit, x: np.where(right[fit.lam], yv, 1 - yv))
     monkeypatch.setattr(recipes, "accuracy", lambda fit, x, y: target[fit.lam])
     monkeypatch.setattr(
         recipes, "importance_weights", lambda xs, xt, C: np.r_[np.ones(108), w].astype(float)

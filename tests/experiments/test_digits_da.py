@@ -37,9 +37,10 @@ def test_lambda_is_selected_by_iw_accuracy_not_by_target_accuracy(tmp_path, monk
             metrics={"target_accuracy": canned[lam][1], "source_val_accuracy": 0.95},
         )
 
-    monkeypatch.setattr(train.recipes, "fit_domain_adaptation", fake_fit)
-    monkeypatch.setattr(train.recipes, "predict", lambda fit, x: fit.lam)
-    monkeypatch.setattr(train.select, "iw_accuracy", lambda lam, y, w: canned[lam][0])
+    # recipes.select_lam (jtransfer.recipes._da) fits and predicts
+    monkeypatch.setattr(train.recipes._da, "fit_domain_adaptation", fake_fit)
+    monkeypatch.setattr(train.recipes._da, "predict", lambda fit, x: fit.lam)
+    monkeypatch.setattr(train.recipes._da.select, "iw_accuracy", lambda lam, y, w: canned[lam][0])
     c = test_config.get_config()
     c.method, c.lam_grid = "dann", (1.0, 0.1, 10.0)
     os.makedirs(tmp_path, exist_ok=True)

@@ -47,7 +47,13 @@ def test_end_to_end_tiny_config(tmp_path, synthetic):
     assert avg["baseline"] == "single_task" and not avg["higher_is_better"]
     want = [100 * np.mean(r["test_err"]) for r in out["per_seed"]["hard"]]
     np.testing.assert_allclose(avg["values"]["hard"], want)
-    for name in ("domain_error_single_task", "domain_gain", "negative_transfer", "step_time"):
+    for name in (
+        "domain_error_single_task",
+        "domain_gain",
+        "negative_transfer",
+        "step_time",
+        "probe_train_lines",
+    ):
         assert read_results("lm_multitask", name, root=tmp_path)["values"]
 
 

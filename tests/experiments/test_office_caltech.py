@@ -70,9 +70,10 @@ def test_deep_selects_lambda_by_iw_source_accuracy_not_by_the_target(monkeypatch
         def __init__(self, lam):
             self.lam, self.metrics = lam, {"target_accuracy": target[lam] / 100}
 
-    monkeypatch.setattr(recipes, "fit_domain_adaptation", lambda *a, lam, **k: Fit(lam))
+    # recipes.select_lam (jtransfer.recipes._da) fits and predicts
+    monkeypatch.setattr(recipes._da, "fit_domain_adaptation", lambda *a, lam, **k: Fit(lam))
     monkeypatch.setattr(
-        recipes, "predict", lambda fit, x: np.where(right[fit.lam], yv, (yv + 1) % 10)
+        recipes._da, "predict", lambda fit, x: np.where(right[fit.lam], yv, (yv + 1) % 10)
     )
     monkeypatch.setattr(recipes, "importance_weights", lambda xs_, xt_, C: _spread(w, val))
     r = train.deep(c, "dann", (xs, ys), (xt, yt), "unused")

@@ -4,7 +4,7 @@ import pytest
 from experiments.sample_bias import train
 from experiments.sample_bias.configs import test as test_config
 from jtransfer import data as jdata
-from tests.conftest import run_on_devices
+from tests.conftest import start_on_devices
 
 
 def _toy(seed=3):
@@ -77,27 +77,27 @@ def test_bad_config_raises(tmp_path, field, value):
         train.train_and_evaluate(c, str(tmp_path))
 
 
+def _mesh_run(workdir):
+    c = test_config.get_config()
+    c.methods = ("source_only", "true_ratio")
+    c.num_steps = 50  # longer full-batch Adam runs amplify reduction-order rounding (5e-4 at 200)
+    c.mesh_shape = (-1,)
+    return train.train_and_evaluate(c, workdir)
+
+
 _SCRIPT = """
 import json, sys
-from experiments.sample_bias import train
-from experiments.sample_bias.configs import test
-c = test.get_config()
-c.methods = ("source_only", "true_ratio")
-c.num_steps = 50  # longer full-batch Adam runs amplify reduction-order rounding (5e-4 at 200)
-c.mesh_shape = (-1,)
-m = train.train_and_evaluate(c, sys.argv[1])
-print(json.dumps(m))
+from tests.experiments.test_sample_bias import _mesh_run
+print(json.dumps(_mesh_run(sys.argv[1])))
 """
 
 
 def test_config_mesh_shape_runs_data_parallel(tmp_path):
     """``config.mesh_shape=(-1,)``: the weighted regression's batch over 4 simulated devices
-    gives the 1-device metrics."""
-
-    def run(devices):
-        return run_on_devices(_SCRIPT, devices, tmp_path / f"d{devices}")
-
-    one, four = run(1), run(4)
+    (a fresh process) gives the 1-device metrics (this process, meanwhile)."""
+    with start_on_devices(_SCRIPT, 4, tmp_path / "d4") as pending:
+        one = _mesh_run(str(tmp_path / "d1"))
+        four = pending.result()
     keys = [k for k in one if k.endswith("_mae")]
     assert len(keys) == 2
     for k in keys:

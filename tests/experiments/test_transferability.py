@@ -145,6 +145,24 @@ def test_bad_config_raises(tmp_path, field, value):
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.parametrize("shifts", [("A->A",), ("A->C", "A->C"), (), ("A→C",)])
+def test_real_data_shifts_come_from_the_config(tmp_path, shifts):
+    import itertools
+
+    from experiments.transferability import realdata
+
+    c = test_config.get_config()
+    for d, letters in (("office_caltech10", "ACDW"), ("amazon_reviews", "BDEK")):
+        # the default is every shift, in the order the study always ran them
+        expected = tuple(f"{a}->{b}" for a, b in itertools.permutations(letters, 2))
+        assert tuple(c.shifts[d]) == realdata.all_shifts(d) == expected
+    c.experiment = "model_selection"
+    c.shifts.office_caltech10 = shifts
+    with pytest.raises(ValueError, match="config.shifts.office_caltech10"):
+        train.train_and_evaluate(c, str(tmp_path))
+    assert not os.listdir(tmp_path)
+
+
 def test_realdata_one_office_shift():
     from tests.conftest import manual_dir_or_skip
 
@@ -211,27 +229,31 @@ def test_external_accuracies_become_correlation_targets(tmp_path):
     assert not any("partial" in k for k in m)
 
 
+def _mesh_run(workdir, shape):
+    c = test_config.get_config()
+    c.mesh_shape = (int(shape),)
+    train.train_and_evaluate(c, workdir)
+    with open(workdir + "/negative_transfer_cases.json") as f:
+        return json.load(f)
+
+
 _MESH_RUN = """
 import json, sys
-from experiments.transferability import train
-from experiments.transferability.configs import test
-c = test.get_config()
-c.mesh_shape = (int(sys.argv[2]),)
-train.train_and_evaluate(c, sys.argv[1])
-print(json.dumps(json.load(open(sys.argv[1] + "/negative_transfer_cases.json"))))
+from tests.experiments.test_transferability import _mesh_run
+print(json.dumps(_mesh_run(*sys.argv[1:])))
 """
 
 
 def test_mesh_shape_shards_the_fits_and_matches_one_device(tmp_path):
-    """config.mesh_shape=(-1,) on 3 simulated devices (10 fits padded to 12) == 1 device."""
+    """config.mesh_shape=(-1,) on 3 simulated devices (10 fits padded to 12; a fresh process)
+    == 1 device (this process, meanwhile)."""
     import numpy as np
 
-    from tests.conftest import run_on_devices
+    from tests.conftest import start_on_devices
 
-    def run(devices, shape):
-        return run_on_devices(_MESH_RUN, devices, tmp_path / f"d{devices}", shape)
-
-    one, four = run(1, 1), run(3, -1)  # 3 devices: 10 fits are padded to 12
+    with start_on_devices(_MESH_RUN, 3, tmp_path / "d3", -1) as pending:
+        one = _mesh_run(str(tmp_path / "d1"), 1)
+        four = pending.result()  # 3 devices: 10 fits are padded to 12
     assert [r["case"] for r in one] == [r["case"] for r in four]
     for a, b in zip(one, four):
         assert a["verdict"] == b["verdict"]

@@ -8,7 +8,7 @@ import pytest
 
 from experiments.two_moons import train
 from experiments.two_moons.configs import test as test_config
-from tests.conftest import run_on_devices
+from tests.conftest import start_on_devices
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -47,9 +47,10 @@ def dann_run(tmp_path_factory):
     return workdir, train.train_and_evaluate(c, str(workdir))
 
 
-def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, dann_run):
+def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, request):
     """The command line killed at step 75, then resumed, ends where an uninterrupted run
-    ends (the reference and the resume run in this process: the same computation)."""
+    ends (the reference and the resume run in this process: the same computation; the
+    reference while the killed run runs)."""
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
     base = [
         sys.executable,
@@ -60,12 +61,20 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, dann_run):
         "--config.method=dann",
     ]
     # A run that SIGKILLs itself at step 75 (after the checkpoint at step 60).
-    killed = subprocess.run(
+    killed = subprocess.Popen(
         base + ["--workdir", str(tmp_path / "run"), "--config.debug_kill_at_step=75"],
         env=env,
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
+    try:
+        ref_dir, ref = request.getfixturevalue("dann_run")
+    except BaseException:
+        killed.kill()
+        raise
+    finally:
+        killed.wait(timeout=600)
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "run" / "final_params.npz").exists()
     assert sorted(os.listdir(tmp_path / "run" / "restart0" / "checkpoints")) == ["30", "60"]
@@ -73,7 +82,6 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path, dann_run):
     c = test_config.get_config()
     c.method = "dann"
     resumed = train.train_and_evaluate(c, str(tmp_path / "run"))
-    ref_dir, ref = dann_run
     accuracies = [k for k in ref if k.endswith("accuracy")]  # (NaN: no reverse validation)
     assert "target_accuracy" in accuracies
     np.testing.assert_equal([resumed[k] for k in accuracies], [ref[k] for k in accuracies])
@@ -195,8 +203,9 @@ def test_config_mesh_shape_runs_data_parallel(tmp_path):
     """The shared DA loop with ``config.mesh_shape=(-1,)``: the source and target batches are
     sharded over 4 simulated devices (parameters replicated) and give the 1-device run (this
     process, which sees one device)."""
-    one = _mesh_run(str(tmp_path / "d1"))
-    four = run_on_devices(_MESH_RUN, 4, tmp_path / "d4", timeout=300)
+    with start_on_devices(_MESH_RUN, 4, tmp_path / "d4", timeout=300) as pending:
+        one = _mesh_run(str(tmp_path / "d1"))  # meanwhile
+        four = pending.result()
     assert one["devices"] == 1 and four["devices"] == 4
     for k in ("source_accuracy", "target_accuracy"):
         assert four[k] == one[k], k

@@ -160,3 +160,51 @@ def test_learned_hyperparams_schedule_interpolates():
         lrs.append(-float(u))
     want = [0.5 ** (min(t, 4) / 4) for t in range(6)]  # log-linear between knots, then flat
     np.testing.assert_allclose(lrs, want, rtol=1e-4)
+
+
+def test_lstm_chunked_state_matches_numpy_reference_and_one_chunk():
+    """N = 21 coordinates in chunks of 8 (2 chunks + a tail of 5), three steps from a random
+    state: the updates equal the float64 NumPy LSTM (rows = features, all N at once) and those
+    of the same optimizer with one (tail-only) layout, to 1e-6."""
+    hidden, n = 3, 21
+    chunked = lopt.lstm_optimizer(hidden=hidden, chunk_size=8)
+    whole = lopt.lstm_optimizer(hidden=hidden)  # N < 4096: everything in the tail
+    theta = jax.tree.map(np.asarray, chunked.init(jax.random.key(2)))
+    rng = np.random.default_rng(3)
+    h = [0.3 * rng.normal(size=(hidden, n)) for _ in range(2)]
+    c = [0.3 * rng.normal(size=(hidden, n)) for _ in range(2)]
+
+    def layout(a, size):  # (H, N) columns -> (chunks (B, H, size), tail (H, R)); empty: None
+        nb = n // size * size
+        body = a[:, :nb].reshape(hidden, -1, size).transpose(1, 0, 2)
+        return tuple(
+            None if v.size == 0 else jnp.asarray(v, jnp.float32) for v in (body, a[:, nb:])
+        )
+
+    states = {}
+    for name, size in (("chunked", 8), ("whole", 4096)):
+        states[name] = type(chunked.optimizer(theta).init(jnp.zeros(n)))(
+            h=tuple(layout(a, size) for a in h), c=tuple(layout(a, size) for a in c)
+        )
+    assert states["chunked"].h[0][0].shape == (2, hidden, 8)
+    assert states["chunked"].h[0][1].shape == (hidden, 5)
+    init = whole.optimizer(theta).init(jnp.zeros(n))  # no zero-size leaves (orbax saves it)
+    assert init.h[0][0] is None and init.h[0][1].shape == (hidden, n)
+    opts = {"chunked": chunked.optimizer(theta), "whole": whole.optimizer(theta)}
+    for step in range(3):
+        g = rng.normal(size=n) * 10.0 ** rng.integers(-6, 1, n)
+        x = _np_preprocess(g, 10.0)
+        for l, layer in enumerate(theta["layers"]):
+            z = x @ layer["x"]["w"] + layer["x"]["b"] + h[l].T @ layer["h"]
+            i, f, o, u = np.split(z, 4, axis=1)
+            c[l] = (_np_sigmoid(f) * c[l].T + _np_sigmoid(i) * np.tanh(u)).T
+            h[l] = (_np_sigmoid(o) * np.tanh(c[l].T)).T
+            x = h[l].T
+        want = 0.1 * (x @ theta["out"]["w"] + theta["out"]["b"])[:, 0]
+        got = {}
+        for name, opt in opts.items():
+            got[name], states[name] = jax.jit(opt.update)(jnp.asarray(g, jnp.float32), states[name])
+            np.testing.assert_allclose(got[name], want, rtol=0, atol=1e-6, err_msg=f"{name} {step}")
+        np.testing.assert_allclose(got["chunked"], got["whole"], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="coordinates"):
+        opts["chunked"].update(jnp.zeros(n - 1), states["chunked"])

@@ -2,44 +2,53 @@
 1-device meta-training (meta-loss history and theta), with TBPTT tasks over axis ``task``
 and the PES population over axis ``pop``."""
 
-import numpy as np
-
-from tests.conftest import run_on_devices
-
-_SCRIPT = """
-import json, sys
 import functools
+
 import jax
 import numpy as np
+
 from experiments import _lopt as common
 from experiments.lopt_quadratics.configs import test
 from jtransfer import lopt
+from tests.conftest import start_on_devices
 
-out = {"devices": jax.device_count()}
-family = functools.partial(lopt.quadratic_task, dim=3)
-for estimator in ("tbptt", "pes"):  # tasks over axis "task", the population over axis "pop"
-    c = test.get_config()
-    c.estimator, c.num_tasks, c.mesh_shape = estimator, 4, (-1,)
-    theta, _, history = common.meta_train(c, sys.argv[1] + "/" + estimator,
-                                          common.make_lopt(c), family)
-    out[estimator] = {"history": history, "theta": [np.asarray(x).ravel().tolist()
-                                                    for x in jax.tree.leaves(theta)]}
-c.num_tasks = 3
-try:
-    common.make_mesh(c)
-    out["bad"] = "ran"
-except ValueError as err:
-    out["bad"] = str(err)
-print(json.dumps(out))
+
+def _meta_train(workdir):
+    """Meta-trains TBPTT and PES with ``mesh_shape=(-1,)`` on the devices this process sees;
+    also tries a mesh that does not divide the tasks."""
+    out = {"devices": jax.device_count()}
+    family = functools.partial(lopt.quadratic_task, dim=3)
+    for estimator in ("tbptt", "pes"):  # tasks over axis "task", the population over "pop"
+        c = test.get_config()
+        c.estimator, c.num_tasks, c.mesh_shape = estimator, 4, (-1,)
+        theta, _, history = common.meta_train(
+            c, workdir + "/" + estimator, common.make_lopt(c), family
+        )
+        out[estimator] = {
+            "history": history,
+            "theta": [np.asarray(x).ravel().tolist() for x in jax.tree.leaves(theta)],
+        }
+    c.num_tasks = 3
+    try:
+        common.make_mesh(c)
+        out["bad"] = "ran"
+    except ValueError as err:
+        out["bad"] = str(err)
+    return out
+
+
+_SCRIPT = """
+import json, sys
+from tests.lopt.test_scale_out import _meta_train
+print(json.dumps(_meta_train(sys.argv[1])))
 """
 
 
-def _run(tmp_path, devices):
-    return run_on_devices(_SCRIPT, devices, tmp_path / f"d{devices}")
-
-
 def test_experiment_config_mesh_shape_runs_meta_batch_parallel(tmp_path):
-    one, four = _run(tmp_path, 1), _run(tmp_path, 4)
+    """4 devices (a fresh process) give the 1-device run (this process, meanwhile)."""
+    with start_on_devices(_SCRIPT, 4, tmp_path / "d4") as pending:
+        one = _meta_train(str(tmp_path / "d1"))
+        four = pending.result()
     assert (one["devices"], four["devices"]) == (1, 4)
     for estimator in ("tbptt", "pes"):
         np.testing.assert_allclose(

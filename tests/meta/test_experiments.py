@@ -12,7 +12,7 @@ from experiments.maml_sinusoid import train as sinusoid
 from experiments.maml_sinusoid.configs import test as sinusoid_test
 from experiments.maml_sinusoid.report import rows_from_metrics
 from jtransfer import train
-from tests.conftest import manual_dir_or_skip, run_on_devices
+from tests.conftest import manual_dir_or_skip, start_on_devices
 
 
 def test_sinusoid_tiny_end_to_end(tmp_path, capfd):
@@ -108,25 +108,26 @@ def test_omniglot_splits_have_the_paper_sizes():
         assert hashlib.sha256(s[k].tobytes()).hexdigest() == digest, k
 
 
+def _fewshot_mesh(workdir):
+    c = fewshot_test.get_config()
+    c.mesh_shape = (-1,)
+    return fewshot.train_and_evaluate(c, workdir)
+
+
 _FEWSHOT_MESH = """
 import json, sys
-from experiments.maml_omniglot import train
-from experiments.maml_omniglot.configs import test
-c = test.get_config()
-c.mesh_shape = (-1,)
-m = train.train_and_evaluate(c, sys.argv[1])
-print(json.dumps(m))
+from tests.meta.test_experiments import _fewshot_mesh
+print(json.dumps(_fewshot_mesh(sys.argv[1])))
 """
 
 
 def test_fewshot_config_mesh_shape_runs_task_parallel(tmp_path):
     """maml_fewshot_digits with ``config.mesh_shape=(-1,)``: the meta-batch of 4 split over 4
-    simulated devices gives the 1-device training loss and test accuracy."""
-
-    def run(devices):
-        return run_on_devices(_FEWSHOT_MESH, devices, tmp_path / f"d{devices}", timeout=300)
-
-    one, four = run(1), run(4)
+    simulated devices (a fresh process) gives the 1-device training loss and test accuracy
+    (this process, meanwhile)."""
+    with start_on_devices(_FEWSHOT_MESH, 4, tmp_path / "d4", timeout=300) as pending:
+        one = _fewshot_mesh(str(tmp_path / "d1"))
+        four = pending.result()
     assert (
         one["iterations_done"]
         == four["iterations_done"]

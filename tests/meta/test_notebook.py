@@ -3,6 +3,8 @@ the derivations numerically (HVP term, implicit gradient, memory with and withou
 
 from tests.conftest import execute_notebook
 
+NOTEBOOK = "meta_learning"  # executed in the background from the start of the session
+
 
 def test_meta_learning_notebook_runs():
-    execute_notebook("meta_learning")
+    execute_notebook(NOTEBOOK)

@@ -6,9 +6,12 @@ Needs the shared checkpoint and reviews: skips outside CI without them, fails in
 
 from tests.conftest import execute_notebook, manual_dir_or_skip
 
+NOTEBOOK = "language_models"  # executed in the background from the start of the session
+NOTEBOOK_NEEDS = ("minilm_l6_v2", "amazon_text_blitzer")
+
 
 def test_language_models_notebook_runs():
     manual_dir_or_skip("minilm_l6_v2")
     manual_dir_or_skip("amazon_text_blitzer")
-    outputs = execute_notebook("language_models")
+    outputs = execute_notebook(NOTEBOOK)
     assert "MMD2 books-kitchen" in outputs and "73,728 trainable parameters" in outputs

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.conftest import manual_dir_or_skip
+from tests.conftest import manual_dir_or_skip, start_on_devices
 
 
 def test_school_tiny_synthetic(tmp_path):
@@ -60,37 +60,40 @@ def test_digits_tiny(tmp_path):
         train.train_and_evaluate(config, str(tmp_path))
 
 
+def _scale_out(workdir):
+    """digits and School with ``mesh_shape=(-1,)`` on the devices this process sees."""
+    from experiments.mtl_digits import train as digits
+    from experiments.mtl_digits.configs import test as digits_test
+    from experiments.mtl_school import train as school
+    from experiments.mtl_school.configs import test as school_test
+
+    out = {}
+    for name, mod, cfg in (("digits", digits, digits_test), ("school", school, school_test)):
+        c = cfg.get_config()
+        c.plot = False
+        c.mesh_shape = (-1,)
+        if name == "digits":  # the exact MGDA solver; one evaluation, no intermediate saves
+            c.methods = ("mgda",)
+            c.num_steps = c.eval_every = c.save_every = 10
+        else:  # few steps: the run is compile-bound
+            c.eb_steps, c.hard_steps = 20, 10
+            c.save_every = c.hard_steps
+        m = mod.train_and_evaluate(c, workdir + "/" + name)
+        out.update({name + ":" + k: v for k, v in m.items() if k != "seconds"})
+    return out
+
+
 _SCALE_OUT = """
 import json, sys
-from experiments.mtl_digits import train as digits
-from experiments.mtl_digits.configs import test as digits_test
-from experiments.mtl_school import train as school
-from experiments.mtl_school.configs import test as school_test
-out = {}
-for name, mod, cfg in (("digits", digits, digits_test), ("school", school, school_test)):
-    c = cfg.get_config()
-    c.plot = False
-    c.mesh_shape = (-1,)
-    if name == "digits":  # the exact MGDA solver; one evaluation, no intermediate checkpoints
-        c.methods = ("mgda",)
-        c.num_steps = c.eval_every = c.save_every = 10
-    else:  # few steps: the run is compile-bound
-        c.eb_steps, c.hard_steps = 20, 10
-        c.save_every = c.hard_steps
-    m = mod.train_and_evaluate(c, sys.argv[1] + "/" + name)
-    out.update({name + ":" + k: v for k, v in m.items() if k != "seconds"})
-print(json.dumps(out))
+from tests.mtl.test_experiments import _scale_out
+print(json.dumps(_scale_out(sys.argv[1])))
 """
 
 
 def test_config_mesh_shape_shards_batch_and_tasks(tmp_path):
     """``config.mesh_shape=(-1,)`` on 4 simulated devices (digits: batch over ``data``; School:
-    tasks over ``task`` in learned soft sharing) gives the 1-device metrics; a bad mesh shape ->
-    ValueError."""
-    import json
-    import subprocess
-    import sys
-
+    tasks over ``task`` in learned soft sharing) gives the 1-device metrics (this process, side
+    by side with the 4-device one); a bad mesh shape -> ValueError."""
     import numpy as np
 
     from experiments.mtl_digits import train as digits
@@ -98,31 +101,9 @@ def test_config_mesh_shape_shards_batch_and_tasks(tmp_path):
     from experiments.mtl_school import train as school
     from experiments.mtl_school.configs import test as school_test
 
-    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-    def start(devices):
-        env = {
-            **os.environ,
-            "JAX_PLATFORMS": "cpu",
-            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-            "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        }
-        return subprocess.Popen(
-            [sys.executable, "-c", _SCALE_OUT, str(tmp_path / f"d{devices}")],
-            env=env,
-            cwd=root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def result(proc):
-        out, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err[-3000:]
-        return json.loads(out.strip().splitlines()[-1])
-
-    procs = start(1), start(4)  # side by side: the run is compile-bound, one core each
-    one, four = map(result, procs)
+    with start_on_devices(_SCALE_OUT, 4, tmp_path / "d4") as pending:
+        one = _scale_out(str(tmp_path / "d1"))
+        four = pending.result()
     assert one.keys() == four.keys() and any(k.startswith("school:") for k in one)
     for k in one:
         np.testing.assert_allclose(four[k], one[k], rtol=1e-4, atol=1e-4, err_msg=k)

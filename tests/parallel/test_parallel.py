@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from jtransfer import parallel
-from tests.conftest import run_on_devices
+from tests.conftest import start_on_devices
 
 
 def _train(n):
@@ -48,8 +48,10 @@ print(json.dumps(_train(8)))
 
 
 def test_data_parallel_on_8_simulated_devices_equals_1_device():
-    """8 simulated devices (a fresh process) equal 1 device (this process)."""
-    one, eight = _train(1), run_on_devices(_SCRIPT, 8)
+    """8 simulated devices (a fresh process) equal 1 device (this process, meanwhile)."""
+    with start_on_devices(_SCRIPT, 8) as pending:
+        one = _train(1)
+        eight = pending.result()
     np.testing.assert_allclose(eight["losses"], one["losses"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(eight["w"], one["w"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(eight["b"], one["b"], atol=1e-5, rtol=0)

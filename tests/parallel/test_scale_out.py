@@ -2,20 +2,19 @@
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 from jtransfer.parallel import launch as launch_mod
-from tests.conftest import run_on_devices
+from tests.conftest import start_on_devices
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WORKER = os.path.join(os.path.dirname(__file__), "_scale_worker.py")
 
 
-def _env(**extra):
+def _env(**extra):  # for the 2-process launch
     pp = os.environ.get("PYTHONPATH", "")
     return {
         **os.environ,
@@ -25,22 +24,32 @@ def _env(**extra):
     }
 
 
-def _single(tmp_path, devices, *ckpt_dirs):
-    out = tmp_path / f"single{devices}.json"
-    env = _env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    subprocess.run(
-        [sys.executable, WORKER, str(out), *map(str, ckpt_dirs)],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+_WORKER = """
+import sys
+from tests.parallel._scale_worker import main
+main(*sys.argv[1:])
+print("{}")
+"""
+
+
+def _here(tmp_path):
+    """The worker's quantities computed in this process, which sees one device (with JAX's
+    default rank promotion, as in the worker's own processes)."""
+    import jax
+
+    from tests.parallel import _scale_worker
+
+    out = tmp_path / "single1.json"
+    with jax.numpy_rank_promotion("allow"):
+        _scale_worker.main(str(out))
     return json.loads(out.read_text())
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    return _single(tmp_path_factory.mktemp("ref"), 1)
+    """The 1-device reference, computed in this process (the same computation as a fresh
+    1-device process)."""
+    return _here(tmp_path_factory.mktemp("ref"))
 
 
 def _assert_same(got, ref):
@@ -61,7 +70,7 @@ def _assert_same(got, ref):
             np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_eight_simulated_devices_equal_one(tmp_path, reference):
+def test_eight_simulated_devices_equal_one(tmp_path, request):
     import jax
     import jax.numpy as jnp
 
@@ -70,7 +79,12 @@ def test_eight_simulated_devices_equal_one(tmp_path, reference):
     # A 1-device checkpoint for the sharded run to restore.
     with CheckpointManager(tmp_path / "from_one", save_every=1) as mngr:
         mngr.save(3, {"w": -jnp.arange(64.0).reshape(16, 4), "b": jnp.full(3, 2.0)})
-    got = _single(tmp_path, 8, tmp_path / "from_eight", tmp_path / "from_one")
+    out = tmp_path / "single8.json"
+    args = out, tmp_path / "from_eight", tmp_path / "from_one"
+    with start_on_devices(_WORKER, 8, *args) as pending:
+        reference = request.getfixturevalue("reference")  # meanwhile, on the other core
+        pending.result()
+    got = json.loads(out.read_text())
     # The 8-device run restored the 1-device checkpoint, sharded over its mesh ...
     assert got["ckpt"]["step"] == 3 and "data" in got["ckpt"]["w_sharding"]
     np.testing.assert_array_equal(got["ckpt"]["w"], -np.arange(64.0).reshape(16, 4))
@@ -105,25 +119,29 @@ def test_two_processes_equal_one(tmp_path, reference):
     _assert_same(got, reference)
 
 
+def _sinusoid(workdir):
+    from experiments.maml_sinusoid import train
+    from experiments.maml_sinusoid.configs import test
+
+    c = test.get_config()
+    c.plot = False
+    c.mesh_shape = (-1,)
+    return train.train_and_evaluate(c, workdir)
+
+
 _SINUSOID = """
 import json, sys
-from experiments.maml_sinusoid import train
-from experiments.maml_sinusoid.configs import test
-c = test.get_config()
-c.plot = False
-c.mesh_shape = (-1,)
-m = train.train_and_evaluate(c, sys.argv[1])
-print(json.dumps(m))
+from tests.parallel.test_scale_out import _sinusoid
+print(json.dumps(_sinusoid(sys.argv[1])))
 """
 
 
 def test_experiment_config_mesh_shape_runs_task_parallel(tmp_path):
-    """maml_sinusoid with ``config.mesh_shape=(-1,)``: 4 devices give the 1-device metrics."""
-
-    def run(devices):
-        return run_on_devices(_SINUSOID, devices, tmp_path / f"d{devices}")
-
-    one, four = run(1), run(4)
+    """maml_sinusoid with ``config.mesh_shape=(-1,)``: 4 devices (a fresh process) give the
+    1-device metrics (this process, meanwhile)."""
+    with start_on_devices(_SINUSOID, 4, tmp_path / "d4") as pending:
+        one = _sinusoid(str(tmp_path / "d1"))
+        four = pending.result()
     keys = [k for k in one if k.startswith(("maml_k5", "pretrained_k5"))]
     assert keys
     for k in keys:

@@ -25,7 +25,7 @@ def get_config():
     c.encoder = "minilm"
     c.layers = (0, 1, 2, 3, 4, 5, 6)
     c.max_length = 32
-    c.max_train_per_domain = 200  # as lm_multitask (shares its cache)
+    c.max_train_per_domain = 0  # as lm_multitask (shares its cache)
     c.train_block = 200
     c.batch_size = 64
     c.forward_chunk = 16

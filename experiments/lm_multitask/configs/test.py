@@ -21,5 +21,6 @@ def get_config():
     c.seeds = (0,)
     c.train_block = 8
     c.speed_repeats = 2
+    c.probe_small_train = 6
     c.plot = False
     return c

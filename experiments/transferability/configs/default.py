@@ -43,11 +43,20 @@ def get_config() -> ml_collections.ConfigDict:
     c.mesh_shape = (1,)
     # real data (correlation / model selection)
     c.datasets = ("office_caltech10", "amazon_reviews")
+    # the shifts "<S>-><T>" of each dataset (domain letters of realdata.DOMAINS); all 12
+    c.shifts = ml_collections.ConfigDict(
+        {
+            "office_caltech10": tuple(f"{s}->{t}" for s in "ACDW" for t in "ACDW" if s != t),
+            "amazon_reviews": tuple(f"{s}->{t}" for s in "BDEK" for t in "BDEK" if s != t),
+        }
+    )
     c.manual_dir = ""  # "" = $JTRANSFER_MANUAL_DIR or ../shared/data
     c.source_val_fraction = 0.2
     c.candidate_l2 = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
     c.candidate_steps = (30, 300)
     c.max_target = 1000  # cap on points per domain for PAD, MMD, SND, domain classifier
+    c.pca_dim = 64  # LogME on a source-PCA embedding of this size (logme_pca)
+    c.coral_eps = 1.0  # CORAL's ridge (cov + eps I), Sun et al. 2016
     c.coral_accuracy = True  # set per dataset by realdata.run (Office-Caltech10 only)
     # optional JSON of accuracies measured elsewhere, per dataset (realdata.add_external_accuracies)
     c.external_accuracies = ml_collections.ConfigDict(

@@ -1,0 +1,38 @@
+"""What the multi-task experiments (``mtl_digits``, ``lm_multitask``) share: the gradient
+aggregator of a method name and the step that applies it to a shared trunk with task heads."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jtransfer import mtl
+
+
+def aggregator(method: str, config):
+    """The ``jtransfer.mtl`` gradient aggregator named ``method`` (an optax transformation over
+    stacked per-task gradients): ``"pcgrad"``, ``"mgda"``, ``"cagrad"`` (with
+    ``c = config.cagrad_c``) or ``"imtl_g"``."""
+    return {
+        "pcgrad": mtl.pcgrad,
+        "mgda": mtl.mgda,
+        "cagrad": lambda: mtl.cagrad(config.cagrad_c),
+        "imtl_g": mtl.imtl_g,
+    }[method]()
+
+
+def aggregate_shared(agg, agg_state, jac: dict, params: dict, *, shared, heads, num_tasks):
+    """Gradients of a shared trunk + per-task heads model from its per-task Jacobian ``jac``
+    (every leaf with a leading task axis ``T = num_tasks``): the trunk's ``T`` task gradients
+    combined by the aggregator ``agg`` and scaled by ``T``, each head's gradient summed over
+    the task axis (a head only gets gradient from its own task).
+
+    Returns:
+      ``({shared: ..., heads: ...}, new aggregator state)``.
+    """
+    g_shared, agg_state = agg.update(jac[shared], agg_state, params[shared])
+    grads = {
+        shared: jax.tree.map(lambda g: num_tasks * g, g_shared),
+        heads: jax.tree.map(lambda g: jnp.sum(g, axis=0), jac[heads]),
+    }
+    return grads, agg_state

@@ -32,6 +32,7 @@ the results JSON of a cut run from its ``lora.jsonl``).
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -253,6 +254,25 @@ def features_fn(top, skip: bool):
     return f
 
 
+@functools.cache
+def _features_jit(top, skip: bool):
+    """One jitted :func:`features_fn` per ``(top, skip)`` for the whole process."""
+    return jax.jit(features_fn(top, skip))
+
+
+@functools.cache
+def _logits_jit(top, skip: bool):
+    """One jitted ``logits(params, trainable, h, m)`` per ``(top, skip)``, shared by every
+    method, shift and seed of a process (it does not depend on the method)."""
+    feat = features_fn(top, skip)
+
+    def logits(params, trainable, h, m):
+        z = feat(adapters.lora_merge(params, trainable["lora"]), h, m)
+        return z @ trainable["head"]["kernel"] + trainable["head"]["bias"]
+
+    return jax.jit(logits)
+
+
 def make_fns(
     top,
     method: str,
@@ -271,19 +291,25 @@ def make_fns(
     also multiplied by ``coral_scale``: its 1/(4 d²) makes it ~1e-5 at d = 768; DANN: the
     discriminator's cross-entropy through a gradient reversal of scale ``lam`` times the DANN
     ramp ``2 / (1 + exp(-10 p)) - 1``, p = step / num_steps).
+
+    The functions are built once per process for equal arguments (``functools.lru_cache``):
+    every shift and seed of a method reuses the same compiled ``step`` (the shapes do not
+    change; ``lam`` is an argument), and ``logits`` is one compiled function for all methods.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return _make_fns(top, method, float(learning_rate), int(num_steps), bool(skip),
+                     float(coral_scale))  # fmt: skip
+
+
+@functools.cache
+def _make_fns(top, method, learning_rate, num_steps, skip, coral_scale):
     opt = optax.adam(learning_rate)
 
     feat = features_fn(top, skip)
 
     def pooled(params, lora, h, m):
         return feat(adapters.lora_merge(params, lora), h, m)
-
-    def logits(params, trainable, h, m):
-        z = pooled(params, trainable["lora"], h, m)
-        return z @ trainable["head"]["kernel"] + trainable["head"]["bias"]
 
     def loss(trainable, params, hs, ms, ys, hu, mu, lam, p):
         zs = pooled(params, trainable["lora"], hs, ms)
@@ -318,7 +344,7 @@ def make_fns(
     def init(trainable):
         return (trainable, opt.init(trainable), jnp.zeros((), jnp.int32))
 
-    return init, jax.jit(step), jax.jit(logits)
+    return init, jax.jit(step), _logits_jit(top, skip)
 
 
 def _batched_logits(logits, params, trainable, h, m, batch):
@@ -339,7 +365,7 @@ def linear_probe(top, params, h, m, y, batch, *, skip: bool = False) -> dict:
     the source train reviews, folded back to a head on the raw pooled states."""
     from sklearn.linear_model import LogisticRegression
 
-    f = jax.jit(features_fn(top, skip))
+    f = _features_jit(top, skip)
     z = np.concatenate(
         [np.asarray(f(params, h[s : s + batch], m[s : s + batch])) for s in range(0, len(h), batch)]
     )
@@ -366,12 +392,14 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
     trainable = {"lora": lora, "head": head, "disc": _mlp_init((h, *a.disc_hidden, 1), k_disc)}
     state = init(trainable)
     ns, nu = len(d["ys"]), len(d["hu"])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ckpts, hist = {}, []
+    first_s = dev_s = 0.0
     for i in range(1, a.num_steps + 1):
         ks, ku = jax.random.split(jax.random.fold_in(k_data, i))
         si = np.asarray(jax.random.randint(ks, (a.batch_size,), 0, ns))
         ui = np.asarray(jax.random.randint(ku, (a.batch_size,), 0, nu))
+        t_step = time.perf_counter()
         state, met = step(
             state,
             params,
@@ -382,7 +410,12 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
             d["mu"][ui],
             jnp.float32(lam),
         )
+        if i == 1:  # includes the compilation when this is the process's first run
+            jax.block_until_ready(state)
+            first_s = time.perf_counter() - t_step
         if i % a.eval_every == 0 or i == a.num_steps:
+            jax.block_until_ready(state)  # (timing only: the steps before count as steps)
+            t_dev = time.perf_counter()
             z = _batched_logits(logits, params, state[0], d["hv"], d["mv"], a.eval_batch)
             losses = optax.sigmoid_binary_cross_entropy(
                 jnp.asarray(z), jnp.asarray(d["yv"], jnp.float32)
@@ -394,6 +427,7 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
                 "ce": float(met["ce"]),
                 "align": float(met["align"]),
             }
+            dev_s += time.perf_counter() - t_dev
             hist.append(rec)
             ckpts[i] = state[0]
             if log:
@@ -403,6 +437,7 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
     test = {}
     # target labels are read only here, at the DEV-chosen checkpoint (and the last one when
     # config.adapt.eval_last: an extra that costs one more pass over the target reviews)
+    t_test = time.perf_counter()
     for s in sorted({best["step"], a.num_steps} if a.eval_last else {best["step"]}):
         z = _batched_logits(logits, params, ckpts[s], d["ht"], d["mt"], a.eval_batch)
         test[s] = float(100 * np.mean((z > 0) == d["yt"]))
@@ -415,6 +450,15 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
         "history": hist,
         "train_seconds": train_s,
         "seconds": time.perf_counter() - t0,
+        # wall split: the first step (with the compilation in a process's first run), the
+        # other steps, the DEV evaluations, the target scoring; and the process CPU time
+        "timing": {
+            "first_step": first_s,
+            "steps": train_s - first_s - dev_s,
+            "dev": dev_s,
+            "target": time.perf_counter() - t_test,
+            "cpu": time.process_time() - c0,
+        },
     }
 
 
@@ -557,7 +601,7 @@ def probe_diagnostic(config, shift_names) -> dict:
     _, top, params, _, _, _ = encoder_split(config)
     toks = TokenStates(config, texts)
     names = {frozen.shift_name(s, t): (s, t) for s, t in frozen.shifts(config.domains)}
-    f_skip = jax.jit(features_fn(top, True))
+    f_skip = _features_jit(top, True)
 
     def mean_in(h, m):
         w = m.astype(np.float32)[:, :, None]

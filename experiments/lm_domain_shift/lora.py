@@ -581,9 +581,27 @@ def collect(config, done: dict) -> dict:
                 )
                 for m in a.methods
             },
+            "split_mean": _split_mean(done, a, seeds),
         },
     }  # fmt: skip
     return result
+
+
+def _split_mean(done: dict, a, seeds) -> dict:
+    """Per method, over the runs that recorded ``timing`` (``run_one``): their number, mean
+    wall seconds, and the mean seconds of each part (first step with the compilation of a
+    process's first run, other steps, DEV evaluations, target scoring, process CPU time)."""
+    out = {}
+    for m in a.methods:
+        runs = [p for n in a.shifts for sd in seeds(n, m) for p in done[(n, sd, m)]["per_lam"]
+                if "timing" in p]  # fmt: skip
+        if runs:
+            out[m] = {
+                "runs": len(runs),
+                "wall": float(np.mean([p["seconds"] for p in runs])),
+                **{k: float(np.mean([p["timing"][k] for p in runs])) for k in runs[0]["timing"]},
+            }
+    return out
 
 
 def probe_diagnostic(config, shift_names) -> dict:

@@ -297,6 +297,18 @@ def render_lora(res: dict, frozen: dict, probe: dict | None = None) -> str:
             + ", ".join(f"`{m}` {v:.0f} s" for m, v in w["per_run_mean"].items())
             + f"; total {sum(w['runs'].values()):.0f} s.",
         ]
+    if w.get("split_mean"):
+        lines[-1] += (
+            " Runs that recorded their split (mean wall = first step, with the compilation "
+            "in a process's first run + other steps + DEV evaluations + target scoring; and "
+            "the process's CPU time): "
+            + "; ".join(
+                f"`{m}` ({v['runs']} runs) {v['wall']:.0f} s = {v['first_step']:.0f} + "
+                f"{v['steps']:.0f} + {v['dev']:.0f} + {v['target']:.0f} s, CPU {v['cpu']:.0f} s"
+                for m, v in w["split_mean"].items()
+            )
+            + "."
+        )
     return "\n".join(lines)
 
 

@@ -604,15 +604,30 @@ def _split_mean(done: dict, a, seeds) -> dict:
     return out
 
 
-def probe_diagnostic(config, shift_names) -> dict:
-    """A labelled diagnostic (not a result): target and source-validation accuracy of the
-    linear-probe heads before any LoRA step, at ``config.adapt.max_length`` pieces: on the
-    mean of the cached block input alone (frozen layer 5) and on the ``head_skip`` features
-    (layer 5 and the un-adapted block 5). Separates the cost of the shorter sequences from that
-    of fine-tuning."""
+PROBE_KINDS = ("layer5_mean", "skip", "source_only_linear")
+
+
+def probe_diagnostic(config, shift_names, kinds=PROBE_KINDS) -> dict:
+    """A labelled diagnostic (not a result): target and source-validation accuracy of heads
+    before any LoRA step, at ``config.adapt.max_length`` pieces, per kind of ``kinds``:
+
+    * ``layer5_mean``: a scikit-learn logistic probe (C = 1) on the mean of the cached block
+      input alone (frozen layer 5);
+    * ``skip``: the same on the ``head_skip`` features (layer 5 and the un-adapted block 5):
+      the LoRA runs' starting head;
+    * ``source_only_linear``: the frozen grid's own ``source_only_linear`` head
+      (``train.run_shift_seed``: standardised with source train + pool, Adam, every seed of
+      ``config.seeds``; accuracies are the mean over seeds, ``per_seed`` lists them) on the
+      mean of the cached layer-5 states, i.e. the frozen grid's method with only the sequence
+      length changed (128 -> ``max_length`` pieces; the token states are float16).
+
+    Separates the cost of the shorter sequences from that of fine-tuning."""
     from experiments.lm_domain_shift import features as feats_mod
     from experiments.lm_domain_shift import train as frozen
 
+    bad = [k for k in kinds if k not in PROBE_KINDS]
+    if bad:
+        raise ValueError(f"kinds: unknown {bad}; known {PROBE_KINDS}")
     a = config.adapt
     texts = feats_mod.load_texts(config)
     feats, _ = feats_mod.features(config, texts)
@@ -635,15 +650,34 @@ def probe_diagnostic(config, shift_names) -> dict:
 
     out = {}
     for name in shift_names:
-        d, _ = shift_arrays(config, texts, toks, feats, *names[name])
+        s, t = names[name]
+        d, _ = shift_arrays(config, texts, toks, feats, s, t)
         rec = {}
         for kind, fx in (("layer5_mean", mean_in), ("skip", feats_skip)):
+            if kind not in kinds:
+                continue
             xs, xv, xt = (fx(d[h], d[m]) for h, m in (("hs", "ms"), ("hv", "mv"), ("ht", "mt")))
             mu, sd = xs.mean(0), xs.std(0, ddof=0) + 1e-6
             lr = LogisticRegression(C=1.0, max_iter=2000).fit((xs - mu) / sd, d["ys"])
             rec[kind] = {
                 "source_val_acc": 100 * float(lr.score((xv - mu) / sd, d["yv"])),
                 "target_acc": 100 * float(lr.score((xt - mu) / sd, d["yt"])),
+            }
+        if "source_only_linear" in kinds:
+            # (N, 1, H) "layer stacks" of the pooled token states: layer_index 0 below
+            pooled = lambda dom, part: mean_in(*toks.get(dom, part))[:, None, :]
+            f64 = {s: {"labelled": pooled(s, "labelled")},
+                   t: {"labelled": pooled(t, "labelled"), "pool": pooled(t, "pool")}}  # fmt: skip
+            d64 = frozen.shift_data(config, texts, f64, s, t, layer_index=0)
+            runs = [
+                frozen.run_shift_seed(config, d64, {"validation": None}, seed,
+                                      ["source_only_linear"])["source_only_linear"]
+                for seed in config.seeds
+            ]  # fmt: skip
+            rec["source_only_linear"] = {
+                "source_val_acc": float(np.mean([r["source_val_acc"] for r in runs])),
+                "target_acc": float(np.mean([r["acc"] for r in runs])),
+                "per_seed": [r["acc"] for r in runs],
             }
         out[name] = rec
     return out
@@ -744,10 +778,15 @@ if __name__ == "__main__":
         out = sys.argv[sys.argv.index("--collect") + 2]
         with open(out, "w", encoding="utf-8") as f:
             json.dump(res, f, indent=1, default=_jsonable)
-    elif "--probe" in sys.argv:  # the diagnostic above for the given shifts -> OUT
+    elif "--probe" in sys.argv:  # --probe OUT SHIFTS [KINDS]: the diagnostic above -> OUT
         cfg = lora_cpu.get_config()
         i = sys.argv.index("--probe")
-        res = probe_diagnostic(cfg, sys.argv[i + 2].split(","))
+        kinds = sys.argv[i + 3].split(",") if len(sys.argv) > i + 3 else PROBE_KINDS
+        res = probe_diagnostic(cfg, sys.argv[i + 2].split(","), kinds)
+        if len(kinds) < len(PROBE_KINDS) and os.path.exists(sys.argv[i + 1]):
+            with open(sys.argv[i + 1], encoding="utf-8") as f:  # keep the other kinds
+                old = json.load(f)
+            res = {n: {**old.get(n, {}), **r} for n, r in res.items()}
         with open(sys.argv[i + 1], "w", encoding="utf-8") as f:
             json.dump(res, f, indent=1)
         print(json.dumps(res, indent=1))

@@ -271,21 +271,30 @@ def render_lora(res: dict, frozen: dict, probe: dict | None = None) -> str:
     lines += ["", "(λ, stopping step) chosen by DEV, count over shifts × seeds: "]
     lines[-1] += "; ".join(f"`{m}` {v}" for m, v in steps.items()) + "."
     if probe:
+        has_lin = all("source_only_linear" in r for r in probe.values())
+        kinds = ("layer5_mean", "skip") + (("source_only_linear",) if has_lin else ())
+        acc = lambda r, f: " / ".join(f"{r[k][f]:.1f}" for k in kinds)
+        avg = lambda k: _mean([r[k]["target_acc"] for r in probe.values()])
+        nseed = len(next(iter(probe.values())).get("source_only_linear", {}).get("per_seed", []))
         lines += [
             "",
             "Diagnostic (a labelled extra, `results/lora_probe.json` from `lora.py --probe`): "
-            f"target accuracy of scikit-learn logistic probes (C = 1) at {a['max_length']} "
-            "pieces **before any LoRA step**, on the mean of frozen layer 5 / on the "
-            "`head_skip` features (the LoRA runs' starting head): "
-            + ", ".join(
-                f"{n} {r['layer5_mean']['target_acc']:.1f} / {r['skip']['target_acc']:.1f}"
-                for n, r in probe.items()
+            f"target accuracy of heads at {a['max_length']} pieces **before any LoRA step**: "
+            "scikit-learn logistic probes (C = 1, standardised on the source) on the mean of "
+            "frozen layer 5 / on the `head_skip` features (the LoRA runs' starting head)"
+            + (
+                " / the frozen grid's own `source_only_linear` head on the mean of layer 5 "
+                f"(mean over {nseed} seeds: the frozen grid's method with only the sequence "
+                "length changed)"
+                if has_lin
+                else ""
             )
+            + ": "
+            + ", ".join(f"{n} {acc(r, 'target_acc')}" for n, r in probe.items())
+            + "; average "
+            + " / ".join(f"{avg(k):.2f}" for k in kinds)
             + " (source validation "
-            + ", ".join(
-                f"{r['layer5_mean']['source_val_acc']:.1f} / {r['skip']['source_val_acc']:.1f}"
-                for r in probe.values()
-            )
+            + ", ".join(acc(r, "source_val_acc") for r in probe.values())
             + ").",
         ]
     w = res.get("wall_seconds", {})

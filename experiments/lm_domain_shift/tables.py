@@ -237,6 +237,21 @@ def render_lora(res: dict, frozen: dict, probe: dict | None = None) -> str:
         + " | ".join(f"{fro['shifts'][n]:.1f}" for n in shifts)
         + f" | {fro['avg']:.2f} | - | - | (baseline) |",
     ]
+    # the diagnostic heads at the LoRA runs' sequence length (labelled extras, before any step)
+    diag = (
+        ("frozen `source_only_linear` at {L} pieces (5 seeds, diagnostic)", "source_only_linear"),
+        ("LoRA starting head: probe on the `head_skip` features (diagnostic)", "skip"),
+    )
+    for label, kind in diag if probe else ():
+        if not all(kind in probe.get(n, {}) for n in shifts):
+            continue
+        acc = {n: [probe[n][kind]["target_acc"]] for n in shifts}
+        lines.append(
+            f"| {label.format(L=a['max_length'])} | "
+            + " | ".join(f"{acc[n][0]:.1f}" for n in shifts)
+            + f" | {_mean([v[0] for v in acc.values()]):.2f} | - | - | "
+            + f"{g(paired_gain(acc, {n: fro['shifts'][n] for n in shifts}))} |"
+        )
     for m, r in s.items():
         lines.append(
             f"| `{m}` | "

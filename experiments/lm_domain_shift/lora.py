@@ -32,6 +32,7 @@ the results JSON of a cut run from its ``lora.jsonl``).
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -254,6 +255,25 @@ def features_fn(top, skip: bool):
     return f
 
 
+@functools.cache
+def _features_jit(top, skip: bool):
+    """One jitted :func:`features_fn` per ``(top, skip)`` for the whole process."""
+    return jax.jit(features_fn(top, skip))
+
+
+@functools.cache
+def _logits_jit(top, skip: bool):
+    """One jitted ``logits(params, trainable, h, m)`` per ``(top, skip)``, shared by every
+    method, shift and seed of a process (it does not depend on the method)."""
+    feat = features_fn(top, skip)
+
+    def logits(params, trainable, h, m):
+        z = feat(adapters.lora_merge(params, trainable["lora"]), h, m)
+        return z @ trainable["head"]["kernel"] + trainable["head"]["bias"]
+
+    return jax.jit(logits)
+
+
 def make_fns(
     top,
     method: str,
@@ -272,19 +292,25 @@ def make_fns(
     also multiplied by ``coral_scale``: its 1/(4 d²) makes it ~1e-5 at d = 768; DANN: the
     discriminator's cross-entropy through a gradient reversal of scale ``lam`` times the DANN
     ramp ``2 / (1 + exp(-10 p)) - 1``, p = step / num_steps).
+
+    The functions are built once per process for equal arguments (``functools.lru_cache``):
+    every shift and seed of a method reuses the same compiled ``step`` (the shapes do not
+    change; ``lam`` is an argument), and ``logits`` is one compiled function for all methods.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return _make_fns(top, method, float(learning_rate), int(num_steps), bool(skip),
+                     float(coral_scale))  # fmt: skip
+
+
+@functools.cache
+def _make_fns(top, method, learning_rate, num_steps, skip, coral_scale):
     opt = optax.adam(learning_rate)
 
     feat = features_fn(top, skip)
 
     def pooled(params, lora, h, m):
         return feat(adapters.lora_merge(params, lora), h, m)
-
-    def logits(params, trainable, h, m):
-        z = pooled(params, trainable["lora"], h, m)
-        return z @ trainable["head"]["kernel"] + trainable["head"]["bias"]
 
     def loss(trainable, params, hs, ms, ys, hu, mu, lam, p):
         zs = pooled(params, trainable["lora"], hs, ms)
@@ -319,7 +345,7 @@ def make_fns(
     def init(trainable):
         return (trainable, opt.init(trainable), jnp.zeros((), jnp.int32))
 
-    return init, jax.jit(step), jax.jit(logits)
+    return init, jax.jit(step), _logits_jit(top, skip)
 
 
 def _batched_logits(logits, params, trainable, h, m, batch):
@@ -340,7 +366,7 @@ def linear_probe(top, params, h, m, y, batch, *, skip: bool = False) -> dict:
     the source train reviews, folded back to a head on the raw pooled states."""
     from sklearn.linear_model import LogisticRegression
 
-    f = jax.jit(features_fn(top, skip))
+    f = _features_jit(top, skip)
     z = np.concatenate(
         [np.asarray(f(params, h[s : s + batch], m[s : s + batch])) for s in range(0, len(h), batch)]
     )
@@ -367,12 +393,14 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
     trainable = {"lora": lora, "head": head, "disc": _mlp_init((h, *a.disc_hidden, 1), k_disc)}
     state = init(trainable)
     ns, nu = len(d["ys"]), len(d["hu"])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ckpts, hist = {}, []
+    first_s = dev_s = 0.0
     for i in range(1, a.num_steps + 1):
         ks, ku = jax.random.split(jax.random.fold_in(k_data, i))
         si = np.asarray(jax.random.randint(ks, (a.batch_size,), 0, ns))
         ui = np.asarray(jax.random.randint(ku, (a.batch_size,), 0, nu))
+        t_step = time.perf_counter()
         state, met = step(
             state,
             params,
@@ -383,7 +411,12 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
             d["mu"][ui],
             jnp.float32(lam),
         )
+        if i == 1:  # includes the compilation when this is the process's first run
+            jax.block_until_ready(state)
+            first_s = time.perf_counter() - t_step
         if i % a.eval_every == 0 or i == a.num_steps:
+            jax.block_until_ready(state)  # (timing only: the steps before count as steps)
+            t_dev = time.perf_counter()
             z = _batched_logits(logits, params, state[0], d["hv"], d["mv"], a.eval_batch)
             losses = optax.sigmoid_binary_cross_entropy(
                 jnp.asarray(z), jnp.asarray(d["yv"], jnp.float32)
@@ -395,6 +428,7 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
                 "ce": float(met["ce"]),
                 "align": float(met["align"]),
             }
+            dev_s += time.perf_counter() - t_dev
             hist.append(rec)
             ckpts[i] = state[0]
             if log:
@@ -404,6 +438,7 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
     test = {}
     # target labels are read only here, at the DEV-chosen checkpoint (and the last one when
     # config.adapt.eval_last: an extra that costs one more pass over the target reviews)
+    t_test = time.perf_counter()
     for s in sorted({best["step"], a.num_steps} if a.eval_last else {best["step"]}):
         z = _batched_logits(logits, params, ckpts[s], d["ht"], d["mt"], a.eval_batch)
         test[s] = float(100 * np.mean((z > 0) == d["yt"]))
@@ -416,6 +451,15 @@ def run_one(cfg, fns, params, d, head, wv, method, lam, seed, *, log=None) -> di
         "history": hist,
         "train_seconds": train_s,
         "seconds": time.perf_counter() - t0,
+        # wall split: the first step (with the compilation in a process's first run), the
+        # other steps, the DEV evaluations, the target scoring; and the process CPU time
+        "timing": {
+            "first_step": first_s,
+            "steps": train_s - first_s - dev_s,
+            "dev": dev_s,
+            "target": time.perf_counter() - t_test,
+            "cpu": time.process_time() - c0,
+        },
     }
 
 
@@ -529,27 +573,60 @@ def collect(config, done: dict) -> dict:
                 )
                 for m in a.methods
             },
+            "split_mean": _split_mean(done, a, seeds),
         },
     }  # fmt: skip
     return result
 
 
-def probe_diagnostic(config, shift_names) -> dict:
-    """A labelled diagnostic (not a result): target and source-validation accuracy of the
-    linear-probe heads before any LoRA step, at ``config.adapt.max_length`` pieces: on the
-    mean of the cached block input alone (frozen layer 5) and on the ``head_skip`` features
-    (layer 5 and the un-adapted block 5). Separates the cost of the shorter sequences from that
-    of fine-tuning."""
+def _split_mean(done: dict, a, seeds) -> dict:
+    """Per method, over the runs that recorded ``timing`` (``run_one``): their number, mean
+    wall seconds, and the mean seconds of each part (first step with the compilation of a
+    process's first run, other steps, DEV evaluations, target scoring, process CPU time)."""
+    out = {}
+    for m in a.methods:
+        runs = [p for n in a.shifts for sd in seeds(n, m) for p in done[(n, sd, m)]["per_lam"]
+                if "timing" in p]  # fmt: skip
+        if runs:
+            out[m] = {
+                "runs": len(runs),
+                "wall": float(np.mean([p["seconds"] for p in runs])),
+                **{k: float(np.mean([p["timing"][k] for p in runs])) for k in runs[0]["timing"]},
+            }
+    return out
+
+
+PROBE_KINDS = ("layer5_mean", "skip", "source_only_linear")
+
+
+def probe_diagnostic(config, shift_names, kinds=PROBE_KINDS) -> dict:
+    """A labelled diagnostic (not a result): target and source-validation accuracy of heads
+    before any LoRA step, at ``config.adapt.max_length`` pieces, per kind of ``kinds``:
+
+    * ``layer5_mean``: a scikit-learn logistic probe (C = 1) on the mean of the cached block
+      input alone (frozen layer 5);
+    * ``skip``: the same on the ``head_skip`` features (layer 5 and the un-adapted block 5):
+      the LoRA runs' starting head;
+    * ``source_only_linear``: the frozen grid's own ``source_only_linear`` head
+      (``train.run_shift_seed``: standardised with source train + pool, Adam, every seed of
+      ``config.seeds``; accuracies are the mean over seeds, ``per_seed`` lists them) on the
+      mean of the cached layer-5 states, i.e. the frozen grid's method with only the sequence
+      length changed (128 -> ``max_length`` pieces; the token states are float16).
+
+    Separates the cost of the shorter sequences from that of fine-tuning."""
     from experiments.lm_domain_shift import features as feats_mod
     from experiments.lm_domain_shift import train as frozen
 
+    bad = [k for k in kinds if k not in PROBE_KINDS]
+    if bad:
+        raise ValueError(f"kinds: unknown {bad}; known {PROBE_KINDS}")
     a = config.adapt
     texts = feats_mod.load_texts(config)
     feats, _ = feats_mod.features(config, texts)
     _, top, params, _, _, _ = encoder_split(config)
     toks = TokenStates(config, texts)
     names = {frozen.shift_name(s, t): (s, t) for s, t in frozen.shifts(config.domains)}
-    f_skip = jax.jit(features_fn(top, True))
+    f_skip = _features_jit(top, True)
 
     def mean_in(h, m):
         w = m.astype(np.float32)[:, :, None]
@@ -565,15 +642,34 @@ def probe_diagnostic(config, shift_names) -> dict:
 
     out = {}
     for name in shift_names:
-        d, _ = shift_arrays(config, texts, toks, feats, *names[name])
+        s, t = names[name]
+        d, _ = shift_arrays(config, texts, toks, feats, s, t)
         rec = {}
         for kind, fx in (("layer5_mean", mean_in), ("skip", feats_skip)):
+            if kind not in kinds:
+                continue
             xs, xv, xt = (fx(d[h], d[m]) for h, m in (("hs", "ms"), ("hv", "mv"), ("ht", "mt")))
             mu, sd = xs.mean(0), xs.std(0, ddof=0) + 1e-6
             lr = LogisticRegression(C=1.0, max_iter=2000).fit((xs - mu) / sd, d["ys"])
             rec[kind] = {
                 "source_val_acc": 100 * float(lr.score((xv - mu) / sd, d["yv"])),
                 "target_acc": 100 * float(lr.score((xt - mu) / sd, d["yt"])),
+            }
+        if "source_only_linear" in kinds:
+            # (N, 1, H) "layer stacks" of the pooled token states: layer_index 0 below
+            pooled = lambda dom, part: mean_in(*toks.get(dom, part))[:, None, :]
+            f64 = {s: {"labelled": pooled(s, "labelled")},
+                   t: {"labelled": pooled(t, "labelled"), "pool": pooled(t, "pool")}}  # fmt: skip
+            d64 = frozen.shift_data(config, texts, f64, s, t, layer_index=0)
+            runs = [
+                frozen.run_shift_seed(config, d64, {"validation": None}, seed,
+                                      ["source_only_linear"])["source_only_linear"]
+                for seed in config.seeds
+            ]  # fmt: skip
+            rec["source_only_linear"] = {
+                "source_val_acc": float(np.mean([r["source_val_acc"] for r in runs])),
+                "target_acc": float(np.mean([r["acc"] for r in runs])),
+                "per_seed": [r["acc"] for r in runs],
             }
         out[name] = rec
     return out
@@ -674,10 +770,15 @@ if __name__ == "__main__":
         out = sys.argv[sys.argv.index("--collect") + 2]
         with open(out, "w", encoding="utf-8") as f:
             json.dump(res, f, indent=1, default=_jsonable)
-    elif "--probe" in sys.argv:  # the diagnostic above for the given shifts -> OUT
+    elif "--probe" in sys.argv:  # --probe OUT SHIFTS [KINDS]: the diagnostic above -> OUT
         cfg = lora_cpu.get_config()
         i = sys.argv.index("--probe")
-        res = probe_diagnostic(cfg, sys.argv[i + 2].split(","))
+        kinds = sys.argv[i + 3].split(",") if len(sys.argv) > i + 3 else PROBE_KINDS
+        res = probe_diagnostic(cfg, sys.argv[i + 2].split(","), kinds)
+        if len(kinds) < len(PROBE_KINDS) and os.path.exists(sys.argv[i + 1]):
+            with open(sys.argv[i + 1], encoding="utf-8") as f:  # keep the other kinds
+                old = json.load(f)
+            res = {n: {**old.get(n, {}), **r} for n, r in res.items()}
         with open(sys.argv[i + 1], "w", encoding="utf-8") as f:
             json.dump(res, f, indent=1)
         print(json.dumps(res, indent=1))

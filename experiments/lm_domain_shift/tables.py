@@ -254,6 +254,21 @@ def render_lora(res: dict, frozen: dict, probe: dict | None = None) -> str:
         + " | ".join(f"{fro['shifts'][n]:.1f}" for n in shifts)
         + f" | {fro['avg']:.2f} | - | - | (baseline) |",
     ]
+    # the diagnostic heads at the LoRA runs' sequence length (labelled extras, before any step)
+    diag = (
+        ("frozen `source_only_linear` at {L} pieces (5 seeds, diagnostic)", "source_only_linear"),
+        ("LoRA starting head: probe on the `head_skip` features (diagnostic)", "skip"),
+    )
+    for label, kind in diag if probe else ():
+        if not all(kind in probe.get(n, {}) for n in shifts):
+            continue
+        acc = {n: [probe[n][kind]["target_acc"]] for n in shifts}
+        lines.append(
+            f"| {label.format(L=a['max_length'])} | "
+            + " | ".join(f"{acc[n][0]:.1f}" for n in shifts)
+            + f" | {_mean([v[0] for v in acc.values()]):.2f} | - | - | "
+            + f"{g(paired_gain(acc, {n: fro['shifts'][n] for n in shifts}))} |"
+        )
     for m, r in s.items():
         lines.append(
             f"| `{m}` | "
@@ -288,21 +303,30 @@ def render_lora(res: dict, frozen: dict, probe: dict | None = None) -> str:
     lines += ["", "(λ, stopping step) chosen by DEV, count over shifts × seeds: "]
     lines[-1] += "; ".join(f"`{m}` {v}" for m, v in steps.items()) + "."
     if probe:
+        has_lin = all("source_only_linear" in r for r in probe.values())
+        kinds = ("layer5_mean", "skip") + (("source_only_linear",) if has_lin else ())
+        acc = lambda r, f: " / ".join(f"{r[k][f]:.1f}" for k in kinds)
+        avg = lambda k: _mean([r[k]["target_acc"] for r in probe.values()])
+        nseed = len(next(iter(probe.values())).get("source_only_linear", {}).get("per_seed", []))
         lines += [
             "",
             "Diagnostic (a labelled extra, `results/lora_probe.json` from `lora.py --probe`): "
-            f"target accuracy of scikit-learn logistic probes (C = 1) at {a['max_length']} "
-            "pieces **before any LoRA step**, on the mean of frozen layer 5 / on the "
-            "`head_skip` features (the LoRA runs' starting head): "
-            + ", ".join(
-                f"{n} {r['layer5_mean']['target_acc']:.1f} / {r['skip']['target_acc']:.1f}"
-                for n, r in probe.items()
+            f"target accuracy of heads at {a['max_length']} pieces **before any LoRA step**: "
+            "scikit-learn logistic probes (C = 1, standardised on the source) on the mean of "
+            "frozen layer 5 / on the `head_skip` features (the LoRA runs' starting head)"
+            + (
+                " / the frozen grid's own `source_only_linear` head on the mean of layer 5 "
+                f"(mean over {nseed} seeds: the frozen grid's method with only the sequence "
+                "length changed)"
+                if has_lin
+                else ""
             )
+            + ": "
+            + ", ".join(f"{n} {acc(r, 'target_acc')}" for n, r in probe.items())
+            + "; average "
+            + " / ".join(f"{avg(k):.2f}" for k in kinds)
             + " (source validation "
-            + ", ".join(
-                f"{r['layer5_mean']['source_val_acc']:.1f} / {r['skip']['source_val_acc']:.1f}"
-                for r in probe.values()
-            )
+            + ", ".join(acc(r, "source_val_acc") for r in probe.values())
             + ").",
         ]
     w = res.get("wall_seconds", {})
@@ -314,6 +338,18 @@ def render_lora(res: dict, frozen: dict, probe: dict | None = None) -> str:
             + ", ".join(f"`{m}` {v:.0f} s" for m, v in w["per_run_mean"].items())
             + f"; total {sum(w['runs'].values()):.0f} s.",
         ]
+    if w.get("split_mean"):
+        lines[-1] += (
+            " Runs that recorded their split (mean wall = first step, with the compilation "
+            "in a process's first run + other steps + DEV evaluations + target scoring; and "
+            "the process's CPU time): "
+            + "; ".join(
+                f"`{m}` ({v['runs']} runs) {v['wall']:.0f} s = {v['first_step']:.0f} + "
+                f"{v['steps']:.0f} + {v['dev']:.0f} + {v['target']:.0f} s, CPU {v['cpu']:.0f} s"
+                for m, v in w["split_mean"].items()
+            )
+            + "."
+        )
     return "\n".join(lines)
 
 

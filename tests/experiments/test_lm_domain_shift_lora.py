@@ -97,9 +97,16 @@ def test_end_to_end_tiny_config(tmp_path, guarded_load):  # noqa: F811
     frozen = json.loads(open(tables.RESULTS, encoding="utf-8").read())
     block = tables.render_lora(res, frozen)
     assert "`lora_dann`" in block and "B->K" in block and "Best LoRA + alignment" in block
+    # every run recorded its wall split: the parts add up to the run's wall time
+    split = res["wall_seconds"]["split_mean"]["lora_dann"]
+    parts = sum(split[k] for k in ("first_step", "steps", "dev", "target"))
+    assert split["runs"] == 1 and parts <= split["wall"] + 1e-6 and parts > 0.9 * split["wall"]
+    assert "recorded their split" in block
+    with pytest.raises(ValueError, match="kinds"):
+        lora.probe_diagnostic(cfg, ["B->K"], ("bogus",))
     probe = lora.probe_diagnostic(cfg, ["B->K"])["B->K"]
-    assert set(probe) == {"layer5_mean", "skip"}
-    assert all(0 <= v <= 100 for r in probe.values() for v in r.values())
+    assert set(probe) == {"layer5_mean", "skip", "source_only_linear"}
+    assert all(0 <= r[f] <= 100 for r in probe.values() for f in ("target_acc", "source_val_acc"))
     hist = res["selection"]["lora_dann"]["B->K"]["history"][0][0]["history"]
     assert (
         res["selection"]["lora_dann"]["B->K"]["step"][0]

@@ -57,7 +57,7 @@ import optax
 from experiments import _fdu_adapter as model
 from experiments import _fdu_features
 from experiments._lm_encoder import encoder_fns
-from experiments._mtl import aggregator
+from experiments._mtl import aggregate_shared, aggregator
 from experiments.lm_multitask import train as cpu
 from jtransfer import adapters, mtl, train
 
@@ -219,11 +219,9 @@ def make_fns(method: str, config, pooled, num_tasks: int):
             grads = jax.grad(objective)(params, body, ids, mask, y, n, strength)
         else:
             jac = jax.jacrev(losses_of)(params, body, ids, mask, y)
-            g_ad, new["agg"] = agg.update(jac["ad"], state["agg"], params["ad"])
-            grads = {
-                "ad": jax.tree.map(lambda g: num_tasks * g, g_ad),
-                "head": jax.tree.map(lambda g: jnp.sum(g, axis=0), jac["head"]),
-            }
+            grads, new["agg"] = aggregate_shared(
+                agg, state["agg"], jac, params, shared="ad", heads="head", num_tasks=num_tasks
+            )
         updates, new["opt"] = optimizer.update(grads, state["opt"], params)
         new["params"] = optax.apply_updates(params, updates)
         return new

@@ -6,7 +6,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 # `make test` runs two pytest-xdist workers, one per core of the 2-core CI machine (idle here:
-# 1196 tests in 687 s, against 976 s serially). `make test PYTEST_ARGS=` runs serially.
+# 1196 tests in 687-765 s over three runs, against 976 s serially). `make test PYTEST_ARGS=`
+# runs serially.
 PYTEST_ARGS ?= -n 2
 
 .PHONY: install reproduce reproduce-full test lint docs docs-clean peers clean

@@ -36,3 +36,18 @@ def aggregate_shared(agg, agg_state, jac: dict, params: dict, *, shared, heads, 
         heads: jax.tree.map(lambda g: jnp.sum(g, axis=0), jac[heads]),
     }
     return grads, agg_state
+
+
+def train_state(optimizer, agg, params: dict, num_evals, num_tasks, n_va, n_te) -> dict:
+    """The training state of an FDU-MTL method: ``params``, the optax state, the per-eval
+    validation / test correctness buffers ``(num_evals, num_tasks, n)`` and, when ``agg`` is
+    an aggregator, its state over the shared adapter ``params["ad"]``."""
+    state = {
+        "params": params,
+        "opt": optimizer.init(params),
+        "va": jnp.zeros((num_evals, num_tasks, n_va), bool),
+        "te": jnp.zeros((num_evals, num_tasks, n_te), bool),
+    }
+    if agg is not None:
+        state["agg"] = agg.init(params["ad"])
+    return state

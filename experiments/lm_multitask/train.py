@@ -50,7 +50,7 @@ from experiments import _fdu_adapter as model
 from experiments import _fdu_features
 from experiments._fdu_features import load_features, probe_layer
 from experiments._lm_encoder import encoder_fns
-from experiments._mtl import aggregate_shared, aggregator
+from experiments._mtl import aggregate_shared, aggregator, train_state
 from experiments.lm_multitask import analysis
 from jtransfer import align, mtl, parallel, train
 
@@ -249,15 +249,7 @@ def make_step(method, config, optimizer, num_tasks):
         return new
 
     def init_state(params, num_evals, n_va, n_te):
-        state = {
-            "params": params,
-            "opt": optimizer.init(params),
-            "va": jnp.zeros((num_evals, num_tasks, n_va), bool),
-            "te": jnp.zeros((num_evals, num_tasks, n_te), bool),
-        }
-        if agg is not None:
-            state["agg"] = agg.init(params["ad"])
-        return state
+        return train_state(optimizer, agg, params, num_evals, num_tasks, n_va, n_te)
 
     return step, init_state
 

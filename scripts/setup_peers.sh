@@ -33,7 +33,7 @@ tmp=$(mktemp -d)
    && "$DEST/torch/bin/cython" -3 learn2learn/data/{meta_dataset,task_dataset,transforms}.pyx \
    && "$T" install -q --no-build-isolation --no-deps .)
 rm -rf "$tmp"
-"$T" install -q gym                       # imported by learn2learn at import time
+"$T" install -q gym requests              # both imported by learn2learn at import time
 "$T" install -q transformers sentence-transformers peft   # language-model peers (issue 16)
 "$T" install -q 'numpy>=2,<3'             # gym may downgrade numpy; jax needs >= 2
 

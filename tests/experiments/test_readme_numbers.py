@@ -259,6 +259,13 @@ def _quoted_lm_domain_shift() -> list[str]:
     left = [pool[d]["raw_size"] - pool[d]["removed_overlap"] for d in doms]
     assert 1700 - 25 <= min(left) and max(left) <= 1950 + 25, left  # "~1700-1950"
     out.append(f"its heads took {sum(frozen['wall_seconds']['methods'].values()):.0f} s summed")
+    a = lora["config"]["adapt"]  # LoRA size and token cache from the run's config and
+    h, ffn = 384, 1536  # MiniLM-L6's hidden and FFN widths (its config.json)
+    dims = {"intermediate": (h, ffn), "output": (ffn, h)}
+    n = sum(a["lora_rank"] * sum(dims.get(t, (h, h))) for t in a["lora_targets"])
+    out.append(f"({len(a['lora_targets'])} matrices, {n / 1000:.0f} k trainable numbers)")
+    mb = (8000 + 4 * 500) * a["max_length"] * h * 2 / 1e6  # float16 states of every review
+    out.append(f"pool lines, about {10 * round(mb / 10)} MB)")
     steps = [x for v in lora["selection"]["lora_source_only"].values() for x in v["step"]]
     out.append(f"(step 20 or 40) in {sum(x < 60 for x in steps)} of {len(steps)} shift × seed")
 

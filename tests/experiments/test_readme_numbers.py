@@ -10,7 +10,8 @@ table with digits is allowed only if its header is listed in ``NON_RESULT_TABLES
 method and published-number tables, each with the reason), and a "x ± y" only if it is a
 quoted string checked against an artefact (``QUOTED``) or a published value
 (``PUBLISHED_PM``); every other decimal left in the prose must be listed, with its kind
-(setting, published value, goal, reference), in ``DECIMALS_NOT_RESULTS``."""
+(setting, published value, goal, reference), in ``DECIMALS_NOT_RESULTS``, and every
+percentage or count ("N %", "N/M", "N of M") in ``COUNTS_NOT_RESULTS``."""
 
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ def test_every_mean_pm_std_in_the_prose_is_checked_or_published(experiment):
 # Every decimal number left in a README's prose once the generated blocks, the listed
 # non-result tables and the QUOTED (artefact-checked) strings are removed: each is a setting,
 # a published value, a goal, a version or a reference. A new decimal in the prose fails
-# test_every_decimal_in_the_prose_is_checked_or_listed until it is either recomputed from an
+# test_every_number_in_the_prose_is_checked_or_listed until it is either recomputed from an
 # artefact in QUOTED or listed here (which a reviewer sees).
 DECIMALS_NOT_RESULTS = {
     # λ 0.1, C 0.01, §5.1.1, arXiv id; 2.6-5.5 % (data overlap, checked on the real files by
@@ -164,8 +165,29 @@ DECIMALS_NOT_RESULTS = {
 }
 
 
+# The same for percentages and counts ("N %", "N/M", "N of M"): 95 % intervals, splits,
+# chance levels and the issue's goals.
+COUNTS_NOT_RESULTS = {
+    # 10 % validation split; the overlap counts are checked on the real files (see above)
+    "amazon_reviews": {"10 %", "198 of 4465", "199/3586", "168/5681", "157/5945"},
+    # the stopped layer-6 run's 6 shifts; the issue's goals (80 %, 87 %, 8 of 12 shifts)
+    "lm_domain_shift": {"6 of 12", "80 %", "87 %", "8 of 12", "95 %"},
+    "lm_fewshot": {"95 %"},
+    "lm_multitask": {"169 of 400", "95 %"},  # FDU-MTL's duplicates (docs/data.md)
+    # chance level; "under 2 %" of the iterations of runs no longer quoted
+    "maml_omniglot": {"95 %", "2 %", "20 %"},
+    "maml_sinusoid": {"95 %"},
+    "mtl_school": {"25 %", "75/25"},  # the splits
+    # the 20 % / 80 % source split; NOT YET CHECKED: "≈ 100 % on all 60 seed-shift pairs"
+    # belongs to the selection finding that the `office` helper owns (#22)
+    "office_caltech": {"20 %", "80 %", "100 %"},
+    "transferability": {"95 %", "20 %"},
+    "two_moons": {"95 %"},
+}
+
+
 @pytest.mark.parametrize("experiment", ALL_READMES)
-def test_every_decimal_in_the_prose_is_checked_or_listed(experiment):
+def test_every_number_in_the_prose_is_checked_or_listed(experiment):
     text = _outside_blocks(_readme(experiment))
     for t in _tables(text):
         if t[0] in NON_RESULT_TABLES:
@@ -178,6 +200,12 @@ def test_every_decimal_in_the_prose_is_checked_or_listed(experiment):
     assert not unlisted, (
         f"decimal(s) {sorted(unlisted)} in {experiment}'s README prose are neither recomputed "
         "from an artefact (QUOTED) nor listed in DECIMALS_NOT_RESULTS"
+    )
+    found = set(re.findall(r"(?<![\w./])(\d+ ?%|\d+/\d+|\d+ of \d+)(?![\w/])", text))
+    unlisted = found - COUNTS_NOT_RESULTS.get(experiment, set())
+    assert not unlisted, (
+        f"percentage(s) / count(s) {sorted(unlisted)} in {experiment}'s README prose are "
+        "neither recomputed from an artefact (QUOTED) nor listed in COUNTS_NOT_RESULTS"
     )
 
 

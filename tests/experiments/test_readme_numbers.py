@@ -133,7 +133,9 @@ DECIMALS_NOT_RESULTS = {
     "lm_fewshot": {"0.1"},  # inner rate
     "lm_multitask": {"0.3", "12.7"},  # the goals
     "lopt_digits": {"3.2", "1606.04474"},  # section, arXiv id
-    "lopt_quadratics": {"0.1", "0.9", "3.1", "1606.04474"},  # settings, section, arXiv id
+    # settings, section, arXiv id; 0.6 (the `digits` branch's "about 0.6–2 h per seed"): a
+    # run-time estimate for the full config, not a result
+    "lopt_quadratics": {"0.1", "0.9", "3.1", "1606.04474", "0.6"},
     # settings (α, learning rates), jax version, §5.2, published (Finn et al. 2017 Table 1 and
     # MiniImagenet); 0.03 % = 20 of 60 000 iterations
     "maml_omniglot": {

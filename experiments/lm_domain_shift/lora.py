@@ -45,18 +45,9 @@ import numpy as np
 import optax
 
 from experiments.lm_domain_shift.tables import read_records
-from jtransfer import adapters, align, select
+from jtransfer import adapters, align, models, select
 
 _FORMAT = 1
-
-
-def _texts_hash(texts) -> str:
-    h = hashlib.sha256()
-    for t in texts:
-        b = t.encode("utf-8")
-        h.update(len(b).to_bytes(8, "little"))
-        h.update(b)
-    return h.hexdigest()
 
 
 def split_encoder(apply_fn, k: int):
@@ -121,7 +112,7 @@ def token_states(
             "format": _FORMAT,
             "kind": "token_states_float16",
             "max_length": max_length,
-            "texts": _texts_hash(texts),
+            "texts": models.texts_hash(texts),
             "num_texts": n,
             "chunk_size": chunk_size,
             **key_parts,

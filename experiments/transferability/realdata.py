@@ -267,14 +267,17 @@ def shift_selection(src, tgt, *, num_classes, config, key, use_coral) -> dict:
             )
             for i, l2 in enumerate(config.candidate_l2):
                 p = jax.tree.map(lambda a, i=i: a[i], grid)
+                # 0/1 errors in float32 (exact), the dtype jax computes in with x64 off, so
+                # iwv_risk / dev_risk get no float64 to truncate; the source accuracy is still
+                # averaged in float64 as before (same numbers)
                 err_val = (
                     np.asarray(jnp.argmax(logits(p, jnp.asarray(x[val])), 1)) != y[val]
-                ).astype(np.float64)
+                ).astype(np.float32)
                 pt = jax.nn.softmax(logits(p, jnp.asarray(tgt["x_unlab"])), axis=1)
                 cands.append(
                     {
                         "name": f"{adapt}/steps{steps}/l2={l2:g}",
-                        "source_val": 1.0 - err_val.mean(),
+                        "source_val": 1.0 - err_val.mean(dtype=np.float64),
                         "iwv": -float(select.iwv_risk(err_val, w_val)),
                         "dev": -float(select.dev_risk(err_val, w_dev)),
                         "snd": float(

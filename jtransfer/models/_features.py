@@ -57,7 +57,31 @@ def params_hash(params: Any) -> str:
     return h.hexdigest()
 
 
-def _texts_hash(texts: Sequence[str]) -> str:
+def texts_hash(texts: Sequence[str]) -> str:
+    """SHA-256 (hex) of a sequence of strings, order- and boundary-sensitive.
+
+    .. math::
+
+        \\operatorname{sha256}\\big(\\Vert_i\\; \\mathrm{len}_8(b_i) \\,\\Vert\\, b_i\\big),
+        \\qquad b_i = \\mathrm{utf8}(t_i),
+
+    where :math:`\\mathrm{len}_8` is the byte length as 8 little-endian bytes, so
+    ``["ab", "c"]`` and ``["a", "bc"]`` differ. It is the text component of the cache keys of
+    :func:`extract_features` and of the LoRA token cache of ``experiments/lm_domain_shift``;
+    changing it would orphan every cache on disk (a test pins its value).
+
+    Args:
+      texts: the strings, in order.
+
+    Returns:
+      The 64-character hexadecimal digest.
+
+    Example:
+      >>> texts_hash(["ab", "c"]) == texts_hash(["a", "bc"])
+      False
+      >>> texts_hash([])[:12]
+      'e3b0c44298fc'
+    """
     h = hashlib.sha256()
     for t in texts:
         b = t.encode("utf-8")
@@ -215,7 +239,7 @@ def extract_features(
             "checkpoint": checkpoint_hash if checkpoint_hash is not None else params_hash(params),
             "layers": list(layers),
             "max_length": max_length,
-            "texts": _texts_hash(texts),
+            "texts": texts_hash(texts),
             "num_texts": n,
             "extra": json.loads(json.dumps(cache_key_extra, sort_keys=True, default=repr)),
         }

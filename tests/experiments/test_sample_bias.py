@@ -146,3 +146,24 @@ def test_adapt_protocol_resamples_by_the_weights_and_shares_the_initialisation(t
     m = train.train_and_evaluate(c, str(tmp_path))
     for k in c.methods:
         assert 0.0 < m[f"{k}_mae"] < 1.0 and 1 <= m[f"{k}_n_iter"] <= 200, m
+
+
+def test_adapt_network_notes_take_their_numbers_from_the_check_artefact(tmp_path):
+    """The ``adapt_network`` notes quote ``results/adapt_check.json`` (mean ± std, ddof = 1, of
+    the scikit-learn initialisations), not a typed number."""
+    from experiments.reproduce import results
+    from experiments.sample_bias import report
+
+    runs = [
+        {
+            **{f"{m}_mae": 0.1 + 0.01 * s for m in train.METHODS},
+            **{f"{m}_ess": 50.0 for m in train.METHODS},
+            "train_seconds": 1.0,
+            "weights_seconds": 1.0,
+        }
+        for s in range(2)
+    ]
+    report.write_artefacts(runs, runs, [0, 1], "full", {}, {}, root=tmp_path)
+    notes = results.read_results("sample_bias", "adapt_network", root=tmp_path)["notes"]
+    sk = results.read_results("sample_bias", "adapt_check")["values"]["sklearn"]
+    assert f"{np.mean(sk):.3f} ± {np.std(sk, ddof=1):.3f} over {len(sk)} other" in notes

@@ -1,6 +1,7 @@
 """extract_features: equal to a direct computation, cached, resumed, keyed on what matters."""
 
 import doctest
+import hashlib
 import os
 from typing import NamedTuple
 
@@ -9,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jtransfer.models import extract_features, params_hash
+from jtransfer.models import extract_features, params_hash, texts_hash
 
 V, H, L = 30, 4, 6
 
@@ -193,6 +194,29 @@ def test_params_hash_depends_on_values_and_paths():
     assert params_hash(p) == params_hash(jax.tree.map(np.asarray, p))
     assert params_hash(p) != params_hash(_params(1))
     assert params_hash({"a": jnp.zeros(2)}) != params_hash({"b": jnp.zeros(2)})
+
+
+def test_texts_hash_is_pinned_so_existing_caches_stay_valid():
+    """The digest of a fixed input, computed with the private ``_texts_hash`` that
+    ``extract_features`` and ``experiments/lm_domain_shift/lora.py`` each had before they
+    shared this function: any change to it would orphan the feature and token caches."""
+    assert texts_hash(["great book", "not worth it", "é", ""]) == (
+        "1382959b01ef2ceb13ac54d3195f799f8fd44d93d89ba297669a09a5f807b705"
+    )
+    ref = hashlib.sha256()  # independent: the documented framing, written out
+    for b in (b"ab", b"c"):
+        ref.update(len(b).to_bytes(8, "little") + b)
+    assert texts_hash(["ab", "c"]) == ref.hexdigest() != texts_hash(["a", "bc"])
+    assert texts_hash(("x",)) == texts_hash(iter(["x"]))
+
+
+def test_lora_token_cache_uses_the_shared_texts_hash():
+    import inspect
+
+    from experiments.lm_domain_shift import lora
+
+    src = inspect.getsource(lora)
+    assert "models.texts_hash(texts)" in src and "def _texts_hash" not in src
 
 
 @pytest.mark.parametrize(

@@ -248,7 +248,10 @@ def matmul_ops(fn: Callable) -> Callable:
 
     and every max ``reduce_window`` with window = stride and no padding as a reshape followed by
     a one-hot selection of each window's first maximum. Their derivatives of every order are
-    then matmuls, pads and elementwise ops.
+    then matmuls, patch copies and elementwise ops: a stride-1 convolution has a custom VJP
+    whose input gradient is the convolution of the output gradient with the flipped kernel
+    (not the transpose of the patch extraction, a pad and add per kernel tap) and whose
+    kernel gradient's VJP is again two such convolutions.
     Use it on CPU for second-order MAML with CNNs (``maml_loss(matmul_ops(loss_fn), ...)``),
     where XLA:CPU runs convolution weight-gradients, the grouped convolutions that ``vmap``
     makes of per-task weights, and the second derivative of ``reduce_window`` slowly. On GPU

@@ -23,21 +23,39 @@ with the flipped kernel and whose kernel gradient's own VJP is two such convolut
 derivative of any order contains col2im (meta-gradients equal to 2.7e-15 in float64). Meta-batch
 32, CPU time per step in one process, 3 alternating rounds at load 16-19 (square GEMM in the
 same process 62-66 GFLOP per CPU-second): before 1489-1660 ms = 23.1-25.7 GFLOP/CPU-s (37-39 %
-of the GEMM rate), after 1351-1387 ms = 27.6-28.4 GFLOP/CPU-s (42-45 %). Profile after (this
-script, load 11, GEMM rate 27 GFLOP/s wall): step 3.10 s wall, 46 % of the bound; op time dots
-37.3 % (``[32,980,64]`` 34.5 GFLOP/s, ``[32,576,64]`` 23.3, ``[32,245,64]`` 26.3, kernel
-gradients ``[3,3,64,64]`` 19.6, first layer ``[32,3920,64]`` K = 9 2.9; 1.44 s for 36.8 GFLOP
-= 26 GFLOP/s, about the square-GEMM rate of that moment), transposes 17.4 % (layout changes
-between the batched dots' ``[task, rows, K]`` operands and the NHWC activations), concatenates
-15.5 % (im2col, now also for the gradients), elementwise 13.1 %, reductions 9.7 % (batch norm),
-pads 7.0 % (the padded inputs of im2col). Where the rest goes and why it stays: 63 % of the op
-time is memory-bound data movement (transposes, im2col copies, batch-norm reductions and
-elementwise maths) at the memory bandwidth two shared cores get; with every dot at the full
-GEMM rate and the rest unchanged the step would still be ~2.2x the GEMM bound (~45 %). The 60 %
-goal needs a convolution that reads its input in place (a direct, fused convolution kernel
-with per-task weights, which XLA:CPU does not have: its native convolution under ``vmap``
-is a grouped convolution, below), or batch norm and ReLU fused into the convolution's epilogue;
-neither is expressible in XLA:CPU's HLO fusion without custom calls.
+of the GEMM rate), after 1351-1387 ms = 27.6-28.4 GFLOP/CPU-s (42-45 %); ``bench_meta.py --json
+--only jtransfer --rounds 1`` then: 1.21 s CPU per step (31.7 GFLOP/CPU-s).
+
+Profile after (this script, meta-batch 32, load 11, square-GEMM rate 27 GFLOP/s wall): step
+3.23 s wall for 38.3 GFLOP (36.8 in dots) = 44 % of the GEMM bound. Per category (op time
+share; bytes written per step; rate):
+
+=================== ====== ========= ===============================================
+category            share  written   rate
+=================== ====== ========= ===============================================
+fusion(dot)         40.6 % 0.223 GB  24.3 GFLOP/s (90 % of the square-GEMM rate)
+concatenate         16.1 % 0.571 GB  0.95 GB/s written (im2col, also of gradients)
+fusion(transpose)   13.5 % 0.606 GB  1.21 GB/s (between ``[task, rows, K]`` dot
+                                     operands and NHWC activations; the pool's windows)
+fusion(elementwise) 12.2 % 0.597 GB  1.31 GB/s (batch norm, ReLU, pool masks)
+fusion(reduce)      10.2 % 0.074 GB  0.19 GB/s (batch-norm statistics, kernel sums)
+fusion(pad)          7.4 % 0.515 GB  1.86 GB/s (the zero-padded inputs of im2col)
+=================== ====== ========= ===============================================
+
+Dots by shape: ``[32,980,64]`` 32.8 GFLOP/s, ``[32,576,64]`` 23.5, ``[32,245,64]`` 23.4,
+kernel gradients ``[3,3,64,64]`` 15.8, the first layer's ``[32,3920,64]`` (K = 9) 3.4 (3.5 %
+of the op time). Conclusion: the dots already run at ~90 % of the GEMM rate; the step is at
+44 % of the bound because 59 % of the op time moves 2.36 GB per step (plus its reads) through
+memory in im2col copies, layout transposes, batch norm and padding, at the 1-2 GB/s that the
+loaded machine gives (a plain 256 MB stream ``a * 2 + 1`` measured 3.8-4.4 GB read+written per
+CPU-second at load 9). With every dot at the full GEMM rate and the rest unchanged the step
+would still be ~2.2x the bound (~45 %). The 60 % goal needs a convolution that reads its input
+in place (a direct, fused convolution kernel with per-task weights, which XLA:CPU does not
+have: its native convolution under ``vmap`` is a grouped convolution, below) or batch norm and
+ReLU fused into the convolution's epilogue; neither is expressible in XLA:CPU's HLO fusion
+without custom calls. im2col cannot be shared across tasks (each task convolves its own
+images), and the per-layer GEMM is already one batched ``dot_general`` over the tasks (what
+``jnp.einsum`` over tasks would emit).
 
 Tried 2026-12-06 (meta-batch 8, 9.61 GFLOP/step, CPU time of the process at load 17-20,
 median of 3 steps; the square-GEMM rate in the same process 57-64 GFLOP per CPU-second) and

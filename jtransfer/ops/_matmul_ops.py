@@ -112,7 +112,16 @@ _conv.defvjp(_conv_fwd, _conv_bwd)
 
 
 def _matmul_conv(
-    lhs, rhs, *, window_strides, padding, rhs_dilation, dimension_numbers, precision, **_
+    lhs,
+    rhs,
+    *,
+    window_strides,
+    padding,
+    rhs_dilation,
+    dimension_numbers,
+    precision,
+    conv_vjp=True,
+    **_,
 ):
     """``lax.conv_general_dilated`` (no lhs dilation, no groups) as patches @ kernel."""
     lhs_spec, rhs_spec, out_spec = dimension_numbers
@@ -122,7 +131,8 @@ def _matmul_conv(
     ksz = w.shape[:nsp]
     pads = tuple((int(lo), int(hi)) for lo, hi in padding)
     if (
-        precision is None
+        conv_vjp
+        and precision is None
         and all(s == 1 for s in window_strides)
         and all(r == 1 for r in rhs_dilation)
         and all(0 <= lo <= k - 1 and 0 <= hi <= k - 1 for (lo, hi), k in zip(pads, ksz))
@@ -207,7 +217,7 @@ def _reshape_max_pool(x, *, window_dimensions, **_):
 _CALLS = ("pjit", "jit", "closed_call")
 
 
-def _eval(jaxpr, consts, args):
+def _eval(jaxpr, consts, args, conv_vjp=True):
     env = {}
 
     def read(v):
@@ -221,14 +231,14 @@ def _eval(jaxpr, consts, args):
         invals = [read(v) for v in eqn.invars]
         name, params = eqn.primitive.name, eqn.params
         if name == "conv_general_dilated" and _conv_supported(params, *invals):
-            outs = [_matmul_conv(*invals, **params)]
+            outs = [_matmul_conv(*invals, **params, conv_vjp=conv_vjp)]
         elif name == "reduce_window_max" and _pool_supported(params, *invals):
             outs = [_reshape_max_pool(*invals, **params)]
         elif name in _CALLS and isinstance(
             params.get("jaxpr", params.get("call_jaxpr")), _jaxpr.ClosedJaxpr
         ):
             inner = params.get("jaxpr", params.get("call_jaxpr"))
-            outs = _eval(inner.jaxpr, inner.consts, invals)
+            outs = _eval(inner.jaxpr, inner.consts, invals, conv_vjp)
         else:
             outs = _jaxpr.bind(eqn, invals)
         for v, o in zip(eqn.outvars, outs, strict=True):
@@ -236,7 +246,7 @@ def _eval(jaxpr, consts, args):
     return [read(v) for v in jaxpr.outvars]
 
 
-def matmul_ops(fn: Callable) -> Callable:
+def matmul_ops(fn: Callable, *, conv_vjp: bool = True) -> Callable:
     r"""Returns ``fn`` with its convolutions and max-pools evaluated as matmuls and reshapes.
 
     The returned function computes the same values as ``fn`` (up to float rounding) but
@@ -266,6 +276,13 @@ def matmul_ops(fn: Callable) -> Callable:
     Args:
       fn: a function of arrays / pytrees of arrays returning a pytree of arrays, e.g.
         ``loss_fn(params, batch)``.
+      conv_vjp: ``True`` (default): stride-1 convolutions use the custom VJP above (fastest
+        for reverse-over-reverse, i.e. second-order MAML). It supports reverse mode of any
+        order but not forward mode: ``jax.jvp``, ``jax.jacfwd``, ``jax.hessian`` and
+        :func:`jtransfer.meta.imaml`'s Hessian-vector products raise ``TypeError``
+        (JAX cannot apply forward-mode autodiff to a ``custom_vjp`` function). ``False``:
+        every convolution is patch slices + ``dot_general`` differentiated by autodiff (the
+        behaviour before issue 21's second pass, bit for bit): any mode of differentiation.
 
     Returns:
       A function with the signature of ``fn``: positional arguments are traced (pytrees of
@@ -288,6 +305,8 @@ def matmul_ops(fn: Callable) -> Callable:
     """
     if not callable(fn):
         raise ValueError(f"matmul_ops expects a callable, got {type(fn).__name__}")
+    if not isinstance(conv_vjp, bool):
+        raise ValueError(f"matmul_ops: conv_vjp must be a bool, got {conv_vjp!r}")
 
     @functools.wraps(fn)
     def wrapped(*args, **static_kwargs):
@@ -295,7 +314,7 @@ def matmul_ops(fn: Callable) -> Callable:
         closed, out_shape = jax.make_jaxpr(
             lambda *f: fn(*jax.tree.unflatten(in_tree, f), **static_kwargs), return_shape=True
         )(*flat)
-        outs = _eval(closed.jaxpr, closed.consts, flat)
+        outs = _eval(closed.jaxpr, closed.consts, flat, conv_vjp)
         return jax.tree.unflatten(jax.tree.structure(out_shape), outs)
 
     return wrapped

@@ -23,7 +23,8 @@ with the flipped kernel and whose kernel gradient's own VJP is two such convolut
 derivative of any order contains col2im (meta-gradients equal to 2.7e-15 in float64). Meta-batch
 32, CPU time per step in one process, 3 alternating rounds at load 16-19 (square GEMM in the
 same process 62-66 GFLOP per CPU-second): before 1489-1660 ms = 23.1-25.7 GFLOP/CPU-s (37-39 %
-of the GEMM rate), after 1351-1387 ms = 27.6-28.4 GFLOP/CPU-s (42-45 %); ``bench_meta.py --json
+of the GEMM rate), after 1351-1387 ms = 27.6-28.4 GFLOP/CPU-s (42-45 %); a second process, 4
+rounds at load 10-11: before 1473-1572 ms, after 1354-1396 ms (GEMM 65-68); ``bench_meta.py --json
 --only jtransfer --rounds 1`` then: 1.21 s CPU per step (31.7 GFLOP/CPU-s).
 
 Profile after (this script, meta-batch 32, load 11, square-GEMM rate 27 GFLOP/s wall): step

@@ -18,6 +18,21 @@ its fusion), ``jtransfer_refill`` (the same, drawn by ``sample.refill`` into the
 call's donated episodes: no fresh output buffers to allocate and page in per call) and
 ``numpy_loop``; ``items_per_s`` is episodes per second (wall), ``cpu_items_per_s`` per second
 of this process's CPU time (the figure to quote on a shared machine).
+
+Issue 21 second pass (2026-12-06, 2 shared cores at load 9-12, CPU time, one process, the old
+and new ``refill`` alternating, 20 calls per round): the gather of a 5-way 1-shot 15-query
+float32 batch of 100 took ~6.5 of ~9 ms CPU (profile: one XLA:CPU loop fusion that gathers,
+index-checks and converts element by element), the sampling of the indices ~1 ms, and a
+layout copy of the float32 output ~1.5 ms (XLA gives the gather fusion a layout with the
+trailing size-1 channel axis outermost and copies it into the default layout; not removed:
+the same copy appears with the gather written four other ways). ``episode_sampler`` now keeps
+uint8 rows as uint32 words (196 per 784-byte row) and gathers words, then bitcasts back:
+old 10.3-11.4k, new 11.5-13.1k episodes per CPU-second at batch 100 over 8 rounds (per-round
+ratio 1.01-1.27); at batch 32 old 8.5-9.2k, new 9.9-10.7k; at batch 300 both 4.8-5.2k (70 MB
+of float32 per call no longer stays in cache), so ~100 episodes per call is the right batch on
+this CPU. In a single ``--rounds`` run the three jtransfer rows swing 2x between rounds at
+this load (memory bandwidth shared with the other jobs): compare them in one process over
+several rounds, as above.
 """
 
 from __future__ import annotations

@@ -27,6 +27,18 @@ small for the GEMM kernel); chunking keeps their outputs in cache rather than ma
 faster. What remains: ~1.0 GFLOP of skinny matmuls and ~20M transcendental gate functions
 per update.
 
+Issue 21 second pass (2026-12-06, load 10-12, CPU time of one process, 10 steps per call, 3
+calls per round, 2 processes x 3 alternating rounds): the input and hidden matmuls were
+already one ``[W_x; W_h]^T [x; h]`` product per layer and chunk. Training step, ``chunk_size``
+4096: 35.0-37.2 ms (36-43x ``optax.adam`` in the same rounds); 8192: 31.9-39.4 ms; 16384:
+30.9-36.7 ms (32-42x), 1-12 % below 4096 in each of the 6 rounds, now the default; 32768:
+31.3-36.2 ms; 1024: 38.1-41.3 ms. Sigmoid as ``0.5 tanh(x / 2) + 0.5`` (16384): 29.4-35.7 ms,
+0-5 % below the logistic, max|diff| to the float64 reference 1.7e-9 (vs 1.2e-9), not adopted:
+it changes the rounding of every update, so the lopt experiments' numbers would move. bf16
+not measured: its 8-bit mantissa (relative rounding 2^-9 = 2e-3 on every gate input) cannot
+keep the 1e-6 check on updates of size ~1e-2 (this AMD EPYC does have avx512_bf16).
+``--json --rounds 1`` after the change: 38.6 ms CPU per step, 40x Adam.
+
 Run: ``python experiments/bench_lopt.py [--json] [--only optax_adam --only lstm_optimizer]
 [--rounds 3] [--steps 20] [--skip-meta]``
 """

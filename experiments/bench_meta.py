@@ -38,6 +38,14 @@ rerun on an idle machine before quoting): Conv4 mb 32, torch 1 thread, XLA defau
 torch_loop / jtransfer 0.84x [0.79, 0.99], torch_func / jtransfer 1.04x [0.83, 1.06]; their
 meta-gradients equal jtransfer's to 5.3e-5 and 3.2e-5 (max|g|-relative bound 2e-3).
 
+Issue 21 second pass (custom-VJP convolution in ``matmul_ops``, see
+``bench_conv4_profile.py``): Conv4 mb 32 in one process, 7 alternating rounds over two runs
+at load 10-19, CPU time per step: previous ``matmul_ops`` 1473-1660 ms, now 1351-1396 ms
+(per round 5-17 % less; 27.4-28.4 GFLOP per CPU-second against 62-68 for a square GEMM).
+Reference checks with the torch peers (``/work/.peers/torch`` interpreter, mb 8, torch 1
+thread, 1 round, load 8): torch_loop and torch_func meta-gradients equal jtransfer's to
+6.3e-6 and 6.1e-6; wall per step jtransfer 717 ms, torch_loop 1.19x, torch_func 1.13x.
+
 Run: ``python experiments/bench_meta.py [--json] [--only jtransfer --only torch_loop]
 [--rounds 3] [--threads 1] [--quick] [--skip-memory] [--skip-sinusoid]``.
 """

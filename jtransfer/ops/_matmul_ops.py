@@ -33,13 +33,123 @@ def _conv_supported(params, lhs, rhs) -> bool:
     )
 
 
+def _im2col(x, ksz, pads):
+    """``(N, S..., C)`` -> ``(N, S'..., prod(K) * C)`` patches of a stride-1 convolution."""
+    x = jnp.pad(x, [(0, 0), *pads, (0, 0)])
+    out_sz = [x.shape[1 + d] - k + 1 for d, k in enumerate(ksz)]
+    cols = [
+        lax.slice(
+            x, [0, *offs, 0], [x.shape[0], *(o + n for o, n in zip(offs, out_sz)), x.shape[-1]]
+        )
+        for offs in np.ndindex(*ksz)
+    ]
+    return jnp.concatenate(cols, axis=-1)
+
+
+def _transposed_pads(ksz, pads):
+    return tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(ksz, pads, strict=True))
+
+
+def _conv_t(dy, w, pads):
+    """The transpose of ``x -> _conv(x, w, pads)`` at ``dy``: the convolution of ``dy`` with
+    the spatially flipped, in/out-swapped kernel and the complementary padding."""
+    nsp = w.ndim - 2
+    wf = jnp.flip(w, axis=tuple(range(nsp)))
+    wf = jnp.swapaxes(wf, -1, -2)
+    return _conv(dy, wf, _transposed_pads(w.shape[:nsp], pads))
+
+
+def _wgrad_value(x, dy, ksz, pads):
+    p = _im2col(x, ksz, pads)
+    batch = tuple(range(p.ndim - 1))
+    g = lax.dot_general(p, dy, ((batch, batch), ((), ())))  # (prod(K) * C, O)
+    return g.reshape(*ksz, x.shape[-1], dy.shape[-1])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _wgrad(x, dy, ksz, pads):
+    """The kernel gradient ``sum_{n,s} xpad[n, s + k, c] dy[n, s, o]`` of :func:`_conv`."""
+    return _wgrad_value(x, dy, ksz, pads)
+
+
+def _wgrad_fwd(x, dy, ksz, pads):
+    return _wgrad_value(x, dy, ksz, pads), (x, dy)
+
+
+def _wgrad_bwd(ksz, pads, res, ct):
+    x, dy = res
+    return _conv_t(dy, ct, pads), _conv(x, ct, pads)
+
+
+_wgrad.defvjp(_wgrad_fwd, _wgrad_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv(x, w, pads):
+    """Stride-1 convolution ``x (N, S..., C)``, ``w (K..., C, O)``, ``0 <= pads <= K - 1``, as
+    im2col + one ``dot_general``, with a VJP that is again such convolutions.
+
+    Left to autodiff, the input gradient of the im2col form is the transpose of the nine (for
+    3x3) strided slices: a pad and an add per kernel tap over the patch-gradient array
+    (col2im), which took 19 % of the Conv4 second-order MAML step. Here the input gradient is
+    the convolution of the output gradient with the flipped kernel and the kernel gradient is
+    :func:`_wgrad`, whose own VJP is again these two convolutions, so derivatives of every
+    order are im2col copies and matmuls (equal to autodiff's to 1e-15 in float64)."""
+    p = _im2col(x, w.shape[:-2], pads)
+    return lax.dot_general(p, w.reshape(-1, w.shape[-1]), (((p.ndim - 1,), (0,)), ((), ())))
+
+
+def _conv_fwd(x, w, pads):
+    return _conv(x, w, pads), (x, w)
+
+
+def _conv_bwd(pads, res, dy):
+    x, w = res
+    return _conv_t(dy, w, pads), _wgrad(x, dy, w.shape[:-2], pads)
+
+
+_conv.defvjp(_conv_fwd, _conv_bwd)
+
+
 def _matmul_conv(
-    lhs, rhs, *, window_strides, padding, rhs_dilation, dimension_numbers, precision, **_
+    lhs,
+    rhs,
+    *,
+    window_strides,
+    padding,
+    rhs_dilation,
+    dimension_numbers,
+    precision,
+    conv_vjp=True,
+    **_,
 ):
     """``lax.conv_general_dilated`` (no lhs dilation, no groups) as patches @ kernel."""
     lhs_spec, rhs_spec, out_spec = dimension_numbers
     x = jnp.transpose(lhs, (lhs_spec[0], *lhs_spec[2:], lhs_spec[1]))  # N, S..., C
     w = jnp.transpose(rhs, (*rhs_spec[2:], rhs_spec[1], rhs_spec[0]))  # K..., I, O
+    nsp = x.ndim - 2
+    ksz = w.shape[:nsp]
+    pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+    if (
+        conv_vjp
+        and precision is None
+        and all(s == 1 for s in window_strides)
+        and all(r == 1 for r in rhs_dilation)
+        and all(0 <= lo <= k - 1 and 0 <= hi <= k - 1 for (lo, hi), k in zip(pads, ksz))
+    ):
+        out = _conv(x, w, pads)
+    else:
+        out = _strided_matmul_conv(x, w, window_strides, pads, rhs_dilation, precision)
+    # out is (N, S'..., O); out_spec[i] is the output axis of logical dim i (N, C, S...).
+    logical = (0, out.ndim - 1, *range(1, out.ndim - 1))
+    perm = [0] * out.ndim
+    for i, ax in enumerate(out_spec):
+        perm[ax] = logical[i]
+    return jnp.transpose(out, perm)
+
+
+def _strided_matmul_conv(x, w, window_strides, padding, rhs_dilation, precision):
+    """The general case (strides, dilation, any padding); derivatives by autodiff."""
     nsp = x.ndim - 2
     x = jnp.pad(x, [(0, 0), *padding, (0, 0)])
     ksz = w.shape[:nsp]
@@ -60,18 +170,12 @@ def _matmul_conv(
         )
         cols.append(lax.slice(x, start, limit, (1, *window_strides, 1)))
     patches = jnp.concatenate(cols, axis=-1)  # N, S'..., prod(K) * C
-    out = lax.dot_general(
+    return lax.dot_general(
         patches,
         w.reshape(-1, w.shape[-1]),
         (((patches.ndim - 1,), (0,)), ((), ())),
         precision=precision,
     )
-    # out is (N, S'..., O); out_spec[i] is the output axis of logical dim i (N, C, S...).
-    logical = (0, out.ndim - 1, *range(1, out.ndim - 1))
-    perm = [0] * out.ndim
-    for i, ax in enumerate(out_spec):
-        perm[ax] = logical[i]
-    return jnp.transpose(out, perm)
 
 
 def _pool_supported(params, x) -> bool:
@@ -113,7 +217,7 @@ def _reshape_max_pool(x, *, window_dimensions, **_):
 _CALLS = ("pjit", "jit", "closed_call")
 
 
-def _eval(jaxpr, consts, args):
+def _eval(jaxpr, consts, args, conv_vjp=True):
     env = {}
 
     def read(v):
@@ -127,14 +231,14 @@ def _eval(jaxpr, consts, args):
         invals = [read(v) for v in eqn.invars]
         name, params = eqn.primitive.name, eqn.params
         if name == "conv_general_dilated" and _conv_supported(params, *invals):
-            outs = [_matmul_conv(*invals, **params)]
+            outs = [_matmul_conv(*invals, **params, conv_vjp=conv_vjp)]
         elif name == "reduce_window_max" and _pool_supported(params, *invals):
             outs = [_reshape_max_pool(*invals, **params)]
         elif name in _CALLS and isinstance(
             params.get("jaxpr", params.get("call_jaxpr")), _jaxpr.ClosedJaxpr
         ):
             inner = params.get("jaxpr", params.get("call_jaxpr"))
-            outs = _eval(inner.jaxpr, inner.consts, invals)
+            outs = _eval(inner.jaxpr, inner.consts, invals, conv_vjp)
         else:
             outs = _jaxpr.bind(eqn, invals)
         for v, o in zip(eqn.outvars, outs, strict=True):
@@ -142,7 +246,7 @@ def _eval(jaxpr, consts, args):
     return [read(v) for v in jaxpr.outvars]
 
 
-def matmul_ops(fn: Callable) -> Callable:
+def matmul_ops(fn: Callable, *, conv_vjp: bool = True) -> Callable:
     r"""Returns ``fn`` with its convolutions and max-pools evaluated as matmuls and reshapes.
 
     The returned function computes the same values as ``fn`` (up to float rounding) but
@@ -154,7 +258,10 @@ def matmul_ops(fn: Callable) -> Callable:
 
     and every max ``reduce_window`` with window = stride and no padding as a reshape followed by
     a one-hot selection of each window's first maximum. Their derivatives of every order are
-    then matmuls, pads and elementwise ops.
+    then matmuls, patch copies and elementwise ops: a stride-1 convolution has a custom VJP
+    whose input gradient is the convolution of the output gradient with the flipped kernel
+    (not the transpose of the patch extraction, a pad and add per kernel tap) and whose
+    kernel gradient's VJP is again two such convolutions.
     Use it on CPU for second-order MAML with CNNs (``maml_loss(matmul_ops(loss_fn), ...)``),
     where XLA:CPU runs convolution weight-gradients, the grouped convolutions that ``vmap``
     makes of per-task weights, and the second derivative of ``reduce_window`` slowly. On GPU
@@ -169,6 +276,13 @@ def matmul_ops(fn: Callable) -> Callable:
     Args:
       fn: a function of arrays / pytrees of arrays returning a pytree of arrays, e.g.
         ``loss_fn(params, batch)``.
+      conv_vjp: ``True`` (default): stride-1 convolutions use the custom VJP above (fastest
+        for reverse-over-reverse, i.e. second-order MAML). It supports reverse mode of any
+        order but not forward mode: ``jax.jvp``, ``jax.jacfwd``, ``jax.hessian`` and
+        :func:`jtransfer.meta.imaml`'s Hessian-vector products raise ``TypeError``
+        (JAX cannot apply forward-mode autodiff to a ``custom_vjp`` function). ``False``:
+        every convolution is patch slices + ``dot_general`` differentiated by autodiff (the
+        behaviour before issue 21's second pass, bit for bit): any mode of differentiation.
 
     Returns:
       A function with the signature of ``fn``: positional arguments are traced (pytrees of
@@ -191,6 +305,8 @@ def matmul_ops(fn: Callable) -> Callable:
     """
     if not callable(fn):
         raise ValueError(f"matmul_ops expects a callable, got {type(fn).__name__}")
+    if not isinstance(conv_vjp, bool):
+        raise ValueError(f"matmul_ops: conv_vjp must be a bool, got {conv_vjp!r}")
 
     @functools.wraps(fn)
     def wrapped(*args, **static_kwargs):
@@ -198,7 +314,7 @@ def matmul_ops(fn: Callable) -> Callable:
         closed, out_shape = jax.make_jaxpr(
             lambda *f: fn(*jax.tree.unflatten(in_tree, f), **static_kwargs), return_shape=True
         )(*flat)
-        outs = _eval(closed.jaxpr, closed.consts, flat)
+        outs = _eval(closed.jaxpr, closed.consts, flat, conv_vjp)
         return jax.tree.unflatten(jax.tree.structure(out_shape), outs)
 
     return wrapped

@@ -167,3 +167,33 @@ def test_refill_gives_the_episodes_of_a_fresh_draw_in_the_donated_buffers():
         sample.refill(jax.random.key(4), fresh[:3])
     with pytest.raises(ValueError, match="shapes"):  # uint8 episodes, not float32
         sample.refill(jax.random.key(4), (np.zeros(fresh[0].shape, np.uint8), *fresh[1:]))
+
+
+@pytest.mark.parametrize(
+    "dtype, feat, packed",
+    [
+        (np.uint8, (4, 3, 1), True),  # 12-byte rows: gathered as 3 uint32 words
+        (np.float16, (2, 2), True),
+        (np.uint8, (3,), False),  # 3-byte rows: gathered element by element
+    ],
+)
+def test_rows_gathered_as_words_are_the_examples_bit_for_bit(dtype, feat, packed):
+    # Rows of 1- and 2-byte dtypes are gathered as uint32 words and bitcast back: the
+    # episodes must equal those drawn from an int32 copy of x's bit patterns (element-wise
+    # path) with the same key, bit for bit (float16 bit patterns included).
+    rng = np.random.default_rng(2)
+    y = np.repeat(np.arange(7), 5)
+    unsigned = f"u{np.dtype(dtype).itemsize}"
+    x = rng.integers(0, 2 ** (8 * np.dtype(dtype).itemsize), (len(y), *feat)).astype(unsigned)
+    x = x.view(dtype)
+    kw = dict(num_ways=3, num_shots=1, num_queries=2)
+    s = data.episode_sampler(x, y, **kw)
+    assert (s._packed is not None) == packed
+    wide = data.episode_sampler(x.view(unsigned).astype(np.int32), y, **kw)
+    got, ref = s(jax.random.key(4), 5), wide(jax.random.key(4), 5)
+    for g, r in zip(got, ref, strict=True):
+        g = np.asarray(g)
+        if g.dtype == dtype:
+            assert g.shape[2:] == feat
+            g = g.view(unsigned).astype(np.int32)
+        np.testing.assert_array_equal(g, np.asarray(r))

@@ -168,7 +168,7 @@ def test_lstm_chunked_state_matches_numpy_reference_and_one_chunk():
     of the same optimizer with one (tail-only) layout, to 1e-6."""
     hidden, n = 3, 21
     chunked = lopt.lstm_optimizer(hidden=hidden, chunk_size=8)
-    whole = lopt.lstm_optimizer(hidden=hidden)  # N < 4096: everything in the tail
+    whole = lopt.lstm_optimizer(hidden=hidden)  # N < chunk_size: everything in the tail
     theta = jax.tree.map(np.asarray, chunked.init(jax.random.key(2)))
     rng = np.random.default_rng(3)
     h = [0.3 * rng.normal(size=(hidden, n)) for _ in range(2)]

@@ -243,6 +243,17 @@ class Runner:
                 f"  {'':26s} check {row['check']}"
             )
 
+    def probe(self, workload: str, name: str, **fields: Any) -> dict:
+        """A measurement that is not an implementation (e.g. the GEMM rate of this process):
+        one JSON row ``{"workload", "peer": name, "probe": true, "load", **fields}`` under
+        ``--json``, nothing otherwise (callers print their own text)."""
+        row = {"workload": workload, "peer": name, "probe": True, "load": load(), **fields}
+        if self.device:
+            row["device"] = self.device
+        if self.json:
+            print(json.dumps(row), flush=True)
+        return row
+
     def finish(self) -> int:
         """Exit status: 1 when a check failed (listed on stderr)."""
         for f in self.failed:

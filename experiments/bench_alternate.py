@@ -34,6 +34,8 @@ import datetime
 import json
 import os
 import platform
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,7 +72,7 @@ def plan(
     smoke: bool = False,
     data_dir: str = "../shared/data",
     adapt_python: str | None = None,
-    torch_2threads: bool = True,
+    torch_2threads: bool = False,
 ) -> list[Job]:
     """The jobs of one round, grouped (``GROUPS`` order); see the module docstring.
 
@@ -346,9 +348,18 @@ def available(job: Job, info: dict, data_dir: str) -> str | None:
     return None
 
 
-def run_job(job: Job, python: str, timeout: float) -> tuple[list[dict], dict]:
-    """Runs one process; returns its JSON rows and a status record."""
+def run_job(
+    job: Job, python: str, timeout: float, cache: str | None = None
+) -> tuple[list[dict], dict]:
+    """Runs one process; returns its JSON rows and a status record.
+
+    ``cache``: a JAX persistent compilation cache shared by the run's processes, so a peer's
+    process loads the jtransfer reference it checks against instead of compiling it again
+    (the timed calls are the same executables either way; a jtransfer row's ``compile_s`` is
+    a cache load when an earlier process compiled it: the tables show the largest over
+    rounds, and the first round runs jtransfer first in every group)."""
     load0, t0 = os.getloadavg(), time.perf_counter()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         r = subprocess.run(
             [python, *job.argv],
@@ -356,7 +367,7 @@ def run_job(job: Job, python: str, timeout: float) -> tuple[list[dict], dict]:
             text=True,
             timeout=timeout,
             cwd=ROOT,
-            env=_env(job.env),
+            env=_env(job.env + ((("JAX_COMPILATION_CACHE_DIR", cache),) if cache else ())),
         )
         status, out, err = (
             ("ok" if r.returncode == 0 else f"exit {r.returncode}"),
@@ -368,6 +379,8 @@ def run_job(job: Job, python: str, timeout: float) -> tuple[list[dict], dict]:
         out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     rows = []
     for line in out.splitlines():
         if line.startswith("{"):
@@ -380,6 +393,7 @@ def run_job(job: Job, python: str, timeout: float) -> tuple[list[dict], dict]:
     rec = {
         "status": status,
         "process_s": round(wall, 2),
+        "process_cpu_s": round(cpu, 2),  # its CPU time, all threads (the load-free cost)
         "load_before": [round(v, 2) for v in load0],
         "load_after": [round(v, 2) for v in os.getloadavg()],
     }
@@ -405,7 +419,16 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--peer-python", default=None, help="interpreter for every process")
     ap.add_argument("--adapt-python", default=None, help="ADAPT's interpreter (bench_align)")
     ap.add_argument("--data_dir", default=os.path.join(os.path.dirname(ROOT), "shared", "data"))
-    ap.add_argument("--no-torch-2threads", action="store_true", help="skip the 2-thread rows")
+    ap.add_argument(
+        "--torch-2threads",
+        action="store_true",
+        help="also time torch_func / torch_loop on Conv4 with 2 torch threads (2 more processes)",
+    )
+    ap.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="no shared JAX compilation cache (every process compiles its reference itself)",
+    )
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per process")
     ap.add_argument("--smoke", action="store_true", help="everything tiny, 1 round")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
@@ -422,7 +445,7 @@ def main(argv=None) -> int:
         smoke=args.smoke,
         data_dir=data_dir,
         adapt_python=adapt,
-        torch_2threads=not args.no_torch_2threads,
+        torch_2threads=args.torch_2threads,
     )
     if args.only_workloads:
         want = [g.strip() for g in args.only_workloads.split(",") if g.strip()]
@@ -491,6 +514,8 @@ def main(argv=None) -> int:
     )
     for k, why in skipped.items():
         print(f"[bench_alternate] skip {k}: {why}", flush=True)
+    cache = None if args.no_compile_cache else tempfile.mkdtemp(prefix="bench_jax_cache_")
+    header["compile_cache"] = cache is not None
     t_all = time.perf_counter()
     total = rounds * sum(j.est_s for j in jobs if j.impl + "@" + j.group not in skipped)
     done_est = 0.0
@@ -502,7 +527,7 @@ def main(argv=None) -> int:
             for job in round_order(jobs, r):
                 if job.impl + "@" + job.group in skipped:
                     continue
-                rows, rec = run_job(job, python, args.timeout)
+                rows, rec = run_job(job, python, args.timeout, cache)
                 done_est += job.est_s
                 common = {
                     "run_id": run_id,
@@ -530,13 +555,16 @@ def main(argv=None) -> int:
                 left = spent / done_est * (total - done_est) if done_est else total
                 print(
                     f"[bench_alternate] round {r + 1}/{rounds} {job.group}/{job.impl}: "
-                    f"{rec['status']}, {len(rows)} rows, {rec['process_s']:.1f} s, load "
+                    f"{rec['status']}, {len(rows)} rows, {rec['process_s']:.1f} s "
+                    f"({rec['process_cpu_s']:.1f} CPU-s), load "
                     f"{rec['load_after'][0]:.1f}; elapsed {_fmt_s(spent)}, about "
                     f"{_fmt_s(left)} left",
                     flush=True,
                 )
                 if rec.get("tail") and rec["status"] != "ok":
                     print("    " + "\n    ".join(rec["tail"]), flush=True)
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
     print(
         f"[bench_alternate] done in {_fmt_s(time.perf_counter() - t_all)}; {failures} "
         f"processes failed or printed no row; rows in {out}",

@@ -45,6 +45,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "experiments", "benchmarks", "results")
 DEFAULT_OUT = os.path.join(RESULTS, "alternating_cpu.jsonl")
 OMNIGLOT_NPZ = os.path.join("omniglot", "images_background.npz")
+SMOKE_SCALE = 0.4  # a --smoke process costs about this share of a full one (start-up dominates)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +264,7 @@ _PROBE = (
     "mods = sys.argv[1:]\n"
     "out = {m: importlib.util.find_spec(m) is not None for m in mods}\n"
     "try:\n"
-    "    import jax, optax, flax, scipy  # what every bench script imports\n"
+    "    import jax, optax, flax, scipy, jtransfer  # what every bench script imports\n"
     "    out['<jax>'] = jax.__version__\n"
     "except Exception as e:\n"
     "    out['<jax>'] = None; out['<error>'] = repr(e)\n"
@@ -453,7 +454,8 @@ def main(argv=None) -> int:
         if unknown:
             raise SystemExit(f"--only-workloads: unknown {sorted(unknown)}; known {GROUPS}")
         jobs = [j for j in jobs if j.group in want]
-    estimate = rounds * sum(j.est_s for j in jobs)
+    scale = SMOKE_SCALE if args.smoke else 1.0
+    estimate = scale * rounds * sum(j.est_s for j in jobs)
     if args.list or args.dry_run:
         for r in range(rounds):
             for j in round_order(jobs, r):
@@ -517,7 +519,7 @@ def main(argv=None) -> int:
     cache = None if args.no_compile_cache else tempfile.mkdtemp(prefix="bench_jax_cache_")
     header["compile_cache"] = cache is not None
     t_all = time.perf_counter()
-    total = rounds * sum(j.est_s for j in jobs if j.impl + "@" + j.group not in skipped)
+    total = scale * rounds * sum(j.est_s for j in jobs if j.impl + "@" + j.group not in skipped)
     done_est = 0.0
     failures = 0
     with open(out, "a" if args.append else "w") as f:
@@ -528,7 +530,7 @@ def main(argv=None) -> int:
                 if job.impl + "@" + job.group in skipped:
                     continue
                 rows, rec = run_job(job, python, args.timeout, cache)
-                done_est += job.est_s
+                done_est += scale * job.est_s
                 common = {
                     "run_id": run_id,
                     "round": r + 1,

@@ -432,7 +432,7 @@ def forward_rows(runner, args, model_dir, batch, threads):
                 impls[name] = _bench.Impl(pt_run, value, note=desc)
     else:
         runner.say("PyTorch: skipped (torch/transformers not importable)")
-    rows = runner.run(wl, impls, atol=1e-4, n=args.calls, gflop=flops / 1e9)
+    rows = runner.run(wl, impls, atol=1e-4, rtol=0.0, n=args.calls, gflop=flops / 1e9)
     if "jtransfer" in rows:
         gemm_run, gemm_flops = gemm()
         best = float("inf")

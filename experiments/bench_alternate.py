@@ -349,6 +349,14 @@ def available(job: Job, info: dict, data_dir: str) -> str | None:
     return None
 
 
+def _cache_env(cache: str | None) -> tuple[tuple[str, str], ...]:
+    if not cache:
+        return ()
+    refs = os.path.join(cache, "references")
+    os.makedirs(refs, exist_ok=True)
+    return (("JAX_COMPILATION_CACHE_DIR", cache), ("JTRANSFER_BENCH_REF_CACHE", refs))
+
+
 def run_job(
     job: Job, python: str, timeout: float, cache: str | None = None
 ) -> tuple[list[dict], dict]:
@@ -358,7 +366,9 @@ def run_job(
     process loads the jtransfer reference it checks against instead of compiling it again
     (the timed calls are the same executables either way; a jtransfer row's ``compile_s`` is
     a cache load when an earlier process compiled it: the tables show the largest over
-    rounds, and the first round runs jtransfer first in every group)."""
+    rounds, and the first round runs jtransfer first in every group), and a folder for the
+    float64 reference values ``bench_align.py`` checks every row against
+    (``$JTRANSFER_BENCH_REF_CACHE``: computed by the first process, loaded by the others)."""
     load0, t0 = os.getloadavg(), time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
@@ -368,7 +378,7 @@ def run_job(
             text=True,
             timeout=timeout,
             cwd=ROOT,
-            env=_env(job.env + ((("JAX_COMPILATION_CACHE_DIR", cache),) if cache else ())),
+            env=_env(job.env + _cache_env(cache)),
         )
         status, out, err = (
             ("ok" if r.returncode == 0 else f"exit {r.returncode}"),

@@ -238,3 +238,24 @@ def test_readme_has_no_typed_benchmark_figures():
             assert not _RATIO.search(para), (_RATIO.search(para), para)
     assert "<!-- bench:alternating_cpu -->" in text
     assert "<!-- bench:alternating_cpu:lm -->" in text
+
+
+def test_align_reference_cache_computes_once(tmp_path, monkeypatch):
+    import numpy as np
+
+    from experiments import bench_align
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.arange(3.0)
+
+    x = np.ones((2, 2), np.float32)
+    assert bench_align.cached_reference("w", compute, x).tolist() == [0.0, 1.0, 2.0]
+    monkeypatch.setenv("JTRANSFER_BENCH_REF_CACHE", str(tmp_path))
+    for _ in range(2):
+        assert bench_align.cached_reference("w", compute, x).tolist() == [0.0, 1.0, 2.0]
+    assert len(calls) == 2  # once without the cache, once to fill it
+    bench_align.cached_reference("w", compute, x + 1)  # other inputs: computed again
+    assert len(calls) == 3 and len(list(tmp_path.glob("w_*.npy"))) == 2

@@ -192,7 +192,11 @@ def ratio_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             comps = [float(r["compile_s"]) for r in all_rows if r.get("compile_s") is not None]
             comp = max(comps) if comps else None  # the cold one (bench_alternate's cache)
             loads = [float(r["load"][0]) for r in all_rows if r.get("load")]
-            load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else "–"
+            load = (
+                "–"
+                if not loads
+                else f"{min(loads):.1f}" + (f"-{max(loads):.1f}" if max(loads) > min(loads) else "")
+            )
             table.append(
                 {
                     "workload": wl,
@@ -232,7 +236,8 @@ def ratio_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                         "load": "–",
                     }
                 )
-    return table
+    order = list(dict.fromkeys(t["workload"] for t in table))
+    return sorted(table, key=lambda t: order.index(t["workload"]))  # stable: base row first
 
 
 def _pooled_gemm_flops(workload: str) -> float | None:

@@ -126,8 +126,10 @@ class Runner:
         values: dict[str, Any] = {}
         for name in names:
             imp = impls[name]
-            if imp.times is not None:
-                values[name] = None
+            if imp.times is not None:  # timed elsewhere; ``fn`` returns the value it computed
+                values[name] = (
+                    None if imp.check is not None else np.asarray(imp.value(imp.fn()), np.float64)
+                )
                 continue
             t0 = time.perf_counter()
             out = imp.block(imp.fn())

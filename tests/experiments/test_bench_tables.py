@@ -139,6 +139,7 @@ def test_plan_covers_the_workloads_and_alternates():
         "torch_loop_2t",
     }
     for j in jobs:  # one implementation per process, one round per process
+        assert all(len(pair) == 2 for pair in j.rename) and isinstance(j.est_s, (int, float))
         assert j.argv.count("--rounds") == 1 and j.argv[j.argv.index("--rounds") + 1] == "1"
         assert "--only" in j.argv and "--json" in j.argv
     one, two = bench_alternate.round_order(jobs, 0), bench_alternate.round_order(jobs, 1)

@@ -47,7 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "experiments", "benchmarks", "results")
 DEFAULT_OUT = os.path.join(RESULTS, "alternating_cpu.jsonl")
 OMNIGLOT_NPZ = os.path.join("omniglot", "images_background.npz")
-SMOKE_SCALE = 0.4  # a --smoke process costs about this share of a full one (start-up dominates)
+SMOKE_SCALE = 0.7  # a --smoke process costs about this share of a full one (start-up dominates)
 
 
 @dataclasses.dataclass(frozen=True)

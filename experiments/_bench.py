@@ -126,8 +126,10 @@ class Runner:
         values: dict[str, Any] = {}
         for name in names:
             imp = impls[name]
-            if imp.times is not None:
-                values[name] = None
+            if imp.times is not None:  # timed elsewhere; ``fn`` returns the value it computed
+                values[name] = (
+                    None if imp.check is not None else np.asarray(imp.value(imp.fn()), np.float64)
+                )
                 continue
             t0 = time.perf_counter()
             out = imp.block(imp.fn())
@@ -242,6 +244,17 @@ class Runner:
                 f"  {name:26s} {row['median_s'] * 1e3:10.2f} ms{comp}{cold}{extra}\n"
                 f"  {'':26s} check {row['check']}"
             )
+
+    def probe(self, workload: str, name: str, **fields: Any) -> dict:
+        """A measurement that is not an implementation (e.g. the GEMM rate of this process):
+        one JSON row ``{"workload", "peer": name, "probe": true, "load", **fields}`` under
+        ``--json``, nothing otherwise (callers print their own text)."""
+        row = {"workload": workload, "peer": name, "probe": True, "load": load(), **fields}
+        if self.device:
+            row["device"] = self.device
+        if self.json:
+            print(json.dumps(row), flush=True)
+        return row
 
     def finish(self) -> int:
         """Exit status: 1 when a check failed (listed on stderr)."""

@@ -34,6 +34,12 @@ models"; the jtransfer dependencies are taken from the project venv via PYTHONPA
         /work/peers-lm/bin/python -m experiments.bench_lm [--rounds 5] [--lora]
 
 Without torch importable only the jtransfer row, the GEMM bound and the FLOPs are printed.
+Rows go through ``experiments/_bench.py``: ``--json`` prints one line per (workload,
+implementation) (``bert_minilm_l6_forward_b{B}_l{L}_f32``: ``jtransfer``, ``transformers``;
+``lora_step_minilm_r8_qv_b{B}_l{L}``: ``jtransfer``, ``peft``; probe row ``xla_gemm_rate``)
+and ``--only IMPL`` times one implementation per process (the agreement checks still run),
+as ``experiments/bench_alternate.py`` does; ``--lora-batch`` / ``--lora-length`` size the
+LoRA step apart from the forward.
 
 Last runs (2 CPU cores shared with other engineers' jobs, load average 9-14, so absolute rates
 are 4-7x below an idle machine's and vary by +-30 % between rounds; torch 2.13.0,
@@ -73,10 +79,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from experiments import _bench  # noqa: E402
 
 
 def _cores() -> int:
@@ -186,8 +196,8 @@ def time_rounds(fns: dict, rounds: int, calls: int) -> dict[str, list[float]]:
     return times
 
 
-def lora_step_comparison(model_dir, batch, threads, rounds, tol=1e-4):
-    """One LoRA fine-tuning step, peft vs ``adapters.lora_classifier``, timed alternately.
+def lora_step_comparison(model_dir, batch, threads, tol=1e-4):
+    """One LoRA fine-tuning step, peft vs ``adapters.lora_classifier``.
 
     Both sides: all-MiniLM-L6-v2, rank 8 (alpha 16, scale 2) on every query and value
     projection, no dropout; mask-weighted mean pooling of the last hidden states, a linear
@@ -199,7 +209,8 @@ def lora_step_comparison(model_dir, batch, threads, rounds, tol=1e-4):
     (``a = lora_A^T``, ``b = lora_B^T``, head kernel = weight^T). The losses of the first two
     steps (before and after one AdamW update) must agree within ``tol``.
 
-    Returns ``{"peft": seconds, "jtransfer": seconds, "d_loss": [...]}`` (medians).
+    Returns ``(peft_step, jt_step, d_loss, n_trainable)``: each step runs one update and
+    returns its loss (a float, so the step has finished); the caller times them.
     """
     import jax
     import optax
@@ -291,26 +302,13 @@ def lora_step_comparison(model_dir, batch, threads, rounds, tol=1e-4):
         p.numel() for p in head.parameters()
     )
     assert n_trainable == adapters.lora_num_params(lora) + 2 * (base.config.hidden_size + 1)
-    times = time_rounds({"peft": peft_step, "jtransfer": jt_step}, rounds, 1)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    for k, t in med.items():
-        print(
-            f"  {k:10s} {1e3 * t:7.1f} ms/step  (rounds: "
-            + ", ".join(f"{1e3 * x:.0f}" for x in times[k])
-            + " ms)"
-        )
-    print(
-        f"  {n_trainable} trainable parameters on both sides; jtransfer / peft LoRA step "
-        f"throughput: {med['peft'] / med['jtransfer']:.2f}x (goal >= 1.5x)"
-    )
-    return {**med, "d_loss": d_loss}
+    return peft_step, jt_step, d_loss, n_trainable
 
 
-def main():
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--length", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=2, help="forward calls per timed round")
     ap.add_argument(
         "--model-dir", default=None, help="checkpoint folder (default <manual dir>/minilm_l6_v2)"
@@ -323,6 +321,11 @@ def main():
     ap.add_argument(
         "--lora-only", action="store_true", help="time only the LoRA step (skip the forward rows)"
     )
+    ap.add_argument("--lora-batch", type=int, default=None, help="LoRA batch (default --batch)")
+    ap.add_argument(
+        "--lora-length", type=int, default=None, help="LoRA tokens per row (default --length)"
+    )
+    ap.add_argument("--lora-calls", type=int, default=1, help="LoRA steps per timed round")
     ap.add_argument(
         "--torch-threads",
         type=int,
@@ -337,90 +340,118 @@ def main():
         "(jtransfer: models.chunked inside the jit; PyTorch: a Python loop); "
         "0: no such rows",
     )
-    args = ap.parse_args()
+    _bench.add_args(ap, rounds=5)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
 
     import jax
 
     from jtransfer import models
 
+    runner = _bench.Runner(args, device=jax.devices()[0].platform)
     model_dir = str(models.checkpoint_dir(args.model_dir))
     threads = args.torch_threads or _cores()
     batch = make_batch(args.batch, args.length, 30522)
-    tokens = int(args.batch * args.length)
-    print(
+    runner.say(
         f"jax {jax.__version__} on {jax.devices()[0].platform}, {_cores()} cores, torch "
         f"threads {threads}; batch "
         f"{args.batch} x {args.length} ({int(batch['attention_mask'].sum())} real tokens)"
     )
-
     if args.lora_only:
         args.lora = True
     else:
-        forward_rows(args, model_dir, batch, threads, tokens)
+        forward_rows(runner, args, model_dir, batch, threads)
     if args.lora:
-        if not all(importlib.util.find_spec(m) for m in ("torch", "transformers", "peft")):
-            print("LoRA step: skipped (peft/torch/transformers not importable)")
-        else:
-            print("LoRA step comparison:")
-            lora_step_comparison(model_dir, batch, threads, args.rounds)
+        lora_rows(runner, args, model_dir, threads)
+    return runner.finish()
 
 
-def forward_rows(args, model_dir, batch, threads, tokens):
-    """The forward throughput rows: jtransfer (plain, chunked), PyTorch, GEMM bound."""
+def lora_rows(runner, args, model_dir, threads):
+    """The LoRA step rows (workload ``lora_step_minilm_r8_qv_b{B}_l{L}``): ``peft`` and
+    ``jtransfer``, both built (and their first two losses compared) in every process."""
+    if not all(importlib.util.find_spec(m) for m in ("torch", "transformers", "peft")):
+        runner.say("LoRA step: skipped (peft/torch/transformers not importable)")
+        return
+    b, length = args.lora_batch or args.batch, args.lora_length or args.length
+    runner.say(f"LoRA step comparison at {b} x {length}:")
+    peft_step, jt_step, d_loss, n_trainable = lora_step_comparison(
+        model_dir, make_batch(b, length, 30522), threads
+    )
+    check = f"ok: first two losses peft vs jtransfer max|diff| {max(d_loss):.1e} (atol 1e-4)"
+    impls = {
+        "jtransfer": _bench.Impl(jt_step, check=check, note="adapters.lora_classifier, jitted"),
+        "peft": _bench.Impl(
+            peft_step, check=check, note=f"peft + transformers, torch {threads} threads"
+        ),
+    }
+    rows = runner.run(
+        f"lora_step_minilm_r8_qv_b{b}_l{length}", impls, reference=np.zeros(1), n=args.lora_calls
+    )
+    if "jtransfer" in rows and "peft" in rows:
+        r = _bench.round_ratios(rows, "peft")
+        runner.say(
+            f"  {n_trainable} trainable parameters on both sides; jtransfer / peft LoRA step "
+            f"throughput per round: {', '.join(f'{v:.2f}x' for v in r)} (goal >= 1.5x)"
+        )
+
+
+def forward_rows(runner, args, model_dir, batch, threads):
+    """The forward rows (workload ``bert_minilm_l6_forward_b{B}_l{L}_f32``): ``jtransfer``
+    (and ``jtransfer_chunked``), ``transformers`` (and ``transformers_chunked``), each checked
+    against jtransfer's last hidden states at attended tokens and pooled embeddings (atol
+    1e-4; the jtransfer forward is compiled in every process as the reference). The process
+    that times jtransfer also times the best XLA GEMM rate (probe row ``xla_gemm_rate``), so
+    the forward's share of the compute bound comes from the same process."""
+    wl = f"bert_minilm_l6_forward_b{args.batch}_l{args.length}_f32"
+    real = batch["attention_mask"][..., None] > 0
+
+    def value(out):
+        last, pooled = (np.asarray(t.numpy() if hasattr(t, "detach") else t, float) for t in out)
+        return np.concatenate([np.where(real, last, 0.0).ravel(), pooled.ravel()])
+
     jt_run, compile_s, flops, _ = jtransfer_forward(model_dir, batch)
-    gemm_run, gemm_flops = gemm()
-    print(f"jtransfer compile {compile_s:.1f} s; forward {flops / 1e9:.1f} GFLOP (XLA)")
-    fns = {"jtransfer": jt_run}
-    if args.chunks > 1:
-        fns[f"jt/{args.chunks}ch"] = jtransfer_forward(model_dir, batch, args.chunks)[0]
-
+    runner.say(f"jtransfer compile {compile_s:.1f} s; forward {flops / 1e9:.1f} GFLOP (XLA)")
+    impls = {"jtransfer": _bench.Impl(jt_run, value, compile_s=compile_s)}
+    if args.chunks > 1 and runner.wants("jtransfer_chunked"):
+        run, comp, _, _ = jtransfer_forward(model_dir, batch, args.chunks)
+        impls["jtransfer_chunked"] = _bench.Impl(
+            run, value, compile_s=comp, note=f"models.chunked, {args.chunks} chunks"
+        )
     have_torch = all(importlib.util.find_spec(m) for m in ("torch", "transformers"))
     if have_torch:
-        pt_run, desc = torch_forward(model_dir, batch, threads)
-        print(f"PyTorch: {desc}")
-        last_j, pooled_j = jt_run()
-        last_t, pooled_t = (t.numpy() for t in pt_run())
-        real = batch["attention_mask"][..., None] > 0
-        d_last = float(np.abs(np.where(real, np.asarray(last_j) - last_t, 0)).max())
-        d_pool = float(np.abs(np.asarray(pooled_j) - pooled_t).max())
-        print(
-            f"agreement: max |diff| last hidden (attended tokens) {d_last:.2e}, pooled {d_pool:.2e}"
-        )
-        assert d_last <= 1e-4 and d_pool <= 1e-4, "jtransfer and PyTorch outputs disagree"
-        fns["PyTorch"] = pt_run
+        torch_rows = [("transformers", 1)]
         if args.chunks > 1:
-            fns[f"PT/{args.chunks}ch"] = torch_forward(model_dir, batch, threads, args.chunks)[0]
+            torch_rows.append(("transformers_chunked", args.chunks))
+        for name, chunks in torch_rows:
+            if runner.wants(name):
+                pt_run, desc = torch_forward(model_dir, batch, threads, chunks)
+                runner.say(f"PyTorch: {desc}")
+                impls[name] = _bench.Impl(pt_run, value, note=desc)
     else:
-        print("PyTorch: skipped (torch/transformers not importable)")
-
-    for fn in fns.values():
-        fn()  # warm-up
-    fns["GEMM"] = gemm_run
-    times = time_rounds(fns, args.rounds, args.calls)
-    rate = gemm_flops / min(times.pop("GEMM"))
-    print(
-        f"best XLA GEMM rate {rate / 1e9:.0f} GFLOP/s -> compute bound of the forward "
-        f"{1e3 * flops / rate:.0f} ms = {tokens / (flops / rate):.0f} tokens/s"
-    )
-    med = {k: statistics.median(v) for k, v in times.items()}
-    for k, t in med.items():
-        print(
-            f"  {k:10s} {1e3 * t:7.1f} ms/forward  {tokens / t:9.0f} tokens/s  "
-            f"{flops / t / 1e9:5.1f} GFLOP/s  (rounds: "
-            + ", ".join(f"{1e3 * x:.0f}" for x in times[k])
-            + " ms)"
+        runner.say("PyTorch: skipped (torch/transformers not importable)")
+    rows = runner.run(wl, impls, atol=1e-4, rtol=0.0, n=args.calls, gflop=flops / 1e9)
+    if "jtransfer" in rows:
+        gemm_run, gemm_flops = gemm()
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            gemm_run()
+            best = min(best, time.perf_counter() - t0)
+        rate = gemm_flops / best
+        runner.probe(wl, "xla_gemm_rate", gemm_gflop_per_s=round(rate / 1e9, 3))
+        runner.say(
+            f"best XLA GEMM rate {rate / 1e9:.0f} GFLOP/s -> compute bound of the forward "
+            f"{1e3 * flops / rate:.0f} ms; jtransfer at "
+            f"{100 * flops / rate / rows['jtransfer']['median_s']:.0f} % of it"
         )
-    if "PyTorch" in med:
-        for k in med:
-            if not k.startswith("P"):
-                print(f"{k} / PyTorch throughput: {med['PyTorch'] / med[k]:.2f}x (goal >= 1.5x)")
-        best_pt = min(v for k, v in med.items() if k.startswith("P"))
-        best_jt = min(v for k, v in med.items() if not k.startswith("P"))
-        print(
-            f"best jtransfer row / best PyTorch row: {best_pt / best_jt:.2f}x; compute bound "
-            f"allows at most {best_pt / (flops / rate):.2f}x"
-        )
+    tokens = int(args.batch * args.length)
+    if not runner.json:
+        for k, row in rows.items():
+            print(f"  {k:22s} {tokens / row['median_s']:9.0f} tokens/s (goal: 1.5x PyTorch)")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -441,7 +441,11 @@ def bench_speed(runner, workload, kind, rows, params, tasks, *, inner_lr, num_st
         gflop=None if np.isnan(step_flops) else step_flops / 1e9,
         baseline=rows[0][0],
     )
-    if not np.isnan(step_flops) and not runner.json:
+    if not np.isnan(step_flops) and runner.json:
+        # the GEMM rate in the same process, for the share of the bound (bench_tables.py)
+        rate = _bench.gemm_rate()
+        runner.probe(workload, "xla_gemm_rate", gemm_gflop_per_s=round(rate / 1e9, 3))
+    elif not np.isnan(step_flops):
         rate = _bench.gemm_rate()
         floor = step_flops / rate
         print(

@@ -90,7 +90,15 @@ def steps(data_dir: str, out: str, *, smoke: bool) -> list[dict]:
         },
         {
             "name": "bench_lm",
-            "argv": ["-m", "experiments.bench_lm", "--rounds", "3", "--model-dir", minilm],
+            "argv": [
+                "-m",
+                "experiments.bench_lm",
+                "--json",
+                "--rounds",
+                "3",
+                "--model-dir",
+                minilm,
+            ],
             "timeout_s": 60,
             "needs": [minilm],
         },

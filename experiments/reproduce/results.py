@@ -471,7 +471,9 @@ def update_tables(*, check: bool = False, root: str | os.PathLike | None = None)
       root: the experiments folder (default: this repository's ``experiments/``).
 
     Returns:
-      The READMEs that differed from their artefacts (rewritten unless ``check``).
+      The READMEs that differed from their artefacts (rewritten unless ``check``), the
+      repository README's ``<!-- bench:NAME -->`` blocks included
+      (:mod:`experiments.reproduce.bench_tables`, from ``<root>/benchmarks/results/``).
     """
     root_path = Path(EXPERIMENTS_ROOT if root is None else root)
     changed = []
@@ -482,4 +484,12 @@ def update_tables(*, check: bool = False, root: str | os.PathLike | None = None)
             changed.append(readme)
             if not check:
                 readme.write_text(new)
+    # the repository README's benchmark blocks, from <root>/benchmarks/results/*.jsonl
+    from experiments.reproduce import bench_tables
+
+    top = root_path.parent / "README.md"
+    if top.exists() and bench_tables.update_readme(
+        top, root_path / "benchmarks" / "results", check=check
+    ):
+        changed.append(top)
     return changed

@@ -51,9 +51,10 @@ def test_maml_omniglot_pairs_maml_against_first_order_in_percent(tmp_path):
 
 
 @pytest.mark.parametrize("iterations", [100, 0])
-def test_maml_omniglot_short_run_tabulates_no_published_level(tmp_path, iterations):
-    """A CPU run of 100 iterations is read only as MAML vs first-order MAML: no published
-    number in the table (98.7 is the paper's level after 60 000); a full run shows it."""
+def test_maml_omniglot_short_run_sets_the_published_effect_beside_ours(tmp_path, iterations):
+    """A CPU run of 100 iterations is read only as MAML vs first-order MAML: the published
+    values (after 60 000 iterations) stand beside ours for their effect, and the source says
+    their levels are not comparable; a full run shows them without that caveat."""
     from experiments.maml_omniglot import report
 
     def m(acc):
@@ -71,12 +72,16 @@ def test_maml_omniglot_short_run_tabulates_no_published_level(tmp_path, iteratio
     rec = results.read_results("maml_omniglot", "5w1s_test_accuracy", root=tmp_path)
     r = _rows(tmp_path, "maml_omniglot", "5w1s_test_accuracy")["maml"]
     assert rec["extra"]["run_wall_seconds"]["maml"] == [7.0, 7.0]
+    # the published effect is tabulated in both cases: MAML 98.7 vs first-order 98.3 = +0.4
+    assert (r["paper_baseline"], r["paper_method"]) == (98.3, 98.7)
+    assert r["published_gain"] == pytest.approx(0.4)
     if iterations:
-        assert r["paper_method"] is None and "not comparable" in rec["source"]
+        assert "not comparable" in rec["source"] and "+0.4" in rec["source"]
         assert rec["config"]["num_iterations"] == 100
         assert rec["command"].startswith("JTRANSFER_OMNIGLOT_ITERATIONS=100 python -m")
     else:
-        assert r["paper_method"] == 98.7 and rec["config"]["num_iterations"] == 60_000
+        assert "not comparable" not in rec["source"]
+        assert rec["config"]["num_iterations"] == 60_000
         assert rec["command"].startswith("python -m")
 
 

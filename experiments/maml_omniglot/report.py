@@ -308,6 +308,42 @@ def _write_omniglot(variant, methods, seeds, iterations, suite, workdir, eval_ev
     )
 
 
+def plot_curve(variant: str = "5w1s", *, root=None) -> str:
+    """Plots the learning curves in ``extra.curve`` of ``results/<variant>_test_accuracy.json``
+    (test accuracy % against meta-iteration, every seed thin, the mean over seeds thick, one
+    colour per method) to ``results/<variant>_curve.png``; returns its path.
+
+    ``python -c "from experiments.maml_omniglot import report; report.plot_curve()"``
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from experiments.reproduce.results import EXPERIMENTS_ROOT, read_results
+    from jtransfer import train
+
+    rec = read_results("maml_omniglot", f"{variant}_test_accuracy", root=root)
+    curves = rec["extra"].get("curve")
+    if not curves:
+        raise ValueError(f"{variant}_test_accuracy has no learning curve in extra.curve")
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for color, (method, runs) in zip(("C0", "C1", "C2"), curves.items()):
+        for r in runs:
+            ax.plot(r["steps"], r["accuracy"], color=color, alpha=0.35, lw=0.8)
+        steps = runs[0]["steps"]
+        if all(r["steps"] == steps for r in runs):
+            mean = np.mean([r["accuracy"] for r in runs], axis=0)
+            ax.plot(steps, mean, "o-", color=color, label=rec["labels"].get(method, method))
+    ax.set_xlabel("meta-iteration")
+    ax.set_ylabel(
+        f"test accuracy % ({rec['extra']['curve_tasks']} tasks; "
+        f"last point {rec['config']['eval_tasks']})"
+    )
+    ax.set_title(f"Omniglot {variant}, seeds {', '.join(map(str, rec['seeds']))}")
+    ax.legend()
+    folder = os.path.join(EXPERIMENTS_ROOT if root is None else root, "maml_omniglot", "results")
+    return train.save_figure(fig, os.path.join(folder, f"{variant}_curve.png"))
+
+
 EXPERIMENTS = [
     Experiment(
         name="maml_fewshot_digits",

@@ -279,11 +279,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         curve_acc.append(acc)
         return {"test_accuracy_quick": acc, "elapsed_seconds": time.perf_counter() - t0}
 
-    # resuming with a larger max_train_seconds continues the same run
+    # resuming with a larger max_train_seconds continues the same run; so does a larger
+    # num_iterations (or another eval_every) for MAML / first-order MAML, whose steps do not
+    # depend on the total (constant Adam rate; Reptile's step size is annealed over it)
+    longer = () if config.method == "reptile" else ("num_iterations", "eval_every")
     run = train.Run(
         workdir,
         config=config,
-        exempt=("plot", "save_every", "max_train_seconds"),
+        exempt=("plot", "save_every", "max_train_seconds", *longer),
         save_every=config.save_every,
         keep=2,
     )

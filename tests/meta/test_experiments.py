@@ -62,6 +62,25 @@ def test_fewshot_digits_tiny_end_to_end_and_resume(tmp_path, method):
     assert m2["test_accuracy"] == m["test_accuracy"]
 
 
+def test_fewshot_run_extended_to_more_iterations_equals_the_longer_run(tmp_path):
+    """MAML's steps do not depend on the total: 3 iterations extended to 6 in the same workdir
+    give the 6-iteration run's test accuracy; Reptile (annealed over the total) refuses."""
+    c = fewshot_test.get_config()
+    full = fewshot.train_and_evaluate(c, str(tmp_path / "full"))
+    short = c.copy_and_resolve_references()
+    short.num_iterations = 3
+    assert fewshot.train_and_evaluate(short, str(tmp_path / "ext"))["iterations_done"] == 3
+    longer = fewshot.train_and_evaluate(c, str(tmp_path / "ext"))
+    assert longer["iterations_done"] == 6
+    assert longer["test_accuracy"] == full["test_accuracy"]
+    short.method = "reptile"
+    fewshot.train_and_evaluate(short, str(tmp_path / "rep"))
+    reptile = c.copy_and_resolve_references()
+    reptile.method = "reptile"
+    with pytest.raises(ValueError, match="num_iterations"):
+        fewshot.train_and_evaluate(reptile, str(tmp_path / "rep"))
+
+
 def test_omniglot_evaluator_per_task_native_queries_match_the_vmapped_matmul_ones():
     """The Conv4 evaluator on CPU adapts under vmap with matmul ops and scores the queries one
     task at a time with native convolutions: the per-task accuracies (and the accuracy of each

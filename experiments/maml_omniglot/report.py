@@ -17,6 +17,19 @@ from experiments.reproduce.results import reproduce_command, write_results
 
 PUBLISHED = {"5w1s": (98.7, 0.4), "5w5s": (99.9, 0.1), "20w1s": (95.8, 0.3), "20w5s": (98.9, 0.2)}
 SOURCE = "Finn et al. 2017 Table 1 (RESULTS_FROM_PAPERS.md §3)"
+# first-order MAML on Omniglot: not in Finn et al.'s Table 1 (it compares the two on
+# MiniImagenet only); Nichol et al. 2018 (Reptile, arXiv:1803.02999) Table 2 lists it as
+# "1st-order MAML + Transduction" beside MAML's 98.7 / 99.9 / 95.8 / 98.9
+PUBLISHED_FIRST_ORDER = {
+    "5w1s": (98.3, 0.5),
+    "5w5s": (99.2, 0.2),
+    "20w1s": (89.4, 0.5),
+    "20w5s": (97.9, 0.1),
+}
+SOURCE_FIRST_ORDER = (
+    "Nichol, Achiam, Schulman 2018 (arXiv:1803.02999) Table 2, '1st-order MAML + "
+    "Transduction' beside 'MAML + Transduction' (Finn et al.'s Table 1 has MAML only)"
+)
 
 
 def _row(m: dict, config, *, benchmark: str, published=None, source="", plots=()) -> ResultRow:
@@ -96,6 +109,23 @@ def write_artefact(
                 k: [r.get("wall_seconds", r["train_seconds"]) for r in v] for k, v in runs.items()
             },
             "train_seconds": {k: [r["train_seconds"] for r in v] for k, v in runs.items()},
+            **(
+                {
+                    "curve": {
+                        k: [
+                            {
+                                "steps": list(r["curve_steps"]),
+                                "accuracy": [100 * a for a in r["curve_accuracy"]],
+                            }
+                            for r in v
+                        ]
+                        for k, v in runs.items()
+                    },
+                    "curve_tasks": int(config.eval_tasks_during),
+                }
+                if all("curve_steps" in r for v in runs.values() for r in v)
+                else {}
+            ),
         },
         root=root,
     )
@@ -159,11 +189,13 @@ def _run_omniglot(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
     """Omniglot runs: the paper's 60 000 meta-iterations off CPU; on a CPU only 5-way 1-shot
     MAML and first-order MAML for ``JTRANSFER_OMNIGLOT_ITERATIONS`` iterations (default 100)
     each (the same count for every seed, so the seeds are comparable).
+    ``JTRANSFER_OMNIGLOT_EVAL_EVERY`` (default: the iteration count) adds a learning-curve
+    point (``eval_tasks_during`` test tasks) every that many iterations.
 
     Seed by seed (every method of a seed, then the next seed), the artefacts are rewritten
     after each seed with the seeds done so far, so a run cut short still leaves them. A run
-    shorter than the paper's 60 000 iterations shows no published number in the table (its
-    level is not comparable); the notes cite it."""
+    shorter than the paper's 60 000 iterations is read only as MAML against first-order MAML
+    (the published effect beside ours); the notes say its level is not comparable."""
     import jax
 
     from experiments.maml_omniglot import train
@@ -171,6 +203,7 @@ def _run_omniglot(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
 
     on_cpu = jax.default_backend() == "cpu"
     iterations = int(os.environ.get("JTRANSFER_OMNIGLOT_ITERATIONS", "100" if on_cpu else "0"))
+    eval_every = int(os.environ.get("JTRANSFER_OMNIGLOT_EVAL_EVERY", "0"))
     seeds = tuple(seeds or OMNIGLOT_SEEDS)
     runs = [("5w1s", "fomaml"), ("5w1s", "maml")]
     if not on_cpu:
@@ -183,8 +216,10 @@ def _run_omniglot(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
             config.method, config.seed = method, seed
             if iterations:
                 config.num_iterations = iterations
-                config.eval_every = iterations
-                config.save_every = iterations
+                config.eval_every = eval_every or iterations
+                config.save_every = eval_every or iterations
+            elif eval_every:
+                config.eval_every = eval_every
             out = os.path.join(workdir, f"{variant}_{method}_seed{seed}")
             t = time.perf_counter()
             m = train.train_and_evaluate(config, out)
@@ -193,22 +228,25 @@ def _run_omniglot(workdir: str, suite: str, seeds=None) -> list[ResultRow]:
             if seed != seeds[0]:
                 continue
             pub, ci = PUBLISHED[variant]
+            fo, fo_ci = PUBLISHED_FIRST_ORDER[variant]
             rows.append(
                 _row(
                     m,
                     config,
                     benchmark=f"Omniglot {variant} {method} (Conv4)",
-                    published=f"{pub} ± {ci}" if method == "maml" else None,
-                    source=SOURCE if method == "maml" else "paper reports MAML only on Omniglot",
+                    published={"maml": f"{pub} ± {ci}", "fomaml": f"{fo} ± {fo_ci}"}.get(method),
+                    source={"maml": SOURCE, "fomaml": SOURCE_FIRST_ORDER}.get(method, ""),
                     plots=(os.path.relpath(os.path.join(out, "curve.png"), workdir),),
                 )
             )
         for variant, methods in by_variant.items():
-            _write_omniglot(variant, methods, seeds[: i + 1], iterations, suite, workdir)
+            _write_omniglot(
+                variant, methods, seeds[: i + 1], iterations, suite, workdir, eval_every
+            )
     return rows
 
 
-def _write_omniglot(variant, methods, seeds, iterations, suite, workdir):
+def _write_omniglot(variant, methods, seeds, iterations, suite, workdir, eval_every=0):
     """The ``<variant>_test_accuracy`` artefact of the Omniglot seeds done so far."""
     from experiments.maml_omniglot.configs import default
 
@@ -216,40 +254,94 @@ def _write_omniglot(variant, methods, seeds, iterations, suite, workdir):
     full = not iterations or iterations >= config.num_iterations
     if iterations:
         config.num_iterations = iterations
-    pub = PUBLISHED[variant][0]
+        config.eval_every = config.save_every = eval_every or iterations
+    elif eval_every:
+        config.eval_every = eval_every
+    pub, fo = PUBLISHED[variant][0], PUBLISHED_FIRST_ORDER[variant][0]
+    source = f"{SOURCE} for MAML; {SOURCE_FIRST_ORDER} for first-order MAML"
+    if not full:
+        source += (
+            f". Both after 60 000 meta-iterations: their levels are not comparable with "
+            f"{config.num_iterations}, only the effect (MAML − first-order MAML = "
+            f"{pub - fo:+.1f}) is set beside ours; chance 20 %"
+        )
+    iters = [int(r["iterations_done"]) for v in methods.values() for r in v]
+    walls = [r.get("wall_seconds", r["train_seconds"]) for v in methods.values() for r in v]
+    prefix = f"JTRANSFER_OMNIGLOT_ITERATIONS={iterations} " if iterations else ""
+    if eval_every:
+        prefix += f"JTRANSFER_OMNIGLOT_EVAL_EVERY={eval_every} "
     write_artefact(
         f"{variant}_test_accuracy",
         methods,
         seeds,
         config,
         suite=suite,
-        published={"maml": pub} if full else None,
-        source=None
-        if full
-        else f"{SOURCE} gives {pub} % for MAML after 60 000 meta-iterations, not comparable "
-        f"with {config.num_iterations}; chance 20 %",
+        published={"maml": pub, "fomaml": fo},
+        source=source,
         notes=(
-            f"Conv4, the paper's protocol (1200 training characters + rotations, α = "
-            f"{config.inner_lr}, {config.train_steps} inner step(s) in training, "
-            f"{config.eval_steps} at test, meta-batch {config.meta_batch_size}, "
-            f"{config.eval_tasks} test tasks)"
+            f"Conv4 with batch norm, the paper's protocol (1200 training characters + "
+            f"rotations, α = {config.inner_lr}, {config.train_steps} inner step(s) in training, "
+            f"{config.eval_steps} at test, meta-batch {config.meta_batch_size}, Adam "
+            f"{config.meta_lr}, {config.eval_tasks} test tasks)"
             + (
                 ", the paper's 60 000 meta-iterations."
                 if full
-                else f" but {config.num_iterations} of the paper's 60 000 meta-iterations, "
-                "so the level is far from converged and only the comparison between the "
-                "methods at equal iterations is read (the table shows no published number "
-                "for that reason)."
+                else f" but {min(iters)}–{max(iters)} of the paper's 60 000 meta-iterations "
+                f"({min(iters) / 600:.2g}–{max(iters) / 600:.2g} %), so the level is far from "
+                "converged and only the comparison between the methods at equal iterations "
+                "is read."
             )
-            + " The paper gives no first-order number on Omniglot. Seed = character split, "
-            "initialisation, episodes and test tasks; `config.ops = auto` (matmul "
-            "convolutions on CPU). Per seed in `extra`: the 95 % half-width over test tasks, "
-            "iterations done, seconds per iteration, wall time of each run (training and "
-            "evaluation)."
+            + f" Wall time per run (training and evaluation) {min(walls):.0f}–"
+            f"{max(walls):.0f} s. Seed = character split, initialisation, episodes and test "
+            "tasks; `config.ops = auto` (matmul convolutions on CPU for the training step and "
+            "the test adaptation, native ones for the test queries). Per seed in `extra`: the "
+            "95 % half-width over test tasks, iterations done, seconds per iteration, wall "
+            "time of each run (training and evaluation), training time"
+            + (
+                ", learning curve (test accuracy % on `curve_tasks` other test tasks)."
+                if eval_every
+                else "."
+            )
         ),
         root=os.path.dirname(workdir),
-        command_prefix=f"JTRANSFER_OMNIGLOT_ITERATIONS={iterations} " if iterations else "",
+        command_prefix=prefix,
     )
+
+
+def plot_curve(variant: str = "5w1s", *, root=None) -> str:
+    """Plots the learning curves in ``extra.curve`` of ``results/<variant>_test_accuracy.json``
+    (test accuracy % against meta-iteration, every seed thin, the mean over seeds thick, one
+    colour per method) to ``results/<variant>_curve.png``; returns its path.
+
+    ``python -c "from experiments.maml_omniglot import report; report.plot_curve()"``
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from experiments.reproduce.results import EXPERIMENTS_ROOT, read_results
+    from jtransfer import train
+
+    rec = read_results("maml_omniglot", f"{variant}_test_accuracy", root=root)
+    curves = rec["extra"].get("curve")
+    if not curves:
+        raise ValueError(f"{variant}_test_accuracy has no learning curve in extra.curve")
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for color, (method, runs) in zip(("C0", "C1", "C2"), curves.items()):
+        for r in runs:
+            ax.plot(r["steps"], r["accuracy"], color=color, alpha=0.35, lw=0.8)
+        steps = runs[0]["steps"]
+        if all(r["steps"] == steps for r in runs):
+            mean = np.mean([r["accuracy"] for r in runs], axis=0)
+            ax.plot(steps, mean, "o-", color=color, label=rec["labels"].get(method, method))
+    ax.set_xlabel("meta-iteration")
+    ax.set_ylabel(
+        f"test accuracy % ({rec['extra']['curve_tasks']} tasks; "
+        f"last point {rec['config']['eval_tasks']})"
+    )
+    ax.set_title(f"Omniglot {variant}, seeds {', '.join(map(str, rec['seeds']))}")
+    ax.legend()
+    folder = os.path.join(EXPERIMENTS_ROOT if root is None else root, "maml_omniglot", "results")
+    return train.save_figure(fig, os.path.join(folder, f"{variant}_curve.png"))
 
 
 EXPERIMENTS = [

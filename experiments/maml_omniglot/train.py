@@ -126,14 +126,24 @@ def make_losses(apply_fn, *, matmul: bool = False):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def make_evaluator(sampler, *, loss_fn, accuracy, config):
+def make_evaluator(sampler, *, loss_fn, accuracy, config, per_task_queries: bool = False):
     """``evaluate(params, key, num_tasks) -> (mean accuracy, 95% half-width)`` after
-    ``config.eval_steps`` inner steps on test tasks (one jit for all calls)."""
+    ``config.eval_steps`` inner steps on test tasks (one jit for all calls).
+
+    Each batch of ``config.eval_batch`` tasks is adapted under ``vmap`` (first order: the test
+    adaptation is never differentiated). With ``per_task_queries`` the query accuracies are
+    then computed task by task (``lax.map``) instead of under ``vmap``: pass it with an
+    ``accuracy`` that uses XLA's native convolutions on CPU, where ``vmap`` over per-task
+    weights would turn them into grouped convolutions (slow on XLA:CPU) and
+    :func:`ops.matmul_ops` copies every input nine times (im2col), while one task's
+    convolution runs at about the machine's GEMM rate. Same maths, same tasks; only the
+    float rounding of the query logits differs (see the README's "Evaluation cost").
+    """
 
     @jax.jit
     def batch_acc(params, xs, ys, xq, yq):
-        def one(s, q):
-            phi = meta.adapt(
+        def adapted(s):
+            return meta.adapt(
                 loss_fn,
                 params,
                 s,
@@ -141,19 +151,25 @@ def make_evaluator(sampler, *, loss_fn, accuracy, config):
                 num_steps=config.eval_steps,
                 first_order=True,
             )
-            return accuracy(phi, q)
 
-        return jax.vmap(one)((xs, ys), (xq, yq))
+        phis = jax.vmap(adapted)((xs, ys))
+        if per_task_queries:
+            return jax.lax.map(lambda a: accuracy(a[0], (a[1], a[2])), (phis, xq, yq))
+        return jax.vmap(accuracy)(phis, (xq, yq))
 
-    def evaluate(params, key, num_tasks):
+    def task_accuracies(params, key, num_tasks):
         accs = []
         for i in range(0, num_tasks, config.eval_batch):
             # Fixed batch shape (one compilation); surplus tasks of the last batch are dropped.
             episodes = sampler(jax.random.fold_in(key, i), config.eval_batch)
             accs.append(np.asarray(batch_acc(params, *episodes))[: num_tasks - i])
-        accs = np.concatenate(accs)
+        return np.concatenate(accs)
+
+    def evaluate(params, key, num_tasks):
+        accs = task_accuracies(params, key, num_tasks)
         return float(accs.mean()), float(1.96 * accs.std(ddof=1) / np.sqrt(len(accs)))
 
+    evaluate.task_accuracies = task_accuracies  # per-task accuracies (num_tasks,)
     return evaluate
 
 
@@ -182,13 +198,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         num_queries=config.eval_queries,
     )
     apply_fn, params = make_model(config, init_key)
-    loss_fn, accuracy = make_losses(apply_fn, matmul=use_matmul_ops(config))
+    matmul = use_matmul_ops(config)
+    loss_fn, accuracy = make_losses(apply_fn, matmul=matmul)
     # task-parallel: the meta-batch is split over "task"
     mesh = parallel.mesh_from_config(
         config, "task", divides={"meta_batch_size": config.meta_batch_size}
     )
     shard = functools.partial(parallel.constrain, mesh=mesh, axis_name="task")
-    evaluate = make_evaluator(test_sampler, loss_fn=loss_fn, accuracy=accuracy, config=config)
+    # test tasks: adaptation with the training loss (matmul ops on CPU: fast weight gradients);
+    # Conv4 on CPU: query accuracy with native convolutions one task at a time (make_evaluator)
+    per_task = matmul and config.model == "conv4"
+    evaluate = make_evaluator(
+        test_sampler,
+        loss_fn=loss_fn,
+        accuracy=make_losses(apply_fn)[1] if per_task else accuracy,
+        config=config,
+        per_task_queries=per_task,
+    )
 
     if config.method == "reptile":
         tx = meta.reptile(
@@ -253,11 +279,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         curve_acc.append(acc)
         return {"test_accuracy_quick": acc, "elapsed_seconds": time.perf_counter() - t0}
 
-    # resuming with a larger max_train_seconds continues the same run
+    # resuming with a larger max_train_seconds continues the same run; so does a larger
+    # num_iterations (or another eval_every) for MAML / first-order MAML, whose steps do not
+    # depend on the total (constant Adam rate; Reptile's step size is annealed over it)
+    longer = () if config.method == "reptile" else ("num_iterations", "eval_every")
     run = train.Run(
         workdir,
         config=config,
-        exempt=("plot", "save_every", "max_train_seconds"),
+        exempt=("plot", "save_every", "max_train_seconds", *longer),
         save_every=config.save_every,
         keep=2,
     )
@@ -287,6 +316,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         "train_seconds": train_s,
         "first_step_seconds": compile_s,
         "seconds_per_iteration": (train_s - compile_s) / max(1, done - start - 1),
+        # learning curve of this process (eval_tasks_during tasks; the last point: eval_tasks)
+        "curve_steps": list(curve_steps),
+        "curve_accuracy": list(curve_acc),
     }
     run.write(done, {"final_test_accuracy": acc})
     run.close()

@@ -3,6 +3,7 @@ per-seed metrics in, the artefact's values, orientation, pairing and verdicts ou
 training; the numbers are checked against hand-computed ones)."""
 
 import math
+import os
 
 import ml_collections
 import pytest
@@ -51,9 +52,10 @@ def test_maml_omniglot_pairs_maml_against_first_order_in_percent(tmp_path):
 
 
 @pytest.mark.parametrize("iterations", [100, 0])
-def test_maml_omniglot_short_run_tabulates_no_published_level(tmp_path, iterations):
-    """A CPU run of 100 iterations is read only as MAML vs first-order MAML: no published
-    number in the table (98.7 is the paper's level after 60 000); a full run shows it."""
+def test_maml_omniglot_short_run_sets_the_published_effect_beside_ours(tmp_path, iterations):
+    """A CPU run of 100 iterations is read only as MAML vs first-order MAML: the published
+    values (after 60 000 iterations) stand beside ours for their effect, and the source says
+    their levels are not comparable; a full run shows them without that caveat."""
     from experiments.maml_omniglot import report
 
     def m(acc):
@@ -71,13 +73,46 @@ def test_maml_omniglot_short_run_tabulates_no_published_level(tmp_path, iteratio
     rec = results.read_results("maml_omniglot", "5w1s_test_accuracy", root=tmp_path)
     r = _rows(tmp_path, "maml_omniglot", "5w1s_test_accuracy")["maml"]
     assert rec["extra"]["run_wall_seconds"]["maml"] == [7.0, 7.0]
+    # the published effect is tabulated in both cases: MAML 98.7 vs first-order 98.3 = +0.4
+    assert (r["paper_baseline"], r["paper_method"]) == (98.3, 98.7)
+    assert r["published_gain"] == pytest.approx(0.4)
     if iterations:
-        assert r["paper_method"] is None and "not comparable" in rec["source"]
+        assert "not comparable" in rec["source"] and "+0.4" in rec["source"]
         assert rec["config"]["num_iterations"] == 100
         assert rec["command"].startswith("JTRANSFER_OMNIGLOT_ITERATIONS=100 python -m")
     else:
-        assert r["paper_method"] == 98.7 and rec["config"]["num_iterations"] == 60_000
+        assert "not comparable" not in rec["source"]
+        assert rec["config"]["num_iterations"] == 60_000
         assert rec["command"].startswith("python -m")
+
+
+def test_maml_omniglot_learning_curve_goes_to_extra_in_percent_and_plots(tmp_path):
+    from experiments.maml_omniglot import report
+
+    def m(acc, curve):
+        return {
+            "test_accuracy": acc,
+            "test_accuracy_ci95": 0.01,
+            "iterations_done": 40.0,
+            "train_seconds": 5.0,
+            "seconds_per_iteration": 0.05,
+            "curve_steps": [20, 40],
+            "curve_accuracy": curve,
+        }
+
+    runs = {
+        "fomaml": [m(0.50, [0.25, 0.50]), m(0.60, [0.5, 0.6])],
+        "maml": [m(0.70, [0.75, 0.70]), m(0.70, [0.5, 0.7])],
+    }
+    report._write_omniglot("5w1s", runs, [0, 1], 40, "full", str(tmp_path / "work"), 20)
+    rec = results.read_results("maml_omniglot", "5w1s_test_accuracy", root=tmp_path)
+    assert rec["extra"]["curve"]["maml"][0] == {"steps": [20, 40], "accuracy": [75.0, 70.0]}
+    assert rec["extra"]["curve_tasks"] == 100 and rec["config"]["eval_every"] == 20
+    assert rec["command"].startswith(
+        "JTRANSFER_OMNIGLOT_ITERATIONS=40 JTRANSFER_OMNIGLOT_EVAL_EVERY=20 python -m"
+    )
+    path = report.plot_curve("5w1s", root=tmp_path)
+    assert path.endswith("maml_omniglot/results/5w1s_curve.png") and os.path.getsize(path) > 0
 
 
 def test_mtl_school_pairs_every_method_against_single_task_ridge(tmp_path):

@@ -62,6 +62,55 @@ def test_fewshot_digits_tiny_end_to_end_and_resume(tmp_path, method):
     assert m2["test_accuracy"] == m["test_accuracy"]
 
 
+def test_fewshot_run_extended_to_more_iterations_equals_the_longer_run(tmp_path):
+    """MAML's steps do not depend on the total: 3 iterations extended to 6 in the same workdir
+    give the 6-iteration run's test accuracy; Reptile (annealed over the total) refuses."""
+    c = fewshot_test.get_config()
+    full = fewshot.train_and_evaluate(c, str(tmp_path / "full"))
+    short = c.copy_and_resolve_references()
+    short.num_iterations = 3
+    assert fewshot.train_and_evaluate(short, str(tmp_path / "ext"))["iterations_done"] == 3
+    longer = fewshot.train_and_evaluate(c, str(tmp_path / "ext"))
+    assert longer["iterations_done"] == 6
+    assert longer["test_accuracy"] == full["test_accuracy"]
+    short.method = "reptile"
+    fewshot.train_and_evaluate(short, str(tmp_path / "rep"))
+    reptile = c.copy_and_resolve_references()
+    reptile.method = "reptile"
+    with pytest.raises(ValueError, match="num_iterations"):
+        fewshot.train_and_evaluate(reptile, str(tmp_path / "rep"))
+
+
+def test_omniglot_evaluator_per_task_native_queries_match_the_vmapped_matmul_ones():
+    """The Conv4 evaluator on CPU adapts under vmap with matmul ops and scores the queries one
+    task at a time with native convolutions: the per-task accuracies (and the accuracy of each
+    task's own adapted weights, not another task's) are those of the all-vmapped matmul path."""
+    import jax
+
+    from jtransfer import data
+
+    c = omniglot_default.get_config("5w1s")
+    c.hidden, c.eval_batch, c.eval_steps = 8, 4, 2
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 28, 28, 1), dtype=np.float32)  # 10 classes x 20 drawings
+    y = np.repeat(np.arange(10), 20).astype(np.int32)
+    x += y[:, None, None, None] * 0.05  # class-dependent brightness: tasks differ
+    sampler = data.episode_sampler(x, y, num_ways=5, num_shots=1, num_queries=3)
+    apply_fn, params = fewshot.make_model(c, jax.random.key(0))
+    loss_m, acc_m = fewshot.make_losses(apply_fn, matmul=True)
+    _, acc_native = fewshot.make_losses(apply_fn)
+    vmapped = fewshot.make_evaluator(sampler, loss_fn=loss_m, accuracy=acc_m, config=c)
+    per_task = fewshot.make_evaluator(
+        sampler, loss_fn=loss_m, accuracy=acc_native, config=c, per_task_queries=True
+    )
+    key = jax.random.key(1)
+    a = vmapped.task_accuracies(params, key, 8)
+    b = per_task.task_accuracies(params, key, 8)
+    assert a.shape == (8,) and len(set(a.tolist())) > 1  # tasks differ, so a mix-up shows
+    np.testing.assert_array_equal(b, a)
+    assert per_task(params, key, 8) == vmapped(params, key, 8)
+
+
 def test_omniglot_configs_follow_the_paper():
     for variant, (ways, shots, lr, steps, test_steps, mb) in {
         "5w1s": (5, 1, 0.4, 1, 3, 32),

@@ -107,8 +107,10 @@ def use_matmul_ops(config) -> bool:
     return ops == "matmul" or (ops == "auto" and jax.default_backend() == "cpu")
 
 
-def make_losses(apply_fn, *, matmul: bool = False):
-    """Cross-entropy loss and accuracy; ``matmul`` wraps both in :func:`ops.matmul_ops`."""
+def make_losses(apply_fn, *, matmul: bool = False, conv_vjp: bool = False):
+    """Cross-entropy loss and accuracy; ``matmul`` wraps both in :func:`ops.matmul_ops`
+    (``conv_vjp`` is passed on: its custom-VJP convolution is faster on CPU but rounds
+    differently in the last float32 bits)."""
 
     def loss_fn(params, batch):
         x, y = batch
@@ -119,7 +121,8 @@ def make_losses(apply_fn, *, matmul: bool = False):
         return jnp.mean(jnp.argmax(apply_fn(params, x), -1) == y)
 
     if matmul:
-        return ops.matmul_ops(loss_fn), ops.matmul_ops(accuracy)
+        wrap = functools.partial(ops.matmul_ops, conv_vjp=conv_vjp)
+        return wrap(loss_fn), wrap(accuracy)
     return loss_fn, accuracy
 
 
@@ -199,7 +202,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     )
     apply_fn, params = make_model(config, init_key)
     matmul = use_matmul_ops(config)
-    loss_fn, accuracy = make_losses(apply_fn, matmul=matmul)
+    loss_fn, accuracy = make_losses(
+        apply_fn, matmul=matmul, conv_vjp=bool(config.get("conv_vjp", False))
+    )
     # task-parallel: the meta-batch is split over "task"
     mesh = parallel.mesh_from_config(
         config, "task", divides={"meta_batch_size": config.meta_batch_size}

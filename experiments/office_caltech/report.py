@@ -148,15 +148,28 @@ def write_closed_form_artefacts(out: dict, config, wall: float, root=None) -> No
         )
 
 
-def write_mlp_artefacts(runs: dict[int, dict], config, walls: dict[int, float], root=None):
+def write_mlp_artefacts(
+    runs: dict[int, dict],
+    config,
+    walls: dict[int, float],
+    root=None,
+    *,
+    provenance: str = "",
+    command: str | None = None,
+    wall_extra: dict | None = None,
+):
     """Writes ``mlp_selected`` and ``mlp_oracle`` from per-seed metrics of
-    ``train.train_and_evaluate`` with ``protocols = ()`` (``root`` None: committed)."""
+    ``train.train_and_evaluate`` with ``protocols = ()`` (``root`` None: committed).
+
+    ``provenance`` (how the seeds were made, e.g. merged from an earlier artefact) goes into
+    the notes, ``command`` replaces the default regenerating command, and ``wall_extra`` is
+    added to ``wall_seconds`` beside ``per_seed``."""
     seeds = sorted(runs)
     shifts = list(config.shifts)
     methods = list(config.deep_methods)
     cfg = config.to_dict()
     cfg["seed"], cfg["protocols"] = seeds, ()
-    command = reproduce_command("office_caltech", "full", seeds)
+    command = command or reproduce_command("office_caltech", "full", seeds)
     per = {
         kind: {
             m: {s: [runs[seed][f"all/{m}/{s}{suffix}"] for seed in seeds] for s in shifts}
@@ -200,14 +213,15 @@ def write_mlp_artefacts(runs: dict[int, dict], config, walls: dict[int, float], 
             values,
             seeds=seeds,
             config=cfg,
-            wall_seconds={"per_seed": [walls[seed] for seed in seeds]},
+            wall_seconds={"per_seed": [walls[seed] for seed in seeds], **(wall_extra or {})},
             metric=f"mean target accuracy over the 12 shifts (%), MLP, {kind} λ",
             baseline="source_only",
             published={},
             labels=MLP_NAMES,
             source="",
             notes=f"{proto} {how[kind]} No published MLP number exists on these SURF features "
-            f"(compare with the CORAL rows). Per shift, mean over the seeds (%):\n\n{table}",
+            f"(compare with the CORAL rows). {provenance + ' ' if provenance else ''}"
+            f"Per shift, mean over the seeds (%):\n\n{table}",
             command=command,
             digits=1,
             extra={"per_shift": per[kind], "lam": lam, "seconds_per_shift": secs}
@@ -215,6 +229,114 @@ def write_mlp_artefacts(runs: dict[int, dict], config, walls: dict[int, float], 
             else {"per_shift": per[kind]},
             root=root,
         )
+
+
+def mlp_runs_from_artefacts(config, root=None) -> tuple[dict[int, dict], dict[int, float], dict]:
+    """``(runs, walls, git)`` rebuilt from the committed ``mlp_selected`` / ``mlp_oracle``
+    artefacts (the inverse of :func:`write_mlp_artefacts`): per seed the keys
+    ``all/<method>/<shift>`` (selected λ), ``.../oracle``, ``.../lam`` and ``.../seconds``."""
+    from experiments.reproduce.results import read_results
+
+    sel = read_results("office_caltech", "mlp_selected", root=root)
+    orc = read_results("office_caltech", "mlp_oracle", root=root)
+    if sel["seeds"] != orc["seeds"]:
+        raise ValueError(f"mlp_selected seeds {sel['seeds']} != mlp_oracle seeds {orc['seeds']}")
+    runs: dict[int, dict] = {}
+    for i, seed in enumerate(sel["seeds"]):
+        r = {}
+        for m in config.deep_methods:
+            for j, s in enumerate(config.shifts):
+                r[f"all/{m}/{s}"] = sel["extra"]["per_shift"][m][s][i]
+                r[f"all/{m}/{s}/oracle"] = orc["extra"]["per_shift"][m][s][i]
+                r[f"all/{m}/{s}/lam"] = sel["extra"]["lam"][m][s][i]
+                r[f"all/{m}/{s}/seconds"] = sel["extra"]["seconds_per_shift"][m][i][j]
+        runs[int(seed)] = r
+    walls = dict(zip(sel["seeds"], sel["wall_seconds"]["per_seed"]))
+    return runs, walls, sel["git"]
+
+
+def _mlp_mismatches(new: dict, old: dict, config) -> list[str]:
+    """The keys (selected, oracle and λ of every method and shift) where two runs of one seed
+    differ, with both values; empty when they are identical."""
+    return [
+        f"{k}: {old[k]!r} then, {new[k]!r} now"
+        for m in config.deep_methods
+        for s in config.shifts
+        for k in (f"all/{m}/{s}", f"all/{m}/{s}/oracle", f"all/{m}/{s}/lam")
+        if new[k] != old[k]
+    ]
+
+
+def extend_mlp(workdir: str, new_seeds, *, check_seed: int = 0, root=None) -> list[int]:
+    """Adds ``new_seeds`` to the committed MLP artefacts without rerunning the closed form.
+
+    Reruns ``check_seed`` (one of the committed seeds) first, in a fresh folder, at this
+    commit. If every per-shift value (selected λ's accuracy, oracle accuracy and λ) equals the
+    committed one exactly, the committed seeds are kept and ``new_seeds`` are run and merged;
+    otherwise the committed seeds are discarded and every seed (committed and new) is rerun.
+    The artefacts are rewritten after every seed, and their notes say how they were made.
+
+    Returns:
+      The seeds in the artefacts written last.
+    """
+    from experiments.office_caltech import train
+    from experiments.office_caltech.configs import default
+
+    def config_for(seed):
+        c = default.get_config()
+        c.seed, c.protocols = seed, ()
+        return c
+
+    config = config_for(check_seed)
+    old, old_walls, git = mlp_runs_from_artefacts(config, root)
+    if check_seed not in old or set(new_seeds) & set(old):
+        raise ValueError(
+            f"check_seed {check_seed} must be and new_seeds {list(new_seeds)} must not be among "
+            f"the committed seeds {sorted(old)}"
+        )
+    t = time.perf_counter()
+    rerun = train.train_and_evaluate(config, os.path.join(workdir, f"mlp_check_seed{check_seed}"))
+    check_wall = time.perf_counter() - t
+    bad = _mlp_mismatches(rerun, old[check_seed], config)
+    old_commit = (git or {}).get("commit") or "unknown"
+    args = f"--seeds {','.join(map(str, new_seeds))} --check_seed {check_seed}"
+    if not bad:
+        runs, walls = dict(old), dict(old_walls)
+        todo = list(new_seeds)
+        provenance = (
+            f"How these seeds were made: seeds {sorted(old)} are those of the artefact written "
+            f"at commit {old_commit[:10]}; seed {check_seed} was rerun at this artefact's commit "
+            f"first and reproduced every per-shift value (selected and oracle accuracy, λ) of "
+            f"that artefact exactly (rerun {check_wall:.0f} s), so they were kept; seeds "
+            f"{list(new_seeds)} were run at this artefact's commit (closed form not rerun)."
+        )
+        print(f"[office_caltech] seed {check_seed} reproduced exactly; merging", flush=True)
+    else:
+        runs, walls = {check_seed: rerun}, {check_seed: check_wall}
+        todo = sorted(set(old) - {check_seed}) + list(new_seeds)
+        provenance = (
+            f"How these seeds were made: a rerun of seed {check_seed} did not reproduce the "
+            f"artefact of commit {old_commit[:10]} ({len(bad)} per-shift values differ, e.g. "
+            f"{bad[0]}), so every seed was rerun at this artefact's commit."
+        )
+        print(f"[office_caltech] seed {check_seed} differs ({len(bad)}): {bad[:3]}", flush=True)
+    command = (
+        f"python -m experiments.office_caltech.extend_mlp {args} && "
+        "python -m experiments.reproduce tables (from scratch: "
+        + reproduce_command("office_caltech", "full", sorted(set(runs) | set(todo)))
+        + ")"
+    )
+    extra = {"check_rerun": {str(check_seed): check_wall}}
+    for seed in todo:
+        config = config_for(seed)
+        t = time.perf_counter()
+        runs[seed] = train.train_and_evaluate(config, os.path.join(workdir, f"mlp_seed{seed}"))
+        walls[seed] = time.perf_counter() - t
+        print(f"[office_caltech] seed {seed}: {walls[seed]:.0f} s", flush=True)
+        write_mlp_artefacts(
+            runs, config, walls, root, provenance=provenance, command=command, wall_extra=extra
+        )
+    return sorted(runs)
 
 
 def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:

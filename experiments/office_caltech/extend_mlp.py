@@ -22,9 +22,15 @@ def main(argv=None) -> list[int]:
     p.add_argument("--seeds", required=True, help="new seeds, comma-separated (e.g. 2,3,4)")
     p.add_argument("--check_seed", type=int, default=0, help="committed seed rerun first")
     p.add_argument("--workdir", default="runs/office_mlp", help="folder for the runs")
+    p.add_argument(
+        "--ran_at",
+        default=None,
+        help="commit of an earlier (stopped) run in --workdir: run nothing, write the artefacts "
+        "from the results.json it left",
+    )
     a = p.parse_args(argv)
     seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
-    done = report.extend_mlp(a.workdir, seeds, check_seed=a.check_seed)
+    done = report.extend_mlp(a.workdir, seeds, check_seed=a.check_seed, ran_at=a.ran_at)
     print(f"[office_caltech] artefacts now hold seeds {done}", flush=True)
     return done
 

@@ -18,6 +18,7 @@ Each artefact's notes hold the per-shift table (ours beside the published values
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -267,7 +268,9 @@ def _mlp_mismatches(new: dict, old: dict, config) -> list[str]:
     ]
 
 
-def extend_mlp(workdir: str, new_seeds, *, check_seed: int = 0, root=None) -> list[int]:
+def extend_mlp(
+    workdir: str, new_seeds, *, check_seed: int = 0, root=None, ran_at: str | None = None
+) -> list[int]:
     """Adds ``new_seeds`` to the committed MLP artefacts without rerunning the closed form.
 
     Reruns ``check_seed`` (one of the committed seeds) first, in a fresh folder, at this
@@ -275,6 +278,10 @@ def extend_mlp(workdir: str, new_seeds, *, check_seed: int = 0, root=None) -> li
     committed one exactly, the committed seeds are kept and ``new_seeds`` are run and merged;
     otherwise the committed seeds are discarded and every seed (committed and new) is rerun.
     The artefacts are rewritten after every seed, and their notes say how they were made.
+
+    ``ran_at`` (a commit): run nothing; read the ``results.json`` that an earlier call wrote in
+    ``workdir`` at that commit (the seeds that finished before it was stopped; wall time per
+    seed = the sum of its per-shift seconds) and write the artefacts from them.
 
     Returns:
       The seeds in the artefacts written last.
@@ -287,6 +294,19 @@ def extend_mlp(workdir: str, new_seeds, *, check_seed: int = 0, root=None) -> li
         c.seed, c.protocols = seed, ()
         return c
 
+    def run(seed, folder):
+        path = os.path.join(workdir, folder)
+        if ran_at is None:
+            t = time.perf_counter()
+            out = train.train_and_evaluate(config_for(seed), path)
+            return out, time.perf_counter() - t
+        if not os.path.exists(os.path.join(path, "results.json")):
+            return None, None
+        with open(os.path.join(path, "results.json")) as f:
+            out = json.load(f)
+        secs = [v for k, v in out.items() if k.endswith("/seconds")]
+        return out, float(sum(secs))
+
     config = config_for(check_seed)
     old, old_walls, git = mlp_runs_from_artefacts(config, root)
     if check_seed not in old or set(new_seeds) & set(old):
@@ -294,30 +314,30 @@ def extend_mlp(workdir: str, new_seeds, *, check_seed: int = 0, root=None) -> li
             f"check_seed {check_seed} must be and new_seeds {list(new_seeds)} must not be among "
             f"the committed seeds {sorted(old)}"
         )
-    t = time.perf_counter()
-    rerun = train.train_and_evaluate(config, os.path.join(workdir, f"mlp_check_seed{check_seed}"))
-    check_wall = time.perf_counter() - t
+    rerun, check_wall = run(check_seed, f"mlp_check_seed{check_seed}")
+    if rerun is None:
+        raise FileNotFoundError(f"no results.json of the seed-{check_seed} check in {workdir}")
     bad = _mlp_mismatches(rerun, old[check_seed], config)
     old_commit = (git or {}).get("commit") or "unknown"
+    here = "this artefact's commit" if ran_at is None else f"commit {ran_at[:10]}"
     args = f"--seeds {','.join(map(str, new_seeds))} --check_seed {check_seed}"
     if not bad:
         runs, walls = dict(old), dict(old_walls)
         todo = list(new_seeds)
-        provenance = (
+        how = (
             f"How these seeds were made: seeds {sorted(old)} are those of the artefact written "
-            f"at commit {old_commit[:10]}; seed {check_seed} was rerun at this artefact's commit "
-            f"first and reproduced every per-shift value (selected and oracle accuracy, λ) of "
-            f"that artefact exactly (rerun {check_wall:.0f} s), so they were kept; seeds "
-            f"{list(new_seeds)} were run at this artefact's commit (closed form not rerun)."
+            f"at commit {old_commit[:10]}; seed {check_seed} was rerun at {here} first and "
+            f"reproduced every per-shift value (selected and oracle accuracy, λ) of that "
+            f"artefact exactly (rerun {check_wall:.0f} s), so they were kept"
         )
         print(f"[office_caltech] seed {check_seed} reproduced exactly; merging", flush=True)
     else:
         runs, walls = {check_seed: rerun}, {check_seed: check_wall}
         todo = sorted(set(old) - {check_seed}) + list(new_seeds)
-        provenance = (
+        how = (
             f"How these seeds were made: a rerun of seed {check_seed} did not reproduce the "
             f"artefact of commit {old_commit[:10]} ({len(bad)} per-shift values differ, e.g. "
-            f"{bad[0]}), so every seed was rerun at this artefact's commit."
+            f"{bad[0]}), so every seed was rerun at {here}"
         )
         print(f"[office_caltech] seed {check_seed} differs ({len(bad)}): {bad[:3]}", flush=True)
     command = (
@@ -327,14 +347,34 @@ def extend_mlp(workdir: str, new_seeds, *, check_seed: int = 0, root=None) -> li
         + ")"
     )
     extra = {"check_rerun": {str(check_seed): check_wall}}
+    done = []
     for seed in todo:
-        config = config_for(seed)
-        t = time.perf_counter()
-        runs[seed] = train.train_and_evaluate(config, os.path.join(workdir, f"mlp_seed{seed}"))
-        walls[seed] = time.perf_counter() - t
-        print(f"[office_caltech] seed {seed}: {walls[seed]:.0f} s", flush=True)
+        out, wall = run(seed, f"mlp_seed{seed}")
+        if out is None:
+            break
+        runs[seed], walls[seed] = out, wall
+        done.append(seed)
+        print(f"[office_caltech] seed {seed}: {wall:.0f} s", flush=True)
+        left = [s for s in todo if s not in done]
+        provenance = (
+            f"{how}; seeds {done} were run at {here} (closed form not rerun)"
+            + (f"; seeds {left} were not reached" if left else "")
+            + (
+                "; the runs' `results.json` were collected into this artefact at its commit "
+                "(wall per seed: the sum of its per-shift seconds)"
+                if ran_at is not None
+                else ""
+            )
+            + "."
+        )
         write_mlp_artefacts(
-            runs, config, walls, root, provenance=provenance, command=command, wall_extra=extra
+            runs,
+            config_for(seed),
+            walls,
+            root,
+            provenance=provenance,
+            command=command,
+            wall_extra=extra,
         )
     return sorted(runs)
 

@@ -6,6 +6,8 @@ writers on known per-trial / per-seed values."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 
 import numpy as np
@@ -251,3 +253,58 @@ def test_office_normalisation_story_matches_the_all_source_artefact():
     for m in ("NA", "CORAL"):
         for shift, v in allsrc["extra"]["per_shift"][m].items():
             assert norm[f"{m}_per_domain_z"][shift] == pytest.approx(v, abs=1e-9), (m, shift)
+
+
+def _fake_mlp_run(config, seed_shift: float) -> dict:
+    out = {}
+    for i, m in enumerate(config.deep_methods):
+        for j, s in enumerate(config.shifts):
+            out[f"all/{m}/{s}"] = 40.0 + i + 0.5 * j + seed_shift
+            out[f"all/{m}/{s}/oracle"] = 41.0 + i + 0.5 * j + seed_shift
+            out[f"all/{m}/{s}/lam"] = 1.0
+            out[f"all/{m}/{s}/seconds"] = 2.0
+    return out
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_office_extend_mlp_merges_only_when_the_check_seed_reproduces(tmp_path, monkeypatch, same):
+    """``report.extend_mlp``: seed 0 rerun equal to the committed one -> seeds 0, 1 kept and
+    seed 2 added; one value off -> seeds 1 and 2 rerun, committed values dropped. Then the
+    ``ran_at`` path rebuilds the same values from the runs' ``results.json``."""
+    from experiments.office_caltech import report, train
+    from experiments.office_caltech.configs import default
+
+    c = default.get_config()
+    c.protocols = ()
+    committed = {0: _fake_mlp_run(c, 0.0), 1: _fake_mlp_run(c, 1.0)}
+    for root in (tmp_path, tmp_path / "copy"):
+        report.write_mlp_artefacts(committed, c, {0: 10.0, 1: 5.0}, root=root)
+    calls = []
+
+    def fake(config, workdir):
+        calls.append(config.seed)
+        out = _fake_mlp_run(config, {0: 0.0, 1: 3.0, 2: 2.0}[config.seed])
+        if not same and config.seed == 0:
+            out["all/dann/W→D"] += 0.25
+        os.makedirs(workdir, exist_ok=True)
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump(out, f, ensure_ascii=False)
+        return out
+
+    monkeypatch.setattr(train, "train_and_evaluate", fake)
+    work = tmp_path / "runs"
+    assert report.extend_mlp(str(work), [2], check_seed=0, root=tmp_path) == [0, 1, 2]
+    assert calls == ([0, 2] if same else [0, 1, 2])
+    sel = results.read_results("office_caltech", "mlp_selected", root=tmp_path)
+    base = 40.0 + np.mean([0.5 * j for j in range(12)])
+    want_seed1 = base + (1.0 if same else 3.0)  # committed seed 1 kept, or rerun
+    np.testing.assert_allclose(sel["values"]["source_only"], [base, want_seed1, base + 2.0])
+    assert ("reproduced every per-shift value" in sel["notes"]) == same
+    assert ("did not reproduce" in sel["notes"]) == (not same)
+    if same:  # ran_at: nothing is run, the runs' results.json give the same artefact
+        calls.clear()
+        copy = tmp_path / "copy"
+        report.extend_mlp(str(work), [2], check_seed=0, root=copy, ran_at="abc1234")
+        assert calls == []
+        again = results.read_results("office_caltech", "mlp_selected", root=copy)
+        assert again["values"] == sel["values"] and "commit abc1234" in again["notes"]

@@ -18,6 +18,7 @@ Each artefact's notes hold the per-shift table (ours beside the published values
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -148,15 +149,28 @@ def write_closed_form_artefacts(out: dict, config, wall: float, root=None) -> No
         )
 
 
-def write_mlp_artefacts(runs: dict[int, dict], config, walls: dict[int, float], root=None):
+def write_mlp_artefacts(
+    runs: dict[int, dict],
+    config,
+    walls: dict[int, float],
+    root=None,
+    *,
+    provenance: str = "",
+    command: str | None = None,
+    wall_extra: dict | None = None,
+):
     """Writes ``mlp_selected`` and ``mlp_oracle`` from per-seed metrics of
-    ``train.train_and_evaluate`` with ``protocols = ()`` (``root`` None: committed)."""
+    ``train.train_and_evaluate`` with ``protocols = ()`` (``root`` None: committed).
+
+    ``provenance`` (how the seeds were made, e.g. merged from an earlier artefact) goes into
+    the notes, ``command`` replaces the default regenerating command, and ``wall_extra`` is
+    added to ``wall_seconds`` beside ``per_seed``."""
     seeds = sorted(runs)
     shifts = list(config.shifts)
     methods = list(config.deep_methods)
     cfg = config.to_dict()
     cfg["seed"], cfg["protocols"] = seeds, ()
-    command = reproduce_command("office_caltech", "full", seeds)
+    command = command or reproduce_command("office_caltech", "full", seeds)
     per = {
         kind: {
             m: {s: [runs[seed][f"all/{m}/{s}{suffix}"] for seed in seeds] for s in shifts}
@@ -200,14 +214,15 @@ def write_mlp_artefacts(runs: dict[int, dict], config, walls: dict[int, float], 
             values,
             seeds=seeds,
             config=cfg,
-            wall_seconds={"per_seed": [walls[seed] for seed in seeds]},
+            wall_seconds={"per_seed": [walls[seed] for seed in seeds], **(wall_extra or {})},
             metric=f"mean target accuracy over the 12 shifts (%), MLP, {kind} λ",
             baseline="source_only",
             published={},
             labels=MLP_NAMES,
             source="",
             notes=f"{proto} {how[kind]} No published MLP number exists on these SURF features "
-            f"(compare with the CORAL rows). Per shift, mean over the seeds (%):\n\n{table}",
+            f"(compare with the CORAL rows). {provenance + ' ' if provenance else ''}"
+            f"Per shift, mean over the seeds (%):\n\n{table}",
             command=command,
             digits=1,
             extra={"per_shift": per[kind], "lam": lam, "seconds_per_shift": secs}
@@ -215,6 +230,153 @@ def write_mlp_artefacts(runs: dict[int, dict], config, walls: dict[int, float], 
             else {"per_shift": per[kind]},
             root=root,
         )
+
+
+def mlp_runs_from_artefacts(config, root=None) -> tuple[dict[int, dict], dict[int, float], dict]:
+    """``(runs, walls, git)`` rebuilt from the committed ``mlp_selected`` / ``mlp_oracle``
+    artefacts (the inverse of :func:`write_mlp_artefacts`): per seed the keys
+    ``all/<method>/<shift>`` (selected λ), ``.../oracle``, ``.../lam`` and ``.../seconds``."""
+    from experiments.reproduce.results import read_results
+
+    sel = read_results("office_caltech", "mlp_selected", root=root)
+    orc = read_results("office_caltech", "mlp_oracle", root=root)
+    if sel["seeds"] != orc["seeds"]:
+        raise ValueError(f"mlp_selected seeds {sel['seeds']} != mlp_oracle seeds {orc['seeds']}")
+    runs: dict[int, dict] = {}
+    for i, seed in enumerate(sel["seeds"]):
+        r = {}
+        for m in config.deep_methods:
+            for j, s in enumerate(config.shifts):
+                r[f"all/{m}/{s}"] = sel["extra"]["per_shift"][m][s][i]
+                r[f"all/{m}/{s}/oracle"] = orc["extra"]["per_shift"][m][s][i]
+                r[f"all/{m}/{s}/lam"] = sel["extra"]["lam"][m][s][i]
+                r[f"all/{m}/{s}/seconds"] = sel["extra"]["seconds_per_shift"][m][i][j]
+        runs[int(seed)] = r
+    walls = dict(zip(sel["seeds"], sel["wall_seconds"]["per_seed"]))
+    return runs, walls, sel["git"]
+
+
+def _mlp_mismatches(new: dict, old: dict, config) -> list[str]:
+    """The keys (selected, oracle and λ of every method and shift) where two runs of one seed
+    differ, with both values; empty when they are identical."""
+    return [
+        f"{k}: {old[k]!r} then, {new[k]!r} now"
+        for m in config.deep_methods
+        for s in config.shifts
+        for k in (f"all/{m}/{s}", f"all/{m}/{s}/oracle", f"all/{m}/{s}/lam")
+        if new[k] != old[k]
+    ]
+
+
+def extend_mlp(
+    workdir: str, new_seeds, *, check_seed: int = 0, root=None, ran_at: str | None = None
+) -> list[int]:
+    """Adds ``new_seeds`` to the committed MLP artefacts without rerunning the closed form.
+
+    Reruns ``check_seed`` (one of the committed seeds) first, in a fresh folder, at this
+    commit. If every per-shift value (selected λ's accuracy, oracle accuracy and λ) equals the
+    committed one exactly, the committed seeds are kept and ``new_seeds`` are run and merged;
+    otherwise the committed seeds are discarded and every seed (committed and new) is rerun.
+    The artefacts are rewritten after every seed, and their notes say how they were made.
+
+    ``ran_at`` (a commit): run nothing; read the ``results.json`` that an earlier call wrote in
+    ``workdir`` at that commit (the seeds that finished before it was stopped; wall time per
+    seed = the sum of its per-shift seconds) and write the artefacts from them.
+
+    Returns:
+      The seeds in the artefacts written last.
+    """
+    from experiments.office_caltech import train
+    from experiments.office_caltech.configs import default
+
+    def config_for(seed):
+        c = default.get_config()
+        c.seed, c.protocols = seed, ()
+        return c
+
+    def run(seed, folder):
+        path = os.path.join(workdir, folder)
+        if ran_at is None:
+            t = time.perf_counter()
+            out = train.train_and_evaluate(config_for(seed), path)
+            return out, time.perf_counter() - t
+        if not os.path.exists(os.path.join(path, "results.json")):
+            return None, None
+        with open(os.path.join(path, "results.json")) as f:
+            out = json.load(f)
+        secs = [v for k, v in out.items() if k.endswith("/seconds")]
+        return out, float(sum(secs))
+
+    config = config_for(check_seed)
+    old, old_walls, git = mlp_runs_from_artefacts(config, root)
+    if check_seed not in old or set(new_seeds) & set(old):
+        raise ValueError(
+            f"check_seed {check_seed} must be and new_seeds {list(new_seeds)} must not be among "
+            f"the committed seeds {sorted(old)}"
+        )
+    rerun, check_wall = run(check_seed, f"mlp_check_seed{check_seed}")
+    if rerun is None:
+        raise FileNotFoundError(f"no results.json of the seed-{check_seed} check in {workdir}")
+    bad = _mlp_mismatches(rerun, old[check_seed], config)
+    old_commit = (git or {}).get("commit") or "unknown"
+    here = "this artefact's commit" if ran_at is None else f"commit {ran_at[:10]}"
+    args = f"--seeds {','.join(map(str, new_seeds))} --check_seed {check_seed}"
+    if not bad:
+        runs, walls = dict(old), dict(old_walls)
+        todo = list(new_seeds)
+        how = (
+            f"How these seeds were made: seeds {sorted(old)} are those of the artefact written "
+            f"at commit {old_commit[:10]}; seed {check_seed} was rerun at {here} first and "
+            f"reproduced every per-shift value (selected and oracle accuracy, λ) of that "
+            f"artefact exactly (rerun {check_wall:.0f} s), so they were kept"
+        )
+        print(f"[office_caltech] seed {check_seed} reproduced exactly; merging", flush=True)
+    else:
+        runs, walls = {check_seed: rerun}, {check_seed: check_wall}
+        todo = sorted(set(old) - {check_seed}) + list(new_seeds)
+        how = (
+            f"How these seeds were made: a rerun of seed {check_seed} did not reproduce the "
+            f"artefact of commit {old_commit[:10]} ({len(bad)} per-shift values differ, e.g. "
+            f"{bad[0]}), so every seed was rerun at {here}"
+        )
+        print(f"[office_caltech] seed {check_seed} differs ({len(bad)}): {bad[:3]}", flush=True)
+    command = (
+        f"python -m experiments.office_caltech.extend_mlp {args} && "
+        "python -m experiments.reproduce tables (from scratch: "
+        + reproduce_command("office_caltech", "full", sorted(set(runs) | set(todo)))
+        + ")"
+    )
+    extra = {"check_rerun": {str(check_seed): check_wall}}
+    done = []
+    for seed in todo:
+        out, wall = run(seed, f"mlp_seed{seed}")
+        if out is None:
+            break
+        runs[seed], walls[seed] = out, wall
+        done.append(seed)
+        print(f"[office_caltech] seed {seed}: {wall:.0f} s", flush=True)
+        left = [s for s in todo if s not in done]
+        provenance = (
+            f"{how}; seeds {done} were run at {here} (closed form not rerun)"
+            + (f"; seeds {left} were not reached" if left else "")
+            + (
+                "; the runs' `results.json` were collected into this artefact at its commit "
+                "(wall per seed: the sum of its per-shift seconds)"
+                if ran_at is not None
+                else ""
+            )
+            + "."
+        )
+        write_mlp_artefacts(
+            runs,
+            config_for(seed),
+            walls,
+            root,
+            provenance=provenance,
+            command=command,
+            wall_extra=extra,
+        )
+    return sorted(runs)
 
 
 def _run(workdir: str, suite: str, seeds=None) -> list[ResultRow]:

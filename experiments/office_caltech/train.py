@@ -78,10 +78,15 @@ def _svm_acc(xs, ys, xt, yt, cs) -> float:
     return float(np.mean(clf.predict(xt @ xs.T) == yt))
 
 
-def closed_form(xs, ys, xt, yt, cs, eps) -> dict[str, float]:
+def closed_form(xs, ys, xt, yt, cs, eps, target=None) -> dict[str, float]:
     """NA and CORAL accuracies for one source/target pair (CORAL: the SVM is trained on the
-    re-coloured source ``Xs (Cs + εI)^{-1/2} (Ct + εI)^{1/2}`` and applied to the target)."""
-    aligned = np.asarray(align.coral(jnp.asarray(xs), jnp.asarray(xt), eps=eps), np.float64)
+    re-coloured source ``Xs (Cs + εI)^{-1/2} (Ct + εI)^{1/2}`` and applied to the target).
+
+    ``target``: ``align.coral_target(xt, eps=eps)`` computed once for many sources (the
+    sampled protocol's trials share the target); None computes it here. Same numbers."""
+    if target is None:
+        target = align.coral_target(jnp.asarray(xt), eps=eps)
+    aligned = np.asarray(align.coral(jnp.asarray(xs), target, eps=eps), np.float64)
     return {"NA": _svm_acc(xs, ys, xt, yt, cs), "CORAL": _svm_acc(aligned, ys, xt, yt, cs)}
 
 
@@ -107,8 +112,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if "sampled" in config.protocols:
             rng = np.random.default_rng(config.seed)
             per_class = 20 if s in "AC" else 8
+            # the target (all its images) is the same in every trial: its CORAL square root
+            # is computed once per shift, not once per trial (identical numbers)
+            target = align.coral_target(jnp.asarray(xt), eps=config.coral_eps)
             trials = [
-                closed_form(xs[i], ys[i], xt, yt, config.svm_cs, config.coral_eps)
+                closed_form(xs[i], ys[i], xt, yt, config.svm_cs, config.coral_eps, target)
                 for i in (
                     ocd.sample_per_class(ys, per_class, rng) for _ in range(config.num_trials)
                 )

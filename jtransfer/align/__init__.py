@@ -8,7 +8,8 @@ Pure functions of arrays, ``jit``/``vmap``/``grad``-safe, float32 and float64.
   :func:`covariance` (used by ``weighting`` and ``select`` too).
 * Discrepancies: :func:`mmd2` (biased / unbiased / linear, importance-weighted),
   :func:`mk_mmd_weights` (DAN's optimal multi-kernel weights), :func:`coral_loss`.
-* Closed-form alignment: :func:`coral`.
+* Closed-form alignment: :func:`coral` (:func:`coral_target` computes the target side once
+  for many sources).
 * Adversarial: :func:`gradient_reversal`, :func:`domain_adversarial_loss`, :func:`dann_lambda`,
   :func:`dann_lambda_schedule`, :func:`dann_lr_schedule`.
 
@@ -23,7 +24,7 @@ from jtransfer.align._adversarial import (
     domain_adversarial_loss,
     gradient_reversal,
 )
-from jtransfer.align._coral import coral, coral_loss, covariance
+from jtransfer.align._coral import CoralTarget, coral, coral_loss, coral_target, covariance
 from jtransfer.align._kernels import (
     gaussian_kernel,
     median_bandwidth,
@@ -34,7 +35,9 @@ from jtransfer.align._mmd import mk_mmd_weights, mmd2
 from jtransfer.align._multi import mmd2_multi
 
 __all__ = [
+    "CoralTarget",
     "coral",
+    "coral_target",
     "coral_loss",
     "covariance",
     "dann_lambda",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,8 +26,63 @@ def sym_matrix_power(c: jax.Array, power: float) -> jax.Array:
     return jnp.matmul(evecs * evals[None, :] ** power, evecs.T, precision=_HIGHEST)
 
 
+class CoralTarget(NamedTuple):
+    """The target side of :func:`coral`, computed once by :func:`coral_target` and reusable
+    for any number of source samples (e.g. the random trials of a sampled protocol)."""
+
+    root: jax.Array  # (d, d): (C_t + eps I)^{1/2}
+    mean: jax.Array  # (1, d): the target's feature means
+    eps: float  # the ridge the root was computed with
+
+
+def coral_target(target: jax.Array, *, eps: float = 1.0) -> CoralTarget:
+    """The target statistics of CORAL, :math:`(C_t + \\epsilon I)^{1/2}` and :math:`\\bar x_t`.
+
+    ``align.coral(source, coral_target(target, eps=e), eps=e)`` equals
+    ``align.coral(source, target, eps=e)`` exactly (it is the same computation, split in two),
+    but the target's covariance and matrix square root are computed once instead of on every
+    call, which is most of the cost when the source sample is small.
+
+    Args:
+      target: ``(n_t, d)`` target features :math:`X_t`, ``n_t >= 2``.
+      eps: ridge :math:`\\epsilon > 0` added to the covariance.
+
+    Returns:
+      :class:`CoralTarget` ``(root, mean, eps)`` in float32 or float64 (as :func:`coral`).
+
+    Example:
+      >>> import jax
+      >>> from jtransfer import align
+      >>> ks, kt = jax.random.split(jax.random.key(0))
+      >>> source = jax.random.normal(ks, (40, 3))
+      >>> target = 2.0 * jax.random.normal(kt, (500, 3))
+      >>> t = align.coral_target(target, eps=1.0)
+      >>> bool((align.coral(source, t, eps=1.0) == align.coral(source, target)).all())
+      True
+
+    References:
+      Sun, Feng, Saenko, "Return of Frustratingly Easy Domain Adaptation", AAAI 2016,
+      https://arxiv.org/abs/1511.05547
+    """
+    xt = _checks.check_samples(target, "target", min_samples=2)
+    _checks.check_positive(eps, "eps")
+    xt, _, _ = _checks.half_to_float32(xt, xt)
+    if sizes.all_concrete(xt, eps):
+        m = xt.shape[0]
+        m_pad = sizes.bucket(m)
+        mask = sizes.row_mask(m, m_pad, xt.dtype)
+        root, mu = _target_padded_jit(sizes.pad_rows(xt, m_pad), mask, jnp.asarray(eps, xt.dtype))
+    else:
+        root, mu = _target_jit(xt, eps)
+    return CoralTarget(root, mu, eps)
+
+
 def coral(
-    source: jax.Array, target: jax.Array, *, eps: float = 1.0, match_mean: bool = False
+    source: jax.Array,
+    target: jax.Array | CoralTarget,
+    *,
+    eps: float = 1.0,
+    match_mean: bool = False,
 ) -> jax.Array:
     """CORAL: re-colour source features with the target covariance (Sun et al. 2016).
 
@@ -54,7 +110,8 @@ def coral(
 
     Args:
       source: ``(n_s, d)`` source features :math:`X_s`.
-      target: ``(n_t, d)`` target features :math:`X_t`.
+      target: ``(n_t, d)`` target features :math:`X_t`, or their :class:`CoralTarget` from
+        :func:`coral_target` (computed once for many sources; its ``eps`` must be ``eps``).
       eps: ridge :math:`\\epsilon > 0` added to both covariances (the paper uses 1 on
         standardised features).
       match_mean: the paper maps :math:`X_s` as is (the mean is transformed along). With
@@ -82,28 +139,58 @@ def coral(
       Sun, Feng, Saenko, "Return of Frustratingly Easy Domain Adaptation", AAAI 2016,
       https://arxiv.org/abs/1511.05547
     """
-    xs, xt = _checks.check_pair(source, target, "source", "target")
+    if isinstance(target, CoralTarget):
+        if target.eps != eps:
+            raise ValueError(
+                f"eps={eps!r} differs from the eps={target.eps!r} the CoralTarget was built with"
+            )
+        stats = target
+        d = stats.root.shape[-1]
+        xs = _checks.check_samples(source, "source", min_samples=2)
+        if xs.shape[1] != d:
+            raise ValueError(
+                f"source and target must have the same feature dimension, got shapes "
+                f"{tuple(xs.shape)} and a CoralTarget of dimension {d}"
+            )
+        xs, _, dtype = _checks.half_to_float32(xs, xs)
+        xs = xs.astype(jnp.result_type(xs.dtype, stats.root.dtype))
+    else:
+        xs, xt = _checks.check_pair(source, target, "source", "target")
+        xs, xt, dtype = _checks.half_to_float32(xs, xt)
+        stats = None
     _checks.check_positive(eps, "eps")
-    xs, xt, dtype = _checks.half_to_float32(xs, xt)
-    if sizes.all_concrete(xs, xt, eps):
-        out = _coral_bucketed(xs, xt, eps, match_mean=bool(match_mean))
+    if sizes.all_concrete(xs, eps, *([] if stats is not None else [xt])):
+        if stats is None:
+            stats = coral_target(xt, eps=eps)
+        out = _coral_bucketed(xs, stats, eps, match_mean=bool(match_mean))
         return out.astype(dtype)
-    return _coral_jit(xs, xt, eps, match_mean=bool(match_mean)).astype(dtype)
+    if stats is None:
+        return _coral_jit(xs, xt, eps, match_mean=bool(match_mean)).astype(dtype)
+    return _source_jit(xs, stats.root, stats.mean, eps, match_mean=bool(match_mean)).astype(dtype)
 
 
 @functools.partial(jax.jit, static_argnames=("match_mean",))
 def _coral_jit(xs, xt, eps, *, match_mean):
-    d = xs.shape[1]
-    eye = jnp.eye(d, dtype=xs.dtype)
+    mu_t, root_t = _target_jit(xt, eps)[::-1]
+    return _source_jit(xs, root_t, mu_t, eps, match_mean=match_mean)
+
+
+@jax.jit
+def _target_jit(xt, eps):
+    """Target side under a trace: ``((C_t + eps I)^{1/2}, mean)``."""
+    eye = jnp.eye(xt.shape[1], dtype=xt.dtype)
+    return sym_matrix_power(covariance(xt) + eps * eye, 0.5), jnp.mean(xt, axis=0, keepdims=True)
+
+
+@functools.partial(jax.jit, static_argnames=("match_mean",))
+def _source_jit(xs, root_t, mu_t, eps, *, match_mean):
+    eye = jnp.eye(xs.shape[1], dtype=xs.dtype)
     cs = covariance(xs) + eps * eye
-    ct = covariance(xt) + eps * eye
     # The two products below are not cancellation-prone, so they use the default precision:
     # on XLA:CPU, HIGHEST here made the whole jitted function ~7x slower (measured, 5000x800).
-    a = jnp.matmul(sym_matrix_power(cs, -0.5), sym_matrix_power(ct, 0.5))
+    a = jnp.matmul(sym_matrix_power(cs, -0.5), root_t)
     if match_mean:
-        mu_s = jnp.mean(xs, axis=0, keepdims=True)
-        mu_t = jnp.mean(xt, axis=0, keepdims=True)
-        return jnp.matmul(xs - mu_s, a) + mu_t
+        return jnp.matmul(xs - jnp.mean(xs, axis=0, keepdims=True), a) + mu_t
     return jnp.matmul(xs, a)
 
 
@@ -116,30 +203,36 @@ def _masked_covariance(x, mask):
     return jnp.matmul(xc.T, xc, precision=_HIGHEST) / (n - 1), mu
 
 
-def _coral_bucketed(xs, xt, eps, *, match_mean):
-    """:func:`coral` of concrete samples padded to shape buckets (one compile per bucket pair);
-    the padded output rows are dropped."""
-    n, m = xs.shape[0], xt.shape[0]
-    n_pad, m_pad = sizes.bucket(n), sizes.bucket(m)
+def _coral_bucketed(xs, stats, eps, *, match_mean):
+    """:func:`coral` of a concrete source padded to a shape bucket (one compile per bucket)
+    against precomputed target statistics; the padded output rows are dropped."""
+    n = xs.shape[0]
+    n_pad = sizes.bucket(n)
     out = _coral_padded_jit(
         sizes.pad_rows(xs, n_pad),
-        sizes.pad_rows(xt, m_pad),
         sizes.row_mask(n, n_pad, xs.dtype),
-        sizes.row_mask(m, m_pad, xs.dtype),
         jnp.asarray(eps, xs.dtype),
+        stats.root,
+        stats.mean,
         match_mean=match_mean,
     )
     return out if n == n_pad else out[:n]
 
 
-@functools.partial(jax.jit, static_argnames=("match_mean",))
-def _coral_padded_jit(xs, xt, ms, mt, eps, *, match_mean):
-    """:func:`_coral_jit` on padded samples (``ms``/``mt`` 1 on real rows, 0 on padding)."""
-    d = xs.shape[1]
-    eye = jnp.eye(d, dtype=xs.dtype)
-    cs, mu_s = _masked_covariance(xs, ms)
+@jax.jit
+def _target_padded_jit(xt, mt, eps):
+    """Target side on a padded sample (``mt`` 1 on real rows): ``((C_t + eps I)^{1/2}, mean)``."""
+    eye = jnp.eye(xt.shape[1], dtype=xt.dtype)
     ct, mu_t = _masked_covariance(xt, mt)
-    a = jnp.matmul(sym_matrix_power(cs + eps * eye, -0.5), sym_matrix_power(ct + eps * eye, 0.5))
+    return sym_matrix_power(ct + eps * eye, 0.5), mu_t
+
+
+@functools.partial(jax.jit, static_argnames=("match_mean",))
+def _coral_padded_jit(xs, ms, eps, root_t, mu_t, *, match_mean):
+    """Source side on a padded sample (``ms`` 1 on real rows) with the target's root/mean."""
+    eye = jnp.eye(xs.shape[1], dtype=xs.dtype)
+    cs, mu_s = _masked_covariance(xs, ms)
+    a = jnp.matmul(sym_matrix_power(cs + eps * eye, -0.5), root_t)
     if match_mean:
         return jnp.matmul(xs - mu_s, a) + mu_t
     return jnp.matmul(xs, a)

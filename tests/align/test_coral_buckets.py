@@ -78,3 +78,44 @@ def test_two_sizes_in_one_bucket_compile_once():
     # under a trace nothing is padded
     jax.jit(lambda u, v: align.coral_loss(u, v))(xs, xt)
     assert _coral._coral_loss_padded_jit._cache_size() == l0 + 1
+
+
+@pytest.mark.parametrize("match_mean", [False, True])
+def test_coral_target_reused_gives_the_same_bits_and_matches_numpy(match_mean):
+    """coral(source, coral_target(target)) is coral(source, target) split in two: bit-equal,
+    eagerly (padded buckets) and under jit, float32 and float64; NumPy is the reference."""
+    xs, xt = _data(37, 50, seed=3)
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731
+    t = align.coral_target(f32(xt), eps=0.5)
+    assert isinstance(t, align.CoralTarget) and t.root.shape == (3, 3) and t.mean.shape == (1, 3)
+    np.testing.assert_allclose(np.asarray(t.mean), xt.mean(0, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(t.root), _np_power(np.cov(xt, rowvar=False) + 0.5 * np.eye(3), 0.5), atol=2e-5
+    )
+    for n in (37, 20):  # two source sizes against one target computation
+        want = np.asarray(align.coral(f32(xs[:n]), f32(xt), eps=0.5, match_mean=match_mean))
+        got = np.asarray(align.coral(f32(xs[:n]), t, eps=0.5, match_mean=match_mean))
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got, np_coral(xs[:n], xt, 0.5, match_mean), atol=2e-5)
+    traced = jax.jit(lambda a, b: align.coral(a, align.coral_target(b, eps=0.5), eps=0.5))(
+        f32(xs), f32(xt)
+    )
+    np.testing.assert_allclose(np.asarray(traced), np_coral(xs, xt, 0.5, False), atol=2e-5)
+    with jax.enable_x64(True):
+        t64 = align.coral_target(xt, eps=0.5)
+        got64 = align.coral(xs, t64, eps=0.5, match_mean=match_mean)
+        assert got64.dtype == np.float64
+        np.testing.assert_allclose(
+            np.asarray(got64), np_coral(xs, xt, 0.5, match_mean), rtol=1e-12, atol=1e-12
+        )
+
+
+def test_coral_target_rejects_another_eps_or_dimension():
+    xs, xt = (a.astype(np.float32) for a in _data(10, 12, seed=4))
+    t = align.coral_target(xt, eps=0.5)
+    with pytest.raises(ValueError, match="eps=1.0 differs from the eps=0.5"):
+        align.coral(xs, t, eps=1.0)
+    with pytest.raises(ValueError, match=r"shapes \(10, 2\) and a CoralTarget of dimension 3"):
+        align.coral(xs[:, :2], t, eps=0.5)
+    with pytest.raises(ValueError, match="eps"):
+        align.coral_target(xt, eps=0.0)

@@ -77,8 +77,7 @@ def write_artefacts(adapt_runs, our_runs, seeds, suite, adapt_config, our_config
             "epochs, sklearn's tol 1e-4 / 10-epoch stop; L2 1e-4); weighted methods fit a "
             "bootstrap resample drawn ∝ the weights, as ADAPT did for estimators without "
             "sample_weight. Seed = data draw, initialisation and resample. The published "
-            "numbers are one run on ADAPT's own draw (np.random.seed(0)); "
-            + adapt_check_note(),
+            "numbers are one run on ADAPT's own draw (np.random.seed(0)); " + adapt_check_note(),
         ),
         (
             "our_network",

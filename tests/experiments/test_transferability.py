@@ -186,9 +186,7 @@ def test_realdata_one_office_shift():
 
     with warnings.catch_warnings():  # the 0/1 errors reach select in float32 (no x64 warning)
         warnings.filterwarnings("error", message=".*float64 but jax_enable_x64 is off")
-        sel = realdata.shift_selection(
-            src, tgt, num_classes=10, config=c, key=None, use_coral=True
-        )
+        sel = realdata.shift_selection(src, tgt, num_classes=10, config=c, key=None, use_coral=True)
     cands = sel["candidates"]
     assert len(cands) == 4
     # each criterion reports the target accuracy of the candidate it names, and that candidate

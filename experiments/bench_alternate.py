@@ -239,26 +239,24 @@ def round_order(jobs: list[Job], r: int) -> list[Job]:
     return out
 
 
-def default_peer_python() -> str | None:
-    env = os.environ.get("JTRANSFER_PEER_PYTHON")
+def _peers_python(env_var: str, venv: str) -> str | None:
+    """``$env_var`` if set, else ``.peers/<venv>/bin/python`` in the repository or its parent."""
+    env = os.environ.get(env_var)
     if env:
         return env
     for base in (ROOT, os.path.dirname(ROOT)):
-        p = os.path.join(base, ".peers", "torch", "bin", "python")
+        p = os.path.join(base, ".peers", venv, "bin", "python")
         if os.path.exists(p):
             return p
     return None
+
+
+def default_peer_python() -> str | None:
+    return _peers_python("JTRANSFER_PEER_PYTHON", "torch")
 
 
 def default_adapt_python() -> str | None:
-    env = os.environ.get("ADAPT_PYTHON")
-    if env:
-        return env
-    for base in (ROOT, os.path.dirname(ROOT)):
-        p = os.path.join(base, ".peers", "adapt", "bin", "python")
-        if os.path.exists(p):
-            return p
-    return None
+    return _peers_python("ADAPT_PYTHON", "adapt")
 
 
 _PROBE = (

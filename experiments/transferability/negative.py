@@ -123,8 +123,8 @@ def run_case(
         lambda p: jnp.argmax(p[0].T @ jnp.asarray(xl, jnp.float32).T + p[1][:, None], axis=0)
     )(params)
     preds = np.asarray(preds)
-    adapted_ok = np.zeros(n_labelled)
-    base_ok = np.zeros(n_labelled)
+    adapted_ok = np.zeros(n_labelled, np.float32)  # 0/1: exact in float32 (no x64 warning)
+    base_ok = np.zeros(n_labelled, np.float32)
     for k, held in enumerate(folds):
         adapted_ok[held] = preds[2 * k, held] == yl[held]
         base_ok[held] = preds[2 * k + 1, held] == yl[held]

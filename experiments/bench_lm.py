@@ -41,37 +41,16 @@ and ``--only IMPL`` times one implementation per process (the agreement checks s
 as ``experiments/bench_alternate.py`` does; ``--lora-batch`` / ``--lora-length`` size the
 LoRA step apart from the forward.
 
-Last runs (2 CPU cores shared with other engineers' jobs, load average 9-14, so absolute rates
-are 4-7x below an idle machine's and vary by +-30 % between rounds; torch 2.13.0,
-transformers 5.25.0 sdpa, jax 0.10.2). The forward is 189.6 GFLOP (XLA; 64 x 128 tokens,
-4692 of them real) and agrees with PyTorch to 5.0e-6 (hidden, attended tokens) / 6.7e-7
-(pooled). jtransfer / PyTorch at 64 x 128, four runs of 3-5 alternating rounds: 1.10x, 0.99x,
-0.73x, 1.14x; with ``--chunks 4`` (``models.chunked``, 16 rows per slice) the chunked forward
-was faster than the plain one in every round of two runs (-15 % to -25 %): 0.96x and **1.26x**
-PyTorch, 1218 vs 967 tokens/s in the last run (PyTorch itself gets slower when chunked: 682
-tokens/s). In that run the best XLA GEMM rate measured in the same rounds (28 GFLOP/s) put the
-compute bound at 1.23x PyTorch: both libraries run the forward near this CPU's GEMM rate, so
-the 1.5x goal is out of reach in float32 at this size (bf16 would break the 1e-4 agreement).
-Fused QKV and ``jax.nn.dot_product_attention`` measured within noise of the plain einsum
-attention (kept: fused QKV + einsum). Smaller batches favour jtransfer: 16 x 128: 1070 vs 609
-tokens/s, 1.76x; 8 x 32: 327 vs 2033 ms, 6.2x (PyTorch's per-op overhead dominates; see the
-thread caveat below, these PyTorch rows used 2 threads).
-
-LoRA step (``--lora-only --rounds 3..5``, 2 cores at load average 18-27, so round-to-round
-spread is +-20 %): peft and jtransfer losses agree to 6e-8 at 8 x 32 (0.7099941, then
-0.7062340 vs 0.7062342 after one AdamW step) and to 6e-8 at 64 x 128; 74,498 trainable
-parameters on both sides. jtransfer / peft step throughput:
-
-* 8 x 32: 535 vs 660 ms, **1.23x** (torch 1 thread); with torch on 2 threads peft took
-  11.2 s per step (12.99x): PyTorch's 2-thread pool collapses when the two cores are
-  oversubscribed, so the 1-thread row is the fair one (the forward rows above, timed with 2
-  torch threads, may be inflated the same way at small sizes; not rerun).
-* 64 x 128: 36.0 vs 35.3 s with 2 torch threads (0.98x); 35.4 vs 24.0 s with 1 torch thread
-  (**0.68x**); both single-threaded (``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
-  intra_op_parallelism_threads=1" ... --torch-threads 1``) 37.5 vs 25.2 s (0.67x). At this
-  size the jitted jtransfer step is ~1.5x slower than peft per thread: the forward is at
-  parity (above), so the gap is in XLA:CPU's backward pass; the 1.5x goal is not met for the
-  LoRA step. Compile: 11-13 s.
+Figures: the README's "Benchmarks" tables are generated from the harness's committed rows
+(``experiments/benchmarks/results/alternating_cpu.jsonl``, ``python -m experiments.reproduce
+tables``); this docstring no longer carries typed timings (the loaded-machine explorations of
+earlier sessions are in the git history of this file). What they decided, without numbers:
+fused QKV and ``jax.nn.dot_product_attention`` measured within noise of plain einsum attention
+(kept: fused QKV + einsum); ``--chunks`` (``models.chunked``) helped the forward on a loaded
+machine; PyTorch's 2-thread pool collapses when the two cores are oversubscribed, so the
+harness pins torch to 1 thread (``--torch-threads 1``) and states it. The forward's and the
+LoRA step's agreement with PyTorch / peft is checked before every timing (the run stops if
+it fails).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from jtransfer import mtl
 
@@ -36,6 +37,30 @@ def aggregate_shared(agg, agg_state, jac: dict, params: dict, *, shared, heads, 
         heads: jax.tree.map(lambda g: jnp.sum(g, axis=0), jac[heads]),
     }
     return grads, agg_state
+
+
+def apply_step(state: dict, optimizer, agg, *, grad_fn, jac_fn, num_tasks) -> dict:
+    """One optimizer step of an FDU-MTL training state (``train_state``'s layout): the
+    gradient is ``grad_fn(params)`` without an aggregator, else the per-task Jacobian
+    ``jac_fn(params)`` combined over the shared adapter ``"ad"`` (heads ``"head"``) by
+    :func:`aggregate_shared`."""
+    params = state["params"]
+    new = dict(state)
+    if agg is None:
+        grads = grad_fn(params)
+    else:
+        grads, new["agg"] = aggregate_shared(
+            agg,
+            state["agg"],
+            jac_fn(params),
+            params,
+            shared="ad",
+            heads="head",
+            num_tasks=num_tasks,
+        )
+    updates, new["opt"] = optimizer.update(grads, state["opt"], params)
+    new["params"] = optax.apply_updates(params, updates)
+    return new
 
 
 def train_state(optimizer, agg, params: dict, num_evals, num_tasks, n_va, n_te) -> dict:

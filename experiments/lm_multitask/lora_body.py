@@ -57,7 +57,7 @@ import optax
 from experiments import _fdu_adapter as model
 from experiments import _fdu_features
 from experiments._lm_encoder import encoder_fns
-from experiments._mtl import aggregate_shared, aggregator, train_state
+from experiments._mtl import aggregator, apply_step, train_state
 from experiments.lm_multitask import train as cpu
 from jtransfer import adapters, mtl, train
 
@@ -213,18 +213,14 @@ def make_fns(method: str, config, pooled, num_tasks: int):
         raise ValueError(f"no objective for method {method!r}")
 
     def step(state, body, ids, mask, y, n, strength):
-        params = state["params"]
-        new = dict(state)
-        if agg is None:
-            grads = jax.grad(objective)(params, body, ids, mask, y, n, strength)
-        else:
-            jac = jax.jacrev(losses_of)(params, body, ids, mask, y)
-            grads, new["agg"] = aggregate_shared(
-                agg, state["agg"], jac, params, shared="ad", heads="head", num_tasks=num_tasks
-            )
-        updates, new["opt"] = optimizer.update(grads, state["opt"], params)
-        new["params"] = optax.apply_updates(params, updates)
-        return new
+        return apply_step(
+            state,
+            optimizer,
+            agg,
+            grad_fn=lambda p: jax.grad(objective)(p, body, ids, mask, y, n, strength),
+            jac_fn=lambda p: jax.jacrev(losses_of)(p, body, ids, mask, y),
+            num_tasks=num_tasks,
+        )
 
     def init_state(params, num_evals, n_va, n_te):
         return train_state(optimizer, agg, params, num_evals, num_tasks, n_va, n_te)

@@ -50,7 +50,7 @@ from experiments import _fdu_adapter as model
 from experiments import _fdu_features
 from experiments._fdu_features import load_features, probe_layer
 from experiments._lm_encoder import encoder_fns
-from experiments._mtl import aggregate_shared, aggregator, train_state
+from experiments._mtl import aggregator, apply_step, train_state
 from experiments.lm_multitask import analysis
 from jtransfer import align, mtl, parallel, train
 
@@ -235,18 +235,14 @@ def make_step(method, config, optimizer, num_tasks):
     agg = aggregator(method, config) if method in AGGREGATORS else None
 
     def step(state, x, y, n, strength):
-        params = state["params"]
-        new = dict(state)
-        if agg is None:
-            grads = jax.grad(lambda p: objective(method, p, x, y, n, config, strength)[0])(params)
-        else:
-            jac = jax.jacrev(lambda p: task_losses("hard", p, x, y)[0])(params)
-            grads, new["agg"] = aggregate_shared(
-                agg, state["agg"], jac, params, shared="ad", heads="head", num_tasks=num_tasks
-            )
-        updates, new["opt"] = optimizer.update(grads, state["opt"], params)
-        new["params"] = optax.apply_updates(params, updates)
-        return new
+        return apply_step(
+            state,
+            optimizer,
+            agg,
+            grad_fn=jax.grad(lambda p: objective(method, p, x, y, n, config, strength)[0]),
+            jac_fn=jax.jacrev(lambda p: task_losses("hard", p, x, y)[0]),
+            num_tasks=num_tasks,
+        )
 
     def init_state(params, num_evals, n_va, n_te):
         return train_state(optimizer, agg, params, num_evals, num_tasks, n_va, n_te)

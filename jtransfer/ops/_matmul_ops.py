@@ -33,16 +33,26 @@ def _conv_supported(params, lhs, rhs) -> bool:
     )
 
 
-def _im2col(x, ksz, pads):
-    """``(N, S..., C)`` -> ``(N, S'..., prod(K) * C)`` patches of a stride-1 convolution."""
+def _im2col(x, ksz, pads, strides=None, dilation=None):
+    """``(N, S..., C)`` -> ``(N, S'..., prod(K) * C)`` patches of a convolution with kernel size
+    ``ksz``, padding ``pads``, window ``strides`` and kernel ``dilation`` (default 1): one
+    (strided) slice of the padded input per kernel tap, concatenated along the channels."""
+    nsp = len(ksz)
+    strides = strides or (1,) * nsp
+    dilation = dilation or (1,) * nsp
     x = jnp.pad(x, [(0, 0), *pads, (0, 0)])
-    out_sz = [x.shape[1 + d] - k + 1 for d, k in enumerate(ksz)]
-    cols = [
-        lax.slice(
-            x, [0, *offs, 0], [x.shape[0], *(o + n for o, n in zip(offs, out_sz)), x.shape[-1]]
-        )
-        for offs in np.ndindex(*ksz)
+    out_sz = [
+        (x.shape[1 + d] - (ksz[d] - 1) * dilation[d] - 1) // strides[d] + 1 for d in range(nsp)
     ]
+    cols = []
+    for offs in np.ndindex(*ksz):
+        start = [0] + [o * r for o, r in zip(offs, dilation, strict=True)] + [0]
+        limit = (
+            [x.shape[0]]
+            + [s + (n - 1) * st + 1 for s, n, st in zip(start[1:-1], out_sz, strides, strict=True)]
+            + [x.shape[-1]]
+        )
+        cols.append(lax.slice(x, start, limit, (1, *strides, 1)))
     return jnp.concatenate(cols, axis=-1)
 
 
@@ -150,26 +160,7 @@ def _matmul_conv(
 
 def _strided_matmul_conv(x, w, window_strides, padding, rhs_dilation, precision):
     """The general case (strides, dilation, any padding); derivatives by autodiff."""
-    nsp = x.ndim - 2
-    x = jnp.pad(x, [(0, 0), *padding, (0, 0)])
-    ksz = w.shape[:nsp]
-    out_sz = [
-        (x.shape[1 + d] - (ksz[d] - 1) * rhs_dilation[d] - 1) // window_strides[d] + 1
-        for d in range(nsp)
-    ]
-    cols = []
-    for offs in np.ndindex(*ksz):
-        start = [0] + [o * r for o, r in zip(offs, rhs_dilation, strict=True)] + [0]
-        limit = (
-            [x.shape[0]]
-            + [
-                s + (n - 1) * st + 1
-                for s, n, st in zip(start[1:-1], out_sz, window_strides, strict=True)
-            ]
-            + [x.shape[-1]]
-        )
-        cols.append(lax.slice(x, start, limit, (1, *window_strides, 1)))
-    patches = jnp.concatenate(cols, axis=-1)  # N, S'..., prod(K) * C
+    patches = _im2col(x, w.shape[: x.ndim - 2], padding, window_strides, rhs_dilation)
     return lax.dot_general(
         patches,
         w.reshape(-1, w.shape[-1]),

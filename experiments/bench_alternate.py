@@ -43,6 +43,8 @@ import sys
 import tempfile
 import time
 
+from experiments.reproduce import results
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "experiments", "benchmarks", "results")
 DEFAULT_OUT = os.path.join(RESULTS, "alternating_cpu.jsonl")
@@ -310,22 +312,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_state() -> dict:
-    def git(*a):
-        return subprocess.run(
-            ["git", "-C", ROOT, *a], capture_output=True, text=True, timeout=30
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD") or None
-        dirty = bool(
-            git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)*.jsonl")
-        )
-        return {"commit": commit, "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
 def _thread_env() -> dict[str, str]:
     keys = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS")
     return {k: os.environ[k] for k in keys if k in os.environ}
@@ -513,7 +499,7 @@ def main(argv=None) -> int:
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "thread_env": _thread_env(),
-        "git": git_state(),
+        "git": results.git_state(exclude=("*.jsonl",)),
         "argv": list(sys.argv if argv is None else argv),
         "load": [round(v, 2) for v in os.getloadavg()],
     }

@@ -96,7 +96,11 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
-def _git() -> dict[str, Any]:
+def git_state(exclude: Sequence[str] = ("experiments/*/results/*.json",)) -> dict[str, Any]:
+    """``{"commit": HEAD, "dirty": bool}`` of the repository (``None`` values without git).
+    Tracked files matching ``exclude`` do not count as dirty: the artefacts a run writes must
+    not mark the code it ran as modified (a writer of several artefacts would otherwise mark
+    all but its first as "dirty tree")."""
     root = EXPERIMENTS_ROOT.parent
     try:
         commit = subprocess.run(
@@ -107,19 +111,8 @@ def _git() -> dict[str, Any]:
             timeout=30,
         ).stdout.strip()
         status = subprocess.run(
-            # the artefacts themselves do not make the code dirty (a writer of several
-            # artefacts would otherwise mark all but its first as "dirty tree")
-            [
-                "git",
-                "-C",
-                str(root),
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-                "--",
-                ".",
-                ":(exclude)experiments/*/results/*.json",
-            ],
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "."]
+            + [f":(exclude){pattern}" for pattern in exclude],
             check=True,
             capture_output=True,
             text=True,
@@ -254,7 +247,7 @@ def write_results(
         "command": command,
         "argv": list(sys.argv),
         "wall_seconds": _jsonable(wall_seconds),
-        "git": _git(),
+        "git": git_state(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
     }
